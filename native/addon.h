@@ -1,0 +1,11 @@
+// addon.h: the exports of each native source file, registered in addon.cc.
+#pragma once
+#include <napi.h>
+
+namespace tapwire {
+void InitFdPass(Napi::Env env, Napi::Object exports);
+void InitExec(Napi::Env env, Napi::Object exports);
+void InitNetns(Napi::Env env, Napi::Object exports);
+void InitTun(Napi::Env env, Napi::Object exports);
+void InitSock(Napi::Env env, Napi::Object exports);
+}  // namespace tapwire

@@ -1,0 +1,63 @@
+// sock.cc: an IPv4 UDP socket bound to one interface, created in the calling
+// thread's namespace (call it inside withNetns) and adopted by dgram afterwards.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "addon.h"
+#include "errors.h"
+
+namespace tapwire {
+namespace {
+
+// udpSocketBoundToDevice(ifname, port): fd (non-blocking, close-on-exec) with
+// SO_REUSEADDR, SO_BROADCAST, IP_PKTINFO and SO_BINDTODEVICE, bound to 0.0.0.0:port.
+Napi::Value UdpSocketBoundToDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname = ArgString(info, 0, "ifname");
+  int port = ArgFd(info, 1, "port");
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+    throw ErrnoError(env, "setsockopt", ENAMETOOLONG, "SO_BINDTODEVICE \"" + ifname + "\"",
+                     {{"ifname", Napi::String::New(env, ifname)}});
+  if (port > 65535) ThrowType(env, "port must be 0..65535, got " + std::to_string(port));
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, "socket", errno, "AF_INET, SOCK_DGRAM");
+  auto fail = [&](const char* call, const std::string& what) {
+    int err = errno;
+    close(fd);
+    throw ErrnoError(env, call, err, what + " on \"" + ifname + "\"",
+                     {{"ifname", Napi::String::New(env, ifname)},
+                      {"port", Napi::Number::New(env, port)}});
+  };
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+    fail("setsockopt", "SO_REUSEADDR");
+  if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one) < 0)
+    fail("setsockopt", "SO_BROADCAST");
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
+                 static_cast<socklen_t>(ifname.size() + 1)) < 0)
+    fail("setsockopt", "SO_BINDTODEVICE");
+  struct sockaddr_in sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) < 0)
+    fail("bind", "0.0.0.0:" + std::to_string(port));
+  return Napi::Number::New(env, fd);
+}
+
+}  // namespace
+
+void InitSock(Napi::Env env, Napi::Object exports) {
+  exports.Set("udpSocketBoundToDevice",
+              Napi::Function::New(env, UdpSocketBoundToDevice, "udpSocketBoundToDevice"));
+}
+
+}  // namespace tapwire

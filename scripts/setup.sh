@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# setup.sh: everything tapwire needs on a fresh Debian 12 machine, as root.
+# Idempotent: installs only missing apt packages, runs `npm ci` only when the lockfile
+# changed, rebuilds the addon and the TypeScript output, builds the e2e guest.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${TAPWIRE_SHARED:-$ROOT/../shared}"
+log() { echo "[setup $(date +%H:%M:%S)] $*" >&2; }
+
+[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt, namespaces, taps)" >&2; exit 1; }
+command -v node >/dev/null || { echo "setup.sh: node (>= 20) is required" >&2; exit 1; }
+node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
+  { echo "setup.sh: node >= 20 is required, found $(node -v)" >&2; exit 1; }
+
+PKGS=(iproute2 nftables ebtables tcpdump busybox isc-dhcp-client dhcpcd-base containernetworking-plugins
+  dnsmasq-base qemu-system-x86 python3 make g++ libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    "${missing[@]}" >&2
+fi
+for m in tun bridge veth nf_tables br_netfilter; do modprobe -q "$m" 2>/dev/null || true; done
+
+cd "$ROOT"
+export npm_config_nodedir="${npm_config_nodedir:-/usr}"   # build the addon offline against Node's headers
+stamp=node_modules/.tapwire-lock.sha
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund >&2
+  echo "$want" > "$stamp"
+else
+  log "npm dependencies up to date"
+  [ -f build/Release/tapwire.node ] || npm run build:native >&2
+fi
+log "tsc"
+npx tsc -p tsconfig.json >&2
+
+if [ -x "$SHARED/e2e/build-guest.sh" ] || [ -f "$SHARED/e2e/build-guest.sh" ]; then
+  log "e2e guest"
+  bash "$SHARED/e2e/build-guest.sh" >/dev/null
+fi
+log "ready"

@@ -1,0 +1,43 @@
+// The raw surface of the native addon (native/*.cc), declared once. Every call is
+// synchronous; failures throw a NativeError.
+
+export interface RecvResult {
+  data: Buffer;
+  fds: number[];
+}
+
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface TapOptions {
+  vnetHdr?: boolean;
+  multiQueue?: boolean;
+  queues?: number;
+  persist?: boolean;
+}
+
+export interface TapInfo {
+  name: string;
+  vnetHdr: boolean;
+  multiQueue: boolean;
+  persist: boolean;
+}
+
+export interface Binding {
+  sendFds(sockFd: number, data: Buffer, fds: number[]): number;
+  recvFds(sockFd: number, maxBytes: number, maxFds: number): RecvResult;
+  unixConnect(path: string): number;
+  peerCred(fd: number): PeerCred;
+  socketNetnsCookie(fd: number): bigint;
+  closeFd(fd: number): void;
+  execve(path: string, argv: string[], env: string[], keepFds: number[]): never;
+  withNetns<T>(netns: string | number, fn: (hostNsFd: number) => T): T;
+  netnsInode(): number;
+  openTap(name: string, opts: TapOptions): number[];
+  tapSetPersist(fd: number, on: boolean): void;
+  tapInfo(fd: number): TapInfo;
+  udpSocketBoundToDevice(ifname: string, port: number): number;
+}

@@ -1,0 +1,144 @@
+// Typed entry to the native addon. Loads build/Release (or build/Debug) and lists
+// every place it looked when none works. Arguments are checked here first so a bad
+// value fails with a message that names it, before it reaches C++.
+import * as path from 'node:path';
+import type { Binding, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
+
+export type { PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
+
+/** What the addon throws for a failed syscall. */
+export interface NativeError extends Error {
+  errno: number;
+  code: string;
+  syscall: string;
+}
+
+export function isNativeError(e: unknown): e is NativeError {
+  return e instanceof Error && typeof (e as Partial<NativeError>).syscall === 'string';
+}
+
+function load(): Binding {
+  const root = path.resolve(__dirname, '..', '..', ...(__dirname.includes(`${path.sep}dist${path.sep}`) ? ['..'] : []));
+  const tried: string[] = [];
+  for (const flavour of ['Release', 'Debug']) {
+    const p = path.join(root, 'build', flavour, 'tapwire.node');
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native module loads by path
+      return require(p) as Binding;
+    } catch (e) {
+      tried.push(`${p}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(`cannot load the tapwire native addon (run "npm run build:native"); tried:\n  ${tried.join('\n  ')}`);
+}
+
+const native: Binding = load();
+
+const IFNAMSIZ = 16;
+
+function checkFd(name: string, fd: unknown): asserts fd is number {
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+    throw new TypeError(`${name} must be a non-negative integer file descriptor (got ${String(fd)})`);
+  }
+}
+
+function checkIfname(field: string, name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) >= IFNAMSIZ) {
+    throw new RangeError(`${field} must be 1-15 bytes (IFNAMSIZ), got ${JSON.stringify(name)}`);
+  }
+}
+
+/** Sends all of data over a Unix stream socket; fds ride on the first byte (SCM_RIGHTS). */
+export function sendFds(sockFd: number, data: Buffer, fds: number[]): number {
+  checkFd('sockFd', sockFd);
+  fds.forEach((fd, i) => checkFd(`fds[${i}]`, fd));
+  return native.sendFds(sockFd, data, fds);
+}
+
+/** One recvmsg with MSG_CMSG_CLOEXEC; empty data means end of stream. */
+export function recvFds(sockFd: number, maxBytes: number, maxFds: number): RecvResult {
+  checkFd('sockFd', sockFd);
+  return native.recvFds(sockFd, maxBytes, maxFds);
+}
+
+/** Blocking connect to a Unix stream socket; returns a close-on-exec fd. */
+export function unixConnect(socketPath: string): number {
+  return native.unixConnect(socketPath);
+}
+
+/** SO_PEERCRED of a connected Unix socket. */
+export function peerCred(fd: number): PeerCred {
+  checkFd('fd', fd);
+  return native.peerCred(fd);
+}
+
+/** SO_NETNS_COOKIE: identifies the namespace a socket was created in. */
+export function socketNetnsCookie(fd: number): bigint {
+  checkFd('fd', fd);
+  return native.socketNetnsCookie(fd);
+}
+
+export function closeFd(fd: number): void {
+  checkFd('fd', fd);
+  native.closeFd(fd);
+}
+
+/**
+ * Replaces this process with path. stdio and keepFds lose FD_CLOEXEC, stdio loses
+ * O_NONBLOCK, every signal goes back to SIG_DFL and the mask is emptied. Returns only
+ * by throwing, after which the process must exit.
+ */
+export function execve(
+  file: string,
+  argv: string[],
+  env: Record<string, string | undefined>,
+  keepFds: number[],
+): never {
+  keepFds.forEach((fd, i) => checkFd(`keepFds[${i}]`, fd));
+  const envList = Object.entries(env)
+    .filter((kv): kv is [string, string] => kv[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  return native.execve(file, argv, envList, keepFds);
+}
+
+/**
+ * Runs fn synchronously with the calling thread in the network namespace netns (a path
+ * such as /run/netns/x or an fd), then always returns to the original namespace (the
+ * process aborts if it cannot). fn gets an fd of the original namespace, valid only
+ * inside the window. fn must not return a promise.
+ */
+export function withNetns<T>(netns: string | number, fn: (hostNsFd: number) => T): T {
+  if (typeof fn !== 'function') throw new TypeError('fn must be a function');
+  if (typeof netns !== 'string') checkFd('netns', netns);
+  return native.withNetns(netns, fn);
+}
+
+/** Inode of the calling thread's network namespace. */
+export function netnsInode(): number {
+  return native.netnsInode();
+}
+
+/** Opens (or attaches to) tap `name`: one close-on-exec fd per queue. */
+export function openTap(name: string, opts: TapOptions = {}): number[] {
+  checkIfname('tap name', name);
+  return native.openTap(name, opts);
+}
+
+export function tapSetPersist(fd: number, on: boolean): void {
+  checkFd('fd', fd);
+  native.tapSetPersist(fd, on);
+}
+
+export function tapInfo(fd: number): TapInfo {
+  checkFd('fd', fd);
+  return native.tapInfo(fd);
+}
+
+/** A UDP socket bound to ifname:port in the calling thread's namespace, for dgram bind({fd}). */
+export function udpSocketBoundToDevice(ifname: string, port: number): number {
+  checkIfname('ifname', ifname);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be 0..65535, got ${String(port)}`);
+  }
+  return native.udpSocketBoundToDevice(ifname, port);
+}

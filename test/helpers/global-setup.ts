@@ -1,0 +1,54 @@
+// Sweeps leftovers of a killed run (namespaces with the test prefix whose creating
+// process is gone, and anything running in them) before the tests start and after.
+import { execFileSync } from 'node:child_process';
+import { ownerPid, TEST_PREFIX } from './names';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sweep(): void {
+  if (process.getuid?.() !== 0) return;
+  let names: string[] = [];
+  try {
+    names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith(TEST_PREFIX))
+      .filter((n) => {
+        const pid = ownerPid(n);
+        return pid === undefined || !alive(pid);
+      });
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+      console.warn(`[global-teardown] removed leftover netns ${name}`);
+    } catch {
+      /* raced with its owner */
+    }
+  }
+}
+
+export function setup(): void {
+  sweep();
+}
+
+export function teardown(): void {
+  sweep();
+}

@@ -1,0 +1,233 @@
+// The native addon, each export shown working against the real kernel.
+import { spawn } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import * as native from '../../src/native';
+import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
+import { describePrivileged } from '../helpers/privileged';
+
+const FIXTURE = path.resolve(__dirname, '../fixtures/recv-and-exec.js');
+
+function runChild(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, pid: child.pid! }));
+  });
+}
+
+/** A Unix socket server that sends `payload` + the given fds to its first client. */
+async function fdServer(dir: string, payload: Buffer, fds: number[]): Promise<{ path: string; server: net.Server }> {
+  const sockPath = path.join(dir, 'fd.sock');
+  const server = net.createServer((conn) => {
+    const fd = (conn as unknown as { _handle: { fd: number } })._handle.fd;
+    native.sendFds(fd, payload, fds);
+    conn.end();
+  });
+  await new Promise<void>((r) => server.listen(sockPath, r));
+  return { path: sockPath, server };
+}
+
+describePrivileged('native addon', () => {
+  let ns: TestNetns;
+  let tmp: string;
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-native-'));
+  });
+  afterEach(() => removeAllNetns());
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('withNetns runs fn in the target namespace and always comes back', () => {
+    ns = createNetns('win');
+    const host = native.netnsInode();
+    const target = fs.statSync(ns.path).ino;
+    const inside = native.withNetns(ns.path, (hostFd) => {
+      expect(fs.fstatSync(hostFd).ino).toBe(host);
+      return native.netnsInode();
+    });
+    expect(inside).toBe(target);
+    expect(native.netnsInode()).toBe(host);
+
+    expect(() =>
+      native.withNetns(ns.path, () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(native.netnsInode()).toBe(host);
+
+    expect(() => native.withNetns(ns.path, () => Promise.resolve(1))).toThrow(/synchronous/);
+    expect(native.netnsInode()).toBe(host);
+
+    const fd = fs.openSync(ns.path, 'r');
+    try {
+      expect(native.withNetns(fd, () => native.netnsInode())).toBe(target);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('withNetns refuses what is not a network namespace, naming it', () => {
+    expect(() => native.withNetns('/etc/hostname', () => 0)).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'setns', netns: '/etc/hostname' }),
+    );
+    expect(() => native.withNetns('/run/netns/twt-does-not-exist', () => 0)).toThrow(
+      expect.objectContaining({ code: 'ENOENT', netns: '/run/netns/twt-does-not-exist' }),
+    );
+  });
+
+  it('udpSocketBoundToDevice made in a window lives in the pod netns and works under dgram', async () => {
+    ns = createNetns('udp');
+    const hostProbe = native.udpSocketBoundToDevice('lo', 0);
+    const hostCookie = native.socketNetnsCookie(hostProbe);
+    native.closeFd(hostProbe);
+    const [a, b, podCookie] = native.withNetns(ns.path, () => {
+      const probe = native.udpSocketBoundToDevice('lo', 0);
+      const cookie = native.socketNetnsCookie(probe);
+      native.closeFd(probe);
+      return [native.udpSocketBoundToDevice('lo', 0), native.udpSocketBoundToDevice('lo', 0), cookie];
+    });
+    expect(native.socketNetnsCookie(a)).toBe(podCookie);
+    expect(podCookie).not.toBe(hostCookie);
+
+    const rx = dgram.createSocket('udp4');
+    const tx = dgram.createSocket('udp4');
+    await new Promise<void>((r) => rx.bind({ fd: a }, r));
+    await new Promise<void>((r) => tx.bind({ fd: b }, r));
+    const got = new Promise<string>((r) => rx.once('message', (m) => r(m.toString())));
+    tx.send('hello', rx.address().port, '127.0.0.1');
+    expect(await got).toBe('hello');
+    rx.close();
+    tx.close();
+    expect(() => native.udpSocketBoundToDevice('no-such-if0', 0)).toThrow(
+      expect.objectContaining({ code: 'ENODEV', ifname: 'no-such-if0' }),
+    );
+  });
+
+  it('openTap creates taps in the window, with vnet header, queues and persistence', () => {
+    ns = createNetns('tap');
+    const fds = native.withNetns(ns.path, () => native.openTap('tw0', { vnetHdr: true }));
+    expect(fds).toHaveLength(1);
+    expect(native.tapInfo(fds[0]!)).toEqual({ name: 'tw0', vnetHdr: true, multiQueue: false, persist: false });
+    expect(ns.ip('-o', 'link', 'show', 'tw0')).toContain('tw0');
+    native.closeFd(fds[0]!);
+    expect(ns.ip('-o', 'link', 'show')).not.toContain('tw0');
+
+    const mq = native.withNetns(ns.path, () => native.openTap('tw1', { multiQueue: true, queues: 3, persist: true }));
+    expect(mq).toHaveLength(3);
+    mq.forEach((fd) => native.closeFd(fd));
+    expect(ns.ip('-o', 'link', 'show', 'tw1')).toContain('tw1'); // persistent: outlives its fds
+    const again = native.withNetns(ns.path, () => native.openTap('tw1', { multiQueue: true, queues: 1 }));
+    expect(native.tapInfo(again[0]!).persist).toBe(true);
+    native.tapSetPersist(again[0]!, false);
+    native.closeFd(again[0]!);
+    expect(ns.ip('-o', 'link', 'show')).not.toContain('tw1');
+
+    expect(() => native.openTap('a-name-of-16-byt')).toThrow(/1-15 bytes/);
+    expect(() => native.withNetns(ns.path, () => native.openTap('tw2', { queues: 2 }))).toThrow(/multiQueue/);
+  });
+
+  it('a tap opened in a fresh netns survives SCM_RIGHTS and execve into a second process', async () => {
+    ns = createNetns('pass');
+    const [tap] = native.withNetns(ns.path, () => native.openTap('twpass0', { vnetHdr: true }));
+    const { path: sockPath, server } = await fdServer(tmp, Buffer.from('tap twpass0\n'), [tap!]);
+    try {
+      const script = [
+        'echo "fds=$TAPWIRE_FDS msg=$TAPWIRE_MSG"',
+        'ls -l /proc/self/fd/',
+        'grep -E "^Sig(Ign|Blk)" /proc/self/status',
+        'grep flags /proc/self/fdinfo/1',
+      ].join('; ');
+      const res = await runChild([sockPath, '/bin/sh', '-c', script]);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      const fdNum = /fds=(\d+)/.exec(res.stdout)?.[1];
+      expect(fdNum).toBeDefined();
+      expect(res.stdout).toContain('msg=tap twpass0');
+      expect(res.stdout).toMatch(new RegExp(`\\s${fdNum} -> /dev/net/tun`));
+      // Node ignores SIGPIPE; the exec'd program must not inherit that, nor a mask.
+      expect(res.stdout).toMatch(/SigIgn:\s+0+\n/);
+      expect(res.stdout).toMatch(/SigBlk:\s+0+\n/);
+      // stdout lost O_NONBLOCK (04000) on the way.
+      const flags = parseInt(/flags:\s+(\d+)/.exec(res.stdout)![1]!, 8);
+      expect(flags & 0o4000).toBe(0);
+      // stdio and the passed tap stay open; the child's own socket (close-on-exec) is gone
+      const open = res.stdout
+        .split('\n')
+        .map((l) => / (\d+) -> (.*)$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null);
+      expect(open.map((m) => m[1])).toEqual(expect.arrayContaining(['0', '1', '2', fdNum]));
+      expect(open.filter((m) => Number(m[1]) > 2 && m[2]!.startsWith('socket:'))).toEqual([]);
+    } finally {
+      server.close();
+      native.closeFd(tap!);
+    }
+  });
+
+  it('recvFds closes what arrived and throws when control data is truncated', async () => {
+    const sockPath = path.join(tmp, 'trunc.sock');
+    const pipes = [fs.openSync('/dev/null', 'r'), fs.openSync('/dev/null', 'r'), fs.openSync('/dev/null', 'r')];
+    const server = net.createServer((conn) => {
+      native.sendFds((conn as unknown as { _handle: { fd: number } })._handle.fd, Buffer.from('x'), pipes);
+      conn.end();
+    });
+    await new Promise<void>((r) => server.listen(sockPath, r));
+    try {
+      const devNulls = (): number =>
+        fs.readdirSync('/proc/self/fd').filter((f) => {
+          try {
+            return fs.readlinkSync(`/proc/self/fd/${f}`) === '/dev/null';
+          } catch {
+            return false;
+          }
+        }).length;
+      const before = devNulls();
+      const fd = await new Promise<number>((resolve) => setImmediate(() => resolve(native.unixConnect(sockPath))));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(() => native.recvFds(fd, 16, 1)).toThrow(expect.objectContaining({ code: 'EMSGSIZE', truncated: true }));
+      native.closeFd(fd);
+      expect(devNulls()).toBe(before);
+    } finally {
+      server.close();
+      pipes.forEach((p) => fs.closeSync(p));
+    }
+  });
+
+  it('unixConnect and peerCred identify the process at the other end', async () => {
+    const sockPath = path.join(tmp, 'cred.sock');
+    let serverSide: PeerCredHolder | undefined;
+    type PeerCredHolder = { pid: number; uid: number; gid: number };
+    const accepted = new Promise<void>((resolve) => {
+      const server = net.createServer((conn) => {
+        serverSide = native.peerCred((conn as unknown as { _handle: { fd: number } })._handle.fd);
+        conn.end();
+        server.close();
+        resolve();
+      });
+      server.listen(sockPath);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const fd = native.unixConnect(sockPath);
+    expect(native.peerCred(fd)).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+    await accepted;
+    expect(serverSide).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+    native.closeFd(fd);
+    expect(() => native.unixConnect(path.join(tmp, 'missing.sock'))).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'connect' }),
+    );
+  });
+
+  it('execve fails cleanly, naming the path, when the target cannot run', () => {
+    expect(() => native.execve('/nonexistent/qemu', ['qemu'], {}, [])).toThrow(
+      expect.objectContaining({ code: 'ENOENT', path: '/nonexistent/qemu' }),
+    );
+    expect(() => native.sendFds(-1, Buffer.from('x'), [])).toThrow(TypeError);
+  });
+});
