@@ -1,0 +1,153 @@
+// The tapmanager wire protocol, shared by the daemon, tapctl, vmwrapper and the CRI
+// service. Documented in docs/protocol.md.
+//
+// Framing: every message is a 4-byte big-endian length followed by that many bytes of
+// UTF-8 JSON. A frame over MAX_FRAME bytes is refused (the connection is closed after
+// an error reply). Every request carries `v` (PROTOCOL_VERSION) and an `id` that the
+// reply echoes. Replies are {v, id, ok: true, result} or {v, id, ok: false, error}.
+//
+// Two sockets:
+//  - control socket (root only, 0600): setup, teardown, status, list
+//  - fd socket (peers checked by SO_PEERCRED + a per-sandbox token): fds only; the reply
+//    frame carries one tap fd per queue of every guest NIC, in order, via SCM_RIGHTS.
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_FRAME = 1 << 20;
+export const DEFAULT_STATE_DIR = '/var/lib/tapwire';
+export const DEFAULT_CONTROL_SOCKET = '/run/tapwire/control.sock';
+export const DEFAULT_FD_SOCKET = '/run/tapwire/fd.sock';
+
+/** CNI result, cniVersion 0.4.0 or 1.x (only the fields tapwire reads). */
+export interface CniResult {
+  cniVersion: string;
+  interfaces?: { name: string; mac?: string; sandbox?: string; mtu?: number }[];
+  ips?: { version?: '4' | '6'; address: string; gateway?: string; interface?: number }[];
+  routes?: { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number }[];
+  dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
+}
+
+/** CRI DNSConfig. When present it wins over the CNI result's dns. */
+export interface DnsConfig {
+  servers?: string[];
+  searches?: string[];
+  options?: string[];
+}
+
+export interface SetupRequest {
+  op: 'setup';
+  sandboxId: string;
+  netnsPath: string;
+  cniResult: CniResult;
+  dns?: DnsConfig;
+  /** Guest hostname (DHCP option 12); defaults to the pod name. */
+  hostname?: string;
+  podName?: string;
+  podNamespace?: string;
+  /** Guest NIC model for vmwrapper (default virtio-net-pci). */
+  nicModel?: string;
+}
+
+export interface TeardownRequest {
+  op: 'teardown';
+  sandboxId: string;
+}
+
+export interface StatusRequest {
+  op: 'status';
+  sandboxId: string;
+}
+
+export interface ListRequest {
+  op: 'list';
+}
+
+/** fd socket only. key = TAPWIRE_NET_KEY as the runtime got it from setup. */
+export interface FdsRequest {
+  op: 'fds';
+  key: string;
+}
+
+export type Request = SetupRequest | TeardownRequest | StatusRequest | ListRequest | FdsRequest;
+
+/** What the guest is handed for one NIC. */
+export interface GuestNic {
+  /** index of the CNI interface this NIC stands in for */
+  index: number;
+  veth: string;
+  bridge: string;
+  tap: string;
+  mac: string;
+  mtu: number;
+  model: string;
+  queues: number;
+  vnetHdr: boolean;
+  ip: string;
+  prefixLen: number;
+  gateway?: string;
+}
+
+export interface SetupResult {
+  sandboxId: string;
+  /** Pass to vmwrapper as TAPWIRE_NET_KEY. */
+  netKey: string;
+  nics: GuestNic[];
+}
+
+/** fds reply: one entry per NIC; fds arrive in the same order, `queues` per NIC. */
+export interface FdsResult {
+  sandboxId: string;
+  nics: { mac: string; model: string; queues: number; vnetHdr: boolean; tap: string; vhost: boolean }[];
+}
+
+export interface ErrorBody {
+  /** Stable machine code: EINVAL (bad input), ENOENT (no such sandbox), EACCES, EEXIST, EIO ... */
+  code: string;
+  message: string;
+  /** The request field the error is about, when there is one. */
+  field?: string;
+}
+
+export type Reply<T = unknown> =
+  { v: number; id: number; ok: true; result: T } | { v: number; id: number; ok: false; error: ErrorBody };
+
+export function encodeFrame(msg: unknown): Buffer {
+  const body = Buffer.from(JSON.stringify(msg), 'utf8');
+  if (body.length > MAX_FRAME) throw new RangeError(`frame of ${body.length} bytes exceeds ${MAX_FRAME}`);
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32BE(body.length, 0);
+  return Buffer.concat([head, body]);
+}
+
+/**
+ * Incremental decoder: push() bytes as they arrive (partial reads are fine), get back
+ * every complete frame's parsed JSON. Throws FrameError on an oversize frame or bad JSON.
+ */
+export class FrameDecoder {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): unknown[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: unknown[] = [];
+    for (;;) {
+      if (this.buf.length < 4) break;
+      const len = this.buf.readUInt32BE(0);
+      if (len > MAX_FRAME) throw new FrameError(`frame length ${len} exceeds ${MAX_FRAME}`);
+      if (this.buf.length < 4 + len) break;
+      const body = this.buf.subarray(4, 4 + len);
+      this.buf = this.buf.subarray(4 + len);
+      try {
+        out.push(JSON.parse(body.toString('utf8')));
+      } catch (e) {
+        throw new FrameError(`frame is not JSON: ${(e as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  /** Bytes of an incomplete frame still buffered. */
+  get pending(): number {
+    return this.buf.length;
+  }
+}
+
+export class FrameError extends Error {}
