@@ -1,0 +1,137 @@
+// A client for tapmanager's control socket: one connection, requests pipelined by id.
+import * as net from 'node:net';
+import {
+  DEFAULT_CONTROL_SOCKET,
+  encodeFrame,
+  ErrorBody,
+  FrameDecoder,
+  PROTOCOL_VERSION,
+  Reply,
+  SetupRequest,
+  SetupResult,
+} from './protocol';
+
+/** An error reply from tapmanager, or a transport failure (code ECONNREFUSED, EPIPE ...). */
+export class TapmanagerError extends Error {
+  readonly code: string;
+  readonly field?: string;
+  constructor(body: ErrorBody) {
+    super(body.message);
+    this.name = 'TapmanagerError';
+    this.code = body.code;
+    if (body.field !== undefined) this.field = body.field;
+  }
+}
+
+/** What the CRI service and tapctl need from tapmanager. */
+export interface TapmanagerApi {
+  setup(req: Omit<SetupRequest, 'op'>): Promise<SetupResult>;
+  teardown(sandboxId: string): Promise<{ errors: string[] }>;
+  status(sandboxId: string): Promise<unknown>;
+  list(): Promise<unknown[]>;
+}
+
+export class TapmanagerClient implements TapmanagerApi {
+  private sock: net.Socket | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  constructor(
+    readonly socketPath: string = DEFAULT_CONTROL_SOCKET,
+    private readonly timeoutMs = 60_000,
+  ) {}
+
+  setup(req: Omit<SetupRequest, 'op'>): Promise<SetupResult> {
+    return this.call({ op: 'setup', ...req }) as Promise<SetupResult>;
+  }
+
+  teardown(sandboxId: string): Promise<{ errors: string[] }> {
+    return this.call({ op: 'teardown', sandboxId }) as Promise<{ errors: string[] }>;
+  }
+
+  status(sandboxId: string): Promise<unknown> {
+    return this.call({ op: 'status', sandboxId });
+  }
+
+  list(): Promise<unknown[]> {
+    return this.call({ op: 'list' }) as Promise<unknown[]>;
+  }
+
+  close(): void {
+    this.sock?.destroy();
+    this.sock = undefined;
+  }
+
+  /** Sends one request and resolves with its result, or rejects with a TapmanagerError. */
+  call(body: Record<string, unknown>): Promise<unknown> {
+    const sock = this.connect();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          new TapmanagerError({
+            code: 'ETIMEDOUT',
+            message: `tapmanager did not answer ${String(body.op)} in ${this.timeoutMs} ms`,
+          }),
+        );
+      }, this.timeoutMs);
+      timer.unref();
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      sock.write(encodeFrame({ v: PROTOCOL_VERSION, id, ...body }));
+    });
+  }
+
+  private connect(): net.Socket {
+    if (this.sock && !this.sock.destroyed) return this.sock;
+    const sock = net.createConnection(this.socketPath);
+    const decoder = new FrameDecoder();
+    sock.on('data', (chunk: Buffer) => {
+      let frames: unknown[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (e) {
+        this.failAll(new TapmanagerError({ code: 'EPROTO', message: (e as Error).message }));
+        sock.destroy();
+        return;
+      }
+      for (const f of frames) {
+        const reply = f as Reply;
+        const p = this.pending.get(reply.id);
+        if (!p) continue;
+        this.pending.delete(reply.id);
+        if (reply.ok) p.resolve(reply.result);
+        else p.reject(new TapmanagerError(reply.error));
+      }
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      this.failAll(
+        new TapmanagerError({
+          code: e.code ?? 'EIO',
+          message: `tapmanager control socket ${this.socketPath}: ${e.message}`,
+        }),
+      );
+    });
+    sock.on('close', () => {
+      this.failAll(new TapmanagerError({ code: 'EPIPE', message: `tapmanager closed ${this.socketPath}` }));
+      if (this.sock === sock) this.sock = undefined;
+    });
+    sock.unref();
+    this.sock = sock;
+    return sock;
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+}
