@@ -87,6 +87,7 @@ export class TapmanagerClient implements TapmanagerApi {
           reject(e);
         },
       });
+      sock.ref(); // keep the process alive while a reply is owed
       sock.write(encodeFrame({ v: PROTOCOL_VERSION, id, ...body }));
     });
   }
@@ -109,6 +110,7 @@ export class TapmanagerClient implements TapmanagerApi {
         const p = this.pending.get(reply.id);
         if (!p) continue;
         this.pending.delete(reply.id);
+        if (this.pending.size === 0) sock.unref();
         if (reply.ok) p.resolve(reply.result);
         else p.reject(new TapmanagerError(reply.error));
       }
