@@ -1,0 +1,66 @@
+// Text <-> wire forms of MAC and IP addresses.
+import { isIPv4, isIPv6 } from 'node:net';
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+export function isMac(s: string): boolean {
+  return MAC_RE.test(s.toLowerCase());
+}
+
+export function macToBuffer(mac: string): Buffer {
+  if (!isMac(mac)) throw new TypeError(`invalid MAC address ${JSON.stringify(mac)}`);
+  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+}
+
+export function macFromBuffer(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+export function ipToBuffer(ip: string): Buffer {
+  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
+  if (isIPv6(ip)) {
+    const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+    const parse = (s: string | undefined): number[] => (s ? s.split(':').flatMap(group) : []);
+    const group = (g: string): number[] => {
+      if (g.includes('.')) return [...ipToBuffer(g)];
+      const v = parseInt(g, 16);
+      return [v >> 8, v & 0xff];
+    };
+    const h = parse(head);
+    const t = parse(tail);
+    const fill = tail === undefined ? [] : new Array<number>(16 - h.length - t.length).fill(0);
+    return Buffer.from([...h, ...fill, ...t]);
+  }
+  throw new TypeError(`invalid IP address ${JSON.stringify(ip)}`);
+}
+
+export function ipFromBuffer(b: Uint8Array): string {
+  if (b.length === 4) return [...b].join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  // RFC 5952: compress the longest run of zero groups
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** Random locally administered unicast MAC. */
+export function randomMac(rand: () => Buffer): string {
+  const b = rand();
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return macFromBuffer(b.subarray(0, 6));
+}

@@ -1,0 +1,268 @@
+// The one gate to rtnetlink. A NetlinkHandle is a route socket created inside a
+// network namespace (synchronously, in a withNetns window) and used asynchronously
+// afterwards: a socket stays in the namespace it was made in. Every failure becomes a
+// NetError carrying the kernel's errno code, the verb and the object.
+import { createRtNetlink, FlagsNew, RtNetlinkSocket } from 'netlink';
+import { withNetns } from '../native';
+import { ipToBuffer, macToBuffer } from './addr-text';
+
+export { ipFromBuffer, ipToBuffer, macFromBuffer, macToBuffer } from './addr-text';
+
+/** A failed netlink operation: "failed to <verb> <object> in netns <path>: <CODE>". */
+export class NetError extends Error {
+  constructor(
+    readonly code: string,
+    readonly verb: string,
+    readonly object: string,
+    readonly netns: string,
+  ) {
+    super(`failed to ${verb} ${object} in netns ${netns}: ${code}`);
+    this.name = 'NetError';
+  }
+}
+
+export function isNetError(e: unknown, code?: string): e is NetError {
+  return e instanceof NetError && (code === undefined || e.code === code);
+}
+
+function errCode(e: unknown): string {
+  const m = /Request rejected: (\w+)/.exec(String((e as Error)?.message ?? e));
+  if (m) return m[1]!;
+  const c = (e as NodeJS.ErrnoException)?.code;
+  return typeof c === 'string' ? c : 'EIO';
+}
+
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_BR_FORWARD_DELAY = 1;
+const IFLA_BR_STP_STATE = 5;
+const NUD_PERMANENT = 0x80;
+
+function nlattr(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const out = Buffer.alloc((len + 3) & ~3);
+  out.writeUInt16LE(len, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v, 0);
+  return b;
+}
+
+/** IFLA_LINKINFO for a bridge with STP off and no forward delay. */
+function bridgeLinkInfo(): Buffer {
+  const data = Buffer.concat([nlattr(IFLA_BR_STP_STATE, u32(0)), nlattr(IFLA_BR_FORWARD_DELAY, u32(0))]);
+  return Buffer.concat([nlattr(IFLA_INFO_KIND, Buffer.from('bridge\0')), nlattr(IFLA_INFO_DATA | 0x8000, data)]);
+}
+
+export interface LinkState {
+  index: number;
+  name: string;
+  mac: string;
+  mtu: number;
+  up: boolean;
+  master?: number;
+  kind?: string;
+}
+
+export interface LinkChange {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** ifindex of the new master; 0 releases the link from its master */
+  master?: number;
+  name?: string;
+}
+
+export interface RouteSpec {
+  dst: string; // 'a.b.c.d/len'
+  gateway?: string;
+  oif: number;
+  scope?: number;
+  protocol?: number;
+  type?: number;
+  table?: number;
+  metric?: number;
+  prefsrc?: string;
+  tos?: number;
+  onlink?: boolean;
+}
+
+function kindOf(linkinfo: Buffer | undefined): string | undefined {
+  if (!linkinfo) return undefined;
+  for (let off = 0; off + 4 <= linkinfo.length;) {
+    const len = linkinfo.readUInt16LE(off);
+    const type = linkinfo.readUInt16LE(off + 2) & 0x7fff;
+    if (len < 4) break;
+    if (type === IFLA_INFO_KIND)
+      return linkinfo
+        .subarray(off + 4, off + len)
+        .toString()
+        .replace(/\0+$/, '');
+    off += (len + 3) & ~3;
+  }
+  return undefined;
+}
+
+export class NetlinkHandle {
+  private constructor(
+    private readonly sock: RtNetlinkSocket,
+    readonly netns: string,
+  ) {}
+
+  /** Opens a route socket inside netns (a path); the socket stays there. */
+  static open(netns: string): NetlinkHandle {
+    try {
+      return new NetlinkHandle(
+        withNetns(netns, () => createRtNetlink()),
+        netns,
+      );
+    } catch (e) {
+      throw new NetError(errCode(e), 'open netlink socket', 'rtnetlink', netns);
+    }
+  }
+
+  close(): void {
+    try {
+      this.sock.socket.close();
+    } catch {
+      /* already closed */
+    }
+  }
+
+  private async run<T>(verb: string, object: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      throw new NetError(errCode(e), verb, object, this.netns);
+    }
+  }
+
+  async links(): Promise<LinkState[]> {
+    const msgs = await this.run('list', 'links', () => this.sock.getLinks());
+    return msgs.map((m) => ({
+      index: m.data.index ?? 0,
+      name: m.attrs.ifname ?? '',
+      mac: m.attrs.address ? [...m.attrs.address].map((b) => b.toString(16).padStart(2, '0')).join(':') : '',
+      mtu: m.attrs.mtu ?? 0,
+      up: !!m.data.flags?.up,
+      ...(m.attrs.master !== undefined ? { master: m.attrs.master } : {}),
+      ...(kindOf(m.attrs.linkinfo) !== undefined ? { kind: kindOf(m.attrs.linkinfo)! } : {}),
+    }));
+  }
+
+  async link(name: string): Promise<LinkState | undefined> {
+    return (await this.links()).find((l) => l.name === name);
+  }
+
+  /** Creates a bridge (STP off, forward delay 0); EEXIST if the name is taken. */
+  async createBridge(name: string, opts: { mtu?: number; mac?: string } = {}): Promise<void> {
+    await this.run('create bridge', `"${name}"`, () =>
+      this.sock.newLink(
+        {},
+        {
+          ifname: name,
+          linkinfo: bridgeLinkInfo(),
+          ...(opts.mtu ? { mtu: opts.mtu } : {}),
+          ...(opts.mac ? { address: macToBuffer(opts.mac) } : {}),
+        },
+        { flags: FlagsNew.CREATE | FlagsNew.EXCL },
+      ),
+    );
+  }
+
+  async setLink(index: number, label: string, change: LinkChange): Promise<void> {
+    const attrs: Record<string, unknown> = {};
+    if (change.mtu !== undefined) attrs.mtu = change.mtu;
+    if (change.mac !== undefined) attrs.address = macToBuffer(change.mac);
+    if (change.master !== undefined) attrs.master = change.master;
+    if (change.name !== undefined) attrs.ifname = change.name;
+    const data =
+      change.up === undefined
+        ? { index }
+        : { index, change: { up: true as const }, flags: change.up ? { up: true as const } : {} };
+    await this.run(`set ${Object.keys(change).join(',')} of`, `"${label}"`, () => this.sock.setLink(data, attrs));
+  }
+
+  async deleteLink(index: number, label: string): Promise<void> {
+    await this.run('delete link', `"${label}"`, () => this.sock.delLink({ index }));
+  }
+
+  async addAddress(index: number, label: string, ip: string, prefixLen: number, broadcast?: string): Promise<void> {
+    const family = ip.includes(':') ? 10 : 2;
+    const addr = ipToBuffer(ip);
+    await this.run('add address', `${ip}/${prefixLen} to "${label}"`, () =>
+      this.sock.newAddress(
+        { family, prefixlen: prefixLen, index },
+        { local: addr, address: addr, ...(broadcast ? { broadcast: ipToBuffer(broadcast) } : {}) },
+        { flags: FlagsNew.CREATE | FlagsNew.EXCL },
+      ),
+    );
+  }
+
+  async delAddress(index: number, label: string, ip: string, prefixLen: number): Promise<void> {
+    const family = ip.includes(':') ? 10 : 2;
+    const addr = ipToBuffer(ip);
+    await this.run('delete address', `${ip}/${prefixLen} from "${label}"`, () =>
+      this.sock.delAddress({ family, prefixlen: prefixLen, index }, { local: addr, address: addr }),
+    );
+  }
+
+  private routeMessage(r: RouteSpec): [Record<string, unknown>, Record<string, unknown>] {
+    const [dst, len] = r.dst.split('/') as [string, string];
+    const dstLen = Number(len);
+    const family = dst.includes(':') ? 10 : 2;
+    const data = {
+      family,
+      dstLen,
+      tos: r.tos ?? 0,
+      table: r.table !== undefined && r.table < 256 ? r.table : 254,
+      protocol: r.protocol ?? 4,
+      scope: r.scope ?? (r.gateway ? 0 : 253),
+      type: r.type ?? 1,
+      flags: r.onlink ? { __unknown: 4 /* RTNH_F_ONLINK */ } : {},
+    };
+    const attrs: Record<string, unknown> = { oif: r.oif };
+    if (dstLen > 0) attrs.dst = ipToBuffer(dst);
+    if (r.gateway) attrs.gateway = ipToBuffer(r.gateway);
+    if (r.metric !== undefined) attrs.priority = r.metric;
+    if (r.prefsrc) attrs.prefsrc = ipToBuffer(r.prefsrc);
+    if (r.table !== undefined && r.table >= 256) attrs.table = r.table;
+    return [data, attrs];
+  }
+
+  private static routeLabel(r: RouteSpec): string {
+    return `route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.metric !== undefined ? ` metric ${r.metric}` : ''}`;
+  }
+
+  /** Adds a route; `replace` swaps a route with the same key (dst, tos, metric, table). */
+  async addRoute(r: RouteSpec, opts: { replace?: boolean } = {}): Promise<void> {
+    const [data, attrs] = this.routeMessage(r);
+    const flags = FlagsNew.CREATE | (opts.replace ? FlagsNew.REPLACE : FlagsNew.EXCL);
+    await this.run(opts.replace ? 'replace' : 'add', NetlinkHandle.routeLabel(r), () =>
+      this.sock.newRoute(data, attrs, { flags }),
+    );
+  }
+
+  async delRoute(r: RouteSpec): Promise<void> {
+    const [data, attrs] = this.routeMessage(r);
+    await this.run('delete', NetlinkHandle.routeLabel(r), () => this.sock.delRoute(data, attrs));
+  }
+
+  /** A permanent neighbour entry (ip -> mac) on a link. */
+  async setNeighbor(index: number, label: string, ip: string, mac: string): Promise<void> {
+    await this.run('set neighbour', `${ip} lladdr ${mac} on "${label}"`, () =>
+      this.sock.newNeighbor(
+        { family: ip.includes(':') ? 10 : 2, ifindex: index, state: { permanent: true } },
+        { dst: ipToBuffer(ip), lladdr: macToBuffer(mac) },
+        { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
+      ),
+    );
+  }
+}
+
+export const NUD = { PERMANENT: NUD_PERMANENT };
