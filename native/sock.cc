@@ -5,8 +5,10 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -53,11 +55,36 @@ Napi::Value UdpSocketBoundToDevice(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// unixDatagramSend(path, data): one datagram to a Unix datagram socket; a leading '@'
+// names an abstract socket (as systemd's NOTIFY_SOCKET may).
+Napi::Value UnixDatagramSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  if (info.Length() < 2 || !info[1].IsBuffer()) ThrowType(env, "data must be a Buffer");
+  auto data = info[1].As<Napi::Buffer<uint8_t>>();
+  struct sockaddr_un sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof sa.sun_path)
+    throw ErrnoError(env, "sendto", ENAMETOOLONG, path, {{"path", Napi::String::New(env, path)}});
+  std::memcpy(sa.sun_path, path.data(), path.size());
+  if (path[0] == '@') sa.sun_path[0] = '\0';
+  socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size());
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, "socket", errno, "AF_UNIX, SOCK_DGRAM");
+  ssize_t n = sendto(fd, data.Data(), data.Length(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&sa), len);
+  int err = errno;
+  close(fd);
+  if (n < 0) throw ErrnoError(env, "sendto", err, path, {{"path", Napi::String::New(env, path)}});
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("udpSocketBoundToDevice",
               Napi::Function::New(env, UdpSocketBoundToDevice, "udpSocketBoundToDevice"));
+  exports.Set("unixDatagramSend", Napi::Function::New(env, UnixDatagramSend, "unixDatagramSend"));
 }
 
 }  // namespace tapwire

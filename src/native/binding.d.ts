@@ -40,4 +40,5 @@ export interface Binding {
   tapSetPersist(fd: number, on: boolean): void;
   tapInfo(fd: number): TapInfo;
   udpSocketBoundToDevice(ifname: string, port: number): number;
+  unixDatagramSend(path: string, data: Buffer): void;
 }

@@ -142,3 +142,8 @@ export function udpSocketBoundToDevice(ifname: string, port: number): number {
   }
   return native.udpSocketBoundToDevice(ifname, port);
 }
+
+/** Sends one datagram to a Unix datagram socket ('@name' = abstract), e.g. NOTIFY_SOCKET. */
+export function unixDatagramSend(socketPath: string, data: Buffer): void {
+  native.unixDatagramSend(socketPath, data);
+}

@@ -224,6 +224,29 @@ describePrivileged('native addon', () => {
     );
   });
 
+  it('unixDatagramSend delivers one datagram (as to NOTIFY_SOCKET)', async () => {
+    const sockPath = path.join(tmp, 'notify.sock');
+    const { spawn: sp } = await import('node:child_process');
+    // a Unix datagram reader: python3 is on every machine tapwire runs its tests on
+    const reader = sp('python3', [
+      '-c',
+      `import socket,sys
+s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); print('ready', flush=True)
+print(s.recv(100).decode(), flush=True)`,
+      sockPath,
+    ]);
+    let out = '';
+    await new Promise<void>((r) =>
+      reader.stdout.on('data', (d: Buffer) => ((out += d.toString()), out.includes('ready') && r())),
+    );
+    native.unixDatagramSend(sockPath, Buffer.from('READY=1'));
+    await new Promise((r) => reader.on('close', r));
+    expect(out).toContain('READY=1');
+    expect(() => native.unixDatagramSend(path.join(tmp, 'none.sock'), Buffer.from('x'))).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'sendto' }),
+    );
+  });
+
   it('execve fails cleanly, naming the path, when the target cannot run', () => {
     expect(() => native.execve('/nonexistent/qemu', ['qemu'], {}, [])).toThrow(
       expect.objectContaining({ code: 'ENOENT', path: '/nonexistent/qemu' }),
