@@ -1,0 +1,138 @@
+// Argument rewriting for vmwrapper: the QEMU options that attach the guest NICs
+// tapmanager described to the tap fds it handed over, appended after libvirt's own
+// arguments (which stay untouched). Pure: no I/O, no native calls.
+//
+// Per NIC N (ids made unique against every id already in argv):
+//   -netdev tap,id=tapwireN,fd=F                              one queue
+//   -netdev tap,id=tapwireN,fds=F1:F2:..                      multiqueue (QEMU infers the
+//                                                             queue count; queues= is refused with fds=)
+//   ...,vhost=on,vhostfd=V / vhostfds=V1:V2:..                only when the daemon offers vhost
+//   -device MODEL,netdev=tapwireN,mac=MAC,id=tapwire-nicN[,mq=on,vectors=2q+2]
+//
+// PCI slots: QEMU creates key=value -device options before JSON ones, so a key=value NIC
+// appended after libvirt's JSON devices would take the first free slot before libvirt's
+// explicitly addressed balloon does ("slot 2 function 0 not available"). When argv
+// already carries JSON -device options, the NIC is written as JSON too, so it is created
+// after them and gets a free slot. No explicit bus/addr is ever chosen here.
+
+/** One guest NIC as the daemon describes it (FdsResult.nics[i]). */
+export interface WrapperNic {
+  mac: string;
+  model: string;
+  queues: number;
+  vhost: boolean;
+}
+
+export class ArgsError extends Error {
+  readonly code = 'EINVAL';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+    this.name = 'ArgsError';
+  }
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+// A QEMU device driver name: no commas, quotes or '=' that could smuggle options in.
+const MODEL_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/i;
+/** Most queues QEMU accepts on one tap netdev (MAX_TAP_QUEUES in net/tap.c is 1024; virtio caps lower). */
+export const MAX_QUEUES = 256;
+
+/** Models that take mq=on,vectors=... (virtio-net over PCI). */
+export function isMultiqueueModel(model: string): boolean {
+  return model === 'virtio-net-pci' || model.startsWith('virtio-net-pci-');
+}
+
+/** Number of fds the daemon must send for these NICs: queues tap fds, plus as many vhost fds when vhost. */
+export function expectedFdCount(nics: readonly WrapperNic[]): number {
+  return nics.reduce((n, nic) => n + nic.queues * (nic.vhost ? 2 : 1), 0);
+}
+
+/** Checks one NIC description; throws ArgsError naming the field and the value. */
+export function checkNic(nic: unknown, i: number): WrapperNic {
+  const n = (typeof nic === 'object' && nic !== null ? nic : {}) as Record<string, unknown>;
+  const bad = (field: string, why: string): ArgsError =>
+    new ArgsError(`invalid nics[${i}].${field} ${JSON.stringify(n[field] ?? null)}: ${why}`, `nics[${i}].${field}`);
+  if (typeof n.mac !== 'string' || !MAC_RE.test(n.mac)) throw bad('mac', 'must be a MAC address aa:bb:cc:dd:ee:ff');
+  if (typeof n.model !== 'string' || !MODEL_RE.test(n.model)) throw bad('model', 'must be a QEMU device name');
+  const q = n.queues;
+  if (typeof q !== 'number' || !Number.isInteger(q) || q < 1 || q > MAX_QUEUES) {
+    throw bad('queues', `must be an integer 1..${MAX_QUEUES}`);
+  }
+  if (q > 1 && !isMultiqueueModel(n.model)) throw bad('queues', `model "${n.model}" has a single queue`);
+  if (n.vhost !== undefined && typeof n.vhost !== 'boolean') throw bad('vhost', 'must be a boolean');
+  return { mac: n.mac.toLowerCase(), model: n.model, queues: q, vhost: n.vhost === true };
+}
+
+/** Every `id` already used in argv, from key=value options (`...,id=x,...`) and JSON ones (`{"id":"x"}`). */
+export function usedIds(argv: readonly string[]): Set<string> {
+  const ids = new Set<string>();
+  for (const arg of argv) {
+    if (arg.startsWith('{')) {
+      try {
+        const o = JSON.parse(arg) as Record<string, unknown>;
+        if (typeof o.id === 'string') ids.add(o.id);
+      } catch {
+        /* not JSON after all: fall through to the key=value scan */
+      }
+    }
+    for (const m of arg.matchAll(/(?:^|,)id=([^,]*)/g)) ids.add(m[1]!);
+  }
+  return ids;
+}
+
+/** True when argv holds a JSON `-device {...}` (libvirt with QEMU >= 6.2 writes them). */
+export function usesJsonDevices(argv: readonly string[]): boolean {
+  for (let i = 0; i + 1 < argv.length; i++) {
+    if ((argv[i] === '-device' || argv[i] === '--device') && argv[i + 1]!.startsWith('{')) return true;
+  }
+  return false;
+}
+
+/**
+ * The arguments to append for nics, whose fds (tap fds per NIC in order, then that
+ * NIC's vhost fds when it has vhost) are given in order. Throws ArgsError on a count
+ * mismatch.
+ */
+export function netArgs(argv: readonly string[], nics: readonly WrapperNic[], fds: readonly number[]): string[] {
+  const want = expectedFdCount(nics);
+  if (fds.length !== want) {
+    throw new ArgsError(`daemon sent ${fds.length} fds for ${nics.length} NICs that need ${want}`, 'fds');
+  }
+  const ids = usedIds(argv);
+  const json = usesJsonDevices(argv);
+  const out: string[] = [];
+  let next = 0;
+  let at = 0;
+  for (const nic of nics) {
+    while (ids.has(`tapwire${next}`) || ids.has(`tapwire-nic${next}`)) next++;
+    const netdev = `tapwire${next}`;
+    const devId = `tapwire-nic${next}`;
+    ids.add(netdev).add(devId);
+    next++;
+    const taps = fds.slice(at, at + nic.queues);
+    at += nic.queues;
+    const vhosts = nic.vhost ? fds.slice(at, at + nic.queues) : [];
+    at += vhosts.length;
+
+    let nd = `tap,id=${netdev},`;
+    nd += nic.queues === 1 ? `fd=${taps[0]}` : `fds=${taps.join(':')}`;
+    if (nic.vhost) nd += nic.queues === 1 ? `,vhost=on,vhostfd=${vhosts[0]}` : `,vhost=on,vhostfds=${vhosts.join(':')}`;
+    out.push('-netdev', nd);
+
+    // virtio-net wants 2 vectors per queue pair plus config and control.
+    const vectors = nic.queues > 1 ? 2 * nic.queues + 2 : 0;
+    if (json) {
+      // JSON options are typed (a bool and an int), key=value ones are strings.
+      const mq = vectors ? { mq: true, vectors } : {};
+      out.push('-device', JSON.stringify({ driver: nic.model, netdev, mac: nic.mac, id: devId, ...mq }));
+    } else {
+      let dev = `${nic.model},netdev=${netdev},mac=${nic.mac},id=${devId}`;
+      if (vectors) dev += `,mq=on,vectors=${vectors}`;
+      out.push('-device', dev);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+// vmwrapper's work: read the config, fetch the tap fds when there is a key, rewrite
+// the arguments and execve the emulator with exactly those fds kept. Never returns:
+// it either becomes the emulator (same pid, no child) or exits 1 with one line on
+// stderr that names the key and the fd socket.
+import * as fs from 'node:fs';
+import { execve } from '../native';
+import { netArgs } from './args';
+import { emulatorEnv, readConfig, redactKey, WrapperConfig } from './config';
+import { FetchError, fetchFds } from './fetch';
+
+/** Exits 1 with one line on stderr (no stack trace). */
+export function fail(line: string): never {
+  try {
+    fs.writeSync(2, `vmwrapper: ${line}\n`);
+  } catch {
+    /* stderr closed: the exit code still tells */
+  }
+  process.exit(1);
+}
+
+function why(e: unknown): string {
+  if (e instanceof FetchError) return e.message;
+  const code = (e as { code?: unknown } | null)?.code;
+  const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+  return typeof code === 'string' && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
+}
+
+function where(cfg: WrapperConfig): string {
+  return cfg.key === undefined
+    ? `(no network key, fd socket "${cfg.fdSocket}")`
+    : `(key "${redactKey(cfg.key)}", fd socket "${cfg.fdSocket}")`;
+}
+
+function checkEmulator(cfg: WrapperConfig): void {
+  try {
+    fs.accessSync(cfg.emulator, fs.constants.X_OK);
+  } catch (e) {
+    fail(`failed to exec emulator "${cfg.emulator}" ${where(cfg)}: ${(e as { code?: string }).code ?? why(e)}`);
+  }
+}
+
+export function run(args: string[], env: NodeJS.ProcessEnv): never {
+  const cfg = readConfig(env);
+  checkEmulator(cfg);
+  let argv = [cfg.emulator, ...args];
+  let keep: number[] = [];
+  if (cfg.key !== undefined) {
+    try {
+      const got = fetchFds(cfg.fdSocket, cfg.key);
+      argv = [...argv, ...netArgs(args, got.nics, got.fds)];
+      keep = got.fds;
+    } catch (e) {
+      fail(`failed to fetch tap fds ${where(cfg)}: ${why(e)}`);
+    }
+  }
+  try {
+    return execve(cfg.emulator, argv, cfg.key === undefined ? env : emulatorEnv(env), keep);
+  } catch (e) {
+    return fail(`failed to exec emulator "${cfg.emulator}" ${where(cfg)}: ${why(e)}`);
+  }
+}
