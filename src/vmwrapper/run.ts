@@ -7,6 +7,7 @@ import { execve } from '../native';
 import { netArgs } from './args';
 import { emulatorEnv, readConfig, redactKey, WrapperConfig } from './config';
 import { FetchError, fetchFds } from './fetch';
+import { INHERITED_VAR, inheritedFds } from './inherited';
 
 /** Exits 1 with one line on stderr (no stack trace). */
 export function fail(line: string): never {
@@ -43,18 +44,21 @@ export function run(args: string[], env: NodeJS.ProcessEnv): never {
   const cfg = readConfig(env);
   checkEmulator(cfg);
   let argv = [cfg.emulator, ...args];
-  let keep: number[] = [];
+  // taken before any fd of ours is opened
+  let keep = inheritedFds(env);
   if (cfg.key !== undefined) {
     try {
       const got = fetchFds(cfg.fdSocket, cfg.key);
       argv = [...argv, ...netArgs(args, got.nics, got.fds)];
-      keep = got.fds;
+      keep = [...keep, ...got.fds];
     } catch (e) {
       fail(`failed to fetch tap fds ${where(cfg)}: ${why(e)}`);
     }
   }
   try {
-    return execve(cfg.emulator, argv, cfg.key === undefined ? env : emulatorEnv(env), keep);
+    const childEnv = cfg.key === undefined ? { ...env } : emulatorEnv(env);
+    delete childEnv[INHERITED_VAR];
+    return execve(cfg.emulator, argv, childEnv, keep);
   } catch (e) {
     return fail(`failed to exec emulator "${cfg.emulator}" ${where(cfg)}: ${why(e)}`);
   }
