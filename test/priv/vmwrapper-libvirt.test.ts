@@ -1,0 +1,212 @@
+// vmwrapper under real libvirtd (TCG domain type 'qemu'): <emulator> is the shell shim
+// deploy/libvirt/vmwrapper, the network key reaches it through <qemu:commandline>
+// <qemu:env>, the tap fds come from a fake fd server (a netns bridge with dnsmasq), the
+// emulator runs as libvirt-qemu inside libvirt's private /dev. The domain starts (after
+// libvirt probed the shim with no key), the guest gets its lease and pings the gateway
+// (console to a file), and `virsh destroy` + `undefine` leave no process, tap, runtime
+// file or cgroup behind. libvirt's own balloon stays in: the NIC must not take its slot.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { FakeFdServer, startFakeFdServer } from '../fixtures/vmwrapper/fake-fd-server';
+import { GuestNet, guestBootArgs, judgeLog, killJudges, makeGuestNet } from '../fixtures/vmwrapper/guest-net';
+import { ensureLibvirt, Libvirt } from '../fixtures/vmwrapper/libvirt';
+import { requireBuilt, SHIM } from '../fixtures/vmwrapper/run-wrapper';
+import { removeAllNetns } from '../helpers/netns';
+import { describePrivileged, requireTools } from '../helpers/privileged';
+
+const xmlEscape = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
+
+function domainXml(o: {
+  name: string;
+  kernel: string;
+  initrd: string;
+  append: string;
+  log: string;
+  env: Record<string, string>;
+}): string {
+  const env = Object.entries(o.env)
+    .map(([k, v]) => `    <qemu:env name='${k}' value='${xmlEscape(v)}'/>`)
+    .join('\n');
+  return `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>${o.name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>${xmlEscape(o.kernel)}</kernel>
+    <initrd>${xmlEscape(o.initrd)}</initrd>
+    <cmdline>${xmlEscape(o.append)}</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>${xmlEscape(SHIM)}</emulator>
+    <serial type='file'>
+      <source path='${xmlEscape(o.log)}'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='virtio'/>
+  </devices>
+  <qemu:commandline>
+${env}
+  </qemu:commandline>
+</domain>
+`;
+}
+
+/** Pids whose command line mentions the domain name. */
+function pidsOf(name: string): number[] {
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`guest=${name}`)) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** Cgroup directories whose name mentions the domain (libvirt escapes '-' as \x2d). */
+function cgroupsOf(name: string): string[] {
+  const needles = [name, name.replace(/-/g, '\\x2d')];
+  const found: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 4) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = path.join(dir, e.name);
+      if (needles.some((n) => e.name.includes(n))) found.push(p);
+      else walk(p, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return found;
+}
+
+describePrivileged('vmwrapper under real libvirtd', () => {
+  let tmp: string;
+  let lv: Libvirt | undefined;
+  let server: FakeFdServer | undefined;
+  let net: GuestNet | undefined;
+  let domain: string | undefined;
+  beforeAll(async () => {
+    requireBuilt();
+    const missing = requireTools('libvirtd', 'virsh', 'virtlogd', 'dnsmasq', 'python3');
+    if (missing) throw new Error(missing);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-vmwl-'));
+    lv = await ensureLibvirt(tmp);
+  }, 120_000);
+  afterEach(async () => {
+    killJudges();
+    if (domain) {
+      await lv!.virsh('destroy', domain);
+      await lv!.virsh('undefine', domain);
+      domain = undefined;
+    }
+    await server?.close();
+    server = undefined;
+    net?.closeAll();
+    net = undefined;
+    removeAllNetns();
+  });
+  afterAll(async () => {
+    await lv?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }, 60_000);
+
+  it('starts a domain whose emulator is vmwrapper; the guest gets its lease; destroy leaves nothing', async () => {
+    const name = `twt-vmw-${process.pid.toString(36)}-${randomBytes(3).toString('hex')}`;
+    // a directory the libvirt-qemu user can use; copies of the guest, since libvirt
+    // relabels (chowns) kernel and initrd for the emulator's uid while it runs
+    const dir = path.join(tmp, 'guest');
+    fs.mkdirSync(dir, { mode: 0o755 });
+    fs.chmodSync(tmp, 0o755);
+    const [, kernelSrc, , initrdSrc, , append] = guestBootArgs();
+    const kernel = path.join(dir, 'vmlinuz');
+    const initrd = path.join(dir, 'initrd.img');
+    fs.copyFileSync(kernelSrc!, kernel);
+    fs.copyFileSync(initrdSrc!, initrd);
+    fs.chownSync(dir, lv!.qemuUid, lv!.qemuGid);
+    const log = path.join(dir, 'console.log');
+
+    net = makeGuestNet(tmp);
+    const tapName = `vmwl${randomBytes(2).toString('hex')}`;
+    const taps = net.tap(tapName);
+    const mac = net.mac;
+    server = await startFakeFdServer(() => ({
+      reply: {
+        ok: true,
+        result: {
+          sandboxId: 'sb-l',
+          nics: [{ mac, model: 'virtio-net-pci', queues: 1, vnetHdr: true, tap: tapName, vhost: false }],
+        },
+      },
+      fds: taps,
+    }));
+
+    const xmlPath = path.join(tmp, 'domain.xml');
+    fs.writeFileSync(
+      xmlPath,
+      domainXml({
+        name,
+        kernel,
+        initrd,
+        // e2e.debug=1: the guest stays up after E2E-DONE, so destroy meets a running domain
+        append: `${append} e2e.debug=1`,
+        log,
+        env: { TAPWIRE_NET_KEY: 'sb-l:tok', TAPWIRE_FD_SOCKET: server.socketPath },
+      }),
+    );
+    const def = await lv!.virsh('define', xmlPath);
+    expect(def.code, def.out).toBe(0);
+    domain = name;
+    const judged = judgeLog(log, [`ip=${net.guestIp}`, `router=${net.gw}`]);
+    const start = await lv!.virsh('start', name);
+    expect(start.code, start.out).toBe(0);
+    expect(server.requests).toEqual([{ v: 1, id: 1, op: 'fds', key: 'sb-l:tok' }]);
+
+    const [pid] = pidsOf(name);
+    expect(pid).toBeDefined();
+    expect(fs.readlinkSync(`/proc/${pid}/exe`)).toBe('/usr/bin/qemu-system-x86_64');
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)![1]);
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const netdev = args.find((a) => a.startsWith('tap,id=tapwire'));
+    expect(netdev, args.join(' ')).toMatch(/^tap,id=tapwire\d+,fd=\d+$/);
+    expect(fs.readlinkSync(`/proc/${pid}/fd/${netdev!.replace(/^.*fd=/, '')}`)).toBe('/dev/net/tun');
+    expect(fs.readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('TAPWIRE_NET_KEY');
+
+    const verdict = await judged;
+    expect(verdict.out).toMatch(/E2E-RESULT status=ok/);
+    expect(verdict.code).toBe(0);
+    console.log(`[vmwrapper-libvirt] emulator pid ${pid} uid ${uid}; ${verdict.out.trim().split('\n').pop()}`);
+
+    const destroyed = await lv!.virsh('destroy', name);
+    expect(destroyed.code, destroyed.out).toBe(0);
+    const undef = await lv!.virsh('undefine', name);
+    expect(undef.code, undef.out).toBe(0);
+    domain = undefined;
+    expect((await lv!.virsh('list', '--all', '--name')).out.split('\n')).not.toContain(name);
+    expect(pidsOf(name)).toEqual([]);
+    expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
+    expect(fs.readdirSync('/run/libvirt/qemu').filter((f) => f.includes(name))).toEqual([]);
+    expect(fs.readdirSync('/var/lib/libvirt/qemu').filter((f) => f.includes(name))).toEqual([]);
+    expect(cgroupsOf(name)).toEqual([]);
+    // the tap goes once our copies close: QEMU holds none any more
+    net.closeAll();
+    expect(() => net!.ns.ip('link', 'show', tapName)).toThrow();
+  }, 300_000);
+});
