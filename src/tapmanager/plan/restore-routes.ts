@@ -1,0 +1,95 @@
+// The route operations that put a veth's IPv4 route table back exactly as snapshotted,
+// computed after its addresses were re-added (the kernel then re-creates an on-link
+// subnet route, which the snapshot may lack, as with the ptp plugin and Calico). Pure:
+// the caller applies the operations in order. IPv6 routes are never touched.
+//
+// Order: on-link routes (add or replace), then routes via gateways, so every gateway
+// is reachable when its route goes in; deletions of routes the snapshot lacked come
+// last (the kernel checks a gateway only when a route is added, so nothing breaks).
+// A route whose kernel key (table, dst, tos, metric) is already taken is replaced, not
+// added: adding it would fail with "File exists".
+import type { RouteSnapshot, VethSnapshot } from '../snapshot';
+
+export interface RouteOp {
+  op: 'add' | 'replace' | 'delete';
+  /** add/replace: the snapshot's route; delete: the current route */
+  route: RouteSnapshot;
+  reason: string;
+}
+
+export interface RouteRestorePlan {
+  ops: RouteOp[];
+  /** snapshot routes that cannot be put back from what the snapshot holds */
+  unrestorable: { route: RouteSnapshot; reason: string }[];
+}
+
+const RT_TABLE_LOCAL = 255;
+const ADDRESS_OWNED = new Set(['local', 'broadcast', 'anycast', 'multicast']);
+
+/** Local-table entries exist because an address does; they come and go with it. */
+function addressOwned(r: RouteSnapshot): boolean {
+  return r.table === RT_TABLE_LOCAL && ADDRESS_OWNED.has(r.type);
+}
+
+/** The kernel's identity of an IPv4 route: adding a second one with this key is EEXIST. */
+export function routeKey(r: RouteSnapshot): string {
+  return `${r.table}|${r.dst}|${r.tos ?? 0}|${r.metric ?? 0}`;
+}
+
+/** Same key and same content (what `ip route show` would print the same way). */
+export function sameRoute(a: RouteSnapshot, b: RouteSnapshot): boolean {
+  return (
+    routeKey(a) === routeKey(b) &&
+    (a.gateway ?? '') === (b.gateway ?? '') &&
+    a.scope === b.scope &&
+    a.protocol === b.protocol &&
+    a.type === b.type &&
+    (a.prefsrc ?? '') === (b.prefsrc ?? '') &&
+    (a.src ?? '') === (b.src ?? '') &&
+    !!a.onlink === !!b.onlink &&
+    (a.mtu ?? 0) === (b.mtu ?? 0) &&
+    (a.advmss ?? 0) === (b.advmss ?? 0)
+  );
+}
+
+function label(r: RouteSnapshot): string {
+  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.table !== 254 ? ` table ${r.table}` : ''}${r.metric ? ` metric ${r.metric}` : ''}`;
+}
+
+export function planRouteRestore(snapshot: VethSnapshot, current: RouteSnapshot[]): RouteRestorePlan {
+  const unrestorable: RouteRestorePlan['unrestorable'] = [];
+  const want: RouteSnapshot[] = [];
+  for (const r of snapshot.routes) {
+    if (r.family !== 4 || addressOwned(r)) continue;
+    if (r.multipath) unrestorable.push({ route: r, reason: 'multipath: the snapshot does not hold its nexthops' });
+    else if (r.via) unrestorable.push({ route: r, reason: `its gateway ${r.via.address} is IPv${r.via.family}` });
+    else want.push(r);
+  }
+  const cur = current.filter((r) => r.family === 4 && !addressOwned(r));
+
+  const ops: RouteOp[] = [];
+  // on-link first (onlink-flagged gateway routes need nothing on-link), then via gateways
+  const first = want.filter((r) => !r.gateway || r.onlink);
+  const then = want.filter((r) => r.gateway && !r.onlink);
+  for (const r of [...first, ...then]) {
+    if (cur.some((c) => sameRoute(c, r))) continue;
+    const taken = cur.find((c) => routeKey(c) === routeKey(r));
+    ops.push(
+      taken
+        ? { op: 'replace', route: r, reason: `the kernel has "${label(taken)}" (${taken.protocol}) in its place` }
+        : { op: 'add', route: r, reason: 'missing' },
+    );
+  }
+  // routes the snapshot lacked (the kernel's re-created subnet route), unless replaced above
+  const keys = new Set(want.map(routeKey));
+  const unkept = new Set(unrestorable.map((u) => routeKey(u.route)));
+  for (const c of cur) {
+    if (keys.has(routeKey(c)) || unkept.has(routeKey(c))) continue;
+    ops.push({
+      op: 'delete',
+      route: c,
+      reason: `not in the snapshot (${c.protocol === 'kernel' ? 'made by the kernel on address add' : c.protocol})`,
+    });
+  }
+  return { ops, unrestorable };
+}
