@@ -61,9 +61,16 @@ export function planRouteRestore(snapshot: VethSnapshot, current: RouteSnapshot[
   const want: RouteSnapshot[] = [];
   for (const r of snapshot.routes) {
     if (r.family !== 4 || addressOwned(r)) continue;
+    const twin = want.find((w) => routeKey(w) === routeKey(r));
     if (r.multipath) unrestorable.push({ route: r, reason: 'multipath: the snapshot does not hold its nexthops' });
-    else if (r.via) unrestorable.push({ route: r, reason: `its gateway ${r.via.address} is IPv${r.via.family}` });
-    else want.push(r);
+    else if (r.via)
+      unrestorable.push({ route: r, reason: `its gateway ${r.via.address} is IPv${r.via.family} (RTA_VIA)` });
+    else if (twin) {
+      unrestorable.push({
+        route: r,
+        reason: `it shares its kernel key (table, dst, tos, metric) with "${label(twin)}"; only an append (NLM_F_APPEND) puts both back`,
+      });
+    } else want.push(r);
   }
   const cur = current.filter((r) => r.family === 4 && !addressOwned(r));
 
