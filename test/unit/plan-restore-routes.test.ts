@@ -1,0 +1,178 @@
+// planRouteRestore: the operations that put a veth's route table back after its
+// address was re-added, on the real fixtures and on hand-made tables.
+import { describe, expect, it } from 'vitest';
+import { planRouteRestore, RouteOp } from '../../src/tapmanager/plan/restore-routes';
+import type { RouteSnapshot, VethSnapshot } from '../../src/tapmanager/snapshot';
+import { loadFixture } from '../fixtures/routes/load';
+
+function route(dst: string, extra: Partial<RouteSnapshot> = {}): RouteSnapshot {
+  return {
+    family: 4,
+    dst,
+    scope: extra.gateway ? 'universe' : 'link',
+    protocol: 'boot',
+    type: 'unicast',
+    table: 254,
+    ...extra,
+  };
+}
+
+/** What the kernel holds right after `ip addr add IP/LEN`: the subnet route (none for a /32) and local-table entries. */
+function afterAddressAdd(ip: string, _len: number, subnet?: string, brd?: string): RouteSnapshot[] {
+  return [
+    ...(subnet ? [route(subnet, { protocol: 'kernel', prefsrc: ip })] : []),
+    route(`${ip}/32`, { table: 255, type: 'local', scope: 'host', protocol: 'kernel', prefsrc: ip }),
+    ...(brd ? [route(`${brd}/32`, { table: 255, type: 'broadcast', protocol: 'kernel', prefsrc: ip })] : []),
+  ];
+}
+
+const show = (ops: RouteOp[]) =>
+  ops.map((o) => `${o.op} ${o.route.dst}${o.route.gateway ? ` via ${o.route.gateway}` : ''}`);
+
+/** Applies ops to a table model keyed like the kernel (table, dst, tos, metric); add on a taken key fails. */
+function apply(table: RouteSnapshot[], ops: RouteOp[]): RouteSnapshot[] {
+  const key = (r: RouteSnapshot) => `${r.table}|${r.dst}|${r.tos ?? 0}|${r.metric ?? 0}`;
+  let t = [...table];
+  for (const o of ops) {
+    const i = t.findIndex((r) => key(r) === key(o.route));
+    if (o.op === 'add') {
+      if (i >= 0) throw new Error(`File exists: ${o.route.dst}`);
+      if (o.route.gateway && !o.route.onlink) {
+        // the kernel falls back to a full lookup when the route's own table does not resolve the gateway
+        const on = t.some((r) => !r.gateway && covers(r.dst, o.route.gateway!));
+        if (!on) throw new Error(`Nexthop has invalid gateway: ${o.route.gateway}`);
+      }
+      t.push(o.route);
+    } else if (o.op === 'replace') t[i] = o.route;
+    else t = t.filter((_, j) => j !== i);
+  }
+  return t;
+}
+
+function covers(prefix: string, ip: string): boolean {
+  const [net, len] = prefix.split('/') as [string, string];
+  const n = (s: string) => s.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const mask = Number(len) === 0 ? 0 : (0xffffffff << (32 - Number(len))) >>> 0;
+  return (n(ip) & mask) >>> 0 === (n(net) & mask) >>> 0;
+}
+
+const v4main = (rs: RouteSnapshot[]) =>
+  rs
+    .filter((r) => r.family === 4 && r.table !== 255)
+    .sort((a, b) => (a.dst + a.gateway).localeCompare(b.dst + b.gateway));
+
+describe('planRouteRestore on the real fixtures', () => {
+  it('ptp: the re-created kernel subnet route is replaced by SUBNET via GW, after GW/32', () => {
+    const snap = loadFixture('ptp').snapshot;
+    const current = afterAddressAdd('10.77.0.2', 24, '10.77.0.0/24', '10.77.0.255');
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual([
+      'add 10.77.0.1/32',
+      'add 0.0.0.0/0 via 10.77.0.1',
+      'replace 10.77.0.0/24 via 10.77.0.1',
+      'add 10.78.0.0/16 via 10.77.0.1',
+    ]);
+    expect(plan.ops[2]!.reason).toContain('the kernel has "10.77.0.0/24" (kernel) in its place');
+    expect(plan.unrestorable).toEqual([]);
+    expect(v4main(apply(current, plan.ops))).toEqual(v4main(snap.routes));
+  });
+
+  it("bridge: the kernel subnet route is the snapshot's own; only the gateway routes go back", () => {
+    const snap = loadFixture('bridge').snapshot;
+    const current = afterAddressAdd('10.77.0.2', 24, '10.77.0.0/24', '10.77.0.255');
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual(['add 0.0.0.0/0 via 10.77.0.1', 'add 10.78.0.0/16 via 10.77.0.1']);
+    expect(v4main(apply(current, plan.ops))).toEqual(v4main(snap.routes));
+  });
+
+  it('Calico: a /32 gets no subnet route; host route first, then default', () => {
+    const snap = loadFixture('calico').snapshot;
+    const current = afterAddressAdd('10.80.0.5', 32);
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual(['add 169.254.1.1/32', 'add 0.0.0.0/0 via 169.254.1.1']);
+    expect(v4main(apply(current, plan.ops))).toEqual(v4main(snap.routes));
+  });
+
+  it('mixed: what the snapshot cannot rebuild is reported, the rest goes back', () => {
+    const snap = loadFixture('mixed').snapshot;
+    const current = afterAddressAdd('10.81.0.2', 24, '10.81.0.0/24', '10.81.0.255');
+    const plan = planRouteRestore(snap, current);
+    expect(plan.unrestorable.map((u) => [u.route.dst, u.reason.split(':')[0]])).toEqual([
+      ['10.83.0.0/16', expect.stringContaining('shares its kernel key')],
+      ['10.84.0.0/16', 'its gateway fe80'],
+      ['10.87.0.0/16', 'multipath'],
+    ]);
+    expect(plan.ops.every((o) => o.op === 'add')).toBe(true);
+    const restored = apply(current, plan.ops);
+    const lost = new Set(plan.unrestorable.map((u) => u.route));
+    expect(v4main(restored)).toEqual(v4main(snap.routes.filter((r) => !lost.has(r))));
+  });
+
+  it('a second restore on the restored table does nothing', () => {
+    for (const name of ['bridge', 'ptp', 'calico', 'mixed']) {
+      const snap = loadFixture(name).snapshot;
+      expect(planRouteRestore(snap, snap.routes).ops, name).toEqual([]);
+    }
+  });
+});
+
+describe('planRouteRestore on hand-made tables', () => {
+  const ip = '10.0.0.2';
+  const veth = (routes: RouteSnapshot[]): VethSnapshot => ({
+    ifname: 'eth0',
+    ifindex: 2,
+    mac: '0a:00:00:00:00:01',
+    mtu: 1500,
+    up: true,
+    addrs: [{ family: 4, address: ip, prefixLen: 24, scope: 0, flags: 0x80 }],
+    routes,
+  });
+
+  it('a subnet route the snapshot lacked is deleted, last', () => {
+    const snap = veth([route('10.0.0.1/32'), route('0.0.0.0/0', { gateway: '10.0.0.1' })]);
+    const current = afterAddressAdd(ip, 24, '10.0.0.0/24');
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual(['add 10.0.0.1/32', 'add 0.0.0.0/0 via 10.0.0.1', 'delete 10.0.0.0/24']);
+    expect(plan.ops[2]!.reason).toBe('not in the snapshot (made by the kernel on address add)');
+    expect(v4main(apply(current, plan.ops))).toEqual(v4main(snap.routes));
+  });
+
+  it('a subnet route with another metric is added beside the kernel one, which then goes', () => {
+    const snap = veth([route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip, metric: 100 })]);
+    const plan = planRouteRestore(snap, afterAddressAdd(ip, 24, '10.0.0.0/24'));
+    expect(plan.ops.map((o) => `${o.op} ${o.route.dst} ${o.route.metric ?? 0}`)).toEqual([
+      'add 10.0.0.0/24 100',
+      'delete 10.0.0.0/24 0',
+    ]);
+  });
+
+  it('a route that differs only in content (gateway, scope) is replaced', () => {
+    const snap = veth([
+      route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }),
+      route('10.5.0.0/16', { gateway: '10.0.0.1' }),
+    ]);
+    const current = [...afterAddressAdd(ip, 24, '10.0.0.0/24'), route('10.5.0.0/16', { gateway: '10.0.0.9' })];
+    expect(show(planRouteRestore(snap, current).ops)).toEqual(['replace 10.5.0.0/16 via 10.0.0.1']);
+  });
+
+  it('IPv6 routes are never touched; other tables are restored too', () => {
+    const v6 = { ...route('fd00::/64'), family: 6 as const };
+    const t100 = route('10.6.0.0/16', { gateway: '10.0.0.1', table: 100 });
+    const snap = veth([route('10.0.0.0/24', { protocol: 'kernel' }), t100, v6]);
+    const plan = planRouteRestore(snap, [
+      ...afterAddressAdd(ip, 24),
+      route('10.0.0.0/24', { protocol: 'kernel' }),
+      { ...v6, dst: 'fd01::/64' },
+    ]);
+    expect(show(plan.ops)).toEqual(['add 10.6.0.0/16 via 10.0.0.1']);
+  });
+
+  it('onlink gateway routes need nothing on-link and go with the on-link routes', () => {
+    const snap = veth([
+      route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }),
+      route('10.7.0.0/16', { gateway: '192.168.1.1', onlink: true }),
+    ]);
+    const plan = planRouteRestore(snap, afterAddressAdd(ip, 24, '10.0.0.0/24'));
+    expect(show(plan.ops)).toEqual(['add 10.7.0.0/16 via 192.168.1.1']);
+  });
+});
