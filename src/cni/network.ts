@@ -109,7 +109,8 @@ export class CniRunner {
 
   /**
    * Runs DEL through the list in reverse. `network` is the list, or just its name; the
-   * cached config and result win over it when present. A missing netns is passed as "" (the spec's "already gone"). Idempotent:
+   * cached config and result win over it when present; a name with nothing cached is a
+   * no-op. A missing netns is passed as "" (the spec's "already gone"). Idempotent:
    * the cache entry goes only when every plugin succeeded.
    */
   async del(network: NetworkConfigList | string, a: Attachment): Promise<void> {
@@ -117,7 +118,10 @@ export class CniRunner {
     const cached = await this.cache.get(name, a.containerId, a.ifName);
     const conf = cached?.config ?? (typeof network === 'string' ? undefined : network);
     if (!conf) {
-      throw new Error(`failed to DEL container ${a.containerId}: no cached or current config for network "${name}"`);
+      // The cache is written before ADD's first plugin and removed after DEL's last, so
+      // no entry means there is nothing of this attachment left to undo.
+      this.log.debug('DEL: nothing cached', { network: name, containerId: a.containerId });
+      return;
     }
     const args = cached?.cniArgs ?? cniArgs(a.pod);
     const caps = cached?.capabilityArgs ?? a.capabilities ?? {};
