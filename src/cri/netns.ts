@@ -1,0 +1,69 @@
+// Persistent network namespaces for sandboxes, made the way `ip netns add` makes them:
+// an empty file, and a child in a new netns whose /proc/PID/ns/net is bind-mounted on it
+// (util-linux `unshare --net=FILE`, which does the unshare in a child so this process never
+// leaves its own netns). Removal is a lazy unmount plus unlink; both are idempotent.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { isNetns } from '../cni/network';
+
+const run = promisify(execFile);
+
+export class NetnsError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NetnsError';
+  }
+}
+
+function stderrOf(e: unknown): string {
+  const err = e as { stderr?: string; message?: string };
+  return (err.stderr || err.message || String(e)).trim();
+}
+
+/** Creates a new network namespace pinned at `file` (its directory is created). */
+export async function createPersistentNetns(file: string): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDONLY, 0o444);
+  } catch (e) {
+    throw new NetnsError(
+      (e as NodeJS.ErrnoException).code ?? 'EIO',
+      `failed to create netns "${file}": ${(e as Error).message}`,
+    );
+  }
+  await fh.close();
+  try {
+    await run('unshare', [`--net=${file}`, 'true']);
+    if (!isNetns(file)) throw new Error('no network namespace is mounted on it afterwards');
+  } catch (e) {
+    await removePersistentNetns(file).catch(() => {});
+    throw new NetnsError('EIO', `failed to create netns "${file}": ${stderrOf(e)}`);
+  }
+}
+
+/** Unmounts and removes a namespace made by createPersistentNetns; a missing one is fine. */
+export async function removePersistentNetns(file: string): Promise<void> {
+  if (isNetns(file)) {
+    try {
+      await run('umount', ['--lazy', file]);
+    } catch (e) {
+      if (isNetns(file)) throw new NetnsError('EBUSY', `failed to unmount netns "${file}": ${stderrOf(e)}`);
+    }
+  }
+  try {
+    await fs.promises.unlink(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new NetnsError(
+        (e as NodeJS.ErrnoException).code ?? 'EIO',
+        `failed to remove netns "${file}": ${(e as Error).message}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// A sandbox as tapwire-cri keeps it: everything needed to answer status/list after a
+// restart and to tear the network down again. One JSON file per sandbox in the state dir,
+// written atomically (temp, fsync, rename) after every change.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { CniPortMapping, CniDns } from '../cni/args';
+import type { CniResult, SetupResult } from '../tapmanager/protocol';
+import { writeFileAtomic } from '../util/atomic-file';
+
+export const RECORD_VERSION = 1;
+
+export type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+
+export interface SandboxRecord {
+  v: typeof RECORD_VERSION;
+  id: string;
+  metadata: { name: string; uid: string; namespace: string; attempt: number };
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  runtimeHandler: string;
+  hostname: string;
+  dns?: CniDns;
+  portMappings: CniPortMapping[];
+  /** Nanoseconds since the epoch, as a decimal string (CRI int64). */
+  createdAt: string;
+  state: SandboxState;
+  netnsPath: string;
+  /** The pod network (CNI config name) and interface, and whether loopback was set up by CNI. */
+  network: { name: string; ifName: string; loopback: boolean };
+  cniResult?: CniResult;
+  /** tapmanager's setup result: the VM network key and the guest NICs. */
+  tap?: SetupResult;
+  /** True once StopPodSandbox (or a rollback) has torn the network down. */
+  networkDown: boolean;
+  /** Why the sandbox is not ready, when a run failed and could not be fully rolled back. */
+  error?: string;
+}
+
+const ID_RE = /^[0-9a-f]{64}$/;
+
+export class RecordStore {
+  readonly dir: string;
+  constructor(stateDir: string) {
+    this.dir = path.join(stateDir, 'sandboxes');
+  }
+
+  private file(id: string): string {
+    if (!ID_RE.test(id)) throw new TypeError(`sandbox id ${JSON.stringify(id)} is not 64 hex digits`);
+    return path.join(this.dir, `${id}.json`);
+  }
+
+  async save(rec: SandboxRecord): Promise<void> {
+    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.file(rec.id), `${JSON.stringify(rec, null, 1)}\n`);
+  }
+
+  async remove(id: string): Promise<void> {
+    await fs.promises.rm(this.file(id), { force: true });
+  }
+
+  /** Every record on disk; unreadable files are returned as errors, not thrown. */
+  async loadAll(): Promise<{ records: SandboxRecord[]; errors: Error[] }> {
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], errors: [] };
+      throw e;
+    }
+    const records: SandboxRecord[] = [];
+    const errors: Error[] = [];
+    for (const n of names.filter((x) => /^[0-9a-f]{64}\.json$/.test(x))) {
+      const f = path.join(this.dir, n);
+      try {
+        const rec = JSON.parse(await fs.promises.readFile(f, 'utf8')) as SandboxRecord;
+        if (rec.v !== RECORD_VERSION || `${rec.id}.json` !== n)
+          throw new Error(`unexpected v ${rec.v} or id ${rec.id}`);
+        records.push(rec);
+      } catch (e) {
+        errors.push(new Error(`failed to load sandbox record "${f}": ${(e as Error).message}`));
+      }
+    }
+    return { records, errors };
+  }
+}

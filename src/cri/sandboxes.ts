@@ -1,0 +1,284 @@
+// The pod-sandbox lifecycle behind the CRI RuntimeService: run (netns, CNI ADD, tapmanager
+// setup, rolled back in reverse on any failure), stop (network down, record kept), remove,
+// status and list. Operations on one sandbox are serialized; records persist on disk.
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { Attachment, CniRunner } from '../cni/network';
+import { defaultNetwork, loadNetworks, NetworkConfigList, parseConfList } from '../cni/config';
+import { findPlugin } from '../cni/exec';
+import { forTapwire } from '../cni/version';
+import { TapmanagerApi, TapmanagerError } from '../tapmanager/client';
+import type { Logger } from '../util/log';
+import { silentLogger } from '../util/log';
+import {
+  matchesFilter,
+  PodSandboxConfigMsg,
+  PodSandboxFilterMsg,
+  toPodSandbox,
+  toPodSandboxStatus,
+  validateConfig,
+} from './convert';
+import { CriError, notFound } from './errors';
+import { KeyedLock } from './keyed-lock';
+import { createPersistentNetns, removePersistentNetns } from './netns';
+import { RecordStore, SandboxRecord } from './record';
+import { status as Status } from '@grpc/grpc-js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/tapwire/cri';
+export const DEFAULT_NETNS_DIR = '/run/tapwire/netns';
+export const POD_IFNAME = 'eth0';
+
+export interface SandboxServiceOptions {
+  cniConfDir: string;
+  cniBinDirs: string[];
+  stateDir: string;
+  netnsDir: string;
+  tapmanager: TapmanagerApi;
+  /** File name of a sandbox's netns under netnsDir (default: the sandbox id). */
+  netnsName?: (id: string) => string;
+  /** Run CNI plugins in this netns instead of our own (tests keep the root netns clean). */
+  cniHostNetns?: string;
+  logger?: Logger;
+}
+
+const LOOPBACK: NetworkConfigList = parseConfList(
+  JSON.stringify({ cniVersion: '1.0.0', name: 'cni-loopback', plugins: [{ type: 'loopback' }] }),
+  '(built in)',
+);
+
+function nowNanos(): string {
+  const ms = BigInt(Date.now());
+  return (ms * 1_000_000n + (process.hrtime.bigint() % 1_000_000n)).toString();
+}
+
+export class SandboxService {
+  private readonly records = new Map<string, SandboxRecord>();
+  private readonly store: RecordStore;
+  private readonly cni: CniRunner;
+  private readonly lock = new KeyedLock();
+  private readonly log: Logger;
+
+  constructor(readonly opts: SandboxServiceOptions) {
+    this.log = opts.logger ?? silentLogger;
+    this.store = new RecordStore(opts.stateDir);
+    this.cni = new CniRunner({
+      binDirs: opts.cniBinDirs,
+      cacheDir: path.join(opts.stateDir, 'cni-cache'),
+      ...(opts.cniHostNetns ? { hostNetns: opts.cniHostNetns } : {}),
+      logger: this.log.child('cni'),
+    });
+  }
+
+  /** Loads the records a previous run left. */
+  async start(): Promise<void> {
+    const { records, errors } = await this.store.loadAll();
+    for (const e of errors) this.log.warn('skipping sandbox record', { error: e.message });
+    for (const r of records) this.records.set(r.id, r);
+    this.log.info('loaded sandboxes', { count: records.length });
+  }
+
+  /** NetworkReady: false with a reason while no CNI config is loadable. */
+  networkReady(): { ready: boolean; reason: string; message: string } {
+    const { networks, invalid } = loadNetworks(this.opts.cniConfDir);
+    if (networks.length) return { ready: true, reason: '', message: '' };
+    const why = invalid.length ? invalid.map((e) => e.message).join('; ') : 'no .conflist, .conf or .json files';
+    return {
+      ready: false,
+      reason: 'NetworkPluginNotReady',
+      message: `no valid CNI network config in ${this.opts.cniConfDir}: ${why}`,
+    };
+  }
+
+  async run(config: PodSandboxConfigMsg | null | undefined, runtimeHandler: string): Promise<string> {
+    const c = validateConfig(config);
+    let net: NetworkConfigList;
+    try {
+      net = defaultNetwork(this.opts.cniConfDir);
+    } catch (e) {
+      throw new CriError(Status.FAILED_PRECONDITION, `network not ready: ${(e as Error).message}`);
+    }
+    const id = randomBytes(32).toString('hex');
+    const rec: SandboxRecord = {
+      v: 1,
+      id,
+      ...c,
+      runtimeHandler,
+      createdAt: nowNanos(),
+      state: 'SANDBOX_NOTREADY',
+      netnsPath: path.join(this.opts.netnsDir, (this.opts.netnsName ?? ((x: string) => x))(id)),
+      network: { name: net.name, ifName: POD_IFNAME, loopback: this.hasLoopbackPlugin() },
+      networkDown: false,
+    };
+    return this.lock.run(id, async () => {
+      this.log.info('RunPodSandbox', { id, pod: `${c.metadata.namespace}/${c.metadata.name}`, network: net.name });
+      // The record goes first, so a crash at any later point leaves something Stop/Remove can clean.
+      await this.save(rec);
+      try {
+        await createPersistentNetns(rec.netnsPath);
+        if (rec.network.loopback) await this.cni.add(LOOPBACK, this.attachment(rec, 'lo'));
+        rec.cniResult = await this.cni.add(net, this.attachment(rec, POD_IFNAME));
+        rec.tap = await this.opts.tapmanager.setup({
+          sandboxId: id,
+          netnsPath: rec.netnsPath,
+          cniResult: forTapwire(rec.cniResult),
+          hostname: rec.hostname,
+          podName: c.metadata.name,
+          podNamespace: c.metadata.namespace,
+          ...(c.dns ? { dns: c.dns } : {}),
+        });
+        rec.state = 'SANDBOX_READY';
+        await this.save(rec);
+        return id;
+      } catch (e) {
+        await this.rollback(rec, e);
+        throw e;
+      }
+    });
+  }
+
+  private async rollback(rec: SandboxRecord, cause: unknown): Promise<void> {
+    this.log.warn('RunPodSandbox failed, rolling back', { id: rec.id, error: cause });
+    const errors = await this.teardownNetwork(rec, net(rec));
+    if (errors.length === 0) {
+      this.records.delete(rec.id);
+      await this.store.remove(rec.id);
+      return;
+    }
+    // Keep it NOTREADY: the kubelet garbage-collects NOTREADY sandboxes (Stop, Remove) and retries.
+    rec.error = `run failed: ${(cause as Error).message}; rollback incomplete: ${errors.join('; ')}`;
+    this.log.error('rollback incomplete', { id: rec.id, errors });
+    await this.save(rec).catch(() => {});
+  }
+
+  async stop(id: string): Promise<void> {
+    await this.lock.run(id, () => this.stopLocked(this.get(id)));
+  }
+
+  private async stopLocked(rec: SandboxRecord): Promise<void> {
+    if (rec.networkDown && rec.state === 'SANDBOX_NOTREADY') return;
+    this.log.info('StopPodSandbox', { id: rec.id });
+    rec.state = 'SANDBOX_NOTREADY';
+    const errors = await this.teardownNetwork(rec, net(rec));
+    if (errors.length) {
+      await this.save(rec);
+      throw new CriError(Status.UNKNOWN, `failed to stop sandbox ${rec.id}: ${errors.join('; ')}`);
+    }
+    rec.networkDown = true;
+    await this.save(rec);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.lock.run(id, async () => {
+      const rec = this.records.get(id);
+      if (!rec) return; // already removed: not an error
+      await this.stopLocked(rec);
+      this.log.info('RemovePodSandbox', { id });
+      this.records.delete(id);
+      await this.store.remove(id);
+    });
+  }
+
+  async status(
+    id: string,
+    verbose: boolean,
+  ): Promise<{ status: Record<string, unknown>; info: Record<string, string> }> {
+    const rec = this.get(id);
+    const info: Record<string, string> = {};
+    if (verbose) {
+      let topology: unknown = rec.tap?.nics ?? null;
+      if (!rec.networkDown && rec.tap) {
+        topology = await this.opts.tapmanager
+          .status(id)
+          .catch((e: unknown) => ({ error: (e as Error).message, nics: rec.tap?.nics }));
+      }
+      info.info = JSON.stringify({
+        netnsPath: rec.netnsPath,
+        network: rec.network,
+        cniResult: rec.cniResult ?? null,
+        hostname: rec.hostname,
+        portMappings: rec.portMappings,
+        ...(rec.error ? { error: rec.error } : {}),
+      });
+      info.topology = JSON.stringify(topology);
+      if (rec.tap && !rec.networkDown) info.netKey = rec.tap.netKey;
+    }
+    return { status: toPodSandboxStatus(rec), info };
+  }
+
+  list(filter: PodSandboxFilterMsg | null | undefined): Record<string, unknown>[] {
+    return [...this.records.values()]
+      .filter((r) => matchesFilter(r, filter))
+      .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1))
+      .map(toPodSandbox);
+  }
+
+  private get(id: string): SandboxRecord {
+    const rec = this.records.get(id);
+    if (!rec) throw notFound(`pod sandbox ${JSON.stringify(id)} not found`);
+    return rec;
+  }
+
+  private async save(rec: SandboxRecord): Promise<void> {
+    this.records.set(rec.id, rec);
+    await this.store.save(rec);
+  }
+
+  private hasLoopbackPlugin(): boolean {
+    try {
+      findPlugin('loopback', this.opts.cniBinDirs);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private attachment(rec: SandboxRecord, ifName: string): Attachment {
+    return {
+      containerId: rec.id,
+      netns: rec.netnsPath,
+      ifName,
+      pod: {
+        podNamespace: rec.metadata.namespace,
+        podName: rec.metadata.name,
+        infraContainerId: rec.id,
+        podUid: rec.metadata.uid,
+      },
+      capabilities: { portMappings: rec.portMappings, ...(rec.dns ? { dns: rec.dns } : {}) },
+    };
+  }
+
+  /**
+   * Undoes a sandbox's network in reverse, every step attempted whatever the others did:
+   * tapmanager teardown (restores the veth), CNI DEL of the pod network and of loopback,
+   * netns removal. Each step is idempotent. Returns the errors.
+   */
+  private async teardownNetwork(rec: SandboxRecord, current: NetworkConfigList | string): Promise<string[]> {
+    const errors: string[] = [];
+    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(`${name}: ${(e as Error).message}`);
+      }
+    };
+    await step('tapmanager teardown', async () => {
+      try {
+        const r = await this.opts.tapmanager.teardown(rec.id);
+        if (r.errors.length) throw new Error(r.errors.join('; '));
+      } catch (e) {
+        if (e instanceof TapmanagerError && e.code === 'ENOENT' && !/control socket/.test(e.message)) return;
+        throw e;
+      }
+    });
+    await step(`CNI DEL "${rec.network.name}"`, () => this.cni.del(current, this.attachment(rec, rec.network.ifName)));
+    if (rec.network.loopback) await step('CNI DEL loopback', () => this.cni.del(LOOPBACK, this.attachment(rec, 'lo')));
+    await step('remove netns', () => removePersistentNetns(rec.netnsPath));
+    if (errors.length) this.log.warn('network teardown incomplete', { id: rec.id, errors });
+    return errors;
+  }
+}
+
+/** The network to DEL with: the cache holds the config ADD used; by name is enough. */
+function net(rec: SandboxRecord): string {
+  return rec.network.name;
+}
