@@ -28,6 +28,9 @@ export const DEFAULT_STATE_DIR = '/var/lib/tapwire/cri';
 export const DEFAULT_NETNS_DIR = '/run/tapwire/netns';
 export const POD_IFNAME = 'eth0';
 
+/** The parts of a sandbox's network, in the order RunPodSandbox builds them. */
+type Step = 'netns' | 'loopback' | 'cni' | 'tapmanager';
+
 export interface SandboxServiceOptions {
   cniConfDir: string;
   cniBinDirs: string[];
@@ -113,10 +116,15 @@ export class SandboxService {
       this.log.info('RunPodSandbox', { id, pod: `${c.metadata.namespace}/${c.metadata.name}`, network: net.name });
       // The record goes first, so a crash at any later point leaves something Stop/Remove can clean.
       await this.save(rec);
+      const attempted = new Set<Step>();
       try {
+        attempted.add('netns');
         await createPersistentNetns(rec.netnsPath);
+        attempted.add('loopback');
         if (rec.network.loopback) await this.cni.add(LOOPBACK, this.attachment(rec, 'lo'));
+        attempted.add('cni');
         rec.cniResult = await this.cni.add(net, this.attachment(rec, POD_IFNAME));
+        attempted.add('tapmanager');
         rec.tap = await this.opts.tapmanager.setup({
           sandboxId: id,
           netnsPath: rec.netnsPath,
@@ -130,15 +138,15 @@ export class SandboxService {
         await this.save(rec);
         return id;
       } catch (e) {
-        await this.rollback(rec, e);
+        await this.rollback(rec, e, attempted);
         throw e;
       }
     });
   }
 
-  private async rollback(rec: SandboxRecord, cause: unknown): Promise<void> {
-    this.log.warn('RunPodSandbox failed, rolling back', { id: rec.id, error: cause });
-    const errors = await this.teardownNetwork(rec, net(rec));
+  private async rollback(rec: SandboxRecord, cause: unknown, attempted: Set<Step>): Promise<void> {
+    this.log.warn('RunPodSandbox failed, rolling back', { id: rec.id, error: cause, attempted: [...attempted] });
+    const errors = await this.teardownNetwork(rec, net(rec), attempted);
     if (errors.length === 0) {
       this.records.delete(rec.id);
       await this.store.remove(rec.id);
@@ -250,18 +258,24 @@ export class SandboxService {
   /**
    * Undoes a sandbox's network in reverse, every step attempted whatever the others did:
    * tapmanager teardown (restores the veth), CNI DEL of the pod network and of loopback,
-   * netns removal. Each step is idempotent. Returns the errors.
+   * netns removal. Each step is idempotent. Returns the errors. With `only` (a rollback),
+   * just the steps that were attempted.
    */
-  private async teardownNetwork(rec: SandboxRecord, current: NetworkConfigList | string): Promise<string[]> {
+  private async teardownNetwork(
+    rec: SandboxRecord,
+    current: NetworkConfigList | string,
+    only?: Set<Step>,
+  ): Promise<string[]> {
     const errors: string[] = [];
-    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    const step = async (which: Step, name: string, fn: () => Promise<void>): Promise<void> => {
+      if (only && !only.has(which)) return;
       try {
         await fn();
       } catch (e) {
         errors.push(`${name}: ${(e as Error).message}`);
       }
     };
-    await step('tapmanager teardown', async () => {
+    await step('tapmanager', 'tapmanager teardown', async () => {
       try {
         const r = await this.opts.tapmanager.teardown(rec.id);
         if (r.errors.length) throw new Error(r.errors.join('; '));
@@ -270,9 +284,12 @@ export class SandboxService {
         throw e;
       }
     });
-    await step(`CNI DEL "${rec.network.name}"`, () => this.cni.del(current, this.attachment(rec, rec.network.ifName)));
-    if (rec.network.loopback) await step('CNI DEL loopback', () => this.cni.del(LOOPBACK, this.attachment(rec, 'lo')));
-    await step('remove netns', () => removePersistentNetns(rec.netnsPath));
+    await step('cni', `CNI DEL "${rec.network.name}"`, () =>
+      this.cni.del(current, this.attachment(rec, rec.network.ifName)),
+    );
+    if (rec.network.loopback)
+      await step('loopback', 'CNI DEL loopback', () => this.cni.del(LOOPBACK, this.attachment(rec, 'lo')));
+    await step('netns', 'remove netns', () => removePersistentNetns(rec.netnsPath));
     if (errors.length) this.log.warn('network teardown incomplete', { id: rec.id, errors });
     return errors;
   }

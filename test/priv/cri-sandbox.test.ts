@@ -1,0 +1,326 @@
+// tapwire-cri end to end with the real CNI plugins (bridge + host-local + portmap +
+// loopback from /usr/lib/cni) and a fake tapmanager, driven by a gRPC client built from
+// the official proto. Plugins run in a "node" netns the test owns; sandbox netns are pinned
+// under /run/netns with test names (swept if a run is killed). Everything is removed after
+// each test, pass or fail.
+import { status } from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { isNetns } from '../../src/cni/network';
+import { removePersistentNetns } from '../../src/cri/netns';
+import { SandboxService } from '../../src/cri/sandboxes';
+import { CriServer } from '../../src/cri/server';
+import { TapmanagerError } from '../../src/tapmanager/client';
+import { criClient, CriClient, FakeTapmanager, podConfig } from '../fixtures/cni/cri-harness';
+import { uniqueName } from '../helpers/names';
+import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
+import { describePrivileged, requireTools } from '../helpers/privileged';
+
+const PLUGINS = '/usr/lib/cni';
+const FAKE = path.resolve(__dirname, '../fixtures/cni/fake-plugin.js');
+const missing =
+  requireTools('nsenter', 'unshare', 'umount', 'iptables') ??
+  (fs.existsSync(`${PLUGINS}/portmap`) ? undefined : `no CNI plugins in ${PLUGINS}`);
+
+describePrivileged('tapwire-cri with real CNI plugins', () => {
+  let tmp: string;
+  let node: TestNetns;
+  let net: number;
+  let tap: FakeTapmanager;
+  let server: CriServer | undefined;
+  let client: CriClient | undefined;
+  let sock: string;
+  const pinned: string[] = [];
+
+  const ipamDir = (): string => path.join(tmp, 'ipam', 'twnet');
+  const leases = (): string[] =>
+    fs.existsSync(ipamDir()) ? fs.readdirSync(ipamDir()).filter((f) => f.startsWith('10.')) : [];
+  const nat = (): string => node.exec('iptables', ['-t', 'nat', '-S']);
+  const records = (): string[] =>
+    fs.readdirSync(path.join(tmp, 'state', 'sandboxes')).filter((f) => f.endsWith('.json'));
+
+  function writeNetwork(file: string, extraPlugins: object[] = []): void {
+    const conf = {
+      cniVersion: '1.0.0',
+      name: 'twnet',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'cni0',
+          isGateway: true,
+          ipam: {
+            type: 'host-local',
+            subnet: `10.${net}.0.0/24`,
+            dataDir: path.join(tmp, 'ipam'),
+            routes: [{ dst: '0.0.0.0/0' }],
+          },
+        },
+        { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+        ...extraPlugins,
+      ],
+    };
+    fs.writeFileSync(path.join(tmp, 'net.d', file), JSON.stringify(conf));
+  }
+
+  async function startService(): Promise<void> {
+    const sandboxes = new SandboxService({
+      cniConfDir: path.join(tmp, 'net.d'),
+      cniBinDirs: [path.join(tmp, 'bin'), PLUGINS],
+      stateDir: path.join(tmp, 'state'),
+      netnsDir: '/run/netns',
+      netnsName: () => {
+        const n = uniqueName('cri');
+        pinned.push(`/run/netns/${n}`);
+        return n;
+      },
+      cniHostNetns: node.path,
+      tapmanager: tap,
+    });
+    await sandboxes.start();
+    server = new CriServer({ sandboxes });
+    await server.listen(sock);
+    client = criClient(sock);
+  }
+
+  async function restartService(): Promise<void> {
+    client?.close();
+    await server?.close(1000);
+    await startService();
+  }
+
+  beforeEach(async (ctx) => {
+    if (missing) return ctx.skip(missing);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-crip-'));
+    fs.mkdirSync(path.join(tmp, 'net.d'));
+    fs.mkdirSync(path.join(tmp, 'bin'));
+    fs.symlinkSync(FAKE, path.join(tmp, 'bin', 'fake-fail'));
+    sock = path.join(tmp, 'cri.sock');
+    node = createNetns('node');
+    net = 100 + Math.floor(Math.random() * 100);
+    tap = new FakeTapmanager();
+    writeNetwork('10-twnet.conflist');
+    await startService();
+  });
+
+  afterEach(async () => {
+    client?.close();
+    await server?.close(1000);
+    server = undefined;
+    client = undefined;
+    for (const p of pinned.splice(0)) await removePersistentNetns(p).catch(() => {});
+    removeAllNetns(); // the node: cni0, veths and iptables rules go with it
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const rt = (): Record<string, (r: object) => Promise<Record<string, any>>> => client!.runtime; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  it('full lifecycle: run, status, list, stop (twice), remove; nothing left', async () => {
+    const cfg = podConfig('vm1', {
+      portMappings: [
+        { protocol: 'TCP', containerPort: 80, hostPort: 18080 },
+        { protocol: 'UDP', containerPort: 53, hostPort: 0 },
+      ],
+      dnsConfig: { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] },
+    });
+    const { podSandboxId: id } = await rt().RunPodSandbox!({ config: cfg });
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+
+    // tapmanager got the pod netns and the CNI result (in a version it reads)
+    const setup = tap.calls.find((c) => c.op === 'setup')!.req!;
+    expect(setup).toMatchObject({ sandboxId: id, hostname: 'vm1', podName: 'vm1', podNamespace: 'default' });
+    expect(setup.dns).toEqual({
+      servers: ['10.96.0.10'],
+      searches: ['default.svc.cluster.local'],
+      options: ['ndots:5'],
+    });
+    expect(setup.cniResult.cniVersion).toBe('1.0.0');
+    expect(setup.cniResult.ips).toEqual([{ address: `10.${net}.0.2/24`, gateway: `10.${net}.0.1`, interface: 2 }]);
+    const netns = setup.netnsPath;
+    expect(pinned).toContain(netns);
+    const name = path.basename(netns);
+    expect(isNetns(netns)).toBe(true);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).toContain(netns);
+
+    // the pod netns has eth0 with the address and lo up; the node has the port mapping
+    const podIp = (): string => new TestNetns(name).ip('-o', 'addr', 'show');
+    expect(podIp()).toContain(`eth0    inet 10.${net}.0.2/24`);
+    expect(new TestNetns(name).ip('link', 'show', 'lo')).toMatch(/<LOOPBACK,UP,LOWER_UP>/);
+    expect(nat()).toMatch(new RegExp(`-p tcp .*--dport 18080 .*-j DNAT --to-destination 10\\.${net}\\.0\\.2:80`));
+    expect(nat()).not.toMatch(/--dport 53/);
+    expect(leases()).toEqual([`10.${net}.0.2`]);
+
+    const st = await rt().PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(st.status).toMatchObject({
+      id,
+      state: 'SANDBOX_READY',
+      metadata: { name: 'vm1', uid: 'uid-vm1', namespace: 'default', attempt: 0 },
+      network: { ip: `10.${net}.0.2`, additionalIps: [] },
+      labels: { app: 'vm', pod: 'vm1' },
+      annotations: { 'tapwire.io/test': 'yes' },
+    });
+    const created = BigInt(st.status.createdAt as string);
+    expect(created).toBeGreaterThan(BigInt(Date.now() - 60_000) * 1_000_000n);
+    expect(st.info.netKey).toBe(tap.live.get(id)!.netKey);
+    expect(JSON.parse(st.info.topology as string)).toMatchObject({ sandboxId: id, diagram: 'eth0 -- br0 -- tap0' });
+    expect(JSON.parse(st.info.info as string)).toMatchObject({
+      netnsPath: netns,
+      network: { name: 'twnet', ifName: 'eth0' },
+    });
+    const plain = await rt().PodSandboxStatus!({ podSandboxId: id });
+    expect(plain.info).toEqual({});
+
+    const ids = async (filter?: object): Promise<string[]> =>
+      ((await rt().ListPodSandbox!(filter ? { filter } : {})).items as { id: string }[]).map((i) => i.id);
+    expect(await ids()).toEqual([id]);
+    expect(await ids({ id: id.slice(0, 12) })).toEqual([id]);
+    expect(await ids({ id: 'ffff' + id.slice(4) })).toEqual(id.startsWith('ffff') ? [id] : []);
+    expect(await ids({ state: { state: 'SANDBOX_READY' } })).toEqual([id]);
+    expect(await ids({ state: { state: 'SANDBOX_NOTREADY' } })).toEqual([]);
+    expect(await ids({ labelSelector: { app: 'vm' } })).toEqual([id]);
+    expect(await ids({ labelSelector: { app: 'vm', pod: 'other' } })).toEqual([]);
+
+    await rt().StopPodSandbox!({ podSandboxId: id });
+    expect(tap.ops(id)).toEqual(['setup', 'teardown']);
+    expect(isNetns(netns)).toBe(false);
+    expect(fs.existsSync(netns)).toBe(false);
+    expect(nat()).not.toContain('18080');
+    expect(leases()).toEqual([]);
+    const stopped = await rt().PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(stopped.status).toMatchObject({ state: 'SANDBOX_NOTREADY', network: { ip: '' } });
+    expect(stopped.info.netKey).toBeUndefined();
+    expect(await ids({ state: { state: 'SANDBOX_NOTREADY' } })).toEqual([id]);
+    await rt().StopPodSandbox!({ podSandboxId: id }); // idempotent
+
+    await rt().RemovePodSandbox!({ podSandboxId: id });
+    await rt().RemovePodSandbox!({ podSandboxId: id });
+    expect(await ids()).toEqual([]);
+    expect(records()).toEqual([]);
+    expect(fs.readdirSync(path.join(tmp, 'state', 'cni-cache'))).toEqual([]);
+    expect(node.ip('-o', 'link', 'show', 'master', 'cni0')).toBe('');
+  });
+
+  it('two sandboxes at once get their own netns and addresses', async () => {
+    const [a, b] = await Promise.all([
+      rt().RunPodSandbox!({ config: podConfig('vm-a') }),
+      rt().RunPodSandbox!({ config: podConfig('vm-b') }),
+    ]);
+    const ida = a!.podSandboxId as string;
+    const idb = b!.podSandboxId as string;
+    expect(ida).not.toBe(idb);
+    const ipa = (await rt().PodSandboxStatus!({ podSandboxId: ida })).status.network.ip;
+    const ipb = (await rt().PodSandboxStatus!({ podSandboxId: idb })).status.network.ip;
+    expect(new Set([ipa, ipb])).toEqual(new Set([`10.${net}.0.2`, `10.${net}.0.3`]));
+    expect(leases().sort()).toEqual([`10.${net}.0.2`, `10.${net}.0.3`]);
+    const byLabel = await rt().ListPodSandbox!({ filter: { labelSelector: { pod: 'vm-b' } } });
+    expect(byLabel.items.map((i: { id: string }) => i.id)).toEqual([idb]);
+    expect(node.ip('-o', 'link', 'show', 'master', 'cni0').trim().split('\n')).toHaveLength(2);
+    await Promise.all([rt().StopPodSandbox!({ podSandboxId: ida }), rt().StopPodSandbox!({ podSandboxId: idb })]);
+    await Promise.all([rt().RemovePodSandbox!({ podSandboxId: ida }), rt().RemovePodSandbox!({ podSandboxId: idb })]);
+    expect(leases()).toEqual([]);
+    expect(records()).toEqual([]);
+  });
+
+  it('survives a restart of the service between run and stop', async () => {
+    const { podSandboxId: id } = await rt().RunPodSandbox!({
+      config: podConfig('vm-r', { portMappings: [{ protocol: 'TCP', containerPort: 22, hostPort: 12222 }] }),
+    });
+    const before = (await rt().PodSandboxStatus!({ podSandboxId: id, verbose: true })) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    // the config changes on disk meanwhile: DEL must still use what ADD used
+    writeNetwork('10-twnet.conflist', [{ type: 'fake-fail', failOn: 'DEL' }]);
+    await restartService();
+    const after = await rt().PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(after.status).toEqual(before.status);
+    expect(after.info.netKey).toBe(before.info.netKey);
+    expect(nat()).toContain('12222');
+    await rt().StopPodSandbox!({ podSandboxId: id });
+    expect(nat()).not.toContain('12222');
+    expect(leases()).toEqual([]);
+    await restartService();
+    expect((await rt().PodSandboxStatus!({ podSandboxId: id })).status.state).toBe('SANDBOX_NOTREADY');
+    await rt().RemovePodSandbox!({ podSandboxId: id });
+    expect(records()).toEqual([]);
+  });
+
+  it('skips a broken config file that sorts first; the next valid one is the pod network', async () => {
+    fs.writeFileSync(path.join(tmp, 'net.d', '05-broken.conflist'), '{ "cniVersion": "1.0.0", "name": "broken", ');
+    const conds = (await rt().Status!({})).status.conditions;
+    expect(conds[1]).toMatchObject({ type: 'NetworkReady', status: true });
+    const { podSandboxId: id } = await rt().RunPodSandbox!({ config: podConfig('vm-b') });
+    expect(JSON.parse((await rt().PodSandboxStatus!({ podSandboxId: id, verbose: true })).info.info).network.name).toBe(
+      'twnet',
+    );
+    await rt().RemovePodSandbox!({ podSandboxId: id });
+    fs.rmSync(path.join(tmp, 'net.d', '10-twnet.conflist'));
+    const down = (await rt().Status!({})).status.conditions[1];
+    expect(down).toMatchObject({
+      status: false,
+      reason: 'NetworkPluginNotReady',
+      message: expect.stringContaining('05-broken.conflist'),
+    });
+    await expect(rt().RunPodSandbox!({ config: podConfig('vm-c') })).rejects.toMatchObject({
+      code: status.FAILED_PRECONDITION,
+    });
+  });
+
+  it('a failing plugin surfaces its code and message, and the run is rolled back', async () => {
+    writeNetwork('10-twnet.conflist', [
+      { type: 'fake-fail', failOn: 'ADD', errCode: 142, errMsg: 'fake says no', errDetails: 'quota' },
+    ]);
+    const err = await rt().RunPodSandbox!({
+      config: podConfig('vm-f', { portMappings: [{ containerPort: 80, hostPort: 18081 }] }),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: status.UNKNOWN,
+      details: 'CNI ADD plugin "fake-fail" failed (code 142): fake says no; quota',
+    });
+    expect(tap.calls).toEqual([]); // never reached tapmanager
+    expect(pinned).toHaveLength(1);
+    expect(fs.existsSync(pinned[0]!)).toBe(false); // netns removed
+    expect(leases()).toEqual([]); // bridge DEL released the address
+    expect(nat()).not.toContain('18081');
+    expect(node.ip('-o', 'link', 'show', 'master', 'cni0')).toBe('');
+    expect(records()).toEqual([]);
+    expect((await rt().ListPodSandbox!({})).items).toEqual([]);
+  });
+
+  it('a failing tapmanager setup rolls back tapmanager, CNI and the netns', async () => {
+    tap.failSetup = new TapmanagerError({
+      code: 'EINVAL',
+      message: 'invalid cniResult.ips: no IPv4 address',
+      field: 'cniResult',
+    });
+    await expect(rt().RunPodSandbox!({ config: podConfig('vm-t') })).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: 'tapmanager: invalid cniResult.ips: no IPv4 address',
+    });
+    expect(tap.ops()).toEqual(['setup', 'teardown']);
+    expect(fs.existsSync(pinned[0]!)).toBe(false);
+    expect(leases()).toEqual([]);
+    expect(records()).toEqual([]);
+  });
+
+  it('refuses host networking before touching anything', async () => {
+    const cfg = podConfig('vm-h', { linux: { securityContext: { namespaceOptions: { network: 'NODE' } } } });
+    await expect(rt().RunPodSandbox!({ config: cfg })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect(pinned).toEqual([]);
+    expect(tap.calls).toEqual([]);
+  });
+
+  it('stops cleanly after the netns was deleted behind its back', async () => {
+    const { podSandboxId: id } = await rt().RunPodSandbox!({
+      config: podConfig('vm-g', { portMappings: [{ containerPort: 80, hostPort: 18082 }] }),
+    });
+    const netns = pinned[0]!;
+    await removePersistentNetns(netns); // like `ip netns del` by someone else
+    expect(leases()).toHaveLength(1);
+    await rt().StopPodSandbox!({ podSandboxId: id });
+    expect(leases()).toEqual([]);
+    expect(nat()).not.toContain('18082');
+    expect(tap.ops(id)).toEqual(['setup', 'teardown']);
+    await rt().StopPodSandbox!({ podSandboxId: id });
+    await rt().RemovePodSandbox!({ podSandboxId: id });
+    expect(records()).toEqual([]);
+  });
+});
