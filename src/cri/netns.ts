@@ -2,9 +2,11 @@
 // an empty file, and a child in a new netns whose /proc/PID/ns/net is bind-mounted on it
 // (util-linux `unshare --net=FILE`, which does the unshare in a child so this process never
 // leaves its own netns). Removal is a lazy unmount plus unlink; both are idempotent.
+// Like iproute2 does for /run/netns, the directory is made a shared mount point first, so
+// an unmount here also reaches mount namespaces that copied it (or the netns would stay
+// pinned there).
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { isNetns } from '../cni/network';
 
@@ -25,9 +27,36 @@ function stderrOf(e: unknown): string {
   return (err.stderr || err.message || String(e)).trim();
 }
 
-/** Creates a new network namespace pinned at `file` (its directory is created). */
+function unescapeMountinfo(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** How dir appears in /proc/self/mountinfo: not a mount point, or one (shared or not). */
+export function mountState(dir: string): 'none' | 'private' | 'shared' {
+  let state: 'none' | 'private' | 'shared' = 'none';
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 7 || unescapeMountinfo(f[4]!) !== dir) continue;
+    const optional = f.slice(6, f.indexOf('-'));
+    state = optional.some((o) => o.startsWith('shared:')) ? 'shared' : 'private'; // the last mount on top wins
+  }
+  return state;
+}
+
+/** Makes dir exist and be a shared mount point (bind-mounting it on itself if needed). */
+export async function ensureNetnsDir(dir: string): Promise<void> {
+  await fs.promises.mkdir(dir, { recursive: true, mode: 0o755 });
+  const real = await fs.promises.realpath(dir);
+  try {
+    if (mountState(real) === 'none') await run('mount', ['--bind', real, real]);
+    if (mountState(real) !== 'shared') await run('mount', ['--make-shared', real]);
+  } catch (e) {
+    throw new NetnsError('EIO', `failed to make netns dir "${real}" a shared mount: ${stderrOf(e)}`);
+  }
+}
+
+/** Creates a new network namespace pinned at `file` (its directory must exist). */
 export async function createPersistentNetns(file: string): Promise<void> {
-  await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
   let fh: fs.promises.FileHandle;
   try {
     fh = await fs.promises.open(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDONLY, 0o444);

@@ -20,7 +20,7 @@ import {
 } from './convert';
 import { CriError, notFound } from './errors';
 import { KeyedLock } from './keyed-lock';
-import { createPersistentNetns, removePersistentNetns } from './netns';
+import { createPersistentNetns, ensureNetnsDir, removePersistentNetns } from './netns';
 import { RecordStore, SandboxRecord } from './record';
 import { status as Status } from '@grpc/grpc-js';
 
@@ -60,6 +60,7 @@ export class SandboxService {
   private readonly cni: CniRunner;
   private readonly lock = new KeyedLock();
   private readonly log: Logger;
+  private netnsDirReady: Promise<void> | undefined;
 
   constructor(readonly opts: SandboxServiceOptions) {
     this.log = opts.logger ?? silentLogger;
@@ -119,6 +120,11 @@ export class SandboxService {
       const attempted = new Set<Step>();
       try {
         attempted.add('netns');
+        this.netnsDirReady ??= ensureNetnsDir(this.opts.netnsDir).catch((e: unknown) => {
+          this.netnsDirReady = undefined;
+          throw e;
+        });
+        await this.netnsDirReady;
         await createPersistentNetns(rec.netnsPath);
         attempted.add('loopback');
         if (rec.network.loopback) await this.cni.add(LOOPBACK, this.attachment(rec, 'lo'));
