@@ -66,3 +66,11 @@ describe('parse', () => {
     ).toBe(true);
   });
 });
+
+describe('bundled config', () => {
+  it('deploy/cni/10-tapwire.conflist is a valid pod network', () => {
+    const { networks, invalid } = loadNetworks(path.resolve(__dirname, '../../deploy/cni'));
+    expect(invalid).toEqual([]);
+    expect(networks.map((n) => [n.name, n.plugins.map((p) => p.type)])).toEqual([['tapwire', ['bridge', 'portmap']]]);
+  });
+});
