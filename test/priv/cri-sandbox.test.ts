@@ -301,6 +301,28 @@ describePrivileged('tapwire-cri with real CNI plugins', () => {
     expect(records()).toEqual([]);
   });
 
+  it('a sandbox left half-built by a crash mid-run is listed NOTREADY and cleaned by stop/remove', async () => {
+    tap.hangSetup = true;
+    const pending = rt().RunPodSandbox!({
+      config: podConfig('vm-c', { portMappings: [{ containerPort: 80, hostPort: 18083 }] }),
+    });
+    pending.catch(() => {}); // answered (cancelled) when the server goes away
+    while (!tap.calls.some((c) => c.op === 'setup')) await new Promise((r) => setTimeout(r, 20));
+    const id = tap.calls[0]!.sandboxId;
+    tap.hangSetup = false;
+    await restartService(); // the old instance is abandoned mid-run, as if killed
+    const listed = await rt().ListPodSandbox!({});
+    expect(listed.items).toEqual([expect.objectContaining({ id, state: 'SANDBOX_NOTREADY' })]);
+    expect(leases()).toHaveLength(1);
+    expect(nat()).toContain('18083');
+    await rt().StopPodSandbox!({ podSandboxId: id });
+    await rt().RemovePodSandbox!({ podSandboxId: id });
+    expect(leases()).toEqual([]);
+    expect(nat()).not.toContain('18083');
+    expect(fs.existsSync(pinned[0]!)).toBe(false);
+    expect(records()).toEqual([]);
+  });
+
   it('refuses host networking before touching anything', async () => {
     const cfg = podConfig('vm-h', { linux: { securityContext: { namespaceOptions: { network: 'NODE' } } } });
     await expect(rt().RunPodSandbox!({ config: cfg })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
