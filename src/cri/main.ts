@@ -25,6 +25,10 @@ const FLAGS: FlagSpec[] = [
     default: DEFAULT_BIN_DIRS.join(','),
     repeat: true,
   },
+  {
+    name: 'cni-host-netns',
+    help: 'run CNI plugins inside this netns (a path) instead of our own, so the node side lands there (demo, tests)',
+  },
   { name: 'tapmanager-socket', help: "tapmanager's control socket", default: DEFAULT_CONTROL_SOCKET },
   { name: 'help', help: 'print this help', boolean: true },
 ];
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
     stateDir: String(flags['state-dir']),
     netnsDir: String(flags['netns-dir']),
     tapmanager,
+    ...(flags['cni-host-netns'] ? { cniHostNetns: String(flags['cni-host-netns']) } : {}),
     logger: log,
   });
   await sandboxes.start();

@@ -131,7 +131,7 @@ export class SandboxService {
         attempted.add('cni');
         rec.cniResult = await this.cni.add(net, this.attachment(rec, POD_IFNAME));
         attempted.add('tapmanager');
-        rec.tap = await this.opts.tapmanager.setup({
+        rec.tap = await this.tapmanagerSetup(attempted, {
           sandboxId: id,
           netnsPath: rec.netnsPath,
           cniResult: forTapwire(rec.cniResult),
@@ -148,6 +148,16 @@ export class SandboxService {
         throw e;
       }
     });
+  }
+
+  /** tapmanager setup; a request that never reached it (no socket, refused) needs no teardown. */
+  private async tapmanagerSetup(attempted: Set<Step>, req: Parameters<TapmanagerApi['setup']>[0]) {
+    try {
+      return await this.opts.tapmanager.setup(req);
+    } catch (e) {
+      if (e instanceof TapmanagerError && isUnreachable(e)) attempted.delete('tapmanager');
+      throw e;
+    }
   }
 
   private async rollback(rec: SandboxRecord, cause: unknown, attempted: Set<Step>): Promise<void> {
@@ -286,7 +296,7 @@ export class SandboxService {
         const r = await this.opts.tapmanager.teardown(rec.id);
         if (r.errors.length) throw new Error(r.errors.join('; '));
       } catch (e) {
-        if (e instanceof TapmanagerError && e.code === 'ENOENT' && !/control socket/.test(e.message)) return;
+        if (e instanceof TapmanagerError && e.code === 'ENOENT' && !isUnreachable(e)) return; // no such sandbox
         throw e;
       }
     });
@@ -299,6 +309,11 @@ export class SandboxService {
     if (errors.length) this.log.warn('network teardown incomplete', { id: rec.id, errors });
     return errors;
   }
+}
+
+/** A transport failure before tapmanager got the request (its socket missing or refusing). */
+function isUnreachable(e: TapmanagerError): boolean {
+  return (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') && /control socket/.test(e.message);
 }
 
 /** The network to DEL with: the cache holds the config ADD used; by name is enough. */

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { Attachment, CniError, CniRunner, NetworkConfigList, parseConfList } from '../../src/cni';
 import { createNetns, removeAllNetns, removeNetns, TestNetns } from '../helpers/netns';
-import { describePrivileged, requireTools } from '../helpers/privileged';
+import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const BIN = '/usr/lib/cni';
 const missing =
@@ -36,6 +36,12 @@ function podNet(dataDir: string, net: number): NetworkConfigList {
 const LOOPBACK = parseConfList(
   JSON.stringify({ cniVersion: '1.0.0', name: 'cni-loopback', plugins: [{ type: 'loopback' }] }),
 );
+
+/** Outside CI a missing tool skips with the reason; in CI it fails. */
+function skipOrFail(ctx: { skip: (note: string) => void }, why: string): void {
+  if (inCI) throw new Error(why);
+  ctx.skip(why);
+}
 
 describePrivileged('CNI with the real plugins', () => {
   let tmp: string;
@@ -65,7 +71,7 @@ describePrivileged('CNI with the real plugins', () => {
   }
 
   it('ADD, CHECK, DEL, DEL: addresses, port mapping rules and IPAM lease come and go', async (ctx) => {
-    if (missing) return ctx.skip(missing);
+    if (missing) return skipOrFail(ctx, missing);
     const pod = createNetns('pod');
     const list = podNet(path.join(tmp, 'ipam'), net);
     const a = attachment(pod, 'a1');
@@ -102,7 +108,7 @@ describePrivileged('CNI with the real plugins', () => {
   });
 
   it('DEL after the pod netns is gone releases the lease and the rules', async (ctx) => {
-    if (missing) return ctx.skip(missing);
+    if (missing) return skipOrFail(ctx, missing);
     const pod = createNetns('pod');
     const list = podNet(path.join(tmp, 'ipam'), net);
     const a = attachment(pod, 'gone1');
@@ -117,7 +123,7 @@ describePrivileged('CNI with the real plugins', () => {
   });
 
   it('a failing real plugin reports its own code and message', async (ctx) => {
-    if (missing) return ctx.skip(missing);
+    if (missing) return skipOrFail(ctx, missing);
     const pod = createNetns('pod');
     const bad = parseConfList(
       JSON.stringify({

@@ -8,9 +8,15 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { isNetns } from '../../src/cni/network';
 import { createPersistentNetns, ensureNetnsDir, mountState, removePersistentNetns } from '../../src/cri/netns';
 import * as native from '../../src/native';
-import { describePrivileged, requireTools } from '../helpers/privileged';
+import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const missing = requireTools('unshare', 'mount', 'umount');
+
+/** Outside CI a missing tool skips with the reason; in CI it fails. */
+function skipOrFail(ctx: { skip: (note: string) => void }, why: string): void {
+  if (inCI) throw new Error(why);
+  ctx.skip(why);
+}
 
 describePrivileged('sandbox netns', () => {
   let tmp: string;
@@ -33,7 +39,7 @@ describePrivileged('sandbox netns', () => {
   });
 
   it('pins a fresh netns in a shared netns dir and removes it idempotently', async (ctx) => {
-    if (missing) return ctx.skip(missing);
+    if (missing) return skipOrFail(ctx, missing);
     expect(mountState(dir)).toBe('none');
     await ensureNetnsDir(dir);
     expect(mountState(dir)).toBe('shared');
@@ -66,7 +72,7 @@ describePrivileged('sandbox netns', () => {
   });
 
   it('removes a leftover plain file (a crash between create and mount)', async (ctx) => {
-    if (missing) return ctx.skip(missing);
+    if (missing) return skipOrFail(ctx, missing);
     await ensureNetnsDir(dir);
     const file = path.join(dir, 'half');
     fs.writeFileSync(file, '');

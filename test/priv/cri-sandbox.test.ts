@@ -16,13 +16,19 @@ import { TapmanagerError } from '../../src/tapmanager/client';
 import { criClient, CriClient, FakeTapmanager, podConfig } from '../fixtures/cni/cri-harness';
 import { uniqueName } from '../helpers/names';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
-import { describePrivileged, requireTools } from '../helpers/privileged';
+import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const PLUGINS = '/usr/lib/cni';
 const FAKE = path.resolve(__dirname, '../fixtures/cni/fake-plugin.js');
 const missing =
   requireTools('nsenter', 'unshare', 'umount', 'iptables') ??
   (fs.existsSync(`${PLUGINS}/portmap`) ? undefined : `no CNI plugins in ${PLUGINS}`);
+
+/** Outside CI a missing tool skips with the reason; in CI it fails. */
+function skipOrFail(ctx: { skip: (note: string) => void }, why: string): void {
+  if (inCI) throw new Error(why);
+  ctx.skip(why);
+}
 
 describePrivileged('tapwire-cri with real CNI plugins', () => {
   let tmp: string;
@@ -91,7 +97,7 @@ describePrivileged('tapwire-cri with real CNI plugins', () => {
   }
 
   beforeEach(async (ctx) => {
-    if (missing) return ctx.skip(missing);
+    if (missing) return skipOrFail(ctx, missing);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-crip-'));
     fs.mkdirSync(path.join(tmp, 'net.d'));
     fs.mkdirSync(path.join(tmp, 'bin'));
