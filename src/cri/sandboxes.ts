@@ -119,13 +119,13 @@ export class SandboxService {
       await this.save(rec);
       const attempted = new Set<Step>();
       try {
-        attempted.add('netns');
         this.netnsDirReady ??= ensureNetnsDir(this.opts.netnsDir).catch((e: unknown) => {
           this.netnsDirReady = undefined;
           throw e;
         });
         await this.netnsDirReady;
-        await createPersistentNetns(rec.netnsPath);
+        await createPersistentNetns(rec.netnsPath); // cleans up after itself when it fails
+        attempted.add('netns');
         attempted.add('loopback');
         if (rec.network.loopback) await this.cni.add(LOOPBACK, this.attachment(rec, 'lo'));
         attempted.add('cni');
