@@ -1,0 +1,76 @@
+// Putting the fence in place, reading it, and taking it away, in a pod netns via nft.
+import { TapError } from '../errors';
+import { netnsState, nftInNetns, requireNetns } from './nft';
+import { fenceRuleset } from './ruleset';
+import type { FenceCounter, FenceNic } from './types';
+import { checkTable } from './validate';
+
+/** Defines the fence in one nft transaction (add table, flush, rules); safe to repeat. */
+export async function applyFence(netnsPath: string, table: string, nics: FenceNic[]): Promise<void> {
+  const script = fenceRuleset(table, nics); // validates before anything runs
+  requireNetns(netnsPath, `apply fence "${table}"`);
+  await nftInNetns(netnsPath, ['-f', '-'], script, `apply fence "${table}"`);
+}
+
+/** Deletes the table. Already gone, or its netns gone, counts as done. */
+export async function removeFence(netnsPath: string, table: string): Promise<void> {
+  const t = checkTable(table);
+  if (netnsState(netnsPath) !== 'ok') return;
+  // add-then-delete in one transaction: no "does not exist" error to tell apart
+  try {
+    await nftInNetns(
+      netnsPath,
+      ['-f', '-'],
+      `add table bridge ${t}\ndelete table bridge ${t}\n`,
+      `remove fence "${t}"`,
+    );
+  } catch (e) {
+    if (netnsState(netnsPath) !== 'ok') return; // the netns went away meanwhile
+    throw e;
+  }
+}
+
+/** Whether the table exists (false when the netns is gone). */
+export async function fenceExists(netnsPath: string, table: string): Promise<boolean> {
+  const t = checkTable(table);
+  if (netnsState(netnsPath) !== 'ok') return false;
+  const { stdout } = await nftInNetns(netnsPath, ['-j', 'list', 'tables', 'bridge'], '', `list tables`);
+  return jsonItems(stdout, netnsPath).some((it) => {
+    const tab = (it as { table?: { family?: unknown; name?: unknown } }).table;
+    return tab?.family === 'bridge' && tab.name === t;
+  });
+}
+
+/** Every named counter of the table, in rule order. */
+export async function readFenceCounters(netnsPath: string, table: string): Promise<FenceCounter[]> {
+  const t = checkTable(table);
+  requireNetns(netnsPath, `read fence "${t}" counters`);
+  const { stdout } = await nftInNetns(
+    netnsPath,
+    ['-j', 'list', 'counters', 'table', 'bridge', t],
+    '',
+    `read fence "${t}" counters`,
+  );
+  const out: (FenceCounter & { handle: number })[] = [];
+  for (const it of jsonItems(stdout, netnsPath)) {
+    const c = (it as { counter?: Record<string, unknown> }).counter;
+    if (!c || typeof c.name !== 'string') continue;
+    out.push({
+      name: c.name,
+      packets: Number(c.packets ?? 0),
+      bytes: Number(c.bytes ?? 0),
+      handle: Number(c.handle ?? 0),
+    });
+  }
+  // handles grow in creation order, which is rule order
+  return out.sort((a, b) => a.handle - b.handle).map(({ name, packets, bytes }) => ({ name, packets, bytes }));
+}
+
+function jsonItems(stdout: string, netnsPath: string): unknown[] {
+  try {
+    const parsed = JSON.parse(stdout) as { nftables?: unknown };
+    return Array.isArray(parsed.nftables) ? parsed.nftables : [];
+  } catch (e) {
+    throw new TapError('EIO', `failed to parse nft JSON output in netns ${netnsPath}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,58 @@
+// Checks every name and MAC that goes into a fence script, so nothing a caller passes can
+// change the script's meaning: interface names are 1-15 bytes of [A-Za-z0-9_.-], the
+// table is an nft identifier, MACs are six hex pairs. Errors name the field and value.
+import { badInput } from '../errors';
+import type { FenceNic } from './types';
+
+const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+const TABLE_RE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+export function checkTable(table: unknown): string {
+  if (typeof table !== 'string' || !TABLE_RE.test(table)) {
+    throw badInput('table', table, 'must be 1-32 characters of [A-Za-z0-9_], starting with a letter');
+  }
+  return table;
+}
+
+export function checkIfname(field: string, name: unknown): string {
+  // The kernel also refuses "." and ".." (dev_valid_name); they could never match.
+  if (typeof name !== 'string' || !IFNAME_RE.test(name) || name === '.' || name === '..') {
+    throw badInput(field, name, 'must be an interface name of 1-15 characters of [A-Za-z0-9_.-]');
+  }
+  return name;
+}
+
+/** A unicast MAC, returned lower-case. */
+export function checkMac(field: string, mac: unknown): string {
+  const m = typeof mac === 'string' ? mac.toLowerCase() : undefined;
+  if (m === undefined || !MAC_RE.test(m)) throw badInput(field, mac, 'must be a MAC address like 52:54:00:12:34:56');
+  if (parseInt(m.slice(0, 2), 16) & 1) throw badInput(field, mac, 'must be a unicast MAC (group bit clear)');
+  if (m === '00:00:00:00:00:00') throw badInput(field, mac, 'must not be all zeros');
+  return m;
+}
+
+/** The NICs, checked and normalized; names may not repeat across NICs. */
+export function checkNics(nics: unknown): FenceNic[] {
+  if (!Array.isArray(nics)) throw badInput('nics', nics, 'must be an array');
+  const seen = new Map<string, string>();
+  return nics.map((n: unknown, i) => {
+    if (typeof n !== 'object' || n === null) throw badInput(`nics[${i}]`, n, 'must be an object');
+    const r = n as Record<string, unknown>;
+    const nic: FenceNic = {
+      bridge: checkIfname(`nics[${i}].bridge`, r.bridge),
+      veth: checkIfname(`nics[${i}].veth`, r.veth),
+      tap: checkIfname(`nics[${i}].tap`, r.tap),
+      guestMac: checkMac(`nics[${i}].guestMac`, r.guestMac),
+    };
+    for (const field of ['veth', 'tap'] as const) {
+      const other = seen.get(nic[field]);
+      if (other !== undefined) throw badInput(`nics[${i}].${field}`, nic[field], `already used as ${other}`);
+      seen.set(nic[field], `nics[${i}].${field}`);
+    }
+    if (nic.bridge === nic.veth || nic.bridge === nic.tap) {
+      throw badInput(`nics[${i}].bridge`, nic.bridge, 'must differ from the veth and the tap');
+    }
+    return nic;
+  });
+}
