@@ -1,0 +1,167 @@
+// The server's state machine (RFC 2131 4.3), free of sockets: a decoded request in, a
+// reply (or nothing) out, with the per-MAC binding state updated. Expiry is never timed:
+// a binding is "bound" until expiresAt, computed when read.
+import { MessageType, Opt } from './constants';
+import type { DhcpCounters } from './counters';
+import type { ResolvedLease } from './lease';
+import { addLeaseOptions } from './lease-options';
+import { IpOption, TextOption } from './options';
+import type { DhcpPacket } from './packet';
+import { replyTo, withClientIp, withMessageType, withOption, withYourIp } from './reply';
+import type { Logger } from '../util/log';
+
+export type LeaseState = 'none' | 'offered' | 'bound' | 'released' | 'declined';
+
+export interface Binding {
+  state: LeaseState;
+  /** ms since the epoch */
+  boundAt?: number;
+  expiresAt?: number;
+}
+
+export interface HandlerContext {
+  serverId: string;
+  serverIdBytes: Buffer;
+  leases: Map<string, ResolvedLease>;
+  bindings: Map<string, Binding>;
+  counters: DhcpCounters;
+  log: Logger;
+  now: () => number;
+}
+
+const ZERO = '0.0.0.0';
+
+function binding(ctx: HandlerContext, mac: string): Binding {
+  let b = ctx.bindings.get(mac);
+  if (!b) ctx.bindings.set(mac, (b = { state: 'none' }));
+  return b;
+}
+
+function ack(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease, kind: string): DhcpPacket {
+  const reply = replyTo(req, withMessageType(MessageType.ACK), withYourIp(lease.ip), withClientIp(req.ciaddr));
+  reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
+  ctx.counters.optionsDropped += addLeaseOptions(reply, req, lease, true).length;
+  const b = binding(ctx, lease.mac);
+  const now = ctx.now();
+  const first = b.state !== 'bound' || (b.expiresAt !== undefined && b.expiresAt <= now);
+  b.state = 'bound';
+  b.boundAt = now;
+  b.expiresAt = lease.leaseTime === 0xffffffff ? undefined : now + lease.leaseTime * 1000;
+  ctx.counters.ack++;
+  (first ? ctx.log.info : ctx.log.debug)('lease bound', { mac: lease.mac, ip: lease.ip, kind, xid: req.xid });
+  return reply;
+}
+
+function nak(ctx: HandlerContext, req: DhcpPacket, why: string): DhcpPacket {
+  ctx.counters.nak++;
+  ctx.log.info('NAK', { mac: req.mac, why, xid: req.xid });
+  // RFC 2131 table 3: NAK carries no ciaddr/yiaddr and no lease options.
+  return replyTo(req, withMessageType(MessageType.NAK), withOption(Opt.MESSAGE, new TextOption(why)), (p) =>
+    p.options.set(Opt.SERVER_ID, ctx.serverIdBytes),
+  );
+}
+
+function serverIdOf(req: DhcpPacket): string | undefined {
+  return req.getOr(Opt.SERVER_ID, IpOption, undefined)?.address;
+}
+
+/** Handles one decoded message; returns the reply to send, if any. */
+export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket | undefined {
+  const c = ctx.counters;
+  const type = req.messageType;
+  if (req.op !== 1 || type === undefined) {
+    c.notDhcpRequest++;
+    return undefined;
+  }
+  const lease = req.htype === 1 && req.hlen === 6 ? ctx.leases.get(req.mac) : undefined;
+  if (!lease) {
+    c.unknownMac++;
+    ctx.log.debug('no lease for this client', { mac: req.mac, type });
+    return undefined;
+  }
+  switch (type) {
+    case MessageType.DISCOVER: {
+      c.discover++;
+      const reply = replyTo(req, withMessageType(MessageType.OFFER), withYourIp(lease.ip));
+      reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
+      c.optionsDropped += addLeaseOptions(reply, req, lease, true).length;
+      const b = binding(ctx, lease.mac);
+      if (b.state !== 'bound') b.state = 'offered';
+      c.offer++;
+      return reply;
+    }
+    case MessageType.REQUEST: {
+      const sid = serverIdOf(req);
+      const requested = req.getOr(Opt.REQUESTED_IP, IpOption, undefined)?.address;
+      if (sid !== undefined) {
+        // SELECTING (4.3.2): the client chose a server; if not us, forget our offer quietly.
+        if (sid !== ctx.serverId) {
+          c.otherServer++;
+          const b = ctx.bindings.get(lease.mac);
+          if (b?.state === 'offered') b.state = 'none';
+          return undefined;
+        }
+        c.requestSelecting++;
+        const want = requested ?? (req.ciaddr !== ZERO ? req.ciaddr : undefined);
+        if (want !== lease.ip) return nak(ctx, req, `requested address ${want ?? 'none'} is not ${lease.ip}`);
+        return ack(ctx, req, lease, 'selecting');
+      }
+      if (requested !== undefined) {
+        // INIT-REBOOT: verifying a remembered address.
+        c.requestInitReboot++;
+        if (requested !== lease.ip) return nak(ctx, req, `requested address ${requested} is not ${lease.ip}`);
+        return ack(ctx, req, lease, 'init-reboot');
+      }
+      if (req.ciaddr !== ZERO) {
+        c.requestRenewOrRebind++;
+        if (req.ciaddr !== lease.ip) return nak(ctx, req, `client address ${req.ciaddr} is not ${lease.ip}`);
+        return ack(ctx, req, lease, 'renew');
+      }
+      c.unexpected++;
+      ctx.log.debug('REQUEST names no address', { mac: req.mac });
+      return undefined;
+    }
+    case MessageType.DECLINE: {
+      const sid = serverIdOf(req);
+      if (sid !== undefined && sid !== ctx.serverId) {
+        c.otherServer++;
+        return undefined;
+      }
+      c.decline++;
+      binding(ctx, lease.mac).state = 'declined';
+      const ip = req.getOr(Opt.REQUESTED_IP, IpOption, undefined)?.address ?? lease.ip;
+      ctx.log.error('DECLINE: the guest found the pod address already in use on the link', {
+        mac: lease.mac,
+        ip,
+        message: req.getOr(Opt.MESSAGE, TextOption, undefined)?.text,
+      });
+      return undefined;
+    }
+    case MessageType.RELEASE: {
+      const sid = serverIdOf(req);
+      if (sid !== undefined && sid !== ctx.serverId) {
+        c.otherServer++;
+        return undefined;
+      }
+      c.release++;
+      const b = binding(ctx, lease.mac);
+      b.state = 'released';
+      b.expiresAt = undefined;
+      ctx.log.info('lease released', { mac: lease.mac, ip: req.ciaddr });
+      return undefined;
+    }
+    case MessageType.INFORM: {
+      // 4.3.5: ACK with the configuration, no yiaddr, no lease time, sent to ciaddr.
+      c.inform++;
+      const reply = replyTo(req, withMessageType(MessageType.ACK), withClientIp(req.ciaddr));
+      reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
+      c.optionsDropped += addLeaseOptions(reply, req, lease, false).length;
+      c.ack++;
+      return reply;
+    }
+    default:
+      c.unexpected++;
+      ctx.log.debug('unexpected message type', { mac: req.mac, type });
+      return undefined;
+  }
+}

@@ -1,0 +1,57 @@
+// Which options a reply carries (RFC 2131 4.3.1): always 53 and 54; with a lease 51, 58
+// and 59 (T1/T2 are part of the lease timing, so they always go with it); always 1; 3
+// whenever there are routers (a client asking for 121 gets 3 too, RFC 3442); everything
+// else (6, 12, 15, 26, 28, 119, 121) only if asked for in the parameter request list (55),
+// or when there is none. If the reply would exceed what the client accepts (57, at least
+// 576, RFC 2132 9.10), optional options are dropped, the client's least preferred first.
+import { IP_UDP_HEADERS, MIN_MAX_MESSAGE, Opt } from './constants';
+import type { ResolvedLease } from './lease';
+import { ParameterListOption, Uint16Option } from './options';
+import type { DhcpPacket } from './packet';
+
+const ALWAYS: number[] = [Opt.SUBNET_MASK, Opt.ROUTER];
+const LEASE_TIMING: number[] = [Opt.LEASE_TIME, Opt.RENEWAL_TIME, Opt.REBINDING_TIME];
+const ON_REQUEST: number[] = [
+  Opt.CLASSLESS_ROUTES,
+  Opt.DNS,
+  Opt.DOMAIN_SEARCH,
+  Opt.DOMAIN_NAME,
+  Opt.HOSTNAME,
+  Opt.INTERFACE_MTU,
+  Opt.BROADCAST_ADDRESS,
+];
+
+/** The largest DHCP message (UDP payload) this request's sender accepts. */
+export function maxReplySize(req: DhcpPacket): number {
+  const m = req.getOr(Opt.MAX_MESSAGE_SIZE, Uint16Option, undefined);
+  return Math.max(MIN_MAX_MESSAGE, m?.value ?? 0) - IP_UDP_HEADERS;
+}
+
+/**
+ * Adds the lease's options to reply as req asks. withLease=false for DHCPINFORM (no
+ * lease time, RFC 2131 4.3.5). Returns the codes dropped to fit the size limit.
+ */
+export function addLeaseOptions(
+  reply: DhcpPacket,
+  req: DhcpPacket,
+  lease: ResolvedLease,
+  withLease: boolean,
+): number[] {
+  const prl = req.getOr(Opt.PARAMETER_REQUEST_LIST, ParameterListOption, undefined);
+  const v = lease.values;
+  const put = (code: number): void => {
+    const b = v.get(code);
+    if (b) reply.options.set(code, b);
+  };
+  ALWAYS.forEach(put);
+  if (withLease) LEASE_TIMING.forEach(put);
+  const optional = prl ? prl.codes.filter((c) => ON_REQUEST.includes(c)) : ON_REQUEST;
+  optional.forEach(put);
+
+  const dropped: number[] = [];
+  const limit = maxReplySize(req);
+  for (let i = optional.length - 1; i >= 0 && reply.encodedSize() > limit; i--) {
+    if (reply.options.delete(optional[i]!)) dropped.push(optional[i]!);
+  }
+  return dropped;
+}

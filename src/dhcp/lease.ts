@@ -1,0 +1,150 @@
+// Static leases: the shape tapmanager hands in, its validation (errors name the field and
+// value), and the resolved form the server answers from, with every option value the
+// lease can produce encoded once up front so that a reply is only copying bytes.
+import { Opt } from './constants';
+import { DhcpConfigError } from './errors';
+import { formatIpv4, isIpv4, maskFromPrefix, parseIpv4 } from './ipv4';
+import {
+  ClasslessRoutesOption,
+  DomainSearchOption,
+  DurationOption,
+  IpListOption,
+  IpOption,
+  TextOption,
+  Uint16Option,
+} from './options';
+
+export interface StaticLease {
+  /** guest MAC, lower-case aa:bb:cc:dd:ee:ff */
+  mac: string;
+  /** yiaddr and option 1 (mask) */
+  ip: string;
+  prefixLen: number;
+  /** option 3 (may be empty) */
+  routers: string[];
+  /** option 121, sent in the given order; gw '0.0.0.0' = on-link */
+  classlessRoutes: { dst: string; gw: string }[];
+  dns: string[];
+  search: string[];
+  domain?: string;
+  hostname?: string;
+  mtu?: number;
+  /** seconds; default 3600 */
+  leaseTime?: number;
+  /** seconds; default 50% of the lease */
+  renewalTime?: number;
+  /** seconds; default 87.5% of the lease */
+  rebindingTime?: number;
+}
+
+export const DEFAULT_LEASE_TIME = 3600;
+const INFINITE = 0xffffffff;
+
+export interface ResolvedLease {
+  readonly lease: StaticLease;
+  readonly mac: string;
+  readonly ip: string;
+  readonly leaseTime: number;
+  /** Encoded values by option code: everything the lease can answer. */
+  readonly values: ReadonlyMap<number, Buffer>;
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const NAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/;
+
+function checkName(field: string, v: unknown): string {
+  if (typeof v !== 'string' || v.length > 253 || !NAME_RE.test(v)) {
+    throw new DhcpConfigError(field, v, 'not a DNS name (labels of letters, digits, "-", "_", 1-63 bytes)');
+  }
+  return v;
+}
+
+function checkSeconds(field: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > INFINITE) {
+    throw new DhcpConfigError(field, v, `must be an integer number of seconds 1..${INFINITE}`);
+  }
+  return v;
+}
+
+function checkIps(field: string, v: unknown): string[] {
+  if (!Array.isArray(v)) throw new DhcpConfigError(field, v, 'must be an array of IPv4 addresses');
+  v.forEach((a, i) => parseIpv4(a, `${field}[${i}]`));
+  return v as string[];
+}
+
+/** Validates one lease; `field` prefixes error names (e.g. "leases[2]"). */
+export function resolveLease(l: StaticLease, field = 'lease'): ResolvedLease {
+  if (typeof l !== 'object' || l === null) throw new DhcpConfigError(field, l, 'must be an object');
+  if (typeof l.mac !== 'string' || !MAC_RE.test(l.mac.toLowerCase())) {
+    throw new DhcpConfigError(`${field}.mac`, l.mac, 'not a MAC address aa:bb:cc:dd:ee:ff');
+  }
+  const mac = l.mac.toLowerCase();
+  const ip = parseIpv4(l.ip, `${field}.ip`);
+  if (!Number.isInteger(l.prefixLen) || l.prefixLen < 1 || l.prefixLen > 32) {
+    throw new DhcpConfigError(`${field}.prefixLen`, l.prefixLen, 'must be an integer 1..32');
+  }
+  const mask = maskFromPrefix(l.prefixLen);
+  const routers = checkIps(`${field}.routers`, l.routers);
+  if (!Array.isArray(l.classlessRoutes)) {
+    throw new DhcpConfigError(`${field}.classlessRoutes`, l.classlessRoutes, 'must be an array');
+  }
+  l.classlessRoutes.forEach((r, i) => {
+    const f = `${field}.classlessRoutes[${i}]`;
+    const [addr, len, extra] = typeof r?.dst === 'string' ? r.dst.split('/') : [];
+    const width = Number(len);
+    if (!isIpv4(addr) || extra !== undefined || len === undefined || !/^\d+$/.test(len) || width > 32) {
+      throw new DhcpConfigError(`${f}.dst`, r?.dst, 'not a.b.c.d/len');
+    }
+    if ((parseIpv4(addr, `${f}.dst`) & ~maskFromPrefix(width)) !== 0) {
+      throw new DhcpConfigError(`${f}.dst`, r.dst, 'has host bits set');
+    }
+    parseIpv4(r.gw, `${f}.gw`);
+  });
+  const dns = checkIps(`${field}.dns`, l.dns);
+  if (!Array.isArray(l.search)) throw new DhcpConfigError(`${field}.search`, l.search, 'must be an array');
+  l.search.forEach((s, i) => checkName(`${field}.search[${i}]`, s));
+  if (l.domain !== undefined) checkName(`${field}.domain`, l.domain);
+  if (l.hostname !== undefined) checkName(`${field}.hostname`, l.hostname);
+  if (l.mtu !== undefined && (!Number.isInteger(l.mtu) || l.mtu < 68 || l.mtu > 65535)) {
+    throw new DhcpConfigError(`${field}.mtu`, l.mtu, 'must be an integer 68..65535 (RFC 2132 5.1)');
+  }
+  const leaseTime = l.leaseTime === undefined ? DEFAULT_LEASE_TIME : checkSeconds(`${field}.leaseTime`, l.leaseTime);
+  const t1 =
+    l.renewalTime === undefined ? Math.floor(leaseTime * 0.5) : checkSeconds(`${field}.renewalTime`, l.renewalTime);
+  const t2 =
+    l.rebindingTime === undefined
+      ? Math.floor(leaseTime * 0.875)
+      : checkSeconds(`${field}.rebindingTime`, l.rebindingTime);
+  if (leaseTime !== INFINITE && !(t1 < t2 && t2 < leaseTime)) {
+    throw new DhcpConfigError(field, { leaseTime, renewalTime: t1, rebindingTime: t2 }, 'needs T1 < T2 < lease time');
+  }
+
+  const values = new Map<number, Buffer>();
+  values.set(Opt.SUBNET_MASK, new IpOption(formatIpv4(mask)).encode());
+  if (routers.length) values.set(Opt.ROUTER, new IpListOption(routers).encode());
+  if (l.classlessRoutes.length) values.set(Opt.CLASSLESS_ROUTES, new ClasslessRoutesOption(l.classlessRoutes).encode());
+  if (dns.length) values.set(Opt.DNS, new IpListOption(dns).encode());
+  if (l.hostname) values.set(Opt.HOSTNAME, new TextOption(l.hostname).encode());
+  if (l.domain) values.set(Opt.DOMAIN_NAME, new TextOption(l.domain).encode());
+  if (l.mtu !== undefined) values.set(Opt.INTERFACE_MTU, new Uint16Option(l.mtu).encode());
+  if (l.prefixLen < 31) values.set(Opt.BROADCAST_ADDRESS, new IpOption(formatIpv4((ip | ~mask) >>> 0)).encode());
+  if (l.search.length) values.set(Opt.DOMAIN_SEARCH, new DomainSearchOption(l.search).encode());
+  values.set(Opt.LEASE_TIME, new DurationOption(leaseTime).encode());
+  if (leaseTime !== INFINITE) {
+    values.set(Opt.RENEWAL_TIME, new DurationOption(t1).encode());
+    values.set(Opt.REBINDING_TIME, new DurationOption(t2).encode());
+  }
+  return { lease: l, mac, ip: formatIpv4(ip), leaseTime, values };
+}
+
+/** Validates a lease list (no two leases for one MAC) into a map by MAC. */
+export function resolveLeases(leases: StaticLease[], field = 'leases'): Map<string, ResolvedLease> {
+  if (!Array.isArray(leases)) throw new DhcpConfigError(field, leases, 'must be an array');
+  const out = new Map<string, ResolvedLease>();
+  leases.forEach((l, i) => {
+    const r = resolveLease(l, `${field}[${i}]`);
+    if (out.has(r.mac)) throw new DhcpConfigError(`${field}[${i}].mac`, r.mac, 'has two leases');
+    out.set(r.mac, r);
+  });
+  return out;
+}

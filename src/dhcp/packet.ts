@@ -1,0 +1,202 @@
+// A DHCP message (RFC 2131 2): the BOOTP header fields in wire order, then the options
+// as raw bytes keyed by code, decoded on demand by the typed classes in ./options.
+//
+//   op(1) htype(1) hlen(1) hops(1) xid(4) secs(2) flags(2) ciaddr(4) yiaddr(4) siaddr(4)
+//   giaddr(4) chaddr(16) sname(64) file(128) | magic cookie(4) | options...
+//
+// decode() throws only DecodeError; it honours option overload (52, RFC 2132 9.3) by
+// reading options from `file` then `sname`, and joins split options (RFC 3396). encode()
+// writes 53 first and 82 last, splits long values, and pads to 300 bytes (RFC 1542 2.1).
+import {
+  FLAG_BROADCAST,
+  HEADER_SIZE,
+  MAGIC_COOKIE,
+  MAX_PACKET_SIZE,
+  MESSAGE_TYPE_NAMES,
+  MIN_PACKET_SIZE,
+  Opt,
+  OP_BOOTREPLY,
+  OP_BOOTREQUEST,
+  OPTIONS_OFFSET,
+} from './constants';
+import { DecodeError } from './errors';
+import { ipv4FromBuffer, ipv4ToBuffer } from './ipv4';
+import { OPTION_TYPES, type OptionType, type OptionValue } from './options';
+import { optionAreaSize, readOptionArea, writeOptionArea } from './options/wire';
+
+const SNAME_OFFSET = 44;
+const FILE_OFFSET = 108;
+const ZERO_IP = '0.0.0.0';
+
+export class DhcpPacket {
+  op = OP_BOOTREQUEST;
+  htype = 1; // Ethernet (RFC 1700 hardware types)
+  hlen = 6;
+  hops = 0;
+  xid = 0;
+  secs = 0;
+  flags = 0;
+  ciaddr = ZERO_IP;
+  yiaddr = ZERO_IP;
+  siaddr = ZERO_IP;
+  giaddr = ZERO_IP;
+  /** 16 bytes; the first hlen are the client hardware address */
+  chaddr: Buffer = Buffer.alloc(16);
+  /** 64 bytes, NUL-padded */
+  sname: Buffer = Buffer.alloc(64);
+  /** 128 bytes, NUL-padded */
+  file: Buffer = Buffer.alloc(128);
+  /** option values by code (no code/length bytes), joined per RFC 3396 */
+  options = new Map<number, Buffer>();
+
+  static decode(buf: Buffer): DhcpPacket {
+    if (buf.length < OPTIONS_OFFSET) {
+      throw new DecodeError(
+        'truncated',
+        `message is ${buf.length} bytes, the header and cookie need ${OPTIONS_OFFSET}`,
+      );
+    }
+    if (buf.length > MAX_PACKET_SIZE) {
+      throw new DecodeError('oversized', `message is ${buf.length} bytes, more than ${MAX_PACKET_SIZE}`);
+    }
+    const p = new DhcpPacket();
+    p.op = buf[0]!;
+    if (p.op !== OP_BOOTREQUEST && p.op !== OP_BOOTREPLY)
+      throw new DecodeError('bad-field', `op is ${p.op}, not 1 or 2`);
+    p.htype = buf[1]!;
+    p.hlen = buf[2]!;
+    if (p.hlen > 16) throw new DecodeError('bad-field', `hlen is ${p.hlen}, more than 16`);
+    p.hops = buf[3]!;
+    p.xid = buf.readUInt32BE(4);
+    p.secs = buf.readUInt16BE(8);
+    p.flags = buf.readUInt16BE(10);
+    p.ciaddr = ipv4FromBuffer(buf, 12);
+    p.yiaddr = ipv4FromBuffer(buf, 16);
+    p.siaddr = ipv4FromBuffer(buf, 20);
+    p.giaddr = ipv4FromBuffer(buf, 24);
+    p.chaddr = Buffer.from(buf.subarray(28, 44));
+    p.sname = Buffer.from(buf.subarray(SNAME_OFFSET, FILE_OFFSET));
+    p.file = Buffer.from(buf.subarray(FILE_OFFSET, HEADER_SIZE));
+    const cookie = buf.readUInt32BE(HEADER_SIZE);
+    if (cookie !== MAGIC_COOKIE) {
+      throw new DecodeError(
+        'bad-cookie',
+        `magic cookie is 0x${cookie.toString(16)}, want 0x${MAGIC_COOKIE.toString(16)}`,
+      );
+    }
+    readOptionArea(buf, OPTIONS_OFFSET, buf.length, p.options);
+    const overload = p.options.get(Opt.OVERLOAD);
+    if (overload !== undefined) {
+      if (overload.length !== 1 || overload[0]! < 1 || overload[0]! > 3) {
+        throw new DecodeError('bad-option', `overload must be one byte 1..3, got ${overload.toString('hex')}`, 52);
+      }
+      // RFC 2131 4.1: options, then file, then sname; an overload option inside them is ignored.
+      const v = overload[0]!;
+      if (v & 1) readOptionArea(buf, FILE_OFFSET, HEADER_SIZE, p.options);
+      if (v & 2) readOptionArea(buf, SNAME_OFFSET, FILE_OFFSET, p.options);
+      p.options.set(Opt.OVERLOAD, overload);
+    }
+    return p;
+  }
+
+  /** Bytes encode() will produce. */
+  encodedSize(): number {
+    return Math.max(MIN_PACKET_SIZE, OPTIONS_OFFSET + optionAreaSize(this.options));
+  }
+
+  encode(): Buffer {
+    const buf = Buffer.alloc(this.encodedSize());
+    buf[0] = this.op;
+    buf[1] = this.htype;
+    buf[2] = this.hlen;
+    buf[3] = this.hops;
+    buf.writeUInt32BE(this.xid >>> 0, 4);
+    buf.writeUInt16BE(this.secs, 8);
+    buf.writeUInt16BE(this.flags, 10);
+    ipv4ToBuffer(this.ciaddr).copy(buf, 12);
+    ipv4ToBuffer(this.yiaddr).copy(buf, 16);
+    ipv4ToBuffer(this.siaddr).copy(buf, 20);
+    ipv4ToBuffer(this.giaddr).copy(buf, 24);
+    this.chaddr.copy(buf, 28, 0, 16);
+    this.sname.copy(buf, SNAME_OFFSET, 0, 64);
+    this.file.copy(buf, FILE_OFFSET, 0, 128);
+    buf.writeUInt32BE(MAGIC_COOKIE, HEADER_SIZE);
+    writeOptionArea(this.options, buf, OPTIONS_OFFSET);
+    return buf; // zero padding after END up to 300 bytes comes from alloc
+  }
+
+  /** The client hardware address as lower-case aa:bb:..., hlen bytes. */
+  get mac(): string {
+    let s = '';
+    for (let i = 0; i < this.hlen; i++) s += (i ? ':' : '') + this.chaddr[i]!.toString(16).padStart(2, '0');
+    return s;
+  }
+
+  setMac(mac: string): this {
+    const bytes = mac.split(':').map((h) => parseInt(h, 16));
+    this.chaddr = Buffer.alloc(16);
+    Buffer.from(bytes).copy(this.chaddr);
+    this.hlen = bytes.length;
+    return this;
+  }
+
+  get broadcast(): boolean {
+    return (this.flags & FLAG_BROADCAST) !== 0;
+  }
+
+  /** Option 53, or undefined when missing or malformed. */
+  get messageType(): number | undefined {
+    const v = this.options.get(Opt.MESSAGE_TYPE);
+    return v?.length === 1 ? v[0] : undefined;
+  }
+
+  /** The decoded option, undefined if absent; throws DecodeError if malformed. */
+  get<T extends OptionValue>(code: number, type: OptionType<T>): T | undefined {
+    const v = this.options.get(code);
+    if (v === undefined) return undefined;
+    try {
+      return type.decode(v);
+    } catch (e) {
+      if (e instanceof DecodeError && e.option === undefined) throw new DecodeError(e.reason, e.message, code);
+      throw e;
+    }
+  }
+
+  /** The decoded option, or fallback when absent or malformed. */
+  getOr<T extends OptionValue, F>(code: number, type: OptionType<T>, fallback: F): T | F {
+    try {
+      return this.get(code, type) ?? fallback;
+    } catch (e) {
+      if (e instanceof DecodeError) return fallback;
+      throw e;
+    }
+  }
+
+  set(code: number, value: OptionValue | Buffer): this {
+    this.options.set(code, Buffer.isBuffer(value) ? value : value.encode());
+    return this;
+  }
+
+  delete(code: number): this {
+    this.options.delete(code);
+    return this;
+  }
+
+  toString(): string {
+    const t = this.messageType;
+    const head =
+      `${t !== undefined ? (MESSAGE_TYPE_NAMES[t] ?? `type ${t}`) : this.op === OP_BOOTREPLY ? 'BOOTREPLY' : 'BOOTREQUEST'}` +
+      ` xid=0x${this.xid.toString(16)} chaddr=${this.mac} flags=0x${this.flags.toString(16)}` +
+      ` ciaddr=${this.ciaddr} yiaddr=${this.yiaddr} siaddr=${this.siaddr} giaddr=${this.giaddr}`;
+    const opts = [...this.options].map(([code, v]) => {
+      const known = OPTION_TYPES[code];
+      if (!known) return `${code}=${v.toString('hex')}`;
+      try {
+        return `${known[0]}(${code})=${known[1].decode(v).toString()}`;
+      } catch {
+        return `${known[0]}(${code})=<malformed ${v.toString('hex')}>`;
+      }
+    });
+    return [head, ...opts].join('\n  ');
+  }
+}

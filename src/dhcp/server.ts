@@ -1,0 +1,220 @@
+// One DHCP server per sandbox bridge, serving static leases only. Its socket is made in the
+// sandbox's netns by the addon (SO_BINDTODEVICE to the bridge, port 67) and adopted by
+// dgram, so it is listening when start() resolves. Idle cost is one socket: no timers, no
+// threads; lease expiry is computed when stats() is read. Bad input is counted and
+// debug-logged, never thrown out of the socket handler.
+import * as dgram from 'node:dgram';
+import { closeFd, udpSocketBoundToDevice, withNetns } from '../native';
+import { silentLogger, type Logger } from '../util/log';
+import { CLIENT_PORT, SERVER_PORT } from './constants';
+import { newCounters, type DhcpCounters } from './counters';
+import { BROADCAST, replyDestination } from './destination';
+import { DecodeError, DhcpConfigError } from './errors';
+import { handleRequest, type Binding, type HandlerContext, type LeaseState } from './handler';
+import { ipv4ToBuffer, isIpv4 } from './ipv4';
+import { resolveLeases, type StaticLease } from './lease';
+import { DhcpPacket } from './packet';
+
+export type { StaticLease } from './lease';
+export type { LeaseState } from './handler';
+export type { DhcpCounters } from './counters';
+
+export interface DhcpServerOptions {
+  /** the bridge the guest's tap is on, e.g. br0 */
+  ifname: string;
+  /** netns path, e.g. /run/netns/x; undefined = the current one */
+  netns?: string;
+  /** our address on ifname, option 54, e.g. 169.254.254.2 */
+  serverId: string;
+  leases: StaticLease[];
+  /** default 67 */
+  port?: number;
+  /** default 68 */
+  clientPort?: number;
+  logger?: Logger;
+}
+
+export interface DhcpLeaseStats {
+  mac: string;
+  ip: string;
+  state: LeaseState;
+  /** ISO time */
+  boundAt?: string;
+  expiresAt?: string;
+}
+
+export interface DhcpServerStats extends DhcpCounters {
+  ifname: string;
+  netns?: string;
+  leases: DhcpLeaseStats[];
+}
+
+function checkPort(field: string, v: unknown, def: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) {
+    throw new DhcpConfigError(field, v, 'must be a port 0..65535');
+  }
+  return v;
+}
+
+export class DhcpServer {
+  private readonly ctx: HandlerContext;
+  private closed?: Promise<void>;
+
+  private constructor(
+    private readonly sock: dgram.Socket,
+    private readonly o: DhcpServerOptions,
+    private readonly port: number,
+    private readonly clientPort: number,
+    ctx: HandlerContext,
+  ) {
+    this.ctx = ctx;
+    sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    sock.on('error', (e) => {
+      ctx.counters.internalErrors++;
+      ctx.log.error('socket error', { error: e, code: (e as NodeJS.ErrnoException).code });
+    });
+  }
+
+  static async start(o: DhcpServerOptions): Promise<DhcpServer> {
+    if (typeof o !== 'object' || o === null) throw new TypeError('DhcpServer.start needs an options object');
+    if (typeof o.ifname !== 'string' || o.ifname.length === 0 || o.ifname.length > 15) {
+      throw new DhcpConfigError('ifname', o.ifname, 'must be an interface name of 1-15 bytes');
+    }
+    if (o.netns !== undefined && (typeof o.netns !== 'string' || o.netns === '')) {
+      throw new DhcpConfigError('netns', o.netns, 'must be a path');
+    }
+    if (!isIpv4(o.serverId)) throw new DhcpConfigError('serverId', o.serverId, 'not an IPv4 address');
+    const port = checkPort('port', o.port, SERVER_PORT);
+    const clientPort = checkPort('clientPort', o.clientPort, CLIENT_PORT);
+    const leases = resolveLeases(o.leases);
+    const log = o.logger ?? silentLogger;
+
+    const open = (): number => udpSocketBoundToDevice(o.ifname, port);
+    let fd: number;
+    try {
+      fd = o.netns === undefined ? open() : withNetns(o.netns, open);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const wrapped = new Error(
+        `failed to open DHCP socket on "${o.ifname}" port ${port}${o.netns ? ` in netns ${o.netns}` : ''}: ${err.message}`,
+      ) as NodeJS.ErrnoException;
+      wrapped.code = err.code;
+      throw wrapped;
+    }
+    const sock = dgram.createSocket({ type: 'udp4' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind({ fd }, () => {
+          sock.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      try {
+        sock.close();
+      } catch {
+        closeFd(fd);
+      }
+      throw e;
+    }
+    const ctx: HandlerContext = {
+      serverId: o.serverId,
+      serverIdBytes: ipv4ToBuffer(o.serverId),
+      leases,
+      bindings: new Map<string, Binding>(),
+      counters: newCounters(),
+      log,
+      now: Date.now,
+    };
+    log.debug('listening', { ifname: o.ifname, netns: o.netns, port, leases: leases.size });
+    return new DhcpServer(sock, o, port, clientPort, ctx);
+  }
+
+  /** Replaces the leases; a MAC whose address is unchanged keeps its binding. */
+  setLeases(leases: StaticLease[]): void {
+    const next = resolveLeases(leases);
+    for (const [mac] of this.ctx.bindings) {
+      if (next.get(mac)?.ip !== this.ctx.leases.get(mac)?.ip) this.ctx.bindings.delete(mac);
+    }
+    this.ctx.leases = next;
+  }
+
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      try {
+        this.sock.close(() => resolve());
+      } catch {
+        resolve(); // already closed
+      }
+    });
+    return this.closed;
+  }
+
+  stats(): DhcpServerStats {
+    const now = this.ctx.now();
+    const leases: DhcpLeaseStats[] = [...this.ctx.leases.values()].map((l) => {
+      const b = this.ctx.bindings.get(l.mac);
+      let state: LeaseState = b?.state ?? 'none';
+      if (state === 'bound' && b?.expiresAt !== undefined && b.expiresAt <= now) state = 'none'; // expired
+      return {
+        mac: l.mac,
+        ip: l.ip,
+        state,
+        ...(b?.boundAt !== undefined ? { boundAt: new Date(b.boundAt).toISOString() } : {}),
+        ...(b?.expiresAt !== undefined ? { expiresAt: new Date(b.expiresAt).toISOString() } : {}),
+      };
+    });
+    return {
+      ifname: this.o.ifname,
+      ...(this.o.netns !== undefined ? { netns: this.o.netns } : {}),
+      ...this.ctx.counters,
+      leases,
+    };
+  }
+
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const c = this.ctx.counters;
+    c.received++;
+    try {
+      let req: DhcpPacket;
+      try {
+        req = DhcpPacket.decode(msg);
+      } catch (e) {
+        if (!(e instanceof DecodeError)) throw e;
+        c.decodeErrors++;
+        this.ctx.log.debug('dropped malformed message', {
+          from: `${rinfo.address}:${rinfo.port}`,
+          bytes: msg.length,
+          reason: e.reason,
+          option: e.option,
+          error: e.message,
+        });
+        return;
+      }
+      const reply = handleRequest(this.ctx, req);
+      if (!reply) return;
+      const dest = replyDestination(req, reply, this.port, this.clientPort);
+      this.send(reply.encode(), dest.address, dest.port, dest.fallbackToBroadcast);
+    } catch (e) {
+      c.internalErrors++;
+      this.ctx.log.error('failed to handle DHCP message', { error: e, bytes: msg.length });
+    }
+  }
+
+  private send(buf: Buffer, address: string, port: number, fallback: boolean): void {
+    this.sock.send(buf, port, address, (err) => {
+      if (!err) return;
+      this.ctx.counters.sendErrors++;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (fallback) {
+        this.ctx.counters.broadcastFallbacks++;
+        this.ctx.log.debug('unicast reply failed, broadcasting', { to: address, code });
+        this.send(buf, BROADCAST, port, false);
+      } else {
+        this.ctx.log.warn('failed to send DHCP reply', { to: `${address}:${port}`, code });
+      }
+    });
+  }
+}
