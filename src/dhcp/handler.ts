@@ -17,6 +17,8 @@ export interface Binding {
   /** ms since the epoch */
   boundAt?: number;
   expiresAt?: number;
+  /** last DECLINE; the state stays 'declined' through DISCOVERs until an ACK */
+  declinedAt?: number;
 }
 
 export interface HandlerContext {
@@ -86,7 +88,7 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
       reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
       c.optionsDropped += addLeaseOptions(reply, req, lease, true).length;
       const b = binding(ctx, lease.mac);
-      if (b.state !== 'bound') b.state = 'offered';
+      if (b.state !== 'bound' && b.state !== 'declined') b.state = 'offered';
       c.offer++;
       return reply;
     }
@@ -128,7 +130,10 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
         return undefined;
       }
       c.decline++;
-      binding(ctx, lease.mac).state = 'declined';
+      const b = binding(ctx, lease.mac);
+      b.state = 'declined';
+      b.declinedAt = ctx.now();
+      b.expiresAt = undefined;
       const ip = req.getOr(Opt.REQUESTED_IP, IpOption, undefined)?.address ?? lease.ip;
       ctx.log.error('DECLINE: the guest found the pod address already in use on the link', {
         mac: lease.mac,

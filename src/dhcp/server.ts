@@ -41,6 +41,7 @@ export interface DhcpLeaseStats {
   /** ISO time */
   boundAt?: string;
   expiresAt?: string;
+  declinedAt?: string;
 }
 
 export interface DhcpServerStats extends DhcpCounters {
@@ -164,6 +165,7 @@ export class DhcpServer {
         state,
         ...(b?.boundAt !== undefined ? { boundAt: new Date(b.boundAt).toISOString() } : {}),
         ...(b?.expiresAt !== undefined ? { expiresAt: new Date(b.expiresAt).toISOString() } : {}),
+        ...(b?.declinedAt !== undefined ? { declinedAt: new Date(b.declinedAt).toISOString() } : {}),
       };
     });
     return {
