@@ -265,7 +265,7 @@ describePrivileged('fence (real frames)', () => {
     await removeFence(sb.pod.path, TABLE);
     expect(await fenceExists(sb.pod.path, TABLE)).toBe(false);
     await removeFence(sb.pod.path, TABLE);
-    await expect(readFenceCounters(sb.pod.path, TABLE)).rejects.toMatchObject({ code: 'EIO' });
+    await expect(readFenceCounters(sb.pod.path, TABLE)).rejects.toMatchObject({ code: 'ENOENT', field: 'table' });
 
     await applyFence(sb.pod.path, TABLE, [NIC]);
     const nsPath = sb.pod.path;

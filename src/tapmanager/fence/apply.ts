@@ -45,12 +45,17 @@ export async function fenceExists(netnsPath: string, table: string): Promise<boo
 export async function readFenceCounters(netnsPath: string, table: string): Promise<FenceCounter[]> {
   const t = checkTable(table);
   requireNetns(netnsPath, `read fence "${t}" counters`);
-  const { stdout } = await nftInNetns(
-    netnsPath,
-    ['-j', 'list', 'counters', 'table', 'bridge', t],
-    '',
-    `read fence "${t}" counters`,
-  );
+  const verb = `read fence "${t}" counters`;
+  let stdout: string;
+  try {
+    ({ stdout } = await nftInNetns(netnsPath, ['-j', 'list', 'counters', 'table', 'bridge', t], '', verb));
+  } catch (e) {
+    // tell "no such table" apart without reading nft's message
+    if (!(await fenceExists(netnsPath, t).catch(() => true))) {
+      throw new TapError('ENOENT', `failed to ${verb} in netns ${netnsPath}: no such table`, 'table');
+    }
+    throw e;
+  }
   const out: (FenceCounter & { handle: number })[] = [];
   for (const it of jsonItems(stdout, netnsPath)) {
     const c = (it as { counter?: Record<string, unknown> }).counter;
