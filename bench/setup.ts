@@ -1,0 +1,333 @@
+// Bench suites 1 and 2: sandbox network setup/teardown through the tapmanager daemon
+// (CNI results prepared beforehand) against the reference plumber (iproute2 + nft +
+// dnsmasq) and the bare netlink floor of the same link operations; and the daemon's
+// cost at 1..1000 live sandboxes against one dnsmasq per sandbox.
+import { execFileSync, spawn, ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { NetlinkHandle } from '../src/net/netlink';
+import { closeFd, openTap, withNetns } from '../src/native';
+import { TapmanagerClient } from '../src/tapmanager/client';
+import { makePod, Pod } from '../test/helpers/pod';
+import { removeNetns } from '../test/helpers/netns';
+import { fmt, ratio, summarize, Table } from './table';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SHARED = process.env.TAPWIRE_SHARED ?? path.resolve(ROOT, '..', 'shared');
+
+interface Daemon {
+  proc: ChildProcess;
+  client: TapmanagerClient;
+  dir: string;
+}
+
+async function startDaemon(): Promise<Daemon> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twb-'));
+  const sock = path.join(dir, 'control.sock');
+  const proc = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'dist/src/tapmanager/main.js'),
+      '--state-dir',
+      path.join(dir, 'state'),
+      '--control-socket',
+      sock,
+      '--fd-socket',
+      path.join(dir, 'fd.sock'),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    proc.stderr!.on('data', (d: Buffer) => {
+      log += d.toString();
+      if (log.includes('"msg":"ready"')) resolve();
+    });
+    proc.on('exit', (c) => reject(new Error(`tapmanager exited ${c}: ${log}`)));
+  });
+  proc.stderr!.resume();
+  return { proc, client: new TapmanagerClient(sock), dir };
+}
+
+async function stopDaemon(d: Daemon): Promise<void> {
+  d.client.close();
+  d.proc.kill('SIGTERM');
+  await new Promise((r) => d.proc.once('exit', r));
+  fs.rmSync(d.dir, { recursive: true, force: true });
+}
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function fdCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+let netCounter = 0;
+function pods(n: number): Pod[] {
+  const out: Pod[] = [];
+  for (let i = 0; i < n; i++) {
+    // one node netns per pod keeps the bench free of cross-pod interference
+    out.push(makePod({ net: 1 + (netCounter++ % 250) }));
+  }
+  return out;
+}
+
+function dropPods(ps: Pod[]): void {
+  for (const p of ps) {
+    removeNetns(p.pod);
+    removeNetns(p.node);
+  }
+}
+
+const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
+
+async function timedSetups(
+  d: Daemon,
+  ps: Pod[],
+  concurrency: number,
+): Promise<{ setup: number[]; teardown: number[]; wallMs: number }> {
+  const setup: number[] = [];
+  const teardown: number[] = [];
+  const ids = ps.map(() => `b-${randomBytes(6).toString('hex')}`);
+  const w0 = process.hrtime.bigint();
+  for (let i = 0; i < ps.length; i += concurrency) {
+    await Promise.all(
+      ps.slice(i, i + concurrency).map(async (p, j) => {
+        const t0 = process.hrtime.bigint();
+        await d.client.setup({ sandboxId: ids[i + j]!, netnsPath: p.pod.path, cniResult: p.cniResult });
+        setup.push(ms(t0));
+      }),
+    );
+  }
+  const wallMs = ms(w0);
+  for (let i = 0; i < ps.length; i += concurrency) {
+    await Promise.all(
+      ps.slice(i, i + concurrency).map(async (_p, j) => {
+        const t0 = process.hrtime.bigint();
+        await d.client.teardown(ids[i + j]!);
+        teardown.push(ms(t0));
+      }),
+    );
+  }
+  return { setup, teardown, wallMs };
+}
+
+/** The same link operations as a setup, as bare netlink calls in a tight loop. */
+async function netlinkFloor(p: Pod): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const nl = NetlinkHandle.open(p.pod.path);
+  const eth0 = (await nl.link('eth0'))!;
+  await nl.delAddress(eth0.index, 'eth0', p.ip, 24);
+  await nl.setLink(eth0.index, 'eth0', { up: false });
+  await nl.setLink(eth0.index, 'eth0', { mac: '02:11:22:33:44:55' });
+  await nl.createBridge('br0', { mtu: 1450, mac: '02:11:22:33:44:66' });
+  const br = (await nl.link('br0'))!;
+  await nl.addAddress(br.index, 'br0', '169.254.254.2', 24);
+  withNetns(p.pod.path, () => openTap('tap0', { vnetHdr: true, persist: true })).forEach(closeFd);
+  const tap = (await nl.link('tap0'))!;
+  await nl.setLink(tap.index, 'tap0', { mtu: 1450, master: br.index });
+  await nl.setLink(eth0.index, 'eth0', { master: br.index });
+  await nl.setLink(tap.index, 'tap0', { up: true });
+  await nl.setLink(eth0.index, 'eth0', { up: true });
+  await nl.setLink(br.index, 'br0', { up: true });
+  await nl.setNeighbor(br.index, 'br0', p.ip, p.mac);
+  const t = ms(t0);
+  nl.close();
+  return t;
+}
+
+function referencePlumber(p: Pod, verb: 'setup' | 'teardown', runDir: string, resultFile: string): number {
+  const t0 = process.hrtime.bigint();
+  execFileSync('bash', [path.join(SHARED, 'e2e/reference-plumber.sh'), verb], {
+    env: {
+      ...process.env,
+      E2E_ID: p.pod.name.slice(-6),
+      E2E_PODNS: p.pod.name,
+      E2E_HOSTNS: p.node.name,
+      E2E_CNI_RESULT: resultFile,
+      E2E_RUN_DIR: runDir,
+      VMNET_E2E_QUIET: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return ms(t0);
+}
+
+export async function runSetupBench(opts: { rounds?: number; scale?: number[] } = {}): Promise<Table[]> {
+  const rounds = opts.rounds ?? 20;
+  const tables: Table[] = [];
+  const d = await startDaemon();
+  try {
+    // --- suite 1: latency at 1, 10, 100 concurrent requests
+    const rows: (string | number)[][] = [];
+    let tapwireP50 = NaN;
+    for (const c of [1, 10, 100]) {
+      const ps = pods(Math.max(rounds, c));
+      try {
+        const r = await timedSetups(d, ps, c);
+        const s = summarize(r.setup);
+        const t = summarize(r.teardown);
+        if (c === 1) tapwireP50 = s.p50;
+        rows.push([
+          `tapwire (${c} concurrent)`,
+          fmt(s.p50),
+          fmt(s.p99),
+          fmt(t.p50),
+          fmt(t.p99),
+          fmt((ps.length / r.wallMs) * 1000, 1),
+        ]);
+      } finally {
+        dropPods(ps);
+      }
+    }
+    // reference plumber, sequential (its dnsmasq start dominates)
+    const refPods = pods(Math.min(rounds, 10));
+    const refSetup: number[] = [];
+    const refTeardown: number[] = [];
+    try {
+      for (const p of refPods) {
+        const run = fs.mkdtempSync(path.join(os.tmpdir(), 'twb-ref-'));
+        const resultFile = path.join(run, 'cni.json');
+        fs.writeFileSync(resultFile, JSON.stringify(p.cniResult));
+        try {
+          refSetup.push(referencePlumber(p, 'setup', path.join(run, 'd'), resultFile));
+          refTeardown.push(referencePlumber(p, 'teardown', path.join(run, 'd'), resultFile));
+        } finally {
+          fs.rmSync(run, { recursive: true, force: true });
+        }
+      }
+    } finally {
+      dropPods(refPods);
+    }
+    const rs = summarize(refSetup);
+    const rt = summarize(refTeardown);
+    rows.push([
+      'reference plumber (1 concurrent)',
+      fmt(rs.p50),
+      fmt(rs.p99),
+      fmt(rt.p50),
+      fmt(rt.p99),
+      fmt(1000 / rs.p50, 1),
+    ]);
+    // floor
+    const floorPods = pods(rounds);
+    const floor: number[] = [];
+    try {
+      for (const p of floorPods) floor.push(await netlinkFloor(p));
+    } finally {
+      dropPods(floorPods);
+    }
+    const f = summarize(floor);
+    rows.push(['bare netlink floor (same link ops)', fmt(f.p50), fmt(f.p99), '-', '-', fmt(1000 / f.p50, 1)]);
+    tables.push({
+      title: 'Sandbox network setup/teardown (ms; tapmanager daemon over its control socket)',
+      columns: ['what', 'setup p50', 'setup p99', 'teardown p50', 'teardown p99', 'setups/s'],
+      rows,
+      notes: [
+        `tapwire vs reference plumber (setup p50): ${ratio(rs.p50, tapwireP50)} faster (target >= 20x)` +
+          (rs.p50 / tapwireP50 >= 20 ? ' — MET' : ' — MISSED'),
+        `tapwire vs bare netlink floor (setup p50): ${ratio(tapwireP50, f.p50)} (target <= 2x)` +
+          (tapwireP50 / f.p50 <= 2 ? ' — MET' : ' — MISSED'),
+      ],
+    });
+
+    // --- suite 2: scale
+    const scale = opts.scale ?? [1, 100, 500, 1000];
+    const srows: (string | number)[][] = [];
+    const live: Pod[] = [];
+    const ids: string[] = [];
+    const base = rssKb(d.proc.pid!);
+    let dnsmasqKb = NaN;
+    try {
+      for (const n of scale) {
+        const more = pods(n - live.length);
+        for (const p of more) {
+          const id = `s-${randomBytes(6).toString('hex')}`;
+          await d.client.setup({ sandboxId: id, netnsPath: p.pod.path, cniResult: p.cniResult });
+          ids.push(id);
+          live.push(p);
+        }
+        const probe = pods(1)[0]!;
+        const t0 = process.hrtime.bigint();
+        const pid = `p-${randomBytes(6).toString('hex')}`;
+        await d.client.setup({ sandboxId: pid, netnsPath: probe.pod.path, cniResult: probe.cniResult });
+        const next = ms(t0);
+        await d.client.teardown(pid);
+        dropPods([probe]);
+        if (global.gc) global.gc();
+        const rss = rssKb(d.proc.pid!);
+        if (Number.isNaN(dnsmasqKb)) dnsmasqKb = measureDnsmasqKb(live[0]!);
+        srows.push([
+          n,
+          fmt(rss / 1024, 1),
+          fdCount(d.proc.pid!),
+          fmt(next),
+          fmt((rss - base) / Math.max(1, n), 1),
+          fmt((dnsmasqKb * n) / 1024, 1),
+        ]);
+      }
+    } finally {
+      for (const id of ids) await d.client.teardown(id).catch(() => undefined);
+      dropPods(live);
+    }
+    const last = srows[srows.length - 1];
+    tables.push({
+      title: 'Scale: live sandboxes in one tapmanager',
+      columns: ['sandboxes', 'daemon RSS MB', 'daemon fds', 'next setup ms', 'KB per sandbox', 'N x dnsmasq RSS MB'],
+      rows: srows,
+      notes: last
+        ? [
+            `1000-sandbox target: daemon RSS < 100 MB — ${Number(last[1]) < 100 ? 'MET' : 'MISSED'} (${last[1]} MB at ${last[0]})`,
+          ]
+        : [],
+    });
+  } finally {
+    await stopDaemon(d);
+  }
+  return tables;
+}
+
+/** RSS of one dnsmasq serving one static lease (the reference's per-sandbox cost). */
+function measureDnsmasqKb(p: Pod): number {
+  const proc = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      p.node.name,
+      'dnsmasq',
+      '--keep-in-foreground',
+      '--conf-file=/dev/null',
+      '--port=0',
+      '--no-resolv',
+      '--no-hosts',
+      '--interface=cni0',
+      '--bind-interfaces',
+      `--dhcp-range=${p.gw},static,255.255.255.0,1h`,
+      `--dhcp-host=${p.mac},${p.ip}`,
+      '--dhcp-leasefile=/dev/null',
+    ],
+    { stdio: 'ignore' },
+  );
+  const until = Date.now() + 2000;
+  let kb = NaN;
+  while (Date.now() < until) {
+    try {
+      if (fs.readFileSync(`/proc/${proc.pid}/comm`, 'utf8').trim() === 'dnsmasq') {
+        execFileSync('sleep', ['0.2']);
+        kb = rssKb(proc.pid!);
+        break;
+      }
+    } catch {
+      /* not yet */
+    }
+    execFileSync('sleep', ['0.02']);
+  }
+  proc.kill('SIGKILL');
+  return kb;
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// tapmanager: the root daemon (one per node). Loads its records, repairs what a
+// crash left, serves the control and fd sockets, and tells systemd when it is ready.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { unixDatagramSend } from '../native';
+import { parseFlags, usage, FlagSpec } from '../util/flags';
+import { createLogger } from '../util/log';
+import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET, DEFAULT_STATE_DIR } from './protocol';
+import { SandboxManager } from './sandboxes';
+import { TapmanagerServer } from './server';
+import { RecordStore } from './store';
+
+export const FLAGS: FlagSpec[] = [
+  { name: 'state-dir', help: 'sandbox records (one JSON file per sandbox)', default: DEFAULT_STATE_DIR },
+  { name: 'control-socket', help: 'control socket, root only (0600)', default: DEFAULT_CONTROL_SOCKET },
+  { name: 'fd-socket', help: 'socket vmwrapper fetches tap fds from', default: DEFAULT_FD_SOCKET },
+  { name: 'fd-allow-uid', help: 'uid allowed on the fd socket besides root (repeatable, comma lists)', repeat: true },
+  { name: 'fd-allow-gid', help: 'gid allowed on the fd socket (repeatable, comma lists)', repeat: true },
+  { name: 'nic-model', help: 'default guest NIC model', default: 'virtio-net-pci' },
+  { name: 'lease-time', help: 'DHCP lease time in seconds', default: '3600' },
+  { name: 'help', help: 'print this help', boolean: true },
+];
+
+function ids(v: unknown, field: string): number[] {
+  return ((v as string[] | undefined) ?? []).map((s) => {
+    const n = /^\d+$/.test(s) ? Number(s) : lookupId(s, field);
+    if (!Number.isInteger(n)) throw new Error(`invalid --${field} ${JSON.stringify(s)}`);
+    return n;
+  });
+}
+
+function lookupId(name: string, field: string): number {
+  // names from /etc/passwd or /etc/group
+  const file = field === 'fd-allow-uid' ? '/etc/passwd' : '/etc/group';
+  const line = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .find((l: string) => l.split(':')[0] === name);
+  if (!line)
+    throw new Error(`invalid --${field} ${JSON.stringify(name)}: no such ${field.endsWith('uid') ? 'user' : 'group'}`);
+  return Number(line.split(':')[2]);
+}
+
+async function main(): Promise<void> {
+  const { flags } = parseFlags(process.argv.slice(2), FLAGS);
+  if (flags.help) {
+    process.stdout.write(usage('tapmanager', FLAGS));
+    return;
+  }
+  const log = createLogger('tapmanager');
+  if (process.getuid?.() !== 0) throw new Error('tapmanager must run as root (netns, taps, bridges)');
+  const store = new RecordStore(String(flags['state-dir']));
+  await store.init();
+  const mgr = new SandboxManager({
+    store,
+    log,
+    nicModel: String(flags['nic-model']),
+    leaseTime: Number(flags['lease-time']),
+  });
+  await mgr.recover();
+  const server = new TapmanagerServer(mgr, {
+    controlSocket: String(flags['control-socket']),
+    fdSocket: String(flags['fd-socket']),
+    fdAllowUids: ids(flags['fd-allow-uid'], 'fd-allow-uid'),
+    fdAllowGids: ids(flags['fd-allow-gid'], 'fd-allow-gid'),
+    log,
+  });
+  await server.start();
+  log.info('ready', {
+    pid: process.pid,
+    host: os.hostname(),
+    controlSocket: flags['control-socket'],
+    fdSocket: flags['fd-socket'],
+    sandboxes: mgr.list().length,
+  });
+  if (process.env.NOTIFY_SOCKET) {
+    unixDatagramSend(
+      process.env.NOTIFY_SOCKET,
+      Buffer.from(`READY=1\nMAINPID=${process.pid}\nSTATUS=serving ${mgr.list().length} sandboxes`),
+    );
+  }
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping; the pod topologies stay, a restart picks them up', { signal: sig });
+    if (process.env.NOTIFY_SOCKET) unixDatagramSend(process.env.NOTIFY_SOCKET, Buffer.from('STOPPING=1'));
+    void Promise.all([server.close(), mgr.close()]).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`tapmanager: ${(e as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,46 @@
+// A sandbox's record on disk: the request, the veth snapshots taken before anything
+// was touched, and everything that was built, so that teardown (even after a crash
+// and a restart) can restore the veth exactly.
+import type { GuestNetworkPlan } from './plan/guest-network';
+import type { SetupRequest } from './protocol';
+import type { VethSnapshot } from './snapshot';
+
+export const RECORD_VERSION = 1;
+
+export type SandboxState =
+  /** the plan is recorded, steps may be partly applied: a restart rolls it back */
+  | 'setting-up'
+  /** fully built */
+  | 'ready'
+  /** teardown started: a restart finishes it */
+  | 'tearing-down';
+
+export interface NicRecord {
+  cniIndex: number;
+  veth: VethSnapshot;
+  /** the fresh locally administered MAC the veth gets (the guest takes the veth's own) */
+  vethNewMac: string;
+  bridge: string;
+  bridgeMac: string;
+  tap: string;
+  guestMac: string;
+  mtu: number;
+  model: string;
+  queues: number;
+  plan: GuestNetworkPlan;
+}
+
+export interface SandboxRecord {
+  version: number;
+  sandboxId: string;
+  netnsPath: string;
+  state: SandboxState;
+  createdAt: string;
+  updatedAt: string;
+  /** the validated request, to answer a repeated setup and to rebuild DHCP after a restart */
+  request: SetupRequest;
+  /** the secret half of the network key handed to vmwrapper */
+  token: string;
+  fenceTable: string;
+  nics: NicRecord[];
+}

@@ -1,0 +1,496 @@
+// The sandbox manager: setup, teardown, status, fd hand-out, and recovery after a
+// restart. Flow per setup: validate -> snapshot -> plan -> record (write-ahead) ->
+// apply -> record ready. Operations on one sandbox are serialized; different
+// sandboxes proceed in parallel.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as fs from 'node:fs';
+import { DhcpServer, StaticLease } from '../dhcp/server';
+import { NetlinkHandle } from '../net/netlink';
+import { randomMac } from '../net/addr-text';
+import { openTap, withNetns } from '../native';
+import type { Logger } from '../util/log';
+import { TapError, badInput } from './errors';
+import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence';
+import { planGuestNetwork, PlanError } from './plan/guest-network';
+import { readVethSnapshot } from './plan/read-veth';
+import type { FdsResult, GuestNic, SetupRequest, SetupResult } from './protocol';
+import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
+import type { RecordStore } from './store';
+import { BRIDGE_IP, buildNic, unbuildNic } from './topology';
+import { checkSandboxId, NicInput, validateSetup } from './validate';
+
+export interface ManagerOptions {
+  store: RecordStore;
+  log: Logger;
+  /** default guest NIC model */
+  nicModel?: string;
+  leaseTime?: number;
+  /** test hook: fail after step N of a setup */
+  failAfterStep?: number;
+}
+
+const FENCE_TABLE = 'tapwire';
+
+export interface SandboxStatus {
+  sandboxId: string;
+  state: string;
+  netnsPath: string;
+  createdAt: string;
+  nics: (GuestNic & { routes: { dst: string; gw: string }[]; unexpressible: unknown[]; warnings: string[] })[];
+  dhcp: unknown[];
+  fence?: { name: string; packets: number; bytes: number }[];
+  drift: string[];
+  /** per NIC: the live state of its veth, bridge and tap */
+  live?: { name: string; mac: string; mtu: number; up: boolean; master?: number }[][];
+}
+
+function requestHash(req: SetupRequest): string {
+  return createHash('sha256').update(JSON.stringify(req)).digest('hex');
+}
+
+export class SandboxManager {
+  private readonly records = new Map<string, SandboxRecord>();
+  private readonly dhcp = new Map<string, DhcpServer[]>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly drift = new Map<string, string[]>();
+
+  constructor(private readonly o: ManagerOptions) {}
+
+  /** Serializes fn behind every earlier operation on the same sandbox. */
+  private serialize<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+
+  async setup(raw: unknown): Promise<SetupResult> {
+    const { req, nics } = validateSetup(raw);
+    return this.serialize(req.sandboxId, () => this.doSetup(req, nics));
+  }
+
+  async teardown(id: unknown): Promise<{ errors: string[] }> {
+    const sandboxId = checkSandboxId(id);
+    return this.serialize(sandboxId, () => this.doTeardown(sandboxId));
+  }
+
+  private result(rec: SandboxRecord): SetupResult {
+    return {
+      sandboxId: rec.sandboxId,
+      netKey: `${rec.sandboxId}:${rec.token}`,
+      nics: rec.nics.map((n) => this.guestNic(n)),
+    };
+  }
+
+  private guestNic(n: NicRecord): GuestNic {
+    return {
+      index: n.cniIndex,
+      veth: n.veth.ifname,
+      bridge: n.bridge,
+      tap: n.tap,
+      mac: n.guestMac,
+      mtu: n.mtu,
+      model: n.model,
+      queues: n.queues,
+      vnetHdr: true,
+      ip: n.plan.ip,
+      prefixLen: n.plan.prefixLen,
+      ...(n.plan.routers[0] ? { gateway: n.plan.routers[0] } : {}),
+    };
+  }
+
+  private async doSetup(req: SetupRequest, inputs: NicInput[]): Promise<SetupResult> {
+    const existing = this.records.get(req.sandboxId);
+    if (existing) {
+      if (requestHash(existing.request) === requestHash(req) && existing.state === 'ready')
+        return this.result(existing);
+      throw new TapError(
+        'EEXIST',
+        `sandbox ${JSON.stringify(req.sandboxId)} already exists with a different request (state ${existing.state})`,
+        'sandboxId',
+      );
+    }
+    const log = this.o.log.child('setup');
+    const nl = NetlinkHandle.open(req.netnsPath);
+    let rec: SandboxRecord | undefined;
+    try {
+      // 1. snapshot every veth before touching anything, and plan what the guest gets
+      const nicRecs: NicRecord[] = [];
+      for (const [i, input] of inputs.entries()) {
+        const snap = await readVethSnapshot(req.netnsPath, input.ifname).catch((e: unknown) => {
+          throw badInput(
+            `cniResult.interfaces[${input.cniIndex}].name`,
+            input.ifname,
+            `not found in netns ${req.netnsPath} (${(e as Error).message})`,
+          );
+        });
+        let plan;
+        try {
+          plan = planGuestNetwork({
+            veth: snap,
+            cni: req.cniResult,
+            cniInterfaceIndex: input.cniIndex,
+            ...(req.dns ? { dns: req.dns } : {}),
+            serverId: BRIDGE_IP,
+          });
+        } catch (e) {
+          if (e instanceof PlanError) throw new TapError('EINVAL', e.message, e.field);
+          throw e;
+        }
+        if (snap.addrs.every((a) => a.family !== 4)) {
+          throw badInput(
+            `cniResult.interfaces[${input.cniIndex}].name`,
+            input.ifname,
+            'has no IPv4 address in the pod netns',
+          );
+        }
+        for (const u of plan.unexpressible)
+          log.warn('route cannot be handed to the guest', {
+            sandboxId: req.sandboxId,
+            route: u.route,
+            reason: u.reason,
+          });
+        nicRecs.push({
+          cniIndex: input.cniIndex,
+          veth: snap,
+          vethNewMac: randomMac(() => randomBytes(6)),
+          bridge: `br${i}`,
+          bridgeMac: randomMac(() => randomBytes(6)),
+          tap: `tap${i}`,
+          guestMac: snap.mac,
+          mtu: snap.mtu,
+          model: req.nicModel ?? this.o.nicModel ?? 'virtio-net-pci',
+          queues: 1,
+          plan,
+        });
+      }
+      const now = new Date().toISOString();
+      rec = {
+        version: RECORD_VERSION,
+        sandboxId: req.sandboxId,
+        netnsPath: req.netnsPath,
+        state: 'setting-up',
+        createdAt: now,
+        updatedAt: now,
+        request: req,
+        token: randomBytes(24).toString('base64url'),
+        fenceTable: FENCE_TABLE,
+        nics: nicRecs,
+      };
+      // 2. write-ahead: the plan with every undo's data is on disk before the first change
+      await this.o.store.save(rec);
+      this.records.set(rec.sandboxId, rec);
+      let step = 0;
+      const hook = (): void => {
+        step++;
+        if (this.o.failAfterStep !== undefined && step > this.o.failAfterStep) {
+          throw new TapError('EIO', `injected failure after step ${this.o.failAfterStep}`);
+        }
+      };
+      // 3. build
+      for (const nic of rec.nics) {
+        await buildNic(nl, req.netnsPath, nic, req.sandboxId);
+        hook();
+      }
+      // 4. fence
+      await applyFence(
+        req.netnsPath,
+        rec.fenceTable,
+        rec.nics.map((n) => ({ bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac })),
+      );
+      hook();
+      // 5. DHCP, listening before we answer
+      await this.startDhcp(rec);
+      hook();
+      rec.state = 'ready';
+      await this.o.store.save(rec);
+      log.info('sandbox ready', {
+        sandboxId: rec.sandboxId,
+        nics: rec.nics.map((n) => `${n.veth.ifname}->${n.tap} ${n.guestMac} ${n.plan.ip}/${n.plan.prefixLen}`),
+      });
+      return this.result(rec);
+    } catch (e) {
+      if (rec) {
+        const errors = await this.unbuild(rec, nl);
+        if (errors.length === 0) {
+          this.records.delete(rec.sandboxId);
+          await this.o.store.remove(rec.sandboxId);
+        } else {
+          log.error('rollback of a failed setup left errors; record kept for a later teardown', {
+            sandboxId: rec.sandboxId,
+            errors,
+          });
+        }
+        log.warn('setup failed and was rolled back', { sandboxId: rec.sandboxId, error: (e as Error).message });
+      }
+      throw e;
+    } finally {
+      nl.close();
+    }
+  }
+
+  private leaseFor(rec: SandboxRecord, nic: NicRecord): StaticLease {
+    const p = nic.plan;
+    const hostname = rec.request.hostname ?? rec.request.podName;
+    return {
+      mac: nic.guestMac,
+      ip: p.ip,
+      prefixLen: p.prefixLen,
+      routers: p.routers,
+      classlessRoutes: p.classlessRoutes,
+      dns: p.dns,
+      search: p.search,
+      ...(p.domain ? { domain: p.domain } : {}),
+      ...(hostname ? { hostname } : {}),
+      mtu: p.mtu,
+      ...(this.o.leaseTime ? { leaseTime: this.o.leaseTime } : {}),
+    };
+  }
+
+  private async startDhcp(rec: SandboxRecord): Promise<void> {
+    await this.stopDhcp(rec.sandboxId);
+    const servers: DhcpServer[] = [];
+    this.dhcp.set(rec.sandboxId, servers);
+    for (const nic of rec.nics) {
+      servers.push(
+        await DhcpServer.start({
+          ifname: nic.bridge,
+          netns: rec.netnsPath,
+          serverId: BRIDGE_IP,
+          leases: [this.leaseFor(rec, nic)],
+          logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
+        }),
+      );
+    }
+  }
+
+  private async stopDhcp(id: string): Promise<void> {
+    const servers = this.dhcp.get(id) ?? [];
+    this.dhcp.delete(id);
+    await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
+  }
+
+  /** Undo of everything a setup may have done, each step independent. */
+  private async unbuild(rec: SandboxRecord, nlIn?: NetlinkHandle): Promise<string[]> {
+    const errors: string[] = [];
+    await this.stopDhcp(rec.sandboxId);
+    if (!netnsAlive(rec.netnsPath)) return errors; // the namespace and all in it are gone: nothing to restore
+    let nl = nlIn;
+    try {
+      nl ??= NetlinkHandle.open(rec.netnsPath);
+    } catch (e) {
+      return [`open netns ${rec.netnsPath}: ${(e as Error).message}`];
+    }
+    try {
+      await removeFence(rec.netnsPath, rec.fenceTable).catch((e: unknown) =>
+        errors.push(`remove fence: ${(e as Error).message}`),
+      );
+      for (const nic of [...rec.nics].reverse()) {
+        errors.push(
+          ...(await unbuildNic(nl, nic, async (ifname) => (await readVethSnapshot(rec.netnsPath, ifname)).routes)),
+        );
+      }
+    } finally {
+      if (!nlIn) nl.close();
+    }
+    return errors;
+  }
+
+  private async doTeardown(sandboxId: string): Promise<{ errors: string[] }> {
+    const rec = this.records.get(sandboxId);
+    if (!rec) return { errors: [] }; // idempotent: never set up, or already torn down
+    rec.state = 'tearing-down';
+    await this.o.store.save(rec);
+    const errors = await this.unbuild(rec);
+    if (errors.length === 0) {
+      this.records.delete(sandboxId);
+      await this.o.store.remove(sandboxId);
+      this.drift.delete(sandboxId);
+      this.o.log.info('sandbox torn down', { sandboxId });
+    } else {
+      this.o.log.error('teardown finished with errors; record kept', { sandboxId, errors });
+    }
+    return { errors };
+  }
+
+  /** fds for vmwrapper: the key is "<sandboxId>:<token>". */
+  fds(key: unknown): { result: FdsResult; fds: number[] } {
+    if (typeof key !== 'string' || key.length > 512)
+      throw badInput('key', typeof key === 'string' ? key.slice(0, 40) : key, 'must be a network key string');
+    const sep = key.lastIndexOf(':');
+    const id = key.slice(0, sep);
+    const token = Buffer.from(key.slice(sep + 1));
+    const rec = sep > 0 ? this.records.get(id) : undefined;
+    const want = Buffer.from(rec?.token ?? '');
+    if (!rec || token.length !== want.length || !timingSafeEqual(token, want)) {
+      throw new TapError('EACCES', `network key for sandbox ${JSON.stringify(id)} refused`, 'key');
+    }
+    if (rec.state !== 'ready') throw new TapError('EAGAIN', `sandbox ${JSON.stringify(id)} is ${rec.state}`, 'key');
+    const fds: number[] = [];
+    try {
+      withNetns(rec.netnsPath, () => {
+        for (const nic of rec.nics) fds.push(...openTap(nic.tap, { vnetHdr: true }));
+      });
+    } catch (e) {
+      for (const fd of fds) fs.closeSync(fd);
+      throw e;
+    }
+    return {
+      fds,
+      result: {
+        sandboxId: rec.sandboxId,
+        nics: rec.nics.map((n) => ({
+          mac: n.guestMac,
+          model: n.model,
+          queues: n.queues,
+          vnetHdr: true,
+          tap: n.tap,
+          vhost: false,
+        })),
+      },
+    };
+  }
+
+  async status(id: unknown): Promise<SandboxStatus> {
+    const sandboxId = checkSandboxId(id);
+    const rec = this.records.get(sandboxId);
+    if (!rec) throw new TapError('ENOENT', `no sandbox ${JSON.stringify(sandboxId)}`, 'sandboxId');
+    const servers = this.dhcp.get(sandboxId) ?? [];
+    let fence;
+    let live;
+    if (netnsAlive(rec.netnsPath)) {
+      fence = await readFenceCounters(rec.netnsPath, rec.fenceTable).catch(() => undefined);
+      try {
+        const nl = NetlinkHandle.open(rec.netnsPath);
+        try {
+          const links = await nl.links();
+          live = rec.nics.map((n) => links.filter((l) => [n.veth.ifname, n.bridge, n.tap].includes(l.name)));
+        } finally {
+          nl.close();
+        }
+      } catch {
+        live = undefined;
+      }
+    }
+    return {
+      sandboxId,
+      state: rec.state,
+      netnsPath: rec.netnsPath,
+      createdAt: rec.createdAt,
+      nics: rec.nics.map((n) => ({
+        ...this.guestNic(n),
+        routes: n.plan.classlessRoutes,
+        unexpressible: n.plan.unexpressible,
+        warnings: n.plan.warnings,
+      })),
+      dhcp: servers.map((s) => s.stats()),
+      ...(fence ? { fence } : {}),
+      ...(live ? { live } : {}),
+      drift: this.drift.get(sandboxId) ?? [],
+    };
+  }
+
+  list(): { sandboxId: string; state: string; netnsPath: string; ips: string[]; createdAt: string }[] {
+    return [...this.records.values()].map((r) => ({
+      sandboxId: r.sandboxId,
+      state: r.state,
+      netnsPath: r.netnsPath,
+      createdAt: r.createdAt,
+      ips: r.nics.map((n) => `${n.plan.ip}/${n.plan.prefixLen}`),
+    }));
+  }
+
+  /**
+   * After a restart: finish interrupted teardowns, roll back interrupted setups,
+   * collect records whose netns is gone, check the topology of the rest (repairing
+   * the fence and DHCP), and restart their DHCP servers.
+   */
+  async recover(): Promise<void> {
+    const log = this.o.log.child('recover');
+    for (const rec of await this.o.store.loadAll(log)) {
+      this.records.set(rec.sandboxId, rec);
+      if (!netnsAlive(rec.netnsPath)) {
+        log.warn('orphan record: netns is gone; removing it', {
+          sandboxId: rec.sandboxId,
+          netnsPath: rec.netnsPath,
+          state: rec.state,
+        });
+        this.records.delete(rec.sandboxId);
+        await this.o.store.remove(rec.sandboxId);
+        continue;
+      }
+      if (rec.state !== 'ready') {
+        log.warn(`interrupted ${rec.state === 'setting-up' ? 'setup: rolling back' : 'teardown: finishing'}`, {
+          sandboxId: rec.sandboxId,
+        });
+        const errors = await this.unbuild(rec);
+        if (errors.length === 0) {
+          this.records.delete(rec.sandboxId);
+          await this.o.store.remove(rec.sandboxId);
+        } else {
+          log.error('recovery left errors; record kept', { sandboxId: rec.sandboxId, errors });
+        }
+        continue;
+      }
+      try {
+        const drift = await this.checkTopology(rec);
+        this.drift.set(rec.sandboxId, drift);
+        if (drift.length) log.warn('topology drift', { sandboxId: rec.sandboxId, drift });
+        await this.startDhcp(rec);
+        log.info('sandbox recovered', { sandboxId: rec.sandboxId });
+      } catch (e) {
+        log.error('cannot recover sandbox', { sandboxId: rec.sandboxId, error: (e as Error).message });
+        this.drift.set(rec.sandboxId, [`recovery failed: ${(e as Error).message}`]);
+      }
+    }
+  }
+
+  private async checkTopology(rec: SandboxRecord): Promise<string[]> {
+    const drift: string[] = [];
+    const nl = NetlinkHandle.open(rec.netnsPath);
+    try {
+      const links = await nl.links();
+      for (const nic of rec.nics) {
+        const br = links.find((l) => l.name === nic.bridge);
+        const tap = links.find((l) => l.name === nic.tap);
+        const veth = links.find((l) => l.name === nic.veth.ifname);
+        if (!br) drift.push(`bridge ${nic.bridge} missing`);
+        if (!tap) drift.push(`tap ${nic.tap} missing`);
+        if (!veth) drift.push(`veth ${nic.veth.ifname} missing`);
+        if (br && veth && veth.master !== br.index) drift.push(`veth ${nic.veth.ifname} not enslaved to ${nic.bridge}`);
+        if (br && tap && tap.master !== br.index) drift.push(`tap ${nic.tap} not enslaved to ${nic.bridge}`);
+      }
+    } finally {
+      nl.close();
+    }
+    if (!(await fenceExists(rec.netnsPath, rec.fenceTable))) {
+      drift.push('fence table missing: re-applied');
+      await applyFence(
+        rec.netnsPath,
+        rec.fenceTable,
+        rec.nics.map((n) => ({ bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac })),
+      );
+    }
+    return drift;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.dhcp.keys()].map((id) => this.stopDhcp(id)));
+  }
+
+  has(id: string): boolean {
+    return this.records.has(id);
+  }
+}
+
+function netnsAlive(p: string): boolean {
+  try {
+    return fs.statfsSync(p).type === 0x6e736673;
+  } catch {
+    return false;
+  }
+}

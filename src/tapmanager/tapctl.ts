@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// tapctl: the operator's view of tapmanager. `list`, `describe ID` (the live topology
+// as a diagram), `status ID`, and `setup`/`teardown` for scripts; `--json` everywhere.
+import * as fs from 'node:fs';
+import { parseFlags, usage, FlagSpec } from '../util/flags';
+import { TapmanagerClient } from './client';
+import { DEFAULT_CONTROL_SOCKET } from './protocol';
+import type { SandboxStatus } from './sandboxes';
+
+const FLAGS: FlagSpec[] = [
+  { name: 'socket', help: 'tapmanager control socket', default: DEFAULT_CONTROL_SOCKET },
+  { name: 'json', help: 'print JSON', boolean: true },
+  { name: 'netns', help: 'setup: netns path' },
+  { name: 'cni-result', help: 'setup: file with the CNI ADD result (JSON)' },
+  { name: 'hostname', help: 'setup: guest hostname' },
+  { name: 'help', help: 'print this help', boolean: true },
+];
+
+const HELP = `commands:
+  list                      sandboxes, one line each
+  describe SANDBOX_ID       the live topology of a sandbox as a diagram
+  status SANDBOX_ID         the same, as data
+  setup SANDBOX_ID --netns PATH --cni-result FILE [--hostname NAME]
+  teardown SANDBOX_ID
+`;
+
+export function renderDescribe(s: SandboxStatus): string {
+  const out: string[] = [];
+  out.push(`sandbox ${s.sandboxId}  state ${s.state}  created ${s.createdAt}`);
+  out.push(`netns ${s.netnsPath}${s.drift.length ? `  DRIFT: ${s.drift.join('; ')}` : ''}`);
+  const dhcp = s.dhcp as { leases?: { mac: string; state: string; boundAt?: string; expiresAt?: string }[] }[];
+  s.nics.forEach((n, i) => {
+    const live =
+      (s as SandboxStatus & { live?: { name: string; mac: string; mtu: number; up: boolean }[][] }).live?.[i] ?? [];
+    const l = (name: string): string => {
+      const x = live.find((y) => y.name === name);
+      return x ? `${x.mac}  mtu ${x.mtu}  ${x.up ? 'UP' : 'DOWN'}` : 'MISSING';
+    };
+    const lease = dhcp[i]?.leases?.find((x) => x.mac === n.mac);
+    out.push('');
+    out.push(`  pod network ══ ${n.veth.padEnd(6)} ${l(n.veth)}   (CNI interface ${n.index})`);
+    out.push(`                    │   fence: no DHCP crosses ${n.veth}`);
+    out.push(`                 ${n.bridge.padEnd(6)} ${l(n.bridge)}   169.254.254.2/24, DHCP server`);
+    out.push(`                    │`);
+    out.push(`                 ${n.tap.padEnd(6)} ${l(n.tap)}   vnet_hdr, queues ${n.queues}`);
+    out.push(`                    ║ fd → vmwrapper → QEMU ${n.model}`);
+    out.push(
+      `                 guest  ${n.mac}  ${n.ip}/${n.prefixLen}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
+    );
+    out.push(
+      `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
+    );
+    out.push(
+      `  option 121: ${n.routes.map((r) => (r.gw === '0.0.0.0' ? `${r.dst} on-link` : `${r.dst} via ${r.gw}`)).join(', ')}`,
+    );
+    if (n.unexpressible.length) out.push(`  NOT handed to the guest: ${JSON.stringify(n.unexpressible)}`);
+    if (n.warnings.length) out.push(`  warnings: ${n.warnings.join('; ')}`);
+  });
+  if (s.fence) {
+    out.push('');
+    out.push('  fence counters:');
+    for (const f of s.fence)
+      out.push(`    ${f.name.padEnd(36)} ${String(f.packets).padStart(8)} pkts ${String(f.bytes).padStart(10)} bytes`);
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<number> {
+  const { flags, rest } = parseFlags(process.argv.slice(2), FLAGS);
+  const [cmd, arg] = rest;
+  if (flags.help || !cmd) {
+    process.stdout.write(usage('tapctl COMMAND', FLAGS) + HELP);
+    return cmd || flags.help ? 0 : 2;
+  }
+  const client = new TapmanagerClient(String(flags.socket));
+  const json = !!flags.json;
+  const print = (v: unknown, text: () => string): void => {
+    process.stdout.write(json ? `${JSON.stringify(v, null, 2)}\n` : `${text()}\n`);
+  };
+  try {
+    switch (cmd) {
+      case 'list': {
+        const l = (await client.list()) as { sandboxId: string; state: string; ips: string[]; netnsPath: string }[];
+        print(l, () =>
+          l.length === 0
+            ? 'no sandboxes'
+            : l.map((s) => `${s.sandboxId}  ${s.state}  ${s.ips.join(',')}  ${s.netnsPath}`).join('\n'),
+        );
+        return 0;
+      }
+      case 'describe':
+      case 'status': {
+        const s = (await client.status(need(arg, 'SANDBOX_ID'))) as SandboxStatus;
+        print(s, () => (cmd === 'describe' ? renderDescribe(s) : JSON.stringify(s, null, 2)));
+        return 0;
+      }
+      case 'setup': {
+        const file = need(flags['cni-result'] as string | undefined, '--cni-result');
+        const r = await client.setup({
+          sandboxId: need(arg, 'SANDBOX_ID'),
+          netnsPath: need(flags.netns as string | undefined, '--netns'),
+          cniResult: JSON.parse(fs.readFileSync(file, 'utf8')),
+          ...(flags.hostname ? { hostname: String(flags.hostname) } : {}),
+        });
+        print(r, () =>
+          [`NET_KEY=${r.netKey}`, ...r.nics.map((n) => `NIC ${n.tap} mac=${n.mac} ip=${n.ip}/${n.prefixLen}`)].join(
+            '\n',
+          ),
+        );
+        return 0;
+      }
+      case 'teardown': {
+        const r = await client.teardown(need(arg, 'SANDBOX_ID'));
+        print(r, () => (r.errors.length ? `teardown errors:\n${r.errors.join('\n')}` : 'torn down'));
+        return r.errors.length ? 1 : 0;
+      }
+      default:
+        process.stderr.write(`tapctl: unknown command ${JSON.stringify(cmd)}\n${HELP}`);
+        return 2;
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined || v === '') throw new Error(`missing ${what}`);
+  return v;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`tapctl: ${(e as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,191 @@
+// Builds and unbuilds one guest NIC inside the pod netns: strip the veth, bridge it
+// with a persistent tap, and the reverse. Each undo step stands alone ("not found"
+// counts as done) so a teardown of a half-built or already-removed sandbox succeeds.
+import { NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
+import { openTap, closeFd, withNetns } from '../native';
+import type { NicRecord } from './record';
+import type { RouteSnapshot, VethSnapshot } from './snapshot';
+
+export const BRIDGE_IP = '169.254.254.2';
+export const BRIDGE_PREFIX = 24;
+
+const SCOPES: Record<string, number> = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+const PROTOCOLS: Record<string, number> = { redirect: 1, kernel: 2, boot: 3, static: 4, dhcp: 16 };
+const TYPES: Record<string, number> = {
+  unicast: 1,
+  local: 2,
+  broadcast: 3,
+  anycast: 4,
+  multicast: 5,
+  blackhole: 6,
+  unreachable: 7,
+  prohibit: 8,
+  throw: 9,
+};
+
+function num(map: Record<string, number>, v: string): number {
+  return map[v] ?? Number(v);
+}
+
+export function routeSpec(r: RouteSnapshot, oif: number): RouteSpec {
+  return {
+    dst: r.dst,
+    oif,
+    scope: num(SCOPES, r.scope),
+    protocol: num(PROTOCOLS, r.protocol),
+    type: num(TYPES, r.type),
+    table: r.table,
+    ...(r.gateway ? { gateway: r.gateway } : {}),
+    ...(r.metric !== undefined ? { metric: r.metric } : {}),
+    ...(r.prefsrc ? { prefsrc: r.prefsrc } : {}),
+    ...(r.tos ? { tos: r.tos } : {}),
+    ...(r.onlink ? { onlink: true } : {}),
+  };
+}
+
+function ignore(code: string | string[]) {
+  const codes = Array.isArray(code) ? code : [code];
+  return (e: unknown): void => {
+    if (codes.some((c) => isNetError(e, c))) return;
+    throw e;
+  };
+}
+
+/** Strips the veth's IPv4 addresses and routes; IPv6 is left as it is. */
+export async function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<void> {
+  for (const a of veth.addrs.filter((x) => x.family === 4)) {
+    await nl.delAddress(veth.ifindex, veth.ifname, a.address, a.prefixLen).catch(ignore('EADDRNOTAVAIL'));
+  }
+  // Deleting the last address flushes the device's routes; anything left (other tables) goes explicitly.
+  for (const r of veth.routes.filter((x) => x.family === 4 && x.protocol !== 'kernel')) {
+    await nl.delRoute(routeSpec(r, veth.ifindex)).catch(ignore(['ESRCH', 'ENOENT']));
+  }
+}
+
+/** Steps 2-3 of a setup for one NIC; the caller records the NIC before calling. */
+export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, sandboxId: string): Promise<void> {
+  const v = nic.veth;
+  await stripVeth(nl, v);
+  // veth changes its MAC while up: taking it down would drop its IPv6 addresses
+  await nl.setLink(v.ifindex, v.ifname, { mac: nic.vethNewMac });
+  await nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac });
+  const br = await nl.link(nic.bridge);
+  if (!br) throw new Error(`bridge "${nic.bridge}" vanished after creation in netns ${netnsPath}`);
+  await nl.addAddress(br.index, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX);
+  const fds = withNetns(netnsPath, () => openTap(nic.tap, { vnetHdr: true, persist: true }));
+  fds.forEach((fd) => closeFd(fd));
+  const tap = await nl.link(nic.tap);
+  if (!tap) throw new Error(`tap "${nic.tap}" vanished after creation in netns ${netnsPath}`);
+  await nl.setLink(tap.index, nic.tap, { mtu: nic.mtu, master: br.index });
+  await nl.setLink(v.ifindex, v.ifname, { master: br.index });
+  await nl.setLink(tap.index, nic.tap, { up: true });
+  await nl.setLink(v.ifindex, v.ifname, { up: true });
+  await nl.setLink(br.index, nic.bridge, { up: true });
+  // The guest's address resolves to its MAC without ARP, so the DHCP server can
+  // unicast an OFFER to a client that has no address yet (RFC 2131 4.1).
+  await nl.setNeighbor(br.index, nic.bridge, nic.plan.ip, nic.guestMac);
+  void sandboxId;
+}
+
+/**
+ * Undoes buildNic, each step on its own: removes tap and bridge, then puts the veth
+ * back exactly as snapshotted (MAC, MTU, state, addresses, route table). Returns the
+ * errors of the steps that failed; never throws.
+ */
+export async function unbuildNic(
+  nl: NetlinkHandle,
+  nic: NicRecord,
+  currentRoutes: (ifname: string) => Promise<RouteSnapshot[]>,
+): Promise<string[]> {
+  const errors: string[] = [];
+  const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(`${name}: ${(e as Error).message}`);
+    }
+  };
+  const links = await nl.links().catch(() => undefined);
+  if (!links) return [`list links: cannot read links in ${nl.netns}`];
+  const byName = (n: string) => links.find((l) => l.name === n);
+  const v = nic.veth;
+  const veth = links.find((l) => l.index === v.ifindex && l.name === v.ifname) ?? byName(v.ifname);
+  const tap = byName(nic.tap);
+  const br = byName(nic.bridge);
+  if (tap) await step(`delete tap "${nic.tap}"`, () => nl.deleteLink(tap.index, nic.tap).catch(ignore('ENODEV')));
+  if (br && br.kind === 'bridge') {
+    await step(`delete bridge "${nic.bridge}"`, () => nl.deleteLink(br.index, nic.bridge).catch(ignore('ENODEV')));
+  }
+  if (!veth) {
+    errors.push(`restore veth "${v.ifname}": it is gone from ${nl.netns}`);
+    return errors;
+  }
+  const idx = veth.index;
+  if (veth.master !== undefined) await step('release veth', () => nl.setLink(idx, v.ifname, { master: 0 }));
+  if (veth.mac !== v.mac || veth.mtu !== v.mtu) {
+    await step('restore veth MAC', () => nl.setLink(idx, v.ifname, { mac: v.mac }));
+    await step('restore veth MTU', () => nl.setLink(idx, v.ifname, { mtu: v.mtu }));
+  }
+  await step('restore veth state', () => nl.setLink(idx, v.ifname, { up: v.up }));
+  for (const a of v.addrs.filter((x) => x.family === 4)) {
+    await step(`restore address ${a.address}/${a.prefixLen}`, () =>
+      nl.addAddress(idx, v.ifname, a.address, a.prefixLen, a.broadcast).catch(ignore('EEXIST')),
+    );
+  }
+  await step('restore routes', async () => {
+    const errs = await restoreRoutes(nl, idx, v, await currentRoutes(v.ifname));
+    errors.push(...errs);
+  });
+  return errors;
+}
+
+function routeKey(r: RouteSnapshot): string {
+  return [r.table, r.dst, r.tos ?? 0, r.metric ?? 0].join('|');
+}
+
+function sameRoute(a: RouteSnapshot, b: RouteSnapshot): boolean {
+  return (
+    routeKey(a) === routeKey(b) &&
+    (a.gateway ?? '') === (b.gateway ?? '') &&
+    a.scope === b.scope &&
+    a.protocol === b.protocol &&
+    a.type === b.type &&
+    (a.prefsrc ?? '') === (b.prefsrc ?? '')
+  );
+}
+
+/**
+ * Makes the veth's IPv4 routes equal the snapshot's: on-link routes first so gateways
+ * are reachable, then routes via gateways; a route the kernel re-created on address add
+ * with the same key is replaced (not tripped over with EEXIST); one the snapshot lacked
+ * is deleted.
+ */
+export async function restoreRoutes(
+  nl: NetlinkHandle,
+  ifindex: number,
+  snap: VethSnapshot,
+  current: RouteSnapshot[],
+): Promise<string[]> {
+  const errors: string[] = [];
+  const want = snap.routes.filter((r) => r.family === 4 && !r.multipath && !r.via);
+  const cur = current.filter((r) => r.family === 4);
+  const ordered = [...want.filter((r) => !r.gateway), ...want.filter((r) => !!r.gateway)];
+  for (const r of ordered) {
+    if (cur.some((c) => sameRoute(c, r))) continue;
+    try {
+      await nl.addRoute(routeSpec(r, ifindex), { replace: cur.some((c) => routeKey(c) === routeKey(r)) });
+    } catch (e) {
+      errors.push(`restore route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}: ${(e as Error).message}`);
+    }
+  }
+  for (const c of cur) {
+    if (want.some((r) => routeKey(r) === routeKey(c))) continue;
+    if (c.type !== 'unicast') continue; // local/broadcast entries belong to the address
+    try {
+      await nl.delRoute(routeSpec(c, ifindex));
+    } catch (e) {
+      if (!isNetError(e, 'ESRCH')) errors.push(`remove route ${c.dst} not in the snapshot: ${(e as Error).message}`);
+    }
+  }
+  return errors;
+}
