@@ -88,8 +88,13 @@ export interface RouteSpec {
   table?: number;
   metric?: number;
   prefsrc?: string;
+  /** source prefix 'a.b.c.d/len' (a source-routed route) */
+  src?: string;
   tos?: number;
   onlink?: boolean;
+  /** RTAX_MTU / RTAX_ADVMSS */
+  mtu?: number;
+  advmss?: number;
 }
 
 function kindOf(linkinfo: Buffer | undefined): string | undefined {
@@ -192,13 +197,26 @@ export class NetlinkHandle {
     await this.run('delete link', `"${label}"`, () => this.sock.delLink({ index }));
   }
 
-  async addAddress(index: number, label: string, ip: string, prefixLen: number, broadcast?: string): Promise<void> {
+  /** `flags`: IFA_F_* bits to set (e.g. 0x200 noprefixroute), sent as IFA_FLAGS. */
+  async addAddress(
+    index: number,
+    label: string,
+    ip: string,
+    prefixLen: number,
+    broadcast?: string,
+    flags?: number,
+  ): Promise<void> {
     const family = ip.includes(':') ? 10 : 2;
     const addr = ipToBuffer(ip);
     await this.run('add address', `${ip}/${prefixLen} to "${label}"`, () =>
       this.sock.newAddress(
         { family, prefixlen: prefixLen, index },
-        { local: addr, address: addr, ...(broadcast ? { broadcast: ipToBuffer(broadcast) } : {}) },
+        {
+          local: addr,
+          address: addr,
+          ...(broadcast ? { broadcast: ipToBuffer(broadcast) } : {}),
+          ...(flags ? { flags: { __unknown: flags } } : {}),
+        },
         { flags: FlagsNew.CREATE | FlagsNew.EXCL },
       ),
     );
@@ -232,6 +250,19 @@ export class NetlinkHandle {
     if (r.metric !== undefined) attrs.priority = r.metric;
     if (r.prefsrc) attrs.prefsrc = ipToBuffer(r.prefsrc);
     if (r.table !== undefined && r.table >= 256) attrs.table = r.table;
+    if (r.src) {
+      const [src, srcLen] = r.src.split('/') as [string, string];
+      Object.assign(data, { srcLen: Number(srcLen) });
+      attrs.src = ipToBuffer(src);
+    }
+    if (r.mtu || r.advmss) {
+      const u32 = (n: number) => {
+        const b = Buffer.alloc(4);
+        b.writeUInt32LE(n);
+        return b;
+      };
+      attrs.metrics = { ...(r.mtu ? { mtu: u32(r.mtu) } : {}), ...(r.advmss ? { advmss: u32(r.advmss) } : {}) };
+    }
     return [data, attrs];
   }
 

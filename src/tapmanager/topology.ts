@@ -3,6 +3,8 @@
 // counts as done) so a teardown of a half-built or already-removed sandbox succeeds.
 import { NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
 import { openTap, closeFd, withNetns } from '../native';
+import { planRouteRestore } from './plan/restore-routes';
+import { describeRoute } from './plan/routes';
 import type { NicRecord } from './record';
 import type { RouteSnapshot, VethSnapshot } from './snapshot';
 
@@ -38,10 +40,16 @@ export function routeSpec(r: RouteSnapshot, oif: number): RouteSpec {
     ...(r.gateway ? { gateway: r.gateway } : {}),
     ...(r.metric !== undefined ? { metric: r.metric } : {}),
     ...(r.prefsrc ? { prefsrc: r.prefsrc } : {}),
+    ...(r.src ? { src: r.src } : {}),
     ...(r.tos ? { tos: r.tos } : {}),
     ...(r.onlink ? { onlink: true } : {}),
+    ...(r.mtu ? { mtu: r.mtu } : {}),
+    ...(r.advmss ? { advmss: r.advmss } : {}),
   };
 }
+
+/** IFA_F_NOPREFIXROUTE: the only address flag that is the creator's choice and changes the route table. */
+const IFA_F_NOPREFIXROUTE = 0x200;
 
 function ignore(code: string | string[]) {
   const codes = Array.isArray(code) ? code : [code];
@@ -90,12 +98,15 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
 /**
  * Undoes buildNic, each step on its own: removes tap and bridge, then puts the veth
  * back exactly as snapshotted (MAC, MTU, state, addresses, route table). Returns the
- * errors of the steps that failed; never throws.
+ * errors of the steps that failed; never throws. Snapshot routes that cannot be put back
+ * (planRouteRestore's unrestorable) are not errors, since no retry would bring them back:
+ * each goes to `warn`, one line per route.
  */
 export async function unbuildNic(
   nl: NetlinkHandle,
   nic: NicRecord,
   currentRoutes: (ifname: string) => Promise<RouteSnapshot[]>,
+  warn: (message: string) => void = () => undefined,
 ): Promise<string[]> {
   const errors: string[] = [];
   const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
@@ -129,63 +140,49 @@ export async function unbuildNic(
   await step('restore veth state', () => nl.setLink(idx, v.ifname, { up: v.up }));
   for (const a of v.addrs.filter((x) => x.family === 4)) {
     await step(`restore address ${a.address}/${a.prefixLen}`, () =>
-      nl.addAddress(idx, v.ifname, a.address, a.prefixLen, a.broadcast).catch(ignore('EEXIST')),
+      nl
+        .addAddress(idx, v.ifname, a.address, a.prefixLen, a.broadcast, a.flags & IFA_F_NOPREFIXROUTE)
+        .catch(ignore('EEXIST')),
     );
   }
   await step('restore routes', async () => {
-    const errs = await restoreRoutes(nl, idx, v, await currentRoutes(v.ifname));
-    errors.push(...errs);
+    const r = await restoreRoutes(nl, idx, v, await currentRoutes(v.ifname));
+    errors.push(...r.errors);
+    r.warnings.forEach(warn);
   });
   return errors;
 }
 
-function routeKey(r: RouteSnapshot): string {
-  return [r.table, r.dst, r.tos ?? 0, r.metric ?? 0].join('|');
-}
-
-function sameRoute(a: RouteSnapshot, b: RouteSnapshot): boolean {
-  return (
-    routeKey(a) === routeKey(b) &&
-    (a.gateway ?? '') === (b.gateway ?? '') &&
-    a.scope === b.scope &&
-    a.protocol === b.protocol &&
-    a.type === b.type &&
-    (a.prefsrc ?? '') === (b.prefsrc ?? '')
-  );
-}
-
 /**
- * Makes the veth's IPv4 routes equal the snapshot's: on-link routes first so gateways
- * are reachable, then routes via gateways; a route the kernel re-created on address add
- * with the same key is replaced (not tripped over with EEXIST); one the snapshot lacked
- * is deleted.
+ * Makes the veth's IPv4 route table equal the snapshot's by applying planRouteRestore's
+ * operations in order: the kernel's re-created subnet route is replaced or deleted, so
+ * an add never meets "File exists" (if one does, a route appeared meanwhile: replaced).
  */
 export async function restoreRoutes(
   nl: NetlinkHandle,
   ifindex: number,
   snap: VethSnapshot,
   current: RouteSnapshot[],
-): Promise<string[]> {
+): Promise<{ errors: string[]; warnings: string[] }> {
+  const plan = planRouteRestore(snap, current);
   const errors: string[] = [];
-  const want = snap.routes.filter((r) => r.family === 4 && !r.multipath && !r.via);
-  const cur = current.filter((r) => r.family === 4);
-  const ordered = [...want.filter((r) => !r.gateway), ...want.filter((r) => !!r.gateway)];
-  for (const r of ordered) {
-    if (cur.some((c) => sameRoute(c, r))) continue;
+  for (const o of plan.ops) {
+    const spec = routeSpec(o.route, ifindex);
     try {
-      await nl.addRoute(routeSpec(r, ifindex), { replace: cur.some((c) => routeKey(c) === routeKey(r)) });
+      if (o.op === 'delete') await nl.delRoute(spec).catch(ignore(['ESRCH', 'ENOENT']));
+      else if (o.op === 'replace') await nl.addRoute(spec, { replace: true });
+      else {
+        await nl.addRoute(spec).catch(async (e: unknown) => {
+          if (!isNetError(e, 'EEXIST')) throw e;
+          await nl.addRoute(spec, { replace: true });
+        });
+      }
     } catch (e) {
-      errors.push(`restore route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}: ${(e as Error).message}`);
+      errors.push(`${o.op} route "${describeRoute(o.route, snap.ifname)}" (${o.reason}): ${(e as Error).message}`);
     }
   }
-  for (const c of cur) {
-    if (want.some((r) => routeKey(r) === routeKey(c))) continue;
-    if (c.type !== 'unicast') continue; // local/broadcast entries belong to the address
-    try {
-      await nl.delRoute(routeSpec(c, ifindex));
-    } catch (e) {
-      if (!isNetError(e, 'ESRCH')) errors.push(`remove route ${c.dst} not in the snapshot: ${(e as Error).message}`);
-    }
-  }
-  return errors;
+  const warnings = plan.unrestorable.map(
+    (u) => `route "${describeRoute(u.route, snap.ifname)}" not restored: ${u.reason}`,
+  );
+  return { errors, warnings };
 }

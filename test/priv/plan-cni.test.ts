@@ -9,12 +9,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { NetlinkHandle, RouteSpec } from '../../src/net/netlink';
+import { NetlinkHandle } from '../../src/net/netlink';
 import { planGuestNetwork } from '../../src/tapmanager/plan/guest-network';
 import { readVethSnapshot } from '../../src/tapmanager/plan/read-veth';
 import { planRouteRestore } from '../../src/tapmanager/plan/restore-routes';
+import { restoreRoutes } from '../../src/tapmanager/topology';
 import type { CniResult } from '../../src/tapmanager/protocol';
-import type { RouteSnapshot, VethSnapshot } from '../../src/tapmanager/snapshot';
+import type { VethSnapshot } from '../../src/tapmanager/snapshot';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
 import { describePrivileged, requireTools } from '../helpers/privileged';
 import { FIXTURE_DIR, RouteFixture } from '../fixtures/routes/load';
@@ -103,25 +104,6 @@ function checkFixture(name: string, fixture: RouteFixture): void {
   expect(live).toEqual(kept);
 }
 
-// RouteSnapshot -> netlink spec, the way tapmanager applies restore operations
-const SCOPES: Record<string, number> = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
-const PROTOCOLS: Record<string, number> = { redirect: 1, kernel: 2, boot: 3, static: 4, dhcp: 16 };
-const TYPES: Record<string, number> = { unicast: 1, local: 2, broadcast: 3 };
-function spec(r: RouteSnapshot, oif: number): RouteSpec {
-  return {
-    dst: r.dst,
-    oif,
-    scope: SCOPES[r.scope] ?? Number(r.scope),
-    protocol: PROTOCOLS[r.protocol] ?? Number(r.protocol),
-    type: TYPES[r.type] ?? Number(r.type),
-    table: r.table,
-    ...(r.gateway ? { gateway: r.gateway } : {}),
-    ...(r.metric !== undefined ? { metric: r.metric } : {}),
-    ...(r.prefsrc ? { prefsrc: r.prefsrc } : {}),
-    ...(r.onlink ? { onlink: true } : {}),
-  };
-}
-
 /** Strips eth0's IPv4 address (the kernel flushes its routes), re-adds it, restores with planRouteRestore. */
 async function stripAndRestore(ns: TestNetns, snap: VethSnapshot): Promise<string[]> {
   const a = snap.addrs.find((x) => x.family === 4)!;
@@ -132,10 +114,11 @@ async function stripAndRestore(ns: TestNetns, snap: VethSnapshot): Promise<strin
   const plan = planRouteRestore(snap, current);
   const nl = NetlinkHandle.open(ns.path);
   try {
-    for (const op of plan.ops) {
-      if (op.op === 'delete') await nl.delRoute(spec(op.route, snap.ifindex));
-      else await nl.addRoute(spec(op.route, snap.ifindex), { replace: op.op === 'replace' });
-    }
+    // tapmanager's own applier (the one a teardown runs)
+    expect(await restoreRoutes(nl, snap.ifindex, snap, current)).toEqual({
+      errors: [],
+      warnings: plan.unrestorable.map((u) => expect.stringContaining(u.reason)),
+    });
   } finally {
     nl.close();
   }

@@ -175,4 +175,98 @@ describe('planRouteRestore on hand-made tables', () => {
     const plan = planRouteRestore(snap, afterAddressAdd(ip, 24, '10.0.0.0/24'));
     expect(show(plan.ops)).toEqual(['add 10.7.0.0/16 via 192.168.1.1']);
   });
+  it('several gateways: every on-link route before any route via a gateway, whatever the dump order', () => {
+    const snap = veth([
+      route('10.9.0.0/16', { gateway: '10.0.0.1' }),
+      route('0.0.0.0/0', { gateway: '172.16.0.1', metric: 10 }),
+      route('10.10.0.0/16', { gateway: '10.0.0.3' }),
+      route('172.16.0.1/32'),
+      route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }),
+      route('0.0.0.0/0', { gateway: '10.0.0.1', metric: 20 }),
+    ]);
+    const current = afterAddressAdd(ip, 24, '10.0.0.0/24');
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual([
+      'add 172.16.0.1/32',
+      'add 10.9.0.0/16 via 10.0.0.1',
+      'add 0.0.0.0/0 via 172.16.0.1',
+      'add 10.10.0.0/16 via 10.0.0.3',
+      'add 0.0.0.0/0 via 10.0.0.1',
+    ]);
+    expect(plan.unrestorable).toEqual([]);
+    expect(v4main(apply(current, plan.ops))).toEqual(v4main(snap.routes));
+  });
+
+  it('a metric tie (an appended twin) is reported naming both routes; its first route goes back', () => {
+    const first = route('0.0.0.0/0', { gateway: '10.0.0.1', metric: 5 });
+    const twin = route('0.0.0.0/0', { gateway: '10.0.0.3', metric: 5 });
+    const snap = veth([route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }), first, twin]);
+    const plan = planRouteRestore(snap, afterAddressAdd(ip, 24, '10.0.0.0/24'));
+    expect(show(plan.ops)).toEqual(['add 0.0.0.0/0 via 10.0.0.1']);
+    expect(plan.unrestorable).toEqual([
+      {
+        route: twin,
+        reason: expect.stringContaining(
+          'shares its kernel key (table, dst, tos, metric) with "0.0.0.0/0 via 10.0.0.1 metric 5"',
+        ),
+      },
+    ]);
+  });
+
+  it('a different metric is no tie: both routes go back', () => {
+    const snap = veth([
+      route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }),
+      route('0.0.0.0/0', { gateway: '10.0.0.1', metric: 5 }),
+      route('0.0.0.0/0', { gateway: '10.0.0.3', metric: 6 }),
+    ]);
+    const current = afterAddressAdd(ip, 24, '10.0.0.0/24');
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual(['add 0.0.0.0/0 via 10.0.0.1', 'add 0.0.0.0/0 via 10.0.0.3']);
+    expect(v4main(apply(current, plan.ops))).toEqual(v4main(snap.routes));
+  });
+
+  it('an unreachable gateway is reported with the route named, not left to fail at apply time', () => {
+    // the kernel keeps a route whose on-link route was deleted after it went in; it refuses to add it back
+    const lost = route('10.11.0.0/16', { gateway: '192.168.7.1' });
+    const snap = veth([route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }), lost]);
+    const current = afterAddressAdd(ip, 24, '10.0.0.0/24');
+    const plan = planRouteRestore(snap, current);
+    expect(plan.ops).toEqual([]);
+    expect(plan.unrestorable).toEqual([
+      {
+        route: lost,
+        reason:
+          'its gateway 192.168.7.1 is not reachable on-link (no route without a gateway on "eth0" covers it), so the kernel refuses it (Nexthop has invalid gateway)',
+      },
+    ]);
+    expect(() => apply(current, [{ op: 'add', route: lost, reason: '' }])).toThrow('invalid gateway');
+  });
+
+  it('a route via a gateway does not make another gateway on-link', () => {
+    // a gateway route (scope universe) covering the gateway does not make it on-link
+    const snap = veth([
+      route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }),
+      route('192.168.0.0/16', { gateway: '10.0.0.1' }),
+      route('10.12.0.0/16', { gateway: '192.168.7.1' }),
+    ]);
+    const plan = planRouteRestore(snap, afterAddressAdd(ip, 24, '10.0.0.0/24'));
+    expect(show(plan.ops)).toEqual(['add 192.168.0.0/16 via 10.0.0.1']);
+    expect(plan.unrestorable.map((u) => u.route.dst)).toEqual(['10.12.0.0/16']);
+  });
+
+  it("a gateway on-link only through the kernel's re-created subnet route: added, then that route goes", () => {
+    const snap = veth([route('10.0.0.0/25', { protocol: 'boot' }), route('0.0.0.0/0', { gateway: '10.0.0.1' })]);
+    const current = afterAddressAdd(ip, 24, '10.0.0.0/24');
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual(['add 10.0.0.0/25', 'add 0.0.0.0/0 via 10.0.0.1', 'delete 10.0.0.0/24']);
+    expect(v4main(apply(current, plan.ops))).toEqual(v4main(snap.routes));
+  });
+
+  it('a policy-table route is reachable through the main table, as the kernel looks it up', () => {
+    const t100 = route('10.13.0.0/16', { gateway: '10.0.0.1', table: 100 });
+    const snap = veth([route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }), t100]);
+    expect(show(planRouteRestore(snap, afterAddressAdd(ip, 24, '10.0.0.0/24')).ops)).toEqual([
+      'add 10.13.0.0/16 via 10.0.0.1',
+    ]);
+  });
 });

@@ -7,8 +7,11 @@
 // is reachable when its route goes in; deletions of routes the snapshot lacked come
 // last (the kernel checks a gateway only when a route is added, so nothing breaks).
 // A route whose kernel key (table, dst, tos, metric) is already taken is replaced, not
-// added: adding it would fail with "File exists".
+// added: adding it would fail with "File exists". A route whose gateway no on-link
+// route reaches (the kernel would refuse it: "Nexthop has invalid gateway") is reported
+// as unrestorable, naming the route, instead of failing at apply time.
 import type { RouteSnapshot, VethSnapshot } from '../snapshot';
+import { contains, parsePrefix4 } from './ipv4';
 
 export interface RouteOp {
   op: 'add' | 'replace' | 'delete';
@@ -56,6 +59,27 @@ function label(r: RouteSnapshot): string {
   return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.table !== 254 ? ` table ${r.table}` : ''}${r.metric ? ` metric ${r.metric}` : ''}`;
 }
 
+const SCOPE_RANK: Record<string, number> = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+const scopeRank = (s: string): number => SCOPE_RANK[s] ?? Number(s);
+const RT_TABLE_DEFAULT = 253;
+const RT_TABLE_MAIN = 254;
+
+/**
+ * Whether the kernel accepts r's gateway given these gateway-less routes: it looks the
+ * gateway up in r's table, then through the rules (main, default), among routes of a
+ * narrower scope than r's (fib_check_nh). An onlink route skips the check.
+ */
+function gatewayReachable(r: RouteSnapshot, onLink: RouteSnapshot[]): boolean {
+  if (!r.gateway || r.onlink) return true;
+  const gw = r.gateway;
+  return onLink.some((o) => {
+    if (![r.table, RT_TABLE_MAIN, RT_TABLE_DEFAULT].includes(o.table)) return false;
+    if (scopeRank(o.scope) <= scopeRank(r.scope)) return false;
+    const p = parsePrefix4(o.dst);
+    return p !== undefined && contains(p, gw);
+  });
+}
+
 export function planRouteRestore(snapshot: VethSnapshot, current: RouteSnapshot[]): RouteRestorePlan {
   const unrestorable: RouteRestorePlan['unrestorable'] = [];
   const want: RouteSnapshot[] = [];
@@ -73,6 +97,16 @@ export function planRouteRestore(snapshot: VethSnapshot, current: RouteSnapshot[
     } else want.push(r);
   }
   const cur = current.filter((r) => r.family === 4 && !addressOwned(r));
+
+  // a gateway must be on-link when its route goes in: through a route being restored or one already there
+  const onLink = [...want, ...cur].filter((r) => !r.gateway && r.type === 'unicast');
+  for (const r of want.filter((x) => !gatewayReachable(x, onLink))) {
+    want.splice(want.indexOf(r), 1);
+    unrestorable.push({
+      route: r,
+      reason: `its gateway ${r.gateway} is not reachable on-link (no route without a gateway on "${snapshot.ifname}" covers it), so the kernel refuses it (Nexthop has invalid gateway)`,
+    });
+  }
 
   const ops: RouteOp[] = [];
   // on-link first (onlink-flagged gateway routes need nothing on-link), then via gateways
