@@ -13,8 +13,10 @@ import { TapError, badInput } from './errors';
 import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence';
 import { planGuestNetwork, PlanError } from './plan/guest-network';
 import { readVethSnapshot } from './plan/read-veth';
+import { planRouteRestore } from './plan/restore-routes';
 import type { FdsResult, GuestNic, SetupRequest, SetupResult } from './protocol';
 import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
+import type { RouteSnapshot } from './snapshot';
 import type { RecordStore } from './store';
 import { BRIDGE_IP, buildNic, unbuildNic } from './topology';
 import { checkSandboxId, NicInput, validateSetup } from './validate';
@@ -36,7 +38,14 @@ export interface SandboxStatus {
   state: string;
   netnsPath: string;
   createdAt: string;
-  nics: (GuestNic & { routes: { dst: string; gw: string }[]; unexpressible: unknown[]; warnings: string[] })[];
+  nics: (GuestNic & {
+    routes: { dst: string; gw: string }[];
+    /** routes of the veth that DHCP cannot hand to the guest, with the reason (logged once, at setup) */
+    unexpressible: { route: RouteSnapshot; reason: string }[];
+    /** routes of the veth that a teardown cannot put back, with the reason (logged at teardown) */
+    unrestorable: { route: RouteSnapshot; reason: string }[];
+    warnings: string[];
+  })[];
   dhcp: unknown[];
   fence?: { name: string; packets: number; bytes: number }[];
   drift: string[];
@@ -387,6 +396,7 @@ export class SandboxManager {
         ...this.guestNic(n),
         routes: n.plan.classlessRoutes,
         unexpressible: n.plan.unexpressible,
+        unrestorable: planRouteRestore(n.veth, n.veth.routes).unrestorable,
         warnings: n.plan.warnings,
       })),
       dhcp: servers.map((s) => s.stats()),

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
 import { TapmanagerClient } from './client';
+import { describeRoute } from './plan/routes';
 import { DEFAULT_CONTROL_SOCKET } from './protocol';
 import type { SandboxStatus } from './sandboxes';
 
@@ -53,7 +54,14 @@ export function renderDescribe(s: SandboxStatus): string {
     out.push(
       `  option 121: ${n.routes.map((r) => (r.gw === '0.0.0.0' ? `${r.dst} on-link` : `${r.dst} via ${r.gw}`)).join(', ')}`,
     );
-    if (n.unexpressible.length) out.push(`  NOT handed to the guest: ${JSON.stringify(n.unexpressible)}`);
+    if (n.unexpressible.length) {
+      out.push(`  NOT handed to the guest (${n.unexpressible.length}):`);
+      for (const u of n.unexpressible) out.push(`    ${describeRoute(u.route, n.veth)}: ${u.reason}`);
+    }
+    if (n.unrestorable?.length) {
+      out.push(`  NOT restorable at teardown (${n.unrestorable.length}):`);
+      for (const u of n.unrestorable) out.push(`    ${describeRoute(u.route, n.veth)}: ${u.reason}`);
+    }
     if (n.warnings.length) out.push(`  warnings: ${n.warnings.join('; ')}`);
   });
   if (s.fence) {
