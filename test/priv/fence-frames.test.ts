@@ -260,7 +260,7 @@ describePrivileged('fence (real frames)', () => {
     const list = await readFenceCounters(sb.pod.path, TABLE);
     expect(list.map((c) => c.name)).toEqual(fenceCounterNames([NIC]));
     expect(list.find((c) => c.name === 'nic0_in_udp_dport')).toMatchObject({ packets: 1 });
-    expect(sb.pod.exec('nft', ['list', 'table', 'bridge', TABLE]).match(/ drop$/gm)).toHaveLength(23);
+    expect(sb.pod.exec('nft', ['list', 'table', 'bridge', TABLE]).match(/ drop$/gm)).toHaveLength(24);
 
     await removeFence(sb.pod.path, TABLE);
     expect(await fenceExists(sb.pod.path, TABLE)).toBe(false);

@@ -30,7 +30,7 @@ describe('fenceRuleset', () => {
 
   it('fences DHCP both ways on the veth: kernel-parsed, untagged, 802.1Q/802.1ad, QinQ, options, 3 tags', () => {
     const r = rules(fenceRuleset('tapwire', [NIC])).map((l) => l.trim());
-    const inRules = r.filter((l) => l.startsWith('iifname "eth0"'));
+    const inRules = r.filter((l) => l.startsWith('iifname "eth0"') && !l.includes('ether saddr'));
     const outRules = r.filter((l) => l.startsWith('oifname "eth0"'));
     expect(inRules).toHaveLength(11);
     expect(outRules).toHaveLength(11);
@@ -55,6 +55,13 @@ describe('fenceRuleset', () => {
     expect(outRules.map((l) => l.replace('oifname', 'iifname').replace('_out_', '_in_'))).toEqual(inRules);
   });
 
+  it('drops frames from the veth that carry the guest MAC (hairpin reflections), before the bridge learns them', () => {
+    const s = fenceRuleset('tapwire', [NIC]);
+    const pre = s.split('chain postrouting')[0]!;
+    const r = rules(pre).map((l) => l.trim());
+    expect(r[1]).toBe(`iifname "eth0" ether saddr ${NIC.guestMac.toLowerCase()} counter name "nic0_in_guestmac" drop`);
+  });
+
   it('puts inbound rules in prerouting and outbound rules in postrouting', () => {
     const s = fenceRuleset('tapwire', [NIC]);
     const [pre, post] = s.split('chain postrouting');
@@ -65,10 +72,11 @@ describe('fenceRuleset', () => {
   it('names one counter per rule, per NIC, in rule order', () => {
     const s = fenceRuleset('t', [NIC, NIC1]);
     const names = fenceCounterNames([NIC, NIC1]);
-    expect(names).toHaveLength(46);
-    expect(new Set(names).size).toBe(46);
+    expect(names).toHaveLength(48);
+    expect(new Set(names).size).toBe(48);
     expect(names[0]).toBe('nic0_spoof');
-    expect(names[23]).toBe('nic1_spoof');
+    expect(names[1]).toBe('nic0_in_guestmac');
+    expect(names[24]).toBe('nic1_spoof');
     expect(names).toContain('nic1_out_qinq_dport');
     for (const n of names) expect(s).toContain(`  counter ${n} { }`);
     expect(

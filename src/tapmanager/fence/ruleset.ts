@@ -2,6 +2,7 @@
 //
 //   prerouting  (every frame entering a bridge port, before forward/local delivery)
 //     iifname <tap>  ether saddr != <guest MAC>      drop  nic<i>_spoof
+//     iifname <veth> ether saddr == <guest MAC>      drop  nic<i>_in_guestmac
 //     iifname <veth> <DHCP in any encapsulation>     drop  nic<i>_in_<match>
 //   postrouting (every frame leaving a bridge port, forwarded from the tap or sent by br0)
 //     oifname <veth> <DHCP in any encapsulation>     drop  nic<i>_out_<match>
@@ -26,6 +27,13 @@
 // UDP header, so only it is matched and dropped; later fragments carry no ports, and
 // without their first fragment they can never be reassembled into a DHCP message.
 // Not covered: DHCPv6 (UDP 546/547) is not fenced; the guest gets no IPv6 from tapwire.
+//
+// The guest's MAC never legitimately arrives from the pod network. It does when the node
+// side reflects the guest's own frames (the CNI bridge plugin's hairpinMode, kubelet's
+// hairpin-veth): without the guestmac rule br0 would learn the guest behind the veth and
+// drop every unicast frame to it, and the guest would see its own broadcasts (IPv6 DAD
+// fails). Prerouting runs before the bridge learns a source address, so the drop keeps
+// the forwarding table right.
 //
 // Every rule has its own named counter, nic<i>_<dir>_<match>, i being the NIC's index
 // in the list; readFenceCounters returns them in this order.
@@ -88,6 +96,11 @@ function rulesFor(nics: FenceNic[]): Rule[] {
       chain: 'prerouting',
       counter: `nic${i}_spoof`,
       text: `iifname "${n.tap}" ether saddr != ${n.guestMac}`,
+    });
+    rules.push({
+      chain: 'prerouting',
+      counter: `nic${i}_in_guestmac`,
+      text: `iifname "${n.veth}" ether saddr ${n.guestMac}`,
     });
     for (const [suffix, match] of dhcpMatches()) {
       rules.push({ chain: 'prerouting', counter: `nic${i}_in_${suffix}`, text: `iifname "${n.veth}" ${match}` });
