@@ -66,8 +66,10 @@ export function renderDescribe(s: SandboxStatus): string {
   });
   if (s.fence) {
     out.push('');
-    out.push('  fence counters:');
-    for (const f of s.fence)
+    // only the rules that dropped something; the rest in one line (`status --json` has all)
+    const hit = s.fence.filter((f) => f.packets > 0);
+    out.push(`  fence: ${s.fence.length} drop rules, ${hit.length ? `${hit.length} with drops:` : 'nothing dropped'}`);
+    for (const f of hit)
       out.push(`    ${f.name.padEnd(36)} ${String(f.packets).padStart(8)} pkts ${String(f.bytes).padStart(10)} bytes`);
   }
   return out.join('\n');

@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+// The tapwire demo (the README's main job): in namespaces and directories it owns, it
+// starts tapmanager and tapwire-cri with the bundled CNI config (bridge + host-local +
+// portmap), runs a pod sandbox through the CRI socket, boots the e2e guest through
+// vmwrapper on the sandbox's tap, shows the sandbox, its topology and the guest's lease,
+// then stops and removes the sandbox and shows that nothing is left. Whatever happens,
+// everything it made is removed on the way out (Ctrl-C included).
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { mountState } from '../cri/netns';
+import { repoRoot } from '../cri/proto';
+import { runtimeClient, RuntimeClient } from './cri-client';
+import { bootGuest } from './guest';
+import { Daemon, startDaemon } from './procs';
+import { Steps } from './steps';
+
+const ROOT = repoRoot();
+const SHARED = process.env.TAPWIRE_SHARED ?? path.resolve(ROOT, '..', 'shared');
+const DIST = path.join(ROOT, 'dist', 'src');
+const CNI_BIN_DIRS = '/opt/cni/bin,/usr/lib/cni';
+
+const undo: { what: string; fn: () => unknown }[] = [];
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function quiet(fn: () => unknown): void {
+  try {
+    fn();
+  } catch {
+    /* best effort on the way out */
+  }
+}
+
+async function cleanup(): Promise<void> {
+  for (const u of undo.splice(0).reverse()) {
+    try {
+      await u.fn();
+    } catch (e) {
+      process.stderr.write(`demo cleanup: ${u.what}: ${(e as Error).message}\n`);
+    }
+  }
+}
+
+function links(netns: string): string {
+  return sh('ip', ['-n', netns, '-br', 'link'])
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/)[0]!.replace(/@.*/, ''))
+    .join(', ');
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the demo must run as root (it makes namespaces and bridges)');
+  const steps = new Steps();
+  const tag = `twdemo-${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
+  const work = fs.mkdtempSync(path.join('/run', `${tag}-`));
+  undo.push({ what: `remove ${work}`, fn: () => fs.rmSync(work, { recursive: true, force: true }) });
+  const nodeNs = `${tag}-node`;
+  const sock = {
+    control: path.join(work, 'tapmanager', 'control.sock'),
+    fd: path.join(work, 'tapmanager', 'fd.sock'),
+    cri: path.join(work, 'cri.sock'),
+  };
+  const netnsDir = path.join(work, 'netns');
+  const ipamDir = path.join(work, 'ipam');
+  fs.mkdirSync(path.dirname(sock.control));
+  // vmwrapper runs unprivileged: it must reach the fd socket (0666) but nothing else here
+  for (const d of [work, path.dirname(sock.control)]) fs.chmodSync(d, 0o711);
+
+  process.stdout.write(`== tapwire demo: CRI pod sandbox -> CNI bridge -> tapmanager -> vmwrapper -> QEMU guest ==\n`);
+  process.stdout.write(`   (everything lives in netns ${nodeNs} and ${work}; removed at the end)\n\n`);
+
+  await steps.run(`make the demo's node netns ${nodeNs} (CNI's bridge goes there, not on this host)`, () => {
+    sh('ip', ['netns', 'add', nodeNs]);
+    undo.push({
+      what: `delete netns ${nodeNs}`,
+      fn: () => {
+        for (const pid of sh('ip', ['netns', 'pids', nodeNs]).split(/\s+/).filter(Boolean)) {
+          quiet(() => process.kill(Number(pid), 'SIGKILL'));
+        }
+        sh('ip', ['netns', 'del', nodeNs]);
+      },
+    });
+    sh('ip', ['-n', nodeNs, 'link', 'set', 'lo', 'up']);
+  });
+
+  const daemons: Daemon[] = [];
+  undo.push({ what: 'stop daemons', fn: () => Promise.all(daemons.map((d) => d.stop())) });
+  await steps.run('start tapmanager (root daemon: control socket 0600, fd socket for vmwrapper)', async () => {
+    const d = await startDaemon(
+      'tapmanager',
+      path.join(DIST, 'tapmanager', 'main.js'),
+      [
+        '--state-dir', path.join(work, 'tapmanager', 'state'),
+        '--control-socket', sock.control,
+        '--fd-socket', sock.fd,
+        '--fd-allow-uid', 'nobody',
+      ], // prettier-ignore
+      sock.control,
+      path.join(work, 'tapmanager.log'),
+    );
+    daemons.push(d);
+  });
+
+  await steps.run('start tapwire-cri with the bundled CNI config (deploy/cni/10-tapwire.conflist)', async () => {
+    const conf = JSON.parse(fs.readFileSync(path.join(ROOT, 'deploy', 'cni', '10-tapwire.conflist'), 'utf8'));
+    conf.plugins[0].ipam.dataDir = ipamDir;
+    fs.mkdirSync(path.join(work, 'net.d'));
+    fs.writeFileSync(path.join(work, 'net.d', '10-tapwire.conflist'), JSON.stringify(conf, null, 2));
+    const d = await startDaemon(
+      'tapwire-cri',
+      path.join(DIST, 'cri', 'main.js'),
+      [
+        '--listen', sock.cri,
+        '--state-dir', path.join(work, 'cri'),
+        '--netns-dir', netnsDir,
+        '--cni-conf-dir', path.join(work, 'net.d'),
+        '--cni-bin-dir', CNI_BIN_DIRS,
+        '--cni-host-netns', `/run/netns/${nodeNs}`,
+        '--tapmanager-socket', sock.control,
+      ], // prettier-ignore
+      sock.cri,
+      path.join(work, 'tapwire-cri.log'),
+    );
+    daemons.push(d);
+    undo.push({
+      what: `unmount ${netnsDir}`,
+      fn: () => {
+        for (const f of fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : []) {
+          quiet(() => sh('umount', ['--lazy', path.join(netnsDir, f)]));
+        }
+        for (let i = 0; i < 4 && mountState(netnsDir) !== 'none'; i++) sh('umount', ['--lazy', netnsDir]);
+      },
+    });
+  });
+
+  const client: RuntimeClient = runtimeClient(sock.cri);
+  undo.push({ what: 'close the CRI client', fn: () => client.close() });
+  const rt = client.rt;
+
+  await steps.run('CRI Version and Status', async () => {
+    const v = await rt.Version!({ version: 'v1' });
+    const st = await rt.Status!({ verbose: false });
+    const conds = (st.status?.conditions ?? []) as { type: string; status: boolean }[];
+    steps.show(`runtime ${v.runtimeName} ${v.runtimeVersion} (CRI ${v.runtimeApiVersion})`);
+    steps.show(conds.map((c) => `${c.type}=${c.status}`).join('  '));
+  });
+
+  const podName = 'demo-vm';
+  let sandboxId = '';
+  await steps.run('RunPodSandbox (netns, CNI ADD through bridge/host-local/portmap, tapmanager setup)', async () => {
+    const res = await rt.RunPodSandbox!({
+      config: {
+        metadata: { name: podName, namespace: 'default', uid: randomBytes(8).toString('hex'), attempt: 0 },
+        hostname: podName,
+        labels: { app: 'tapwire-demo' },
+        dnsConfig: { servers: ['10.250.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] },
+        linux: { securityContext: { namespaceOptions: { network: 'POD' } } },
+      },
+    });
+    sandboxId = res.podSandboxId as string;
+    undo.push({
+      what: `remove sandbox ${sandboxId}`,
+      fn: async () => {
+        if (!sandboxId) return;
+        await rt.StopPodSandbox!({ podSandboxId: sandboxId });
+        await rt.RemovePodSandbox!({ podSandboxId: sandboxId });
+      },
+    });
+    steps.show(`sandbox id ${sandboxId}`);
+  });
+
+  let netKey = '';
+  await steps.run('PodSandboxStatus (verbose: the VM network key a runtime hands to vmwrapper)', async () => {
+    const st = await rt.PodSandboxStatus!({ podSandboxId: sandboxId, verbose: true });
+    netKey = st.info?.netKey ?? '';
+    if (!netKey) throw new Error('PodSandboxStatus verbose has no netKey: tapmanager setup did not complete');
+    const s = st.status;
+    steps.show(`state ${s.state}  pod ${s.metadata.namespace}/${s.metadata.name}  ip ${s.network?.ip}`);
+    steps.show(`TAPWIRE_NET_KEY=${netKey.replace(/:.*/, ':<token>')}`);
+  });
+
+  await steps.run(`tapctl describe ${sandboxId}`, () => {
+    steps.show(
+      sh(process.execPath, [
+        path.join(DIST, 'tapmanager', 'tapctl.js'),
+        '--socket',
+        sock.control,
+        'describe',
+        sandboxId,
+      ]),
+    );
+  });
+
+  let leaseOk = false;
+  await steps.run('boot the guest: vmwrapper fetches the tap fd over SCM_RIGHTS and execs QEMU (TCG)', async () => {
+    const run = await bootGuest({
+      shim: path.join(ROOT, 'deploy', 'libvirt', 'vmwrapper'),
+      netKey,
+      fdSocket: sock.fd,
+      emulator: process.env.TAPWIRE_EMULATOR ?? '/usr/bin/qemu-system-x86_64',
+      bootGuest: path.join(SHARED, 'e2e', 'boot-guest.py'),
+      workDir: path.join(work, 'guest'),
+      timeoutMs: 150_000,
+    });
+    steps.show(`ran as ${run.user}; the process was ${run.execedInto}`);
+    for (const l of run.lines) steps.show(l);
+    process.stdout.write('\n== the lease the guest reports ==\n');
+    for (const k of [
+      'ip',
+      'mask',
+      'router',
+      'routes',
+      'dns',
+      'search',
+      'domain',
+      'mtu',
+      'hostname',
+      'lease',
+      'server',
+    ]) {
+      if (run.lease[k] !== undefined) process.stdout.write(`   ${k.padEnd(9)} ${run.lease[k]}\n`);
+    }
+    process.stdout.write('\n');
+    leaseOk = run.ok;
+  });
+
+  await steps.run('StopPodSandbox and RemovePodSandbox (tapmanager teardown, CNI DEL, netns removed)', async () => {
+    await rt.StopPodSandbox!({ podSandboxId: sandboxId });
+    await rt.RemovePodSandbox!({ podSandboxId: sandboxId });
+    sandboxId = '';
+  });
+
+  await steps.run('check that nothing is left', async () => {
+    const list = await rt.ListPodSandbox!({});
+    const tap = JSON.parse(
+      sh(process.execPath, [path.join(DIST, 'tapmanager', 'tapctl.js'), '--socket', sock.control, 'list', '--json']),
+    ) as unknown[];
+    const pins = fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : [];
+    const leases = fs.existsSync(ipamDir)
+      ? fs.readdirSync(path.join(ipamDir, 'tapwire')).filter((f) => /^\d/.test(f))
+      : [];
+    steps.show(`CRI sandboxes: ${list.items.length}   tapmanager sandboxes: ${tap.length}`);
+    steps.show(`pinned netns: ${pins.length}   host-local leases: ${leases.length}`);
+    steps.show(`links in the node netns: ${links(nodeNs)} (the CNI bridge stays, as with any bridge CNI)`);
+    if (list.items.length || tap.length || pins.length || leases.length) throw new Error('something was left behind');
+  });
+
+  steps.summary();
+  process.stdout.write(`\n${leaseOk ? 'DEMO OK' : 'DEMO FAILED: the guest did not finish with status=ok'}\n`);
+  process.exitCode = leaseOk ? 0 : 1;
+}
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\n${sig}: cleaning up\n`);
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+main()
+  .catch((e: unknown) => {
+    process.stderr.write(`\ndemo failed: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanup());
