@@ -139,10 +139,13 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// unixConnect(path): fd of a blocking, close-on-exec stream socket connected to path.
+// unixConnect(path[, timeoutMs]): fd of a blocking, close-on-exec stream socket connected
+// to path. With timeoutMs > 0, every later send/recv on it fails with EAGAIN once it has
+// waited that long (SO_SNDTIMEO/SO_RCVTIMEO), so a hung peer cannot block forever.
 Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = ArgString(info, 0, "path");
+  int timeoutMs = info.Length() > 1 && !info[1].IsUndefined() ? ArgFd(info, 1, "timeoutMs") : 0;
   struct sockaddr_un sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
@@ -159,6 +162,18 @@ Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
     int err = errno;
     close(fd);
     throw ErrnoError(env, "connect", err, path, {{"path", Napi::String::New(env, path)}});
+  }
+  if (timeoutMs > 0) {
+    struct timeval tv;
+    tv.tv_sec = timeoutMs / 1000;
+    tv.tv_usec = (timeoutMs % 1000) * 1000;
+    for (int opt : {SO_RCVTIMEO, SO_SNDTIMEO}) {
+      if (setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv) < 0) {
+        int err = errno;
+        close(fd);
+        throw ErrnoError(env, "setsockopt", err, path + (opt == SO_RCVTIMEO ? ", SO_RCVTIMEO" : ", SO_SNDTIMEO"));
+      }
+    }
   }
   return Napi::Number::New(env, fd);
 }

@@ -29,7 +29,7 @@ export interface TapInfo {
 export interface Binding {
   sendFds(sockFd: number, data: Buffer, fds: number[]): number;
   recvFds(sockFd: number, maxBytes: number, maxFds: number): RecvResult;
-  unixConnect(path: string): number;
+  unixConnect(path: string, timeoutMs?: number): number;
   peerCred(fd: number): PeerCred;
   socketNetnsCookie(fd: number): bigint;
   closeFd(fd: number): void;

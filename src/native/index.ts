@@ -61,9 +61,12 @@ export function recvFds(sockFd: number, maxBytes: number, maxFds: number): RecvR
   return native.recvFds(sockFd, maxBytes, maxFds);
 }
 
-/** Blocking connect to a Unix stream socket; returns a close-on-exec fd. */
-export function unixConnect(socketPath: string): number {
-  return native.unixConnect(socketPath);
+/**
+ * Blocking connect to a Unix stream socket; returns a close-on-exec fd. With timeoutMs,
+ * a send or receive on it that waits longer fails with EAGAIN.
+ */
+export function unixConnect(socketPath: string, timeoutMs?: number): number {
+  return native.unixConnect(socketPath, timeoutMs);
 }
 
 /** SO_PEERCRED of a connected Unix socket. */

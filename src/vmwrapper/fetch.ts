@@ -25,6 +25,8 @@ export interface Fetched {
 }
 
 const REQUEST_ID = 1;
+/** How long vmwrapper waits on a daemon that accepted but does not answer. */
+export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 const MAX_FDS_PER_RECV = 253;
 
 function errCode(e: unknown): string {
@@ -47,7 +49,7 @@ function closeAll(fds: number[]): void {
 }
 
 /** Reads frames until the first one is whole; returns it with every fd that came with the bytes. */
-function readReply(sock: number): { reply: unknown; fds: number[] } {
+function readReply(sock: number, timeoutMs: number): { reply: unknown; fds: number[] } {
   const decoder = new FrameDecoder();
   const fds: number[] = [];
   try {
@@ -63,6 +65,7 @@ function readReply(sock: number): { reply: unknown; fds: number[] } {
   } catch (e) {
     closeAll(fds);
     if (e instanceof FetchError) throw e;
+    if (errCode(e) === 'EAGAIN') throw new FetchError('ETIMEDOUT', `no reply from the daemon within ${timeoutMs} ms`);
     const code = errCode(e) === 'EIO' ? 'EPROTO' : errCode(e);
     throw new FetchError(code, `bad reply (${code}): ${errText(e)}`);
   }
@@ -97,10 +100,10 @@ function checkReply(reply: unknown, fds: number[]): Fetched {
 }
 
 /** Asks the daemon at socketPath for key's tap fds. Throws FetchError. */
-export function fetchFds(socketPath: string, key: string): Fetched {
+export function fetchFds(socketPath: string, key: string, timeoutMs = DEFAULT_FETCH_TIMEOUT_MS): Fetched {
   let sock: number;
   try {
-    sock = unixConnect(socketPath);
+    sock = unixConnect(socketPath, timeoutMs);
   } catch (e) {
     throw new FetchError(errCode(e), `cannot connect: ${errCode(e)}`);
   }
@@ -110,7 +113,7 @@ export function fetchFds(socketPath: string, key: string): Fetched {
     } catch (e) {
       throw new FetchError(errCode(e), `cannot send the request: ${errCode(e)}`);
     }
-    const { reply, fds } = readReply(sock);
+    const { reply, fds } = readReply(sock, timeoutMs);
     return checkReply(reply, fds);
   } finally {
     closeAll([sock]);

@@ -3,7 +3,8 @@
 // Kept tiny so that even a failure to load the addon ends in one stderr line and exit
 // 1, never a stack trace. Environment: TAPWIRE_NET_KEY (or VIRTLET_NET_KEY),
 // TAPWIRE_EMULATOR (or VIRTLET_EMULATOR, default /usr/bin/qemu-system-x86_64),
-// TAPWIRE_FD_SOCKET (default /run/tapwire/fd.sock). See deploy/libvirt/README.md.
+// TAPWIRE_FD_SOCKET (default /run/tapwire/fd.sock), TAPWIRE_FD_TIMEOUT_MS (default 10000).
+// See deploy/libvirt/README.md.
 /* eslint-disable @typescript-eslint/no-require-imports -- loaded inside try so a load failure is one line */
 let run: typeof import('./run').run;
 try {

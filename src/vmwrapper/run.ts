@@ -41,14 +41,23 @@ function checkEmulator(cfg: WrapperConfig): void {
 }
 
 export function run(args: string[], env: NodeJS.ProcessEnv): never {
-  const cfg = readConfig(env);
+  let cfg: WrapperConfig;
+  try {
+    cfg = readConfig(env);
+  } catch (e) {
+    return fail(why(e));
+  }
+  if (cfg.looped) {
+    // an outer vmwrapper exec'd us as its emulator: exec'ing on would loop forever
+    fail(`emulator "${cfg.emulator}" is vmwrapper itself ${where(cfg)}: set TAPWIRE_EMULATOR to the real QEMU`);
+  }
   checkEmulator(cfg);
   let argv = [cfg.emulator, ...args];
   // taken before any fd of ours is opened
   let keep = inheritedFds(env);
   if (cfg.key !== undefined) {
     try {
-      const got = fetchFds(cfg.fdSocket, cfg.key);
+      const got = fetchFds(cfg.fdSocket, cfg.key, cfg.fetchTimeoutMs);
       argv = [...argv, ...netArgs(args, got.nics, got.fds)];
       keep = [...keep, ...got.fds];
     } catch (e) {
@@ -56,7 +65,7 @@ export function run(args: string[], env: NodeJS.ProcessEnv): never {
     }
   }
   try {
-    const childEnv = cfg.key === undefined ? { ...env } : emulatorEnv(env);
+    const childEnv = emulatorEnv(env);
     delete childEnv[INHERITED_VAR];
     return execve(cfg.emulator, argv, childEnv, keep);
   } catch (e) {

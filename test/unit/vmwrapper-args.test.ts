@@ -134,6 +134,8 @@ describe('config', () => {
       key: undefined,
       emulator: '/usr/bin/qemu-system-x86_64',
       fdSocket: '/run/tapwire/fd.sock',
+      fetchTimeoutMs: 10_000,
+      looped: false,
     });
     expect(readConfig({ VIRTLET_NET_KEY: 'a:b', VIRTLET_EMULATOR: '/v/qemu' })).toMatchObject({
       key: 'a:b',
@@ -141,12 +143,21 @@ describe('config', () => {
     });
     expect(
       readConfig({ TAPWIRE_NET_KEY: 'x:y', VIRTLET_NET_KEY: 'a:b', TAPWIRE_EMULATOR: '/t', TAPWIRE_FD_SOCKET: '/s' }),
-    ).toEqual({ key: 'x:y', emulator: '/t', fdSocket: '/s' });
+    ).toMatchObject({ key: 'x:y', emulator: '/t', fdSocket: '/s' });
+    expect(readConfig({ TAPWIRE_FD_TIMEOUT_MS: '250', TAPWIRE_VMWRAPPER_EXECED: '1' })).toMatchObject({
+      fetchTimeoutMs: 250,
+      looped: true,
+    });
+    for (const bad of ['0', '-1', '1.5', '5s', '9999999999'])
+      expect(() => readConfig({ TAPWIRE_FD_TIMEOUT_MS: bad })).toThrow(`invalid TAPWIRE_FD_TIMEOUT_MS "${bad}"`);
     expect(readConfig({ TAPWIRE_NET_KEY: '' }).key).toBeUndefined();
   });
 
   it('hides the token part of the key and strips the key from the emulator env', () => {
     expect(redactKey('sandbox-1:s3cret')).toBe('sandbox-1:<token>');
-    expect(emulatorEnv({ TAPWIRE_NET_KEY: 'a:b', VIRTLET_NET_KEY: 'c', PATH: '/bin' })).toEqual({ PATH: '/bin' });
+    expect(emulatorEnv({ TAPWIRE_NET_KEY: 'a:b', VIRTLET_NET_KEY: 'c', PATH: '/bin' })).toEqual({
+      PATH: '/bin',
+      TAPWIRE_VMWRAPPER_EXECED: '1',
+    });
   });
 });

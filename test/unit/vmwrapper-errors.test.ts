@@ -3,11 +3,12 @@
 // never runs the emulator; the happy path survives a reply split over several reads.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeAnswer, FakeFdServer, startFakeFdServer } from '../fixtures/vmwrapper/fake-fd-server';
-import { parseStub, requireBuilt, runWrapper, STUB } from '../fixtures/vmwrapper/run-wrapper';
+import { parseStub, requireBuilt, runWrapper, SHIM, STUB } from '../fixtures/vmwrapper/run-wrapper';
 
 const KEY = 'sb-err:tok3n';
 const NIC = { mac: '02:00:00:00:00:01', model: 'virtio-net-pci', queues: 1, vnetHdr: true, tap: 'tap0', vhost: false };
@@ -113,6 +114,37 @@ describe('vmwrapper errors and framing', () => {
   it('daemon sends garbage', async () => {
     const p = await serve({ raw: Buffer.from('\x00\x00\x00\x05notjs') });
     await expectFailure(p, {}, /bad reply \(EPROTO\): frame is not JSON/);
+  });
+
+  it('a daemon that accepts and never answers: gives up after TAPWIRE_FD_TIMEOUT_MS', async () => {
+    const hung = path.join(tmp, 'hung.sock');
+    const conns: net.Socket[] = [];
+    const srv = net.createServer((c) => conns.push(c));
+    await new Promise<void>((r) => srv.listen(hung, r));
+    try {
+      const t = Date.now();
+      await expectFailure(hung, { TAPWIRE_FD_TIMEOUT_MS: '300' }, /no reply from the daemon within 300 ms$/);
+      expect(Date.now() - t).toBeLessThan(10_000); // not the 10 s default, and never forever
+    } finally {
+      for (const c of conns) c.destroy();
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
+  it('a bad TAPWIRE_FD_TIMEOUT_MS is named with its value', async () => {
+    const r = await runWrapper([], { TAPWIRE_NET_KEY: KEY, TAPWIRE_EMULATOR: STUB, TAPWIRE_FD_TIMEOUT_MS: '5s' });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe('vmwrapper: invalid TAPWIRE_FD_TIMEOUT_MS "5s": want milliseconds > 0');
+  });
+
+  it('TAPWIRE_EMULATOR pointing back at vmwrapper fails once instead of exec-looping', async () => {
+    const r = await runWrapper(['-help'], { TAPWIRE_EMULATOR: SHIM });
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^vmwrapper: emulator ".*vmwrapper" is vmwrapper itself .*set TAPWIRE_EMULATOR to the real QEMU$/,
+    );
   });
 
   it('emulator missing', async () => {
