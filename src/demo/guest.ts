@@ -40,9 +40,13 @@ function nobodyCanRead(file: string): boolean {
 }
 
 export function guestArgs(bootGuest: string): string[] {
-  const line = execFileSync('python3', [bootGuest, '--print-guest-args', '--append', `e2e.dhcp_tries=20 ${process.env.TAPWIRE_DEMO_APPEND ?? ''}`.trim()], {
-    encoding: 'utf8',
-  });
+  const line = execFileSync(
+    'python3',
+    [bootGuest, '--print-guest-args', '--append', `e2e.dhcp_tries=20 ${process.env.TAPWIRE_DEMO_APPEND ?? ''}`.trim()],
+    {
+      encoding: 'utf8',
+    },
+  );
   const kernel = /-kernel (\S+)/.exec(line)?.[1];
   const initrd = /-initrd (\S+)/.exec(line)?.[1];
   const append = /-append '([^']*)'/.exec(line)?.[1];
