@@ -1,19 +1,45 @@
 // IPv4 dotted-quad text <-> 32-bit numbers and 4-byte buffers, prefix lengths and masks.
 import { DhcpConfigError } from './errors';
 
-const QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+/**
+ * The address as a 32-bit number, or -1 unless s is exactly four decimal octets of 1-3
+ * ASCII digits, each at most 255 and without a leading zero ("0" itself is fine). A scan
+ * by character code: it runs for every reply the server encodes, so it allocates nothing.
+ */
+function scanIpv4(s: string): number {
+  const n = s.length;
+  if (n < 7 || n > 15) return -1;
+  let value = 0;
+  let i = 0;
+  for (let octet = 0; octet < 4; octet++) {
+    if (octet > 0) {
+      if (s.charCodeAt(i) !== 46 /* . */) return -1;
+      i++;
+    }
+    const start = i;
+    let v = 0;
+    while (i < n) {
+      const c = s.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      v = v * 10 + c;
+      i++;
+    }
+    const len = i - start;
+    if (len === 0 || len > 3 || v > 255 || (len > 1 && s.charCodeAt(start) === 48)) return -1;
+    value = value * 256 + v;
+  }
+  return i === n ? value : -1;
+}
 
 export function isIpv4(s: unknown): s is string {
-  if (typeof s !== 'string') return false;
-  const m = QUAD.exec(s);
-  return m !== null && m.slice(1).every((o) => Number(o) <= 255 && (o === '0' || !o.startsWith('0')));
+  return typeof s === 'string' && scanIpv4(s) >= 0;
 }
 
 /** Parses a dotted quad; throws DhcpConfigError naming field. */
 export function parseIpv4(s: unknown, field: string): number {
-  if (!isIpv4(s)) throw new DhcpConfigError(field, s, 'not an IPv4 address');
-  const p = s.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+  const v = typeof s === 'string' ? scanIpv4(s) : -1;
+  if (v < 0) throw new DhcpConfigError(field, s, 'not an IPv4 address');
+  return v;
 }
 
 export function formatIpv4(n: number): string {
@@ -25,9 +51,13 @@ export function ipv4FromBuffer(b: Buffer, off = 0): string {
 }
 
 export function ipv4ToBuffer(s: string): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(parseIpv4(s, 'address'), 0);
-  return b;
+  return writeIpv4(Buffer.allocUnsafe(4), 0, s);
+}
+
+/** Writes the address at buf[off, off + 4) (throws DhcpConfigError if it is not one); returns buf. */
+export function writeIpv4(buf: Buffer, off: number, s: string): Buffer {
+  buf.writeUInt32BE(parseIpv4(s, 'address'), off);
+  return buf;
 }
 
 export function maskFromPrefix(len: number): number {

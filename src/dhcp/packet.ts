@@ -20,13 +20,22 @@ import {
   OPTIONS_OFFSET,
 } from './constants';
 import { DecodeError } from './errors';
-import { ipv4FromBuffer, ipv4ToBuffer } from './ipv4';
+import { ipv4FromBuffer, writeIpv4 } from './ipv4';
 import { OPTION_TYPES, type OptionType, type OptionValue } from './options';
 import { optionAreaSize, readOptionArea, writeOptionArea } from './options/wire';
 
 const SNAME_OFFSET = 44;
 const FILE_OFFSET = 108;
 const ZERO_IP = '0.0.0.0';
+
+/**
+ * A zero-filled buffer of its own, carved from Node's shared pool when small (as
+ * Buffer.allocUnsafe does) instead of a fresh ArrayBuffer per call like Buffer.alloc: a
+ * reply makes several, and per-message ArrayBuffers are what kept the garbage collector busy.
+ */
+function zeroed(n: number): Buffer {
+  return Buffer.allocUnsafe(n).fill(0);
+}
 
 export class DhcpPacket {
   op = OP_BOOTREQUEST;
@@ -41,13 +50,20 @@ export class DhcpPacket {
   siaddr = ZERO_IP;
   giaddr = ZERO_IP;
   /** 16 bytes; the first hlen are the client hardware address */
-  chaddr: Buffer = Buffer.alloc(16);
+  chaddr: Buffer;
   /** 64 bytes, NUL-padded */
-  sname: Buffer = Buffer.alloc(64);
+  sname: Buffer;
   /** 128 bytes, NUL-padded */
-  file: Buffer = Buffer.alloc(128);
+  file: Buffer;
   /** option values by code (no code/length bytes), joined per RFC 3396 */
   options = new Map<number, Buffer>();
+
+  /** A zeroed packet; decode() hands in the copies it made so no zero buffers are made for nothing. */
+  constructor(fields?: { chaddr: Buffer; sname: Buffer; file: Buffer }) {
+    this.chaddr = fields?.chaddr ?? zeroed(16);
+    this.sname = fields?.sname ?? zeroed(64);
+    this.file = fields?.file ?? zeroed(128);
+  }
 
   static decode(buf: Buffer): DhcpPacket {
     if (buf.length < OPTIONS_OFFSET) {
@@ -59,7 +75,11 @@ export class DhcpPacket {
     if (buf.length > MAX_PACKET_SIZE) {
       throw new DecodeError('oversized', `message is ${buf.length} bytes, more than ${MAX_PACKET_SIZE}`);
     }
-    const p = new DhcpPacket();
+    const p = new DhcpPacket({
+      chaddr: Buffer.from(buf.subarray(28, 44)),
+      sname: Buffer.from(buf.subarray(SNAME_OFFSET, FILE_OFFSET)),
+      file: Buffer.from(buf.subarray(FILE_OFFSET, HEADER_SIZE)),
+    });
     p.op = buf[0]!;
     if (p.op !== OP_BOOTREQUEST && p.op !== OP_BOOTREPLY)
       throw new DecodeError('bad-field', `op is ${p.op}, not 1 or 2`);
@@ -74,9 +94,6 @@ export class DhcpPacket {
     p.yiaddr = ipv4FromBuffer(buf, 16);
     p.siaddr = ipv4FromBuffer(buf, 20);
     p.giaddr = ipv4FromBuffer(buf, 24);
-    p.chaddr = Buffer.from(buf.subarray(28, 44));
-    p.sname = Buffer.from(buf.subarray(SNAME_OFFSET, FILE_OFFSET));
-    p.file = Buffer.from(buf.subarray(FILE_OFFSET, HEADER_SIZE));
     const cookie = buf.readUInt32BE(HEADER_SIZE);
     if (cookie !== MAGIC_COOKIE) {
       throw new DecodeError(
@@ -105,7 +122,7 @@ export class DhcpPacket {
   }
 
   encode(): Buffer {
-    const buf = Buffer.alloc(this.encodedSize());
+    const buf = zeroed(this.encodedSize());
     buf[0] = this.op;
     buf[1] = this.htype;
     buf[2] = this.hlen;
@@ -113,16 +130,16 @@ export class DhcpPacket {
     buf.writeUInt32BE(this.xid >>> 0, 4);
     buf.writeUInt16BE(this.secs, 8);
     buf.writeUInt16BE(this.flags, 10);
-    ipv4ToBuffer(this.ciaddr).copy(buf, 12);
-    ipv4ToBuffer(this.yiaddr).copy(buf, 16);
-    ipv4ToBuffer(this.siaddr).copy(buf, 20);
-    ipv4ToBuffer(this.giaddr).copy(buf, 24);
+    writeIpv4(buf, 12, this.ciaddr);
+    writeIpv4(buf, 16, this.yiaddr);
+    writeIpv4(buf, 20, this.siaddr);
+    writeIpv4(buf, 24, this.giaddr);
     this.chaddr.copy(buf, 28, 0, 16);
     this.sname.copy(buf, SNAME_OFFSET, 0, 64);
     this.file.copy(buf, FILE_OFFSET, 0, 128);
     buf.writeUInt32BE(MAGIC_COOKIE, HEADER_SIZE);
     writeOptionArea(this.options, buf, OPTIONS_OFFSET);
-    return buf; // zero padding after END up to 300 bytes comes from alloc
+    return buf; // zero padding after END up to 300 bytes comes from zeroed()
   }
 
   /** The client hardware address as lower-case aa:bb:..., hlen bytes. */
@@ -134,7 +151,7 @@ export class DhcpPacket {
 
   setMac(mac: string): this {
     const bytes = mac.split(':').map((h) => parseInt(h, 16));
-    this.chaddr = Buffer.alloc(16);
+    this.chaddr = zeroed(16);
     Buffer.from(bytes).copy(this.chaddr);
     this.hlen = bytes.length;
     return this;

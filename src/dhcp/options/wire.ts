@@ -34,8 +34,17 @@ export function readOptionArea(buf: Buffer, start: number, end: number, out: Map
 
 /** Codes in wire order: 53 first (as most servers do), ascending, 82 last (RFC 3046 2.1). */
 export function wireOrder(codes: Iterable<number>): number[] {
-  const rank = (c: number): number => (c === Opt.MESSAGE_TYPE ? -1 : c === Opt.RELAY_AGENT_INFO ? 256 : c);
-  return [...codes].filter((c) => c !== Opt.PAD && c !== Opt.END).sort((a, b) => rank(a) - rank(b));
+  const out: number[] = [];
+  for (const c of codes) if (c !== Opt.PAD && c !== Opt.END) out.push(c);
+  return out.sort(byWireRank);
+}
+
+function wireRank(c: number): number {
+  return c === Opt.MESSAGE_TYPE ? -1 : c === Opt.RELAY_AGENT_INFO ? 256 : c;
+}
+
+function byWireRank(a: number, b: number): number {
+  return wireRank(a) - wireRank(b);
 }
 
 /** Bytes the options take on the wire, END included. */
