@@ -12,19 +12,10 @@ import { SandboxManager } from '../../src/tapmanager/sandboxes';
 import { RecordStore } from '../../src/tapmanager/store';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
 import { createLogger } from '../../src/util/log';
-import { removeAllNetns, TestNetns } from '../helpers/netns';
+import { removeAllNetns } from '../helpers/netns';
 import { makePod } from '../helpers/pod';
+import { dadDone, ipState } from '../helpers/ip-state';
 import { describePrivileged } from '../helpers/privileged';
-
-/** Every link, address and route of the netns as `ip -d` prints them; only address lifetimes are masked. */
-function dump(ns: TestNetns): string {
-  return [
-    ns.ip('-d', '-o', 'link', 'show'),
-    ns.ip('-d', '-o', 'addr', 'show').replace(/valid_lft \S+ preferred_lft \S+/g, 'LFT'),
-    ns.ip('-d', 'route', 'show', 'table', 'all'),
-    ns.ip('-d', '-6', 'route', 'show', 'table', 'all'),
-  ].join('\n## \n');
-}
 
 describePrivileged('tapmanager and the routes of the pod', () => {
   let dir: string;
@@ -57,7 +48,8 @@ describePrivileged('tapmanager and the routes of the pod', () => {
       p.pod.ip('route', ...r.split(' '));
     }
     p.pod.ip('rule', 'add', 'from', p.ip, 'lookup', '100'); // the source-routed part: rules are not the veth's
-    const before = dump(p.pod);
+    await dadDone(p.pod, ['eth0']);
+    const before = ipState(p.pod);
 
     await mgr.setup({ sandboxId: 'sb-routes', netnsPath: p.pod.path, cniResult: p.cniResult });
     const st = await mgr.status('sb-routes');
@@ -110,14 +102,15 @@ describePrivileged('tapmanager and the routes of the pod', () => {
         .split('\n')
         .filter((l) => !/10\.84\.0\.0|10\.87\.0\.0|^\s+nexthop /.test(l))
         .join('\n');
-    expect(keep(dump(p.pod))).toBe(keep(before));
+    expect(keep(ipState(p.pod))).toBe(keep(before));
     expect(p.pod.ip('rule', 'show')).toContain(`from ${p.ip} lookup 100`);
   });
 
   it('ptp shape with noprefixroute: teardown restores links, addresses and every table byte for byte', async () => {
     const p = makePod({ shape: 'ptp', ipv6: true });
     expect(p.pod.ip('-o', 'addr', 'show', 'eth0')).toContain('noprefixroute');
-    const before = dump(p.pod);
+    await dadDone(p.pod, ['eth0']);
+    const before = ipState(p.pod);
     await mgr.setup({ sandboxId: 'sb-ptp', netnsPath: p.pod.path, cniResult: p.cniResult });
     expect((await mgr.status('sb-ptp')).nics[0]!.routes).toEqual([
       { dst: '169.254.254.2/32', gw: '0.0.0.0' },
@@ -126,7 +119,7 @@ describePrivileged('tapmanager and the routes of the pod', () => {
       { dst: '0.0.0.0/0', gw: p.gw },
     ]);
     expect(await mgr.teardown('sb-ptp')).toEqual({ errors: [] });
-    expect(dump(p.pod)).toBe(before);
+    expect(ipState(p.pod)).toBe(before);
     expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
   });
 
@@ -134,17 +127,18 @@ describePrivileged('tapmanager and the routes of the pod', () => {
     const p = makePod({ shape: 'ptp' });
     // the plugin adds the address plainly, then deletes the route the kernel made for it
     const subnet = `${p.gw.replace(/\.1$/, '.0')}/24`;
-    p.pod.ip('addr', 'flush', 'dev', 'eth0');
+    p.pod.ip('-4', 'addr', 'flush', 'dev', 'eth0');
     p.pod.ip('addr', 'add', `${p.ip}/24`, 'dev', 'eth0');
     p.pod.ip('route', 'del', subnet, 'dev', 'eth0', 'proto', 'kernel');
     p.pod.ip('route', 'add', `${p.gw}/32`, 'dev', 'eth0', 'scope', 'link');
     p.pod.ip('route', 'add', subnet, 'via', p.gw, 'dev', 'eth0');
     p.pod.ip('route', 'add', 'default', 'via', p.gw, 'dev', 'eth0');
-    const before = dump(p.pod);
+    await dadDone(p.pod, ['eth0']);
+    const before = ipState(p.pod);
     expect(before).toContain(`unicast ${subnet} via ${p.gw} dev eth0 table main proto boot scope global`);
     expect(before).not.toContain(`${subnet} dev eth0 table main proto kernel`);
     await mgr.setup({ sandboxId: 'sb-ptp2', netnsPath: p.pod.path, cniResult: p.cniResult });
     expect(await mgr.teardown('sb-ptp2')).toEqual({ errors: [] });
-    expect(dump(p.pod)).toBe(before);
+    expect(ipState(p.pod)).toBe(before);
   });
 });

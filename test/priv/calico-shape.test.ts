@@ -1,0 +1,195 @@
+// The Calico pod shape end to end on real namespaces, built by hand (no Calico package
+// exists here): the node side of each pod's veth has proxy_arp and no address, the pod
+// has IP/32, `169.254.1.1 dev eth0 scope link` and `default via 169.254.1.1`, the node
+// routes each pod's /32 to its veth. tapmanager (SandboxManager in-process) sets up pod
+// 1; a "guest" netns stands in for the VM: test/fixtures/tap-relay.py relays between
+// the tap fd (from the manager's fds()) and a veth whose peer is the guest NIC, where
+// busybox udhcpc gets the lease. The guest must route as the pod did and reach pod 2
+// through the node's proxy ARP. Teardown restores both pods byte for byte.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { SandboxManager } from '../../src/tapmanager/sandboxes';
+import { RecordStore } from '../../src/tapmanager/store';
+import { renderDescribe } from '../../src/tapmanager/tapctl';
+import type { CniResult } from '../../src/tapmanager/protocol';
+import { silentLogger } from '../../src/util/log';
+import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
+import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
+import { dadDone, ipState } from '../helpers/ip-state';
+import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
+
+const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
+const GW = '169.254.1.1';
+const MTU = 1440;
+
+interface CalicoPod {
+  pod: TestNetns;
+  ip: string;
+  hostVeth: string;
+  cniResult: CniResult;
+}
+
+/** One pod wired the way Calico's CNI plugin wires it. */
+function calicoPod(node: TestNetns, n: number): CalicoPod {
+  const pod = createNetns(`cali${n}`);
+  const ip = `10.80.0.${n + 4}`;
+  const hostVeth = `cali${n}x`;
+  node.ip('link', 'add', hostVeth, 'mtu', String(MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name);
+  node.sh(`sysctl -qw net.ipv4.conf.${hostVeth}.proxy_arp=1 net.ipv4.neigh.${hostVeth}.proxy_delay=0`);
+  node.ip('link', 'set', hostVeth, 'up');
+  node.ip('route', 'add', `${ip}/32`, 'dev', hostVeth, 'scope', 'link');
+  pod.ip('link', 'set', 'eth0', 'mtu', String(MTU), 'up');
+  pod.ip('addr', 'add', `${ip}/32`, 'dev', 'eth0');
+  pod.ip('route', 'add', GW, 'dev', 'eth0', 'scope', 'link');
+  pod.ip('route', 'add', 'default', 'via', GW, 'dev', 'eth0');
+  const mac = /link\/ether (\S+)/.exec(pod.ip('link', 'show', 'eth0'))![1]!;
+  return {
+    pod,
+    ip,
+    hostVeth,
+    cniResult: {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', mac, sandbox: pod.path }],
+      ips: [{ address: `${ip}/32`, interface: 0 }],
+      dns: { nameservers: ['10.96.0.10'], search: ['default.svc.cluster.local'] },
+    },
+  };
+}
+
+describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () => {
+  const noTools = requireTools('busybox', 'python3');
+  let dir: string;
+  let mgr: SandboxManager;
+  let relay: ChildProcess | undefined;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-calico-'));
+    const store = new RecordStore(dir);
+    await store.init();
+    mgr = new SandboxManager({ store, log: silentLogger });
+  });
+  afterEach(async () => {
+    await killAll();
+    if (relay && relay.exitCode === null && relay.signalCode === null) {
+      const gone = new Promise((r) => relay!.once('exit', r));
+      relay.kill('SIGKILL');
+      await gone;
+    }
+    relay = undefined;
+    await mgr.close();
+    removeAllNetns();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the guest gets IP/32 with the link-local gateway, reaches the second pod, and teardown restores both pods', async (ctx) => {
+    if (noTools) {
+      if (inCI) throw new Error(noTools);
+      return ctx.skip(noTools);
+    }
+    const node = createNetns('calinode');
+    node.sh('sysctl -qw net.ipv4.ip_forward=1');
+    // proxy ARP answers only for targets the node routes out of another interface: an uplink with a default route
+    node.ip('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1');
+    node.ip('link', 'set', 'up0', 'up');
+    node.ip('link', 'set', 'up1', 'up');
+    node.ip('addr', 'add', '192.0.2.1/24', 'dev', 'up0');
+    node.ip('route', 'add', 'default', 'via', '192.0.2.254', 'dev', 'up0');
+    const p1 = calicoPod(node, 1);
+    const p2 = calicoPod(node, 2);
+    // the shape works before tapwire touches it: pod 1 reaches pod 2 through the node
+    p1.pod.exec('busybox', ['ping', '-c', '1', '-W', '2', p2.ip]);
+    // the state compared after teardown, once IPv6 DAD is over (the address' flags and local route change meanwhile)
+    await dadDone(p1.pod, ['eth0']);
+    await dadDone(p2.pod, ['eth0']);
+    await dadDone(node, ['up0', 'up1', p1.hostVeth, p2.hostVeth]);
+    const before = { p1: ipState(p1.pod), p2: ipState(p2.pod), node: node.ip('-d', 'route', 'show', 'table', 'all') };
+
+    const res = await mgr.setup({ sandboxId: 'sb-calico', netnsPath: p1.pod.path, cniResult: p1.cniResult });
+    const nic = res.nics[0]!;
+    expect(nic).toMatchObject({ ip: p1.ip, prefixLen: 32, gateway: GW, mtu: MTU });
+    const st = await mgr.status('sb-calico');
+    expect(st.nics[0]!.routes).toEqual([
+      { dst: '169.254.254.2/32', gw: '0.0.0.0' },
+      { dst: `${GW}/32`, gw: '0.0.0.0' },
+      { dst: '0.0.0.0/0', gw: GW },
+    ]);
+    expect(st.nics[0]!.unexpressible).toEqual([]);
+    expect(renderDescribe(st)).toContain(`option 121: 169.254.254.2/32 on-link, ${GW}/32 on-link, 0.0.0.0/0 via ${GW}`);
+
+    // the "VM": guest NIC g0 with the pod's MAC, its peer r0 relayed to the tap
+    const guest = createNetns('caliguest');
+    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
+    guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU), 'up');
+    guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
+    const { fds } = mgr.fds(res.netKey);
+    expect(fds).toHaveLength(1);
+    let relayOut = '';
+    try {
+      relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], {
+        stdio: ['ignore', 'pipe', 'pipe', fds[0]!],
+      });
+    } finally {
+      fds.forEach((fd) => fs.closeSync(fd));
+    }
+    relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
+    relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
+    await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+
+    const udhcpc = spawnIn(guest, 'busybox', [
+      'udhcpc',
+      '-f',
+      '-i',
+      'g0',
+      '-s',
+      writeRecorder(dir, 'udhcpc'),
+      '-t',
+      '10',
+      '-T',
+      '1',
+      '-O',
+      'staticroutes',
+      '-O',
+      'mtu',
+    ]);
+    const bound = await waitFor(`udhcpc bound (udhcpc: ${udhcpc.output()}; relay: ${relayOut})`, () =>
+      readEvents(dir).find((e) => e.name === 'bound'),
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}\nrelay: ${relayOut}`);
+    });
+    expect(bound.env).toMatchObject({
+      ip: p1.ip,
+      mask: '32',
+      router: GW,
+      mtu: String(MTU),
+      staticroutes: `169.254.254.2/32 0.0.0.0 ${GW}/32 0.0.0.0 0.0.0.0/0 ${GW}`,
+    });
+    // the guest routes as the pod did (the hook records the event before it applies the lease)
+    const routes = await waitFor('lease applied', () => {
+      const r = guest.ip('-4', 'route', 'show');
+      return r.includes('default') ? r : undefined;
+    });
+    expect(guest.ip('-4', '-o', 'addr', 'show', 'dev', 'g0')).toContain(`inet ${p1.ip}/32`);
+    expect(routes).toContain(`default via ${GW} dev g0`);
+    expect(routes).toContain(`${GW} dev g0 scope link`);
+
+    // through the node's proxy ARP to the second pod, and back
+    const ping = guest.exec('busybox', ['ping', '-c', '3', '-W', '3', p2.ip]);
+    expect(ping).toMatch(/3 packets transmitted, 3 packets received/);
+    expect(guest.ip('neigh', 'show', GW)).toMatch(/lladdr/);
+    expect(p2.pod.exec('busybox', ['ping', '-c', '1', '-W', '3', p1.ip])).toMatch(/1 packets received/);
+
+    // teardown: both pods and the node's routes as they were, byte for byte
+    await killAll();
+    relay.kill('SIGKILL');
+    expect(await mgr.teardown('sb-calico')).toEqual({ errors: [] });
+    expect(ipState(p1.pod)).toBe(before.p1);
+    expect(ipState(p2.pod)).toBe(before.p2);
+    expect(node.ip('-d', 'route', 'show', 'table', 'all')).toBe(before.node);
+    // and pod 1 still reaches pod 2 as before
+    p1.pod.exec('busybox', ['ping', '-c', '1', '-W', '2', p2.ip]);
+  }, 60_000);
+});
