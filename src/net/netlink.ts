@@ -270,12 +270,16 @@ export class NetlinkHandle {
     return `route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.metric !== undefined ? ` metric ${r.metric}` : ''}`;
   }
 
-  /** Adds a route; `replace` swaps a route with the same key (dst, tos, metric, table). */
-  async addRoute(r: RouteSpec, opts: { replace?: boolean } = {}): Promise<void> {
+  /**
+   * Adds a route; `replace` swaps the first route with the same key (dst, tos, metric,
+   * table); `append` adds it after the routes with that key (`ip route append`).
+   */
+  async addRoute(r: RouteSpec, opts: { replace?: boolean; append?: boolean } = {}): Promise<void> {
     const [data, attrs] = this.routeMessage(r);
-    const flags = FlagsNew.CREATE | (opts.replace ? FlagsNew.REPLACE : FlagsNew.EXCL);
-    await this.run(opts.replace ? 'replace' : 'add', NetlinkHandle.routeLabel(r), () =>
-      this.sock.newRoute(data, attrs, { flags }),
+    const mode = opts.replace ? FlagsNew.REPLACE : opts.append ? FlagsNew.APPEND : FlagsNew.EXCL;
+    const verb = opts.replace ? 'replace' : opts.append ? 'append' : 'add';
+    await this.run(verb, NetlinkHandle.routeLabel(r), () =>
+      this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | mode }),
     );
   }
 

@@ -171,6 +171,7 @@ export async function restoreRoutes(
     try {
       if (o.op === 'delete') await nl.delRoute(spec).catch(ignore(['ESRCH', 'ENOENT']));
       else if (o.op === 'replace') await nl.addRoute(spec, { replace: true });
+      else if (o.op === 'append') await nl.addRoute(spec, { append: true });
       else {
         await nl.addRoute(spec).catch(async (e: unknown) => {
           if (!isNetError(e, 'EEXIST')) throw e;

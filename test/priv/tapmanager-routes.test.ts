@@ -1,6 +1,6 @@
 // tapmanager on real namespaces, about routes: the routes it cannot hand to the guest
 // (a policy-table route picked by `ip rule from`, an IPv4 route via an IPv6 gateway, a
-// multipath route) are in the sandbox's status and `tapctl describe` and logged once;
+// multipath route, the loser of a metric tie) are in the sandbox's status and `tapctl describe` and logged once;
 // the ones a teardown cannot rebuild are reported, not errors; point-to-point pods
 // (GW/32 scope link + SUBNET via GW, with and without noprefixroute) are restored byte
 // for byte (`ip -d` link, addr, route of every table).
@@ -38,9 +38,11 @@ describePrivileged('tapmanager and the routes of the pod', () => {
   it('routes it cannot hand to the guest are in status and describe, logged once; teardown reports what it cannot rebuild', async () => {
     const p = makePod({ ipv6: true });
     const [, net] = p.ip.split('.');
-    // a second gateway on the pod subnet for the multipath route
+    // a second gateway on the pod subnet for the multipath route and the metric tie
     const gw2 = `10.${net}.0.3`;
     for (const r of [
+      `add 10.83.0.0/16 via ${p.gw} dev eth0 metric 5`,
+      `append 10.83.0.0/16 via ${gw2} dev eth0 metric 5`,
       `add 10.85.0.0/16 via ${p.gw} dev eth0 table 100`,
       `add 10.84.0.0/16 via inet6 fe80::1 dev eth0`,
       `add 10.87.0.0/16 nexthop via ${p.gw} dev eth0 nexthop via ${gw2} dev eth0`,
@@ -56,20 +58,24 @@ describePrivileged('tapmanager and the routes of the pod', () => {
     const nic = st.nics[0]!;
     const reasons = Object.fromEntries(nic.unexpressible.map((u) => [u.route.dst, u.reason]));
     expect(reasons).toEqual({
+      '10.83.0.0/16': expect.stringContaining(`tied with "10.83.0.0/16 via ${p.gw}`),
       '10.85.0.0/16': expect.stringContaining('policy routing: it is in table 100'),
       '10.84.0.0/16': expect.stringContaining('its gateway fe80::1 is IPv6'),
       '10.87.0.0/16': expect.stringContaining('multipath'),
     });
     expect(nic.routes).toEqual([
       { dst: '169.254.254.2/32', gw: '0.0.0.0' },
+      { dst: '10.83.0.0/16', gw: p.gw },
       { dst: '0.0.0.0/0', gw: p.gw },
     ]);
+    expect(nic.warnings).toContainEqual(expect.stringMatching(/^metric tie for 10\.83\.0\.0\/16 on "eth0"/));
     expect(nic.unrestorable.map((u) => [u.route.dst, u.reason.split(':')[0]])).toEqual([
       ['10.84.0.0/16', 'its gateway fe80'],
       ['10.87.0.0/16', 'multipath'],
     ]);
     const text = renderDescribe(st);
-    expect(text).toContain('NOT handed to the guest (3):');
+    expect(text).toContain('NOT handed to the guest (4):');
+    expect(text).toContain(`10.83.0.0/16 via ${gw2} dev eth0 proto boot scope universe metric 5: option 121 carries`);
     expect(text).toContain(`10.85.0.0/16 via ${p.gw} dev eth0 table 100 proto boot scope universe: policy routing`);
     expect(text).toContain('10.84.0.0/16 via inet6 fe80::1 dev eth0 proto boot scope universe: its gateway fe80::1');
     expect(text).toContain('10.87.0.0/16 dev eth0 proto boot scope universe multipath: multipath');
@@ -77,14 +83,16 @@ describePrivileged('tapmanager and the routes of the pod', () => {
 
     // logged once: at setup, one line per route; not again for status, describe or a repeated setup
     const handedLogs = () => logs.filter((l) => l.msg === 'route cannot be handed to the guest');
-    expect(handedLogs().map((l) => [l.level, (l.route as { dst: string }).dst, l.reason])).toEqual([
-      ['warn', '10.85.0.0/16', reasons['10.85.0.0/16']],
+    const logged = handedLogs().map((l) => [l.level, (l.route as { dst: string }).dst, l.reason]);
+    expect(logged.sort()).toEqual([
+      ['warn', '10.83.0.0/16', reasons['10.83.0.0/16']],
       ['warn', '10.84.0.0/16', reasons['10.84.0.0/16']],
+      ['warn', '10.85.0.0/16', reasons['10.85.0.0/16']],
       ['warn', '10.87.0.0/16', reasons['10.87.0.0/16']],
     ]);
     await mgr.status('sb-routes');
     await mgr.setup({ sandboxId: 'sb-routes', netnsPath: p.pod.path, cniResult: p.cniResult });
-    expect(handedLogs()).toHaveLength(3);
+    expect(handedLogs()).toHaveLength(4);
 
     // teardown: no errors (no retry would rebuild them), one warning naming both lost routes
     expect(await mgr.teardown('sb-routes')).toEqual({ errors: [] });
@@ -96,7 +104,10 @@ describePrivileged('tapmanager and the routes of the pod', () => {
       ),
       expect.stringMatching(/^route "10\.87\.0\.0\/16 dev eth0 .*multipath" not restored: multipath/),
     ]);
-    // everything else is back byte for byte
+    // everything else is back byte for byte, the metric tie in its order
+    expect(p.pod.ip('route', 'show', '10.83.0.0/16')).toBe(
+      `10.83.0.0/16 via ${p.gw} dev eth0 metric 5 \n10.83.0.0/16 via ${gw2} dev eth0 metric 5 \n`,
+    );
     const keep = (s: string) =>
       s
         .split('\n')

@@ -29,14 +29,18 @@ function afterAddressAdd(ip: string, _len: number, subnet?: string, brd?: string
 const show = (ops: RouteOp[]) =>
   ops.map((o) => `${o.op} ${o.route.dst}${o.route.gateway ? ` via ${o.route.gateway}` : ''}`);
 
-/** Applies ops to a table model keyed like the kernel (table, dst, tos, metric); add on a taken key fails. */
+/**
+ * Applies ops to a table model keyed like the kernel (table, dst, tos, metric), list order
+ * kept: add on a taken key fails, replace swaps the first route of the key, append goes
+ * after the last, delete takes the route with that gateway (the first of the key without one).
+ */
 function apply(table: RouteSnapshot[], ops: RouteOp[]): RouteSnapshot[] {
   const key = (r: RouteSnapshot) => `${r.table}|${r.dst}|${r.tos ?? 0}|${r.metric ?? 0}`;
   let t = [...table];
   for (const o of ops) {
     const i = t.findIndex((r) => key(r) === key(o.route));
-    if (o.op === 'add') {
-      if (i >= 0) throw new Error(`File exists: ${o.route.dst}`);
+    if (o.op === 'add' || o.op === 'append') {
+      if (i >= 0 && o.op === 'add') throw new Error(`File exists: ${o.route.dst}`);
       if (o.route.gateway && !o.route.onlink) {
         // the kernel falls back to a full lookup when the route's own table does not resolve the gateway
         const on = t.some((r) => !r.gateway && covers(r.dst, o.route.gateway!));
@@ -44,7 +48,11 @@ function apply(table: RouteSnapshot[], ops: RouteOp[]): RouteSnapshot[] {
       }
       t.push(o.route);
     } else if (o.op === 'replace') t[i] = o.route;
-    else t = t.filter((_, j) => j !== i);
+    else {
+      const exact = t.findIndex((r) => key(r) === key(o.route) && (r.gateway ?? '') === (o.route.gateway ?? ''));
+      if (exact < 0) throw new Error(`No such process: ${o.route.dst}`);
+      t = t.filter((_, j) => j !== exact);
+    }
   }
   return t;
 }
@@ -98,14 +106,20 @@ describe('planRouteRestore on the real fixtures', () => {
     const current = afterAddressAdd('10.81.0.2', 24, '10.81.0.0/24', '10.81.0.255');
     const plan = planRouteRestore(snap, current);
     expect(plan.unrestorable.map((u) => [u.route.dst, u.reason.split(':')[0]])).toEqual([
-      ['10.83.0.0/16', expect.stringContaining('shares its kernel key')],
       ['10.84.0.0/16', 'its gateway fe80'],
       ['10.87.0.0/16', 'multipath'],
     ]);
-    expect(plan.ops.every((o) => o.op === 'add')).toBe(true);
+    // the metric tie (10.83.0.0/16 metric 5 via .1, appended via .3) goes back in its order
+    expect(plan.ops.filter((o) => o.route.dst === '10.83.0.0/16').map((o) => `${o.op} ${o.route.gateway}`)).toEqual([
+      'add 10.81.0.1',
+      'append 10.81.0.3',
+    ]);
+    expect(plan.ops.every((o) => o.op === 'add' || o.op === 'append')).toBe(true);
     const restored = apply(current, plan.ops);
     const lost = new Set(plan.unrestorable.map((u) => u.route));
     expect(v4main(restored)).toEqual(v4main(snap.routes.filter((r) => !lost.has(r))));
+    const tie = (rs: RouteSnapshot[]) => rs.filter((r) => r.dst === '10.83.0.0/16').map((r) => r.gateway);
+    expect(tie(restored)).toEqual(['10.81.0.1', '10.81.0.3']);
   });
 
   it('a second restore on the restored table does nothing', () => {
@@ -197,20 +211,43 @@ describe('planRouteRestore on hand-made tables', () => {
     expect(v4main(apply(current, plan.ops))).toEqual(v4main(snap.routes));
   });
 
-  it('a metric tie (an appended twin) is reported naming both routes; its first route goes back', () => {
+  it("a metric tie (routes appended to one key) goes back in the kernel's order: add, then append", () => {
+    const first = route('0.0.0.0/0', { gateway: '10.0.0.1', metric: 5 });
+    const twin = route('0.0.0.0/0', { gateway: '10.0.0.3', metric: 5 });
+    const third = route('0.0.0.0/0', { gateway: '10.0.0.4', metric: 5 });
+    const snap = veth([route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }), first, twin, third]);
+    const current = afterAddressAdd(ip, 24, '10.0.0.0/24');
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual([
+      'add 0.0.0.0/0 via 10.0.0.1',
+      'append 0.0.0.0/0 via 10.0.0.3',
+      'append 0.0.0.0/0 via 10.0.0.4',
+    ]);
+    expect(plan.ops[1]!.reason).toBe(
+      '3 routes share the key of "0.0.0.0/0 via 10.0.0.1 metric 5"; its list is rebuilt in the snapshot\'s order',
+    );
+    expect(plan.unrestorable).toEqual([]);
+    expect(apply(current, plan.ops).filter((r) => r.dst === '0.0.0.0/0')).toEqual([first, twin, third]);
+  });
+
+  it('a tied key whose list is out of order or incomplete is rebuilt: delete what is there, add, append', () => {
     const first = route('0.0.0.0/0', { gateway: '10.0.0.1', metric: 5 });
     const twin = route('0.0.0.0/0', { gateway: '10.0.0.3', metric: 5 });
     const snap = veth([route('10.0.0.0/24', { protocol: 'kernel', prefsrc: ip }), first, twin]);
-    const plan = planRouteRestore(snap, afterAddressAdd(ip, 24, '10.0.0.0/24'));
-    expect(show(plan.ops)).toEqual(['add 0.0.0.0/0 via 10.0.0.1']);
-    expect(plan.unrestorable).toEqual([
-      {
-        route: twin,
-        reason: expect.stringContaining(
-          'shares its kernel key (table, dst, tos, metric) with "0.0.0.0/0 via 10.0.0.1 metric 5"',
-        ),
-      },
+    const current = [...afterAddressAdd(ip, 24, '10.0.0.0/24'), twin, first];
+    const plan = planRouteRestore(snap, current);
+    expect(show(plan.ops)).toEqual([
+      'delete 0.0.0.0/0 via 10.0.0.3',
+      'delete 0.0.0.0/0 via 10.0.0.1',
+      'add 0.0.0.0/0 via 10.0.0.1',
+      'append 0.0.0.0/0 via 10.0.0.3',
     ]);
+    expect(apply(current, plan.ops).filter((r) => r.dst === '0.0.0.0/0')).toEqual([first, twin]);
+    // only the first of the two there: the same
+    const half = [...afterAddressAdd(ip, 24, '10.0.0.0/24'), first];
+    expect(apply(half, planRouteRestore(snap, half).ops).filter((r) => r.dst === '0.0.0.0/0')).toEqual([first, twin]);
+    // in order already: nothing to do
+    expect(planRouteRestore(snap, [...afterAddressAdd(ip, 24, '10.0.0.0/24'), first, twin]).ops).toEqual([]);
   });
 
   it('a different metric is no tie: both routes go back', () => {

@@ -7,15 +7,20 @@
 // is reachable when its route goes in; deletions of routes the snapshot lacked come
 // last (the kernel checks a gateway only when a route is added, so nothing breaks).
 // A route whose kernel key (table, dst, tos, metric) is already taken is replaced, not
-// added: adding it would fail with "File exists". A route whose gateway no on-link
-// route reaches (the kernel would refuse it: "Nexthop has invalid gateway") is reported
-// as unrestorable, naming the route, instead of failing at apply time.
+// added: adding it would fail with "File exists". Routes sharing one key (a metric tie,
+// made with `ip route append`) go back in the snapshot's order: whatever holds the key
+// is deleted, the first is added, the others appended (NLM_F_APPEND). A route whose
+// gateway no on-link route reaches (the kernel would refuse it: "Nexthop has invalid
+// gateway") is reported as unrestorable, naming the route, instead of failing at apply
+// time; so are multipath routes and IPv4 routes via an IPv6 gateway, whose nexthops the
+// snapshot does not hold.
 import type { RouteSnapshot, VethSnapshot } from '../snapshot';
 import { contains, parsePrefix4 } from './ipv4';
 
 export interface RouteOp {
-  op: 'add' | 'replace' | 'delete';
-  /** add/replace: the snapshot's route; delete: the current route */
+  /** append: add after the routes with the same key (NLM_F_APPEND), as `ip route append` */
+  op: 'add' | 'replace' | 'append' | 'delete';
+  /** add/replace/append: the snapshot's route; delete: the current route */
   route: RouteSnapshot;
   reason: string;
 }
@@ -85,16 +90,10 @@ export function planRouteRestore(snapshot: VethSnapshot, current: RouteSnapshot[
   const want: RouteSnapshot[] = [];
   for (const r of snapshot.routes) {
     if (r.family !== 4 || addressOwned(r)) continue;
-    const twin = want.find((w) => routeKey(w) === routeKey(r));
     if (r.multipath) unrestorable.push({ route: r, reason: 'multipath: the snapshot does not hold its nexthops' });
     else if (r.via)
       unrestorable.push({ route: r, reason: `its gateway ${r.via.address} is IPv${r.via.family} (RTA_VIA)` });
-    else if (twin) {
-      unrestorable.push({
-        route: r,
-        reason: `it shares its kernel key (table, dst, tos, metric) with "${label(twin)}"; only an append (NLM_F_APPEND) puts both back`,
-      });
-    } else want.push(r);
+    else want.push(r);
   }
   const cur = current.filter((r) => r.family === 4 && !addressOwned(r));
 
@@ -108,18 +107,33 @@ export function planRouteRestore(snapshot: VethSnapshot, current: RouteSnapshot[
     });
   }
 
-  const ops: RouteOp[] = [];
+  // one group per kernel key, in the snapshot's (= the kernel's list) order
+  const groups = new Map<string, RouteSnapshot[]>();
+  for (const r of want) groups.set(routeKey(r), [...(groups.get(routeKey(r)) ?? []), r]);
+  const needsGateway = (r: RouteSnapshot): boolean => !!r.gateway && !r.onlink;
+  const ordered = [...groups.values()];
   // on-link first (onlink-flagged gateway routes need nothing on-link), then via gateways
-  const first = want.filter((r) => !r.gateway || r.onlink);
-  const then = want.filter((r) => r.gateway && !r.onlink);
-  for (const r of [...first, ...then]) {
-    if (cur.some((c) => sameRoute(c, r))) continue;
-    const taken = cur.find((c) => routeKey(c) === routeKey(r));
-    ops.push(
-      taken
-        ? { op: 'replace', route: r, reason: `the kernel has "${label(taken)}" (${taken.protocol}) in its place` }
-        : { op: 'add', route: r, reason: 'missing' },
-    );
+  ordered.sort((a, b) => Number(a.some(needsGateway)) - Number(b.some(needsGateway)));
+
+  const ops: RouteOp[] = [];
+  for (const w of ordered) {
+    const c = cur.filter((x) => routeKey(x) === routeKey(w[0]!));
+    if (c.length === w.length && c.every((x, i) => sameRoute(x, w[i]!))) continue;
+    if (w.length === 1 && c.length <= 1) {
+      const r = w[0]!;
+      const taken = c[0];
+      ops.push(
+        taken
+          ? { op: 'replace', route: r, reason: `the kernel has "${label(taken)}" (${taken.protocol}) in its place` }
+          : { op: 'add', route: r, reason: 'missing' },
+      );
+      continue;
+    }
+    // several routes share the key: rebuild its list in the snapshot's order
+    const why = `${w.length} routes share the key of "${label(w[0]!)}"; its list is rebuilt in the snapshot's order`;
+    for (const x of c) ops.push({ op: 'delete', route: x, reason: why });
+    ops.push({ op: 'add', route: w[0]!, reason: why });
+    for (const r of w.slice(1)) ops.push({ op: 'append', route: r, reason: why });
   }
   // routes the snapshot lacked (the kernel's re-created subnet route), unless replaced above
   const keys = new Set(want.map(routeKey));
