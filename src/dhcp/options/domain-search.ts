@@ -68,7 +68,17 @@ export class DomainSearchOption implements OptionValue {
     for (const raw of this.names) {
       const name = raw.endsWith('.') ? raw.slice(0, -1) : raw;
       const labels = name === '' ? [] : name.split('.');
+      const bytes = labels.map((l) => Buffer.from(l, 'latin1'));
+      // The whole name is checked before any of it is compressed: a pointer shortens what
+      // is written, not the name, and decode() rejects a name over 255 bytes however spelt.
       let wire = 1;
+      bytes.forEach((label, i) => {
+        if (label.length === 0 || label.length > MAX_LABEL) {
+          throw new RangeError(`domain search name ${JSON.stringify(raw)}: label ${i} must be 1-${MAX_LABEL} bytes`);
+        }
+        wire += label.length + 1;
+      });
+      if (wire > MAX_NAME) throw new RangeError(`domain search name ${JSON.stringify(raw)} is over ${MAX_NAME} bytes`);
       let i = 0;
       for (; i < labels.length; i++) {
         const suffix = labels.slice(i).join('.').toLowerCase();
@@ -77,13 +87,7 @@ export class DomainSearchOption implements OptionValue {
           out.push(0xc0 | (at >> 8), at & 0xff);
           break;
         }
-        const label = Buffer.from(labels[i]!, 'latin1');
-        if (label.length === 0 || label.length > MAX_LABEL) {
-          throw new RangeError(`domain search name ${JSON.stringify(raw)}: label ${i} must be 1-${MAX_LABEL} bytes`);
-        }
-        wire += label.length + 1;
-        if (wire > MAX_NAME)
-          throw new RangeError(`domain search name ${JSON.stringify(raw)} is over ${MAX_NAME} bytes`);
+        const label = bytes[i]!;
         if (out.length < 0x4000) seen.set(suffix, out.length);
         out.push(label.length, ...label);
       }
