@@ -1,7 +1,7 @@
 // The server's state machine (RFC 2131 4.3), free of sockets: a decoded request in, a
 // reply (or nothing) out, with the per-MAC binding state updated. Expiry is never timed:
 // a binding is "bound" until expiresAt, computed when read.
-import { MessageType, Opt } from './constants';
+import { FLAG_BROADCAST, MessageType, Opt } from './constants';
 import type { DhcpCounters } from './counters';
 import type { ResolvedLease } from './lease';
 import { addLeaseOptions } from './lease-options';
@@ -57,10 +57,13 @@ function ack(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease, kind: s
 function nak(ctx: HandlerContext, req: DhcpPacket, why: string): DhcpPacket {
   ctx.counters.nak++;
   ctx.log.info('NAK', { mac: req.mac, why, xid: req.xid });
-  // RFC 2131 table 3: NAK carries no ciaddr/yiaddr and no lease options.
-  return replyTo(req, withMessageType(MessageType.NAK), withOption(Opt.MESSAGE, new TextOption(why)), (p) =>
-    p.options.set(Opt.SERVER_ID, ctx.serverIdBytes),
-  );
+  // RFC 2131 table 3: NAK carries no ciaddr/yiaddr and no lease options. 4.3.2: through a
+  // relay (giaddr set) the server MUST set the broadcast bit, so that the relay broadcasts
+  // the NAK to a client whose address or mask may be wrong.
+  return replyTo(req, withMessageType(MessageType.NAK), withOption(Opt.MESSAGE, new TextOption(why)), (p) => {
+    p.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
+    if (req.giaddr !== ZERO) p.flags |= FLAG_BROADCAST;
+  });
 }
 
 function serverIdOf(req: DhcpPacket): string | undefined {

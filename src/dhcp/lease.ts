@@ -22,7 +22,8 @@ export interface StaticLease {
   prefixLen: number;
   /** option 3 (may be empty) */
   routers: string[];
-  /** option 121, sent in the given order; gw '0.0.0.0' = on-link */
+  /** option 121, sent in the given order; gw '0.0.0.0' = on-link. Without a 0.0.0.0/0 entry,
+   * one via routers[0] is appended (RFC 3442: a client taking 121 ignores option 3). */
   classlessRoutes: { dst: string; gw: string }[];
   dns: string[];
   search: string[];
@@ -70,6 +71,16 @@ function checkIps(field: string, v: unknown): string[] {
   if (!Array.isArray(v)) throw new DhcpConfigError(field, v, 'must be an array of IPv4 addresses');
   v.forEach((a, i) => parseIpv4(a, `${field}[${i}]`));
   return v as string[];
+}
+
+/**
+ * RFC 3442: a client that gets option 121 MUST ignore option 3, so the default router goes
+ * into 121 too. Added last (its router is on the client's subnet, RFC 2132 3.5) unless the
+ * routes already have a default route; without routers nothing is invented.
+ */
+function withDefaultRoute(routes: StaticLease['classlessRoutes'], routers: string[]): StaticLease['classlessRoutes'] {
+  if (routers.length === 0 || routes.some((r) => Number(r.dst.split('/')[1]) === 0)) return routes;
+  return [...routes, { dst: '0.0.0.0/0', gw: routers[0]! }];
 }
 
 /** Validates one lease; `field` prefixes error names (e.g. "leases[2]"). */
@@ -122,7 +133,9 @@ export function resolveLease(l: StaticLease, field = 'lease'): ResolvedLease {
   const values = new Map<number, Buffer>();
   values.set(Opt.SUBNET_MASK, new IpOption(formatIpv4(mask)).encode());
   if (routers.length) values.set(Opt.ROUTER, new IpListOption(routers).encode());
-  if (l.classlessRoutes.length) values.set(Opt.CLASSLESS_ROUTES, new ClasslessRoutesOption(l.classlessRoutes).encode());
+  if (l.classlessRoutes.length) {
+    values.set(Opt.CLASSLESS_ROUTES, new ClasslessRoutesOption(withDefaultRoute(l.classlessRoutes, routers)).encode());
+  }
   if (dns.length) values.set(Opt.DNS, new IpListOption(dns).encode());
   if (l.hostname) values.set(Opt.HOSTNAME, new TextOption(l.hostname).encode());
   if (l.domain) values.set(Opt.DOMAIN_NAME, new TextOption(l.domain).encode());
