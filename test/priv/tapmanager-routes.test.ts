@@ -144,10 +144,14 @@ describePrivileged('tapmanager and the routes of the pod', () => {
     p.pod.ip('route', 'add', `${p.gw}/32`, 'dev', 'eth0', 'scope', 'link');
     p.pod.ip('route', 'add', subnet, 'via', p.gw, 'dev', 'eth0');
     p.pod.ip('route', 'add', 'default', 'via', p.gw, 'dev', 'eth0');
+    // route attributes a restore must carry too: RTAX_MTU/ADVMSS, a preferred source
+    p.pod.ip('route', 'add', '10.86.0.0/16', 'via', p.gw, 'dev', 'eth0', 'mtu', '1400', 'advmss', '1360');
+    p.pod.ip('route', 'add', '10.88.0.0/16', 'via', p.gw, 'dev', 'eth0', 'src', p.ip, 'proto', 'static');
     await dadDone(p.pod, ['eth0']);
     const before = ipState(p.pod);
     expect(before).toContain(`unicast ${subnet} via ${p.gw} dev eth0 table main proto boot scope global`);
     expect(before).not.toContain(`${subnet} dev eth0 table main proto kernel`);
+    expect(before).toContain('mtu 1400 advmss 1360');
     await mgr.setup({ sandboxId: 'sb-ptp2', netnsPath: p.pod.path, cniResult: p.cniResult });
     expect(await mgr.teardown('sb-ptp2')).toEqual({ errors: [] });
     expect(ipState(p.pod)).toBe(before);
