@@ -78,10 +78,19 @@ function serve(conn: net.Socket, log: Logger, handler: Handler): void {
   conn.on('error', (e) => log.debug('connection error', { error: e.message }));
 }
 
-async function listen(socketPath: string, mode: number, onConn: (c: net.Socket) => void): Promise<net.Server> {
+async function listen(
+  socketPath: string,
+  mode: number,
+  conns: Set<net.Socket>,
+  onConn: (c: net.Socket) => void,
+): Promise<net.Server> {
   await fs.promises.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   await fs.promises.rm(socketPath, { force: true });
-  const server = net.createServer(onConn);
+  const server = net.createServer((conn) => {
+    conns.add(conn);
+    conn.on('close', () => conns.delete(conn));
+    onConn(conn);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => resolve());
@@ -92,6 +101,8 @@ async function listen(socketPath: string, mode: number, onConn: (c: net.Socket) 
 
 export class TapmanagerServer {
   private servers: net.Server[] = [];
+  /** open connections: close() ends them, or a client that keeps one open would hold up a stop forever */
+  private readonly conns = new Set<net.Socket>();
 
   constructor(
     private readonly mgr: SandboxManager,
@@ -100,7 +111,7 @@ export class TapmanagerServer {
 
   async start(): Promise<void> {
     const log = this.o.log;
-    const control = await listen(this.o.controlSocket, 0o600, (conn) => {
+    const control = await listen(this.o.controlSocket, 0o600, this.conns, (conn) => {
       const cred = safePeerCred(conn);
       if (!cred || cred.uid !== 0) {
         conn.end(
@@ -115,7 +126,7 @@ export class TapmanagerServer {
       }
       serve(conn, log.child('control'), (msg) => this.control(msg));
     });
-    const fdsrv = await listen(this.o.fdSocket, 0o666, (conn) => {
+    const fdsrv = await listen(this.o.fdSocket, 0o666, this.conns, (conn) => {
       const cred = safePeerCred(conn);
       const allowed =
         cred !== undefined &&
@@ -159,7 +170,9 @@ export class TapmanagerServer {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+    const closed = Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+    for (const c of this.conns) c.destroy();
+    await closed;
     this.servers = [];
   }
 }
