@@ -9,6 +9,7 @@ import { NetlinkHandle } from '../net/netlink';
 import { randomMac } from '../net/addr-text';
 import { openTap, withNetns } from '../native';
 import type { Logger } from '../util/log';
+import { crashCounting, crashPoint } from './crash-points';
 import { TapError, badInput } from './errors';
 import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence';
 import { planGuestNetwork, PlanError } from './plan/guest-network';
@@ -124,7 +125,7 @@ export class SandboxManager {
       );
     }
     const log = this.o.log.child('setup');
-    const nl = NetlinkHandle.open(req.netnsPath);
+    const nl = crashCounting(NetlinkHandle.open(req.netnsPath), 'setup');
     let rec: SandboxRecord | undefined;
     try {
       // 1. snapshot every veth before touching anything, and plan what the guest gets
@@ -177,6 +178,7 @@ export class SandboxManager {
           plan,
         });
       }
+      crashPoint('setup.planned');
       const now = new Date().toISOString();
       rec = {
         version: RECORD_VERSION,
@@ -193,6 +195,7 @@ export class SandboxManager {
       // 2. write-ahead: the plan with every undo's data is on disk before the first change
       await this.o.store.save(rec);
       this.records.set(rec.sandboxId, rec);
+      crashPoint('setup.recorded');
       let step = 0;
       const hook = (): void => {
         step++;
@@ -211,12 +214,15 @@ export class SandboxManager {
         rec.fenceTable,
         rec.nics.map((n) => ({ bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac })),
       );
+      crashPoint('setup.fenced');
       hook();
       // 5. DHCP, listening before we answer
       await this.startDhcp(rec);
+      crashPoint('setup.dhcp');
       hook();
       rec.state = 'ready';
       await this.o.store.save(rec);
+      crashPoint('setup.ready');
       log.info('sandbox ready', {
         sandboxId: rec.sandboxId,
         nics: rec.nics.map((n) => `${n.veth.ifname}->${n.tap} ${n.guestMac} ${n.plan.ip}/${n.plan.prefixLen}`),
@@ -284,14 +290,14 @@ export class SandboxManager {
   }
 
   /** Undo of everything a setup may have done, each step independent. */
-  private async unbuild(rec: SandboxRecord, nlIn?: NetlinkHandle): Promise<string[]> {
+  private async unbuild(rec: SandboxRecord, nlIn?: NetlinkHandle, op = 'rollback'): Promise<string[]> {
     const errors: string[] = [];
     const warnings: string[] = [];
     await this.stopDhcp(rec.sandboxId);
     if (!netnsAlive(rec.netnsPath)) return errors; // the namespace and all in it are gone: nothing to restore
     let nl = nlIn;
     try {
-      nl ??= NetlinkHandle.open(rec.netnsPath);
+      nl ??= crashCounting(NetlinkHandle.open(rec.netnsPath), op);
     } catch (e) {
       return [`open netns ${rec.netnsPath}: ${(e as Error).message}`];
     }
@@ -299,6 +305,7 @@ export class SandboxManager {
       await removeFence(rec.netnsPath, rec.fenceTable).catch((e: unknown) =>
         errors.push(`remove fence: ${(e as Error).message}`),
       );
+      crashPoint(`${op}.unfenced`);
       for (const nic of [...rec.nics].reverse()) {
         const current = async (ifname: string) => (await readVethSnapshot(rec.netnsPath, ifname)).routes;
         errors.push(...(await unbuildNic(nl, nic, current, (w) => warnings.push(w))));
@@ -316,7 +323,8 @@ export class SandboxManager {
     if (!rec) return { errors: [] }; // idempotent: never set up, or already torn down
     rec.state = 'tearing-down';
     await this.o.store.save(rec);
-    const errors = await this.unbuild(rec);
+    crashPoint('teardown.recorded');
+    const errors = await this.unbuild(rec, undefined, 'teardown');
     if (errors.length === 0) {
       this.records.delete(sandboxId);
       await this.o.store.remove(sandboxId);
