@@ -5,39 +5,43 @@
 import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetlinkHandle } from '../src/net/netlink';
 import { closeFd, openTap, withNetns } from '../src/native';
 import { TapmanagerClient } from '../src/tapmanager/client';
+import { applyFence } from '../src/tapmanager/fence';
 import { makePod, Pod } from '../test/helpers/pod';
-import { removeNetns } from '../test/helpers/netns';
-import { fmt, ratio, summarize, Table } from './table';
+import { benchDir, benchNetns, breathe, dropDir, dropNetns, track } from './resources';
+import { atLeast, atMost, fmt, ratio, summarize, SuiteResult, Target } from './table';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SHARED = process.env.TAPWIRE_SHARED ?? path.resolve(ROOT, '..', 'shared');
 
-interface Daemon {
+export interface Daemon {
   proc: ChildProcess;
   client: TapmanagerClient;
   dir: string;
 }
 
-async function startDaemon(): Promise<Daemon> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twb-'));
+/** The real tapmanager daemon from dist/, on sockets in a bench dir; extra node flags e.g. --cpu-prof. */
+export async function startDaemon(nodeFlags: string[] = []): Promise<Daemon> {
+  const dir = benchDir('tapmanager');
   const sock = path.join(dir, 'control.sock');
-  const proc = spawn(
-    process.execPath,
-    [
-      path.join(ROOT, 'dist/src/tapmanager/main.js'),
-      '--state-dir',
-      path.join(dir, 'state'),
-      '--control-socket',
-      sock,
-      '--fd-socket',
-      path.join(dir, 'fd.sock'),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+  const proc = track(
+    spawn(
+      process.execPath,
+      [
+        ...nodeFlags,
+        path.join(ROOT, 'dist/src/tapmanager/main.js'),
+        '--state-dir',
+        path.join(dir, 'state'),
+        '--control-socket',
+        sock,
+        '--fd-socket',
+        path.join(dir, 'fd.sock'),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
+    ),
   );
   let log = '';
   await new Promise<void>((resolve, reject) => {
@@ -51,11 +55,13 @@ async function startDaemon(): Promise<Daemon> {
   return { proc, client: new TapmanagerClient(sock), dir };
 }
 
-async function stopDaemon(d: Daemon): Promise<void> {
+export async function stopDaemon(d: Daemon, keepDir = false): Promise<void> {
   d.client.close();
-  d.proc.kill('SIGTERM');
-  await new Promise((r) => d.proc.once('exit', r));
-  fs.rmSync(d.dir, { recursive: true, force: true });
+  if (d.proc.exitCode === null && d.proc.signalCode === null) {
+    d.proc.kill('SIGTERM');
+    await new Promise((r) => d.proc.once('exit', r));
+  }
+  if (!keepDir) dropDir(d.dir);
 }
 
 function rssKb(pid: number): number {
@@ -68,20 +74,29 @@ function fdCount(pid: number): number {
 }
 
 let netCounter = 0;
-function pods(n: number): Pod[] {
+/** A CNI-shaped pod (bridge cni0 in its own node netns), in bench-named namespaces. */
+function benchPod(): Pod {
+  const net = 1 + (netCounter++ % 250);
+  const node = benchNetns('node');
+  const pod = benchNetns('pod');
+  node.ip('link', 'add', 'cni0', 'mtu', '1450', 'type', 'bridge');
+  node.ip('addr', 'add', `10.${net}.0.1/24`, 'dev', 'cni0');
+  node.ip('link', 'set', 'cni0', 'up');
+  return makePod({ net, node, pod });
+}
+
+async function pods(n: number): Promise<Pod[]> {
   const out: Pod[] = [];
+  // one node netns per pod keeps the bench free of cross-pod interference
   for (let i = 0; i < n; i++) {
-    // one node netns per pod keeps the bench free of cross-pod interference
-    out.push(makePod({ net: 1 + (netCounter++ % 250) }));
+    out.push(benchPod());
+    await breathe();
   }
   return out;
 }
 
 function dropPods(ps: Pod[]): void {
-  for (const p of ps) {
-    removeNetns(p.pod);
-    removeNetns(p.node);
-  }
+  for (const p of ps) dropNetns(p.pod, p.node);
 }
 
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -158,21 +173,37 @@ function referencePlumber(p: Pod, verb: 'setup' | 'teardown', runDir: string, re
   return ms(t0);
 }
 
-export async function runSetupBench(opts: { rounds?: number; scale?: number[] } = {}): Promise<Table[]> {
+/** The fence alone (one `nsenter nft -f -` transaction), on a pod already plumbed by netlinkFloor. */
+async function fenceAlone(p: Pod): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await applyFence(p.pod.path, 'twbench', [{ bridge: 'br0', veth: 'eth0', tap: 'tap0', guestMac: p.mac }]);
+  return ms(t0);
+}
+
+export interface SetupOptions {
+  /** samples per concurrency level (default 20) */
+  rounds?: number;
+  /** reference plumber samples (default 10) */
+  refRounds?: number;
+  concurrency?: number[];
+}
+
+/** Suite 1: setup/teardown latency and throughput vs the reference plumber and the netlink floor. */
+export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResult> {
   const rounds = opts.rounds ?? 20;
-  const tables: Table[] = [];
+  const rows: (string | number)[][] = [];
+  const data: Record<string, unknown> = {};
+  let tapwireP50 = NaN;
   const d = await startDaemon();
   try {
-    // --- suite 1: latency at 1, 10, 100 concurrent requests
-    const rows: (string | number)[][] = [];
-    let tapwireP50 = NaN;
-    for (const c of [1, 10, 100]) {
-      const ps = pods(Math.max(rounds, c));
+    for (const c of opts.concurrency ?? [1, 10, 100]) {
+      const ps = await pods(Math.max(rounds, c));
       try {
         const r = await timedSetups(d, ps, c);
         const s = summarize(r.setup);
         const t = summarize(r.teardown);
         if (c === 1) tapwireP50 = s.p50;
+        data[`tapwire_c${c}`] = { setup: s, teardown: t, setupsPerSec: (ps.length / r.wallMs) * 1000 };
         rows.push([
           `tapwire (${c} concurrent)`,
           fmt(s.p50),
@@ -185,134 +216,180 @@ export async function runSetupBench(opts: { rounds?: number; scale?: number[] } 
         dropPods(ps);
       }
     }
-    // reference plumber, sequential (its dnsmasq start dominates)
-    const refPods = pods(Math.min(rounds, 10));
-    const refSetup: number[] = [];
-    const refTeardown: number[] = [];
-    try {
-      for (const p of refPods) {
-        const run = fs.mkdtempSync(path.join(os.tmpdir(), 'twb-ref-'));
-        const resultFile = path.join(run, 'cni.json');
-        fs.writeFileSync(resultFile, JSON.stringify(p.cniResult));
-        try {
-          refSetup.push(referencePlumber(p, 'setup', path.join(run, 'd'), resultFile));
-          refTeardown.push(referencePlumber(p, 'teardown', path.join(run, 'd'), resultFile));
-        } finally {
-          fs.rmSync(run, { recursive: true, force: true });
-        }
+  } finally {
+    await stopDaemon(d);
+  }
+  // reference plumber, sequential (its dnsmasq start dominates)
+  const refPods = await pods(opts.refRounds ?? 10);
+  const refSetup: number[] = [];
+  const refTeardown: number[] = [];
+  try {
+    for (const p of refPods) {
+      const run = benchDir('ref');
+      const resultFile = path.join(run, 'cni.json');
+      fs.writeFileSync(resultFile, JSON.stringify(p.cniResult));
+      try {
+        refSetup.push(referencePlumber(p, 'setup', path.join(run, 'd'), resultFile));
+        refTeardown.push(referencePlumber(p, 'teardown', path.join(run, 'd'), resultFile));
+      } finally {
+        dropDir(run);
       }
-    } finally {
-      dropPods(refPods);
     }
-    const rs = summarize(refSetup);
-    const rt = summarize(refTeardown);
-    rows.push([
-      'reference plumber (1 concurrent)',
-      fmt(rs.p50),
-      fmt(rs.p99),
-      fmt(rt.p50),
-      fmt(rt.p99),
-      fmt(1000 / rs.p50, 1),
-    ]);
-    // floor
-    const floorPods = pods(rounds);
-    const floor: number[] = [];
-    try {
-      for (const p of floorPods) floor.push(await netlinkFloor(p));
-    } finally {
-      dropPods(floorPods);
+  } finally {
+    dropPods(refPods);
+  }
+  const rs = summarize(refSetup);
+  const rt = summarize(refTeardown);
+  data.reference = { setup: rs, teardown: rt };
+  rows.push([
+    'reference plumber (1 concurrent)',
+    fmt(rs.p50),
+    fmt(rs.p99),
+    fmt(rt.p50),
+    fmt(rt.p99),
+    fmt(1000 / rs.p50, 1),
+  ]);
+  // floor: the same link operations as bare netlink calls; then the fence alone on the same pods
+  const floorPods = await pods(rounds);
+  const floor: number[] = [];
+  const fence: number[] = [];
+  try {
+    for (const p of floorPods) {
+      floor.push(await netlinkFloor(p));
+      fence.push(await fenceAlone(p));
     }
-    const f = summarize(floor);
-    rows.push(['bare netlink floor (same link ops)', fmt(f.p50), fmt(f.p99), '-', '-', fmt(1000 / f.p50, 1)]);
-    tables.push({
-      title: 'Sandbox network setup/teardown (ms; tapmanager daemon over its control socket)',
-      columns: ['what', 'setup p50', 'setup p99', 'teardown p50', 'teardown p99', 'setups/s'],
-      rows,
-      notes: [
-        `tapwire vs reference plumber (setup p50): ${ratio(rs.p50, tapwireP50)} faster (target >= 20x)` +
-          (rs.p50 / tapwireP50 >= 20 ? ' — MET' : ' — MISSED'),
-        `tapwire vs bare netlink floor (setup p50): ${ratio(tapwireP50, f.p50)} (target <= 2x)` +
-          (tapwireP50 / f.p50 <= 2 ? ' — MET' : ' — MISSED'),
-      ],
-    });
+  } finally {
+    dropPods(floorPods);
+  }
+  const f = summarize(floor);
+  const fe = summarize(fence);
+  data.floor = f;
+  data.fence = fe;
+  rows.push(['bare netlink floor (same link ops)', fmt(f.p50), fmt(f.p99), '-', '-', fmt(1000 / f.p50, 1)]);
+  rows.push(['fence alone (nsenter + nft -f, 1 txn)', fmt(fe.p50), fmt(fe.p99), '-', '-', fmt(1000 / fe.p50, 1)]);
+  rows.push(['floor + fence', fmt(f.p50 + fe.p50), '-', '-', '-', fmt(1000 / (f.p50 + fe.p50), 1)]);
+  const targets: Target[] = [
+    atLeast('setup', 'setup p50: times faster than the reference plumber', rs.p50 / tapwireP50, 20),
+    atMost('setup', 'setup p50: times the bare netlink floor', tapwireP50 / f.p50, 2),
+  ];
+  return {
+    tables: [
+      {
+        title: `Sandbox network setup/teardown (ms; tapmanager daemon over its control socket; ${rounds} samples per row)`,
+        columns: ['what', 'setup p50', 'setup p99', 'teardown p50', 'teardown p99', 'setups/s'],
+        rows,
+        notes: [
+          `tapwire vs reference plumber (setup p50): ${ratio(rs.p50, tapwireP50)} faster; vs bare netlink floor: ${ratio(tapwireP50, f.p50)}.`,
+          `The fence (one nft process per setup) is ${fmt((fe.p50 / tapwireP50) * 100, 0)}% of tapwire's 1-concurrent setup p50; ` +
+            `tapwire minus the fence is ${ratio(tapwireP50 - fe.p50, f.p50)} the floor.`,
+          'setups/s: sandboxes set up divided by the wall time of all their setups (for the reference and floor rows: 1000/p50).',
+        ],
+      },
+    ],
+    targets,
+    data,
+  };
+}
 
-    // --- suite 2: scale
-    const scale = opts.scale ?? [1, 100, 500, 1000];
-    const srows: (string | number)[][] = [];
-    const live: Pod[] = [];
-    const ids: string[] = [];
+/** Suite 2: daemon RSS, fds and next-setup latency at 1..1000 live sandboxes vs N x dnsmasq. */
+export async function runScaleSuite(opts: { scale?: number[] } = {}): Promise<SuiteResult> {
+  const scale = opts.scale ?? [1, 100, 500, 1000];
+  const srows: (string | number)[][] = [];
+  const data: Record<string, unknown>[] = [];
+  const live: Pod[] = [];
+  const ids: string[] = [];
+  const d = await startDaemon();
+  let lastRssMb = NaN;
+  try {
     const base = rssKb(d.proc.pid!);
     let dnsmasqKb = NaN;
     try {
       for (const n of scale) {
-        const more = pods(n - live.length);
+        const more = await pods(n - live.length);
         for (const p of more) {
           const id = `s-${randomBytes(6).toString('hex')}`;
           await d.client.setup({ sandboxId: id, netnsPath: p.pod.path, cniResult: p.cniResult });
           ids.push(id);
           live.push(p);
         }
-        const probe = pods(1)[0]!;
+        const probe = (await pods(1))[0]!;
         const t0 = process.hrtime.bigint();
         const pid = `p-${randomBytes(6).toString('hex')}`;
         await d.client.setup({ sandboxId: pid, netnsPath: probe.pod.path, cniResult: probe.cniResult });
         const next = ms(t0);
         await d.client.teardown(pid);
         dropPods([probe]);
-        if (global.gc) global.gc();
         const rss = rssKb(d.proc.pid!);
+        lastRssMb = rss / 1024;
         if (Number.isNaN(dnsmasqKb)) dnsmasqKb = measureDnsmasqKb(live[0]!);
+        const fds = fdCount(d.proc.pid!);
+        data.push({ sandboxes: n, rssKb: rss, fds, nextSetupMs: next, kbPerSandbox: (rss - base) / n, dnsmasqKb });
         srows.push([
           n,
           fmt(rss / 1024, 1),
-          fdCount(d.proc.pid!),
+          fds,
           fmt(next),
           fmt((rss - base) / Math.max(1, n), 1),
           fmt((dnsmasqKb * n) / 1024, 1),
+          ratio(dnsmasqKb * n, rss),
         ]);
       }
     } finally {
       for (const id of ids) await d.client.teardown(id).catch(() => undefined);
       dropPods(live);
     }
-    const last = srows[srows.length - 1];
-    tables.push({
-      title: 'Scale: live sandboxes in one tapmanager',
-      columns: ['sandboxes', 'daemon RSS MB', 'daemon fds', 'next setup ms', 'KB per sandbox', 'N x dnsmasq RSS MB'],
-      rows: srows,
-      notes: last
-        ? [
-            `1000-sandbox target: daemon RSS < 100 MB — ${Number(last[1]) < 100 ? 'MET' : 'MISSED'} (${last[1]} MB at ${last[0]})`,
-          ]
-        : [],
-    });
+    const top = scale[scale.length - 1]!;
+    return {
+      tables: [
+        {
+          title: 'Scale: live sandboxes in one tapmanager',
+          columns: [
+            'sandboxes',
+            'daemon RSS MB',
+            'daemon fds',
+            'next setup ms',
+            'KB per sandbox',
+            'N x dnsmasq RSS MB',
+            'dnsmasq/tapwire',
+          ],
+          rows: srows,
+          notes: [
+            `KB per sandbox = (RSS now - RSS of the idle daemon, ${fmt(base / 1024, 1)} MB) / N. ` +
+              `One dnsmasq serving one static lease has ${fmt(dnsmasqKb / 1024, 2)} MB RSS (shared pages counted, as the reference would run it).`,
+          ],
+        },
+      ],
+      targets: top >= 1000 ? [atMost('scale', `daemon RSS at ${top} live sandboxes (MB)`, lastRssMb, 100, ' MB')] : [],
+      data: { rows: data },
+    };
   } finally {
     await stopDaemon(d);
   }
-  return tables;
 }
 
 /** RSS of one dnsmasq serving one static lease (the reference's per-sandbox cost). */
 function measureDnsmasqKb(p: Pod): number {
-  const proc = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      p.node.name,
-      'dnsmasq',
-      '--keep-in-foreground',
-      '--conf-file=/dev/null',
-      '--port=0',
-      '--no-resolv',
-      '--no-hosts',
-      '--interface=cni0',
-      '--bind-interfaces',
-      `--dhcp-range=${p.gw},static,255.255.255.0,1h`,
-      `--dhcp-host=${p.mac},${p.ip}`,
-      '--dhcp-leasefile=/dev/null',
-    ],
-    { stdio: 'ignore' },
+  const proc = track(
+    spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        p.node.name,
+        'dnsmasq',
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--no-resolv',
+        '--no-hosts',
+        '--interface=cni0',
+        '--bind-interfaces',
+        `--dhcp-range=${p.gw},static,255.255.255.0,1h`,
+        `--dhcp-host=${p.mac},${p.ip}`,
+        '--dhcp-leasefile=/dev/null',
+      ],
+      { stdio: 'ignore' },
+    ),
   );
   const until = Date.now() + 2000;
   let kb = NaN;

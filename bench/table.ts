@@ -35,3 +35,53 @@ export function renderTable(t: Table): string {
   for (const n of t.notes ?? []) out.push('', n);
   return out.join('\n');
 }
+
+/** One target from the issue, judged on this run's numbers. */
+export interface Target {
+  suite: string;
+  what: string;
+  goal: string;
+  measured: string;
+  met: boolean;
+  /** how far past (met) or short of (missed) the goal, e.g. "3.1x short" */
+  by: string;
+}
+
+export interface SuiteResult {
+  tables: Table[];
+  targets: Target[];
+  /** raw figures for --json */
+  data?: Record<string, unknown>;
+}
+
+/** "at least `goal`x" targets (bigger is better): met when value >= goal. */
+export function atLeast(suite: string, what: string, value: number, goal: number, unit = 'x'): Target {
+  const met = value >= goal;
+  return {
+    suite,
+    what,
+    goal: `>= ${goal}${unit}`,
+    measured: `${fmt(value)}${unit}`,
+    met,
+    by:
+      Number.isFinite(value) && value > 0
+        ? `${(met ? value / goal : goal / value).toFixed(2)}x ${met ? 'past' : 'short'}`
+        : '-',
+  };
+}
+
+/** "at most `goal`" targets (smaller is better): met when value <= goal. */
+export function atMost(suite: string, what: string, value: number, goal: number, unit = 'x'): Target {
+  const met = value <= goal;
+  return {
+    suite,
+    what,
+    goal: `<= ${goal}${unit}`,
+    measured: `${fmt(value)}${unit}`,
+    met,
+    by:
+      Number.isFinite(value) && value > 0
+        ? `${(met ? goal / value : value / goal).toFixed(2)}x ${met ? 'past' : 'short'}`
+        : '-',
+  };
+}

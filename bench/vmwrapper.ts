@@ -5,10 +5,10 @@
 // `node dist/bench/vmwrapper.js [rounds]`.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { startFakeFdServer } from '../test/fixtures/vmwrapper/fake-fd-server';
-import { fmt, ratio, renderTable, summarize, Table } from './table';
+import { benchDir, dropDir, installCleanup } from './resources';
+import { atMost, fmt, ratio, renderTable, summarize, SuiteResult } from './table';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const WRAPPER = path.join(ROOT, 'dist/src/vmwrapper/main.js');
@@ -41,10 +41,10 @@ async function toStub(file: string, args: string[], env: Record<string, string>,
   return Number(BigInt(m[1]!) - t0) / 1e6;
 }
 
-export async function runVmwrapperBench(opts: { rounds?: number } = {}): Promise<Table[]> {
+export async function runVmwrapperBench(opts: { rounds?: number } = {}): Promise<SuiteResult> {
   const rounds = opts.rounds ?? 30;
   if (!fs.existsSync(WRAPPER)) throw new Error(`${WRAPPER} is missing: run "npm run build" first`);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twb-vmw-'));
+  const dir = benchDir('vmw');
   const out = path.join(dir, 'stub.out');
   const held: number[] = [];
   const server = await startFakeFdServer(() => {
@@ -98,7 +98,7 @@ export async function runVmwrapperBench(opts: { rounds?: number } = {}): Promise
     }
   } finally {
     await server.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    dropDir(dir);
   }
   const stub = summarize(results.get(cases[0]!.name)!).p50;
   const bare = summarize(results.get(cases[1]!.name)!).p50;
@@ -114,7 +114,8 @@ export async function runVmwrapperBench(opts: { rounds?: number } = {}): Promise
       i >= 2 ? ratio(own, bare) : i === 1 ? '1.00x' : '-',
     ];
   });
-  return [
+  const own = (i: number): number => summarize(results.get(cases[i]!.name)!).p50 - stub;
+  const tables = [
     {
       title: `vmwrapper start-up, exec to execve (${rounds} rounds, ms)`,
       columns: ['case', 'p50 spawn→stub start', 'p99', 'p50 exec→execve', 'vs bare node'],
@@ -125,12 +126,21 @@ export async function runVmwrapperBench(opts: { rounds?: number } = {}): Promise
       ],
     },
   ];
+  return {
+    tables,
+    targets: [
+      atMost('vmwrapper', 'exec->execve p50 (node main.js, key + fd fetch) / bare node -e 0', own(3) / bare, 1.5),
+      atMost('vmwrapper', 'exec->execve p50 (shell shim, key + fd fetch) / bare node -e 0', own(4) / bare, 1.5),
+    ],
+    data: Object.fromEntries([...results].map(([k, v]) => [k, summarize(v)])),
+  };
 }
 
 if (require.main === module) {
+  installCleanup();
   const rounds = Number(process.argv[2] ?? 30);
   runVmwrapperBench({ rounds })
-    .then((ts) => ts.forEach((t) => console.log(`${renderTable(t)}\n`)))
+    .then((r) => r.tables.forEach((t) => console.log(`${renderTable(t)}\n`)))
     .catch((e: unknown) => {
       console.error(e instanceof Error ? e.message : e);
       process.exit(1);
