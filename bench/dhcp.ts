@@ -1,0 +1,454 @@
+// Bench suite 3: DHCP reply latency, tapwire's server against dnsmasq serving the same static
+// lease, in the same run. Each sandbox is a netns with br0 (169.254.254.2/24) and a veth
+// "tap0" whose peer c<i> sits in one client netns; the client is the in-process test client
+// (a socket bound to c<i>). tapwire's servers all live in one child process (as in the
+// daemon); dnsmasq runs one process per sandbox (as the reference plumber does).
+// Measured: DISCOVER->OFFER and REQUEST->ACK (selecting, broadcast) for one client, and a
+// unicast renewal REQUEST->ACK with N sandboxes live: one at a time round-robin, and all N
+// at once (a burst). Runnable alone: `node dist/bench/dhcp.js [N]`.
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { MessageType } from '../src/dhcp/constants';
+import type { StaticLease } from '../src/dhcp/server';
+import { DhcpTestClient } from '../test/fixtures/dhcp-client';
+import { makeLease } from '../test/fixtures/dhcp-net';
+import type { TestNetns } from '../test/helpers/netns';
+import { benchDir, benchNetns, breathe, cleanupAll, dropDir, dropNetns, installCleanup, track } from './resources';
+import { atMost, fmt, ratio, renderTable, summarize, SuiteResult, Table } from './table';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SERVE = path.join(ROOT, 'dist/bench/dhcp-serve.js');
+const SERVER_ID = '169.254.254.2';
+
+interface Sandbox {
+  ns: TestNetns;
+  ifname: string;
+  lease: StaticLease;
+}
+
+interface Topology {
+  client: TestNetns;
+  sandboxes: Sandbox[];
+}
+
+const hex = (n: number): string => n.toString(16).padStart(2, '0');
+
+function leaseFor(i: number): StaticLease {
+  const net = `10.${100 + Math.floor(i / 250)}.${i % 250}`;
+  return makeLease({
+    mac: `02:42:0a:${hex(i >> 8)}:${hex(i & 255)}:05`,
+    ip: `${net}.5`,
+    routers: [`${net}.1`],
+    classlessRoutes: [
+      { dst: `${SERVER_ID}/32`, gw: '0.0.0.0' },
+      { dst: `${net}.1/32`, gw: '0.0.0.0' },
+      { dst: '10.96.0.0/12', gw: `${net}.1` },
+      { dst: '0.0.0.0/0', gw: `${net}.1` },
+    ],
+    hostname: `pod-${i}`,
+  });
+}
+
+function ipBatch(ns: TestNetns, lines: string[]): void {
+  execFileSync('ip', ['-n', ns.name, '-batch', '-'], {
+    input: `${lines.join('\n')}\n`,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+async function buildTopology(n: number): Promise<Topology> {
+  const client = benchNetns('dcli');
+  const sandboxes: Sandbox[] = [];
+  const clientLines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const ns = benchNetns('dsrv');
+    const lease = leaseFor(i);
+    const ifname = `c${i}`;
+    ipBatch(ns, [
+      'link add br0 type bridge',
+      `addr add ${SERVER_ID}/24 dev br0`,
+      'link set br0 up',
+      `link add tap0 mtu 1450 type veth peer name ${ifname} netns ${client.name}`,
+      'link set tap0 master br0 up',
+      // as tapmanager does: the guest's address resolves without ARP from br0
+      `neigh replace ${lease.ip} lladdr ${lease.mac} dev br0 nud permanent`,
+    ]);
+    clientLines.push(
+      `link set ${ifname} address ${lease.mac} mtu 1450 up`,
+      `addr add ${lease.ip}/24 dev ${ifname} noprefixroute`,
+    );
+    sandboxes.push({ ns, ifname, lease });
+    await breathe();
+  }
+  ipBatch(client, clientLines);
+  return { client, sandboxes };
+}
+
+interface Running {
+  name: string;
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+function waitExit(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => p.once('exit', () => r()));
+}
+
+async function startTapwire(
+  topo: Topology,
+  dir: string,
+  nodeFlags: string[] = [],
+  echo = false,
+): Promise<Running & { baseKb: number }> {
+  const conf = path.join(dir, 'servers.json');
+  const list = echo ? topo.sandboxes.slice(0, 1) : topo.sandboxes;
+  fs.writeFileSync(conf, JSON.stringify(list.map((s) => ({ netns: s.ns.path, lease: s.lease }))));
+  const p = track(
+    spawn(process.execPath, [...nodeFlags, SERVE, conf, ...(echo ? ['--echo'] : [])], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      cwd: dir,
+    }),
+  );
+  let baseKb = NaN;
+  await new Promise<void>((resolve, reject) => {
+    const rl = readline.createInterface({ input: p.stdout! });
+    rl.on('line', (l) => {
+      if (l.startsWith('base ')) baseKb = Number(l.slice(5));
+      else if (l.startsWith('ready ')) resolve();
+      else process.stderr.write(`dhcp-serve: ${l}\n`); // e.g. --trace-gc
+    });
+    p.once('exit', (c) => reject(new Error(`dhcp-serve exited ${c}`)));
+  });
+  return {
+    name: 'tapwire',
+    pids: [p.pid!],
+    baseKb,
+    stop: async () => {
+      p.kill('SIGTERM');
+      await waitExit(p);
+    },
+  };
+}
+
+function dnsmasqArgs(s: Sandbox, dir: string, i: number): string[] {
+  const l = s.lease;
+  const netaddr = l.ip.replace(/\.\d+$/, '.0');
+  const a = [
+    '--conf-file=/dev/null',
+    '--keep-in-foreground',
+    '--no-resolv',
+    '--no-hosts',
+    '--port=0',
+    '--interface=br0',
+    '--bind-interfaces',
+    '--except-interface=lo',
+    '--dhcp-authoritative',
+    '--no-ping',
+    `--shared-network=br0,${netaddr}`,
+    `--dhcp-range=${netaddr},static,255.255.255.0,1h`,
+    `--dhcp-host=${l.mac},${l.ip},${l.hostname},1h`,
+    `--dhcp-option=option:router,${l.routers.join(',')}`,
+    `--dhcp-option=option:mtu,${l.mtu}`,
+    `--dhcp-option=option:classless-static-route,${l.classlessRoutes.map((r) => `${r.dst},${r.gw}`).join(',')}`,
+    `--dhcp-option=option:dns-server,${l.dns.join(',')}`,
+    `--dhcp-option=option:domain-search,${l.search.join(',')}`,
+    `--dhcp-option=option:domain-name,${l.domain}`,
+    `--dhcp-leasefile=${path.join(dir, `dnsmasq-${i}.leases`)}`,
+    '--pid-file=',
+  ];
+  return a;
+}
+
+async function startDnsmasq(topo: Topology, dir: string, clients: DhcpTestClient[]): Promise<Running> {
+  const procs = topo.sandboxes.map((s, i) =>
+    track(spawn('ip', ['netns', 'exec', s.ns.name, 'dnsmasq', ...dnsmasqArgs(s, dir, i)], { stdio: 'ignore' })),
+  );
+  // ready = it answers an INFORM (binds nothing) on its bridge
+  await Promise.all(
+    clients.map(async (c, i) => {
+      for (let t = 0; t < 100; t++) {
+        if (procs[i]!.exitCode !== null) throw new Error(`dnsmasq ${i} exited ${procs[i]!.exitCode}`);
+        const r = await c.exchange(
+          c.build(MessageType.INFORM, { ciaddr: topo.sandboxes[i]!.lease.ip }),
+          SERVER_ID,
+          67,
+          100,
+        );
+        if (r) return;
+      }
+      throw new Error(`dnsmasq ${i} never answered`);
+    }),
+  );
+  return {
+    name: 'dnsmasq',
+    pids: procs.map((p) => p.pid!),
+    stop: async () => {
+      for (const p of procs) p.kill('SIGTERM');
+      await Promise.all(procs.map(waitExit));
+    },
+  };
+}
+
+function memKb(pid: number): { rss: number; pss: number } {
+  const r = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return { rss: Number(/^Rss:\s+(\d+)/m.exec(r)?.[1]), pss: Number(/^Pss:\s+(\d+)/m.exec(r)?.[1]) };
+}
+
+const ms = (a: bigint, b: bigint): number => Number(b - a) / 1e6;
+
+interface Samples {
+  offer: number[];
+  ack: number[];
+  renew: number[];
+  lost: number;
+}
+
+function newSamples(): Samples {
+  return { offer: [], ack: [], renew: [], lost: 0 };
+}
+
+async function renew(c: DhcpTestClient, s: Sandbox, out: Samples): Promise<void> {
+  const r = await c.exchange(c.build(MessageType.REQUEST, { broadcast: false, ciaddr: s.lease.ip }), SERVER_ID);
+  if (r?.packet.messageType === MessageType.ACK) out.renew.push(ms(r.sentAt, r.at));
+  else out.lost++;
+}
+
+/** One client: DISCOVER->OFFER, REQUEST (selecting)->ACK, unicast renewal->ACK, `rounds` times. */
+async function oneClient(c: DhcpTestClient, s: Sandbox, rounds: number, out: Samples): Promise<void> {
+  for (let k = 0; k < rounds; k++) {
+    const o = await c.exchange(c.discover());
+    if (o?.packet.messageType !== MessageType.OFFER) {
+      out.lost++;
+      continue;
+    }
+    out.offer.push(ms(o.sentAt, o.at));
+    const a = await c.exchange(c.request(s.lease.ip, SERVER_ID));
+    if (a?.packet.messageType === MessageType.ACK) out.ack.push(ms(a.sentAt, a.at));
+    else out.lost++;
+    await renew(c, s, out);
+  }
+}
+
+export interface DhcpOptions {
+  /** single-client rounds per block (default 300; two blocks per server) */
+  rounds?: number;
+  /** sandboxes for the many-sandbox rows (default 1000) */
+  many?: number;
+  /** round-robin passes and bursts over the many sandboxes (default 3) */
+  passes?: number;
+  /** node flags for tapwire's server process, e.g. --cpu-prof */
+  nodeFlags?: string[];
+  /** single-client rounds between the cold and the warm samples, per block (default 1000) */
+  warmup?: number;
+  /** run client and servers on this one CPU (default: the last; -1 = no pinning) */
+  cpu?: number;
+}
+
+/** Pins every thread of pid to cpu (taskset -a -p); returns the previous CPU list. */
+function pin(pid: number, cpus: string): string {
+  const before = /: (\S+)$/.exec(execFileSync('taskset', ['-pc', String(pid)], { encoding: 'utf8' }).trim())?.[1] ?? '';
+  execFileSync('taskset', ['-a', '-pc', cpus, String(pid)], { stdio: 'ignore' });
+  return before;
+}
+
+export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult> {
+  const rounds = opts.rounds ?? 300;
+  const many = opts.many ?? 1000;
+  const passes = opts.passes ?? 3;
+  const warmup = opts.warmup ?? 1000;
+  const coldRounds = 100;
+  const cpu = opts.cpu ?? os.cpus().length - 1;
+  const pinTo = (pid: number): void => {
+    if (cpu >= 0) pin(pid, String(cpu));
+  };
+  const dir = benchDir('dhcp', '/run');
+  const topo = await buildTopology(many);
+  const unpinned = cpu >= 0 ? pin(process.pid, String(cpu)) : '';
+  const clients: DhcpTestClient[] = [];
+  const one = { tapwire: newSamples(), dnsmasq: newSamples(), echo: newSamples() };
+  const cold = { tapwire: newSamples(), dnsmasq: newSamples(), echo: newSamples() };
+  const rr = { tapwire: newSamples(), dnsmasq: newSamples() };
+  const burst = { tapwire: newSamples(), dnsmasq: newSamples() };
+  const mem: Record<string, { rss: number; pss: number; base?: number }> = {};
+  try {
+    for (const s of topo.sandboxes) clients.push(await DhcpTestClient.open(topo.client.path, s.ifname, s.lease.mac));
+    const c0 = clients[0]!;
+    const s0 = topo.sandboxes[0]!;
+    const start = async (which: 'tapwire' | 'dnsmasq' | 'echo'): Promise<Running & { baseKb?: number }> =>
+      which === 'dnsmasq'
+        ? startDnsmasq(topo, dir, clients)
+        : startTapwire(topo, dir, which === 'tapwire' ? opts.nodeFlags : [], which === 'echo');
+    // alternate whole blocks so that drift on this shared machine hits all alike
+    for (const which of ['tapwire', 'dnsmasq', 'echo', 'echo', 'dnsmasq', 'tapwire'] as const) {
+      const srv = await start(which);
+      try {
+        srv.pids.forEach(pinTo);
+        await oneClient(c0, s0, 3, newSamples()); // ARP
+        await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
+        await oneClient(c0, s0, warmup, newSamples()); // warm-up (caches, JIT tiers)
+        await oneClient(c0, s0, rounds, one[which]);
+        if (which === 'echo') continue;
+        for (let k = 0; k < passes; k++) {
+          for (let i = 0; i < many; i++) await renew(clients[i]!, topo.sandboxes[i]!, rr[which]);
+          await Promise.all(clients.map((c, i) => renew(c, topo.sandboxes[i]!, burst[which])));
+        }
+        if (!mem[which]) {
+          const m = srv.pids.map(memKb).reduce((a, b) => ({ rss: a.rss + b.rss, pss: a.pss + b.pss }));
+          mem[which] = { ...m, ...(srv.baseKb !== undefined ? { base: srv.baseKb } : {}) };
+        }
+      } finally {
+        await srv.stop();
+      }
+    }
+  } finally {
+    if (unpinned) pin(process.pid, unpinned);
+    await Promise.all(clients.map((c) => c.close()));
+    dropNetns(topo.client, ...topo.sandboxes.map((s) => s.ns));
+    dropDir(dir);
+  }
+  const row = (label: string, t: number[], d: number[]): (string | number)[] => {
+    const a = summarize(t);
+    const b = summarize(d);
+    return [
+      label,
+      fmt(a.p50, 3),
+      fmt(a.p99, 3),
+      fmt(b.p50, 3),
+      fmt(b.p99, 3),
+      ratio(a.p50, b.p50),
+      ratio(a.p99, b.p99),
+    ];
+  };
+  const T = one.tapwire;
+  const D = one.dnsmasq;
+  const table: Table = {
+    title: `DHCP reply latency (ms), tapwire vs dnsmasq, same static lease (${rounds * 2} single-client rounds; ${many} sandboxes x ${passes * 2} passes)`,
+    columns: ['exchange', 'tapwire p50', 'tapwire p99', 'dnsmasq p50', 'dnsmasq p99', 'p50 t/d', 'p99 t/d'],
+    rows: [
+      row('1 client, warm: DISCOVER -> OFFER', T.offer, D.offer),
+      row('1 client, warm: REQUEST (selecting) -> ACK', T.ack, D.ack),
+      row('1 client, warm: REQUEST (renewing, unicast) -> ACK', T.renew, D.renew),
+      row(
+        `1 client, first ${coldRounds} rounds after start: DISCOVER -> OFFER`,
+        cold.tapwire.offer,
+        cold.dnsmasq.offer,
+      ),
+      row(`1 client, first ${coldRounds} rounds after start: REQUEST -> ACK`, cold.tapwire.ack, cold.dnsmasq.ack),
+      row('Node floor (1 client, canned reply, no DHCP work) vs dnsmasq: OFFER', one.echo.offer, D.offer),
+      row('Node floor vs dnsmasq: ACK', one.echo.ack, D.ack),
+      row(`${many} live: renewals one at a time, round-robin`, rr.tapwire.renew, rr.dnsmasq.renew),
+      row(`${many} live: all ${many} renew at once (burst)`, burst.tapwire.renew, burst.dnsmasq.renew),
+    ],
+    notes: [
+      `warm = after ${warmup} rounds in the same block; "first ${coldRounds} rounds after start" = a server process just started (V8 has not optimised the path yet).`,
+      'Latency = client send to the reply arriving at the client socket (client in the bench process, servers in their own processes). ' +
+        't/d < 1 means tapwire is faster.',
+      `Lost (no reply in 2 s): tapwire ${T.lost + rr.tapwire.lost + burst.tapwire.lost}, dnsmasq ${D.lost + rr.dnsmasq.lost + burst.dnsmasq.lost}.`,
+      cpu >= 0
+        ? `Client and every server process pinned to CPU ${cpu} (taskset), so that the scheduler's choice of core does not decide the ratio.`
+        : 'No CPU pinning.',
+      'Node floor: a dgram socket bound the same way that answers each request with a copy of itself (no decode, state or options).',
+      'dnsmasq runs as the reference plumber runs it (one process per sandbox, lease file in /run) but without --log-dhcp; tapwire logs nothing either.',
+    ],
+  };
+  const tw = mem.tapwire;
+  const dm = mem.dnsmasq;
+  const memTable: Table = {
+    title: `DHCP server memory at ${many} sandboxes`,
+    columns: ['server', 'processes', 'RSS MB', 'PSS MB', 'KB per sandbox (RSS)', 'KB per sandbox (PSS)'],
+    rows: [
+      [
+        'tapwire (one process, all servers)',
+        1,
+        fmt((tw?.rss ?? NaN) / 1024, 1),
+        fmt((tw?.pss ?? NaN) / 1024, 1),
+        fmt(((tw?.rss ?? NaN) - (tw?.base ?? NaN)) / many, 1),
+        '-',
+      ],
+      [
+        'dnsmasq (one per sandbox)',
+        many,
+        fmt((dm?.rss ?? NaN) / 1024, 1),
+        fmt((dm?.pss ?? NaN) / 1024, 1),
+        fmt((dm?.rss ?? NaN) / many, 1),
+        fmt((dm?.pss ?? NaN) / many, 1),
+      ],
+    ],
+    notes: [
+      `tapwire KB per sandbox = (RSS - RSS of the process before any server, ${fmt((tw?.base ?? NaN) / 1024, 1)} MB) / ${many}.`,
+    ],
+  };
+  const worst = (t: number[], d: number[], p: 'p50' | 'p99'): number => summarize(t)[p] / summarize(d)[p];
+  return {
+    tables: [table, memTable],
+    targets: [
+      atMost('dhcp', '1 client DISCOVER->OFFER p50, tapwire/dnsmasq', worst(T.offer, D.offer, 'p50'), 1),
+      atMost('dhcp', '1 client REQUEST->ACK p50, tapwire/dnsmasq', worst(T.ack, D.ack, 'p50'), 1),
+      atMost('dhcp', '1 client DISCOVER->OFFER p99, tapwire/dnsmasq', worst(T.offer, D.offer, 'p99'), 1),
+      atMost('dhcp', '1 client REQUEST->ACK p99, tapwire/dnsmasq', worst(T.ack, D.ack, 'p99'), 1),
+      atMost(
+        'dhcp',
+        '1 client, just started, REQUEST->ACK p99, tapwire/dnsmasq',
+        worst(cold.tapwire.ack, cold.dnsmasq.ack, 'p99'),
+        1,
+      ),
+      atMost(
+        'dhcp',
+        `${many} live renewals (round-robin) p50, tapwire/dnsmasq`,
+        worst(rr.tapwire.renew, rr.dnsmasq.renew, 'p50'),
+        1,
+      ),
+      atMost(
+        'dhcp',
+        `${many} live renewals (round-robin) p99, tapwire/dnsmasq`,
+        worst(rr.tapwire.renew, rr.dnsmasq.renew, 'p99'),
+        1,
+      ),
+      atMost(
+        'dhcp',
+        `${many} renewals at once p50, tapwire/dnsmasq`,
+        worst(burst.tapwire.renew, burst.dnsmasq.renew, 'p50'),
+        1,
+      ),
+      atMost(
+        'dhcp',
+        `${many} renewals at once p99, tapwire/dnsmasq`,
+        worst(burst.tapwire.renew, burst.dnsmasq.renew, 'p99'),
+        1,
+      ),
+    ],
+    data: {
+      one: { tapwire: stat(T), dnsmasq: stat(D), nodeFloor: stat(one.echo) },
+      coldOne: { tapwire: stat(cold.tapwire), dnsmasq: stat(cold.dnsmasq) },
+      roundRobin: { tapwire: stat(rr.tapwire), dnsmasq: stat(rr.dnsmasq) },
+      burst: { tapwire: stat(burst.tapwire), dnsmasq: stat(burst.dnsmasq) },
+      memoryKb: mem,
+    },
+  };
+}
+
+function stat(s: Samples): Record<string, unknown> {
+  return { offer: summarize(s.offer), ack: summarize(s.ack), renew: summarize(s.renew), lost: s.lost };
+}
+
+if (require.main === module) {
+  installCleanup();
+  const many = Number(process.argv[2] ?? 100);
+  const nodeFlags = (process.env.TWB_DHCP_NODE_FLAGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
+  runDhcpSuite({ many, rounds: Number(process.argv[3] ?? 300), nodeFlags, warmup: Number(process.argv[4] ?? 1000) })
+    .then((r) => {
+      for (const t of r.tables) console.log(`${renderTable(t)}\n`);
+      for (const t of r.targets)
+        console.log(`${t.met ? 'MET   ' : 'MISSED'} ${t.what}: ${t.measured} (goal ${t.goal}, ${t.by})`);
+    })
+    .catch((e: unknown) => {
+      console.error(e instanceof Error ? e.stack : e);
+      cleanupAll();
+      process.exit(1);
+    });
+}
