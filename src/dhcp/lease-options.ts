@@ -43,10 +43,11 @@ export function addLeaseOptions(
     const b = v.get(code);
     if (b) reply.options.set(code, b);
   };
-  ALWAYS.forEach(put);
-  if (withLease) LEASE_TIMING.forEach(put);
   const optional = prl ? prl.codes.filter((c) => ON_REQUEST.includes(c)) : ON_REQUEST;
-  optional.forEach(put);
+  const sent = new Set([...ALWAYS, ...(withLease ? LEASE_TIMING : []), ...optional]);
+  // the client's order first (RFC 2132 9.8: "MUST try"), then what it did not ask for
+  for (const c of prl?.codes ?? []) if (sent.delete(c)) put(c);
+  sent.forEach(put);
 
   const dropped: number[] = [];
   const limit = maxReplySize(req);

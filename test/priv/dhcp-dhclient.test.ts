@@ -101,7 +101,8 @@ describePrivileged('dhcp server with ISC dhclient', () => {
       ]),
     );
     expect(s.stats()).toMatchObject({ requestSelecting: 1, ack: 1, nak: 0 });
-    expect(p.output()).toContain('bound to 10.77.0.5');
+    // dhclient prints "bound to" after the hook script returns, so after the BOUND event
+    await waitFor('dhclient "bound to"', () => p.output().includes('bound to 10.77.0.5') || undefined);
   });
 
   it('renews by unicast at T1, then rebinds by broadcast at T2 while unicast to the server is dropped', async () => {

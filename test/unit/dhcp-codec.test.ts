@@ -166,8 +166,8 @@ describe('BOOTP header (RFC 2131 2)', () => {
       ${zeros(128)}                 // file
       ${COOKIE}                     // magic cookie
       350102                        // 53: OFFER (always first)
+      3604 a9fefe02                 // 54 server id: 169.254.254.2 (options go in the order set)
       0104 ffffff00                 // 1 subnet mask: 255.255.255.0
-      3604 a9fefe02                 // 54 server id: 169.254.254.2
       ff                            // END
       ${zeros(300 - 240 - 3 - 6 - 6 - 1)} // pad to 300 (RFC 1542 2.1)
     `);
@@ -274,18 +274,20 @@ describe('option area: PAD, END (RFC 2132 2)', () => {
     expect(buf.subarray(244).every((b) => b === 0)).toBe(true);
   });
 
-  it('writes 53 first, 82 (relay agent info, RFC 3046 2.1) last, the rest by code', () => {
+  it('writes 53 first, 82 (relay agent info, RFC 3046 2.1) last, the rest as set, mask before router', () => {
     const p = new DhcpPacket();
     p.options.set(82, hex('0103616263'));
     p.options.set(Opt.SERVER_ID, hex('a9fefe02'));
+    p.options.set(Opt.CLASSLESS_ROUTES, hex('00 0a4d0001'));
+    p.options.set(Opt.ROUTER, hex('0a4d0001'));
     p.options.set(Opt.SUBNET_MASK, hex('ffffff00'));
     p.options.set(Opt.MESSAGE_TYPE, hex('05'));
-    p.options.set(Opt.CLASSLESS_ROUTES, hex('00 0a4d0001'));
     const want = hex(`
         350105                      // 53 first
-        0104 ffffff00               // 1
-        3604 a9fefe02               // 54
+        3604 a9fefe02               // 54, as set
         7905 00 0a4d0001            // 121: 0.0.0.0/0 via 10.77.0.1
+        0104 ffffff00               // 1, moved before 3 (RFC 2132 3.3)
+        0304 0a4d0001               // 3
         5205 0103616263             // 82 last: circuit id "abc"
         ff                          // END
       `);

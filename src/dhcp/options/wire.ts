@@ -32,19 +32,30 @@ export function readOptionArea(buf: Buffer, start: number, end: number, out: Map
   return false;
 }
 
-/** Codes in wire order: 53 first (as most servers do), ascending, 82 last (RFC 3046 2.1). */
+/**
+ * Codes in wire order: the order they were set in (the handler sets them in the client's
+ * parameter request list order, RFC 2132 9.8), except that 53 goes first (as most servers
+ * do), the subnet mask goes before the router (RFC 2132 3.3) and 82 goes last (RFC 3046 2.1).
+ */
 export function wireOrder(codes: Iterable<number>): number[] {
   const out: number[] = [];
-  for (const c of codes) if (c !== Opt.PAD && c !== Opt.END) out.push(c);
-  return out.sort(byWireRank);
-}
-
-function wireRank(c: number): number {
-  return c === Opt.MESSAGE_TYPE ? -1 : c === Opt.RELAY_AGENT_INFO ? 256 : c;
-}
-
-function byWireRank(a: number, b: number): number {
-  return wireRank(a) - wireRank(b);
+  let relay = false;
+  let type = false;
+  for (const c of codes) {
+    if (c === Opt.PAD || c === Opt.END) continue;
+    if (c === Opt.MESSAGE_TYPE) type = true;
+    else if (c === Opt.RELAY_AGENT_INFO) relay = true;
+    else out.push(c);
+  }
+  const mask = out.indexOf(Opt.SUBNET_MASK);
+  const router = out.indexOf(Opt.ROUTER);
+  if (mask > router && router >= 0) {
+    out.splice(mask, 1);
+    out.splice(router, 0, Opt.SUBNET_MASK);
+  }
+  if (type) out.unshift(Opt.MESSAGE_TYPE);
+  if (relay) out.push(Opt.RELAY_AGENT_INFO);
+  return out;
 }
 
 /** Bytes the options take on the wire, END included. */
