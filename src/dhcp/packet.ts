@@ -111,7 +111,12 @@ export class DhcpPacket {
       const v = overload[0]!;
       if (v & 1) readOptionArea(buf, FILE_OFFSET, HEADER_SIZE, p.options);
       if (v & 2) readOptionArea(buf, SNAME_OFFSET, FILE_OFFSET, p.options);
-      p.options.set(Opt.OVERLOAD, overload);
+      // The moved options now live in the map: the fields that carried them hold no file
+      // or server name, and encode() writes every option into the options area, so keeping
+      // 52 (or the bytes) would make a decode of our own encoding read them twice.
+      if (v & 1) p.file.fill(0);
+      if (v & 2) p.sname.fill(0);
+      p.options.delete(Opt.OVERLOAD);
     }
     return p;
   }
