@@ -1,20 +1,24 @@
-// vmwrapper under real libvirtd (TCG domain type 'qemu'): <emulator> is the shell shim
-// deploy/libvirt/vmwrapper, the network key reaches it through <qemu:commandline>
-// <qemu:env>, the tap fds come from a fake fd server (a netns bridge with dnsmasq), the
-// emulator runs as libvirt-qemu inside libvirt's private /dev. The domain starts (after
-// libvirt probed the shim with no key), the guest gets its lease and pings the gateway
-// (console to a file), and `virsh destroy` + `undefine` leave no process, tap, runtime
-// file or cgroup behind. libvirt's own balloon stays in: the NIC must not take its slot.
+// vmwrapper under real libvirtd (TCG domain type 'qemu') on a sandbox built by the real
+// tapmanager daemon: <emulator> is the shell shim deploy/libvirt/vmwrapper, the network
+// key from tapmanager's setup reaches it through <qemu:commandline><qemu:env>, the tap fd
+// comes from the daemon's fd socket, which admits the libvirt-qemu uid (--fd-allow-uid)
+// that the emulator runs as inside libvirt's private /dev. The domain starts (after
+// libvirt probed the shim with no key), the guest gets the pod's CNI lease from
+// tapmanager's DHCP server and pings the pod gateway (console to a file), and `virsh
+// destroy` + `undefine` leave no process, runtime file or cgroup behind; tapmanager's
+// teardown then restores the pod exactly. libvirt's own balloon stays in: the NIC must
+// not take its slot.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { FakeFdServer, startFakeFdServer } from '../fixtures/vmwrapper/fake-fd-server';
-import { GuestNet, guestBootArgs, judgeLog, killJudges, makeGuestNet } from '../fixtures/vmwrapper/guest-net';
+import { guestBootArgs, judgeLog, killJudges } from '../fixtures/vmwrapper/guest-net';
 import { ensureLibvirt, Libvirt } from '../fixtures/vmwrapper/libvirt';
 import { requireBuilt, SHIM } from '../fixtures/vmwrapper/run-wrapper';
+import { Daemon, killDaemons, startDaemon } from '../helpers/daemon';
 import { removeAllNetns } from '../helpers/netns';
+import { makePod, podState } from '../helpers/pod';
 import { describePrivileged, requireTools } from '../helpers/privileged';
 
 const xmlEscape = (s: string): string =>
@@ -99,12 +103,11 @@ function cgroupsOf(name: string): string[] {
 describePrivileged('vmwrapper under real libvirtd', () => {
   let tmp: string;
   let lv: Libvirt | undefined;
-  let server: FakeFdServer | undefined;
-  let net: GuestNet | undefined;
+  let daemon: Daemon | undefined;
   let domain: string | undefined;
   beforeAll(async () => {
     requireBuilt();
-    const missing = requireTools('libvirtd', 'virsh', 'virtlogd', 'dnsmasq', 'python3');
+    const missing = requireTools('libvirtd', 'virsh', 'virtlogd', 'nft', 'python3');
     if (missing) throw new Error(missing);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-vmwl-'));
     lv = await ensureLibvirt(tmp);
@@ -116,10 +119,9 @@ describePrivileged('vmwrapper under real libvirtd', () => {
       await lv!.virsh('undefine', domain);
       domain = undefined;
     }
-    await server?.close();
-    server = undefined;
-    net?.closeAll();
-    net = undefined;
+    daemon?.client.close();
+    daemon = undefined;
+    await killDaemons();
     removeAllNetns();
   });
   afterAll(async () => {
@@ -142,20 +144,22 @@ describePrivileged('vmwrapper under real libvirtd', () => {
     fs.chownSync(dir, lv!.qemuUid, lv!.qemuGid);
     const log = path.join(dir, 'console.log');
 
-    net = makeGuestNet(tmp);
-    const tapName = `vmwl${randomBytes(2).toString('hex')}`;
-    const taps = net.tap(tapName);
-    const mac = net.mac;
-    server = await startFakeFdServer(() => ({
-      reply: {
-        ok: true,
-        result: {
-          sandboxId: 'sb-l',
-          nics: [{ mac, model: 'virtio-net-pci', queues: 1, vnetHdr: true, tap: tapName, vhost: false }],
-        },
-      },
-      fds: taps,
-    }));
+    const pod = makePod({ mtu: 1500 });
+    // the snapshot to compare with once IPv6 DAD on the fresh veth has settled
+    for (let i = 0; i < 100 && podState(pod.pod).includes('tentative'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const before = podState(pod.pod);
+    daemon = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-allow-uid', String(lv!.qemuUid)] });
+    fs.chmodSync(path.join(tmp, 'tapmanager'), 0o755); // libvirt-qemu must reach fd.sock (0666)
+    const sandboxId = `twt-vmwl-${randomBytes(4).toString('hex')}`;
+    const setup = await daemon.client.setup({
+      sandboxId,
+      netnsPath: pod.pod.path,
+      cniResult: pod.cniResult,
+      hostname: 'libvirt-guest',
+    });
+    const mac = setup.nics[0]!.mac;
+    expect(mac).toBe(pod.mac); // the guest takes the veth's MAC
 
     const xmlPath = path.join(tmp, 'domain.xml');
     fs.writeFileSync(
@@ -167,16 +171,18 @@ describePrivileged('vmwrapper under real libvirtd', () => {
         // e2e.debug=1: the guest stays up after E2E-DONE, so destroy meets a running domain
         append: `${append} e2e.debug=1`,
         log,
-        env: { TAPWIRE_NET_KEY: 'sb-l:tok', TAPWIRE_FD_SOCKET: server.socketPath },
+        env: { TAPWIRE_NET_KEY: setup.netKey, TAPWIRE_FD_SOCKET: daemon.fdSocket },
       }),
     );
     const def = await lv!.virsh('define', xmlPath);
     expect(def.code, def.out).toBe(0);
     domain = name;
-    const judged = judgeLog(log, [`ip=${net.guestIp}`, `router=${net.gw}`]);
+    const judged = judgeLog(log, [`ip=${pod.ip}`, `router=${pod.gw}`, 'hostname=libvirt-guest']);
     const start = await lv!.virsh('start', name);
     expect(start.code, start.out).toBe(0);
-    expect(server.requests).toEqual([{ v: 1, id: 1, op: 'fds', key: 'sb-l:tok' }]);
+    // the daemon handed the fds to the libvirt-qemu uid (SO_PEERCRED), not to root
+    const handed = daemon.logs().filter((l) => l.msg === 'fds handed out');
+    expect(handed.map((l) => l.uid)).toEqual([lv!.qemuUid]);
 
     const [pid] = pidsOf(name);
     expect(pid).toBeDefined();
@@ -205,8 +211,10 @@ describePrivileged('vmwrapper under real libvirtd', () => {
     expect(fs.readdirSync('/run/libvirt/qemu').filter((f) => f.includes(name))).toEqual([]);
     expect(fs.readdirSync('/var/lib/libvirt/qemu').filter((f) => f.includes(name))).toEqual([]);
     expect(cgroupsOf(name)).toEqual([]);
-    // the tap goes once our copies close: QEMU holds none any more
-    net.closeAll();
-    expect(() => net!.ns.ip('link', 'show', tapName)).toThrow();
+    // the sandbox outlives the VM; tapmanager's teardown restores the pod exactly
+    expect(pod.pod.ip('link', 'show', setup.nics[0]!.tap)).toContain('master br0');
+    const td = await daemon.client.teardown(sandboxId);
+    expect(td.errors ?? []).toEqual([]);
+    expect(podState(pod.pod)).toBe(before);
   }, 300_000);
 });
