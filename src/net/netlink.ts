@@ -67,6 +67,8 @@ export interface LinkState {
   up: boolean;
   master?: number;
   kind?: string;
+  /** IFLA_IFALIAS, when set */
+  alias?: string;
 }
 
 export interface LinkChange {
@@ -76,6 +78,8 @@ export interface LinkChange {
   /** ifindex of the new master; 0 releases the link from its master */
   master?: number;
   name?: string;
+  /** IFLA_IFALIAS ("" clears it) */
+  alias?: string;
 }
 
 export interface RouteSpec {
@@ -157,6 +161,7 @@ export class NetlinkHandle {
       up: !!m.data.flags?.up,
       ...(m.attrs.master !== undefined ? { master: m.attrs.master } : {}),
       ...(kindOf(m.attrs.linkinfo) !== undefined ? { kind: kindOf(m.attrs.linkinfo)! } : {}),
+      ...(m.attrs.ifalias ? { alias: m.attrs.ifalias } : {}),
     }));
   }
 
@@ -186,6 +191,7 @@ export class NetlinkHandle {
     if (change.mac !== undefined) attrs.address = macToBuffer(change.mac);
     if (change.master !== undefined) attrs.master = change.master;
     if (change.name !== undefined) attrs.ifname = change.name;
+    if (change.alias !== undefined) attrs.ifalias = change.alias;
     const data =
       change.up === undefined
         ? { index }

@@ -19,6 +19,12 @@ export const FLAGS: FlagSpec[] = [
   { name: 'fd-allow-gid', help: 'gid allowed on the fd socket (repeatable, comma lists)', repeat: true },
   { name: 'nic-model', help: 'default guest NIC model', default: 'virtio-net-pci' },
   { name: 'lease-time', help: 'DHCP lease time in seconds', default: '3600' },
+  {
+    name: 'netns-dir',
+    help: 'dir of pinned netns searched at start for orphan bridges/taps (ifalias tapwire:<scope>:<id>, no record)',
+    default: '/run/netns,/run/tapwire/netns',
+    repeat: true,
+  },
   { name: 'help', help: 'print this help', boolean: true },
 ];
 
@@ -57,6 +63,7 @@ async function main(): Promise<void> {
     log,
     nicModel: String(flags['nic-model']),
     leaseTime: Number(flags['lease-time']),
+    netnsDirs: (flags['netns-dir'] as string[]).flatMap((d) => d.split(',')).filter(Boolean),
   });
   await mgr.recover();
   const server = new TapmanagerServer(mgr, {

@@ -11,6 +11,8 @@ import { openTap, withNetns } from '../native';
 import type { Logger } from '../util/log';
 import { crashCounting, crashPoint } from './crash-points';
 import { TapError, badInput } from './errors';
+import { linkMark, markScope } from './link-mark';
+import { collectOrphanLinks } from './orphans';
 import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence';
 import { planGuestNetwork, PlanError } from './plan/guest-network';
 import { readVethSnapshot } from './plan/read-veth';
@@ -28,6 +30,8 @@ export interface ManagerOptions {
   /** default guest NIC model */
   nicModel?: string;
   leaseTime?: number;
+  /** dirs of pinned netns files searched for orphan links at recovery (none by default) */
+  netnsDirs?: string[];
   /** test hook: fail after step N of a setup */
   failAfterStep?: number;
 }
@@ -63,8 +67,12 @@ export class SandboxManager {
   private readonly dhcp = new Map<string, DhcpServer[]>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly drift = new Map<string, string[]>();
+  /** marks this manager's links apart from those of managers on other state dirs (link-mark.ts) */
+  private readonly scope: string;
 
-  constructor(private readonly o: ManagerOptions) {}
+  constructor(private readonly o: ManagerOptions) {
+    this.scope = markScope(o.store.dir);
+  }
 
   /** Serializes fn behind every earlier operation on the same sandbox. */
   private serialize<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -205,7 +213,7 @@ export class SandboxManager {
       };
       // 3. build
       for (const nic of rec.nics) {
-        await buildNic(nl, req.netnsPath, nic, req.sandboxId);
+        await buildNic(nl, req.netnsPath, nic, linkMark(this.scope, req.sandboxId));
         hook();
       }
       // 4. fence
@@ -467,6 +475,13 @@ export class SandboxManager {
         this.drift.set(rec.sandboxId, [`recovery failed: ${(e as Error).message}`]);
       }
     }
+    await collectOrphanLinks({
+      netnsDirs: this.o.netnsDirs ?? [],
+      records: [...this.records.values()],
+      fenceTable: FENCE_TABLE,
+      scope: this.scope,
+      log,
+    });
   }
 
   private async checkTopology(rec: SandboxRecord): Promise<string[]> {
@@ -483,6 +498,12 @@ export class SandboxManager {
         if (!veth) drift.push(`veth ${nic.veth.ifname} missing`);
         if (br && veth && veth.master !== br.index) drift.push(`veth ${nic.veth.ifname} not enslaved to ${nic.bridge}`);
         if (br && tap && tap.master !== br.index) drift.push(`tap ${nic.tap} not enslaved to ${nic.bridge}`);
+        for (const l of [br, tap]) {
+          const mark = linkMark(this.scope, rec.sandboxId);
+          if (!l || l.alias === mark) continue;
+          await nl.setLink(l.index, l.name, { alias: mark });
+          drift.push(`${l.name} was not marked ${mark}: marked`);
+        }
       }
     } finally {
       nl.close();

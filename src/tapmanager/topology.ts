@@ -71,7 +71,7 @@ export async function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<
 }
 
 /** Steps 2-3 of a setup for one NIC; the caller records the NIC before calling. */
-export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, sandboxId: string): Promise<void> {
+export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, mark: string): Promise<void> {
   const v = nic.veth;
   await stripVeth(nl, v);
   // veth changes its MAC while up: taking it down would drop its IPv6 addresses
@@ -79,12 +79,13 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
   await nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac });
   const br = await nl.link(nic.bridge);
   if (!br) throw new Error(`bridge "${nic.bridge}" vanished after creation in netns ${netnsPath}`);
+  await nl.setLink(br.index, nic.bridge, { alias: mark }); // ours, for the orphan GC (link-mark.ts)
   await nl.addAddress(br.index, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX);
   const fds = withNetns(netnsPath, () => openTap(nic.tap, { vnetHdr: true, persist: true }));
   fds.forEach((fd) => closeFd(fd));
   const tap = await nl.link(nic.tap);
   if (!tap) throw new Error(`tap "${nic.tap}" vanished after creation in netns ${netnsPath}`);
-  await nl.setLink(tap.index, nic.tap, { mtu: nic.mtu, master: br.index });
+  await nl.setLink(tap.index, nic.tap, { mtu: nic.mtu, master: br.index, alias: mark });
   await nl.setLink(v.ifindex, v.ifname, { master: br.index });
   await nl.setLink(tap.index, nic.tap, { up: true });
   await nl.setLink(v.ifindex, v.ifname, { up: true });
@@ -92,7 +93,6 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
   // The guest's address resolves to its MAC without ARP, so the DHCP server can
   // unicast an OFFER to a client that has no address yet (RFC 2131 4.1).
   await nl.setNeighbor(br.index, nic.bridge, nic.plan.ip, nic.guestMac);
-  void sandboxId;
 }
 
 /**

@@ -1,5 +1,6 @@
 // The real tapmanager daemon (dist/src/tapmanager/main.js) as a child process on a temp
-// state dir and temp sockets (all under a twt- temp dir), for restart and kill -9 tests.
+// state dir, temp sockets and a temp --netns-dir (dir/netns: link the test's own netns
+// there for the orphan GC to see them), for restart and kill -9 tests.
 // Every daemon started here is SIGKILLed by killDaemons(), pass or fail.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -38,6 +39,9 @@ export async function startDaemon(
   const stateDir = path.join(dir, 'state');
   const controlSocket = path.join(dir, 'control.sock');
   const fdSocket = path.join(dir, 'fd.sock');
+  // orphan GC looks only here (never at /run/netns, where other tests' tapwire links live)
+  const netnsDir = path.join(dir, 'netns');
+  fs.mkdirSync(netnsDir, { recursive: true });
   const child = spawn(
     process.execPath,
     [
@@ -48,6 +52,8 @@ export async function startDaemon(
       controlSocket,
       '--fd-socket',
       fdSocket,
+      '--netns-dir',
+      netnsDir,
       ...(opts.args ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: '', ...opts.env } },
