@@ -45,7 +45,17 @@ export interface SetupRequest {
   podNamespace?: string;
   /** Guest NIC model for vmwrapper (default virtio-net-pci). */
   nicModel?: string;
+  /**
+   * Queues per guest NIC (default 1). Above 1 the taps are IFF_MULTI_QUEUE and `fds`
+   * hands out one fd per queue; at most MAX_QUEUES, and at most MAX_FDS fds per sandbox.
+   */
+  queues?: number;
 }
+
+/** Most queues per NIC a setup accepts. */
+export const MAX_QUEUES = 16;
+/** Most fds one `fds` reply carries: SCM_MAX_FD, the kernel's limit for one sendmsg. */
+export const MAX_FDS = 253;
 
 export interface TeardownRequest {
   op: 'teardown';

@@ -21,7 +21,7 @@ import type { FdsResult, GuestNic, SetupRequest, SetupResult } from './protocol'
 import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
 import type { RouteSnapshot } from './snapshot';
 import type { RecordStore } from './store';
-import { BRIDGE_IP, buildNic, unbuildNic } from './topology';
+import { BRIDGE_IP, buildNic, tapOptions, unbuildNic } from './topology';
 import { checkSandboxId, NicInput, validateSetup } from './validate';
 
 export interface ManagerOptions {
@@ -182,7 +182,7 @@ export class SandboxManager {
           guestMac: snap.mac,
           mtu: snap.mtu,
           model: req.nicModel ?? this.o.nicModel ?? 'virtio-net-pci',
-          queues: 1,
+          queues: req.queues ?? 1,
           plan,
         });
       }
@@ -360,7 +360,7 @@ export class SandboxManager {
     const fds: number[] = [];
     try {
       withNetns(rec.netnsPath, () => {
-        for (const nic of rec.nics) fds.push(...openTap(nic.tap, { vnetHdr: true }));
+        for (const nic of rec.nics) fds.push(...openTap(nic.tap, tapOptions(nic.queues)));
       });
     } catch (e) {
       for (const fd of fds) fs.closeSync(fd);

@@ -2,7 +2,7 @@
 // with a persistent tap, and the reverse. Each undo step stands alone ("not found"
 // counts as done) so a teardown of a half-built or already-removed sandbox succeeds.
 import { NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
-import { openTap, closeFd, withNetns } from '../native';
+import { openTap, closeFd, withNetns, type TapOptions } from '../native';
 import { planRouteRestore } from './plan/restore-routes';
 import { describeRoute } from './plan/routes';
 import type { NicRecord } from './record';
@@ -70,6 +70,15 @@ export async function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<
   }
 }
 
+/**
+ * How a NIC's tap is opened: vnet_hdr always; IFF_MULTI_QUEUE when it has more than one
+ * queue (a tap's multiqueue flag is fixed at creation and every attach must match it),
+ * one fd per queue.
+ */
+export function tapOptions(queues: number, multiQueue = queues > 1): TapOptions {
+  return { vnetHdr: true, ...(multiQueue ? { multiQueue: true, queues } : {}) };
+}
+
 /** Steps 2-3 of a setup for one NIC; the caller records the NIC before calling. */
 export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, mark: string): Promise<void> {
   const v = nic.veth;
@@ -81,7 +90,7 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
   if (!br) throw new Error(`bridge "${nic.bridge}" vanished after creation in netns ${netnsPath}`);
   await nl.setLink(br.index, nic.bridge, { alias: mark }); // ours, for the orphan GC (link-mark.ts)
   await nl.addAddress(br.index, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX);
-  const fds = withNetns(netnsPath, () => openTap(nic.tap, { vnetHdr: true, persist: true }));
+  const fds = withNetns(netnsPath, () => openTap(nic.tap, { ...tapOptions(1, nic.queues > 1), persist: true }));
   fds.forEach((fd) => closeFd(fd));
   const tap = await nl.link(nic.tap);
   if (!tap) throw new Error(`tap "${nic.tap}" vanished after creation in netns ${netnsPath}`);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isIPv4 } from 'node:net';
 import { badInput } from './errors';
-import type { CniResult, SetupRequest } from './protocol';
+import { MAX_FDS, MAX_QUEUES, type CniResult, type SetupRequest } from './protocol';
 
 const SANDBOX_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -140,6 +140,18 @@ export function validateSetup(req: unknown): { req: SetupRequest; nics: NicInput
     throw badInput('nicModel', r.nicModel, 'must be a QEMU device model name');
   }
   const nics = nicsFromResult(cniResult, netnsPath);
+  if (r.queues !== undefined) {
+    if (!Number.isInteger(r.queues) || r.queues < 1 || r.queues > MAX_QUEUES) {
+      throw badInput('queues', r.queues, `must be an integer 1-${MAX_QUEUES}`);
+    }
+    if (r.queues * nics.length > MAX_FDS) {
+      throw badInput(
+        'queues',
+        r.queues,
+        `times ${nics.length} NICs exceeds ${MAX_FDS} fds, the most one reply carries`,
+      );
+    }
+  }
   const clean: SetupRequest = {
     op: 'setup',
     sandboxId,
@@ -150,6 +162,7 @@ export function validateSetup(req: unknown): { req: SetupRequest; nics: NicInput
     ...(r.podName ? { podName: String(r.podName) } : {}),
     ...(r.podNamespace ? { podNamespace: String(r.podNamespace) } : {}),
     ...(r.nicModel ? { nicModel: r.nicModel } : {}),
+    ...(r.queues !== undefined && r.queues > 1 ? { queues: r.queues } : {}),
   };
   return { req: clean, nics };
 }
