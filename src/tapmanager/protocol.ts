@@ -5,6 +5,8 @@
 // UTF-8 JSON. A frame over MAX_FRAME bytes is refused (the connection is closed after
 // an error reply). Every request carries `v` (PROTOCOL_VERSION) and an `id` that the
 // reply echoes. Replies are {v, id, ok: true, result} or {v, id, ok: false, error}.
+// On the control socket, requests pipelined on one connection run concurrently and
+// their replies may arrive in any order (match them by id).
 //
 // Two sockets:
 //  - control socket (root only, 0600): setup, teardown, status, list

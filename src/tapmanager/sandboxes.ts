@@ -32,6 +32,11 @@ export interface ManagerOptions {
   leaseTime?: number;
   /** dirs of pinned netns files searched for orphan links at recovery (none by default) */
   netnsDirs?: string[];
+  /**
+   * test hook: awaited at each named step of a setup/teardown (the crash points of
+   * crash-points.ts: setup.planned, setup.recorded, ..., teardown.recorded)
+   */
+  onStep?: (step: string, sandboxId: string) => Promise<void> | void;
   /** test hook: fail after step N of a setup */
   failAfterStep?: number;
 }
@@ -72,6 +77,12 @@ export class SandboxManager {
 
   constructor(private readonly o: ManagerOptions) {
     this.scope = markScope(o.store.dir);
+  }
+
+  /** A named step of a setup/teardown: a crash point, and the onStep test hook. */
+  private async step(name: string, sandboxId: string): Promise<void> {
+    crashPoint(name);
+    await this.o.onStep?.(name, sandboxId);
   }
 
   /** Serializes fn behind every earlier operation on the same sandbox. */
@@ -186,7 +197,7 @@ export class SandboxManager {
           plan,
         });
       }
-      crashPoint('setup.planned');
+      await this.step('setup.planned', req.sandboxId);
       const now = new Date().toISOString();
       rec = {
         version: RECORD_VERSION,
@@ -203,7 +214,7 @@ export class SandboxManager {
       // 2. write-ahead: the plan with every undo's data is on disk before the first change
       await this.o.store.save(rec);
       this.records.set(rec.sandboxId, rec);
-      crashPoint('setup.recorded');
+      await this.step('setup.recorded', req.sandboxId);
       let step = 0;
       const hook = (): void => {
         step++;
@@ -222,15 +233,15 @@ export class SandboxManager {
         rec.fenceTable,
         rec.nics.map((n) => ({ bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac })),
       );
-      crashPoint('setup.fenced');
+      await this.step('setup.fenced', req.sandboxId);
       hook();
       // 5. DHCP, listening before we answer
       await this.startDhcp(rec);
-      crashPoint('setup.dhcp');
+      await this.step('setup.dhcp', req.sandboxId);
       hook();
       rec.state = 'ready';
       await this.o.store.save(rec);
-      crashPoint('setup.ready');
+      await this.step('setup.ready', req.sandboxId);
       log.info('sandbox ready', {
         sandboxId: rec.sandboxId,
         nics: rec.nics.map((n) => `${n.veth.ifname}->${n.tap} ${n.guestMac} ${n.plan.ip}/${n.plan.prefixLen}`),
@@ -331,7 +342,7 @@ export class SandboxManager {
     if (!rec) return { errors: [] }; // idempotent: never set up, or already torn down
     rec.state = 'tearing-down';
     await this.o.store.save(rec);
-    crashPoint('teardown.recorded');
+    await this.step('teardown.recorded', sandboxId);
     const errors = await this.unbuild(rec, undefined, 'teardown');
     if (errors.length === 0) {
       this.records.delete(sandboxId);

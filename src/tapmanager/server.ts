@@ -3,6 +3,9 @@
 // SO_PEERCRED uid or gid is allowed and who present the sandbox's token; its reply
 // frame carries the tap fds (SCM_RIGHTS). A malformed request gets an error reply; an
 // oversize or unparsable frame also closes that connection; nothing kills the daemon.
+// Control requests on one connection run concurrently (tapwire-cri keeps a single
+// connection; the manager serializes per sandbox, replies carry the request id and may
+// come back out of order); fd requests are answered one at a time, in order.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -27,7 +30,7 @@ function handleFd(conn: net.Socket): number {
 
 type Handler = (msg: Record<string, unknown>, conn: net.Socket) => Promise<{ result: unknown; fds?: number[] }>;
 
-function serve(conn: net.Socket, log: Logger, handler: Handler): void {
+function serve(conn: net.Socket, log: Logger, handler: Handler, opts: { concurrent?: boolean } = {}): void {
   const decoder = new FrameDecoder();
   let queue = Promise.resolve();
   const reply = (r: Reply, fds?: number[]): void => {
@@ -56,7 +59,7 @@ function serve(conn: net.Socket, log: Logger, handler: Handler): void {
       return;
     }
     for (const m of msgs) {
-      queue = queue.then(async () => {
+      const run = async (): Promise<void> => {
         const msg = (typeof m === 'object' && m !== null ? m : {}) as Record<string, unknown>;
         const id = typeof msg.id === 'number' ? msg.id : 0;
         try {
@@ -72,7 +75,9 @@ function serve(conn: net.Socket, log: Logger, handler: Handler): void {
         } catch (e) {
           reply({ v: PROTOCOL_VERSION, id, ok: false, error: toErrorBody(e) });
         }
-      });
+      };
+      if (opts.concurrent) void run();
+      else queue = queue.then(run);
     }
   });
   conn.on('error', (e) => log.debug('connection error', { error: e.message }));
@@ -124,7 +129,7 @@ export class TapmanagerServer {
         );
         return;
       }
-      serve(conn, log.child('control'), (msg) => this.control(msg));
+      serve(conn, log.child('control'), (msg) => this.control(msg), { concurrent: true });
     });
     const fdsrv = await listen(this.o.fdSocket, 0o666, this.conns, (conn) => {
       const cred = safePeerCred(conn);
