@@ -47,6 +47,9 @@ describePrivileged('tapmanager kill -9 with a running guest', () => {
     return p;
   }
 
+  /** Events of one kind the hook script finished writing (a file being written has no env yet). */
+  let evDir = '';
+  const events = (name: string) => readEvents(evDir).filter((e) => e.name === name && e.env.interface);
   const ping = (ns: TestNetns, ip: string): string => ns.exec('busybox', ['ping', '-c', '1', '-W', '2', ip]);
 
   it('the guest keeps its network, renews with the restarted daemon, and vmwrapper fetches the tap again', async (ctx) => {
@@ -65,7 +68,7 @@ describePrivileged('tapmanager kill -9 with a running guest', () => {
     guest.ip('link', 'set', 'grelay', 'up');
     guest.ip('link', 'set', 'geth0', 'up');
     const vm = await relay(guest, d.fdSocket, res.netKey);
-    const evDir = path.join(dir, 'udhcpc');
+    evDir = path.join(dir, 'udhcpc');
     fs.mkdirSync(evDir);
     const script = writeRecorder(evDir, 'udhcpc');
     const client = spawnIn(guest, 'busybox', [
@@ -84,7 +87,7 @@ describePrivileged('tapmanager kill -9 with a running guest', () => {
       '-O',
       'mtu',
     ]);
-    const bound = await waitFor('udhcpc bound', () => readEvents(evDir).find((e) => e.name === 'bound'));
+    const bound = await waitFor('udhcpc bound', () => events('bound')[0]);
     expect(bound.env).toMatchObject({ ip: p.ip, router: p.gw, serverid: '169.254.254.2' });
     ping(guest, p.gw);
 
@@ -98,13 +101,10 @@ describePrivileged('tapmanager kill -9 with a running guest', () => {
     const readyMs = Date.now() - t0;
     expect(r.logs()).toContainEqual(expect.objectContaining({ msg: 'sandbox recovered', sandboxId: SB }));
     expect(await r.client.status(SB)).toMatchObject({ state: 'ready', drift: [] });
-    const renewsBefore = readEvents(evDir).filter((e) => e.name === 'renew').length;
+    const renewsBefore = events('renew').length;
     const t1 = Date.now();
     client.child.kill('SIGUSR1'); // renew now (unicast to 169.254.254.2), answered by the new server
-    const renew = await waitFor(
-      'renew after restart',
-      () => readEvents(evDir).filter((e) => e.name === 'renew')[renewsBefore],
-    );
+    const renew = await waitFor('renew after restart', () => events('renew')[renewsBefore]);
     expect(renew.env.ip).toBe(p.ip);
     console.log(`[restart] restarted daemon ready in ${readyMs} ms; forced renewal answered in ${Date.now() - t1} ms`);
     const st = (await r.client.status(SB)) as { dhcp: DhcpStats[] };
@@ -127,7 +127,7 @@ describePrivileged('tapmanager kill -9 with a running guest', () => {
     // and a relay (the VM again) gets the guest a fresh lease from it
     await relay(guest, r.fdSocket, res.netKey);
     client.child.kill('SIGUSR1');
-    await waitFor('second renew', () => readEvents(evDir).filter((e) => e.name === 'renew')[renewsBefore + 1]);
+    await waitFor('second renew', () => events('renew')[renewsBefore + 1]);
 
     await killAll();
     expect(await r.client.teardown(SB)).toEqual({ errors: [] });
