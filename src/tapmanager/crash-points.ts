@@ -11,6 +11,8 @@
 //   teardown.recorded   record saved as tearing-down, nothing undone yet
 //   teardown.unfenced   DHCP stopped and fence removed
 //   teardown.nl<N>      after the N-th netlink change of the unbuild
+// (A failed setup's rollback reaches rollback.unfenced and rollback.nl<N> likewise.)
+// The named setup/teardown points also call SandboxManager's onStep hook (in-process tests).
 import type { NetlinkHandle } from '../net/netlink';
 
 export const CRASH_ENV = 'TAPWIRE_TEST_CRASH_AFTER';

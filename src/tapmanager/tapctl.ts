@@ -14,6 +14,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'netns', help: 'setup: netns path' },
   { name: 'cni-result', help: 'setup: file with the CNI ADD result (JSON)' },
   { name: 'hostname', help: 'setup: guest hostname' },
+  { name: 'queues', help: 'setup: queues per guest NIC (multiqueue taps above 1)' },
   { name: 'help', help: 'print this help', boolean: true },
 ];
 
@@ -21,7 +22,7 @@ const HELP = `commands:
   list                      sandboxes, one line each
   describe SANDBOX_ID       the live topology of a sandbox as a diagram
   status SANDBOX_ID         the same, as data
-  setup SANDBOX_ID --netns PATH --cni-result FILE [--hostname NAME]
+  setup SANDBOX_ID --netns PATH --cni-result FILE [--hostname NAME] [--queues N]
   teardown SANDBOX_ID
 `;
 
@@ -111,11 +112,13 @@ async function main(): Promise<number> {
           netnsPath: need(flags.netns as string | undefined, '--netns'),
           cniResult: JSON.parse(fs.readFileSync(file, 'utf8')),
           ...(flags.hostname ? { hostname: String(flags.hostname) } : {}),
+          ...(flags.queues !== undefined ? { queues: Number(flags.queues) } : {}),
         });
         print(r, () =>
-          [`NET_KEY=${r.netKey}`, ...r.nics.map((n) => `NIC ${n.tap} mac=${n.mac} ip=${n.ip}/${n.prefixLen}`)].join(
-            '\n',
-          ),
+          [
+            `NET_KEY=${r.netKey}`,
+            ...r.nics.map((n) => `NIC ${n.tap} mac=${n.mac} ip=${n.ip}/${n.prefixLen} queues=${n.queues}`),
+          ].join('\n'),
         );
         return 0;
       }
