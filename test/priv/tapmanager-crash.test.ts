@@ -2,6 +2,7 @@
 // restart on the same state dir: an interrupted setup is rolled back to the exact
 // snapshot (or, once recorded ready, kept), an interrupted teardown is finished, a
 // retried setup works, and the final teardown restores `ip -d link/addr/route` exactly.
+// A restart killed during its own rollback leaves the record for the next one.
 // The crash points are TAPWIRE_TEST_CRASH_AFTER (src/tapmanager/crash-points.ts).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -182,4 +183,22 @@ describePrivileged('tapmanager kill -9 + restart at each step', () => {
     console.log(`[crash] teardown: ${n - 1} netlink crash points, each finished exactly after the restart`);
     expect(n - 1).toBeGreaterThanOrEqual(5);
   }, 180_000);
+
+  it('a restart killed in the middle of its own rollback: the next restart finishes it exactly', async () => {
+    const p = makePod({ shape: 'ptp', ipv6: true });
+    const before = await settledDump(p.pod);
+    await setupDies(await startDaemon(dir, crashEnv('setup.nl8')), p); // bridge, tap, enslaved: half built
+    // the recovery's own rollback dies after its fence removal, then after its 3rd netlink change
+    for (const point of ['rollback.unfenced', 'rollback.nl3']) {
+      await expect(startDaemon(dir, crashEnv(point))).rejects.toThrow(/exited \(SIGKILL\) before ready/);
+      expect(records()).toEqual([`${SB}.json`]);
+    }
+    const r = await startDaemon(dir);
+    expect(await r.client.list()).toEqual([]);
+    expect(records()).toEqual([]);
+    expect(ipDump(p.pod)).toBe(before);
+    assertClean(p.pod);
+    await retryAndTeardown(r, p, before);
+    await stopDaemon(r);
+  });
 });
