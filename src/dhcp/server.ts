@@ -11,7 +11,7 @@ import { newCounters, type DhcpCounters } from './counters';
 import { BROADCAST, replyDestination } from './destination';
 import { DecodeError, DhcpConfigError } from './errors';
 import { handleRequest, type Binding, type HandlerContext, type LeaseState } from './handler';
-import { ipv4ToBuffer, isIpv4 } from './ipv4';
+import { isIpv4, writeIpv4 } from './ipv4';
 import { resolveLeases, type StaticLease } from './lease';
 import { DhcpPacket } from './packet';
 
@@ -122,7 +122,7 @@ export class DhcpServer {
     }
     const ctx: HandlerContext = {
       serverId: o.serverId,
-      serverIdBytes: ipv4ToBuffer(o.serverId),
+      serverIdBytes: writeIpv4(Buffer.alloc(4), 0, o.serverId), // unpooled: it lives as long as the server
       leases,
       bindings: new Map<string, Binding>(),
       counters: newCounters(),
