@@ -22,6 +22,11 @@ interface Suite {
   run(quick: boolean): Promise<SuiteResult>;
 }
 
+/** Extra node flags for a daemon under test, e.g. TWB_TAPMANAGER_NODE_FLAGS="--max-semi-space-size=1". */
+function envFlags(name: string): string[] {
+  return (process.env[name] ?? '').split(' ').filter(Boolean);
+}
+
 const SUITES: Suite[] = [
   {
     name: 'setup',
@@ -31,12 +36,16 @@ const SUITES: Suite[] = [
   {
     name: 'scale',
     what: '2. 1/100/500/1000 live sandboxes: RSS, fds, next setup, vs one dnsmasq each',
-    run: (q) => runScaleSuite(q ? { scale: [1, 50] } : {}),
+    run: (q) => runScaleSuite({ ...(q ? { scale: [1, 50] } : {}), nodeFlags: envFlags('TWB_TAPMANAGER_NODE_FLAGS') }),
   },
   {
     name: 'dhcp',
     what: '3. DHCP DISCOVER->OFFER, REQUEST->ACK, renewals at 1000 sandboxes, vs dnsmasq',
-    run: (q) => runDhcpSuite(q ? { many: 50, rounds: 100, warmup: 300, passes: 1 } : {}),
+    run: (q) =>
+      runDhcpSuite({
+        ...(q ? { many: 50, rounds: 100, warmup: 300, passes: 1 } : {}),
+        nodeFlags: envFlags('TWB_DHCP_NODE_FLAGS'),
+      }),
   },
   {
     name: 'vmwrapper',
@@ -54,6 +63,8 @@ const USAGE = `usage: npm run bench -- [--only ${SUITES.map((s) => s.name).join(
 ${SUITES.map((s) => `  ${s.name.padEnd(10)} ${s.what}`).join('\n')}
   --quick     fewer rounds and smaller scales (a smoke run; ratios are noisier)
   --json FILE write every table, target and raw figure as JSON
+env: TWB_TAPMANAGER_NODE_FLAGS (scale suite's daemon), TWB_DHCP_NODE_FLAGS (DHCP server process),
+     e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--max-semi-space-size=1"
 `;
 
 function parseArgs(argv: string[]): { only: Suite[]; quick: boolean; json?: string } {

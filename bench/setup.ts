@@ -292,13 +292,13 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
 }
 
 /** Suite 2: daemon RSS, fds and next-setup latency at 1..1000 live sandboxes vs N x dnsmasq. */
-export async function runScaleSuite(opts: { scale?: number[] } = {}): Promise<SuiteResult> {
+export async function runScaleSuite(opts: { scale?: number[]; nodeFlags?: string[] } = {}): Promise<SuiteResult> {
   const scale = opts.scale ?? [1, 100, 500, 1000];
   const srows: (string | number)[][] = [];
   const data: Record<string, unknown>[] = [];
   const live: Pod[] = [];
   const ids: string[] = [];
-  const d = await startDaemon();
+  const d = await startDaemon(opts.nodeFlags);
   let lastRssMb = NaN;
   try {
     const base = rssKb(d.proc.pid!);
@@ -342,7 +342,7 @@ export async function runScaleSuite(opts: { scale?: number[] } = {}): Promise<Su
     return {
       tables: [
         {
-          title: 'Scale: live sandboxes in one tapmanager',
+          title: `Scale: live sandboxes in one tapmanager${opts.nodeFlags?.length ? ` (node ${opts.nodeFlags.join(' ')})` : ''}`,
           columns: [
             'sandboxes',
             'daemon RSS MB',
