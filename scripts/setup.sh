@@ -32,11 +32,19 @@ stamp=node_modules/.tapwire-lock.sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "npm ci"
-  npm ci --no-audit --no-fund >&2
+  npm ci --no-audit --no-fund >&2   # builds the addon (install script)
   echo "$want" > "$stamp"
+  cat binding.gyp native/* | sha256sum | cut -d' ' -f1 > build/.tapwire-native.sha
 else
   log "npm dependencies up to date"
-  [ -f build/Release/tapwire.node ] || npm run build:native >&2
+fi
+# the addon again when its sources changed since it was built (npm ci builds it too)
+native_stamp=build/.tapwire-native.sha
+native_want=$(cat binding.gyp native/* | sha256sum | cut -d' ' -f1)
+if [ ! -f build/Release/tapwire.node ] || [ "$(cat "$native_stamp" 2>/dev/null)" != "$native_want" ]; then
+  log "native addon"
+  npm run build:native >&2
+  echo "$native_want" > "$native_stamp"
 fi
 log "tsc"
 npx tsc -p tsconfig.json >&2
