@@ -2,6 +2,7 @@
 // that a teardown or a rollback restored exactly what was there before. Only what the
 // kernel changes on its own is masked: address lifetimes and link counters are not
 // printed by these commands, and nothing else is rewritten.
+import { waitFor } from '../fixtures/dhcp-net';
 import type { TestNetns } from './netns';
 
 export function ipDump(ns: TestNetns): string {
@@ -35,4 +36,14 @@ export async function settledDump(ns: TestNetns, timeoutMs = 10_000): Promise<st
     await new Promise((r) => setTimeout(r, 100));
   }
   return ipDump(ns);
+}
+
+/** Waits until each device has its IPv6 link-local address and none of its addresses is tentative. */
+export async function dadDone(ns: TestNetns, devs: string[]): Promise<void> {
+  for (const dev of devs) {
+    await waitFor(`IPv6 DAD on ${dev} in ${ns.name}`, () => {
+      const a = ns.ip('-6', '-o', 'addr', 'show', 'dev', dev);
+      return a.includes('inet6 fe80') && !a.includes('tentative');
+    });
+  }
 }

@@ -19,7 +19,7 @@ import { silentLogger } from '../../src/util/log';
 import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
-import { dadDone, ipState } from '../helpers/ip-state';
+import { dadDone, ipDump } from '../helpers/ip-dump';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
@@ -106,7 +106,7 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
     await dadDone(p1.pod, ['eth0']);
     await dadDone(p2.pod, ['eth0']);
     await dadDone(node, ['up0', 'up1', p1.hostVeth, p2.hostVeth]);
-    const before = { p1: ipState(p1.pod), p2: ipState(p2.pod), node: node.ip('-d', 'route', 'show', 'table', 'all') };
+    const before = { p1: ipDump(p1.pod), p2: ipDump(p2.pod), node: node.ip('-d', 'route', 'show', 'table', 'all') };
 
     const res = await mgr.setup({ sandboxId: 'sb-calico', netnsPath: p1.pod.path, cniResult: p1.cniResult });
     const nic = res.nics[0]!;
@@ -186,8 +186,8 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
     await killAll();
     relay.kill('SIGKILL');
     expect(await mgr.teardown('sb-calico')).toEqual({ errors: [] });
-    expect(ipState(p1.pod)).toBe(before.p1);
-    expect(ipState(p2.pod)).toBe(before.p2);
+    expect(ipDump(p1.pod)).toBe(before.p1);
+    expect(ipDump(p2.pod)).toBe(before.p2);
     expect(node.ip('-d', 'route', 'show', 'table', 'all')).toBe(before.node);
     // and pod 1 still reaches pod 2 as before
     p1.pod.exec('busybox', ['ping', '-c', '1', '-W', '2', p2.ip]);

@@ -14,7 +14,7 @@ import { renderDescribe } from '../../src/tapmanager/tapctl';
 import { createLogger } from '../../src/util/log';
 import { removeAllNetns } from '../helpers/netns';
 import { makePod } from '../helpers/pod';
-import { dadDone, ipState } from '../helpers/ip-state';
+import { dadDone, ipDump } from '../helpers/ip-dump';
 import { describePrivileged } from '../helpers/privileged';
 
 describePrivileged('tapmanager and the routes of the pod', () => {
@@ -51,7 +51,7 @@ describePrivileged('tapmanager and the routes of the pod', () => {
     }
     p.pod.ip('rule', 'add', 'from', p.ip, 'lookup', '100'); // the source-routed part: rules are not the veth's
     await dadDone(p.pod, ['eth0']);
-    const before = ipState(p.pod);
+    const before = ipDump(p.pod);
 
     await mgr.setup({ sandboxId: 'sb-routes', netnsPath: p.pod.path, cniResult: p.cniResult });
     const st = await mgr.status('sb-routes');
@@ -113,7 +113,7 @@ describePrivileged('tapmanager and the routes of the pod', () => {
         .split('\n')
         .filter((l) => !/10\.84\.0\.0|10\.87\.0\.0|^\s+nexthop /.test(l))
         .join('\n');
-    expect(keep(ipState(p.pod))).toBe(keep(before));
+    expect(keep(ipDump(p.pod))).toBe(keep(before));
     expect(p.pod.ip('rule', 'show')).toContain(`from ${p.ip} lookup 100`);
   });
 
@@ -121,7 +121,7 @@ describePrivileged('tapmanager and the routes of the pod', () => {
     const p = makePod({ shape: 'ptp', ipv6: true });
     expect(p.pod.ip('-o', 'addr', 'show', 'eth0')).toContain('noprefixroute');
     await dadDone(p.pod, ['eth0']);
-    const before = ipState(p.pod);
+    const before = ipDump(p.pod);
     await mgr.setup({ sandboxId: 'sb-ptp', netnsPath: p.pod.path, cniResult: p.cniResult });
     expect((await mgr.status('sb-ptp')).nics[0]!.routes).toEqual([
       { dst: '169.254.254.2/32', gw: '0.0.0.0' },
@@ -130,7 +130,7 @@ describePrivileged('tapmanager and the routes of the pod', () => {
       { dst: '0.0.0.0/0', gw: p.gw },
     ]);
     expect(await mgr.teardown('sb-ptp')).toEqual({ errors: [] });
-    expect(ipState(p.pod)).toBe(before);
+    expect(ipDump(p.pod)).toBe(before);
     expect(logs.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
   });
 
@@ -148,12 +148,12 @@ describePrivileged('tapmanager and the routes of the pod', () => {
     p.pod.ip('route', 'add', '10.86.0.0/16', 'via', p.gw, 'dev', 'eth0', 'mtu', '1400', 'advmss', '1360');
     p.pod.ip('route', 'add', '10.88.0.0/16', 'via', p.gw, 'dev', 'eth0', 'src', p.ip, 'proto', 'static');
     await dadDone(p.pod, ['eth0']);
-    const before = ipState(p.pod);
+    const before = ipDump(p.pod);
     expect(before).toContain(`unicast ${subnet} via ${p.gw} dev eth0 table main proto boot scope global`);
     expect(before).not.toContain(`${subnet} dev eth0 table main proto kernel`);
     expect(before).toContain('mtu 1400 advmss 1360');
     await mgr.setup({ sandboxId: 'sb-ptp2', netnsPath: p.pod.path, cniResult: p.cniResult });
     expect(await mgr.teardown('sb-ptp2')).toEqual({ errors: [] });
-    expect(ipState(p.pod)).toBe(before);
+    expect(ipDump(p.pod)).toBe(before);
   });
 });
