@@ -23,16 +23,7 @@ import {
   type OptionValue,
 } from '../../src/dhcp/options';
 import { DhcpPacket } from '../../src/dhcp/packet';
-import { REAL_PACKETS } from '../fixtures/dhcp-packets';
-
-/** Hex with whitespace and `// comments` (one field per line) ignored. */
-function hex(s: string): Buffer {
-  const digits = s.replace(/\/\/[^\n]*/g, '').replace(/\s+/g, '');
-  if (!/^([0-9a-f]{2})*$/i.test(digits)) throw new Error(`bad hex literal: ${digits}`);
-  return Buffer.from(digits, 'hex');
-}
-const zeros = (n: number): string => '00'.repeat(n);
-const ascii = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
+import { ascii, hex, REAL_PACKETS, zeros } from '../fixtures/dhcp-packets';
 
 /** The 236-byte fixed header of a client message; only the fields a test cares about vary. */
 function header(f: { op?: string; flags?: string; ciaddr?: string; giaddr?: string; sname?: string; file?: string }) {

@@ -22,14 +22,7 @@ import {
   type OptionValue,
 } from '../../src/dhcp/options';
 import { DhcpPacket } from '../../src/dhcp/packet';
-
-/** Hex with whitespace and `// comments` ignored. */
-function hex(s: string): Buffer {
-  const digits = s.replace(/\/\/[^\n]*/g, '').replace(/\s+/g, '');
-  if (!/^([0-9a-f]{2})*$/i.test(digits)) throw new Error(`bad hex literal: ${digits}`);
-  return Buffer.from(digits, 'hex');
-}
-const ascii = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
+import { ascii, hex } from '../fixtures/dhcp-packets';
 
 function rejects<T extends OptionValue>(type: OptionType<T>, bytes: Buffer, reason: DecodeReason, option?: number) {
   let err: unknown;
