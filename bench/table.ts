@@ -61,11 +61,11 @@ export function atLeast(suite: string, what: string, value: number, goal: number
     suite,
     what,
     goal: `>= ${goal}${unit}`,
-    measured: `${fmt(value)}${unit}`,
+    measured: `${Number.isFinite(value) ? value.toFixed(2) : '-'}${unit}`,
     met,
     by:
       Number.isFinite(value) && value > 0
-        ? `${(met ? value / goal : goal / value).toFixed(2)}x ${met ? 'past' : 'short'}`
+        ? `${(met ? value / goal : goal / value).toFixed(3)}x ${met ? 'past' : 'short'}`
         : '-',
   };
 }
@@ -77,11 +77,11 @@ export function atMost(suite: string, what: string, value: number, goal: number,
     suite,
     what,
     goal: `<= ${goal}${unit}`,
-    measured: `${fmt(value)}${unit}`,
+    measured: `${Number.isFinite(value) ? value.toFixed(2) : '-'}${unit}`,
     met,
     by:
       Number.isFinite(value) && value > 0
-        ? `${(met ? goal / value : value / goal).toFixed(2)}x ${met ? 'past' : 'short'}`
+        ? `${(met ? goal / value : value / goal).toFixed(3)}x ${met ? 'past' : 'short'}`
         : '-',
   };
 }
