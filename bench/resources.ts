@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TestNetns } from '../test/helpers/netns';
+import { removeNetns, TestNetns } from '../test/helpers/netns';
 
 export const BENCH_PREFIX = 'twb-';
 const OWNER = process.pid.toString(36);
@@ -33,28 +33,6 @@ const dirs = new Set<string>();
 const procs = new Set<ChildProcess>();
 const hooks = new Set<() => void>();
 
-function killNetns(name: string): void {
-  try {
-    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      .split(/\s+/)
-      .filter(Boolean);
-    for (const pid of pids) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  } catch {
-    /* netns gone */
-  }
-  try {
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-  } catch {
-    /* gone */
-  }
-}
-
 /** A fresh netns with lo up, removed (with every process in it) at the end of the run. */
 export function benchNetns(label: string): TestNetns {
   const name = benchName(label);
@@ -73,7 +51,7 @@ export function adoptNetns(name: string): void {
 export function dropNetns(...list: (TestNetns | string)[]): void {
   for (const ns of list) {
     const name = typeof ns === 'string' ? ns : ns.name;
-    killNetns(name);
+    removeNetns(name);
     netns.delete(name);
   }
 }
@@ -139,7 +117,7 @@ export function sweepStale(): string[] {
   }
   for (const n of names) {
     if (n.startsWith(BENCH_PREFIX) && !ownerAlive(n)) {
-      killNetns(n);
+      removeNetns(n);
       removed.push(n);
     }
   }
