@@ -9,12 +9,14 @@
         "native/exec.cc",
         "native/netns.cc",
         "native/tun.cc",
-        "native/sock.cc"
+        "native/sock.cc",
+        "native/nft.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "cflags_cc": ["-std=c++17", "-O2", "-fstack-protector-strong", "-Wall", "-Wextra"],
-      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "libraries": ["-ldl"]
     }
   ]
 }

@@ -173,7 +173,7 @@ function referencePlumber(p: Pod, verb: 'setup' | 'teardown', runDir: string, re
   return ms(t0);
 }
 
-/** The fence alone (one `nsenter nft -f -` transaction), on a pod already plumbed by netlinkFloor. */
+/** The fence alone (applyFence: one libnftables transaction in a netns window), on a pod already plumbed by netlinkFloor. */
 async function fenceAlone(p: Pod): Promise<number> {
   const t0 = process.hrtime.bigint();
   await applyFence(p.pod.path, 'twbench', [{ bridge: 'br0', veth: 'eth0', tap: 'tap0', guestMac: p.mac }]);
@@ -266,7 +266,7 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
   data.floor = f;
   data.fence = fe;
   rows.push(['bare netlink floor (same link ops)', fmt(f.p50), fmt(f.p99), '-', '-', fmt(1000 / f.p50, 1)]);
-  rows.push(['fence alone (nsenter + nft -f, 1 txn)', fmt(fe.p50), fmt(fe.p99), '-', '-', fmt(1000 / fe.p50, 1)]);
+  rows.push(['fence alone (libnftables, 1 txn)', fmt(fe.p50), fmt(fe.p99), '-', '-', fmt(1000 / fe.p50, 1)]);
   rows.push(['floor + fence', fmt(f.p50 + fe.p50), '-', '-', '-', fmt(1000 / (f.p50 + fe.p50), 1)]);
   const targets: Target[] = [
     atLeast('setup', 'setup p50: times faster than the reference plumber', rs.p50 / tapwireP50, 20),
@@ -280,7 +280,7 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
         rows,
         notes: [
           `tapwire vs reference plumber (setup p50): ${ratio(rs.p50, tapwireP50)} faster; vs bare netlink floor: ${ratio(tapwireP50, f.p50)}.`,
-          `The fence (one nft process per setup) is ${fmt((fe.p50 / tapwireP50) * 100, 0)}% of tapwire's 1-concurrent setup p50; ` +
+          `The fence (one nft transaction per setup) is ${fmt((fe.p50 / tapwireP50) * 100, 0)}% of tapwire's 1-concurrent setup p50; ` +
             `tapwire minus the fence is ${ratio(tapwireP50 - fe.p50, f.p50)} the floor.`,
           'setups/s: sandboxes set up divided by the wall time of all their setups (for the reference and floor rows: 1000/p50).',
         ],

@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNetns(env, exports);
   InitTun(env, exports);
   InitSock(env, exports);
+  InitNft(env, exports);
   return exports;
 }
 

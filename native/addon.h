@@ -8,4 +8,5 @@ void InitExec(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
 void InitTun(Napi::Env env, Napi::Object exports);
 void InitSock(Napi::Env env, Napi::Object exports);
+void InitNft(Napi::Env env, Napi::Object exports);
 }  // namespace tapwire

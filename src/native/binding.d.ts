@@ -41,4 +41,14 @@ export interface Binding {
   tapInfo(fd: number): TapInfo;
   udpSocketBoundToDevice(ifname: string, port: number): number;
   unixDatagramSend(path: string, data: Buffer): void;
+  nftRun(script: string, json: boolean): NftRunResult;
+}
+
+export interface NftRunResult {
+  /** libnftables' return: 0 when every command succeeded */
+  rc: number;
+  /** what nft would print on stdout */
+  output: string;
+  /** what nft would print on stderr */
+  error: string;
 }

@@ -2,9 +2,9 @@
 // every place it looked when none works. Arguments are checked here first so a bad
 // value fails with a message that names it, before it reaches C++.
 import * as path from 'node:path';
-import type { Binding, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
+import type { Binding, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
 
-export type { PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
+export type { NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
 
 /** What the addon throws for a failed syscall. */
 export interface NativeError extends Error {
@@ -149,4 +149,13 @@ export function udpSocketBoundToDevice(ifname: string, port: number): number {
 /** Sends one datagram to a Unix datagram socket ('@name' = abstract), e.g. NOTIFY_SOCKET. */
 export function unixDatagramSend(socketPath: string, data: Buffer): void {
   native.unixDatagramSend(socketPath, data);
+}
+
+/**
+ * Runs an nft command script with libnftables in the calling thread's network namespace
+ * (call it inside withNetns). json: JSON output (nft -j). Throws with `unavailable` set
+ * when libnftables.so.1 cannot be loaded.
+ */
+export function nftRun(script: string, json = false): NftRunResult {
+  return native.nftRun(script, json);
 }

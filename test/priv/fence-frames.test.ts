@@ -2,6 +2,7 @@
 // from the guest, from the pod network and from br0 itself, is counted as dropped and
 // never seen on the other side, while the same frames on other ports, ping and ARP pass;
 // a frame from the tap with another source MAC is dropped. Plus apply/remove idempotence.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -246,6 +247,25 @@ describePrivileged('fence (real frames)', () => {
     expect(moved).toEqual([]);
   });
 
+  it('the nft CLI fallback (TAPWIRE_NFT=cli, or no libnftables) defines, reads and removes the same fence', async () => {
+    await applyFence(sb.pod.path, TABLE, [NIC]);
+    const viaLib = sb.pod.exec('nft', ['list', 'table', 'bridge', TABLE]);
+    // libnftables ran in the pod's namespace window: the host has no such table
+    expect(() => execFileSync('nft', ['list', 'table', 'bridge', TABLE], { stdio: 'pipe' })).toThrow();
+    await removeFence(sb.pod.path, TABLE);
+    process.env.TAPWIRE_NFT = 'cli';
+    try {
+      await applyFence(sb.pod.path, TABLE, [NIC]);
+      expect(sb.pod.exec('nft', ['list', 'table', 'bridge', TABLE])).toBe(viaLib);
+      expect(await fenceExists(sb.pod.path, TABLE)).toBe(true);
+      expect((await readFenceCounters(sb.pod.path, TABLE)).map((c) => c.name)).toEqual(fenceCounterNames([NIC]));
+      await removeFence(sb.pod.path, TABLE);
+      expect(await fenceExists(sb.pod.path, TABLE)).toBe(false);
+    } finally {
+      delete process.env.TAPWIRE_NFT;
+    }
+  });
+
   it('applies idempotently, keeps counters, and removes idempotently, even with the netns gone', async () => {
     expect(await fenceExists(sb.pod.path, TABLE)).toBe(false);
     const t0 = process.hrtime.bigint();
@@ -289,9 +309,7 @@ describePrivileged('fence (real frames)', () => {
     );
     const err = await applyFence(sb.pod.path, TABLE, [NIC]).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'EIO' });
-    expect((err as Error).message).toContain(
-      `failed to apply fence "${TABLE}" in netns ${sb.pod.path}: nft exited with 1:`,
-    );
+    expect((err as Error).message).toContain(`failed to apply fence "${TABLE}" in netns ${sb.pod.path}: nft: Error:`);
     await removeFence(sb.pod.path, TABLE);
     await applyFence(sb.pod.path, TABLE, [NIC]);
   });

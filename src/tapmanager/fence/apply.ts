@@ -9,7 +9,7 @@ import { checkTable } from './validate';
 export async function applyFence(netnsPath: string, table: string, nics: FenceNic[]): Promise<void> {
   const script = fenceRuleset(table, nics); // validates before anything runs
   requireNetns(netnsPath, `apply fence "${table}"`);
-  await nftInNetns(netnsPath, ['-f', '-'], script, `apply fence "${table}"`);
+  await nftInNetns(netnsPath, { script }, `apply fence "${table}"`);
 }
 
 /** Deletes the table. Already gone, or its netns gone, counts as done. */
@@ -18,12 +18,7 @@ export async function removeFence(netnsPath: string, table: string): Promise<voi
   if (netnsState(netnsPath) !== 'ok') return;
   // add-then-delete in one transaction: no "does not exist" error to tell apart
   try {
-    await nftInNetns(
-      netnsPath,
-      ['-f', '-'],
-      `add table bridge ${t}\ndelete table bridge ${t}\n`,
-      `remove fence "${t}"`,
-    );
+    await nftInNetns(netnsPath, { script: `add table bridge ${t}\ndelete table bridge ${t}\n` }, `remove fence "${t}"`);
   } catch (e) {
     if (netnsState(netnsPath) !== 'ok') return; // the netns went away meanwhile
     throw e;
@@ -34,7 +29,7 @@ export async function removeFence(netnsPath: string, table: string): Promise<voi
 export async function fenceExists(netnsPath: string, table: string): Promise<boolean> {
   const t = checkTable(table);
   if (netnsState(netnsPath) !== 'ok') return false;
-  const { stdout } = await nftInNetns(netnsPath, ['-j', 'list', 'tables', 'bridge'], '', `list tables`);
+  const { stdout } = await nftInNetns(netnsPath, { script: 'list tables bridge', json: true }, `list tables`);
   return jsonItems(stdout, netnsPath).some((it) => {
     const tab = (it as { table?: { family?: unknown; name?: unknown } }).table;
     return tab?.family === 'bridge' && tab.name === t;
@@ -48,7 +43,7 @@ export async function readFenceCounters(netnsPath: string, table: string): Promi
   const verb = `read fence "${t}" counters`;
   let stdout: string;
   try {
-    ({ stdout } = await nftInNetns(netnsPath, ['-j', 'list', 'counters', 'table', 'bridge', t], '', verb));
+    ({ stdout } = await nftInNetns(netnsPath, { script: `list counters table bridge ${t}`, json: true }, verb));
   } catch (e) {
     // tell "no such table" apart without reading nft's message
     if (!(await fenceExists(netnsPath, t).catch(() => true))) {

@@ -1,8 +1,13 @@
-// Runs the nft CLI inside a network namespace: `nsenter --net=<path> nft ...`, the script
-// on stdin, with a timeout. nsenter execs nft, so the child's pid is nft's and a timeout
-// kills exactly it. A failure becomes a TapError naming the netns and nft's own message.
+// Runs nft command scripts inside a network namespace. The way it is done: libnftables
+// (the library the nft CLI is made of) called from a synchronous netns window, ~1.6 ms
+// against ~5.7 ms for a process, and no fork of the daemon blocking its event loop.
+// Only when libnftables cannot be loaded (or TAPWIRE_NFT=cli) does it fall back to the CLI,
+// `nsenter --net=<path> nft ...` with the script on stdin and a timeout (nsenter execs
+// nft, so a timeout kills exactly it). A failure becomes a TapError naming the netns and
+// nft's own message.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { nftRun, withNetns } from '../../native';
 import { TapError } from '../errors';
 
 const NSFS_MAGIC = 0x6e736673;
@@ -32,8 +37,38 @@ export function requireNetns(netnsPath: string, verb: string): void {
   }
 }
 
-/** `nft <args>` in the namespace, `input` on stdin. Rejects with EIO (or ETIMEDOUT) on failure. */
-export function nftInNetns(netnsPath: string, args: string[], input: string, verb: string): Promise<NftResult> {
+/** An nft invocation: a script (`nft -f -`) or one command line, with JSON output or not. */
+export interface NftCommand {
+  script: string;
+  json?: boolean;
+}
+
+let libUnavailable: string | undefined;
+
+/** Runs the command in the namespace. Rejects with EIO (or ETIMEDOUT for the CLI) on failure. */
+export async function nftInNetns(netnsPath: string, cmd: NftCommand, verb: string): Promise<NftResult> {
+  if (libUnavailable === undefined && process.env.TAPWIRE_NFT !== 'cli') {
+    let r;
+    try {
+      r = withNetns(netnsPath, () => nftRun(cmd.script, cmd.json === true));
+    } catch (e) {
+      if (!(e as { unavailable?: boolean }).unavailable) {
+        throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${(e as Error).message}`);
+      }
+      libUnavailable = (e as Error).message; // once: from now on the CLI
+    }
+    if (r) {
+      if (r.rc !== 0) throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: nft: ${firstLines(r.error)}`);
+      return { stdout: r.output };
+    }
+  }
+  // with -j, nft reads -f input as JSON too: a JSON-output command goes on the command line
+  if (cmd.json) return nftCli(netnsPath, ['-j', ...cmd.script.trim().split(/\s+/)], '', verb);
+  return nftCli(netnsPath, ['-f', '-'], cmd.script, verb);
+}
+
+/** `nft <args>` in the namespace through nsenter, `input` on stdin. */
+function nftCli(netnsPath: string, args: string[], input: string, verb: string): Promise<NftResult> {
   return new Promise((resolve, reject) => {
     const fail = (code: string, why: string): void =>
       reject(new TapError(code, `failed to ${verb} in netns ${netnsPath}: ${why}`));
@@ -66,7 +101,7 @@ export function nftInNetns(netnsPath: string, args: string[], input: string, ver
       clearTimeout(timer);
       if (timedOut) fail('ETIMEDOUT', `nft did not finish within ${TIMEOUT_MS} ms`);
       else if (code === 0) resolve({ stdout });
-      else fail('EIO', `nft exited with ${code ?? signal}: ${firstLines(stderr)}`);
+      else fail('EIO', `nft exited with ${code ?? signal}: nft: ${firstLines(stderr)}`);
     });
     child.stdin.on('error', () => {
       /* nft exited before reading all of stdin; its exit status tells what happened */
