@@ -1,7 +1,8 @@
 // Child process of the DHCP bench: tapwire's DhcpServer, one per sandbox netns (as the
 // daemon runs them), in a process of its own so the bench's client does not share its event
 // loop. argv[2] is a JSON file: [{ netns, lease }]. Prints "base <rss KB>" before starting
-// and "ready <n>" once every server is listening; exits on SIGTERM or when stdin closes.
+// and "ready <n>" once every server is listening (after warming the message path as the
+// daemon does at start); exits on SIGTERM or when stdin closes.
 // With argv[3] = --echo it runs the Node floor instead: the same bound dgram socket, but each
 // request is answered by a copy of itself turned into a reply (op 2, type 53 rewritten), with
 // no decoding, state or options: what any DHCP server written on Node's dgram costs at least.
@@ -9,6 +10,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import { udpSocketBoundToDevice, withNetns } from '../src/native';
 import { DhcpServer, StaticLease } from '../src/dhcp/server';
+import { warmUpDhcp } from '../src/dhcp/warmup';
 
 function rssKb(): number {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1]);
@@ -17,6 +19,7 @@ function rssKb(): number {
 async function main(): Promise<void> {
   const conf = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8')) as { netns: string; lease: StaticLease }[];
   process.stdout.write(`base ${rssKb()}\n`);
+  if (process.argv[3] !== '--echo') warmUpDhcp(); // as the tapmanager daemon does at start
   const servers: { close(): Promise<void> }[] = [];
   for (const c of conf) {
     if (process.argv[3] === '--echo') {

@@ -1,0 +1,9 @@
+// The start-up warm-up drives the real message path: every synthetic request gets a reply
+// that decodes, and it runs once per process.
+import { expect, it } from 'vitest';
+import { warmUpDhcp } from '../../src/dhcp/warmup';
+
+it('answers every synthetic DISCOVER, REQUEST and renewal, once per process', () => {
+  expect(warmUpDhcp(90)).toBe(90);
+  expect(warmUpDhcp(90)).toBe(0);
+});
