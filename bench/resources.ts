@@ -12,9 +12,15 @@ import { removeNetns, TestNetns } from '../test/helpers/netns';
 export const BENCH_PREFIX = 'twb-';
 const OWNER = process.pid.toString(36);
 
-/** A unique name owned by this process: twb-<pid>-<6 hex>-<label>. */
+let seq = 0;
+
+/**
+ * A unique name owned by this process: twb-<pid>-<sequence><4 hex>-<label>. The sequence
+ * makes it unique in this run (3 random bytes alone collided among the 2000 namespaces of
+ * the scale suite), the random part keeps it clear of a dead run's leftovers under a reused pid.
+ */
 export function benchName(label: string): string {
-  return `${BENCH_PREFIX}${OWNER}-${randomBytes(3).toString('hex')}-${label}`;
+  return `${BENCH_PREFIX}${OWNER}-${(seq++).toString(36)}${randomBytes(2).toString('hex')}-${label}`;
 }
 
 function ownerAlive(name: string): boolean {

@@ -5,9 +5,11 @@ import { randomBytes } from 'node:crypto';
 
 export const TEST_PREFIX = 'twt-';
 
-/** A unique netns name owned by this process. */
+let seq = 0;
+
+/** A unique netns name owned by this process (a sequence, so never the same twice in a run). */
 export function uniqueName(label: string): string {
-  return `${TEST_PREFIX}${process.pid.toString(36)}-${randomBytes(3).toString('hex')}-${label}`;
+  return `${TEST_PREFIX}${process.pid.toString(36)}-${(seq++).toString(36)}${randomBytes(2).toString('hex')}-${label}`;
 }
 
 /** The pid that created a test namespace, or undefined if the name is not one of ours. */
