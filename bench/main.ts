@@ -22,9 +22,21 @@ interface Suite {
   run(quick: boolean): Promise<SuiteResult>;
 }
 
-/** Extra node flags for a daemon under test, e.g. TWB_TAPMANAGER_NODE_FLAGS="--max-semi-space-size=1". */
-function envFlags(name: string): string[] {
-  return (process.env[name] ?? '').split(' ').filter(Boolean);
+/** Extra node flags for a daemon under test, e.g. TWB_TAPMANAGER_NODE_FLAGS="--cpu-prof". */
+function envFlags(name: string, fallback: string[] = []): string[] {
+  const v = process.env[name];
+  return v === undefined ? fallback : v.split(' ').filter(Boolean);
+}
+
+/** The node flags tapmanager runs with in production: those of the systemd unit's ExecStart. */
+function unitNodeFlags(): string[] {
+  try {
+    const unit = fs.readFileSync(path.resolve(__dirname, '../../deploy/systemd/tapmanager.service'), 'utf8');
+    const exec = /^ExecStart=\S*node((?:\s+--\S+)*)\s/m.exec(unit);
+    return exec ? exec[1]!.split(/\s+/).filter(Boolean) : [];
+  } catch {
+    return [];
+  }
 }
 
 const SUITES: Suite[] = [
@@ -36,7 +48,11 @@ const SUITES: Suite[] = [
   {
     name: 'scale',
     what: '2. 1/100/500/1000 live sandboxes: RSS, fds, next setup, vs one dnsmasq each',
-    run: (q) => runScaleSuite({ ...(q ? { scale: [1, 50] } : {}), nodeFlags: envFlags('TWB_TAPMANAGER_NODE_FLAGS') }),
+    run: (q) =>
+      runScaleSuite({
+        ...(q ? { scale: [1, 50] } : {}),
+        nodeFlags: envFlags('TWB_TAPMANAGER_NODE_FLAGS', unitNodeFlags()),
+      }),
   },
   {
     name: 'dhcp',
@@ -63,7 +79,8 @@ const USAGE = `usage: npm run bench -- [--only ${SUITES.map((s) => s.name).join(
 ${SUITES.map((s) => `  ${s.name.padEnd(10)} ${s.what}`).join('\n')}
   --quick     fewer rounds and smaller scales (a smoke run; ratios are noisier)
   --json FILE write every table, target and raw figure as JSON
-env: TWB_TAPMANAGER_NODE_FLAGS (scale suite's daemon), TWB_DHCP_NODE_FLAGS (DHCP server process),
+env: TWB_TAPMANAGER_NODE_FLAGS (scale suite's daemon; default: the flags of deploy/systemd/tapmanager.service),
+     TWB_DHCP_NODE_FLAGS (DHCP server process),
      e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--max-semi-space-size=1"
 `;
 
