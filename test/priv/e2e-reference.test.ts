@@ -16,9 +16,28 @@ describePrivileged('e2e reference topology with the tapwire plumber', () => {
     expect(fs.existsSync(SCRIPT), `${SCRIPT} (the e2e harness) must exist`).toBe(true);
     expect(fs.existsSync(path.join(ROOT, 'dist/src/tapmanager/main.js')), 'run "npx tsc" first').toBe(true);
     const out = await new Promise<string>((resolve) => {
+      // The harness runs in a private mount namespace with its own /run/netns: its
+      // `ip netns list | grep -q` under pipefail dies of SIGPIPE once the host lists more
+      // than ~130 namespaces and then skips its teardown, so other namespaces on the
+      // machine must not be visible to it. Its namespaces vanish with its mount namespace.
+      fs.mkdirSync('/run/netns', { recursive: true });
       execFile(
-        'bash',
-        [SCRIPT, '--plumber', path.join(ROOT, 'scripts/e2e-plumber'), '--cni', 'ptp', '--dhcp', 'udhcpc'],
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          'bash',
+          '-c',
+          'mount -t tmpfs tapwire-e2e-netns /run/netns && exec bash "$0" "$@"',
+          SCRIPT,
+          '--plumber',
+          path.join(ROOT, 'scripts/e2e-plumber'),
+          '--cni',
+          'ptp',
+          '--dhcp',
+          'udhcpc',
+        ],
         { timeout: 400_000, maxBuffer: 16 << 20, env: { ...process.env, VMNET_E2E_QUIET: '1' } },
         (_err, stdout) => resolve(stdout),
       );
