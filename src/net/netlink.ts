@@ -69,6 +69,8 @@ export interface LinkState {
   kind?: string;
   /** IFLA_IFALIAS, when set */
   alias?: string;
+  /** IFLA_GROUP (0, the default group, when unset) */
+  group: number;
 }
 
 export interface LinkChange {
@@ -80,6 +82,8 @@ export interface LinkChange {
   name?: string;
   /** IFLA_IFALIAS ("" clears it) */
   alias?: string;
+  /** IFLA_GROUP */
+  group?: number;
 }
 
 export interface RouteSpec {
@@ -162,6 +166,7 @@ export class NetlinkHandle {
       ...(m.attrs.master !== undefined ? { master: m.attrs.master } : {}),
       ...(kindOf(m.attrs.linkinfo) !== undefined ? { kind: kindOf(m.attrs.linkinfo)! } : {}),
       ...(m.attrs.ifalias ? { alias: m.attrs.ifalias } : {}),
+      group: m.attrs.group ?? 0,
     }));
   }
 
@@ -170,7 +175,7 @@ export class NetlinkHandle {
   }
 
   /** Creates a bridge (STP off, forward delay 0); EEXIST if the name is taken. */
-  async createBridge(name: string, opts: { mtu?: number; mac?: string } = {}): Promise<void> {
+  async createBridge(name: string, opts: { mtu?: number; mac?: string; group?: number } = {}): Promise<void> {
     await this.run('create bridge', `"${name}"`, () =>
       this.sock.newLink(
         {},
@@ -179,6 +184,7 @@ export class NetlinkHandle {
           linkinfo: bridgeLinkInfo(),
           ...(opts.mtu ? { mtu: opts.mtu } : {}),
           ...(opts.mac ? { address: macToBuffer(opts.mac) } : {}),
+          ...(opts.group ? { group: opts.group } : {}),
         },
         { flags: FlagsNew.CREATE | FlagsNew.EXCL },
       ),
@@ -192,6 +198,7 @@ export class NetlinkHandle {
     if (change.master !== undefined) attrs.master = change.master;
     if (change.name !== undefined) attrs.ifname = change.name;
     if (change.alias !== undefined) attrs.ifalias = change.alias;
+    if (change.group !== undefined) attrs.group = change.group;
     const data =
       change.up === undefined
         ? { index }
@@ -201,6 +208,16 @@ export class NetlinkHandle {
 
   async deleteLink(index: number, label: string): Promise<void> {
     await this.run('delete link', `"${label}"`, () => this.sock.delLink({ index }));
+  }
+
+  /**
+   * Deletes every link of a group in one RTM_DELLINK (ifindex 0 + IFLA_GROUP): the kernel
+   * unregisters them as one batch, paying its RCU grace periods once instead of per link
+   * (a tap and a bridge: ~28 ms instead of ~60). `label` names the links for errors.
+   */
+  async deleteGroup(group: number, label: string): Promise<void> {
+    if (!Number.isInteger(group) || group <= 0 || group > 0xffffffff) throw new RangeError(`bad link group ${group}`);
+    await this.run('delete links', label, () => this.sock.delLink({ index: 0 }, { group }));
   }
 
   /** `flags`: IFA_F_* bits to set (e.g. 0x200 noprefixroute), sent as IFA_FLAGS. */

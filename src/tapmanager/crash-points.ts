@@ -28,6 +28,7 @@ const MUTATING = new Set([
   'createBridge',
   'setLink',
   'deleteLink',
+  'deleteGroup',
   'addAddress',
   'delAddress',
   'addRoute',

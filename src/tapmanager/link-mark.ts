@@ -8,6 +8,13 @@ import * as path from 'node:path';
 
 const PREFIX = 'tapwire:';
 
+/**
+ * The IFLA_GROUP of every bridge and tap tapwire creates ("tapw"), so a teardown can
+ * delete a sandbox's links in one batch (NetlinkHandle.deleteGroup) after checking that
+ * the group holds nothing else.
+ */
+export const LINK_GROUP = 0x74617077;
+
 export function markScope(recordDir: string): string {
   return createHash('sha256').update(path.resolve(recordDir)).digest('hex').slice(0, 8);
 }

@@ -21,7 +21,7 @@ import type { FdsResult, GuestNic, SetupRequest, SetupResult } from './protocol'
 import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
 import type { RouteSnapshot } from './snapshot';
 import type { RecordStore } from './store';
-import { BRIDGE_IP, buildNic, tapOptions, unbuildNic } from './topology';
+import { BRIDGE_IP, buildNic, deleteNicLinks, tapOptions, unbuildNic } from './topology';
 import { checkSandboxId, NicInput, validateSetup } from './validate';
 
 export interface ManagerOptions {
@@ -325,6 +325,10 @@ export class SandboxManager {
         errors.push(`remove fence: ${(e as Error).message}`),
       );
       crashPoint(`${op}.unfenced`);
+      // one batch for all taps and bridges; whatever it leaves, unbuildNic deletes singly
+      await deleteNicLinks(nl, rec.nics).catch((e: unknown) =>
+        this.o.log.warn('batch link delete failed; deleting one by one', { error: (e as Error).message }),
+      );
       for (const nic of [...rec.nics].reverse()) {
         const current = async (ifname: string) => (await readVethSnapshot(rec.netnsPath, ifname)).routes;
         errors.push(...(await unbuildNic(nl, nic, current, (w) => warnings.push(w))));

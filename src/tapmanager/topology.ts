@@ -5,6 +5,7 @@ import { NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
 import { openTap, closeFd, withNetns, type TapOptions } from '../native';
 import { planRouteRestore } from './plan/restore-routes';
 import { describeRoute } from './plan/routes';
+import { LINK_GROUP } from './link-mark';
 import type { NicRecord } from './record';
 import type { RouteSnapshot, VethSnapshot } from './snapshot';
 
@@ -85,7 +86,7 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
   await stripVeth(nl, v);
   // veth changes its MAC while up: taking it down would drop its IPv6 addresses
   await nl.setLink(v.ifindex, v.ifname, { mac: nic.vethNewMac });
-  await nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac });
+  await nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac, group: LINK_GROUP });
   const br = await nl.link(nic.bridge);
   if (!br) throw new Error(`bridge "${nic.bridge}" vanished after creation in netns ${netnsPath}`);
   await nl.setLink(br.index, nic.bridge, { alias: mark }); // ours, for the orphan GC (link-mark.ts)
@@ -94,7 +95,7 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
   fds.forEach((fd) => closeFd(fd));
   const tap = await nl.link(nic.tap);
   if (!tap) throw new Error(`tap "${nic.tap}" vanished after creation in netns ${netnsPath}`);
-  await nl.setLink(tap.index, nic.tap, { mtu: nic.mtu, master: br.index, alias: mark });
+  await nl.setLink(tap.index, nic.tap, { mtu: nic.mtu, master: br.index, alias: mark, group: LINK_GROUP });
   await nl.setLink(v.ifindex, v.ifname, { master: br.index });
   await nl.setLink(tap.index, nic.tap, { up: true });
   await nl.setLink(v.ifindex, v.ifname, { up: true });
@@ -102,6 +103,19 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
   // The guest's address resolves to its MAC without ARP, so the DHCP server can
   // unicast an OFFER to a client that has no address yet (RFC 2131 4.1).
   await nl.setNeighbor(br.index, nic.bridge, nic.plan.ip, nic.guestMac);
+}
+
+/**
+ * Deletes the taps and bridges of `nics` in one kernel batch when the link group holds
+ * exactly links of theirs (and at least one): returns false, having done nothing, when
+ * anything else is in the group, so unbuildNic deletes them one by one.
+ */
+export async function deleteNicLinks(nl: NetlinkHandle, nics: readonly NicRecord[]): Promise<boolean> {
+  const ours = new Set(nics.flatMap((n) => [n.tap, n.bridge]));
+  const grouped = (await nl.links()).filter((l) => l.group === LINK_GROUP);
+  if (grouped.length === 0 || grouped.some((l) => !ours.has(l.name))) return false;
+  await nl.deleteGroup(LINK_GROUP, grouped.map((l) => `"${l.name}"`).join(', '));
+  return true;
 }
 
 /**

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { LINK_GROUP } from '../../src/tapmanager/link-mark';
 import { SandboxManager } from '../../src/tapmanager/sandboxes';
 import { RecordStore } from '../../src/tapmanager/store';
 import { silentLogger } from '../../src/util/log';
@@ -153,6 +154,25 @@ describePrivileged('tapmanager setup/teardown', () => {
       expect(fs.readdirSync(path.join(dir, 'sandboxes'))).toEqual([]);
     });
   }
+
+  it('puts its taps and bridges in the tapwire link group and deletes them in one batch; a foreign link in that group makes it delete one by one and spare the stranger', async () => {
+    const p = makePod();
+    const before = podState(p.pod);
+    await mgr.setup({ sandboxId: 'sb-grp', netnsPath: p.pod.path, cniResult: p.cniResult });
+    const group = `group ${LINK_GROUP}`;
+    for (const l of ['tap0', 'br0']) expect(p.pod.ip('-o', '-d', 'link', 'show', l)).toContain(group);
+    expect(p.pod.ip('-o', '-d', 'link', 'show', 'eth0')).not.toContain(group);
+    expect(await mgr.teardown('sb-grp')).toEqual({ errors: [] });
+    expect(podState(p.pod)).toBe(before);
+
+    await mgr.setup({ sandboxId: 'sb-grp', netnsPath: p.pod.path, cniResult: p.cniResult });
+    p.pod.ip('link', 'add', 'stranger0', 'type', 'bridge');
+    p.pod.ip('link', 'set', 'stranger0', 'group', String(LINK_GROUP));
+    expect(await mgr.teardown('sb-grp')).toEqual({ errors: [] });
+    expect(p.pod.ip('-o', '-d', 'link', 'show', 'stranger0')).toContain(group);
+    p.pod.ip('link', 'del', 'stranger0');
+    expect(podState(p.pod)).toBe(before);
+  });
 
   it('tears down a sandbox whose netns is already gone', async () => {
     const p = makePod();
