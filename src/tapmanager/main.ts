@@ -16,6 +16,11 @@ import { RecordStore } from './store';
 
 export const FLAGS: FlagSpec[] = [
   { name: 'state-dir', help: 'sandbox records (one JSON file per sandbox)', default: DEFAULT_STATE_DIR },
+  {
+    name: 'fsync-records',
+    help: 'fsync each record write (records describe netns state that dies with the boot: atomic rename is enough)',
+    boolean: true,
+  },
   { name: 'control-socket', help: 'control socket, root only (0600)', default: DEFAULT_CONTROL_SOCKET },
   { name: 'fd-socket', help: 'socket vmwrapper fetches tap fds from', default: DEFAULT_FD_SOCKET },
   { name: 'fd-allow-uid', help: 'uid allowed on the fd socket besides root (repeatable, comma lists)', repeat: true },
@@ -59,7 +64,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger('tapmanager');
   if (process.getuid?.() !== 0) throw new Error('tapmanager must run as root (netns, taps, bridges)');
-  const store = new RecordStore(String(flags['state-dir']));
+  const store = new RecordStore(String(flags['state-dir']), { fsync: flags['fsync-records'] === true });
   await store.init();
   const mgr = new SandboxManager({
     store,
