@@ -10,7 +10,9 @@
         "native/netns.cc",
         "native/tun.cc",
         "native/sock.cc",
-        "native/nft.cc"
+        "native/nft.cc",
+        "native/netns_job.cc",
+        "native/rtnl.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

@@ -1,5 +1,5 @@
-// addon.cc: module entry. Syscalls only, no policy: every export is a thin,
-// synchronous wrapper whose failures throw errors carrying errno and arguments.
+// addon.cc: module entry. Syscalls only, no policy: every export is a thin
+// wrapper whose failures throw (or reject with) errors carrying errno and arguments.
 #include "addon.h"
 
 namespace tapwire {
@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTun(env, exports);
   InitSock(env, exports);
   InitNft(env, exports);
+  InitRtnl(env, exports);
   return exports;
 }
 

@@ -3,13 +3,17 @@
 // to reach a pod's tables without spawning nsenter + nft. libnftables is dlopen'd on first
 // use (no build-time dependency: Debian's nftables package ships libnftables.so.1, not
 // its header), and a context lives only for one call, so its netlink socket is opened and
-// closed in the namespace the call runs in.
+// closed in the namespace the call runs in. nftRunIn runs the same off the JS thread, in
+// a NetnsJob. libnftables is not thread-safe (global tables set up per context), so
+// every call holds one mutex.
 #include <dlfcn.h>
 
+#include <mutex>
 #include <string>
 
 #include "addon.h"
 #include "errors.h"
+#include "netns_job.h"
 
 namespace tapwire {
 namespace {
@@ -28,6 +32,9 @@ struct NftApi {
 
 constexpr unsigned int kOutputJson = 1u << 4;  // NFT_CTX_OUTPUT_JSON
 
+std::mutex nft_mutex;
+
+// Call with nft_mutex held.
 const NftApi* LoadApi(std::string* why) {
   static NftApi api;
   static bool tried = false;
@@ -60,6 +67,48 @@ const NftApi* LoadApi(std::string* why) {
   return ok ? &api : nullptr;
 }
 
+struct NftOutcome {
+  bool unavailable = false;  // libnftables cannot be loaded: `why` says why
+  bool no_ctx = false;
+  std::string why;
+  int rc = 0;
+  std::string output;
+  std::string error;
+};
+
+NftOutcome RunScript(const std::string& script, bool json) {
+  NftOutcome o;
+  std::lock_guard<std::mutex> lock(nft_mutex);
+  const NftApi* api = LoadApi(&o.why);
+  if (api == nullptr) {
+    o.unavailable = true;
+    return o;
+  }
+  void* ctx = api->ctx_new(0);
+  if (ctx == nullptr) {
+    o.no_ctx = true;
+    return o;
+  }
+  api->buffer_output(ctx);
+  api->buffer_error(ctx);
+  if (json) api->set_output_flags(ctx, kOutputJson);
+  o.rc = api->run_cmd(ctx, script.c_str());
+  const char* out = api->get_output(ctx);
+  const char* err = api->get_error(ctx);
+  o.output = out != nullptr ? out : "";
+  o.error = err != nullptr ? err : "";
+  api->ctx_free(ctx);
+  return o;
+}
+
+Napi::Object ResultObject(Napi::Env env, const NftOutcome& o) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("rc", Napi::Number::New(env, o.rc));
+  r.Set("output", Napi::String::New(env, o.output));
+  r.Set("error", Napi::String::New(env, o.error));
+  return r;
+}
+
 // nftRun(script, json): {rc, output, error}. rc is libnftables' return (0 = done); output
 // and error are what nft would have printed on stdout and stderr. Throws ELIBACC (with
 // `unavailable: true`) when libnftables cannot be loaded, ENOMEM when no context can be made.
@@ -67,33 +116,57 @@ Napi::Value NftRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string script = ArgString(info, 0, "script");
   bool json = info.Length() > 1 && info[1].ToBoolean().Value();
-  std::string why;
-  const NftApi* api = LoadApi(&why);
-  if (api == nullptr) {
-    Napi::Error e = ErrnoError(env, "dlopen", ELIBACC, "libnftables.so.1: " + why);
+  NftOutcome o = RunScript(script, json);
+  if (o.unavailable) {
+    Napi::Error e = ErrnoError(env, "dlopen", ELIBACC, "libnftables.so.1: " + o.why);
     e.Value().Set("unavailable", Napi::Boolean::New(env, true));
     throw e;
   }
-  void* ctx = api->ctx_new(0);
-  if (ctx == nullptr) throw ErrnoError(env, "nft_ctx_new", ENOMEM, "libnftables context");
-  api->buffer_output(ctx);
-  api->buffer_error(ctx);
-  if (json) api->set_output_flags(ctx, kOutputJson);
-  int rc = api->run_cmd(ctx, script.c_str());
-  const char* out = api->get_output(ctx);
-  const char* err = api->get_error(ctx);
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("rc", Napi::Number::New(env, rc));
-  r.Set("output", Napi::String::New(env, out != nullptr ? out : ""));
-  r.Set("error", Napi::String::New(env, err != nullptr ? err : ""));
-  api->ctx_free(ctx);
-  return r;
+  if (o.no_ctx) throw ErrnoError(env, "nft_ctx_new", ENOMEM, "libnftables context");
+  return ResultObject(env, o);
+}
+
+class NftJob : public NetnsJob {
+ public:
+  NftJob(Napi::Env env, std::string netns, std::string script, bool json)
+      : NetnsJob(env, std::move(netns)), script_(std::move(script)), json_(json) {}
+
+ protected:
+  void Run() override {
+    o_ = RunScript(script_, json_);
+    if (o_.unavailable) Fail("dlopen", ELIBACC, "libnftables.so.1: " + o_.why);
+    if (o_.no_ctx) Fail("nft_ctx_new", ENOMEM, "libnftables context");
+  }
+  Napi::Value Result(Napi::Env env) override { return ResultObject(env, o_); }
+  void Decorate(Napi::Object e) override {
+    if (o_.unavailable) e.Set("unavailable", Napi::Boolean::New(e.Env(), true));
+  }
+
+ private:
+  std::string script_;
+  bool json_;
+  NftOutcome o_;
+};
+
+// nftRunIn(netns, script, json): Promise<{rc, output, error}>, run on a pool thread
+// inside the namespace at path `netns`. Rejects as nftRun throws, or with the failed
+// open/setns of the namespace.
+Napi::Value NftRunIn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string netns = ArgString(info, 0, "netns");
+  std::string script = ArgString(info, 1, "script");
+  bool json = info.Length() > 2 && info[2].ToBoolean().Value();
+  auto* job = new NftJob(env, std::move(netns), std::move(script), json);
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
 }
 
 }  // namespace
 
 void InitNft(Napi::Env env, Napi::Object exports) {
   exports.Set("nftRun", Napi::Function::New(env, NftRun, "nftRun"));
+  exports.Set("nftRunIn", Napi::Function::New(env, NftRunIn, "nftRunIn"));
 }
 
 }  // namespace tapwire

@@ -42,6 +42,8 @@ export interface Binding {
   udpSocketBoundToDevice(ifname: string, port: number): number;
   unixDatagramSend(path: string, data: Buffer): void;
   nftRun(script: string, json: boolean): NftRunResult;
+  nftRunIn(netns: string, script: string, json: boolean): Promise<NftRunResult>;
+  linkDeleteGroupIn(netns: string, group: number): Promise<void>;
 }
 
 export interface NftRunResult {

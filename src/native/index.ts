@@ -159,3 +159,26 @@ export function unixDatagramSend(socketPath: string, data: Buffer): void {
 export function nftRun(script: string, json = false): NftRunResult {
   return native.nftRun(script, json);
 }
+
+/**
+ * nftRun inside the namespace at path `netns`, on a libuv pool thread that enters the
+ * namespace for the call and always leaves it (an nftables commit blocks its caller for
+ * milliseconds; the event loop goes on meanwhile). Rejects with `unavailable` set when
+ * libnftables.so.1 cannot be loaded, or with the failed open/setns of the namespace.
+ */
+export function nftRunIn(netns: string, script: string, json = false): Promise<NftRunResult> {
+  return native.nftRunIn(netns, script, json);
+}
+
+/**
+ * Deletes every link of IFLA_GROUP `group` in the namespace at path `netns` with one
+ * RTM_DELLINK (one kernel unregister batch), on a pool thread: unregistering waits for
+ * RCU grace periods, tens of ms the event loop does not spend blocked. Rejects ENODEV
+ * when the group is empty, EOPNOTSUPP when a link in it cannot be deleted that way.
+ */
+export function linkDeleteGroupIn(netns: string, group: number): Promise<void> {
+  if (!Number.isInteger(group) || group < 1 || group > 0xffffffff) {
+    throw new RangeError(`group must be an integer 1..4294967295, got ${String(group)}`);
+  }
+  return native.linkDeleteGroupIn(netns, group);
+}

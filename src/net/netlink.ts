@@ -210,16 +210,6 @@ export class NetlinkHandle {
     await this.run('delete link', `"${label}"`, () => this.sock.delLink({ index }));
   }
 
-  /**
-   * Deletes every link of a group in one RTM_DELLINK (ifindex 0 + IFLA_GROUP): the kernel
-   * unregisters them as one batch, paying its RCU grace periods once instead of per link
-   * (a tap and a bridge: ~28 ms instead of ~60). `label` names the links for errors.
-   */
-  async deleteGroup(group: number, label: string): Promise<void> {
-    if (!Number.isInteger(group) || group <= 0 || group > 0xffffffff) throw new RangeError(`bad link group ${group}`);
-    await this.run('delete links', label, () => this.sock.delLink({ index: 0 }, { group }));
-  }
-
   /** `flags`: IFA_F_* bits to set (e.g. 0x200 noprefixroute), sent as IFA_FLAGS. */
   async addAddress(
     index: number,

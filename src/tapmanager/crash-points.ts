@@ -28,7 +28,6 @@ const MUTATING = new Set([
   'createBridge',
   'setLink',
   'deleteLink',
-  'deleteGroup',
   'addAddress',
   'delAddress',
   'addRoute',

@@ -222,17 +222,25 @@ export class SandboxManager {
           throw new TapError('EIO', `injected failure after step ${this.o.failAfterStep}`);
         }
       };
-      // 3. build
-      for (const nic of rec.nics) {
-        await buildNic(nl, req.netnsPath, nic, linkMark(this.scope, req.sandboxId));
-        hook();
-      }
-      // 4. fence
-      await applyFence(
+      // 3 and 4. build the links while the fence goes in on a pool thread: its rules
+      // match interface names, so they need no link to exist, and both are done (or both
+      // settled, for the rollback) before anything else happens
+      const fencing = applyFence(
         req.netnsPath,
         rec.fenceTable,
         rec.nics.map((n) => ({ bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac })),
       );
+      fencing.catch(() => undefined); // handled below; not an unhandled rejection meanwhile
+      try {
+        for (const nic of rec.nics) {
+          await buildNic(nl, req.netnsPath, nic, linkMark(this.scope, req.sandboxId));
+          hook();
+        }
+      } catch (e) {
+        await fencing.catch(() => undefined);
+        throw e;
+      }
+      await fencing;
       await this.step('setup.fenced', req.sandboxId);
       hook();
       // 5. DHCP, listening before we answer
@@ -326,9 +334,11 @@ export class SandboxManager {
       );
       crashPoint(`${op}.unfenced`);
       // one batch for all taps and bridges; whatever it leaves, unbuildNic deletes singly
-      await deleteNicLinks(nl, rec.nics).catch((e: unknown) =>
-        this.o.log.warn('batch link delete failed; deleting one by one', { error: (e as Error).message }),
-      );
+      const batched = await deleteNicLinks(nl, rec.nics).catch((e: unknown) => {
+        this.o.log.warn('batch link delete failed; deleting one by one', { error: (e as Error).message });
+        return false;
+      });
+      if (batched) crashPoint(`${op}.links-deleted`);
       for (const nic of [...rec.nics].reverse()) {
         const current = async (ifname: string) => (await readVethSnapshot(rec.netnsPath, ifname)).routes;
         errors.push(...(await unbuildNic(nl, nic, current, (w) => warnings.push(w))));

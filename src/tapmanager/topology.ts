@@ -2,7 +2,7 @@
 // with a persistent tap, and the reverse. Each undo step stands alone ("not found"
 // counts as done) so a teardown of a half-built or already-removed sandbox succeeds.
 import { NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
-import { openTap, closeFd, withNetns, type TapOptions } from '../native';
+import { openTap, closeFd, linkDeleteGroupIn, withNetns, type TapOptions } from '../native';
 import { planRouteRestore } from './plan/restore-routes';
 import { describeRoute } from './plan/routes';
 import { LINK_GROUP } from './link-mark';
@@ -114,7 +114,12 @@ export async function deleteNicLinks(nl: NetlinkHandle, nics: readonly NicRecord
   const ours = new Set(nics.flatMap((n) => [n.tap, n.bridge]));
   const grouped = (await nl.links()).filter((l) => l.group === LINK_GROUP);
   if (grouped.length === 0 || grouped.some((l) => !ours.has(l.name))) return false;
-  await nl.deleteGroup(LINK_GROUP, grouped.map((l) => `"${l.name}"`).join(', '));
+  try {
+    await linkDeleteGroupIn(nl.netns, LINK_GROUP); // off the event loop: tens of ms of RCU waits
+  } catch (e) {
+    const names = grouped.map((l) => `"${l.name}"`).join(', ');
+    throw new Error(`delete links ${names} in netns ${nl.netns}: ${(e as Error).message}`);
+  }
   return true;
 }
 

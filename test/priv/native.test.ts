@@ -83,6 +83,61 @@ describePrivileged('native addon', () => {
     );
   });
 
+  it('nftRunIn runs libnftables on pool threads inside the namespace, and every thread comes back', async () => {
+    const a = createNetns('nfta');
+    const b = createNetns('nftb');
+    const host = native.netnsInode();
+    const threadNetns = (): number[] =>
+      fs.readdirSync('/proc/self/task').map((t) => fs.statSync(`/proc/self/task/${t}/ns/net`).ino);
+    // more jobs than pool threads, in two namespaces at once
+    const jobs = Array.from({ length: 24 }, (_, i) =>
+      native.nftRunIn(i % 2 ? a.path : b.path, `add table bridge twt_${i}`, false),
+    );
+    expect((await Promise.all(jobs)).every((r) => r.rc === 0)).toBe(true);
+    const tables = async (p: string) =>
+      (await native.nftRunIn(p, 'list tables bridge', false)).output.match(/twt_\d+/g)?.length ?? 0;
+    expect([await tables(a.path), await tables(b.path)]).toEqual([12, 12]);
+    expect(native.netnsInode()).toBe(host);
+    expect(new Set(threadNetns())).toEqual(new Set([host]));
+    expect(native.nftRun('list tables bridge').output).not.toContain('twt_'); // the host has none
+
+    const bad = await native.nftRunIn(a.path, 'add table bridge', false);
+    expect(bad.rc).not.toBe(0);
+    expect(bad.error).toContain('syntax error');
+    await expect(native.nftRunIn('/etc/hostname', 'list tables', false)).rejects.toMatchObject({
+      code: 'EINVAL',
+      syscall: 'setns',
+      netns: '/etc/hostname',
+    });
+    await expect(native.nftRunIn('/run/netns/twt-does-not-exist', 'list tables', false)).rejects.toMatchObject({
+      code: 'ENOENT',
+      netns: '/run/netns/twt-does-not-exist',
+    });
+  });
+
+  it('linkDeleteGroupIn deletes exactly the links of one group, in one batch, off the JS thread', async () => {
+    ns = createNetns('grp');
+    const host = native.netnsInode();
+    for (const [name, group] of [
+      ['br7a', '7007'],
+      ['br7b', '7007'],
+      ['br8', '8008'],
+    ]) {
+      ns.ip('link', 'add', name, 'type', 'bridge');
+      ns.ip('link', 'set', name, 'group', group);
+    }
+    await native.linkDeleteGroupIn(ns.path, 7007);
+    expect(ns.ip('-o', 'link', 'show').match(/ br\w+:/g)).toEqual([' br8:']);
+    await expect(native.linkDeleteGroupIn(ns.path, 7007)).rejects.toMatchObject({
+      code: 'ENODEV',
+      syscall: 'RTM_DELLINK',
+      netns: ns.path,
+    });
+    expect(() => native.linkDeleteGroupIn(ns.path, 0)).toThrow(/group must be an integer/);
+    await expect(native.linkDeleteGroupIn('/etc/hostname', 1)).rejects.toMatchObject({ code: 'EINVAL' });
+    expect(native.netnsInode()).toBe(host);
+  });
+
   it('udpSocketBoundToDevice made in a window lives in the pod netns and works under dgram', async () => {
     ns = createNetns('udp');
     const hostProbe = native.udpSocketBoundToDevice('lo', 0);

@@ -178,6 +178,7 @@ describePrivileged('tapmanager kill -9 + restart at each step', () => {
   it('teardown killed after each step: the restart finishes it and the pod is exactly as before', async () => {
     expect(await teardownCrash('teardown.recorded', { ipv6: true })).toBe(true);
     expect(await teardownCrash('teardown.unfenced', { ipv6: true })).toBe(true);
+    expect(await teardownCrash('teardown.links-deleted', { shape: 'ptp', ipv6: true })).toBe(true);
     let n = 1;
     while (await teardownCrash(`teardown.nl${n}`, { shape: 'ptp', ipv6: true })) n++;
     console.log(`[crash] teardown: ${n - 1} netlink crash points, each finished exactly after the restart`);
