@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TapmanagerClient } from '../../src/tapmanager/client';
+import { killAndWait } from './kill';
 
 export const DAEMON_BIN = path.resolve(__dirname, '../../dist/src/tapmanager/main.js');
 
@@ -106,16 +107,7 @@ export async function killDaemon(d: Daemon): Promise<void> {
 }
 
 export async function killDaemons(): Promise<void> {
-  const waits = [...live].map(
-    (c) =>
-      new Promise<void>((resolve) => {
-        if (c.exitCode !== null || c.signalCode !== null) return resolve();
-        c.once('exit', () => resolve());
-        c.kill('SIGKILL');
-      }),
-  );
-  live.clear();
-  await Promise.all(waits);
+  await killAndWait(live);
 }
 
 /** SIGTERM with the client still connected (as tapwire-cri stays connected); fails if the daemon does not exit in 5 s. */
