@@ -1,6 +1,7 @@
 // netns.cc: a synchronous network-namespace window for the calling (JS) thread.
 // setns() moves only the calling thread; libuv's pool threads are created at module
-// load (in the host namespace), so no pool thread ever inherits a pod namespace.
+// load (in the host namespace), so no pool thread ever inherits a pod namespace; a pool
+// thread enters one only inside a NetnsJob, which always brings it back.
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -16,21 +17,50 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "netns.h"
 
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
 #endif
 
 namespace tapwire {
-namespace {
 
-void RestoreOrAbort(int orig, const std::string& what) {
-  if (setns(orig, CLONE_NEWNET) == 0) return;
-  // A thread stuck in a pod namespace is worse than a crash.
-  std::fprintf(stderr, "tapwire: FATAL: cannot return to the host network namespace after %s: %s\n",
-               what.c_str(), std::strerror(errno));
-  std::abort();
+bool EnterNetns(int target, const std::string& label, int* orig, NetnsFailure* why) {
+  struct statfs sfs;
+  int nserr = 0;
+  if (fstatfs(target, &sfs) < 0)
+    nserr = errno;
+  else if (static_cast<unsigned long>(sfs.f_type) != NSFS_MAGIC)
+    nserr = EINVAL;
+  if (nserr != 0) {
+    *why = {"setns", nserr, label + ": not a network namespace", true};
+    return false;
+  }
+  *orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (*orig < 0) {
+    *why = {"open", errno, "/proc/thread-self/ns/net", false};
+    return false;
+  }
+  if (setns(target, CLONE_NEWNET) < 0) {
+    *why = {"setns", errno, label + ", CLONE_NEWNET", false};
+    close(*orig);
+    *orig = -1;
+    return false;
+  }
+  return true;
 }
+
+void LeaveNetnsOrAbort(int orig, const std::string& label) {
+  if (setns(orig, CLONE_NEWNET) != 0) {
+    // A thread stuck in a pod namespace is worse than a crash.
+    std::fprintf(stderr, "tapwire: FATAL: cannot return to the original network namespace after %s: %s\n",
+                 label.c_str(), std::strerror(errno));
+    std::abort();
+  }
+  close(orig);
+}
+
+namespace {
 
 // withNetns(target: string | number, fn: (hostNsFd: number) => T): T
 // fn runs synchronously inside the target namespace and receives an fd of the namespace
@@ -52,44 +82,25 @@ Napi::Value WithNetns(const Napi::CallbackInfo& info) {
     target = ArgFd(info, 0, "netns");
     label = "fd " + std::to_string(target);
   }
-  struct statfs sfs;
-  int nserr = 0;
-  if (fstatfs(target, &sfs) < 0)
-    nserr = errno;
-  else if (static_cast<unsigned long>(sfs.f_type) != NSFS_MAGIC)
-    nserr = EINVAL;
-  if (nserr != 0) {
-    int err = nserr;
-    if (own_target) close(target);
-    Napi::Error e = ErrnoError(env, "setns", err, label + ": not a network namespace",
-                               {{"netns", Napi::String::New(env, label)}});
-    e.Value().Set("notNetns", Napi::Boolean::New(env, true));
+  int orig = -1;
+  NetnsFailure why;
+  bool entered = EnterNetns(target, label, &orig, &why);
+  if (own_target) close(target);
+  if (!entered) {
+    Args args;
+    if (std::string(why.syscall) == "setns") args.push_back({"netns", Napi::String::New(env, label)});
+    Napi::Error e = ErrnoError(env, why.syscall, why.err, why.detail, args);
+    if (why.not_netns) e.Value().Set("notNetns", Napi::Boolean::New(env, true));
     throw e;
   }
-  int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (orig < 0) {
-    int err = errno;
-    if (own_target) close(target);
-    throw ErrnoError(env, "open", err, "/proc/thread-self/ns/net");
-  }
-  if (setns(target, CLONE_NEWNET) < 0) {
-    int err = errno;
-    close(orig);
-    if (own_target) close(target);
-    throw ErrnoError(env, "setns", err, label + ", CLONE_NEWNET",
-                     {{"netns", Napi::String::New(env, label)}});
-  }
-  if (own_target) close(target);
   Napi::Value result;
   try {
     result = fn.Call({Napi::Number::New(env, orig)});
   } catch (...) {
-    RestoreOrAbort(orig, label);
-    close(orig);
+    LeaveNetnsOrAbort(orig, label);
     throw;
   }
-  RestoreOrAbort(orig, label);
-  close(orig);
+  LeaveNetnsOrAbort(orig, label);
   if (result.IsPromise())
     ThrowType(env, "withNetns: fn returned a Promise; a namespace window must be synchronous");
   return result;
