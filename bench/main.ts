@@ -43,7 +43,7 @@ const SUITES: Suite[] = [
   {
     name: 'setup',
     what: '1. setup/teardown latency vs the reference plumber and the netlink floor',
-    run: (q) => runSetupSuite(q ? { rounds: 5, refRounds: 3, concurrency: [1, 10] } : {}),
+    run: (q) => runSetupSuite(q ? { rounds: 5, singleRounds: 9, refRounds: 3, concurrency: [1, 10] } : {}),
   },
   {
     name: 'scale',

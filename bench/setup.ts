@@ -181,28 +181,113 @@ async function fenceAlone(p: Pod): Promise<number> {
 }
 
 export interface SetupOptions {
-  /** samples per concurrency level (default 20) */
+  /** samples per concurrency level above 1 (default 20) */
   rounds?: number;
-  /** reference plumber samples (default 10) */
+  /** samples of the interleaved 1-concurrent comparison: tapwire, floor and fence each (default 60) */
+  singleRounds?: number;
+  /** reference plumber samples, spread over the interleaved rounds (default 10) */
   refRounds?: number;
   concurrency?: number[];
+}
+
+/** One reference plumber setup + teardown on a fresh pod, timed. */
+function referenceRound(p: Pod): { setup: number; teardown: number } {
+  const run = benchDir('ref');
+  const resultFile = path.join(run, 'cni.json');
+  fs.writeFileSync(resultFile, JSON.stringify(p.cniResult));
+  try {
+    const setup = referencePlumber(p, 'setup', path.join(run, 'd'), resultFile);
+    return { setup, teardown: referencePlumber(p, 'teardown', path.join(run, 'd'), resultFile) };
+  } finally {
+    dropDir(run);
+  }
+}
+
+/**
+ * The 1-concurrent comparison, interleaved so that the machine's load falls on every
+ * row alike: round i sets up one sandbox through the daemon, then runs the bare netlink
+ * floor and the fence alone on another pod, and every few rounds one reference plumber
+ * setup + teardown. The daemon's sandboxes are torn down at the end, one at a time.
+ */
+async function interleavedSingle(
+  d: Daemon,
+  n: number,
+  refRounds: number,
+): Promise<{
+  setup: number[];
+  teardown: number[];
+  floor: number[];
+  fence: number[];
+  refSetup: number[];
+  refTeardown: number[];
+  wallMs: number;
+}> {
+  const r = { setup: [] as number[], teardown: [] as number[], floor: [] as number[], fence: [] as number[] };
+  const refSetup: number[] = [];
+  const refTeardown: number[] = [];
+  const every = Math.max(1, Math.floor(n / Math.max(1, refRounds)));
+  const ps = await pods(n);
+  const floorPods = await pods(n);
+  const ids = ps.map(() => `b-${randomBytes(6).toString('hex')}`);
+  let wallMs = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      await d.client.setup({ sandboxId: ids[i]!, netnsPath: ps[i]!.pod.path, cniResult: ps[i]!.cniResult });
+      r.setup.push(ms(t0));
+      wallMs += r.setup[i]!;
+      r.floor.push(await netlinkFloor(floorPods[i]!));
+      r.fence.push(await fenceAlone(floorPods[i]!));
+      if (i % every === 0 && refSetup.length < refRounds) {
+        const [rp] = await pods(1);
+        try {
+          const t = referenceRound(rp!);
+          refSetup.push(t.setup);
+          refTeardown.push(t.teardown);
+        } finally {
+          dropPods([rp!]);
+        }
+      }
+    }
+    for (const id of ids) {
+      const t0 = process.hrtime.bigint();
+      await d.client.teardown(id);
+      r.teardown.push(ms(t0));
+    }
+  } finally {
+    dropPods(ps);
+    dropPods(floorPods);
+  }
+  return { ...r, refSetup, refTeardown, wallMs };
 }
 
 /** Suite 1: setup/teardown latency and throughput vs the reference plumber and the netlink floor. */
 export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResult> {
   const rounds = opts.rounds ?? 20;
+  const single = opts.singleRounds ?? 60;
   const rows: (string | number)[][] = [];
   const data: Record<string, unknown> = {};
-  let tapwireP50 = NaN;
   const d = await startDaemon();
+  let one;
   try {
-    for (const c of opts.concurrency ?? [1, 10, 100]) {
+    one = await interleavedSingle(d, single, opts.refRounds ?? 10);
+    const s = summarize(one.setup);
+    const t = summarize(one.teardown);
+    data.tapwire_c1 = { setup: s, teardown: t, setupsPerSec: (single / one.wallMs) * 1000 };
+    rows.push([
+      'tapwire (1 concurrent)',
+      fmt(s.p50),
+      fmt(s.p99),
+      fmt(t.p50),
+      fmt(t.p99),
+      fmt((single / one.wallMs) * 1000, 1),
+    ]);
+    for (const c of (opts.concurrency ?? [1, 10, 100]).filter((x) => x > 1)) {
       const ps = await pods(Math.max(rounds, c));
       try {
         const r = await timedSetups(d, ps, c);
         const s = summarize(r.setup);
         const t = summarize(r.teardown);
-        if (c === 1) tapwireP50 = s.p50;
         data[`tapwire_c${c}`] = { setup: s, teardown: t, setupsPerSec: (ps.length / r.wallMs) * 1000 };
         rows.push([
           `tapwire (${c} concurrent)`,
@@ -219,27 +304,9 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
   } finally {
     await stopDaemon(d);
   }
-  // reference plumber, sequential (its dnsmasq start dominates)
-  const refPods = await pods(opts.refRounds ?? 10);
-  const refSetup: number[] = [];
-  const refTeardown: number[] = [];
-  try {
-    for (const p of refPods) {
-      const run = benchDir('ref');
-      const resultFile = path.join(run, 'cni.json');
-      fs.writeFileSync(resultFile, JSON.stringify(p.cniResult));
-      try {
-        refSetup.push(referencePlumber(p, 'setup', path.join(run, 'd'), resultFile));
-        refTeardown.push(referencePlumber(p, 'teardown', path.join(run, 'd'), resultFile));
-      } finally {
-        dropDir(run);
-      }
-    }
-  } finally {
-    dropPods(refPods);
-  }
-  const rs = summarize(refSetup);
-  const rt = summarize(refTeardown);
+  const tapwireP50 = summarize(one.setup).p50;
+  const rs = summarize(one.refSetup);
+  const rt = summarize(one.refTeardown);
   data.reference = { setup: rs, teardown: rt };
   rows.push([
     'reference plumber (1 concurrent)',
@@ -249,20 +316,8 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
     fmt(rt.p99),
     fmt(1000 / rs.p50, 1),
   ]);
-  // floor: the same link operations as bare netlink calls; then the fence alone on the same pods
-  const floorPods = await pods(rounds);
-  const floor: number[] = [];
-  const fence: number[] = [];
-  try {
-    for (const p of floorPods) {
-      floor.push(await netlinkFloor(p));
-      fence.push(await fenceAlone(p));
-    }
-  } finally {
-    dropPods(floorPods);
-  }
-  const f = summarize(floor);
-  const fe = summarize(fence);
+  const f = summarize(one.floor);
+  const fe = summarize(one.fence);
   data.floor = f;
   data.fence = fe;
   rows.push(['bare netlink floor (same link ops)', fmt(f.p50), fmt(f.p99), '-', '-', fmt(1000 / f.p50, 1)]);
@@ -275,7 +330,9 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
   return {
     tables: [
       {
-        title: `Sandbox network setup/teardown (ms; tapmanager daemon over its control socket; ${rounds} samples per row)`,
+        title:
+          `Sandbox network setup/teardown (ms; tapmanager daemon over its control socket; 1 concurrent: ${single} samples, ` +
+          `interleaved with as many floor and fence samples and ${one.refSetup.length} reference runs; ${rounds} per row above 1)`,
         columns: ['what', 'setup p50', 'setup p99', 'teardown p50', 'teardown p99', 'setups/s'],
         rows,
         notes: [
