@@ -10,7 +10,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import { udpSocketBoundToDevice, withNetns } from '../src/native';
 import { DhcpServer, StaticLease } from '../src/dhcp/server';
-import { warmUpDhcp } from '../src/dhcp/warmup';
+import { warmUpDhcp, warmUpDhcpFromSocket } from '../src/dhcp/warmup';
 
 function rssKb(): number {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1]);
@@ -19,7 +19,11 @@ function rssKb(): number {
 async function main(): Promise<void> {
   const conf = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8')) as { netns: string; lease: StaticLease }[];
   process.stdout.write(`base ${rssKb()}\n`);
-  if (process.argv[3] !== '--echo') warmUpDhcp(); // as the tapmanager daemon does at start
+  if (process.argv[3] !== '--echo') {
+    // as the tapmanager daemon does at start
+    warmUpDhcp();
+    await warmUpDhcpFromSocket();
+  }
   const servers: { close(): Promise<void> }[] = [];
   for (const c of conf) {
     if (process.argv[3] === '--echo') {

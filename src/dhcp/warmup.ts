@@ -2,7 +2,9 @@
 // DISCOVER/REQUEST/renewal exchanges, with no socket, so that V8 has optimized it before
 // the first real client. Without it the first ~100 exchanges after the daemon starts were
 // answered 1.2-2x slower at p50 and 6-15x at p99 than warm ones (bench/RESULTS.md, DHCP).
+// warmUpDhcpFromSocket then runs them on buffers as dgram makes them.
 // About 2000 rounds at ~6 us each: some 10-20 ms, once per process.
+import * as dgram from 'node:dgram';
 import { silentLogger } from '../util/log';
 import { MessageType, Opt, OP_BOOTREQUEST } from './constants';
 import { newCounters } from './counters';
@@ -40,13 +42,8 @@ function request(type: number, prl: number[], xid: number, renewing: boolean): B
   return p.encode();
 }
 
-let done = false;
-
-/** Warms the DHCP message path once per process; returns the replies made (0 on later calls). */
-export function warmUpDhcp(rounds = 2000): number {
-  if (done) return 0;
-  done = true;
-  const ctx: HandlerContext = {
+function context(): HandlerContext {
+  return {
     serverId: SERVER_ID,
     serverIdBytes: writeIpv4(Buffer.alloc(4), 0, SERVER_ID),
     leases: resolveLeases([
@@ -71,11 +68,21 @@ export function warmUpDhcp(rounds = 2000): number {
     log: silentLogger,
     now: Date.now,
   };
-  const msgs = PRLS.flatMap((prl, i) => [
-    request(MessageType.DISCOVER, prl, i, false),
-    request(MessageType.REQUEST, prl, i, false),
-    request(MessageType.REQUEST, prl, i, true),
+}
+
+function synthetic(): Buffer[] {
+  // xids as clients pick them: random 32-bit, mostly beyond a small integer, so the
+  // packet's field keeps the representation real traffic gives it (a small xid here, then
+  // a real one, deoptimized the whole path on the first real exchanges)
+  const xid = (i: number): number => (0x9e3779b9 * (i + 1)) >>> 0;
+  return PRLS.flatMap((prl, i) => [
+    request(MessageType.DISCOVER, prl, xid(3 * i), false),
+    request(MessageType.REQUEST, prl, xid(3 * i + 1), false),
+    request(MessageType.REQUEST, prl, xid(3 * i + 2), true),
   ]);
+}
+
+function run(ctx: HandlerContext, msgs: Buffer[], rounds: number): number {
   let replies = 0;
   for (let i = 0; i < rounds; i++) {
     const req = DhcpPacket.decode(msgs[i % msgs.length]!);
@@ -87,4 +94,50 @@ export function warmUpDhcp(rounds = 2000): number {
     }
   }
   return replies;
+}
+
+let done = false;
+let wireDone = false;
+
+/** Warms the DHCP message path once per process; returns the replies made (0 on later calls). */
+export function warmUpDhcp(rounds = 2000): number {
+  if (done) return 0;
+  done = true;
+  return run(context(), synthetic(), rounds);
+}
+
+/**
+ * The same rounds over the messages as a socket delivers them: sent to a dgram socket on
+ * 127.0.0.1 (ephemeral ports; nothing leaves the host) and decoded from what arrives. A
+ * Buffer made by dgram has another hidden class than one made in JS, and the first real
+ * messages deoptimized the decoder warmed on JS-made buffers only (V8 --trace-deopt:
+ * "wrong map" in decode, readOptionArea, readUInt32BE...). Once per process; resolves
+ * with the replies made, or 0 after 2 s if the datagrams never arrive.
+ */
+export async function warmUpDhcpFromSocket(rounds = 1000): Promise<number> {
+  if (wireDone) return 0;
+  wireDone = true;
+  const msgs = synthetic();
+  const sock = dgram.createSocket('udp4');
+  const got: Buffer[] = [];
+  try {
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    const port = sock.address().port;
+    const arrived = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 2000);
+      sock.on('error', () => undefined);
+      sock.on('message', (msg) => {
+        got.push(msg);
+        if (got.length === msgs.length) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+      for (const m of msgs) sock.send(m, port, '127.0.0.1');
+    });
+    if (!arrived) return 0;
+  } finally {
+    await new Promise<void>((resolve) => sock.close(() => resolve()));
+  }
+  return run(context(), got, rounds);
 }

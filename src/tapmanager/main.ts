@@ -5,7 +5,7 @@
 // way the bin is started; `node main.js` without the flag works the same, with more RSS.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { warmUpDhcp } from '../dhcp/warmup';
+import { warmUpDhcp, warmUpDhcpFromSocket } from '../dhcp/warmup';
 import { unixDatagramSend } from '../native';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
 import { createLogger } from '../util/log';
@@ -76,6 +76,7 @@ async function main(): Promise<void> {
   // before any guest talks to us: the first exchanges after a (re)start are then as fast as later ones
   const t0 = performance.now();
   warmUpDhcp();
+  await warmUpDhcpFromSocket();
   log.debug('dhcp path warmed', { ms: Math.round((performance.now() - t0) * 10) / 10 });
   await mgr.recover();
   const server = new TapmanagerServer(mgr, {
