@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <new>
+
 #include "errors.h"
 #include "netns.h"
 
@@ -27,8 +29,20 @@ void NetnsJob::Execute() {
   NetnsFailure why;
   bool entered = EnterNetns(target, netns_, &orig, &why);
   close(target);
-  if (!entered) return Fail(why.syscall, why.err, why.detail);
-  Run();
+  if (!entered) {
+    not_netns_ = why.not_netns;
+    return Fail(why.syscall, why.err, why.detail);
+  }
+  // Whatever Run() does, the thread leaves the namespace before this returns: an
+  // exception escaping here would be turned into a rejection by node-addon-api with the
+  // pool thread still in the pod's namespace.
+  try {
+    Run();
+  } catch (const std::bad_alloc&) {
+    Fail("job", ENOMEM, "out of memory in " + netns_);
+  } catch (...) {
+    Fail("job", EIO, "unexpected exception in " + netns_);
+  }
   LeaveNetnsOrAbort(orig, netns_);
 }
 
@@ -39,6 +53,7 @@ void NetnsJob::OnOK() {
     return;
   }
   Napi::Error e = ErrnoError(env, syscall_, err_, detail_, {{"netns", Napi::String::New(env, netns_)}});
+  if (not_netns_) e.Value().Set("notNetns", Napi::Boolean::New(env, true));
   Decorate(e.Value());
   deferred_.Reject(e.Value());
 }

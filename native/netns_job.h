@@ -18,6 +18,8 @@ class NetnsJob : public Napi::AsyncWorker {
 
  protected:
   // Runs on the pool thread inside the namespace; on failure calls Fail() and returns.
+  // An exception it lets escape becomes ENOMEM (bad_alloc) or EIO, after the thread has
+  // left the namespace.
   virtual void Run() = 0;
   // The resolved value, built on the JS thread after a successful Run().
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
@@ -37,6 +39,7 @@ class NetnsJob : public Napi::AsyncWorker {
   const char* syscall_ = nullptr;
   int err_ = 0;
   std::string detail_;
+  bool not_netns_ = false;
 };
 
 }  // namespace tapwire

@@ -8,6 +8,7 @@
 // every call holds one mutex.
 #include <dlfcn.h>
 
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -84,7 +85,9 @@ NftOutcome RunScript(const std::string& script, bool json) {
     o.unavailable = true;
     return o;
   }
-  void* ctx = api->ctx_new(0);
+  // Freed however this returns (an allocation below may throw).
+  std::unique_ptr<void, void (*)(void*)> owned(api->ctx_new(0), api->ctx_free);
+  void* ctx = owned.get();
   if (ctx == nullptr) {
     o.no_ctx = true;
     return o;
@@ -97,7 +100,6 @@ NftOutcome RunScript(const std::string& script, bool json) {
   const char* err = api->get_error(ctx);
   o.output = out != nullptr ? out : "";
   o.error = err != nullptr ? err : "";
-  api->ctx_free(ctx);
   return o;
 }
 

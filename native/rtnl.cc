@@ -29,7 +29,11 @@ class DeleteGroupJob : public NetnsJob {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) return Fail("socket", errno, "AF_NETLINK, NETLINK_ROUTE");
     struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+      int err = errno;
+      close(fd);
+      return Fail("setsockopt", err, "SO_RCVTIMEO");
+    }
     struct {
       struct nlmsghdr n;
       struct ifinfomsg i;
@@ -64,7 +68,7 @@ class DeleteGroupJob : public NetnsJob {
         close(fd);
         return Fail("recv", err, what);
       }
-      for (auto* h = reinterpret_cast<struct nlmsghdr*>(buf); NLMSG_OK(h, static_cast<size_t>(n));
+      for (auto* h = reinterpret_cast<struct nlmsghdr*>(buf); NLMSG_OK(h, n);
            h = NLMSG_NEXT(h, n)) {
         if (h->nlmsg_seq != 1 || h->nlmsg_type != NLMSG_ERROR) continue;
         if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) {

@@ -174,7 +174,8 @@ export function nftRunIn(netns: string, script: string, json = false): Promise<N
  * Deletes every link of IFLA_GROUP `group` in the namespace at path `netns` with one
  * RTM_DELLINK (one kernel unregister batch), on a pool thread: unregistering waits for
  * RCU grace periods, tens of ms the event loop does not spend blocked. Rejects ENODEV
- * when the group is empty, EOPNOTSUPP when a link in it cannot be deleted that way.
+ * when the group is empty, and with errno EOPNOTSUPP (95; `code` "ENOTSUP", libuv's name
+ * for the same Linux errno) when a link in it cannot be deleted that way.
  */
 export function linkDeleteGroupIn(netns: string, group: number): Promise<void> {
   if (!Number.isInteger(group) || group < 1 || group > 0xffffffff) {

@@ -76,7 +76,7 @@ describePrivileged('native addon', () => {
 
   it('withNetns refuses what is not a network namespace, naming it', () => {
     expect(() => native.withNetns('/etc/hostname', () => 0)).toThrow(
-      expect.objectContaining({ code: 'EINVAL', syscall: 'setns', netns: '/etc/hostname' }),
+      expect.objectContaining({ code: 'EINVAL', syscall: 'setns', netns: '/etc/hostname', notNetns: true }),
     );
     expect(() => native.withNetns('/run/netns/twt-does-not-exist', () => 0)).toThrow(
       expect.objectContaining({ code: 'ENOENT', netns: '/run/netns/twt-does-not-exist' }),
@@ -108,6 +108,7 @@ describePrivileged('native addon', () => {
       code: 'EINVAL',
       syscall: 'setns',
       netns: '/etc/hostname',
+      notNetns: true,
     });
     await expect(native.nftRunIn('/run/netns/twt-does-not-exist', 'list tables', false)).rejects.toMatchObject({
       code: 'ENOENT',
@@ -134,7 +135,10 @@ describePrivileged('native addon', () => {
       netns: ns.path,
     });
     expect(() => native.linkDeleteGroupIn(ns.path, 0)).toThrow(/group must be an integer/);
-    await expect(native.linkDeleteGroupIn('/etc/hostname', 1)).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(native.linkDeleteGroupIn('/etc/hostname', 1)).rejects.toMatchObject({
+      code: 'EINVAL',
+      notNetns: true,
+    });
     expect(native.netnsInode()).toBe(host);
   });
 
