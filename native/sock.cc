@@ -1,5 +1,6 @@
 // sock.cc: an IPv4 UDP socket bound to one interface, created in the calling
-// thread's namespace (call it inside withNetns) and adopted by dgram afterwards.
+// thread's namespace (call it inside withNetns) and adopted by dgram afterwards; a
+// datagram to a Unix socket; an interface's index by name.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
@@ -79,12 +80,28 @@ Napi::Value UnixDatagramSend(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ifIndex(ifname): the interface's index in the calling thread's namespace (call it in a
+// withNetns window), from if_nametoindex; ENODEV when there is no such interface.
+Napi::Value IfIndex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname = ArgString(info, 0, "ifname");
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+    throw ErrnoError(env, "if_nametoindex", ENAMETOOLONG, "\"" + ifname + "\"",
+                     {{"ifname", Napi::String::New(env, ifname)}});
+  unsigned int index = if_nametoindex(ifname.c_str());
+  if (index == 0)
+    throw ErrnoError(env, "if_nametoindex", errno, "\"" + ifname + "\"",
+                     {{"ifname", Napi::String::New(env, ifname)}});
+  return Napi::Number::New(env, index);
+}
+
 }  // namespace
 
 void InitSock(Napi::Env env, Napi::Object exports) {
   exports.Set("udpSocketBoundToDevice",
               Napi::Function::New(env, UdpSocketBoundToDevice, "udpSocketBoundToDevice"));
   exports.Set("unixDatagramSend", Napi::Function::New(env, UnixDatagramSend, "unixDatagramSend"));
+  exports.Set("ifIndex", Napi::Function::New(env, IfIndex, "ifIndex"));
 }
 
 }  // namespace tapwire

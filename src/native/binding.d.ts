@@ -41,6 +41,7 @@ export interface Binding {
   tapInfo(fd: number): TapInfo;
   udpSocketBoundToDevice(ifname: string, port: number): number;
   unixDatagramSend(path: string, data: Buffer): void;
+  ifIndex(ifname: string): number;
   nftRun(script: string, json: boolean): NftRunResult;
   nftRunIn(netns: string, script: string, json: boolean): Promise<NftRunResult>;
   linkDeleteGroupIn(netns: string, group: number): Promise<void>;

@@ -121,6 +121,15 @@ export function netnsInode(): number {
   return native.netnsInode();
 }
 
+/**
+ * The index of interface `ifname` in the calling thread's namespace (if_nametoindex):
+ * inside a withNetns window, a pod's link without a netlink dump. ENODEV when absent.
+ */
+export function ifIndex(ifname: string): number {
+  checkIfname('ifname', ifname);
+  return native.ifIndex(ifname);
+}
+
 /** Opens (or attaches to) tap `name`: one close-on-exec fd per queue. */
 export function openTap(name: string, opts: TapOptions = {}): number[] {
   checkIfname('tap name', name);

@@ -2,7 +2,7 @@
 // with a persistent tap, and the reverse. Each undo step stands alone ("not found"
 // counts as done) so a teardown of a half-built or already-removed sandbox succeeds.
 import { NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
-import { openTap, closeFd, linkDeleteGroupIn, withNetns, type TapOptions } from '../native';
+import { openTap, closeFd, ifIndex, linkDeleteGroupIn, withNetns, type TapOptions } from '../native';
 import { planRouteRestore } from './plan/restore-routes';
 import { describeRoute } from './plan/routes';
 import { LINK_GROUP } from './link-mark';
@@ -60,15 +60,30 @@ function ignore(code: string | string[]) {
   };
 }
 
-/** Strips the veth's IPv4 addresses and routes; IPv6 is left as it is. */
-export async function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<void> {
-  for (const a of veth.addrs.filter((x) => x.family === 4)) {
-    await nl.delAddress(veth.ifindex, veth.ifname, a.address, a.prefixLen).catch(ignore('EADDRNOTAVAIL'));
-  }
-  // Deleting the last address flushes the device's routes; anything left (other tables) goes explicitly.
-  for (const r of veth.routes.filter((x) => x.family === 4 && x.protocol !== 'kernel')) {
-    await nl.delRoute(routeSpec(r, veth.ifindex)).catch(ignore(['ESRCH', 'ENOENT']));
-  }
+/**
+ * Waits for every operation of a flight, then throws the first failure (in send order):
+ * nothing of a flight is still in the air when the caller moves on or rolls back.
+ */
+async function flight(ops: Promise<void>[]): Promise<void> {
+  const settled = await Promise.allSettled(ops);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * The requests that strip the veth's IPv4 addresses and routes (IPv6 is left as it is),
+ * sent without waiting. Deleting the last address flushes the device's routes; the
+ * routes of other tables go explicitly, after it (one socket: the kernel takes them in order).
+ */
+function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<void>[] {
+  return [
+    ...veth.addrs
+      .filter((x) => x.family === 4)
+      .map((a) => nl.delAddress(veth.ifindex, veth.ifname, a.address, a.prefixLen).catch(ignore('EADDRNOTAVAIL'))),
+    ...veth.routes
+      .filter((x) => x.family === 4 && x.protocol !== 'kernel')
+      .map((r) => nl.delRoute(routeSpec(r, veth.ifindex)).catch(ignore(['ESRCH', 'ENOENT']))),
+  ];
 }
 
 /**
@@ -80,29 +95,37 @@ export function tapOptions(queues: number, multiQueue = queues > 1): TapOptions 
   return { vnetHdr: true, ...(multiQueue ? { multiQueue: true, queues } : {}) };
 }
 
-/** Steps 2-3 of a setup for one NIC; the caller records the NIC before calling. */
+/**
+ * Steps 2-3 of a setup for one NIC; the caller records the NIC before calling. The
+ * changes go out in two flights of pipelined requests on one route socket (rtnetlink
+ * handles a socket's requests in the order sent, each in the sender's own syscall), with
+ * the tap made and both new links' indexes read in one namespace window between them:
+ * two round trips instead of one per change, and no link dumps.
+ */
 export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, mark: string): Promise<void> {
   const v = nic.veth;
-  await stripVeth(nl, v);
-  // veth changes its MAC while up: taking it down would drop its IPv6 addresses
-  await nl.setLink(v.ifindex, v.ifname, { mac: nic.vethNewMac });
-  await nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac, group: LINK_GROUP });
-  const br = await nl.link(nic.bridge);
-  if (!br) throw new Error(`bridge "${nic.bridge}" vanished after creation in netns ${netnsPath}`);
-  await nl.setLink(br.index, nic.bridge, { alias: mark }); // ours, for the orphan GC (link-mark.ts)
-  await nl.addAddress(br.index, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX);
-  const fds = withNetns(netnsPath, () => openTap(nic.tap, { ...tapOptions(1, nic.queues > 1), persist: true }));
-  fds.forEach((fd) => closeFd(fd));
-  const tap = await nl.link(nic.tap);
-  if (!tap) throw new Error(`tap "${nic.tap}" vanished after creation in netns ${netnsPath}`);
-  await nl.setLink(tap.index, nic.tap, { mtu: nic.mtu, master: br.index, alias: mark, group: LINK_GROUP });
-  await nl.setLink(v.ifindex, v.ifname, { master: br.index });
-  await nl.setLink(tap.index, nic.tap, { up: true });
-  await nl.setLink(v.ifindex, v.ifname, { up: true });
-  await nl.setLink(br.index, nic.bridge, { up: true });
-  // The guest's address resolves to its MAC without ARP, so the DHCP server can
-  // unicast an OFFER to a client that has no address yet (RFC 2131 4.1).
-  await nl.setNeighbor(br.index, nic.bridge, nic.plan.ip, nic.guestMac);
+  await flight([
+    ...stripVeth(nl, v),
+    // veth changes its MAC while up: taking it down would drop its IPv6 addresses
+    nl.setLink(v.ifindex, v.ifname, { mac: nic.vethNewMac }),
+    nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac, group: LINK_GROUP }),
+  ]);
+  const [br, tap] = withNetns(netnsPath, () => {
+    openTap(nic.tap, { ...tapOptions(1, nic.queues > 1), persist: true }).forEach((fd) => closeFd(fd));
+    return [ifIndex(nic.bridge), ifIndex(nic.tap)];
+  }) as [number, number];
+  await flight([
+    nl.setLink(br, nic.bridge, { alias: mark }), // ours, for the orphan GC (link-mark.ts)
+    nl.addAddress(br, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX),
+    nl.setLink(tap, nic.tap, { mtu: nic.mtu, master: br, alias: mark, group: LINK_GROUP }),
+    nl.setLink(v.ifindex, v.ifname, { master: br }),
+    nl.setLink(tap, nic.tap, { up: true }),
+    nl.setLink(v.ifindex, v.ifname, { up: true }),
+    nl.setLink(br, nic.bridge, { up: true }),
+    // The guest's address resolves to its MAC without ARP, so the DHCP server can
+    // unicast an OFFER to a client that has no address yet (RFC 2131 4.1).
+    nl.setNeighbor(br, nic.bridge, nic.plan.ip, nic.guestMac),
+  ]);
 }
 
 /**

@@ -170,6 +170,17 @@ describePrivileged('native addon', () => {
     );
   });
 
+  it('ifIndex reads an index in the window, naming what is missing', () => {
+    ns = createNetns('idx');
+    ns.ip('link', 'add', 'twbr9', 'type', 'bridge');
+    const want = Number(/^(\d+):/.exec(ns.ip('-o', 'link', 'show', 'twbr9'))![1]);
+    expect(native.withNetns(ns.path, () => [native.ifIndex('lo'), native.ifIndex('twbr9')])).toEqual([1, want]);
+    expect(() => native.withNetns(ns.path, () => native.ifIndex('twnothere'))).toThrow(
+      expect.objectContaining({ code: 'ENODEV', syscall: 'if_nametoindex', ifname: 'twnothere' }),
+    );
+    expect(() => native.ifIndex('x'.repeat(16))).toThrow(/1-15 bytes/);
+  });
+
   it('openTap creates taps in the window, with vnet header, queues and persistence', () => {
     ns = createNetns('tap');
     const fds = native.withNetns(ns.path, () => native.openTap('tw0', { vnetHdr: true }));
