@@ -9,15 +9,32 @@ function rules(script: string): string[] {
   return script.split('\n').filter((l) => / drop$/.test(l));
 }
 
+/** The trimmed lines of one chain's body. */
+function chain(script: string, name: string): string[] {
+  const lines = script.split('\n');
+  const start = lines.indexOf(`  chain ${name} {`);
+  if (start < 0) return [];
+  const end = lines.indexOf('  }', start);
+  return lines.slice(start + 1, end).map((l) => l.trim());
+}
+
 describe('fenceRuleset', () => {
-  it('is one transaction: add, flush, then the table with its counters and two hooked chains', () => {
+  it('is one transaction: add, flush, then the table with its set, counters, two hooked chains and one chain per NIC and way', () => {
     const s = fenceRuleset('tapwire', [NIC]);
     const lines = s.split('\n');
-    expect(lines.slice(0, 3)).toEqual([
+    expect(lines.slice(0, 4)).toEqual([
       'add table bridge tapwire',
       'flush table bridge tapwire',
       'table bridge tapwire {',
+      '  set vlan_types { typeof @ll,96,16; elements = { 0x8100, 0x88a8 } }',
     ]);
+    expect(lines.filter((l) => l.startsWith('  chain '))).toEqual([
+      '  chain prerouting {',
+      '  chain postrouting {',
+      '  chain nic0_in {',
+      '  chain nic0_out {',
+    ]);
+    expect(rules(s).join('\n')).not.toMatch(/\{ [0-9x]+, /); // no anonymous sets: one named set, ranges for ports
     expect(s).toContain('type filter hook prerouting priority filter; policy accept;');
     expect(s).toContain('type filter hook postrouting priority filter; policy accept;');
     expect(s.endsWith('}\n')).toBe(true);
@@ -29,44 +46,54 @@ describe('fenceRuleset', () => {
   });
 
   it('fences DHCP both ways on the veth: kernel-parsed, untagged, 802.1Q/802.1ad, QinQ, options, 3 tags', () => {
-    const r = rules(fenceRuleset('tapwire', [NIC])).map((l) => l.trim());
-    const inRules = r.filter((l) => l.startsWith('iifname "eth0"') && !l.includes('ether saddr'));
-    const outRules = r.filter((l) => l.startsWith('oifname "eth0"'));
+    const s = fenceRuleset('tapwire', [NIC]);
+    expect(chain(s, 'prerouting')).toContain('iifname "eth0" jump nic0_in');
+    expect(chain(s, 'postrouting')).toEqual([
+      'type filter hook postrouting priority filter; policy accept;',
+      'oifname "eth0" jump nic0_out',
+    ]);
+    const inRules = chain(s, 'nic0_in').slice(1);
+    const outRules = chain(s, 'nic0_out');
     expect(inRules).toHaveLength(11);
     expect(outRules).toHaveLength(11);
-    expect(inRules[0]).toBe('iifname "eth0" udp dport { 67, 68 } counter name "nic0_in_udp_dport" drop');
-    expect(inRules[1]).toBe('iifname "eth0" udp sport 67 counter name "nic0_in_udp_sport" drop');
+    expect(inRules[0]).toBe('udp dport 67-68 counter name "nic0_in_udp_dport" drop');
+    expect(inRules[1]).toBe('udp sport 67 counter name "nic0_in_udp_sport" drop');
     // untagged, option-less IPv4 UDP first fragment, dport at byte 14+20+2 = 36 (bit 288)
     expect(inRules[2]).toBe(
-      'iifname "eth0" @ll,96,16 0x0800 @ll,112,8 0x45 @ll,184,8 17 @ll,163,13 0 @ll,288,16 { 67, 68 } ' +
-        'counter name "nic0_in_raw_dport" drop',
+      '@ll,96,16 0x0800 @ll,112,8 0x45 @ll,184,8 17 @ll,163,13 0 @ll,288,16 67-68 counter name "nic0_in_raw_dport" drop',
     );
     // one tag: IP at byte 18, sport at byte 38 (bit 304)
     expect(inRules[5]).toBe(
-      'iifname "eth0" @ll,96,16 { 0x8100, 0x88a8 } @ll,128,16 0x0800 @ll,144,8 0x45 @ll,216,8 17 @ll,195,13 0 ' +
+      '@ll,96,16 @vlan_types @ll,128,16 0x0800 @ll,144,8 0x45 @ll,216,8 17 @ll,195,13 0 ' +
         '@ll,304,16 67 counter name "nic0_in_vlan_sport" drop',
     );
     // two tags: IP at byte 22, dport at byte 44 (bit 352)
-    expect(inRules[6]).toContain('@ll,160,16 0x0800 @ll,176,8 0x45 @ll,248,8 17 @ll,227,13 0 @ll,352,16 { 67, 68 }');
+    expect(inRules[6]).toContain('@ll,160,16 0x0800 @ll,176,8 0x45 @ll,248,8 17 @ll,227,13 0 @ll,352,16 67-68');
     expect(inRules[8]).toContain(
       '@ll,144,4 4 @ll,148,4 != 5 @ll,216,8 17 @ll,195,13 0 counter name "nic0_in_vlan_ipopt"',
     );
-    expect(inRules[10]).toContain('@ll,160,16 { 0x8100, 0x88a8 } counter name "nic0_in_vlan3" drop');
-    expect(outRules.map((l) => l.replace('oifname', 'iifname').replace('_out_', '_in_'))).toEqual(inRules);
+    expect(inRules[10]).toBe(
+      '@ll,96,16 @vlan_types @ll,128,16 @vlan_types @ll,160,16 @vlan_types counter name "nic0_in_vlan3" drop',
+    );
+    expect(outRules.map((l) => l.replace('_out_', '_in_'))).toEqual(inRules);
   });
 
   it('drops frames from the veth that carry the guest MAC (hairpin reflections), before the bridge learns them', () => {
     const s = fenceRuleset('tapwire', [NIC]);
-    const pre = s.split('chain postrouting')[0]!;
-    const r = rules(pre).map((l) => l.trim());
-    expect(r[1]).toBe(`iifname "eth0" ether saddr ${NIC.guestMac.toLowerCase()} counter name "nic0_in_guestmac" drop`);
+    expect(chain(s, 'nic0_in')[0]).toBe(
+      `ether saddr ${NIC.guestMac.toLowerCase()} counter name "nic0_in_guestmac" drop`,
+    );
+    expect(chain(s, 'prerouting')).toContain('iifname "eth0" jump nic0_in');
   });
 
-  it('puts inbound rules in prerouting and outbound rules in postrouting', () => {
+  it('puts inbound rules behind prerouting and outbound rules behind postrouting', () => {
     const s = fenceRuleset('tapwire', [NIC]);
-    const [pre, post] = s.split('chain postrouting');
+    const pre = chain(s, 'prerouting').join('\n');
+    const post = chain(s, 'postrouting').join('\n');
     expect(pre).not.toContain('oifname');
+    expect(pre).not.toContain('nic0_out');
     expect(post).not.toContain('iifname');
+    expect(post).not.toContain('nic0_in');
   });
 
   it('names one counter per rule, per NIC, in rule order', () => {
@@ -84,12 +111,16 @@ describe('fenceRuleset', () => {
         .map((l) => /counter name "([^"]+)"/.exec(l)![1])
         .sort(),
     ).toEqual([...names].sort());
-    expect(s).toContain('iifname "net1" udp dport');
+    expect(chain(s, 'prerouting')).toContain('iifname "net1" jump nic1_in');
+    expect(chain(s, 'postrouting')).toContain('oifname "net1" jump nic1_out');
+    expect(chain(s, 'nic1_in')).toContain('udp dport 67-68 counter name "nic1_in_udp_dport" drop');
     expect(s).toContain('iifname "tap1" ether saddr != 0a:58:0a:00:00:05');
   });
 
   it('an empty NIC list is an empty fence', () => {
-    expect(rules(fenceRuleset('t', []))).toEqual([]);
+    const s = fenceRuleset('t', []);
+    expect(rules(s)).toEqual([]);
+    expect(s).not.toContain('jump');
   });
 
   describe('refuses input that could change the script, naming the field and value', () => {
