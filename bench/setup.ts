@@ -173,7 +173,7 @@ function referencePlumber(p: Pod, verb: 'setup' | 'teardown', runDir: string, re
   return ms(t0);
 }
 
-/** The fence alone (applyFence: one libnftables transaction on a pool thread in the netns), on a pod already plumbed by netlinkFloor. */
+/** The fence alone (applyFence: one nf_tables netlink batch sent from a pool thread in the netns), on a pod already plumbed by netlinkFloor. */
 async function fenceAlone(p: Pod): Promise<number> {
   const t0 = process.hrtime.bigint();
   await applyFence(p.pod.path, 'twbench', [{ bridge: 'br0', veth: 'eth0', tap: 'tap0', guestMac: p.mac }]);
@@ -321,7 +321,7 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
   data.floor = f;
   data.fence = fe;
   rows.push(['bare netlink floor (same link ops)', fmt(f.p50), fmt(f.p99), '-', '-', fmt(1000 / f.p50, 1)]);
-  rows.push(['fence alone (libnftables, 1 txn)', fmt(fe.p50), fmt(fe.p99), '-', '-', fmt(1000 / fe.p50, 1)]);
+  rows.push(['fence alone (netlink batch, 1 txn)', fmt(fe.p50), fmt(fe.p99), '-', '-', fmt(1000 / fe.p50, 1)]);
   rows.push(['floor + fence', fmt(f.p50 + fe.p50), '-', '-', '-', fmt(1000 / (f.p50 + fe.p50), 1)]);
   const targets: Target[] = [
     atLeast('setup', 'setup p50: times faster than the reference plumber', rs.p50 / tapwireP50, 20),
@@ -337,7 +337,7 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
         rows,
         notes: [
           `tapwire vs reference plumber (setup p50): ${ratio(rs.p50, tapwireP50)} faster; vs bare netlink floor: ${ratio(tapwireP50, f.p50)}.`,
-          `The fence (one nft transaction, ${fmt(fe.p50)} ms alone) goes in on a pool thread while the links are built, so a setup pays ` +
+          `The fence (one nf_tables transaction, ${fmt(fe.p50)} ms alone) goes in on a pool thread while the links are built, so a setup pays ` +
             `only what of it outlasts the build; "floor + fence" is the same work done one after the other, and tapwire's ` +
             `1-concurrent setup p50 is ${ratio(tapwireP50, f.p50 + fe.p50)} that.`,
           'setups/s: sandboxes set up divided by the wall time of all their setups (for the reference and floor rows: 1000/p50).',

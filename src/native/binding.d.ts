@@ -45,6 +45,16 @@ export interface Binding {
   nftRun(script: string, json: boolean): NftRunResult;
   nftRunIn(netns: string, script: string, json: boolean): Promise<NftRunResult>;
   linkDeleteGroupIn(netns: string, group: number): Promise<void>;
+  netlinkBatchIn(netns: string, protocol: number, messages: Buffer): Promise<NetlinkReply[]>;
+}
+
+export interface NetlinkReply {
+  /** sequence number of the message this answers */
+  seq: number;
+  /** 0 for an ack, else the errno the kernel refused it with */
+  error: number;
+  /** the kernel's extended ack text, when it gave one */
+  message?: string;
 }
 
 export interface NftRunResult {

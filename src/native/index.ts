@@ -2,9 +2,9 @@
 // every place it looked when none works. Arguments are checked here first so a bad
 // value fails with a message that names it, before it reaches C++.
 import * as path from 'node:path';
-import type { Binding, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
+import type { Binding, NetlinkReply, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
 
-export type { NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
+export type { NetlinkReply, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
 
 /** What the addon throws for a failed syscall. */
 export interface NativeError extends Error {
@@ -177,6 +177,18 @@ export function nftRun(script: string, json = false): NftRunResult {
  */
 export function nftRunIn(netns: string, script: string, json = false): Promise<NftRunResult> {
   return native.nftRunIn(netns, script, json);
+}
+
+/**
+ * Sends `messages` (whole netlink messages, back to back) to the kernel in one sendto()
+ * from a socket of `protocol` made inside the namespace at path `netns`, on a pool
+ * thread, and resolves with every ack and error that came back, in order. The kernel
+ * handles one sendto() in the sender's own syscall (an nfnetlink batch is committed or
+ * aborted by then), so the replies are all there when it returns. Messages that asked
+ * for no ack and succeeded have no reply.
+ */
+export function netlinkBatchIn(netns: string, protocol: number, messages: Buffer): Promise<NetlinkReply[]> {
+  return native.netlinkBatchIn(netns, protocol, messages);
 }
 
 /**

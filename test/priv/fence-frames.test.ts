@@ -247,7 +247,7 @@ describePrivileged('fence (real frames)', () => {
     expect(moved).toEqual([]);
   });
 
-  it('the nft CLI fallback (TAPWIRE_NFT=cli, or no libnftables) defines, reads and removes the same fence', async () => {
+  it('the nft CLI (TAPWIRE_NFT=cli) defines, reads and removes the same fence as the netlink batch', async () => {
     await applyFence(sb.pod.path, TABLE, [NIC]);
     const viaLib = sb.pod.exec('nft', ['list', 'table', 'bridge', TABLE]);
     // libnftables ran in the pod's namespace window: the host has no such table
@@ -299,17 +299,32 @@ describePrivileged('fence (real frames)', () => {
     });
   });
 
-  it('reports a refusal by nft as EIO naming the table and the netns', async () => {
+  it('reports a refusal by the kernel (or nft) as EIO naming the table, the netns and what was refused', async () => {
     // a chain of the same name on another hook cannot be redefined
-    sb.pod.exec(
-      'nft',
-      ['add table bridge', TABLE, '; add chain bridge', TABLE, 'prerouting { type filter hook input priority 0; }']
-        .join(' ')
-        .split(' '),
-    );
+    const conflict = (): string =>
+      sb.pod.exec(
+        'nft',
+        ['add table bridge', TABLE, '; add chain bridge', TABLE, 'prerouting { type filter hook input priority 0; }']
+          .join(' ')
+          .split(' '),
+      );
+    conflict();
     const err = await applyFence(sb.pod.path, TABLE, [NIC]).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'EIO' });
-    expect((err as Error).message).toContain(`failed to apply fence "${TABLE}" in netns ${sb.pod.path}: nft: Error:`);
+    expect((err as Error).message).toMatch(
+      new RegExp(`^failed to apply fence "${TABLE}" in netns ${sb.pod.path}: add chain prerouting: E[A-Z]+`),
+    );
+    // nothing of the batch went in: the conflicting chain is all there is
+    expect(sb.pod.exec('nft', ['list', 'table', 'bridge', TABLE])).not.toContain('counter');
+    process.env.TAPWIRE_NFT = 'lib';
+    try {
+      const viaNft = await applyFence(sb.pod.path, TABLE, [NIC]).catch((e: unknown) => e);
+      expect((viaNft as Error).message).toContain(
+        `failed to apply fence "${TABLE}" in netns ${sb.pod.path}: nft: Error:`,
+      );
+    } finally {
+      delete process.env.TAPWIRE_NFT;
+    }
     await removeFence(sb.pod.path, TABLE);
     await applyFence(sb.pod.path, TABLE, [NIC]);
   });

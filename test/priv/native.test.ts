@@ -1,5 +1,5 @@
 // The native addon, each export shown working against the real kernel.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import * as native from '../../src/native';
+import { NETLINK_NETFILTER, NFPROTO_BRIDGE, NftBatchWriter, NLM_F_CREATE } from '../../src/net/nfnl';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
 import { describePrivileged } from '../helpers/privileged';
 
@@ -168,6 +169,32 @@ describePrivileged('native addon', () => {
     expect(() => native.udpSocketBoundToDevice('no-such-if0', 0)).toThrow(
       expect.objectContaining({ code: 'ENODEV', ifname: 'no-such-if0' }),
     );
+  });
+
+  it('netlinkBatchIn sends a batch from inside the namespace and returns every ack and error', async () => {
+    ns = createNetns('nlb');
+    const batch = (type: number, name: string) => {
+      const w = new NftBatchWriter(NFPROTO_BRIDGE, 100);
+      w.begin(type, type === 0 ? NLM_F_CREATE : 0, `${type} ${name}`);
+      w.str(1 /* NFTA_TABLE_NAME */, name);
+      w.close();
+      return w.finish();
+    };
+    const host = native.netnsInode();
+    const add = batch(0 /* NFT_MSG_NEWTABLE */, 'twt_nlb');
+    expect(await native.netlinkBatchIn(ns.path, NETLINK_NETFILTER, add.buf)).toEqual([{ seq: 101, error: 0 }]);
+    expect(ns.exec('nft', ['list', 'tables'])).toContain('table bridge twt_nlb');
+    expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain('twt_nlb');
+    const del = batch(2 /* NFT_MSG_DELTABLE */, 'twt_nothere');
+    const [reply] = await native.netlinkBatchIn(ns.path, NETLINK_NETFILTER, del.buf);
+    expect(reply).toMatchObject({ seq: 101, error: 2 /* ENOENT */ });
+    expect(native.netnsInode()).toBe(host);
+    await expect(native.netlinkBatchIn('/etc/hostname', NETLINK_NETFILTER, add.buf)).rejects.toMatchObject({
+      code: 'EINVAL',
+      notNetns: true,
+    });
+    expect(() => native.netlinkBatchIn(ns.path, 99, add.buf)).toThrow(/protocol/);
+    expect(() => native.netlinkBatchIn(ns.path, NETLINK_NETFILTER, Buffer.alloc(4))).toThrow(/at least one/);
   });
 
   it('ifIndex reads an index in the window, naming what is missing', () => {

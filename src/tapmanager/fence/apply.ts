@@ -1,15 +1,48 @@
-// Putting the fence in place, reading it, and taking it away, in a pod netns via nft.
+// Putting the fence in place, reading it, and taking it away, in a pod netns. It goes in
+// as one nf_tables netlink batch (batch.ts) sent from a pool thread inside the netns;
+// reading and removing go through nft (libnftables, or the CLI). TAPWIRE_NFT=lib or
+// =cli puts it in through nft as well, from the same policy written as a script.
+import { constants } from 'node:os';
+import { NETLINK_NETFILTER } from '../../net/nfnl';
+import { netlinkBatchIn } from '../../native';
 import { TapError } from '../errors';
+import { fenceBatch } from './batch';
 import { netnsState, nftInNetns, requireNetns } from './nft';
 import { fenceRuleset } from './ruleset';
 import type { FenceCounter, FenceNic } from './types';
 import { checkTable } from './validate';
 
-/** Defines the fence in one nft transaction (add table, flush, rules); safe to repeat. */
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+
+/** Defines the fence in one transaction (add table, flush, rules); safe to repeat. */
 export async function applyFence(netnsPath: string, table: string, nics: FenceNic[]): Promise<void> {
-  const script = fenceRuleset(table, nics); // validates before anything runs
-  requireNetns(netnsPath, `apply fence "${table}"`);
-  await nftInNetns(netnsPath, { script }, `apply fence "${table}"`);
+  const verb = `apply fence "${table}"`;
+  if (process.env.TAPWIRE_NFT === 'lib' || process.env.TAPWIRE_NFT === 'cli') {
+    const script = fenceRuleset(table, nics); // validates before anything runs
+    requireNetns(netnsPath, verb);
+    await nftInNetns(netnsPath, { script }, verb);
+    return;
+  }
+  const batch = fenceBatch(table, nics); // validates before anything runs
+  requireNetns(netnsPath, verb);
+  let replies;
+  try {
+    replies = await netlinkBatchIn(netnsPath, NETLINK_NETFILTER, batch.buf);
+  } catch (e) {
+    throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${(e as Error).message}`);
+  }
+  const bySeq = new Map(replies.map((r) => [r.seq, r]));
+  const failed = batch.seqs
+    .map((m) => ({ ...m, reply: bySeq.get(m.seq) }))
+    .filter((m) => !m.reply || m.reply.error !== 0);
+  if (failed.length === 0) return;
+  const why = failed.slice(0, 3).map(({ what, reply }) => {
+    if (!reply) return `${what}: no answer from the kernel`;
+    const code = ERRNO_NAMES.get(reply.error) ?? `errno ${reply.error}`;
+    return `${what}: ${code}${reply.message ? ` (${reply.message})` : ''}`;
+  });
+  const more = failed.length > 3 ? `; and ${failed.length - 3} more` : '';
+  throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${why.join('; ')}${more}`);
 }
 
 /** Deletes the table. Already gone, or its netns gone, counts as done. */

@@ -1,7 +1,8 @@
-// Runs nft command scripts inside a network namespace. The way it is done: libnftables
-// (the library the nft CLI is made of) called on a pool thread that enters the netns for
-// the call (nftRunIn), ~1.6 ms against ~5.7 ms for a process, with the event loop free
-// meanwhile (and setup's link work running beside it).
+// Runs nft command scripts inside a network namespace: reading and removing the fence
+// (setup puts it in as a netlink batch, batch.ts), or all of it with TAPWIRE_NFT=lib|cli.
+// The way it is done: libnftables (the library the nft CLI is made of) called on a pool
+// thread that enters the netns for the call (nftRunIn), ~1.6 ms against ~5.7 ms for a
+// process, with the event loop free meanwhile.
 // Only when libnftables cannot be loaded (or TAPWIRE_NFT=cli) does it fall back to the CLI,
 // `nsenter --net=<path> nft ...` with the script on stdin and a timeout (nsenter execs
 // nft, so a timeout kills exactly it). A failure becomes a TapError naming the netns and

@@ -47,83 +47,43 @@
 //
 // Every rule has its own named counter, nic<i>_<dir>_<match>, i being the NIC's index
 // in the list; readFenceCounters returns them in this order.
+import { dhcpMatches, fenceModel, type Match, type Rule, type Value, VLAN_SET } from './model';
 import type { FenceNic } from './types';
 import { checkNics, checkTable } from './validate';
 
-/** The 802.1Q and 802.1ad tag ethertypes: a named set, declared once (see VLAN_SET_DECL). */
-const VLAN_TYPES = '@vlan_types';
-const VLAN_SET_DECL = 'set vlan_types { typeof @ll,96,16; elements = { 0x8100, 0x88a8 } }';
-const DHCP_DPORTS = '67-68';
-
-/** The ethertype chain leading to IPv4, and where the IP header starts (bytes). */
-interface Encap {
-  name: 'raw' | 'vlan' | 'qinq';
-  match: string;
-  ip: number;
+function valueText(v: Value, hex: boolean | undefined, bits: number): string {
+  if (v === 'vlan_types') return `@${VLAN_SET.name}`;
+  if (typeof v === 'object') return `${v.lo}-${v.hi}`;
+  return hex ? `0x${v.toString(16).padStart(bits / 4, '0')}` : String(v);
 }
 
-const ENCAPS: Encap[] = [
-  { name: 'raw', match: '@ll,96,16 0x0800', ip: 14 },
-  { name: 'vlan', match: `@ll,96,16 ${VLAN_TYPES} @ll,128,16 0x0800`, ip: 18 },
-  { name: 'qinq', match: `@ll,96,16 ${VLAN_TYPES} @ll,128,16 ${VLAN_TYPES} @ll,160,16 0x0800`, ip: 22 },
-];
-
-/** "IPv4, UDP, first fragment" at IP header offset `ip` (bytes from the link header). */
-function udpFirstFragment(ip: number): string {
-  const bit = ip * 8;
-  // protocol is byte 9; the 13-bit fragment offset is bits 51..63 of the header
-  return `@ll,${bit + 72},8 17 @ll,${bit + 51},13 0`;
-}
-
-/** The DHCP matches for one direction, keyed by their counter suffix. */
-function dhcpMatches(): [string, string][] {
-  const out: [string, string][] = [
-    ['udp_dport', `udp dport ${DHCP_DPORTS}`],
-    ['udp_sport', 'udp sport 67'],
-  ];
-  for (const e of ENCAPS) {
-    const bit = e.ip * 8;
-    const head = `${e.match} @ll,${bit},8 0x45 ${udpFirstFragment(e.ip)}`; // version 4, IHL 5
-    out.push([`${e.name}_dport`, `${head} @ll,${bit + 176},16 ${DHCP_DPORTS}`]); // UDP at ip+20, dport at +2
-    out.push([`${e.name}_sport`, `${head} @ll,${bit + 160},16 67`]);
+/** One match in nft syntax. */
+export function matchText(m: Match): string {
+  switch (m.kind) {
+    case 'ifname':
+      return `${m.dir}name "${m.name}"`;
+    case 'ether_saddr':
+      return `ether saddr ${m.neq ? '!= ' : ''}${m.mac}`;
+    case 'udp':
+      return `udp ${m.field} ${valueText(m.value, false, 16)}`;
+    case 'raw':
+      return `@ll,${m.bit},${m.len} ${m.neq ? '!= ' : ''}${valueText(m.value, m.hex, m.len)}`;
   }
-  for (const e of ENCAPS.filter((x) => x.name !== 'raw')) {
-    const bit = e.ip * 8;
-    out.push([`${e.name}_ipopt`, `${e.match} @ll,${bit},4 4 @ll,${bit + 4},4 != 5 ${udpFirstFragment(e.ip)}`]);
-  }
-  out.push(['vlan3', `@ll,96,16 ${VLAN_TYPES} @ll,128,16 ${VLAN_TYPES} @ll,160,16 ${VLAN_TYPES}`]);
-  return out;
 }
 
-interface Rule {
-  /** a hooked chain, or a NIC's own chain (nic<i>_in, nic<i>_out) */
-  chain: string;
-  counter: string;
-  text: string;
-}
-
-function rulesFor(nics: FenceNic[]): Rule[] {
-  const rules: Rule[] = [];
-  nics.forEach((n, i) => {
-    rules.push({
-      chain: 'prerouting',
-      counter: `nic${i}_spoof`,
-      text: `iifname "${n.tap}" ether saddr != ${n.guestMac}`,
-    });
-    rules.push({ chain: `nic${i}_in`, counter: `nic${i}_in_guestmac`, text: `ether saddr ${n.guestMac}` });
-    for (const [suffix, match] of dhcpMatches()) {
-      rules.push({ chain: `nic${i}_in`, counter: `nic${i}_in_${suffix}`, text: match });
-    }
-    for (const [suffix, match] of dhcpMatches()) {
-      rules.push({ chain: `nic${i}_out`, counter: `nic${i}_out_${suffix}`, text: match });
-    }
-  });
-  return rules;
+function ruleText(r: Rule): string {
+  const verdict = r.jump ? `jump ${r.jump}` : `counter name "${r.counter!}" drop`;
+  return `    ${r.matches.map(matchText).join(' ')} ${verdict}`;
 }
 
 /** The counter names of a fence over `nics`, in rule order. */
 export function fenceCounterNames(nics: FenceNic[]): string[] {
-  return rulesFor(checkNics(nics)).map((r) => r.counter);
+  return fenceModel(checkNics(nics)).counters;
+}
+
+/** The DHCP matches of one direction as nft text, keyed by counter suffix (for tests and docs). */
+export function dhcpMatchTexts(): [string, string][] {
+  return dhcpMatches().map(([k, ms]) => [k, ms.map(matchText).join(' ')]);
 }
 
 /**
@@ -134,28 +94,28 @@ export function fenceCounterNames(nics: FenceNic[]): string[] {
 export function fenceRuleset(table: string, nics: FenceNic[]): string {
   const t = checkTable(table);
   const checked = checkNics(nics);
-  const rules = rulesFor(checked);
-  const lines = [`add table bridge ${t}`, `flush table bridge ${t}`, `table bridge ${t} {`, `  ${VLAN_SET_DECL}`];
-  for (const r of rules) lines.push(`  counter ${r.counter} { }`);
-  const drop = (r: Rule): string => `    ${r.text} counter name "${r.counter}" drop`;
-  const chain = (name: string, body: string[]): void => {
-    lines.push(`  chain ${name} {`, ...body, '  }');
-  };
-  chain('prerouting', [
-    '    type filter hook prerouting priority filter; policy accept;',
-    ...checked.flatMap((n, i) => [
-      `    # nic${i}: tap ${n.tap} (guest ${n.guestMac}), veth ${n.veth}, bridge ${n.bridge}`,
-      ...rules.filter((r) => r.chain === 'prerouting' && r.counter.startsWith(`nic${i}_`)).map(drop),
-      `    iifname "${n.veth}" jump nic${i}_in`,
-    ]),
-  ]);
-  chain('postrouting', [
-    '    type filter hook postrouting priority filter; policy accept;',
-    ...checked.map((n, i) => `    oifname "${n.veth}" jump nic${i}_out`),
-  ]);
-  checked.forEach((_n, i) => {
-    for (const name of [`nic${i}_in`, `nic${i}_out`]) chain(name, rules.filter((r) => r.chain === name).map(drop));
-  });
+  const model = fenceModel(checked);
+  const hex = VLAN_SET.elements.map((e) => `0x${e.toString(16)}`).join(', ');
+  const lines = [
+    `add table bridge ${t}`,
+    `flush table bridge ${t}`,
+    `table bridge ${t} {`,
+    `  set ${VLAN_SET.name} { typeof @ll,96,${VLAN_SET.bits}; elements = { ${hex} } }`,
+  ];
+  for (const c of model.counters) lines.push(`  counter ${c} { }`);
+  for (const c of model.chains) {
+    lines.push(`  chain ${c.name} {`);
+    if (c.hook) lines.push(`    type filter hook ${c.hook} priority filter; policy accept;`);
+    for (const r of model.rules.filter((x) => x.chain === c.name)) {
+      const nic = /^nic(\d+)_spoof$/.exec(r.counter ?? '');
+      if (nic) {
+        const n = checked[Number(nic[1])]!;
+        lines.push(`    # nic${nic[1]}: tap ${n.tap} (guest ${n.guestMac}), veth ${n.veth}, bridge ${n.bridge}`);
+      }
+      lines.push(ruleText(r));
+    }
+    lines.push('  }');
+  }
   lines.push('}');
   return lines.join('\n') + '\n';
 }

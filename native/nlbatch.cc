@@ -1,0 +1,157 @@
+// nlbatch.cc: netlinkBatchIn(netns, protocol, messages): sends a buffer of ready-made
+// netlink messages to the kernel in one sendto() from inside a network namespace, on a
+// pool thread (a NetnsJob), and returns every NLMSG_ERROR (ack or error) that came
+// back. The kernel handles what one sendto() carries in the sender's own syscall (an
+// nfnetlink batch is committed or aborted before sendto() returns), so every reply is
+// already queued on the socket when it returns: the replies are read without waiting,
+// until the socket is empty. What the messages mean is the caller's business.
+#include <errno.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "errors.h"
+#include "netns_job.h"
+
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NLMSGERR_ATTR_MSG
+#define NLMSGERR_ATTR_MSG 1
+#endif
+#ifndef NLM_F_CAPPED
+#define NLM_F_CAPPED 0x100
+#endif
+#ifndef NLM_F_ACK_TLVS
+#define NLM_F_ACK_TLVS 0x200
+#endif
+
+namespace tapwire {
+namespace {
+
+struct Reply {
+  uint32_t seq;
+  int error;  // 0 for an ack, else a positive errno
+  std::string message;  // the kernel's extended ack text, when it gave one
+};
+
+class BatchJob : public NetnsJob {
+ public:
+  BatchJob(Napi::Env env, std::string netns, int protocol, std::vector<uint8_t> buf)
+      : NetnsJob(env, std::move(netns)), protocol_(protocol), buf_(std::move(buf)) {}
+
+ protected:
+  void Run() override {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol_);
+    if (fd < 0) return Fail("socket", errno, "AF_NETLINK, protocol " + std::to_string(protocol_));
+    Exchange(fd);
+    close(fd);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, replies_.size());
+    for (size_t i = 0; i < replies_.size(); i++) {
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("seq", Napi::Number::New(env, replies_[i].seq));
+      r.Set("error", Napi::Number::New(env, replies_[i].error));
+      if (!replies_[i].message.empty()) r.Set("message", Napi::String::New(env, replies_[i].message));
+      out.Set(static_cast<uint32_t>(i), r);
+    }
+    return out;
+  }
+
+ private:
+  void Exchange(int fd) {
+    int one = 1;
+    // Acks without the request echoed back; errors with the kernel's text.
+    setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+    setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+    // A batch must fit one skb: make room for it (SO_SNDBUFFORCE needs CAP_NET_ADMIN;
+    // without it, SO_SNDBUF's cap applies and a too-big batch fails EMSGSIZE below).
+    int want = static_cast<int>(buf_.size()) + 4096;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+    int rcv = 1 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    struct sockaddr_nl kernel;
+    std::memset(&kernel, 0, sizeof kernel);
+    kernel.nl_family = AF_NETLINK;
+    ssize_t sent;
+    do {
+      sent = sendto(fd, buf_.data(), buf_.size(), 0, reinterpret_cast<struct sockaddr*>(&kernel), sizeof kernel);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) return Fail("sendto", errno, std::to_string(buf_.size()) + " bytes");
+    std::vector<uint8_t> in(1 << 16);
+    for (;;) {
+      ssize_t n = recv(fd, in.data(), in.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // all replies read
+        return Fail("recv", errno, "netlink replies");  // ENOBUFS: replies were lost
+      }
+      if (n == 0) return;
+      int len = static_cast<int>(n);
+      for (auto* h = reinterpret_cast<struct nlmsghdr*>(in.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        if (h->nlmsg_type != NLMSG_ERROR) continue;
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) return Fail("recv", EPROTO, "truncated ack");
+        auto* e = static_cast<struct nlmsgerr*>(NLMSG_DATA(h));
+        Reply r{e->msg.nlmsg_seq, -e->error, ""};
+        if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
+          // TLVs follow the nlmsgerr and, unless capped, the echoed request
+          size_t off = NLMSG_LENGTH(sizeof(struct nlmsgerr));
+          if (!(h->nlmsg_flags & NLM_F_CAPPED)) off += NLMSG_ALIGN(e->msg.nlmsg_len) - NLMSG_HDRLEN;
+          auto* base = reinterpret_cast<uint8_t*>(h);
+          while (off + sizeof(struct nlattr) <= h->nlmsg_len) {
+            auto* a = reinterpret_cast<struct nlattr*>(base + off);
+            if (a->nla_len < sizeof(struct nlattr) || off + a->nla_len > h->nlmsg_len) break;
+            if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG && a->nla_len > NLA_HDRLEN) {
+              const char* s = reinterpret_cast<const char*>(a) + NLA_HDRLEN;
+              r.message.assign(s, strnlen(s, a->nla_len - NLA_HDRLEN));
+            }
+            off += NLA_ALIGN(a->nla_len);
+          }
+        }
+        replies_.push_back(std::move(r));
+      }
+    }
+  }
+
+  int protocol_;
+  std::vector<uint8_t> buf_;
+  std::vector<Reply> replies_;
+};
+
+// netlinkBatchIn(netns: string, protocol: number, messages: Buffer):
+//   Promise<{seq, error, message?}[]>
+Napi::Value NetlinkBatchIn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string netns = ArgString(info, 0, "netns");
+  if (info.Length() < 2 || !info[1].IsNumber()) ThrowType(env, "protocol must be a number");
+  int protocol = info[1].As<Napi::Number>().Int32Value();
+  if (protocol < 0 || protocol > 31) ThrowType(env, "protocol must be a netlink protocol 0..31");
+  if (info.Length() < 3 || !info[2].IsBuffer()) ThrowType(env, "messages must be a Buffer");
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < NLMSG_HDRLEN) ThrowType(env, "messages must hold at least one netlink message");
+  std::vector<uint8_t> buf(b.Data(), b.Data() + b.Length());
+  auto* job = new BatchJob(env, std::move(netns), protocol, std::move(buf));
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
+
+}  // namespace
+
+void InitNlBatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("netlinkBatchIn", Napi::Function::New(env, NetlinkBatchIn, "netlinkBatchIn"));
+}
+
+}  // namespace tapwire
