@@ -174,11 +174,14 @@ export class NetlinkHandle {
     return (await this.links()).find((l) => l.name === name);
   }
 
-  /** Creates a bridge (STP off, forward delay 0); EEXIST if the name is taken. */
-  async createBridge(name: string, opts: { mtu?: number; mac?: string; group?: number } = {}): Promise<void> {
+  /** Creates a bridge (STP off, forward delay 0), up if `up`; EEXIST if the name is taken. */
+  async createBridge(
+    name: string,
+    opts: { mtu?: number; mac?: string; group?: number; up?: boolean } = {},
+  ): Promise<void> {
     await this.run('create bridge', `"${name}"`, () =>
       this.sock.newLink(
-        {},
+        opts.up ? { change: { up: true }, flags: { up: true } } : {},
         {
           ifname: name,
           linkinfo: bridgeLinkInfo(),

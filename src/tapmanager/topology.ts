@@ -100,28 +100,27 @@ export function tapOptions(queues: number, multiQueue = queues > 1): TapOptions 
  * changes go out in two flights of pipelined requests on one route socket (rtnetlink
  * handles a socket's requests in the order sent, each in the sender's own syscall), with
  * the tap made and both new links' indexes read in one namespace window between them:
- * two round trips instead of one per change, and no link dumps.
+ * two round trips and one request per link instead of one per change, and no link dumps.
  */
 export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, mark: string): Promise<void> {
   const v = nic.veth;
   await flight([
     ...stripVeth(nl, v),
-    // veth changes its MAC while up: taking it down would drop its IPv6 addresses
-    nl.setLink(v.ifindex, v.ifname, { mac: nic.vethNewMac }),
-    nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac, group: LINK_GROUP }),
+    // up from the start: a bridge without a port that is up has no carrier anyway
+    nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac, group: LINK_GROUP, up: true }),
   ]);
   const [br, tap] = withNetns(netnsPath, () => {
     openTap(nic.tap, { ...tapOptions(1, nic.queues > 1), persist: true }).forEach((fd) => closeFd(fd));
     return [ifIndex(nic.bridge), ifIndex(nic.tap)];
   }) as [number, number];
+  // One request per link: the kernel applies a request's MAC, MTU and group, then its
+  // master, then its flags (do_setlink), so each link is configured, enslaved and up at once.
   await flight([
     nl.setLink(br, nic.bridge, { alias: mark }), // ours, for the orphan GC (link-mark.ts)
     nl.addAddress(br, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX),
-    nl.setLink(tap, nic.tap, { mtu: nic.mtu, master: br, alias: mark, group: LINK_GROUP }),
-    nl.setLink(v.ifindex, v.ifname, { master: br }),
-    nl.setLink(tap, nic.tap, { up: true }),
-    nl.setLink(v.ifindex, v.ifname, { up: true }),
-    nl.setLink(br, nic.bridge, { up: true }),
+    nl.setLink(tap, nic.tap, { mtu: nic.mtu, group: LINK_GROUP, master: br, alias: mark, up: true }),
+    // the veth changes its MAC while up: taking it down would drop its IPv6 addresses
+    nl.setLink(v.ifindex, v.ifname, { mac: nic.vethNewMac, master: br, up: true }),
     // The guest's address resolves to its MAC without ARP, so the DHCP server can
     // unicast an OFFER to a client that has no address yet (RFC 2131 4.1).
     nl.setNeighbor(br, nic.bridge, nic.plan.ip, nic.guestMac),
