@@ -289,7 +289,18 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       try {
         srv.pids.forEach(pinTo);
         await oneClient(c0, s0, 3, newSamples()); // ARP
+        const coldFrom = cold[which].ack.length;
         await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
+        if (process.env.TWB_DHCP_COLD_TRACE) {
+          const seq = (a: number[]): string =>
+            a
+              .slice(coldFrom)
+              .map((x) => x.toFixed(2))
+              .join(' ');
+          process.stderr.write(
+            `cold ${which} offer: ${seq(cold[which].offer)}\ncold ${which} ack: ${seq(cold[which].ack)}\n`,
+          );
+        }
         await oneClient(c0, s0, warmup, newSamples()); // warm-up (caches, JIT tiers)
         await oneClient(c0, s0, rounds, one[which]);
         if (which === 'echo') continue;
@@ -341,6 +352,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       row(`1 client, first ${coldRounds} rounds after start: REQUEST -> ACK`, cold.tapwire.ack, cold.dnsmasq.ack),
       row('Node floor (1 client, canned reply, no DHCP work) vs dnsmasq: OFFER', one.echo.offer, D.offer),
       row('Node floor vs dnsmasq: ACK', one.echo.ack, D.ack),
+      row(`Node floor, first ${coldRounds} rounds after start, vs dnsmasq: ACK`, cold.echo.ack, cold.dnsmasq.ack),
       row(`${many} live: renewals one at a time, round-robin`, rr.tapwire.renew, rr.dnsmasq.renew),
       row(`${many} live: all ${many} renew at once (burst)`, burst.tapwire.renew, burst.dnsmasq.renew),
     ],
@@ -353,6 +365,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         ? `Client and every server process pinned to CPU ${cpu} (taskset), so that the scheduler's choice of core does not decide the ratio.`
         : 'No CPU pinning.',
       'Node floor: a dgram socket bound the same way that answers each request with a copy of itself (no decode, state or options).',
+      `A p99 of ${coldRounds * 2} cold exchanges is their 2nd-worst: single spikes of 0.5-2 ms that this shared 2-vCPU machine gives ` +
+        'every server alike (the Node floor and dnsmasq too; TWB_DHCP_COLD_TRACE=1 prints each exchange in order).',
       'dnsmasq runs as the reference plumber runs it (one process per sandbox, lease file in /run) but without --log-dhcp; tapwire logs nothing either.',
     ],
   };
