@@ -33,17 +33,23 @@ void NetnsJob::Execute() {
     not_netns_ = why.not_netns;
     return Fail(why.syscall, why.err, why.detail);
   }
-  // Whatever Run() does, the thread leaves the namespace before this returns: an
-  // exception escaping here would be turned into a rejection by node-addon-api with the
-  // pool thread still in the pod's namespace.
+  // Whatever Run() does, the thread leaves the namespace before this returns: the guard's
+  // destructor runs on every way out, an exception thrown by a handler below included
+  // (node-addon-api turns an escaping exception into a rejection, and the pool thread
+  // must not stay in the pod's namespace meanwhile). The handlers' texts are short
+  // enough not to allocate.
+  struct Leave {
+    int orig;
+    const std::string& label;
+    ~Leave() { LeaveNetnsOrAbort(orig, label); }
+  } leave{orig, netns_};
   try {
     Run();
   } catch (const std::bad_alloc&) {
-    Fail("job", ENOMEM, "out of memory in " + netns_);
+    Fail("job", ENOMEM, "out of memory");
   } catch (...) {
-    Fail("job", EIO, "unexpected exception in " + netns_);
+    Fail("job", EIO, "exception");
   }
-  LeaveNetnsOrAbort(orig, netns_);
 }
 
 void NetnsJob::OnOK() {

@@ -4,7 +4,10 @@
 // back. The kernel handles what one sendto() carries in the sender's own syscall (an
 // nfnetlink batch is committed or aborted before sendto() returns), so every reply is
 // already queued on the socket when it returns: the replies are read without waiting,
-// until the socket is empty. What the messages mean is the caller's business.
+// until the socket is empty. What the messages mean is the caller's business. For
+// requests the kernel answers in the sender's syscall: nfnetlink batches, rtnetlink
+// changes (not dumps, which continue as the socket is read, nor protocols answered from
+// a kernel thread).
 #include <errno.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
@@ -52,8 +55,11 @@ class BatchJob : public NetnsJob {
   void Run() override {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol_);
     if (fd < 0) return Fail("socket", errno, "AF_NETLINK, protocol " + std::to_string(protocol_));
+    struct Closer {
+      int fd;
+      ~Closer() { close(fd); }
+    } closer{fd};  // closed however Exchange() ends, an exception included
     Exchange(fd);
-    close(fd);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -92,13 +98,14 @@ class BatchJob : public NetnsJob {
     if (sent < 0) return Fail("sendto", errno, std::to_string(buf_.size()) + " bytes");
     std::vector<uint8_t> in(1 << 16);
     for (;;) {
-      ssize_t n = recv(fd, in.data(), in.size(), MSG_DONTWAIT);
+      ssize_t n = recv(fd, in.data(), in.size(), MSG_DONTWAIT | MSG_TRUNC);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // all replies read
         return Fail("recv", errno, "netlink replies");  // ENOBUFS: replies were lost
       }
       if (n == 0) return;
+      if (static_cast<size_t>(n) > in.size()) return Fail("recv", EMSGSIZE, "a reply of " + std::to_string(n) + " bytes");
       int len = static_cast<int>(n);
       for (auto* h = reinterpret_cast<struct nlmsghdr*>(in.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
         if (h->nlmsg_type != NLMSG_ERROR) continue;

@@ -28,12 +28,12 @@ class DeleteGroupJob : public NetnsJob {
   void Run() override {
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) return Fail("socket", errno, "AF_NETLINK, NETLINK_ROUTE");
+    struct Closer {
+      int fd;
+      ~Closer() { close(fd); }
+    } closer{fd};  // closed on every way out, an exception included
     struct timeval tv = {10, 0};
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
-      int err = errno;
-      close(fd);
-      return Fail("setsockopt", err, "SO_RCVTIMEO");
-    }
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) return Fail("setsockopt", errno, "SO_RCVTIMEO");
     struct {
       struct nlmsghdr n;
       struct ifinfomsg i;
@@ -56,7 +56,6 @@ class DeleteGroupJob : public NetnsJob {
     kernel.nl_family = AF_NETLINK;
     if (sendto(fd, &req, req.n.nlmsg_len, 0, reinterpret_cast<struct sockaddr*>(&kernel), sizeof kernel) < 0) {
       int err = errno;
-      close(fd);
       return Fail("sendto", err, what);
     }
     char buf[8192];
@@ -65,18 +64,13 @@ class DeleteGroupJob : public NetnsJob {
       if (n < 0) {
         if (errno == EINTR) continue;
         int err = errno;
-        close(fd);
         return Fail("recv", err, what);
       }
       for (auto* h = reinterpret_cast<struct nlmsghdr*>(buf); NLMSG_OK(h, n);
            h = NLMSG_NEXT(h, n)) {
         if (h->nlmsg_seq != 1 || h->nlmsg_type != NLMSG_ERROR) continue;
-        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
-          close(fd);
-          return Fail("recv", EPROTO, what + ": truncated ack");
-        }
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) return Fail("recv", EPROTO, what + ": truncated ack");
         int e = -static_cast<struct nlmsgerr*>(NLMSG_DATA(h))->error;
-        close(fd);
         if (e != 0) Fail("RTM_DELLINK", e, "group " + std::to_string(group_));
         return;
       }

@@ -89,8 +89,9 @@ Napi::Value IfIndex(const Napi::CallbackInfo& info) {
     throw ErrnoError(env, "if_nametoindex", ENAMETOOLONG, "\"" + ifname + "\"",
                      {{"ifname", Napi::String::New(env, ifname)}});
   unsigned int index = if_nametoindex(ifname.c_str());
+  int err = errno;
   if (index == 0)
-    throw ErrnoError(env, "if_nametoindex", errno, "\"" + ifname + "\"",
+    throw ErrnoError(env, "if_nametoindex", err, "\"" + ifname + "\"",
                      {{"ifname", Napi::String::New(env, ifname)}});
   return Napi::Number::New(env, index);
 }

@@ -185,9 +185,12 @@ export function nftRunIn(netns: string, script: string, json = false): Promise<N
  * thread, and resolves with every ack and error that came back, in order. The kernel
  * handles one sendto() in the sender's own syscall (an nfnetlink batch is committed or
  * aborted by then), so the replies are all there when it returns. Messages that asked
- * for no ack and succeeded have no reply.
+ * for no ack and succeeded have no reply. Only for requests answered in the sender's
+ * syscall: nfnetlink batches, rtnetlink changes (not dumps).
  */
 export function netlinkBatchIn(netns: string, protocol: number, messages: Buffer): Promise<NetlinkReply[]> {
+  if (typeof netns !== 'string' || netns === '') throw new TypeError('netns must be a path');
+  if (!Buffer.isBuffer(messages)) throw new TypeError('messages must be a Buffer');
   return native.netlinkBatchIn(netns, protocol, messages);
 }
 

@@ -22,6 +22,7 @@ const align4 = (n: number): number => (n + 3) & ~3;
 
 /** Batches are written here, then copied out: one buffer, not one per batch (writing is synchronous). */
 let SCRATCH = Buffer.alloc(64 << 10);
+let scratchInUse = false;
 
 /** Encoded NUL-terminated names: a batch repeats a few dozen of them hundreds of times. */
 const STRINGS = new Map<string, Buffer>();
@@ -30,6 +31,8 @@ export interface Batch {
   buf: Buffer;
   /** sequence number of each message between begin and end (in order), and what it does */
   seqs: { seq: number; what: string }[];
+  /** sequence number of NFNL_MSG_BATCH_BEGIN (errors about the batch as a whole carry it) */
+  beginSeq: number;
 }
 
 /** Builds one nf_tables batch for one family. */
@@ -39,12 +42,17 @@ export class NftBatchWriter {
   private seq: number;
   private msgStart = -1;
   private readonly seqs: Batch['seqs'] = [];
+  private readonly beginSeq: number;
+  private lastFlagsAt = -1;
 
   constructor(
     private readonly family: number,
     seq0 = 1,
   ) {
+    if (scratchInUse) throw new Error('NftBatchWriter: another batch is being written');
+    scratchInUse = true;
     this.seq = seq0 >>> 0;
+    this.beginSeq = this.seq;
     this.control(NFNL_MSG_BATCH_BEGIN);
   }
 
@@ -82,10 +90,15 @@ export class NftBatchWriter {
     this.end();
   }
 
-  /** Starts an nf_tables message (NFT_MSG_*); every message asks for an ack. */
+  /**
+   * Starts an nf_tables message (NFT_MSG_*). Only the batch's last message asks for an
+   * ack (finish() sets it): the kernel reports every error anyway, and one ack per
+   * message would cost ~1 KB of receive buffer each.
+   */
   begin(type: number, flags: number, what: string): void {
     this.seqs.push({ seq: this.seq >>> 0, what });
-    this.header((NFNL_SUBSYS_NFTABLES << 8) | type, NLM_F_REQUEST | NLM_F_ACK | flags, this.family, 0);
+    this.lastFlagsAt = this.off + 6;
+    this.header((NFNL_SUBSYS_NFTABLES << 8) | type, NLM_F_REQUEST | flags, this.family, 0);
   }
 
   /** Ends the message begun last. */
@@ -94,6 +107,7 @@ export class NftBatchWriter {
   }
 
   private attrHeader(type: number, payloadLen: number): number {
+    if (payloadLen > 0xffff - 4) throw new RangeError(`netlink attribute ${type}: ${payloadLen} bytes is too long`);
     this.ensure(4 + align4(payloadLen));
     const b = this.buf;
     const o = this.off;
@@ -177,11 +191,26 @@ export class NftBatchWriter {
   }
 
   nestEnd(start: number): void {
+    if (this.off - start > 0xffff)
+      throw new RangeError(`netlink nest at ${start}: ${this.off - start} bytes is too long`);
     this.buf.writeUInt16LE(this.off - start, start);
   }
 
+  /** Ends the batch; its last message asks for the ack that says the batch went through. */
   finish(): Batch {
-    this.control(NFNL_MSG_BATCH_END);
-    return { buf: Buffer.from(this.buf.subarray(0, this.off)), seqs: this.seqs };
+    try {
+      if (this.lastFlagsAt >= 0) {
+        this.buf.writeUInt16LE(this.buf.readUInt16LE(this.lastFlagsAt) | NLM_F_ACK, this.lastFlagsAt);
+      }
+      this.control(NFNL_MSG_BATCH_END);
+      return { buf: Buffer.from(this.buf.subarray(0, this.off)), seqs: this.seqs, beginSeq: this.beginSeq };
+    } finally {
+      scratchInUse = false;
+    }
+  }
+
+  /** Gives the scratch buffer back without a batch (after a failure while writing). */
+  abandon(): void {
+    scratchInUse = false;
   }
 }

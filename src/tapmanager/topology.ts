@@ -113,8 +113,10 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
     openTap(nic.tap, { ...tapOptions(1, nic.queues > 1), persist: true }).forEach((fd) => closeFd(fd));
     return [ifIndex(nic.bridge), ifIndex(nic.tap)];
   }) as [number, number];
-  // One request per link: the kernel applies a request's MAC, MTU and group, then its
-  // master, then its flags (do_setlink), so each link is configured, enslaved and up at once.
+  // One request per link: do_setlink applies a request's MAC, MTU and group first, then
+  // its master and its flags (which of those two first depends on the kernel: flags
+  // first since 6.8). Either order is fine here: the tap has no carrier until QEMU
+  // attaches, and the veth is up already.
   await flight([
     nl.setLink(br, nic.bridge, { alias: mark }), // ours, for the orphan GC (link-mark.ts)
     nl.addAddress(br, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX),

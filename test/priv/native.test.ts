@@ -182,7 +182,7 @@ describePrivileged('native addon', () => {
     };
     const host = native.netnsInode();
     const add = batch(0 /* NFT_MSG_NEWTABLE */, 'twt_nlb');
-    expect(await native.netlinkBatchIn(ns.path, NETLINK_NETFILTER, add.buf)).toEqual([{ seq: 101, error: 0 }]);
+    expect(await native.netlinkBatchIn(ns.path, NETLINK_NETFILTER, add.buf)).toEqual([{ seq: 101, error: 0 }]); // the last message asks for the ack;
     expect(ns.exec('nft', ['list', 'tables'])).toContain('table bridge twt_nlb');
     expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain('twt_nlb');
     const del = batch(2 /* NFT_MSG_DELTABLE */, 'twt_nothere');

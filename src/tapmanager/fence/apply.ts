@@ -31,17 +31,21 @@ export async function applyFence(netnsPath: string, table: string, nics: FenceNi
   } catch (e) {
     throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${(e as Error).message}`);
   }
-  const bySeq = new Map(replies.map((r) => [r.seq, r]));
-  const failed = batch.seqs
-    .map((m) => ({ ...m, reply: bySeq.get(m.seq) }))
-    .filter((m) => !m.reply || m.reply.error !== 0);
-  if (failed.length === 0) return;
-  const why = failed.slice(0, 3).map(({ what, reply }) => {
-    if (!reply) return `${what}: no answer from the kernel`;
-    const code = ERRNO_NAMES.get(reply.error) ?? `errno ${reply.error}`;
-    return `${what}: ${code}${reply.message ? ` (${reply.message})` : ''}`;
-  });
-  const more = failed.length > 3 ? `; and ${failed.length - 3} more` : '';
+  // Only the last message asked for an ack; any error fails the whole transaction (the
+  // kernel aborted it), whichever message it names: a failed commit is reported against
+  // the batch's first message, and a refused batch (EPERM, no nf_tables) against BEGIN.
+  const what = new Map(batch.seqs.map((m) => [m.seq, m.what]));
+  what.set(batch.beginSeq, 'the batch');
+  const errors = replies.filter((r) => r.error !== 0);
+  const last = batch.seqs[batch.seqs.length - 1]!;
+  if (errors.length === 0 && replies.some((r) => r.seq === last.seq)) return;
+  const why = errors.length
+    ? errors.slice(0, 3).map((r) => {
+        const code = ERRNO_NAMES.get(r.error) ?? `errno ${r.error}`;
+        return `${what.get(r.seq) ?? `message ${r.seq}`}: ${code}${r.message ? ` (${r.message})` : ''}`;
+      })
+    : [`no answer from the kernel to ${last.what}`];
+  const more = errors.length > 3 ? `; and ${errors.length - 3} more` : '';
   throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${why.join('; ')}${more}`);
 }
 

@@ -6,7 +6,7 @@
 // ranges as two comparisons, the VLAN set with nft's own typeof description. A test
 // applies both forms and compares the kernel's listings.
 import { NFPROTO_BRIDGE, NftBatchWriter, NLM_F_APPEND, NLM_F_CREATE, type Batch } from '../../net/nfnl';
-import { fenceModel, type Match, type Rule, type Value, VLAN_SET } from './model';
+import { fenceModel, type FenceModel, type Match, type Rule, type Value, VLAN_SET } from './model';
 import type { FenceNic } from './types';
 import { checkNics, checkTable } from './validate';
 
@@ -147,6 +147,10 @@ class Exprs {
 
   /** The comparisons of a loaded field of `n` bytes with `value`, multiplied by `scale` (a left shift). */
   compare(value: Value, neq: boolean, n: number, scale = 1): void {
+    if (typeof value !== 'number' && (neq || scale !== 1)) {
+      // the model has none; encoding one would need an inverted lookup or shifted bounds
+      throw new Error(`fence batch: cannot encode a ${neq ? 'negated' : 'bit-field'} set or range match`);
+    }
     if (value === 'vlan_types') this.lookup(VLAN_SET.name);
     else if (typeof value === 'object') {
       this.cmp(CMP.GTE, value.lo * scale, n);
@@ -261,7 +265,7 @@ export function fenceBatch(table: string, nics: FenceNic[]): Batch {
       buf.write(nic[s.field], s.offset, 15, 'latin1');
     }
   }
-  return { buf, seqs: tpl.batch.seqs };
+  return { buf, seqs: tpl.batch.seqs, beginSeq: tpl.batch.beginSeq };
 }
 
 /** Encodes the batch for `count` placeholder NICs, noting where their fields landed. */
@@ -287,6 +291,16 @@ function encodeTemplate(t: string, count: number): Template {
   };
   const model = fenceModel(nics);
   const w = new NftBatchWriter(NFPROTO_BRIDGE);
+  try {
+    writeFence(w, t, model, placed);
+  } catch (e) {
+    w.abandon();
+    throw e;
+  }
+  return { batch: w.finish(), slots };
+}
+
+function writeFence(w: NftBatchWriter, t: string, model: FenceModel, placed: (v: string, at: number) => void): void {
   w.begin(MSG.NEWTABLE, NLM_F_CREATE, `add table bridge ${t}`);
   w.str(1 /* NAME */, t);
   w.u32(2 /* FLAGS */, 0);
@@ -343,5 +357,4 @@ function encodeTemplate(t: string, count: number): Template {
   w.nestEnd(elems);
   w.close();
   for (const r of model.rules) writeRule(w, t, r, placed);
-  return { batch: w.finish(), slots };
 }
