@@ -12,10 +12,12 @@ Napi::Error ErrnoError(Napi::Env env, const char* syscall, int err, const std::s
   // libuv's names, as Node's own errors carry them; errnos libuv has no name for (ELIBACC,
   // EPROTO's cousins) get glibc's instead of "Unknown system error -N".
   const char* code = uv_err_name(uv_translate_sys_error(err));
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
   if (std::strncmp(code, "Unknown", 7) == 0) {
     const char* name = strerrorname_np(err);
     if (name != nullptr) code = name;
   }
+#endif
   std::string msg = std::string(syscall) + "(" + detail + ") failed: " + std::strerror(err) + " (" +
                     code + ")";
   Napi::Error e = Napi::Error::New(env, msg);
