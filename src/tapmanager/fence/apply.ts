@@ -4,7 +4,8 @@
 // =cli puts it in through nft as well, from the same policy written as a script.
 import { constants } from 'node:os';
 import { NETLINK_NETFILTER } from '../../net/nfnl';
-import { netlinkBatchIn } from '../../native';
+import { netlinkBatchIn, type NetlinkReply } from '../../native';
+import type { Batch } from '../../net/nfnl';
 import { TapError } from '../errors';
 import { fenceBatch } from './batch';
 import { netnsState, nftInNetns, requireNetns } from './nft';
@@ -31,22 +32,29 @@ export async function applyFence(netnsPath: string, table: string, nics: FenceNi
   } catch (e) {
     throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${(e as Error).message}`);
   }
-  // Only the last message asked for an ack; any error fails the whole transaction (the
-  // kernel aborted it), whichever message it names: a failed commit is reported against
-  // the batch's first message, and a refused batch (EPERM, no nf_tables) against BEGIN.
+  const why = batchFailure(batch, replies);
+  if (why !== undefined) throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${why}`);
+}
+
+/**
+ * Why the kernel did not take the batch, from its replies, or undefined when it did.
+ * Only the last message asked for an ack; any error fails the whole transaction (the
+ * kernel aborted it), whichever message it names: a failed commit is reported against
+ * the batch's first message (whose own ack may follow with the same number), a refused
+ * batch (EPERM, no nf_tables) against BEGIN.
+ */
+export function batchFailure(batch: Batch, replies: readonly NetlinkReply[]): string | undefined {
   const what = new Map(batch.seqs.map((m) => [m.seq, m.what]));
   what.set(batch.beginSeq, 'the batch');
   const errors = replies.filter((r) => r.error !== 0);
   const last = batch.seqs[batch.seqs.length - 1]!;
-  if (errors.length === 0 && replies.some((r) => r.seq === last.seq)) return;
-  const why = errors.length
-    ? errors.slice(0, 3).map((r) => {
-        const code = ERRNO_NAMES.get(r.error) ?? `errno ${r.error}`;
-        return `${what.get(r.seq) ?? `message ${r.seq}`}: ${code}${r.message ? ` (${r.message})` : ''}`;
-      })
-    : [`no answer from the kernel to ${last.what}`];
-  const more = errors.length > 3 ? `; and ${errors.length - 3} more` : '';
-  throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${why.join('; ')}${more}`);
+  if (errors.length === 0 && replies.some((r) => r.seq === last.seq)) return undefined;
+  if (errors.length === 0) return `no answer from the kernel to ${last.what}`;
+  const why = errors.slice(0, 3).map((r) => {
+    const code = ERRNO_NAMES.get(r.error) ?? `errno ${r.error}`;
+    return `${what.get(r.seq) ?? `message ${r.seq}`}: ${code}${r.message ? ` (${r.message})` : ''}`;
+  });
+  return why.join('; ') + (errors.length > 3 ? `; and ${errors.length - 3} more` : '');
 }
 
 /** Deletes the table. Already gone, or its netns gone, counts as done. */
