@@ -8,6 +8,7 @@
 #include <napi.h>
 
 #include <string>
+#include <utility>
 
 namespace tapwire {
 
@@ -41,5 +42,15 @@ class NetnsJob : public Napi::AsyncWorker {
   std::string detail_;
   bool not_netns_ = false;
 };
+
+// Makes a Job (a NetnsJob) from `args`, queues it on the pool and returns its promise;
+// the worker deletes itself when done.
+template <class Job, class... Args>
+Napi::Value QueueJob(Napi::Env env, Args&&... args) {
+  auto* job = new Job(env, std::forward<Args>(args)...);
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
 
 }  // namespace tapwire

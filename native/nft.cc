@@ -158,10 +158,7 @@ Napi::Value NftRunIn(const Napi::CallbackInfo& info) {
   std::string netns = ArgString(info, 0, "netns");
   std::string script = ArgString(info, 1, "script");
   bool json = info.Length() > 2 && info[2].ToBoolean().Value();
-  auto* job = new NftJob(env, std::move(netns), std::move(script), json);
-  Napi::Promise p = job->Promise();
-  job->Queue();
-  return p;
+  return QueueJob<NftJob>(env, std::move(netns), std::move(script), json);
 }
 
 }  // namespace

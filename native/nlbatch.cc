@@ -149,10 +149,7 @@ Napi::Value NetlinkBatchIn(const Napi::CallbackInfo& info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   if (b.Length() < NLMSG_HDRLEN) ThrowType(env, "messages must hold at least one netlink message");
   std::vector<uint8_t> buf(b.Data(), b.Data() + b.Length());
-  auto* job = new BatchJob(env, std::move(netns), protocol, std::move(buf));
-  Napi::Promise p = job->Promise();
-  job->Queue();
-  return p;
+  return QueueJob<BatchJob>(env, std::move(netns), protocol, std::move(buf));
 }
 
 }  // namespace

@@ -89,10 +89,7 @@ Napi::Value LinkDeleteGroupIn(const Napi::CallbackInfo& info) {
   double g = info[1].As<Napi::Number>().DoubleValue();
   if (g < 1 || g > 4294967295.0 || g != static_cast<double>(static_cast<uint32_t>(g)))
     ThrowType(env, "group must be an integer 1..4294967295, got " + std::to_string(g));
-  auto* job = new DeleteGroupJob(env, std::move(netns), static_cast<uint32_t>(g));
-  Napi::Promise p = job->Promise();
-  job->Queue();
-  return p;
+  return QueueJob<DeleteGroupJob>(env, std::move(netns), static_cast<uint32_t>(g));
 }
 
 }  // namespace
