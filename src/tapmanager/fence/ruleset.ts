@@ -1,4 +1,7 @@
-// The fence as an nft script (pure). One bridge-family table in the pod netns:
+// The fence as an nft script (pure): the readable form of the policy in model.ts, what
+// `nft list table bridge tapwire` shows in a pod and what TAPWIRE_NFT=lib|cli applies
+// (setup sends the same table as a netlink batch, batch.ts). One bridge-family table in
+// the pod netns:
 //
 //   prerouting  (every frame entering a bridge port, before forward/local delivery)
 //     iifname <tap>  ether saddr != <guest MAC>      drop  nic<i>_spoof
