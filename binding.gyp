@@ -12,7 +12,6 @@
         "native/sock.cc",
         "native/nft.cc",
         "native/netns_job.cc",
-        "native/rtnl.cc",
         "native/nlbatch.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

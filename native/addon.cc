@@ -11,7 +11,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTun(env, exports);
   InitSock(env, exports);
   InitNft(env, exports);
-  InitRtnl(env, exports);
   InitNlBatch(env, exports);
   return exports;
 }

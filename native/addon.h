@@ -9,6 +9,5 @@ void InitNetns(Napi::Env env, Napi::Object exports);
 void InitTun(Napi::Env env, Napi::Object exports);
 void InitSock(Napi::Env env, Napi::Object exports);
 void InitNft(Napi::Env env, Napi::Object exports);
-void InitRtnl(Napi::Env env, Napi::Object exports);
 void InitNlBatch(Napi::Env env, Napi::Object exports);
 }  // namespace tapwire

@@ -44,7 +44,6 @@ export interface Binding {
   ifIndex(ifname: string): number;
   nftRun(script: string, json: boolean): NftRunResult;
   nftRunIn(netns: string, script: string, json: boolean): Promise<NftRunResult>;
-  linkDeleteGroupIn(netns: string, group: number): Promise<void>;
   netlinkBatchIn(netns: string, protocol: number, messages: Buffer): Promise<NetlinkReply[]>;
 }
 

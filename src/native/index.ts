@@ -1,7 +1,9 @@
 // Typed entry to the native addon. Loads build/Release (or build/Debug) and lists
 // every place it looked when none works. Arguments are checked here first so a bad
 // value fails with a message that names it, before it reaches C++.
+import { constants } from 'node:os';
 import * as path from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import type { Binding, NetlinkReply, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
 
 export type { NetlinkReply, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
@@ -15,6 +17,19 @@ export interface NativeError extends Error {
 
 export function isNativeError(e: unknown): e is NativeError {
   return e instanceof Error && typeof (e as Partial<NativeError>).syscall === 'string';
+}
+
+const ERRNO_BY_NUMBER = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+
+/**
+ * The code and text of a positive errno as Node's own errors carry them (libuv's names:
+ * ENOTSUP for 95), or glibc's name where libuv has none (ELIBACC).
+ */
+export function errnoName(errno: number): { code: string; text: string } {
+  const uv = getSystemErrorMap().get(-errno);
+  if (uv) return { code: uv[0], text: uv[1] };
+  const code = ERRNO_BY_NUMBER.get(errno) ?? `errno ${errno}`;
+  return { code, text: code };
 }
 
 function load(): Binding {
@@ -192,18 +207,4 @@ export function netlinkBatchIn(netns: string, protocol: number, messages: Buffer
   if (typeof netns !== 'string' || netns === '') throw new TypeError('netns must be a path');
   if (!Buffer.isBuffer(messages)) throw new TypeError('messages must be a Buffer');
   return native.netlinkBatchIn(netns, protocol, messages);
-}
-
-/**
- * Deletes every link of IFLA_GROUP `group` in the namespace at path `netns` with one
- * RTM_DELLINK (one kernel unregister batch), on a pool thread: unregistering waits for
- * RCU grace periods, tens of ms the event loop does not spend blocked. Rejects ENODEV
- * when the group is empty, and with errno EOPNOTSUPP (95; `code` "ENOTSUP", libuv's name
- * for the same Linux errno) when a link in it cannot be deleted that way.
- */
-export function linkDeleteGroupIn(netns: string, group: number): Promise<void> {
-  if (!Number.isInteger(group) || group < 1 || group > 0xffffffff) {
-    throw new RangeError(`group must be an integer 1..4294967295, got ${String(group)}`);
-  }
-  return native.linkDeleteGroupIn(netns, group);
 }

@@ -3,7 +3,7 @@
 // afterwards: a socket stays in the namespace it was made in. Every failure becomes a
 // NetError carrying the kernel's errno code, the verb and the object.
 import { createRtNetlink, FlagsNew, RtNetlinkSocket } from 'netlink';
-import { withNetns } from '../native';
+import { errnoName, netlinkBatchIn, withNetns } from '../native';
 import { ipToBuffer, macToBuffer } from './addr-text';
 
 export { ipFromBuffer, ipToBuffer, macFromBuffer, macToBuffer } from './addr-text';
@@ -317,3 +317,44 @@ export class NetlinkHandle {
 }
 
 export const NUD = { PERMANENT: NUD_PERMANENT };
+
+const NETLINK_ROUTE = 0;
+const RTM_DELLINK = 17;
+const IFLA_GROUP = 27;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
+
+/**
+ * Deletes every link of IFLA_GROUP `group` in the namespace at path `netns` with one
+ * RTM_DELLINK (ifindex 0 + IFLA_GROUP: one kernel unregister batch), sent from a pool
+ * thread (netlinkBatchIn): unregistering waits for RCU grace periods, tens of ms the
+ * event loop does not spend blocked. Rejects like a failed syscall (code, errno,
+ * syscall "RTM_DELLINK", netns): ENODEV when the group is empty, ENOTSUP (errno 95)
+ * when a link in it cannot be deleted that way; as netlinkBatchIn when the namespace
+ * cannot be entered.
+ */
+export function deleteLinkGroup(netns: string, group: number): Promise<void> {
+  if (!Number.isInteger(group) || group < 1 || group > 0xffffffff) {
+    throw new RangeError(`group must be an integer 1..4294967295, got ${String(group)}`);
+  }
+  const msg = Buffer.alloc(40); // nlmsghdr, ifinfomsg (all zero: AF_UNSPEC, any ifindex), IFLA_GROUP
+  msg.writeUInt32LE(msg.length, 0);
+  msg.writeUInt16LE(RTM_DELLINK, 4);
+  msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
+  msg.writeUInt32LE(1, 8); // seq
+  msg.writeUInt16LE(8, 32);
+  msg.writeUInt16LE(IFLA_GROUP, 34);
+  msg.writeUInt32LE(group, 36);
+  return netlinkBatchIn(netns, NETLINK_ROUTE, msg).then((replies) => {
+    const r = replies.find((x) => x.seq === 1);
+    if (r?.error === 0) return;
+    const { code, text } = r ? errnoName(r.error) : { code: 'EIO', text: 'no answer from the kernel' };
+    const why = r?.message ? `${text}: ${r.message}` : text;
+    throw Object.assign(new Error(`RTM_DELLINK(group ${group}) failed: ${why} (${code})`), {
+      code,
+      errno: r?.error ?? 5,
+      syscall: 'RTM_DELLINK',
+      netns,
+    });
+  });
+}

@@ -1,8 +1,8 @@
 // Builds and unbuilds one guest NIC inside the pod netns: strip the veth, bridge it
 // with a persistent tap, and the reverse. Each undo step stands alone ("not found"
 // counts as done) so a teardown of a half-built or already-removed sandbox succeeds.
-import { NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
-import { openTap, closeFd, ifIndex, linkDeleteGroupIn, withNetns, type TapOptions } from '../native';
+import { deleteLinkGroup, NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
+import { openTap, closeFd, ifIndex, withNetns, type TapOptions } from '../native';
 import { planRouteRestore } from './plan/restore-routes';
 import { describeRoute } from './plan/routes';
 import { LINK_GROUP } from './link-mark';
@@ -139,7 +139,7 @@ export async function deleteNicLinks(nl: NetlinkHandle, nics: readonly NicRecord
   const grouped = (await nl.links()).filter((l) => l.group === LINK_GROUP);
   if (grouped.length === 0 || grouped.some((l) => !ours.has(l.name))) return false;
   try {
-    await linkDeleteGroupIn(nl.netns, LINK_GROUP); // off the event loop: tens of ms of RCU waits
+    await deleteLinkGroup(nl.netns, LINK_GROUP); // off the event loop: tens of ms of RCU waits
   } catch (e) {
     const names = grouped.map((l) => `"${l.name}"`).join(', ');
     throw new Error(`delete links ${names} in netns ${nl.netns}: ${(e as Error).message}`);

@@ -117,32 +117,6 @@ describePrivileged('native addon', () => {
     });
   });
 
-  it('linkDeleteGroupIn deletes exactly the links of one group, in one batch, off the JS thread', async () => {
-    ns = createNetns('grp');
-    const host = native.netnsInode();
-    for (const [name, group] of [
-      ['br7a', '7007'],
-      ['br7b', '7007'],
-      ['br8', '8008'],
-    ]) {
-      ns.ip('link', 'add', name, 'type', 'bridge');
-      ns.ip('link', 'set', name, 'group', group);
-    }
-    await native.linkDeleteGroupIn(ns.path, 7007);
-    expect(ns.ip('-o', 'link', 'show').match(/ br\w+:/g)).toEqual([' br8:']);
-    await expect(native.linkDeleteGroupIn(ns.path, 7007)).rejects.toMatchObject({
-      code: 'ENODEV',
-      syscall: 'RTM_DELLINK',
-      netns: ns.path,
-    });
-    expect(() => native.linkDeleteGroupIn(ns.path, 0)).toThrow(/group must be an integer/);
-    await expect(native.linkDeleteGroupIn('/etc/hostname', 1)).rejects.toMatchObject({
-      code: 'EINVAL',
-      notNetns: true,
-    });
-    expect(native.netnsInode()).toBe(host);
-  });
-
   it('udpSocketBoundToDevice made in a window lives in the pod netns and works under dgram', async () => {
     ns = createNetns('udp');
     const hostProbe = native.udpSocketBoundToDevice('lo', 0);

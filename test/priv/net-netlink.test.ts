@@ -1,6 +1,7 @@
 // src/net/netlink.ts against a real namespace: every verb, and errors that name what failed.
 import { afterEach, expect, it } from 'vitest';
-import { isNetError, NetlinkHandle } from '../../src/net/netlink';
+import { netnsInode } from '../../src/native';
+import { deleteLinkGroup, isNetError, NetlinkHandle } from '../../src/net/netlink';
 import { createNetns, removeAllNetns } from '../helpers/netns';
 import { describePrivileged } from '../helpers/privileged';
 
@@ -47,5 +48,31 @@ describePrivileged('netlink handle', () => {
     } finally {
       nl.close();
     }
+  });
+
+  it('deleteLinkGroup deletes exactly the links of one group, in one batch, off the JS thread', async () => {
+    const ns = createNetns('grp');
+    const host = netnsInode();
+    for (const [name, group] of [
+      ['br7a', '7007'],
+      ['br7b', '7007'],
+      ['br8', '8008'],
+    ]) {
+      ns.ip('link', 'add', name, 'type', 'bridge');
+      ns.ip('link', 'set', name, 'group', group);
+    }
+    await deleteLinkGroup(ns.path, 7007);
+    expect(ns.ip('-o', 'link', 'show').match(/ br\w+:/g)).toEqual([' br8:']);
+    await expect(deleteLinkGroup(ns.path, 7007)).rejects.toMatchObject({
+      code: 'ENODEV',
+      syscall: 'RTM_DELLINK',
+      netns: ns.path,
+    });
+    expect(() => deleteLinkGroup(ns.path, 0)).toThrow(/group must be an integer/);
+    await expect(deleteLinkGroup('/etc/hostname', 1)).rejects.toMatchObject({
+      code: 'EINVAL',
+      notNetns: true,
+    });
+    expect(netnsInode()).toBe(host);
   });
 });

@@ -2,9 +2,8 @@
 // as one nf_tables netlink batch (batch.ts) sent from a pool thread inside the netns;
 // reading and removing go through nft (libnftables, or the CLI). TAPWIRE_NFT=lib or
 // =cli puts it in through nft as well, from the same policy written as a script.
-import { constants } from 'node:os';
 import { NETLINK_NETFILTER } from '../../net/nfnl';
-import { netlinkBatchIn, type NetlinkReply } from '../../native';
+import { errnoName, netlinkBatchIn, type NetlinkReply } from '../../native';
 import type { Batch } from '../../net/nfnl';
 import { TapError } from '../errors';
 import { fenceBatch } from './batch';
@@ -12,8 +11,6 @@ import { netnsState, nftInNetns, requireNetns } from './nft';
 import { fenceRuleset } from './ruleset';
 import type { FenceCounter, FenceNic } from './types';
 import { checkTable } from './validate';
-
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 
 /** Defines the fence in one transaction (add table, flush, rules); safe to repeat. */
 export async function applyFence(netnsPath: string, table: string, nics: FenceNic[]): Promise<void> {
@@ -51,7 +48,7 @@ export function batchFailure(batch: Batch, replies: readonly NetlinkReply[]): st
   if (errors.length === 0 && replies.some((r) => r.seq === last.seq)) return undefined;
   if (errors.length === 0) return `no answer from the kernel to ${last.what}`;
   const why = errors.slice(0, 3).map((r) => {
-    const code = ERRNO_NAMES.get(r.error) ?? `errno ${r.error}`;
+    const { code } = errnoName(r.error);
     return `${what.get(r.seq) ?? `message ${r.seq}`}: ${code}${r.message ? ` (${r.message})` : ''}`;
   });
   return why.join('; ') + (errors.length > 3 ? `; and ${errors.length - 3} more` : '');
