@@ -211,7 +211,7 @@ async function fenceAlone(p: Pod): Promise<number> {
 export interface SetupOptions {
   /** samples per concurrency level above 1 (default 20) */
   rounds?: number;
-  /** samples of the interleaved 1-concurrent comparison: tapwire, floor and fence each (default 60) */
+  /** samples of the interleaved 1-concurrent comparison: tapwire, both floors and fence each (default 60) */
   singleRounds?: number;
   /** reference plumber samples, spread over the interleaved rounds (default 10) */
   refRounds?: number;
@@ -234,8 +234,8 @@ function referenceRound(p: Pod): { setup: number; teardown: number } {
 /**
  * The 1-concurrent comparison, interleaved so that the machine's load falls on every
  * row alike: round i sets up one sandbox through the daemon, then runs the bare netlink
- * floor and the fence alone on another pod, and every few rounds one reference plumber
- * setup + teardown. The daemon's sandboxes are torn down at the end, one at a time.
+ * floor and the fence alone on another pod, the pipelined floor on a third, and every few
+ * rounds one reference plumber setup + teardown. The daemon's sandboxes are torn down at the end, one at a time.
  */
 async function interleavedSingle(
   d: Daemon,
@@ -373,7 +373,7 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
       {
         title:
           `Sandbox network setup/teardown (ms; tapmanager daemon over its control socket; 1 concurrent: ${single} samples, ` +
-          `interleaved with as many floor and fence samples and ${one.refSetup.length} reference runs; ${rounds} per row above 1)`,
+          `interleaved with as many samples of each floor and the fence and ${one.refSetup.length} reference runs; ${rounds} per row above 1)`,
         columns: ['what', 'setup p50', 'setup p99', 'teardown p50', 'teardown p99', 'setups/s'],
         rows,
         notes: [
