@@ -1,5 +1,6 @@
 // Errors tapmanager reports to its callers: a stable code, a message that names the
 // field and the value, and the field itself.
+import { quote } from '../util/quote';
 import type { ErrorBody } from './protocol';
 
 export class TapError extends Error {
@@ -19,8 +20,7 @@ export class TapError extends Error {
 
 /** EINVAL naming the field and its value: `invalid <field> <value>: <why>`. */
 export function badInput(field: string, value: unknown, why: string): TapError {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value ?? null)?.slice(0, 200);
-  return new TapError('EINVAL', `invalid ${field} ${shown}: ${why}`, field);
+  return new TapError('EINVAL', `invalid ${field} ${quote(value)}: ${why}`, field);
 }
 
 /** Any thrown value as an ErrorBody (unknown failures become EIO with their message). */
