@@ -12,9 +12,12 @@
 //  - control socket (root only, 0600): setup, teardown, status, list
 //  - fd socket (peers checked by SO_PEERCRED + a per-sandbox token): fds only; the reply
 //    frame carries one tap fd per queue of every guest NIC, in order, via SCM_RIGHTS.
+import { nestsDeeperThan } from '../util/json-depth';
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME = 1 << 20;
+/** Deepest nesting of arrays/objects a frame may have (a request needs 5). */
+export const MAX_FRAME_DEPTH = 64;
 export const DEFAULT_STATE_DIR = '/var/lib/tapwire';
 export const DEFAULT_CONTROL_SOCKET = '/run/tapwire/control.sock';
 export const DEFAULT_FD_SOCKET = '/run/tapwire/fd.sock';
@@ -147,6 +150,7 @@ export class FrameDecoder {
       if (this.buf.length < 4 + len) break;
       const body = this.buf.subarray(4, 4 + len);
       this.buf = this.buf.subarray(4 + len);
+      if (nestsDeeperThan(body, MAX_FRAME_DEPTH)) throw new FrameError(`frame nests deeper than ${MAX_FRAME_DEPTH}`);
       try {
         out.push(JSON.parse(body.toString('utf8')));
       } catch (e) {
