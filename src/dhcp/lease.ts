@@ -53,8 +53,13 @@ export interface ResolvedLease {
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const NAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/;
 
+/** A name options 12, 15 and 119 can carry: labels of letters, digits, "-", "_", 1-63 bytes. */
+export function isDhcpName(v: unknown): v is string {
+  return typeof v === 'string' && v.length <= 253 && NAME_RE.test(v);
+}
+
 function checkName(field: string, v: unknown): string {
-  if (typeof v !== 'string' || v.length > 253 || !NAME_RE.test(v)) {
+  if (!isDhcpName(v)) {
     throw new DhcpConfigError(field, v, 'not a DNS name (labels of letters, digits, "-", "_", 1-63 bytes)');
   }
   return v;

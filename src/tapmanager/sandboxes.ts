@@ -22,7 +22,7 @@ import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
 import type { RouteSnapshot } from './snapshot';
 import type { RecordStore } from './store';
 import { BRIDGE_IP, buildNic, deleteNicLinks, tapOptions, unbuildNic } from './topology';
-import { checkSandboxId, NicInput, validateSetup } from './validate';
+import { checkSandboxId, guestHostname, NicInput, validateSetup } from './validate';
 
 export interface ManagerOptions {
   store: RecordStore;
@@ -277,7 +277,7 @@ export class SandboxManager {
 
   private leaseFor(rec: SandboxRecord, nic: NicRecord): StaticLease {
     const p = nic.plan;
-    const hostname = rec.request.hostname ?? rec.request.podName;
+    const hostname = guestHostname(rec.request);
     return {
       mac: nic.guestMac,
       ip: p.ip,

@@ -1,13 +1,17 @@
-// Checks a setup request before anything is touched. Every error names the field
-// and the value. Returns the NICs to build: the CNI interfaces inside the sandbox
-// that carry an IPv4 address.
+// Checks a setup request before anything is touched: first its shape in one place
+// (schema.ts: types, sizes, formats, unknown fields), then what needs more than the
+// request: the netns on disk, the interfaces against it, the guest hostname, queues
+// times NICs. Every error names the field and the value. Returns the NICs to build: the
+// CNI interfaces inside the sandbox that carry an IPv4 address.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isIPv4 } from 'node:net';
+import { isDhcpName } from '../dhcp/lease';
+import { quote } from '../util/quote';
 import { badInput } from './errors';
-import { MAX_FDS, MAX_QUEUES, type CniResult, type SetupRequest } from './protocol';
+import { MAX_FDS, type CniResult, type SetupRequest } from './protocol';
+import { parseSetup, SANDBOX_ID_RE, type SetupShape } from './schema';
 
-const SANDBOX_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const NSFS_MAGIC = 0x6e736673;
 
@@ -41,30 +45,41 @@ function checkNetnsPath(p: unknown): string {
   return p;
 }
 
-function checkCniResult(r: unknown): CniResult {
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw badInput('cniResult', r, 'must be an object');
-  const res = r as CniResult;
-  if (typeof res.cniVersion !== 'string') throw badInput('cniResult.cniVersion', res.cniVersion, 'must be a string');
-  if (!/^(0\.4\.0|1\.\d+\.\d+)$/.test(res.cniVersion)) {
-    throw badInput('cniResult.cniVersion', res.cniVersion, 'supported versions are 0.4.0 and 1.x');
-  }
-  if (!Array.isArray(res.ips)) throw badInput('cniResult.ips', res.ips, 'must be an array');
-  if (res.interfaces !== undefined && !Array.isArray(res.interfaces)) {
-    throw badInput('cniResult.interfaces', res.interfaces, 'must be an array');
-  }
-  res.ips.forEach((ip, i) => {
-    if (typeof ip?.address !== 'string' || !/^[^/]+\/\d{1,3}$/.test(ip.address)) {
-      throw badInput(`cniResult.ips[${i}].address`, ip?.address, 'must be an address in CIDR form');
+/**
+ * Every interface that says it is inside a sandbox must be inside this setup's netns:
+ * the same path, or (a runtime may name one netns by two paths) the same nsfs inode.
+ */
+function checkInterfaceSandboxes(res: SetupShape['cniResult'], netnsPath: string): void {
+  let own: fs.Stats | undefined;
+  for (const [i, iface] of (res.interfaces ?? []).entries()) {
+    if (!iface.sandbox || iface.sandbox === netnsPath || path.resolve(iface.sandbox) === path.resolve(netnsPath)) {
+      continue;
     }
-    if (ip.gateway !== undefined && typeof ip.gateway !== 'string') {
-      throw badInput(`cniResult.ips[${i}].gateway`, ip.gateway, 'must be a string');
+    own ??= fs.statSync(netnsPath);
+    let other: fs.Stats | undefined;
+    try {
+      other = fs.statSync(iface.sandbox);
+    } catch {
+      other = undefined;
     }
-  });
-  return res;
+    if (other && other.dev === own.dev && other.ino === own.ino) continue;
+    throw badInput(
+      `cniResult.interfaces[${i}].sandbox`,
+      iface.sandbox,
+      `is not this setup's network namespace (netnsPath ${quote(netnsPath)})${other ? '' : ' and does not exist'}`,
+    );
+  }
+  const count = res.interfaces?.length;
+  if (count === undefined) return;
+  for (const [i, ip] of res.ips.entries()) {
+    if (ip.interface !== undefined && ip.interface >= count) {
+      throw badInput(`cniResult.ips[${i}].interface`, ip.interface, `there are ${count} interfaces`);
+    }
+  }
 }
 
 /** The NICs a setup builds, from the CNI result. */
-export function nicsFromResult(res: CniResult, netnsPath: string): NicInput[] {
+export function nicsFromResult(res: CniResult): NicInput[] {
   const v4 = (res.ips ?? []).map((ip, i) => ({ ip, i })).filter(({ ip }) => isIPv4(ip.address.split('/')[0]!));
   if (v4.length === 0) throw badInput('cniResult.ips', res.ips, 'no IPv4 address to hand to the guest');
   const ifaces = res.interfaces ?? [];
@@ -81,11 +96,8 @@ export function nicsFromResult(res: CniResult, netnsPath: string): NicInput[] {
   }
   const nics: NicInput[] = [];
   ifaces.forEach((iface, idx) => {
-    if (!iface || typeof iface.name !== 'string')
-      throw badInput(`cniResult.interfaces[${idx}].name`, iface?.name, 'must be a string');
-    // the pod-side interfaces carry the sandbox path; host-side ones do not
+    // the pod-side interfaces carry the sandbox path (checkInterfaceSandboxes: this netns); host-side ones do not
     if (!iface.sandbox) return;
-    if (iface.sandbox !== netnsPath && path.resolve(iface.sandbox) !== path.resolve(netnsPath)) return;
     const mine = v4.filter(({ ip }) => ip.interface === idx);
     if (mine.length === 0) return;
     if (!IFNAME_RE.test(iface.name)) {
@@ -120,49 +132,43 @@ export function nicsFromResult(res: CniResult, netnsPath: string): NicInput[] {
   return nics;
 }
 
-/** Validates a setup request's shape; throws EINVAL naming the field. */
-export function validateSetup(req: unknown): { req: SetupRequest; nics: NicInput[] } {
-  if (typeof req !== 'object' || req === null) throw badInput('request', req, 'must be an object');
-  const r = req as Partial<SetupRequest>;
-  const sandboxId = checkSandboxId(r.sandboxId);
+/**
+ * The guest's hostname (DHCP option 12): `hostname`, else the pod name cut as the kubelet
+ * cuts it (63 characters, no trailing "-" or ".").
+ */
+export function guestHostname(req: Pick<SetupRequest, 'hostname' | 'podName'>): string | undefined {
+  if (req.hostname) return req.hostname;
+  if (!req.podName) return undefined;
+  return req.podName.slice(0, 63).replace(/[-.]+$/, '');
+}
+
+const NAME_RULE = 'labels of letters, digits, "-", "_", 1-63 characters';
+
+/** Validates a setup request: its shape, then what needs the netns; throws EINVAL naming the field. */
+export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput[] } {
+  const r = parseSetup(raw);
   const netnsPath = checkNetnsPath(r.netnsPath);
-  const cniResult = checkCniResult(r.cniResult);
-  if (r.hostname !== undefined && (typeof r.hostname !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(r.hostname))) {
-    throw badInput('hostname', r.hostname, 'must be a DNS name');
+  checkInterfaceSandboxes(r.cniResult, netnsPath);
+  if (r.hostname && !isDhcpName(r.hostname))
+    throw badInput('hostname', r.hostname, `must be a DNS name (${NAME_RULE})`);
+  if (!r.hostname && r.podName && !isDhcpName(guestHostname(r))) {
+    throw badInput('podName', r.podName, `cannot be the guest hostname (${NAME_RULE}); give hostname`);
   }
-  if (r.dns !== undefined) {
-    if (typeof r.dns !== 'object' || r.dns === null) throw badInput('dns', r.dns, 'must be an object');
-    (r.dns.servers ?? []).forEach((s, i) => {
-      if (!isIPv4(s) && !s.includes(':')) throw badInput(`dns.servers[${i}]`, s, 'must be an IP address');
-    });
+  const nics = nicsFromResult(r.cniResult);
+  if (r.queues !== undefined && r.queues * nics.length > MAX_FDS) {
+    throw badInput('queues', r.queues, `times ${nics.length} NICs exceeds ${MAX_FDS} fds, the most one reply carries`);
   }
-  if (r.nicModel !== undefined && (typeof r.nicModel !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(r.nicModel))) {
-    throw badInput('nicModel', r.nicModel, 'must be a QEMU device model name');
-  }
-  const nics = nicsFromResult(cniResult, netnsPath);
-  if (r.queues !== undefined) {
-    if (!Number.isInteger(r.queues) || r.queues < 1 || r.queues > MAX_QUEUES) {
-      throw badInput('queues', r.queues, `must be an integer 1-${MAX_QUEUES}`);
-    }
-    if (r.queues * nics.length > MAX_FDS) {
-      throw badInput(
-        'queues',
-        r.queues,
-        `times ${nics.length} NICs exceeds ${MAX_FDS} fds, the most one reply carries`,
-      );
-    }
-  }
-  const clean: SetupRequest = {
+  const req: SetupRequest = {
     op: 'setup',
-    sandboxId,
+    sandboxId: r.sandboxId,
     netnsPath,
-    cniResult,
+    cniResult: r.cniResult,
     ...(r.dns ? { dns: r.dns } : {}),
     ...(r.hostname ? { hostname: r.hostname } : {}),
-    ...(r.podName ? { podName: String(r.podName) } : {}),
-    ...(r.podNamespace ? { podNamespace: String(r.podNamespace) } : {}),
+    ...(r.podName ? { podName: r.podName } : {}),
+    ...(r.podNamespace ? { podNamespace: r.podNamespace } : {}),
     ...(r.nicModel ? { nicModel: r.nicModel } : {}),
     ...(r.queues !== undefined && r.queues > 1 ? { queues: r.queues } : {}),
   };
-  return { req: clean, nics };
+  return { req, nics };
 }
