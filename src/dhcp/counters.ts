@@ -31,6 +31,8 @@ export interface DhcpCounters {
   broadcastFallbacks: number;
   /** bugs: an exception in the handler (logged at error) */
   internalErrors: number;
+  /** log lines a guest caused (NAK, DECLINE, RELEASE, bound, send failures) left out by the rate limit */
+  logLinesSuppressed: number;
 }
 
 export function newCounters(): DhcpCounters {
@@ -55,5 +57,6 @@ export function newCounters(): DhcpCounters {
     sendErrors: 0,
     broadcastFallbacks: 0,
     internalErrors: 0,
+    logLinesSuppressed: 0,
   };
 }

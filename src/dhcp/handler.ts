@@ -9,6 +9,7 @@ import { IpOption, TextOption } from './options';
 import type { DhcpPacket } from './packet';
 import { replyTo, withClientIp, withMessageType, withOption, withYourIp } from './reply';
 import type { Logger } from '../util/log';
+import type { RateLimiter } from '../util/rate-limit';
 
 export type LeaseState = 'none' | 'offered' | 'bound' | 'released' | 'declined';
 
@@ -28,10 +29,32 @@ export interface HandlerContext {
   bindings: Map<string, Binding>;
   counters: DhcpCounters;
   log: Logger;
+  /** limits the lines a guest can make the server write (none when absent) */
+  logLimit?: RateLimiter;
   now: () => number;
 }
 
 const ZERO = '0.0.0.0';
+
+/**
+ * A line a guest can make us write as often as it sends: at most a burst and then one per
+ * interval of each kind; the rest are counted (logLinesSuppressed), and the next line of
+ * that kind that is written says how many were left out before it (`suppressed`).
+ */
+export function guestLog(
+  ctx: Pick<HandlerContext, 'log' | 'logLimit' | 'counters'>,
+  kind: string,
+  level: 'info' | 'warn' | 'error',
+  msg: string,
+  fields: Record<string, unknown>,
+): void {
+  const suppressed = ctx.logLimit ? ctx.logLimit.take(kind) : 0;
+  if (suppressed === undefined) {
+    ctx.counters.logLinesSuppressed++;
+    return;
+  }
+  ctx.log[level](msg, suppressed > 0 ? { ...fields, suppressed } : fields);
+}
 
 function binding(ctx: HandlerContext, mac: string): Binding {
   let b = ctx.bindings.get(mac);
@@ -50,13 +73,15 @@ function ack(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease, kind: s
   b.boundAt = now;
   b.expiresAt = lease.leaseTime === 0xffffffff ? undefined : now + lease.leaseTime * 1000;
   ctx.counters.ack++;
-  (first ? ctx.log.info : ctx.log.debug)('lease bound', { mac: lease.mac, ip: lease.ip, kind, xid: req.xid });
+  const fields = { mac: lease.mac, ip: lease.ip, kind, xid: req.xid };
+  if (first) guestLog(ctx, 'bound', 'info', 'lease bound', fields);
+  else ctx.log.debug('lease bound', fields);
   return reply;
 }
 
 function nak(ctx: HandlerContext, req: DhcpPacket, why: string): DhcpPacket {
   ctx.counters.nak++;
-  ctx.log.info('NAK', { mac: req.mac, why, xid: req.xid });
+  guestLog(ctx, 'nak', 'info', 'NAK', { mac: req.mac, why, xid: req.xid });
   // RFC 2131 table 3: NAK carries no ciaddr/yiaddr and no lease options. 4.3.2: through a
   // relay (giaddr set) the server MUST set the broadcast bit, so that the relay broadcasts
   // the NAK to a client whose address or mask may be wrong.
@@ -138,7 +163,8 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
       b.declinedAt = ctx.now();
       b.expiresAt = undefined;
       const ip = req.getOr(Opt.REQUESTED_IP, IpOption, undefined)?.address ?? lease.ip;
-      ctx.log.error('DECLINE: the guest found the pod address already in use on the link', {
+      // the guest's report, not the daemon's failure: a warning
+      guestLog(ctx, 'decline', 'warn', 'DECLINE: the guest found the pod address already in use on the link', {
         mac: lease.mac,
         ip,
         message: req.getOr(Opt.MESSAGE, TextOption, undefined)?.text,
@@ -155,7 +181,7 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
       const b = binding(ctx, lease.mac);
       b.state = 'released';
       b.expiresAt = undefined;
-      ctx.log.info('lease released', { mac: lease.mac, ip: req.ciaddr });
+      guestLog(ctx, 'release', 'info', 'lease released', { mac: lease.mac, ip: req.ciaddr });
       return undefined;
     }
     case MessageType.INFORM: {

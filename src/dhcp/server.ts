@@ -6,11 +6,12 @@
 import * as dgram from 'node:dgram';
 import { closeFd, udpSocketBoundToDevice, withNetns } from '../native';
 import { silentLogger, type Logger } from '../util/log';
+import { RateLimiter } from '../util/rate-limit';
 import { CLIENT_PORT, SERVER_PORT } from './constants';
 import { newCounters, type DhcpCounters } from './counters';
 import { BROADCAST, replyDestination } from './destination';
 import { DecodeError, DhcpConfigError } from './errors';
-import { handleRequest, type Binding, type HandlerContext, type LeaseState } from './handler';
+import { guestLog, handleRequest, type Binding, type HandlerContext, type LeaseState } from './handler';
 import { isIpv4, writeIpv4 } from './ipv4';
 import { resolveLeases, type StaticLease } from './lease';
 import { DhcpPacket } from './packet';
@@ -32,6 +33,8 @@ export interface DhcpServerOptions {
   /** default 68 */
   clientPort?: number;
   logger?: Logger;
+  /** limits the log lines a guest can cause; share one among a sandbox's servers (default: its own) */
+  logLimit?: RateLimiter;
 }
 
 export interface DhcpLeaseStats {
@@ -127,6 +130,7 @@ export class DhcpServer {
       bindings: new Map<string, Binding>(),
       counters: newCounters(),
       log,
+      logLimit: o.logLimit ?? new RateLimiter(),
       now: Date.now,
     };
     log.debug('listening', { ifname: o.ifname, netns: o.netns, port, leases: leases.size });
@@ -201,7 +205,7 @@ export class DhcpServer {
       this.send(reply.encode(), dest.address, dest.port, dest.fallbackToBroadcast);
     } catch (e) {
       c.internalErrors++;
-      this.ctx.log.error('failed to handle DHCP message', { error: e, bytes: msg.length });
+      guestLog(this.ctx, 'internal-error', 'error', 'failed to handle DHCP message', { error: e, bytes: msg.length });
     }
   }
 
@@ -215,7 +219,7 @@ export class DhcpServer {
         this.ctx.log.debug('unicast reply failed, broadcasting', { to: address, code });
         this.send(buf, BROADCAST, port, false);
       } else {
-        this.ctx.log.warn('failed to send DHCP reply', { to: `${address}:${port}`, code });
+        guestLog(this.ctx, 'send-failed', 'warn', 'failed to send DHCP reply', { to: `${address}:${port}`, code });
       }
     });
   }

@@ -9,6 +9,7 @@ import { NetlinkHandle } from '../net/netlink';
 import { randomMac } from '../net/addr-text';
 import { openTap, withNetns } from '../native';
 import type { Logger } from '../util/log';
+import { RateLimiter } from '../util/rate-limit';
 import { crashCounting, crashPoint } from './crash-points';
 import { TapError, badInput } from './errors';
 import { linkMark, markScope } from './link-mark';
@@ -297,6 +298,7 @@ export class SandboxManager {
     await this.stopDhcp(rec.sandboxId);
     const servers: DhcpServer[] = [];
     this.dhcp.set(rec.sandboxId, servers);
+    const logLimit = new RateLimiter(); // per sandbox: what its guest can make us log
     for (const nic of rec.nics) {
       servers.push(
         await DhcpServer.start({
@@ -305,6 +307,7 @@ export class SandboxManager {
           serverId: BRIDGE_IP,
           leases: [this.leaseFor(rec, nic)],
           logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
+          logLimit,
         }),
       );
     }

@@ -6,7 +6,9 @@
 import { afterEach, expect, it } from 'vitest';
 import { MessageType, Opt } from '../../src/dhcp/constants';
 import { ClasslessRoutesOption, IpOption, TextOption } from '../../src/dhcp/options';
-import { DhcpServer } from '../../src/dhcp/server';
+import { DhcpServer, type DhcpServerOptions } from '../../src/dhcp/server';
+import { createLogger } from '../../src/util/log';
+import { DEFAULT_LOG_LIMIT, RateLimiter } from '../../src/util/rate-limit';
 import { DhcpTestClient } from '../fixtures/dhcp-client';
 import { makeDhcpNet, makeLease, SERVER_ID, type DhcpNet } from '../fixtures/dhcp-net';
 import { removeAllNetns } from '../helpers/netns';
@@ -24,13 +26,17 @@ describePrivileged('dhcp server state machine on a bridge in a netns', () => {
     removeAllNetns();
   });
 
-  async function setup(over = {}): Promise<{ s: DhcpServer; c: DhcpTestClient }> {
+  async function setup(
+    over = {},
+    more: Partial<DhcpServerOptions> = {},
+  ): Promise<{ s: DhcpServer; c: DhcpTestClient }> {
     net = makeDhcpNet(makeLease(over));
     server = await DhcpServer.start({
       ifname: 'br0',
       netns: net.server.path,
       serverId: SERVER_ID,
       leases: [net.lease],
+      ...more,
     });
     client = await DhcpTestClient.open(net.client.path, 'eth0', net.lease.mac);
     return { s: server, c: client };
@@ -141,6 +147,67 @@ describePrivileged('dhcp server state machine on a bridge in a netns', () => {
     await probe(c);
     expect(s.stats()).toMatchObject({ release: 1, inform: 3, requestRenewOrRebind: 1 });
     expect(s.stats().leases[0]!.state).toBe('released');
+  });
+
+  it('a guest flooding DECLINEs and wrong REQUESTs (NAKs) leaves a bounded log, DECLINE at warn, and the rest counted', async () => {
+    let text = '';
+    const clock = { now: 0 }; // the limiter's clock: still through the flood, then moved on
+    const { s, c } = await setup(
+      {},
+      {
+        logger: createLogger('dhcp', (l) => (text += l)),
+        logLimit: new RateLimiter(DEFAULT_LOG_LIMIT, () => clock.now),
+      },
+    );
+    const decline = (): Buffer =>
+      c
+        .build(MessageType.DECLINE)
+        .set(Opt.REQUESTED_IP, new IpOption('10.77.0.5'))
+        .set(Opt.SERVER_ID, new IpOption(SERVER_ID))
+        .encode();
+    const N = 3000;
+    const BATCH = 20; // each batch well inside the socket's receive buffer, so nothing is dropped
+    for (let i = 0; i < N; i += BATCH) {
+      for (let j = 0; j < BATCH; j++) {
+        c.sendRaw(decline());
+        c.sendRaw(c.request('10.77.0.99').encode()); // INIT-REBOOT for a wrong address: NAK
+      }
+      await probe(c);
+    }
+    expect(s.stats()).toMatchObject({ decline: N, nak: N, internalErrors: 0 });
+    const lines = () =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const { burst } = DEFAULT_LOG_LIMIT;
+    expect(lines().filter((l) => l.msg === 'NAK')).toHaveLength(burst);
+    expect(
+      lines()
+        .filter((l) => /^DECLINE/.test(String(l.msg)))
+        .map((l) => l.level),
+    ).toEqual(Array.from({ length: burst }, () => 'warn'));
+    expect(s.stats().logLinesSuppressed).toBe(2 * (N - burst));
+    expect(Buffer.byteLength(text)).toBeLessThan(10_000); // unlimited: ~1.1 MB
+
+    // an interval later the next line of each kind passes and says how many it stands for
+    clock.now += DEFAULT_LOG_LIMIT.intervalMs;
+    c.sendRaw(decline());
+    expect((await c.exchange(c.request('10.77.0.99')))?.packet.messageType).toBe(MessageType.NAK);
+    expect(
+      lines()
+        .filter((l) => l.msg === 'NAK')
+        .at(-1),
+    ).toMatchObject({ level: 'info', suppressed: N - burst });
+    expect(
+      lines()
+        .filter((l) => /^DECLINE/.test(String(l.msg)))
+        .at(-1),
+    ).toMatchObject({
+      level: 'warn',
+      suppressed: N - burst,
+    });
+    expect(lines().filter((l) => l.level === 'error')).toEqual([]);
   });
 
   it('setLeases swaps leases live; start() names the device and netns it could not use', async () => {

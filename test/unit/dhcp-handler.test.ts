@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { FLAG_BROADCAST, MessageType, Opt } from '../../src/dhcp/constants';
 import { newCounters } from '../../src/dhcp/counters';
 import { handleRequest, type HandlerContext } from '../../src/dhcp/handler';
+import { RateLimiter } from '../../src/util/rate-limit';
 import { ipv4ToBuffer } from '../../src/dhcp/ipv4';
 import { resolveLeases, type StaticLease } from '../../src/dhcp/lease';
 import {
@@ -351,7 +352,7 @@ describe('REQUEST (RFC 2131 4.3.2)', () => {
 });
 
 describe('DECLINE, RELEASE, INFORM (RFC 2131 4.3.3 - 4.3.5)', () => {
-  it('DECLINE: no reply, logged at error with the address, state declined through DISCOVERs', () => {
+  it('DECLINE: no reply, logged at warn (a guest report, not a daemon failure) with the address, state declined through DISCOVERs', () => {
     const { ctx, lines, clock } = context();
     must(handle(ctx, selecting()));
     clock.now = T0 + 5000;
@@ -360,15 +361,41 @@ describe('DECLINE, RELEASE, INFORM (RFC 2131 4.3.3 - 4.3.5)', () => {
     expect(handle(ctx, DhcpPacket.decode(decline.encode()))).toBeUndefined();
     expect(ctx.bindings.get(MAC)).toMatchObject({ state: 'declined', declinedAt: T0 + 5000, expiresAt: undefined });
     expect(ctx.counters.decline).toBe(1);
-    const errors = lines.filter((l) => l.level === 'error');
-    expect(errors).toHaveLength(1);
-    expect(errors[0]!.msg).toMatch(/DECLINE.*in use/);
-    expect(errors[0]!.fields).toEqual({ mac: MAC, ip: IP, message: 'ARP reply from 02:00:00:00:00:99' });
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    const warnings = lines.filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toMatch(/DECLINE.*in use/);
+    expect(warnings[0]!.fields).toEqual({ mac: MAC, ip: IP, message: 'ARP reply from 02:00:00:00:00:99' });
     // the pod address is the only one there is: it is offered again, the state remembers the decline
     must(handle(ctx, request(MessageType.DISCOVER)));
     expect(ctx.bindings.get(MAC)?.state).toBe('declined');
     must(handle(ctx, selecting()));
     expect(ctx.bindings.get(MAC)?.state).toBe('bound');
+  });
+
+  it('a guest flooding NAKs, DECLINEs and RELEASEs gets a burst of lines per kind, then one per interval saying how many were left out', () => {
+    const { ctx, lines, clock } = context();
+    ctx.logLimit = new RateLimiter({ burst: 3, intervalMs: 10_000 }, () => clock.now);
+    const flood = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        must(handle(ctx, request(MessageType.REQUEST, { requested: '192.168.1.20' })));
+        handle(ctx, request(MessageType.DECLINE, { sid: SID, requested: IP }));
+        handle(ctx, request(MessageType.RELEASE, { sid: SID, ciaddr: IP }));
+      }
+    };
+    flood(5000);
+    const count = (msg: RegExp): number => lines.filter((l) => msg.test(l.msg)).length;
+    expect([count(/^NAK$/), count(/^DECLINE/), count(/released/)]).toEqual([3, 3, 3]);
+    expect(ctx.counters).toMatchObject({ nak: 5000, decline: 5000, release: 5000, logLinesSuppressed: 3 * 4997 });
+    // an interval later one more of each passes, carrying the count it stands for
+    clock.now += 10_000;
+    flood(1);
+    expect(lines.filter((l) => l.msg === 'NAK').at(-1)!.fields).toMatchObject({ suppressed: 4997 });
+    expect(lines.filter((l) => /^DECLINE/.test(l.msg)).at(-1)).toMatchObject({
+      level: 'warn',
+      fields: { suppressed: 4997 },
+    });
+    expect(lines).toHaveLength(12);
   });
 
   it('DECLINE or RELEASE naming another server is ignored', () => {
