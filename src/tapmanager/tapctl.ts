@@ -30,7 +30,10 @@ export function renderDescribe(s: SandboxStatus): string {
   const out: string[] = [];
   out.push(`sandbox ${s.sandboxId}  state ${s.state}  created ${s.createdAt}`);
   out.push(`netns ${s.netnsPath}${s.drift.length ? `  DRIFT: ${s.drift.join('; ')}` : ''}`);
-  const dhcp = s.dhcp as { leases?: { mac: string; state: string; boundAt?: string; expiresAt?: string }[] }[];
+  const dhcp = s.dhcp as {
+    leases?: { mac: string; state: string; boundAt?: string; expiresAt?: string }[];
+    logLinesSuppressed?: number;
+  }[];
   s.nics.forEach((n, i) => {
     const live =
       (s as SandboxStatus & { live?: { name: string; mac: string; mtu: number; up: boolean }[][] }).live?.[i] ?? [];
@@ -52,6 +55,8 @@ export function renderDescribe(s: SandboxStatus): string {
     out.push(
       `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
     );
+    const suppressed = dhcp[i]?.logLinesSuppressed ?? 0;
+    if (suppressed > 0) out.push(`  DHCP log lines the guest caused, left out by the rate limit: ${suppressed}`);
     out.push(
       `  option 121: ${n.routes.map((r) => (r.gw === '0.0.0.0' ? `${r.dst} on-link` : `${r.dst} via ${r.gw}`)).join(', ')}`,
     );
