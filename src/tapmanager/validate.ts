@@ -45,24 +45,28 @@ function checkNetnsPath(p: unknown): string {
   return p;
 }
 
+function statOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Every interface that says it is inside a sandbox must be inside this setup's netns:
- * the same path, or (a runtime may name one netns by two paths) the same nsfs inode.
+ * The CNI interfaces against the netns: every one that says it is inside a sandbox must
+ * be inside this setup's netns (the same path, or, since a runtime may name one netns by
+ * two paths, the same nsfs inode), and every ips[].interface must index one of them.
  */
-function checkInterfaceSandboxes(res: SetupShape['cniResult'], netnsPath: string): void {
+function checkInterfaces(res: SetupShape['cniResult'], netnsPath: string): void {
   let own: fs.Stats | undefined;
   for (const [i, iface] of (res.interfaces ?? []).entries()) {
     if (!iface.sandbox || iface.sandbox === netnsPath || path.resolve(iface.sandbox) === path.resolve(netnsPath)) {
       continue;
     }
-    own ??= fs.statSync(netnsPath);
-    let other: fs.Stats | undefined;
-    try {
-      other = fs.statSync(iface.sandbox);
-    } catch {
-      other = undefined;
-    }
-    if (other && other.dev === own.dev && other.ino === own.ino) continue;
+    own ??= statOrUndefined(netnsPath);
+    const other = statOrUndefined(iface.sandbox);
+    if (own && other && other.dev === own.dev && other.ino === own.ino) continue;
     throw badInput(
       `cniResult.interfaces[${i}].sandbox`,
       iface.sandbox,
@@ -148,7 +152,7 @@ const NAME_RULE = 'labels of letters, digits, "-", "_", 1-63 characters';
 export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput[] } {
   const r = parseSetup(raw);
   const netnsPath = checkNetnsPath(r.netnsPath);
-  checkInterfaceSandboxes(r.cniResult, netnsPath);
+  checkInterfaces(r.cniResult, netnsPath);
   if (r.hostname && !isDhcpName(r.hostname))
     throw badInput('hostname', r.hostname, `must be a DNS name (${NAME_RULE})`);
   if (!r.hostname && r.podName && !isDhcpName(guestHostname(r))) {
