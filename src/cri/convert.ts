@@ -2,6 +2,7 @@
 // enums as strings, int64 as strings) and tapwire's sandbox records.
 import type { CniDns, CniPortMapping } from '../cni/args';
 import { invalidArgument } from './errors';
+import { podHostname } from './hostname';
 import type { SandboxRecord } from './record';
 
 /** The parts of runtime.v1.PodSandboxConfig tapwire reads. */
@@ -67,7 +68,7 @@ export function validateConfig(c: PodSandboxConfigMsg | null | undefined): Valid
       : undefined;
   return {
     metadata: { name: m.name!, uid: m.uid!, namespace: m.namespace!, attempt: m.attempt ?? 0 },
-    hostname: c.hostname || m.name!,
+    hostname: podHostname(c.hostname, m.name!),
     ...(dns ? { dns } : {}),
     portMappings,
     labels: { ...(c.labels ?? {}) },

@@ -351,4 +351,29 @@ describePrivileged('tapwire-cri with real CNI plugins', () => {
     await rt().RemovePodSandbox!({ podSandboxId: id });
     expect(records()).toEqual([]);
   });
+
+  // issue 14 item 10: no hostname given and a pod name longer than 63 bytes (up to 253)
+  it('derives the guest hostname from a long or dotted pod name as the kubelet does', async () => {
+    const critest = 'create-PodSandbox-for-container-0f3c1b2a-5d6e-4f70-8a9b-0c1d2e3f4a5b';
+    const long = `${'a'.repeat(62)}.${'b'.repeat(190)}`; // 253 bytes; the cut lands after the dot
+    const cases: [string, string][] = [
+      [critest, critest.slice(0, 63)],
+      [long, 'a'.repeat(62)],
+      ['web.v1.example', 'web.v1.example'],
+    ];
+    for (const [name, hostname] of cases) {
+      const { podSandboxId: id } = await rt().RunPodSandbox!({ config: podConfig(name, { hostname: '' }) });
+      const setup = tap.calls.find((c) => c.op === 'setup' && c.sandboxId === id)!.req!;
+      expect(setup).toMatchObject({ hostname, podName: name });
+      const info = JSON.parse((await rt().PodSandboxStatus!({ podSandboxId: id, verbose: true })).info.info);
+      expect(info.hostname).toBe(hostname);
+      await rt().RemovePodSandbox!({ podSandboxId: id });
+    }
+    await expect(rt().RunPodSandbox!({ config: podConfig('my pod', { hostname: '' }) })).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/^config\.metadata\.name "my pod" cannot be the guest hostname/),
+    });
+    expect(leases()).toEqual([]);
+    expect(records()).toEqual([]);
+  });
 });
