@@ -1,5 +1,6 @@
 // Between CRI messages (as @grpc/proto-loader hands them over: keepCase field names,
 // enums as strings, int64 as strings) and tapwire's sandbox records.
+import { MAX_PORT_MAPPINGS } from '../cni/args';
 import type { CniDns, CniPortMapping } from '../cni/args';
 import { invalidArgument } from './errors';
 import { podHostname } from './hostname';
@@ -60,6 +61,12 @@ export function validateConfig(c: PodSandboxConfigMsg | null | undefined): Valid
       throw invalidArgument(`config.port_mappings[${i}] ${hostPort}->${containerPort} is out of range 1..65535`);
     }
     portMappings.push({ hostPort, containerPort, protocol, ...(p.host_ip ? { hostIP: p.host_ip } : {}) });
+  }
+  if (portMappings.length > MAX_PORT_MAPPINGS) {
+    throw invalidArgument(
+      `config.port_mappings has ${portMappings.length} mappings with a host port; ` +
+        `at most ${MAX_PORT_MAPPINGS} are supported (the portmap plugin adds each one's rules in turn)`,
+    );
   }
   const d = c.dns_config;
   const dns =

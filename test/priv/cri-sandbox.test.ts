@@ -376,4 +376,20 @@ describePrivileged('tapwire-cri with real CNI plugins', () => {
     expect(leases()).toEqual([]);
     expect(records()).toEqual([]);
   });
+
+  // issue 14 item 14
+  it('refuses more than 256 host-port mappings before touching anything', async () => {
+    const portMappings = Array.from({ length: 257 }, (_, i) => ({
+      protocol: 'TCP',
+      containerPort: 80,
+      hostPort: 20000 + i,
+    }));
+    await expect(rt().RunPodSandbox!({ config: podConfig('vm-ports', { portMappings }) })).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/^config\.port_mappings has 257 mappings with a host port; at most 256/),
+    });
+    expect(pinned).toEqual([]);
+    expect(tap.calls).toEqual([]);
+    expect(nat()).not.toContain('20000');
+  });
 });

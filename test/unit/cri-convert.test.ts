@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { matchesFilter, podIps, toPodSandboxStatus, validateConfig } from '../../src/cri/convert';
 import { KeyedLock } from '../../src/cri/keyed-lock';
+import { MAX_PORT_MAPPINGS } from '../../src/cni/args';
 import type { SandboxRecord } from '../../src/cri/record';
 
 const meta = { name: 'vm', uid: 'u1', namespace: 'ns' };
@@ -62,6 +63,27 @@ describe('validateConfig', () => {
       validateConfig({ metadata: meta, linux: { security_context: { namespace_options: { network: 'POD' } } } })
         .metadata,
     ).toEqual({ ...meta, attempt: 0 });
+  });
+});
+
+describe('port mapping cap', () => {
+  const mappings = (n: number, hostPort = 1): object[] =>
+    Array.from({ length: n }, (_, i) => ({ protocol: 'TCP', container_port: 80, host_port: hostPort && hostPort + i }));
+
+  it(`takes ${MAX_PORT_MAPPINGS} host-port mappings and refuses one more, naming the field and the count`, () => {
+    expect(MAX_PORT_MAPPINGS).toBe(256);
+    expect(validateConfig({ metadata: meta, port_mappings: mappings(256) }).portMappings).toHaveLength(256);
+    expect(() => validateConfig({ metadata: meta, port_mappings: mappings(257) })).toThrow(
+      'config.port_mappings has 257 mappings with a host port; at most 256 are supported',
+    );
+    expect(() => validateConfig({ metadata: meta, port_mappings: mappings(10_000) })).toThrow(
+      /^config\.port_mappings has 10000 mappings/,
+    );
+  });
+
+  it('counts only mappings with a host port (the others never reach the portmap plugin)', () => {
+    const many = [...mappings(1000, 0), ...mappings(3)];
+    expect(validateConfig({ metadata: meta, port_mappings: many }).portMappings).toHaveLength(3);
   });
 });
 
