@@ -4,6 +4,8 @@
 // under /run/netns with test names (swept if a run is killed). Everything is removed after
 // each test, pass or fail.
 import { status } from '@grpc/grpc-js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,6 +21,11 @@ import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const PLUGINS = '/usr/lib/cni';
+const CRICTL = path.join(
+  process.env.TAPWIRE_SHARED ?? path.resolve(__dirname, '../../../shared'),
+  'cri-tools',
+  'crictl',
+);
 const FAKE = path.resolve(__dirname, '../fixtures/cni/fake-plugin.js');
 const missing =
   requireTools('nsenter', 'unshare', 'umount', 'iptables') ??
@@ -484,5 +491,30 @@ describePrivileged('tapwire-cri with real CNI plugins', () => {
     expect(pinned).toEqual([]);
     expect(tap.calls).toEqual([]);
     expect(nat()).not.toContain('20000');
+  });
+
+  // issue 14 item 9: the unmodified crictl v1.26.1 sends the socket path as :authority
+  it('the unmodified crictl v1.26.1 runs, inspects, stops and removes a pod with a critest-long name', async (ctx) => {
+    if (!fs.existsSync(CRICTL)) return ctx.skip(`${CRICTL} is absent (../shared/cri-tools is an external judge)`);
+    const crictl = async (...args: string[]): Promise<string> =>
+      (await promisify(execFile)(CRICTL, ['--runtime-endpoint', `unix://${sock}`, '--timeout', '30s', ...args])).stdout;
+    const name = 'create-PodSandbox-for-container-0f3c1b2a-5d6e-4f70-8a9b-0c1d2e3f4a5b';
+    const cfgFile = path.join(tmp, 'pod.json');
+    fs.writeFileSync(
+      cfgFile,
+      JSON.stringify({ metadata: { name, namespace: 'critest', uid: 'u-crictl', attempt: 0 } }),
+    );
+    const id = (await crictl('runp', cfgFile)).trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const inspect = JSON.parse(await crictl('inspectp', id));
+    expect(inspect.status).toMatchObject({ id, state: 'SANDBOX_READY', network: { ip: `10.${net}.0.2` } });
+    expect(tap.calls.find((c) => c.op === 'setup')!.req).toMatchObject({ hostname: name.slice(0, 63), podName: name });
+    await expect(crictl('runp', cfgFile)).rejects.toMatchObject({ stderr: expect.stringContaining(`is reserved for`) });
+    expect((await crictl('pods', '-q')).trim()).toBe(id);
+    await crictl('stopp', id);
+    await crictl('rmp', id);
+    expect((await crictl('pods', '-q')).trim()).toBe('');
+    expect(leases()).toEqual([]);
+    expect(records()).toEqual([]);
   });
 });
