@@ -79,7 +79,7 @@ export class SandboxService {
   async start(): Promise<void> {
     const { records, errors } = await this.store.loadAll();
     for (const e of errors) this.log.warn('skipping sandbox record', { error: e.message });
-    records.sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
+    records.sort(byCreation);
     for (const r of records) {
       this.records.set(r.id, r);
       try {
@@ -256,7 +256,7 @@ export class SandboxService {
   list(filter: PodSandboxFilterMsg | null | undefined): Record<string, unknown>[] {
     return [...this.records.values()]
       .filter((r) => matchesFilter(r, filter))
-      .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1))
+      .sort(byCreation)
       .map(toPodSandbox);
   }
 
@@ -333,6 +333,13 @@ export class SandboxService {
     if (errors.length) this.log.warn('network teardown incomplete', { id: rec.id, errors });
     return errors;
   }
+}
+
+/** Oldest first by createdAt (decimal nanoseconds); never throws, whatever a record holds. */
+function byCreation(a: SandboxRecord, b: SandboxRecord): number {
+  const x = String(a.createdAt);
+  const y = String(b.createdAt);
+  return x.length - y.length || (x < y ? -1 : x > y ? 1 : 0);
 }
 
 /** A transport failure before tapmanager got the request (its socket missing or refusing). */
