@@ -12,4 +12,10 @@ declare module 'hpack.js' {
     read(): Header | null;
   }
   export const decompressor: { create(options: { table: { maxSize: number } }): Decompressor };
+  /** An encoding context (tests use it to speak as a client): write() a header list, read() its block. */
+  export interface Compressor {
+    write(headers: { name: string; value: string }[]): boolean;
+    read(): Buffer | null;
+  }
+  export const compressor: { create(options: { table: { maxSize: number } }): Compressor };
 }

@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import * as hpack from 'hpack.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptableAuthority, AuthorityRewriter, H2ProtocolError, MAX_FRAME } from '../../src/cri/authority';
 import { SandboxService } from '../../src/cri/sandboxes';
@@ -228,6 +229,41 @@ describe('AuthorityRewriter', () => {
     ]);
     expect(out.toString('hex')).toBe(expected.toString('hex'));
     expect(r.rewritten).toBe(1);
+  });
+
+  it("follows the client's dynamic table: two requests in one chunk, the second naming the first's entries", () => {
+    const enc = hpack.compressor.create({ table: { maxSize: 4096 } });
+    const block = (fields: { name: string; value: string }[]): Buffer => {
+      enc.write(fields);
+      return enc.read() as Buffer;
+    };
+    const b1 = block([
+      { name: ':authority', value: '/run/x/cri.sock' },
+      { name: ':path', value: '/a' },
+      { name: 'x-keep', value: 'same' },
+    ]);
+    const b2 = block([
+      { name: ':authority', value: '/run/x/cri.sock' },
+      { name: ':path', value: '/b' },
+      { name: 'x-keep', value: 'same' },
+    ]);
+    expect(b2.length).toBeLessThan(b1.length); // the second refers to the table
+    const out = feed(PREFACE, Buffer.concat([frame(0x1, 0x4, 1, b1), frame(0x1, 0x4, 3, b2)]));
+    const dec = hpack.decompressor.create({ table: { maxSize: 4096 } });
+    const blocks: string[][] = [];
+    for (let off = PREFACE.length; off < out.length;) {
+      const len = out.readUIntBE(off, 3);
+      dec.write(out.subarray(off + 9, off + 9 + len));
+      dec.execute();
+      const fields: string[] = [];
+      for (let h = dec.read(); h !== null; h = dec.read()) fields.push(`${h.name}=${h.value}`);
+      blocks.push(fields);
+      off += 9 + len;
+    }
+    expect(blocks).toEqual([
+      [':authority=localhost', ':path=/a', 'x-keep=same'],
+      [':authority=localhost', ':path=/b', 'x-keep=same'],
+    ]);
   });
 
   it('refuses what nghttp2 would end the connection for, without throwing anything else', () => {
