@@ -1,7 +1,9 @@
 // Between CRI messages (as @grpc/proto-loader hands them over: keepCase field names,
 // enums as strings, int64 as strings) and tapwire's sandbox records.
+import { MAX_PORT_MAPPINGS } from '../cni/args';
 import type { CniDns, CniPortMapping } from '../cni/args';
 import { invalidArgument } from './errors';
+import { podHostname } from './hostname';
 import type { SandboxRecord } from './record';
 
 /** The parts of runtime.v1.PodSandboxConfig tapwire reads. */
@@ -60,6 +62,12 @@ export function validateConfig(c: PodSandboxConfigMsg | null | undefined): Valid
     }
     portMappings.push({ hostPort, containerPort, protocol, ...(p.host_ip ? { hostIP: p.host_ip } : {}) });
   }
+  if (portMappings.length > MAX_PORT_MAPPINGS) {
+    throw invalidArgument(
+      `config.port_mappings has ${portMappings.length} mappings with a host port; ` +
+        `at most ${MAX_PORT_MAPPINGS} are supported (the portmap plugin adds each one's rules in turn)`,
+    );
+  }
   const d = c.dns_config;
   const dns =
     d && (d.servers?.length || d.searches?.length || d.options?.length)
@@ -67,7 +75,7 @@ export function validateConfig(c: PodSandboxConfigMsg | null | undefined): Valid
       : undefined;
   return {
     metadata: { name: m.name!, uid: m.uid!, namespace: m.namespace!, attempt: m.attempt ?? 0 },
-    hostname: c.hostname || m.name!,
+    hostname: podHostname(c.hostname, m.name!),
     ...(dns ? { dns } : {}),
     portMappings,
     labels: { ...(c.labels ?? {}) },

@@ -20,6 +20,7 @@ import {
 } from './convert';
 import { CriError, notFound } from './errors';
 import { KeyedLock } from './keyed-lock';
+import { NameIndex } from './names';
 import { createPersistentNetns, ensureNetnsDir, removePersistentNetns } from './netns';
 import { RecordStore, SandboxRecord } from './record';
 import { status as Status } from '@grpc/grpc-js';
@@ -59,6 +60,7 @@ export class SandboxService {
   private readonly store: RecordStore;
   private readonly cni: CniRunner;
   private readonly lock = new KeyedLock();
+  private readonly names = new NameIndex();
   private readonly log: Logger;
   private netnsDirReady: Promise<void> | undefined;
 
@@ -77,7 +79,17 @@ export class SandboxService {
   async start(): Promise<void> {
     const { records, errors } = await this.store.loadAll();
     for (const e of errors) this.log.warn('skipping sandbox record', { error: e.message });
-    for (const r of records) this.records.set(r.id, r);
+    records.sort(byCreation);
+    for (const r of records) {
+      this.records.set(r.id, r);
+      try {
+        this.names.reserve(r.metadata, r.id);
+      } catch (e) {
+        // Two records for one name (left by a version that reserved none): both stay listed
+        // so they can be removed; the older keeps the name.
+        this.log.warn('sandbox name held twice', { id: r.id, error: (e as Error).message });
+      }
+    }
     this.log.info('loaded sandboxes', { count: records.length });
   }
 
@@ -102,6 +114,8 @@ export class SandboxService {
       throw new CriError(Status.FAILED_PRECONDITION, `network not ready: ${(e as Error).message}`);
     }
     const id = randomBytes(32).toString('hex');
+    // Reserved before the first await, so a concurrent duplicate is refused, not queued.
+    this.names.reserve(c.metadata, id);
     const rec: SandboxRecord = {
       v: 1,
       id,
@@ -113,41 +127,50 @@ export class SandboxService {
       network: { name: net.name, ifName: POD_IFNAME, loopback: this.hasLoopbackPlugin() },
       networkDown: false,
     };
-    return this.lock.run(id, async () => {
-      this.log.info('RunPodSandbox', { id, pod: `${c.metadata.namespace}/${c.metadata.name}`, network: net.name });
+    try {
+      return await this.lock.run(id, () => this.runLocked(rec, net));
+    } catch (e) {
+      // Rolled back: the name is free again. A record left for Stop/Remove keeps it.
+      if (!this.records.has(id)) this.names.release(c.metadata, id);
+      throw e;
+    }
+  }
+
+  private async runLocked(rec: SandboxRecord, net: NetworkConfigList): Promise<string> {
+    const { id, metadata } = rec;
+    this.log.info('RunPodSandbox', { id, pod: `${metadata.namespace}/${metadata.name}`, network: net.name });
+    const attempted = new Set<Step>();
+    try {
       // The record goes first, so a crash at any later point leaves something Stop/Remove can clean.
       await this.save(rec);
-      const attempted = new Set<Step>();
-      try {
-        this.netnsDirReady ??= ensureNetnsDir(this.opts.netnsDir).catch((e: unknown) => {
-          this.netnsDirReady = undefined;
-          throw e;
-        });
-        await this.netnsDirReady;
-        await createPersistentNetns(rec.netnsPath); // cleans up after itself when it fails
-        attempted.add('netns');
-        attempted.add('loopback');
-        if (rec.network.loopback) await this.cni.add(LOOPBACK, this.attachment(rec, 'lo'));
-        attempted.add('cni');
-        rec.cniResult = await this.cni.add(net, this.attachment(rec, POD_IFNAME));
-        attempted.add('tapmanager');
-        rec.tap = await this.tapmanagerSetup(attempted, {
-          sandboxId: id,
-          netnsPath: rec.netnsPath,
-          cniResult: forTapwire(rec.cniResult),
-          hostname: rec.hostname,
-          podName: c.metadata.name,
-          podNamespace: c.metadata.namespace,
-          ...(c.dns ? { dns: c.dns } : {}),
-        });
-        rec.state = 'SANDBOX_READY';
-        await this.save(rec);
-        return id;
-      } catch (e) {
-        await this.rollback(rec, e, attempted);
+      this.netnsDirReady ??= ensureNetnsDir(this.opts.netnsDir).catch((e: unknown) => {
+        this.netnsDirReady = undefined;
         throw e;
-      }
-    });
+      });
+      await this.netnsDirReady;
+      await createPersistentNetns(rec.netnsPath); // cleans up after itself when it fails
+      attempted.add('netns');
+      attempted.add('loopback');
+      if (rec.network.loopback) await this.cni.add(LOOPBACK, this.attachment(rec, 'lo'));
+      attempted.add('cni');
+      rec.cniResult = await this.cni.add(net, this.attachment(rec, POD_IFNAME));
+      attempted.add('tapmanager');
+      rec.tap = await this.tapmanagerSetup(attempted, {
+        sandboxId: id,
+        netnsPath: rec.netnsPath,
+        cniResult: forTapwire(rec.cniResult),
+        hostname: rec.hostname,
+        podName: metadata.name,
+        podNamespace: metadata.namespace,
+        ...(rec.dns ? { dns: rec.dns } : {}),
+      });
+      rec.state = 'SANDBOX_READY';
+      await this.save(rec);
+      return id;
+    } catch (e) {
+      await this.rollback(rec, e, attempted);
+      throw e;
+    }
   }
 
   /** tapmanager setup; a request that never reached it (no socket, refused) needs no teardown. */
@@ -199,6 +222,7 @@ export class SandboxService {
       this.log.info('RemovePodSandbox', { id });
       this.records.delete(id);
       await this.store.remove(id);
+      this.names.release(rec.metadata, id);
     });
   }
 
@@ -232,7 +256,7 @@ export class SandboxService {
   list(filter: PodSandboxFilterMsg | null | undefined): Record<string, unknown>[] {
     return [...this.records.values()]
       .filter((r) => matchesFilter(r, filter))
-      .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1))
+      .sort(byCreation)
       .map(toPodSandbox);
   }
 
@@ -309,6 +333,13 @@ export class SandboxService {
     if (errors.length) this.log.warn('network teardown incomplete', { id: rec.id, errors });
     return errors;
   }
+}
+
+/** Oldest first by createdAt (decimal nanoseconds); never throws, whatever a record holds. */
+function byCreation(a: SandboxRecord, b: SandboxRecord): number {
+  const x = String(a.createdAt);
+  const y = String(b.createdAt);
+  return x.length - y.length || (x < y ? -1 : x > y ? 1 : 0);
 }
 
 /** A transport failure before tapmanager got the request (its socket missing or refusing). */

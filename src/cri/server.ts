@@ -3,12 +3,14 @@
 // Errors become statuses in toGrpcStatus() only.
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from '../util/log';
 import { silentLogger } from '../util/log';
 import type { PodSandboxConfigMsg, PodSandboxFilterMsg } from './convert';
 import { toGrpcStatus } from './errors';
 import { loadCriServices, runtimeVersion } from './proto';
+import { RewritingSocket } from './rewriting-socket';
 import type { SandboxService } from './sandboxes';
 
 export const DEFAULT_LISTEN = '/run/tapwire/cri.sock';
@@ -24,6 +26,7 @@ export interface CriServerOptions {
 
 export class CriServer {
   private readonly server = new grpc.Server();
+  private listener: net.Server | undefined;
   private readonly log: Logger;
   private socketPath = '';
 
@@ -109,7 +112,11 @@ export class CriServer {
     return impl;
   }
 
-  /** Binds the Unix socket (a stale socket file is replaced; mode 0600). */
+  /**
+   * Binds the Unix socket (a stale socket file is replaced; mode 0600). Connections reach the
+   * gRPC server through a RewritingSocket, so clients that send the socket path as :authority
+   * (grpc-go before 1.52) are served as well as those that send "localhost".
+   */
   async listen(socketPath: string): Promise<void> {
     fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
     try {
@@ -117,11 +124,14 @@ export class CriServer {
     } catch {
       /* not there */
     }
+    const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = net.createServer((socket) => injector.injectConnection(new RewritingSocket(socket, this.log)));
     await new Promise<void>((resolve, reject) => {
-      this.server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
-        err ? reject(new Error(`failed to listen on "${socketPath}": ${err.message}`)) : resolve(),
-      );
+      listener.once('error', (e) => reject(new Error(`failed to listen on "${socketPath}": ${e.message}`)));
+      listener.listen(socketPath, () => resolve());
     });
+    listener.on('error', (e) => this.log.error('CRI socket error', { error: e.message }));
+    this.listener = listener;
     fs.chmodSync(socketPath, 0o600);
     this.socketPath = socketPath;
     this.log.info('listening', { socket: socketPath });
@@ -129,6 +139,7 @@ export class CriServer {
 
   /** Graceful shutdown, forced after graceMs. */
   async close(graceMs = 5000): Promise<void> {
+    this.listener?.close();
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.server.forceShutdown();

@@ -3,6 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { matchesFilter, podIps, toPodSandboxStatus, validateConfig } from '../../src/cri/convert';
 import { KeyedLock } from '../../src/cri/keyed-lock';
+import { NameIndex, sandboxName } from '../../src/cri/names';
+import { MAX_PORT_MAPPINGS } from '../../src/cni/args';
 import type { SandboxRecord } from '../../src/cri/record';
 
 const meta = { name: 'vm', uid: 'u1', namespace: 'ns' };
@@ -62,6 +64,52 @@ describe('validateConfig', () => {
       validateConfig({ metadata: meta, linux: { security_context: { namespace_options: { network: 'POD' } } } })
         .metadata,
     ).toEqual({ ...meta, attempt: 0 });
+  });
+});
+
+describe('port mapping cap', () => {
+  const mappings = (n: number, hostPort = 1): object[] =>
+    Array.from({ length: n }, (_, i) => ({ protocol: 'TCP', container_port: 80, host_port: hostPort && hostPort + i }));
+
+  it(`takes ${MAX_PORT_MAPPINGS} host-port mappings and refuses one more, naming the field and the count`, () => {
+    expect(MAX_PORT_MAPPINGS).toBe(256);
+    expect(validateConfig({ metadata: meta, port_mappings: mappings(256) }).portMappings).toHaveLength(256);
+    expect(() => validateConfig({ metadata: meta, port_mappings: mappings(257) })).toThrow(
+      'config.port_mappings has 257 mappings with a host port; at most 256 are supported',
+    );
+    expect(() => validateConfig({ metadata: meta, port_mappings: mappings(10_000) })).toThrow(
+      /^config\.port_mappings has 10000 mappings/,
+    );
+  });
+
+  it('counts only mappings with a host port (the others never reach the portmap plugin)', () => {
+    const many = [...mappings(1000, 0), ...mappings(3)];
+    expect(validateConfig({ metadata: meta, port_mappings: many }).portMappings).toHaveLength(3);
+  });
+});
+
+describe('NameIndex', () => {
+  const m = { name: 'p', namespace: 'ns', uid: 'u', attempt: 0 };
+  it('holds one sandbox per (name, namespace, uid, attempt) and says which', () => {
+    const names = new NameIndex();
+    names.reserve(m, 'a'.repeat(64));
+    names.reserve(m, 'a'.repeat(64)); // the holder again: idempotent
+    expect(() => names.reserve(m, 'b'.repeat(64))).toThrow(
+      `failed to reserve sandbox name "p_ns_u_0": name "p_ns_u_0" is reserved for "${'a'.repeat(64)}"`,
+    );
+    names.reserve({ ...m, attempt: 1 }, 'c'.repeat(64));
+    names.release(m, 'b'.repeat(64)); // not the holder: no effect
+    expect(names.holder(m)).toBe('a'.repeat(64));
+    names.release(m, 'a'.repeat(64));
+    names.reserve(m, 'b'.repeat(64));
+    expect(names.holder(m)).toBe('b'.repeat(64));
+  });
+
+  it("keys on the parts, not containerd's joined string ('_' in a part does not collide)", () => {
+    const names = new NameIndex();
+    names.reserve({ ...m, name: 'a_b', namespace: 'c' }, '1');
+    names.reserve({ ...m, name: 'a', namespace: 'b_c' }, '2');
+    expect(sandboxName({ ...m, name: 'a_b', namespace: 'c' })).toBe(sandboxName({ ...m, name: 'a', namespace: 'b_c' }));
   });
 });
 
