@@ -59,14 +59,13 @@ PY
 }
 
 random_mac() { # locally administered, unicast
-  local b
-  b=$(od -An -N5 -tx1 /dev/urandom | tr -s ' ' ':')
-  echo "0a${b%:}"
+  printf '0a:%02x:%02x:%02x:%02x:%02x\n' $((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)) \
+    $((RANDOM % 256)) $((RANDOM % 256))
 }
 
 setup() {
   [ -n "${E2E_CNI_RESULT:-}" ] || die "E2E_CNI_RESULT (CNI result file) is required"
-  local vars t0 mtu guest_mac
+  local vars t0 mtu='' guest_mac=''
   vars=$(cni_vars "$E2E_CNI_RESULT") || die "cannot read the CNI result $E2E_CNI_RESULT"
   eval "$vars"
   mkdir -p "$run"
@@ -76,8 +75,11 @@ setup() {
   # what teardown puts back: eth0's addresses, its routes other than the kernel's, its MAC
   pip -4 -o addr show dev eth0 | awk '{ print $4 }' >"$run/addrs"
   pip -4 route show | grep -v ' proto kernel ' >"$run/routes" || true
-  guest_mac=$(in_pod cat /sys/class/net/eth0/address) || die "no eth0 in $E2E_PODNS"
-  mtu=$(in_pod cat /sys/class/net/eth0/mtu)
+  local link
+  link=$(pip -o link show dev eth0) || die "no eth0 in $E2E_PODNS"
+  [[ $link =~ link/ether\ ([0-9a-f:]{17}) ]] && guest_mac=${BASH_REMATCH[1]}
+  [[ $link =~ \ mtu\ ([0-9]+) ]] && mtu=${BASH_REMATCH[1]}
+  [ -n "${guest_mac:-}" ] && [ -n "${mtu:-}" ] || die "cannot read eth0's MAC and MTU: $link"
   echo "$guest_mac" >"$run/mac"
 
   # the guest takes eth0's MAC; eth0 becomes a bridge port with a fresh one
@@ -129,12 +131,12 @@ EOF
   ip netns exec "$E2E_PODNS" dnsmasq "${opts[@]}" </dev/null >/dev/null 2>"$run/dnsmasq.err" &
   echo $! >"$run/dnsmasq.pid"
   local i
-  for ((i = 0; i < 500; i++)); do
+  for ((i = 0; i < 250; i++)); do
     [ -n "$(in_pod ss -H -lun 'sport = :67')" ] && break
     alive "$(cat "$run/dnsmasq.pid")" || die "dnsmasq exited: $(head -c 300 "$run/dnsmasq.err")"
-    sleep 0.01
+    sleep 0.02
   done
-  [ "$i" -lt 500 ] || die "dnsmasq is not listening on :67 after 5 s"
+  [ "$i" -lt 250 ] || die "dnsmasq is not listening on :67 after 5 s"
   echo "DNSMASQ_MS=$(($(now_ms) - t0))"
   echo "GUEST_MAC=$guest_mac"
   echo "TAP_NAME=tap0"
