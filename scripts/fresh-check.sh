@@ -3,7 +3,7 @@
 # test run) in a stand-in for a fresh machine, the way contributors check a change before
 # they submit it:
 #   * a `git clone` of this checkout's HEAD (committed work only) into a new temp dir, with
-#     nothing beside it (no ../shared) and TAPWIRE_SHARED unset;
+#     nothing beside it (no ../shared) and TAPWIRE_SHARED and TAPWIRE_CACHE unset;
 #   * a private mount namespace with an empty tmpfs over /run (/run/netns and /run/lock made
 #     inside it), /var/cache/tapwire and /var/lib/dhcpcd: whatever an earlier run left there
 #     is out of sight, and what this run leaves there goes with the namespace.
@@ -54,7 +54,7 @@ shift
 exec "$@"
 '
 set +e
-env -u TAPWIRE_SHARED unshare --mount --propagation private bash -c "$inner" fresh-check "$tmp/tapwire" "$@"
+env -u TAPWIRE_SHARED -u TAPWIRE_CACHE unshare --mount --propagation private bash -c "$inner" fresh-check "$tmp/tapwire" "$@"
 rc=$?
 set -e
 echo "fresh-check.sh: exit status $rc" >&2
