@@ -4,7 +4,6 @@
 // the sandbox netns), CNI ADD (loopback and the pod network), tapmanager (its setup over
 // the control socket) and the rest (gRPC, validation, record writes). The split comes from
 // wrapping those calls in this process, where tapwire-cri's SandboxService runs.
-import './shared-env'; // before the CRI harness reads TAPWIRE_SHARED
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CniRunner } from '../src/cni/network';

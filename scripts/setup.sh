@@ -27,12 +27,11 @@ fi
 for m in tun bridge veth nf_tables br_netfilter; do modprobe -q "$m" 2>/dev/null || true; done
 
 cd "$ROOT"
-export npm_config_nodedir="${npm_config_nodedir:-/usr}"   # build the addon offline against Node's headers
 stamp=node_modules/.tapwire-lock.sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "npm ci"
-  npm ci --no-audit --no-fund >&2   # builds the addon (install script)
+  npm ci --no-audit --no-fund >&2   # builds the addon (install script: scripts/build-native.sh, local headers)
   echo "$want" > "$stamp"
   cat binding.gyp native/* | sha256sum | cut -d' ' -f1 > build/.tapwire-native.sha
 else

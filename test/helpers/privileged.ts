@@ -1,7 +1,9 @@
 // Privileged tests need root, /dev/net/tun and network namespaces. Outside CI they
-// skip with a printed reason; with CI=true a skip is a failure.
+// skip with a printed reason; with CI=true a skip is a failure. The one skip CI allows is
+// describeJudgedBy's: ../shared is an external judge, not part of tapwire.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'vitest';
 
 function whyNotPrivileged(): string | undefined {
@@ -33,6 +35,28 @@ export function describePrivileged(name: string, fn: () => void): void {
     console.warn(`[skip] ${name}: ${reason}`);
     describe.skip(name, fn);
   }
+}
+
+/** ../shared, the external judge: TAPWIRE_SHARED, else the checkout's sibling directory. */
+export const SHARED_DIR = process.env.TAPWIRE_SHARED || path.resolve(__dirname, '../../..', 'shared');
+
+/**
+ * describePrivileged for a test whose verdict comes from `judge` (a path inside ../shared).
+ * Without that file the test skips with the reason printed, in CI too: this is the only
+ * skip CI permits, because ../shared is not part of tapwire and a clone alone has none.
+ */
+export function describeJudgedBy(name: string, judge: string, fn: (judgePath: string) => void): void {
+  const judgePath = path.join(SHARED_DIR, judge);
+  if (fs.existsSync(judgePath)) {
+    describePrivileged(name, () => fn(judgePath));
+    return;
+  }
+  console.warn(
+    `[skip] ${name}: its external judge ${judgePath} is absent (../shared is not part of tapwire; ` +
+      'set TAPWIRE_SHARED to run it)' +
+      (inCI ? '; CI allows this one skip' : ''),
+  );
+  describe.skip(name, () => fn(judgePath));
 }
 
 /** Fails (in CI) or skips with a reason when a tool is missing. */

@@ -2,9 +2,11 @@
 // tapwire-cri, runs a sandbox through the CRI socket with the real bridge, host-local and
 // portmap plugins, boots the e2e guest through vmwrapper (unprivileged) on a real QEMU,
 // and removes everything. The guest must lease the CNI address and ping the gateway, and
-// nothing the demo made may survive it.
+// nothing the demo made may survive it. TAPWIRE_SHARED points at an empty directory: the
+// demo must not lean on ../shared (the external judge), which a clone alone does not have.
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import { describePrivileged, requireTools } from '../helpers/privileged';
@@ -17,12 +19,14 @@ describePrivileged('demo (CRI -> CNI -> tapmanager -> vmwrapper -> QEMU)', () =>
     const missing = requireTools('python3', 'nsenter', '/usr/bin/qemu-system-x86_64');
     if (missing) throw new Error(missing);
     if (!fs.existsSync(DEMO)) throw new Error(`${DEMO} is not built (npm run build)`);
+    const noShared = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-noshared-'));
+    const opts = { timeout: 240_000, maxBuffer: 8 << 20, env: { ...process.env, TAPWIRE_SHARED: noShared } };
     const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = execFile(process.execPath, [DEMO], { timeout: 240_000, maxBuffer: 8 << 20 }, (err, stdout, se) =>
+      const child = execFile(process.execPath, [DEMO], opts, (err, stdout, se) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, out: `${stdout}\n${se}` }),
       );
       void child;
-    });
+    }).finally(() => fs.rmSync(noShared, { recursive: true, force: true }));
     expect(out, out).toContain('DEMO OK');
     expect(code).toBe(0);
     expect(out).toMatch(/DHCP-BOUND client=udhcpc iface=eth0 ip=10\.250\.0\.2 mask=24 .*router=10\.250\.0\.1 /);

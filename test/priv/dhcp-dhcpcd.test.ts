@@ -1,6 +1,8 @@
 // The DHCP server against dhcpcd 9 in a client netns. dhcpcd keeps its lease, DUID and
 // control socket at compiled-in paths (/var/lib/dhcpcd, /run/dhcpcd), so each run gets a
-// private mount namespace with tmpfs over both: nothing leaks onto the host and no stale
+// private mount namespace with an empty tmpfs over /run (dhcpcd makes /run/dhcpcd in it:
+// that directory exists on the host only after dhcpcd has run there once) and over
+// /var/lib/dhcpcd (shipped by dhcpcd-base): nothing leaks onto the host and no stale
 // lease turns the first exchange into an INIT-REBOOT. dhcpcd applies the lease itself
 // (address, 121 routes; the MTU goes onto the routes); the hook only records.
 import * as fs from 'node:fs';
@@ -55,7 +57,7 @@ describePrivileged('dhcp server with dhcpcd', () => {
     const conf = path.join(dir, 'dhcpcd.conf');
     fs.writeFileSync(conf, CONF);
     const script = writeRecorder(dir, 'none');
-    const inner = 'mount -t tmpfs tmpfs /var/lib/dhcpcd && mount -t tmpfs tmpfs /run/dhcpcd && exec dhcpcd "$@"';
+    const inner = 'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/dhcpcd && exec dhcpcd "$@"';
     return spawnIn(net.client, 'unshare', [
       '-m',
       '--propagation',
@@ -78,7 +80,12 @@ describePrivileged('dhcp server with dhcpcd', () => {
   it('applies the whole lease (dhcpcd -B -1 -4): address, mask, 121 routes incl. default, MTU, DNS, search, hostname', async () => {
     const s = await start();
     const p = dhcpcd('-B', '-1');
-    const bound = await waitFor('dhcpcd BOUND', () => readEvents(dir).find((e) => e.name === 'BOUND'));
+    const bound = await waitFor(
+      'dhcpcd BOUND',
+      () => readEvents(dir).find((e) => e.name === 'BOUND'),
+      20_000,
+      p.output,
+    );
     expect(bound.env).toMatchObject({
       new_ip_address: '10.77.0.5',
       new_subnet_cidr: '24',
@@ -113,7 +120,7 @@ describePrivileged('dhcp server with dhcpcd', () => {
   it('renews by unicast at T1, then rebinds by broadcast at T2 while unicast to the server is dropped', async () => {
     const s = await start(makeLease({ leaseTime: 30, renewalTime: 3, rebindingTime: 12 }));
     const p = dhcpcd('-B');
-    await waitFor('BOUND', () => readEvents(dir).find((e) => e.name === 'BOUND'));
+    await waitFor('BOUND', () => readEvents(dir).find((e) => e.name === 'BOUND'), 20_000, p.output);
     net.server.sh(
       'nft add table inet twt; nft add chain inet twt in "{ type filter hook input priority 0; }"; ' +
         'nft add rule inet twt in ip saddr 10.77.0.5 ip daddr 169.254.254.2 udp dport 67 counter',

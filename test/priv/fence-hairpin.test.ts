@@ -10,7 +10,7 @@ import { removeAllNetns } from '../helpers/netns';
 import { describePrivileged, requireTools } from '../helpers/privileged';
 import { buildSandbox, GUEST_IP, NIC, NODE_IP, Sandbox, stopAll, TABLE } from '../fixtures/fence/topology';
 
-const missing = requireTools('nft', 'nsenter', 'ping');
+const missing = requireTools('nft', 'nsenter', 'busybox'); // busybox ping: iputils-ping is not always installed
 
 describePrivileged('fence with a hairpinning pod network', () => {
   let sb: Sandbox;
@@ -27,9 +27,8 @@ describePrivileged('fence with a hairpinning pod network', () => {
 
   const ping = (): boolean => {
     try {
-      execFileSync('ip', ['netns', 'exec', sb.guest.name, 'ping', '-c', '2', '-W', '1', '-i', '0.2', NODE_IP], {
-        stdio: 'ignore',
-      });
+      const args = ['-c', '2', '-W', '1', '-i', '0.2', NODE_IP];
+      execFileSync('ip', ['netns', 'exec', sb.guest.name, 'busybox', 'ping', ...args], { stdio: 'ignore' });
       return true;
     } catch {
       return false;
