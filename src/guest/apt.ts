@@ -1,0 +1,98 @@
+// The Debian packages the guest is made of, through apt's ordinary clients: apt-cache
+// names the candidate version (what `apt-get install` would take today), apt-get
+// download fetches the .deb (checked against the signed archive index, as an install
+// would). Nothing is installed on the host.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { GuestError } from './errors';
+
+const run = promisify(execFile);
+
+export interface DebPackage {
+  name: string;
+  version: string;
+}
+
+async function apt(cmd: string, args: string[], cwd?: string): Promise<string> {
+  try {
+    const { stdout } = await run(cmd, args, {
+      encoding: 'utf8',
+      cwd,
+      maxBuffer: 16 << 20,
+      env: { ...process.env, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    return stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; code?: unknown; message: string };
+    const why = (err.stderr ?? '').trim().split('\n').slice(-3).join('; ') || err.message;
+    throw new GuestError('EAPT', `failed to run ${cmd} ${args.join(' ')}: ${why}`);
+  }
+}
+
+/** The candidate version of `name`, or undefined when apt knows none. */
+export async function candidate(name: string): Promise<string | undefined> {
+  const out = await apt('apt-cache', ['policy', name]);
+  const v = /^\s*Candidate:\s*(\S+)/m.exec(out)?.[1];
+  return v && v !== '(none)' ? v : undefined;
+}
+
+let updated = false;
+
+/** The candidate of `name`; runs `apt-get update` once first when apt knows none (a fresh machine). */
+export async function resolve(name: string): Promise<DebPackage> {
+  let version = await candidate(name);
+  if (version === undefined && !updated) {
+    updated = true;
+    await apt('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-qq']);
+    version = await candidate(name);
+  }
+  if (version === undefined) throw new GuestError('EAPT', `apt has no installable version of package "${name}"`);
+  return { name, version };
+}
+
+/** The real package a meta-package (linux-image-cloud-amd64) points at, in its candidate version. */
+export async function resolveMeta(meta: string, pattern: RegExp): Promise<DebPackage> {
+  const m = await resolve(meta);
+  const show = await apt('apt-cache', ['show', `${m.name}=${m.version}`]);
+  const depends = /^Depends:\s*(.*)$/m.exec(show)?.[1] ?? '';
+  const target = depends
+    .split(',')
+    .map((d) => d.trim().split(/\s+/)[0]!)
+    .find((d) => pattern.test(d));
+  if (!target) throw new GuestError('EAPT', `package "${meta}" ${m.version} depends on no package like ${pattern}`);
+  return resolve(target);
+}
+
+/** The file name a downloaded package is kept under. */
+export const debFile = (p: DebPackage): string => `${p.name}_${p.version.replace(/:/g, '%3a')}_amd64.deb`;
+
+/**
+ * The .deb of `p` in `dir`, downloaded unless already there. Downloads into a private
+ * directory and renames, so concurrent callers never see a partial file.
+ */
+export async function download(p: DebPackage, dir: string): Promise<string> {
+  const dest = path.join(dir, debFile(p));
+  if (fs.existsSync(dest)) return dest;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const tmp = fs.mkdtempSync(path.join(dir, '.dl-'));
+  try {
+    // apt drops root to _apt for the download: let it write here (else it warns and stays root)
+    try {
+      const aptUid = Number((await run('id', ['-u', '_apt'])).stdout.trim());
+      if (Number.isInteger(aptUid)) fs.chownSync(tmp, aptUid, -1);
+    } catch {
+      /* no _apt user: apt downloads as root */
+    }
+    await apt('apt-get', ['download', '-qq', `${p.name}=${p.version}`], tmp);
+    const got = fs.readdirSync(tmp).filter((f) => f.endsWith('.deb'));
+    if (got.length !== 1)
+      throw new GuestError('EAPT', `apt-get download ${p.name}=${p.version} left ${got.length} .deb files`);
+    fs.chownSync(path.join(tmp, got[0]!), 0, 0);
+    fs.renameSync(path.join(tmp, got[0]!), dest);
+    return dest;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
