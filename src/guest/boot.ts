@@ -16,6 +16,8 @@ export interface BootOptions {
   /** where qemuArgs() put the console */
   console: 'stdio' | { file: string };
   env?: NodeJS.ProcessEnv;
+  /** descriptors the program inherits as fds 3, 4, ... (tap fds for "tap,fd=3") */
+  fds?: number[];
   cwd?: string;
   uid?: number;
   gid?: number;
@@ -49,7 +51,7 @@ export interface GuestRun {
 export function startGuest(o: BootOptions): GuestRun {
   const reader = new ConsoleReader(o.onLine);
   const proc = spawn(o.command, o.args, {
-    stdio: ['ignore', o.console === 'stdio' ? 'pipe' : 'ignore', 'pipe'],
+    stdio: ['ignore', o.console === 'stdio' ? 'pipe' : 'ignore', 'pipe', ...(o.fds ?? [])],
     env: o.env ?? process.env,
     ...(o.cwd ? { cwd: o.cwd } : {}),
     ...(o.uid !== undefined ? { uid: o.uid } : {}),
@@ -119,20 +121,23 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
 
 /**
  * Follows a console file another process writes (libvirt's serial file) until the
- * guest's done line or the timeout, and judges it.
+ * guest's done line, the timeout or `signal`, and judges it.
  */
 export async function followConsole(
   file: string,
-  o: { timeoutMs: number; expect?: Expect },
+  o: { timeoutMs: number; expect?: Expect; signal?: AbortSignal },
 ): Promise<{ report: GuestReport; verdict: Verdict; timedOut: boolean; tail: string[] }> {
   const reader = new ConsoleReader();
   const follower = followFile(file, reader);
   const deadline = Date.now() + o.timeoutMs;
-  while (!reader.report.done && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (!reader.report.done && Date.now() < deadline && !o.signal?.aborted) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   follower.stop();
   const timedOut = !reader.report.done;
   const v = verdict(reader.report, o.expect);
-  if (timedOut) v.problems.unshift(`no done line in ${file} within ${o.timeoutMs / 1000} s`);
+  if (o.signal?.aborted) v.problems.unshift(`stopped following ${file}`);
+  else if (timedOut) v.problems.unshift(`no done line in ${file} within ${o.timeoutMs / 1000} s`);
   v.ok = v.problems.length === 0;
   return { report: reader.report, verdict: v, timedOut, tail: [...reader.tail] };
 }
