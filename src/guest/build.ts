@@ -139,6 +139,8 @@ export interface EnsureOptions {
   cacheDir?: string;
   /** progress lines (default: none) */
   log?: (line: string) => void;
+  /** the directory holding init, dhcp4 and serve (default: src/guest/rootfs) */
+  rootfsDir?: string;
 }
 
 /** The guest image for today's package versions: from the cache, or built (and cached) now. */
@@ -146,7 +148,7 @@ export async function ensureGuest(o: EnsureOptions = {}): Promise<GuestImage> {
   const root = o.cacheDir ?? cacheRoot();
   const log = o.log ?? ((): void => {});
   const packages = [await resolveMeta(KERNEL_META, KERNEL_PKG), await resolve(BUSYBOX)];
-  const dir = rootfsDir();
+  const dir = o.rootfsDir ?? rootfsDir();
   const rootfs = new Map(Object.keys(ROOTFS_FILES).map((n) => [n, fs.readFileSync(path.join(dir, n))]));
   const hash = createHash('sha256').update(JSON.stringify({ builder: BUILDER_VERSION, packages, GUEST_DRIVERS }));
   for (const [n, data] of rootfs) hash.update(`\0${n}\0`).update(data);
