@@ -31,38 +31,48 @@ async function apt(cmd: string, args: string[], cwd?: string): Promise<string> {
   }
 }
 
-/** The candidate version of `name`, or undefined when apt knows none. */
-export async function candidate(name: string): Promise<string | undefined> {
-  const out = await apt('apt-cache', ['policy', name]);
-  const v = /^\s*Candidate:\s*(\S+)/m.exec(out)?.[1];
-  return v && v !== '(none)' ? v : undefined;
+/** The candidate versions apt knows for `names` (one apt-cache run); a name without one is absent. */
+export async function candidates(names: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let current: string | undefined;
+  for (const line of (await apt('apt-cache', ['policy', ...names])).split('\n')) {
+    const head = /^(\S+):$/.exec(line);
+    if (head) current = head[1];
+    const cand = /^\s+Candidate:\s*(\S+)/.exec(line)?.[1];
+    if (current && cand && cand !== '(none)') out.set(current, cand);
+  }
+  return out;
 }
 
 let updated = false;
 
-/** The candidate of `name`; runs `apt-get update` once first when apt knows none (a fresh machine). */
-export async function resolve(name: string): Promise<DebPackage> {
-  let version = await candidate(name);
-  if (version === undefined && !updated) {
+/** The candidates of `names`; runs `apt-get update` once first when apt knows none (a fresh machine). */
+export async function resolve(names: string[]): Promise<DebPackage[]> {
+  let got = await candidates(names);
+  if (names.some((n) => !got.has(n)) && !updated) {
     updated = true;
     await apt('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-qq']);
-    version = await candidate(name);
+    got = await candidates(names);
   }
-  if (version === undefined) throw new GuestError('EAPT', `apt has no installable version of package "${name}"`);
-  return { name, version };
+  const missing = names.filter((n) => !got.has(n));
+  if (missing.length)
+    throw new GuestError('EAPT', `apt has no installable version of ${missing.map((n) => `"${n}"`).join(', ')}`);
+  return names.map((name) => ({ name, version: got.get(name)! }));
 }
 
-/** The real package a meta-package (linux-image-cloud-amd64) points at, in its candidate version. */
-export async function resolveMeta(meta: string, pattern: RegExp): Promise<DebPackage> {
-  const m = await resolve(meta);
-  const show = await apt('apt-cache', ['show', `${m.name}=${m.version}`]);
+/**
+ * The package a meta-package version depends on (linux-image-cloud-amd64 -> the kernel
+ * image of the same release), in the exact version it pins, else its candidate.
+ */
+export async function dependencyOf(meta: DebPackage, pattern: RegExp): Promise<DebPackage> {
+  const show = await apt('apt-cache', ['show', `${meta.name}=${meta.version}`]);
   const depends = /^Depends:\s*(.*)$/m.exec(show)?.[1] ?? '';
-  const target = depends
-    .split(',')
-    .map((d) => d.trim().split(/\s+/)[0]!)
-    .find((d) => pattern.test(d));
-  if (!target) throw new GuestError('EAPT', `package "${meta}" ${m.version} depends on no package like ${pattern}`);
-  return resolve(target);
+  for (const d of depends.split(',')) {
+    const m = /^\s*(\S+)(?:\s*\(=\s*([^)\s]+)\))?/.exec(d);
+    if (!m || !pattern.test(m[1]!)) continue;
+    return m[2] ? { name: m[1]!, version: m[2] } : (await resolve([m[1]!]))[0]!;
+  }
+  throw new GuestError('EAPT', `package "${meta.name}" ${meta.version} depends on no package like ${pattern}`);
 }
 
 /** The file name a downloaded package is kept under. */
@@ -76,7 +86,7 @@ export async function download(p: DebPackage, dir: string): Promise<string> {
   const dest = path.join(dir, debFile(p));
   if (fs.existsSync(dest)) return dest;
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = fs.mkdtempSync(path.join(dir, '.dl-'));
+  const tmp = fs.mkdtempSync(path.join(dir, `.dl-${process.pid}-`));
   try {
     // apt drops root to _apt for the download: let it write here (else it warns and stays root)
     try {

@@ -13,8 +13,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { DebPackage, download, resolve, resolveMeta } from './apt';
-import { cacheRoot, pruneBuilds, sweepTemp, withLock } from './cache';
+import { DebPackage, debFile, dependencyOf, download, resolve } from './apt';
+import { cacheRoot, pruneBuilds, pruneDebs, sweepTemp, withLock } from './cache';
 import { CpioEntry, cpioNewc } from './cpio';
 import { GuestError } from './errors';
 import { GUEST_DRIVERS, moduleLoadOrder, parseKernelConfig } from './modules';
@@ -40,6 +40,8 @@ export interface GuestImage {
 export interface GuestManifest {
   key: string;
   builder: number;
+  /** sha256 of the rootfs files (init, dhcp4, serve) */
+  rootfsHash: string;
   kernelVersion: string;
   packages: DebPackage[];
   modules: string[];
@@ -82,13 +84,14 @@ function parentDirs(paths: string[]): string[] {
   return [...dirs].sort();
 }
 
-async function assemble(
-  x: string,
-  out: string,
-  key: string,
-  packages: DebPackage[],
-  rootfs: Map<string, Buffer>,
-): Promise<GuestManifest> {
+interface Inputs {
+  key: string;
+  packages: DebPackage[];
+  rootfs: Map<string, Buffer>;
+  rootfsHash: string;
+}
+
+async function assemble(x: string, out: string, { key, packages, rootfs, rootfsHash }: Inputs): Promise<GuestManifest> {
   const boot = path.join(x, 'boot');
   const vmlinuz = fs.readdirSync(boot).find((f) => f.startsWith('vmlinuz-'));
   if (!vmlinuz) throw new GuestError('EBUILD', `no vmlinuz-* in the kernel package (${boot})`);
@@ -124,6 +127,7 @@ async function assemble(
   const manifest: GuestManifest = {
     key,
     builder: BUILDER_VERSION,
+    rootfsHash,
     kernelVersion,
     packages,
     modules,
@@ -144,15 +148,51 @@ export interface EnsureOptions {
 }
 
 /** The guest image for today's package versions: from the cache, or built (and cached) now. */
+/** The newest cached build of this builder made from the same rootfs, if any. */
+function newestBuild(root: string, rootfsHash: string): GuestImage | undefined {
+  const found = (fs.existsSync(root) ? fs.readdirSync(root) : [])
+    .filter((n) => /^[0-9a-f]{16}$/.test(n))
+    .map((n) => imageOf(path.join(root, n)))
+    .filter((i): i is GuestImage => i?.manifest.builder === BUILDER_VERSION && i.manifest.rootfsHash === rootfsHash)
+    .map((i) => ({ i, mtime: fs.statSync(i.dir).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime);
+  return found[0]?.i;
+}
+
+/** The packages apt would install today: the cloud kernel image and busybox-static. */
+async function currentPackages(): Promise<DebPackage[]> {
+  const [meta, busybox] = await resolve([KERNEL_META, BUSYBOX]);
+  return [await dependencyOf(meta!, KERNEL_PKG), busybox!];
+}
+
+/**
+ * The guest image for today's package versions: from the cache, or built (and cached)
+ * now. When apt cannot name the versions (no network, no package lists), the newest
+ * cached image made from the same rootfs is used instead.
+ */
 export async function ensureGuest(o: EnsureOptions = {}): Promise<GuestImage> {
   const root = o.cacheDir ?? cacheRoot();
   const log = o.log ?? ((): void => {});
-  const packages = [await resolveMeta(KERNEL_META, KERNEL_PKG), await resolve(BUSYBOX)];
   const dir = o.rootfsDir ?? rootfsDir();
   const rootfs = new Map(Object.keys(ROOTFS_FILES).map((n) => [n, fs.readFileSync(path.join(dir, n))]));
-  const hash = createHash('sha256').update(JSON.stringify({ builder: BUILDER_VERSION, packages, GUEST_DRIVERS }));
-  for (const [n, data] of rootfs) hash.update(`\0${n}\0`).update(data);
-  const key = hash.digest('hex').slice(0, 16);
+  const rootfsHash = createHash('sha256');
+  for (const [n, data] of rootfs) rootfsHash.update(`\0${n}\0`).update(data);
+  const rootfsHex = rootfsHash.digest('hex');
+  let packages: DebPackage[];
+  try {
+    packages = await currentPackages();
+  } catch (e) {
+    const fallback = e instanceof GuestError && e.code === 'EAPT' ? newestBuild(root, rootfsHex) : undefined;
+    if (!fallback) throw e;
+    log(
+      `${(e as Error).message}; using the cached image ${fallback.manifest.key} (same rootfs, package versions not checked)`,
+    );
+    return fallback;
+  }
+  const key = createHash('sha256')
+    .update(JSON.stringify({ builder: BUILDER_VERSION, packages, GUEST_DRIVERS, rootfs: rootfsHex }))
+    .digest('hex')
+    .slice(0, 16);
   const target = path.join(root, key);
 
   const cached = imageOf(target);
@@ -171,12 +211,13 @@ export async function ensureGuest(o: EnsureOptions = {}): Promise<GuestImage> {
       const out = path.join(tmp, 'out');
       fs.mkdirSync(out, { mode: 0o755 });
       fs.chmodSync(out, 0o755);
-      await assemble(x, out, key, packages, rootfs);
+      await assemble(x, out, { key, packages, rootfs, rootfsHash: rootfsHex });
       fs.renameSync(out, target);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
     pruneBuilds(root, key);
+    pruneDebs(path.join(root, 'debs'), packages.map(debFile));
     const image = imageOf(target);
     if (!image) throw new GuestError('EBUILD', `the guest image in "${target}" has no readable manifest`);
     log(`guest image ${key}: kernel ${image.manifest.kernelVersion}, initrd ${image.manifest.initrdBytes} bytes`);

@@ -60,11 +60,20 @@ export async function withLock<T>(dir: string, fn: () => Promise<T>, timeoutMs =
   }
 }
 
-/** Removes temp build dirs (".build-<pid>-*") whose builder is gone. Call with the lock held. */
+/** Removes temp dirs (".build-<pid>-*", "debs/.dl-<pid>-*") whose process is gone. */
 export function sweepTemp(dir: string): void {
-  for (const name of fs.readdirSync(dir)) {
-    const m = /^\.(?:build|dl)-(\d+)-/.exec(name);
-    if (m && !alive(Number(m[1]))) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+  for (const d of [dir, path.join(dir, 'debs')]) {
+    for (const name of fs.existsSync(d) ? fs.readdirSync(d) : []) {
+      const m = /^\.(?:build|dl)-(\d+)-/.exec(name);
+      if (m && !alive(Number(m[1]))) fs.rmSync(path.join(d, name), { recursive: true, force: true });
+    }
+  }
+}
+
+/** Removes downloaded packages other than `keep` (file names). */
+export function pruneDebs(dir: string, keep: string[]): void {
+  for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    if (name.endsWith('.deb') && !keep.includes(name)) fs.rmSync(path.join(dir, name), { force: true });
   }
 }
 

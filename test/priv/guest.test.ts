@@ -1,6 +1,6 @@
 // tapwire's own guest (src/guest), end to end: the image builds on an empty cache, two
 // builders at once (another process and this one) make it once, a changed init makes a
-// new one; and the guest boots under QEMU on two taps in a test netns with dnsmasq. It
+// new one, and without apt the cached image of the same init serves; and the guest boots under QEMU on two taps in a test netns with dnsmasq. It
 // reports both NICs and a lease on each, the addresses and routes it applied, pings the
 // gateway, connects to a TCP server in the netns (and reads its line) and serves a port
 // that the netns connects to.
@@ -55,7 +55,7 @@ describePrivileged("tapwire's guest", () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   describe('image', () => {
-    it('builds once on an empty cache with two builders at once; a changed init builds a new one', async () => {
+    it('builds once on an empty cache with two builders at once; a changed init builds anew; no apt: the cache serves', async () => {
       const cache = path.join(tmp, 'cache');
       // the packages as apt would download them, when the main cache has them already
       const debs = path.join(cacheRoot(), 'debs');
@@ -113,6 +113,24 @@ describePrivileged("tapwire's guest", () => {
       const changed = await ensureGuest({ cacheDir: path.join(cache, 'guest'), rootfsDir: rootfs });
       expect(changed.manifest.key).not.toBe(mine.manifest.key);
       expect(fs.existsSync(mine.initrd)).toBe(true);
+
+      // apt unusable (no network, no lists): the newest image of the same rootfs serves
+      const bin = path.join(tmp, 'bin');
+      fs.mkdirSync(bin);
+      for (const tool of ['apt-cache', 'apt-get']) {
+        fs.writeFileSync(path.join(bin, tool), '#!/bin/sh\necho "E: no network" >&2\nexit 100\n', { mode: 0o755 });
+      }
+      const offline = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [BUILD_CLI],
+          { env: { ...process.env, TAPWIRE_CACHE: cache, PATH: `${bin}:${process.env.PATH}` } },
+          (err, stdout, stderr) => resolve({ code: err ? -1 : 0, out: stdout, err: stderr }),
+        );
+      });
+      expect(offline.code, offline.err).toBe(0);
+      expect(offline.out).toContain(`initrd ${mine.initrd}`);
+      expect(offline.err).toMatch(/E: no network.*; using the cached image [0-9a-f]{16} \(same rootfs/);
     }, 900_000);
   });
 
