@@ -5,7 +5,6 @@
 // checks passed and it finished.
 import { ChildProcess, spawn } from 'node:child_process';
 import { ConsoleReader, followFile } from './console';
-import { GuestError } from './errors';
 import { Expect, GuestLine, GuestReport, verdict, Verdict } from './report';
 
 export interface BootOptions {
@@ -41,13 +40,14 @@ export interface BootResult {
 
 export interface GuestRun {
   proc: ChildProcess;
+  /** the pid (-1 when the program could not be spawned: result then says why) */
   pid: number;
   result: Promise<BootResult>;
   /** SIGKILLs the process if it is still there and waits for it */
   kill(): Promise<void>;
 }
 
-/** Starts the guest; `result` settles as described above. Throws only if the program cannot be spawned. */
+/** Starts the guest; `result` settles as described above (never rejects). */
 export function startGuest(o: BootOptions): GuestRun {
   const reader = new ConsoleReader(o.onLine);
   const proc = spawn(o.command, o.args, {
@@ -57,18 +57,20 @@ export function startGuest(o: BootOptions): GuestRun {
     ...(o.uid !== undefined ? { uid: o.uid } : {}),
     ...(o.gid !== undefined ? { gid: o.gid } : {}),
   });
-  if (proc.pid === undefined) throw new GuestError('EBOOT', `failed to start "${o.command}"`);
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
-  proc.stdout?.setEncoding('utf8').on('data', (d: string) => reader.feed(d));
-  const follower = o.console === 'stdio' ? undefined : followFile(o.console.file, reader);
+  let spawnFailed = false;
+  // 'error' (a program that cannot be spawned) is handled before anything can throw
   const closed = new Promise<number | null>((resolve) => {
     proc.once('error', (e) => {
       stderr += `${e.message}\n`;
+      spawnFailed = true;
       resolve(null);
     });
     proc.once('close', (code) => resolve(code));
   });
+  proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
+  proc.stdout?.setEncoding('utf8').on('data', (d: string) => reader.feed(d));
+  const follower = o.console === 'stdio' ? undefined : followFile(o.console.file, reader);
 
   const result = (async (): Promise<BootResult> => {
     let timedOut = false;
@@ -92,12 +94,11 @@ export function startGuest(o: BootOptions): GuestRun {
     if (o.console === 'stdio') reader.end();
     const report = reader.report;
     const v = verdict(report, o.expect);
-    const exitCode = how === 'done' ? null : proc.exitCode;
+    const exitCode = how === 'done' || spawnFailed ? null : proc.exitCode;
     if (timedOut) v.problems.unshift(`no done line within ${o.timeoutMs / 1000} s (killed)`);
     else if (how === 'exit' && exitCode !== 0) {
-      v.problems.unshift(
-        `"${o.command}" exited ${exitCode ?? proc.signalCode}: ${stderr.trim().split('\n').pop() || 'no stderr'}`,
-      );
+      const end = spawnFailed ? 'without starting' : (exitCode ?? proc.signalCode);
+      v.problems.unshift(`"${o.command}" exited ${end}: ${stderr.trim().split('\n').pop() || 'no stderr'}`);
     }
     v.ok = v.problems.length === 0;
     return { report, verdict: v, exitCode, timedOut, stderr, tail: [...reader.tail] };
@@ -105,7 +106,7 @@ export function startGuest(o: BootOptions): GuestRun {
 
   return {
     proc,
-    pid: proc.pid,
+    pid: proc.pid ?? -1,
     result,
     async kill(): Promise<void> {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
