@@ -1,33 +1,26 @@
 #!/usr/bin/env node
-// tapwire's guest image: Debian's cloud kernel and busybox-static (apt-get download,
-// unpacked with dpkg-deb, never installed), an initramfs holding busybox, the few kernel
-// modules a virtio NIC needs and tapwire's own /init (src/guest/rootfs). Cached under
-// cacheRoot() in a directory named for the hash of every input (builder version, the
-// rootfs files, the package versions apt would install today, the drivers), so a change
-// to any of them builds a new image and an unchanged one is reused.
+// tapwire's guest image, built when needed: Debian's cloud kernel and busybox-static
+// (apt-get download, unpacked with dpkg-deb, never installed) put together by image.ts
+// with tapwire's own /init (src/guest/rootfs). Cached under cacheRoot() in a directory
+// named for the hash of every input (builder version, the rootfs files, the package
+// versions apt would install today, the drivers), so a change to any of them builds a
+// new image and an unchanged one is reused.
 //
 //   node dist/src/guest/build.js [--json]   builds when needed, prints the image
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import { DebPackage, debFile, dependencyOf, download, resolve } from './apt';
 import { cacheRoot, pruneBuilds, pruneDebs, sweepTemp, withLock } from './cache';
-import { CpioEntry, cpioNewc } from './cpio';
 import { GuestError } from './errors';
-import { GUEST_DRIVERS, moduleLoadOrder, parseKernelConfig } from './modules';
+import { assemble, BUILDER_VERSION, dpkgExtract, GuestManifest, ROOTFS_FILES } from './image';
+import { GUEST_DRIVERS } from './modules';
 
-const run = promisify(execFile);
+export { BUILDER_VERSION, GuestManifest };
 
-/** Bump when the way the image is put together changes (not for rootfs edits: those are hashed). */
-export const BUILDER_VERSION = 1;
 const KERNEL_META = 'linux-image-cloud-amd64';
 const KERNEL_PKG = /^linux-image-[0-9].*-cloud-amd64$/;
 const BUSYBOX = 'busybox-static';
-/** rootfs/<name> -> its path in the image */
-const ROOTFS_FILES: Record<string, string> = { init: 'init', dhcp4: 'etc/tapwire/dhcp4', serve: 'etc/tapwire/serve' };
 
 export interface GuestImage {
   /** the build's directory under the cache */
@@ -35,18 +28,6 @@ export interface GuestImage {
   kernel: string;
   initrd: string;
   manifest: GuestManifest;
-}
-
-export interface GuestManifest {
-  key: string;
-  builder: number;
-  /** sha256 of the rootfs files (init, dhcp4, serve) */
-  rootfsHash: string;
-  kernelVersion: string;
-  packages: DebPackage[];
-  modules: string[];
-  kernelBytes: number;
-  initrdBytes: number;
 }
 
 function rootfsDir(): string {
@@ -66,78 +47,6 @@ function imageOf(dir: string): GuestImage | undefined {
   }
 }
 
-async function dpkgExtract(deb: string, into: string): Promise<void> {
-  try {
-    await run('dpkg-deb', ['-x', deb, into]);
-  } catch (e) {
-    throw new GuestError('EBUILD', `failed to unpack "${deb}": ${(e as { stderr?: string }).stderr?.trim() ?? e}`);
-  }
-}
-
-/** Every directory above each path, parents first, once. */
-function parentDirs(paths: string[]): string[] {
-  const dirs = new Set<string>();
-  for (const p of paths) {
-    const parts = p.split('/').slice(0, -1);
-    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
-  }
-  return [...dirs].sort();
-}
-
-interface Inputs {
-  key: string;
-  packages: DebPackage[];
-  rootfs: Map<string, Buffer>;
-  rootfsHash: string;
-}
-
-async function assemble(x: string, out: string, { key, packages, rootfs, rootfsHash }: Inputs): Promise<GuestManifest> {
-  const boot = path.join(x, 'boot');
-  const vmlinuz = fs.readdirSync(boot).find((f) => f.startsWith('vmlinuz-'));
-  if (!vmlinuz) throw new GuestError('EBUILD', `no vmlinuz-* in the kernel package (${boot})`);
-  const kernelVersion = vmlinuz.slice('vmlinuz-'.length);
-  const config = parseKernelConfig(fs.readFileSync(path.join(boot, `config-${kernelVersion}`), 'utf8'));
-  const modulesDir = path.join(x, 'lib', 'modules', kernelVersion);
-  const modules = moduleLoadOrder(modulesDir, config).map((m) => `lib/modules/${kernelVersion}/${m}`);
-
-  const busybox = path.join(x, 'bin', 'busybox');
-  const applets = (await run(busybox, ['--list'])).stdout.split('\n').filter((a) => /^[\w.[-]+$/.test(a));
-  const files = new Map<string, Buffer>();
-  for (const [name, data] of rootfs) files.set(ROOTFS_FILES[name]!, data);
-  files.set('bin/busybox', fs.readFileSync(busybox));
-  files.set('etc/tapwire/modules', Buffer.from(modules.map((m) => `/${m}\n`).join('')));
-  files.set('etc/tapwire/version', Buffer.from(`${BUILDER_VERSION}-${key}\n`));
-  for (const m of modules) files.set(m, fs.readFileSync(path.join(x, m)));
-
-  const entries: CpioEntry[] = [];
-  const dirs = new Set([...parentDirs([...files.keys()]), 'dev', 'proc', 'sys', 'run', 'tmp', 'root']);
-  for (const d of [...dirs].sort()) entries.push({ kind: 'dir', path: d });
-  entries.push({ kind: 'chardev', path: 'dev/console', major: 5, minor: 1 });
-  entries.push({ kind: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 });
-  for (const [p, data] of [...files].sort(([a], [b]) => a.localeCompare(b))) {
-    const exec = p === 'init' || p === 'bin/busybox' || p === 'etc/tapwire/dhcp4' || p === 'etc/tapwire/serve';
-    entries.push({ kind: 'file', path: p, data, mode: exec ? 0o755 : 0o644 });
-  }
-  for (const a of applets) if (a !== 'busybox') entries.push({ kind: 'symlink', path: `bin/${a}`, target: 'busybox' });
-
-  const initrd = gzipSync(cpioNewc(entries), { level: 9 });
-  fs.writeFileSync(path.join(out, 'initrd.img'), initrd, { mode: 0o644 });
-  fs.copyFileSync(path.join(boot, vmlinuz), path.join(out, 'vmlinuz'));
-  fs.chmodSync(path.join(out, 'vmlinuz'), 0o644);
-  const manifest: GuestManifest = {
-    key,
-    builder: BUILDER_VERSION,
-    rootfsHash,
-    kernelVersion,
-    packages,
-    modules,
-    kernelBytes: fs.statSync(path.join(out, 'vmlinuz')).size,
-    initrdBytes: initrd.length,
-  };
-  fs.writeFileSync(path.join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-  return manifest;
-}
-
 export interface EnsureOptions {
   /** the cache directory (default cacheRoot(): TAPWIRE_CACHE/guest or /var/cache/tapwire/guest) */
   cacheDir?: string;
@@ -148,6 +57,7 @@ export interface EnsureOptions {
 }
 
 /** The guest image for today's package versions: from the cache, or built (and cached) now. */
+
 /** The newest cached build of this builder made from the same rootfs, if any. */
 function newestBuild(root: string, rootfsHash: string): GuestImage | undefined {
   const found = (fs.existsSync(root) ? fs.readdirSync(root) : [])

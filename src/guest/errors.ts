@@ -1,5 +1,6 @@
-// Errors of the guest layer (building tapwire's guest image and booting it). Callers
-// test `code`, never the text.
+// Errors of the guest layer (building tapwire's guest image, its command line and QEMU
+// args). A boot that goes wrong is not an error but a verdict with problems (boot.ts).
+// Callers test `code`, never the text.
 
 export type GuestErrorCode =
   /** a package, module or file the image needs is missing or unusable */
@@ -7,11 +8,7 @@ export type GuestErrorCode =
   /** apt could not resolve or download a package */
   | 'EAPT'
   /** an option for the guest (kernel command line, QEMU args) is invalid */
-  | 'EINVAL'
-  /** the guest did not finish in time */
-  | 'ETIMEDOUT'
-  /** the emulator could not start or ended before the guest finished */
-  | 'EBOOT';
+  | 'EINVAL';
 
 export class GuestError extends Error {
   readonly code: GuestErrorCode;
