@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { mkdirPublic } from './cache';
 import { GuestError } from './errors';
 
 const run = promisify(execFile);
@@ -85,7 +86,7 @@ export const debFile = (p: DebPackage): string => `${p.name}_${p.version.replace
 export async function download(p: DebPackage, dir: string): Promise<string> {
   const dest = path.join(dir, debFile(p));
   if (fs.existsSync(dest)) return dest;
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  mkdirPublic(dir);
   const tmp = fs.mkdtempSync(path.join(dir, `.dl-${process.pid}-`));
   try {
     // apt drops root to _apt for the download: let it write here (else it warns and stays root)

@@ -7,6 +7,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GuestError } from './errors';
 
+/**
+ * mkdir -p whose new directories are 0755 whatever the umask: an unprivileged emulator
+ * (vmwrapper as nobody, libvirt's qemu user) must reach the image.
+ */
+export function mkdirPublic(dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    fs.chmodSync(d, 0o755);
+    if (d === path.resolve(first)) break;
+  }
+}
+
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.TAPWIRE_CACHE || '/var/cache/tapwire', 'guest');
 }
@@ -26,7 +39,7 @@ function alive(pid: number): boolean {
  * die in any way, the pipe closes and the kernel drops the lock. No stale locks.
  */
 export async function withLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 20 * 60_000): Promise<T> {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  mkdirPublic(dir);
   const lock = path.join(dir, '.lock');
   const holder = spawn(
     'flock',

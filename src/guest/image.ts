@@ -16,7 +16,7 @@ import { moduleLoadOrder, parseKernelConfig } from './modules';
 const run = promisify(execFile);
 
 /** Bump when the way the image is put together changes (not for rootfs edits: those are hashed). */
-export const BUILDER_VERSION = 1;
+export const BUILDER_VERSION = 2;
 /** rootfs/<name> -> its path in the image */
 export const ROOTFS_FILES: Record<string, string> = {
   init: 'init',
@@ -95,9 +95,8 @@ export async function assemble(
   for (const a of applets) if (a !== 'busybox') entries.push({ kind: 'symlink', path: `bin/${a}`, target: 'busybox' });
 
   const initrd = gzipSync(cpioNewc(entries), { level: 9 });
-  fs.writeFileSync(path.join(out, 'initrd.img'), initrd, { mode: 0o644 });
+  fs.writeFileSync(path.join(out, 'initrd.img'), initrd);
   fs.copyFileSync(path.join(boot, vmlinuz), path.join(out, 'vmlinuz'));
-  fs.chmodSync(path.join(out, 'vmlinuz'), 0o644);
   const manifest: GuestManifest = {
     key,
     builder: BUILDER_VERSION,
@@ -108,6 +107,8 @@ export async function assemble(
     kernelBytes: fs.statSync(path.join(out, 'vmlinuz')).size,
     initrdBytes: initrd.length,
   };
-  fs.writeFileSync(path.join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
+  fs.writeFileSync(path.join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  // readable by an unprivileged emulator whatever the umask
+  for (const f of ['initrd.img', 'vmlinuz', 'manifest.json']) fs.chmodSync(path.join(out, f), 0o644);
   return manifest;
 }
