@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # setup.sh: everything tapwire needs on a fresh Debian 12 machine, as root.
 # Idempotent: installs only missing apt packages, runs `npm ci` only when the lockfile
-# changed, rebuilds the addon and the TypeScript output, builds the e2e guest.
+# changed, rebuilds the addon and the TypeScript output, builds tapwire's guest image
+# (src/guest/build.ts: cached under /var/cache/tapwire/guest, or $TAPWIRE_CACHE/guest).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHARED="${TAPWIRE_SHARED:-$ROOT/../shared}"
 log() { echo "[setup $(date +%H:%M:%S)] $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (apt, namespaces, taps)" >&2; exit 1; }
@@ -48,8 +48,6 @@ fi
 log "tsc"
 npx tsc -p tsconfig.json >&2
 
-if [ -x "$SHARED/e2e/build-guest.sh" ] || [ -f "$SHARED/e2e/build-guest.sh" ]; then
-  log "e2e guest"
-  bash "$SHARED/e2e/build-guest.sh" >/dev/null
-fi
+log "guest image"
+node dist/src/guest/build.js >/dev/null
 log "ready"

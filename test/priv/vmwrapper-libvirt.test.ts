@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { guestBootArgs, judgeLog, killJudges } from '../fixtures/vmwrapper/guest-net';
+import { ensureGuest, followConsole, GuestImage, guestCmdline } from '../../src/guest';
 import { ensureLibvirt, Libvirt } from '../fixtures/vmwrapper/libvirt';
 import { requireBuilt, SHIM } from '../fixtures/vmwrapper/run-wrapper';
 import { Daemon, killDaemons, startDaemon } from '../helpers/daemon';
@@ -102,18 +102,22 @@ function cgroupsOf(name: string): string[] {
 
 describePrivileged('vmwrapper under real libvirtd', () => {
   let tmp: string;
+  let image: GuestImage;
   let lv: Libvirt | undefined;
   let daemon: Daemon | undefined;
   let domain: string | undefined;
+  let following: AbortController | undefined;
   beforeAll(async () => {
     requireBuilt();
-    const missing = requireTools('libvirtd', 'virsh', 'virtlogd', 'nft', 'python3');
+    const missing = requireTools('libvirtd', 'virsh', 'virtlogd', 'nft');
     if (missing) throw new Error(missing);
+    image = await ensureGuest(); // cached by setup.sh; built here on a fresh cache
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-vmwl-'));
     lv = await ensureLibvirt(tmp);
-  }, 120_000);
+  }, 900_000);
   afterEach(async () => {
-    killJudges();
+    following?.abort();
+    following = undefined;
     if (domain) {
       await lv!.virsh('destroy', domain);
       await lv!.virsh('undefine', domain);
@@ -136,11 +140,10 @@ describePrivileged('vmwrapper under real libvirtd', () => {
     const dir = path.join(tmp, 'guest');
     fs.mkdirSync(dir, { mode: 0o755 });
     fs.chmodSync(tmp, 0o755);
-    const [, kernelSrc, , initrdSrc, , append] = guestBootArgs();
     const kernel = path.join(dir, 'vmlinuz');
     const initrd = path.join(dir, 'initrd.img');
-    fs.copyFileSync(kernelSrc!, kernel);
-    fs.copyFileSync(initrdSrc!, initrd);
+    fs.copyFileSync(image.kernel, kernel);
+    fs.copyFileSync(image.initrd, initrd);
     fs.chownSync(dir, lv!.qemuUid, lv!.qemuGid);
     const log = path.join(dir, 'console.log');
 
@@ -168,8 +171,8 @@ describePrivileged('vmwrapper under real libvirtd', () => {
         name,
         kernel,
         initrd,
-        // e2e.debug=1: the guest stays up after E2E-DONE, so destroy meets a running domain
-        append: `${append} e2e.debug=1`,
+        // stay: the guest stays up after its done line, so destroy meets a running domain
+        append: guestCmdline({ dhcpTries: 20, stay: true }),
         log,
         env: { TAPWIRE_NET_KEY: setup.netKey, TAPWIRE_FD_SOCKET: daemon.fdSocket },
       }),
@@ -177,7 +180,12 @@ describePrivileged('vmwrapper under real libvirtd', () => {
     const def = await lv!.virsh('define', xmlPath);
     expect(def.code, def.out).toBe(0);
     domain = name;
-    const judged = judgeLog(log, [`ip=${pod.ip}`, `router=${pod.gw}`, 'hostname=libvirt-guest']);
+    following = new AbortController();
+    const judged = followConsole(log, {
+      signal: following.signal,
+      timeoutMs: 200_000,
+      expect: { leases: 1, pings: 1, lease: { ip: pod.ip, router: pod.gw, hostname: 'libvirt-guest' } },
+    });
     const start = await lv!.virsh('start', name);
     expect(start.code, start.out).toBe(0);
     // the daemon handed the fds to the libvirt-qemu uid (SO_PEERCRED), not to root
@@ -195,10 +203,9 @@ describePrivileged('vmwrapper under real libvirtd', () => {
     expect(fs.readlinkSync(`/proc/${pid}/fd/${netdev!.replace(/^.*fd=/, '')}`)).toBe('/dev/net/tun');
     expect(fs.readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('TAPWIRE_NET_KEY');
 
-    const verdict = await judged;
-    expect(verdict.out).toMatch(/E2E-RESULT status=ok/);
-    expect(verdict.code).toBe(0);
-    console.log(`[vmwrapper-libvirt] emulator pid ${pid} uid ${uid}; ${verdict.out.trim().split('\n').pop()}`);
+    const res = await judged;
+    expect(res.verdict.ok, [...res.verdict.problems, ...res.tail].join('\n')).toBe(true);
+    console.log(`[vmwrapper-libvirt] emulator pid ${pid} uid ${uid}; ${res.report.lines.at(-1)}`);
 
     const destroyed = await lv!.virsh('destroy', name);
     expect(destroyed.code, destroyed.out).toBe(0);

@@ -1,39 +1,34 @@
-// A real QEMU (TCG) started through vmwrapper: the e2e guest boots on tap fds handed
+// A real QEMU (TCG) started through vmwrapper: tapwire's guest boots on tap fds handed
 // over by a fake fd server (the taps sit on a bridge in a test netns with dnsmasq), gets
-// its fixed lease and pings the gateway, judged by boot-guest.py --judge-log. While it
-// runs, the pid vmwrapper was spawned as is QEMU (execve, no child).
-import { ChildProcess, spawn } from 'node:child_process';
+// its fixed lease and pings the gateway, judged from its console file. While it runs,
+// the pid vmwrapper was spawned as is QEMU (execve, no child).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { ensureGuest, GuestImage, GuestRun, guestCmdline, QEMU, qemuArgs, startGuest } from '../../src/guest';
 import { FakeFdServer, startFakeFdServer } from '../fixtures/vmwrapper/fake-fd-server';
-import { GuestNet, guestBootArgs, judgeLog, killJudges, makeGuestNet } from '../fixtures/vmwrapper/guest-net';
+import { GuestNet, makeGuestNet } from '../fixtures/vmwrapper/guest-net';
 import { requireBuilt, SHIM } from '../fixtures/vmwrapper/run-wrapper';
 import { removeAllNetns } from '../helpers/netns';
 import { describePrivileged, requireTools } from '../helpers/privileged';
 
-const QEMU = '/usr/bin/qemu-system-x86_64';
-
 describePrivileged('vmwrapper boots a real guest', () => {
   let tmp: string;
+  let image: GuestImage;
   let server: FakeFdServer | undefined;
   let net: GuestNet | undefined;
-  let qemu: ChildProcess | undefined;
-  beforeAll(() => {
+  let run: GuestRun | undefined;
+  beforeAll(async () => {
     requireBuilt();
-    const missing = requireTools('dnsmasq', 'python3', QEMU);
+    const missing = requireTools('dnsmasq', QEMU);
     if (missing) throw new Error(missing);
-    guestBootArgs(); // fails early if the e2e guest is not built
+    image = await ensureGuest(); // cached by setup.sh; built here on a fresh cache
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-vmwq-'));
-  });
+  }, 900_000);
   afterEach(async () => {
-    killJudges();
-    if (qemu && qemu.exitCode === null && qemu.signalCode === null) {
-      qemu.kill('SIGKILL');
-      await new Promise((r) => qemu!.once('close', r));
-    }
-    qemu = undefined;
+    await run?.kill();
+    run = undefined;
     await server?.close();
     server = undefined;
     net?.closeAll();
@@ -62,31 +57,19 @@ describePrivileged('vmwrapper boots a real guest', () => {
         fds: taps,
       }));
       const log = path.join(tmp, `console-${queues}.log`);
-      const args = [
-        '-name',
-        `tapwire-${label.replace(/ /g, '-')}`,
-        '-machine',
-        'pc',
-        '-accel',
-        'tcg',
-        '-m',
-        '256',
-        '-smp',
-        '1',
-        '-nodefaults',
-        '-no-user-config',
-        '-display',
-        'none',
-        '-no-reboot',
-        '-monitor',
-        'none',
-        '-serial',
-        `file:${log}`,
-        ...guestBootArgs(),
-      ];
-      let stderr = '';
-      qemu = spawn(SHIM, args, {
-        stdio: ['ignore', 'ignore', 'pipe'],
+      // udhcpc's default tries are short when CI runs several TCG guests on two cores
+      const append = guestCmdline({ dhcpTries: 20 });
+      const seen: { exe?: string; cmdline?: string[]; fdLinks?: string[] } = {};
+      run = startGuest({
+        command: SHIM,
+        args: qemuArgs({
+          kernel: image.kernel,
+          initrd: image.initrd,
+          append,
+          name: `tapwire-${label.replace(/ /g, '-')}`,
+          console: { file: log },
+        }),
+        console: { file: log },
         env: {
           PATH: '/usr/bin:/bin',
           TAPWIRE_NODE: process.execPath,
@@ -94,25 +77,30 @@ describePrivileged('vmwrapper boots a real guest', () => {
           TAPWIRE_EMULATOR: QEMU,
           TAPWIRE_FD_SOCKET: server.socketPath,
         },
+        timeoutMs: 200_000,
+        expect: { leases: 1, pings: 1, lease: { ip: net.guestIp, router: net.gw } },
+        onLine: (l) => {
+          if (l.event !== 'start') return;
+          // the guest is talking, so QEMU runs: the pid vmwrapper was spawned as is QEMU
+          const pid = run!.pid;
+          seen.exe = fs.readlinkSync(`/proc/${pid}/exe`);
+          seen.cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          const netdev = seen.cmdline.find((a) => a.startsWith('tap,id=tapwire0,')) ?? '';
+          seen.fdLinks = netdev
+            .replace(/^.*=/, '')
+            .split(':')
+            .map((fd) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        },
       });
-      qemu.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((r) => qemu!.once('close', (c) => r(c)));
-
-      const judged = judgeLog(log, [`ip=${net.guestIp}`, `router=${net.gw}`]);
-      // once QEMU has taken the fds, the spawned pid is QEMU itself
-      for (let i = 0; i < 100 && !fs.existsSync(log); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(fs.readlinkSync(`/proc/${qemu.pid}/exe`)).toBe(QEMU);
-      const cmdline = fs.readFileSync(`/proc/${qemu.pid}/cmdline`, 'utf8').split('\0');
-      const netdev = cmdline.find((a) => a.startsWith('tap,id=tapwire0,'));
+      const res = await run.result;
+      const why = [...res.verdict.problems, ...res.tail, `qemu stderr: ${res.stderr}`].join('\n');
+      expect(res.verdict.ok, why).toBe(true);
+      expect(res.exitCode).toBe(0); // the guest powered off; -no-reboot ends QEMU
+      expect(seen.exe).toBe(QEMU);
+      const netdev = seen.cmdline!.find((a) => a.startsWith('tap,id=tapwire0,'));
       expect(netdev).toMatch(queues === 1 ? /^tap,id=tapwire0,fd=\d+$/ : /^tap,id=tapwire0,fds=\d+:\d+$/);
-      for (const fd of netdev!.replace(/^.*=/, '').split(':')) {
-        expect(fs.readlinkSync(`/proc/${qemu.pid}/fd/${fd}`)).toBe('/dev/net/tun');
-      }
-
-      const verdict = await judged;
-      expect(verdict.out, `${verdict.out}\nqemu stderr: ${stderr}`).toMatch(/E2E-RESULT status=ok/);
-      expect(verdict.code).toBe(0);
-      expect(await exited).toBe(0); // the guest powered off; -no-reboot ends QEMU
+      expect(seen.fdLinks).toEqual(Array(queues).fill('/dev/net/tun'));
+      expect(res.report.nics.map((n) => n.mac)).toEqual([mac]);
     },
     240_000,
   );
