@@ -17,10 +17,24 @@ export class TapError extends Error {
   }
 }
 
+/**
+ * A request value as an error message shows it: JSON, cut to `max` characters with its
+ * full size appended (`"abc…"(1048576 bytes)`), so an error about a 1 MB field stays short.
+ */
+export function quote(value: unknown, max = 128): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(typeof value); // too deep to print
+  }
+  if (text.length <= max) return text;
+  return `${text.slice(0, max)}…(${Buffer.byteLength(text)} bytes)`;
+}
+
 /** EINVAL naming the field and its value: `invalid <field> <value>: <why>`. */
 export function badInput(field: string, value: unknown, why: string): TapError {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value ?? null)?.slice(0, 200);
-  return new TapError('EINVAL', `invalid ${field} ${shown}: ${why}`, field);
+  return new TapError('EINVAL', `invalid ${field} ${quote(value ?? null)}: ${why}`, field);
 }
 
 /** Any thrown value as an ErrorBody (unknown failures become EIO with their message). */

@@ -71,6 +71,15 @@ function readReply(sock: number, timeoutMs: number): { reply: unknown; fds: numb
   }
 }
 
+/** The frame a daemon wrote before closing on us, if any. */
+function readRefusal(sock: number, timeoutMs: number): { reply: unknown; fds: number[] } | undefined {
+  try {
+    return readReply(sock, timeoutMs);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Checks the reply's shape and fd count; closes the fds and throws on anything wrong. */
 function checkReply(reply: unknown, fds: number[]): Fetched {
   try {
@@ -111,7 +120,12 @@ export function fetchFds(socketPath: string, key: string, timeoutMs = DEFAULT_FE
     try {
       sendFds(sock, encodeFrame({ v: PROTOCOL_VERSION, id: REQUEST_ID, op: 'fds', key }), []);
     } catch (e) {
-      throw new FetchError(errCode(e), `cannot send the request: ${errCode(e)}`);
+      // A daemon that refuses a peer writes why and closes at once: the send then fails,
+      // but the refusal is there to read.
+      const code = errCode(e);
+      const refusal = code === 'EPIPE' || code === 'ECONNRESET' ? readRefusal(sock, timeoutMs) : undefined;
+      if (refusal) checkReply(refusal.reply, refusal.fds); // throws the daemon's error
+      throw new FetchError(code, `cannot send the request: ${code}`);
     }
     const { reply, fds } = readReply(sock, timeoutMs);
     return checkReply(reply, fds);

@@ -1,0 +1,108 @@
+// Peers of the daemon's sockets for hostile-socket tests: the unprivileged fixture
+// test/fixtures/hostile-peer.js run under setpriv as another uid, a raw one-frame
+// exchange as root, and the daemon's open fd count.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+export const PEER = path.resolve(__dirname, '../fixtures/hostile-peer.js');
+export const NOBODY = { uid: 65534, gid: 65534 };
+
+export interface PeerSummary {
+  connected: number;
+  connectErrors: Record<string, number>;
+  /** "<reply id>:<code or ok>" -> count */
+  frames: Record<string, number>;
+  /** connections the daemon closed */
+  closed: number;
+  /** the first message of each frame kind */
+  messages: Record<string, string>;
+}
+
+export interface Peer {
+  summary: PeerSummary;
+  /** ends the peer (its connections close) and waits for it to exit */
+  release: () => Promise<void>;
+}
+
+const running = new Set<ReturnType<typeof spawn>>();
+
+/** Runs hostile-peer.js as `user` (setpriv, no supplementary groups); resolves with its summary. */
+export function runPeer(args: string[], user = NOBODY): Promise<Peer> {
+  const child = spawn(
+    'setpriv',
+    [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', process.execPath, PEER, ...args],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  running.add(child);
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  void exited.then(() => running.delete(child));
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      resolve({
+        summary: JSON.parse(out.slice(0, nl)) as PeerSummary,
+        release: async () => {
+          child.stdin.end();
+          await exited;
+        },
+      });
+    });
+    void exited.then(() => reject(new Error(`peer ${args.join(' ')} exited without a summary: ${err}`)));
+  });
+}
+
+/** Kills every peer still running (afterEach). */
+export function killPeers(): void {
+  for (const c of running) c.kill('SIGKILL');
+}
+
+/** One raw frame (any bytes) to a socket; resolves with the first reply frame, or 'closed'. */
+export function rawRequest(socketPath: string, body: Buffer | object): Promise<Record<string, unknown> | 'closed'> {
+  const payload = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(payload.length);
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(socketPath);
+    let buf = Buffer.alloc(0);
+    s.on('connect', () => s.write(Buffer.concat([head, payload])));
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        s.destroy();
+        resolve(JSON.parse(buf.subarray(4, 4 + buf.readUInt32BE(0)).toString()) as Record<string, unknown>);
+      }
+    });
+    s.on('error', (e: NodeJS.ErrnoException) =>
+      e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : reject(e),
+    );
+    s.on('close', () => resolve('closed'));
+  });
+}
+
+/** Open fds of a process. */
+export function fdCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Resident set of a process, in KiB. */
+export function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Polls until cond() holds or `ms` passed; returns whether it held (the caller asserts the state, not the time). */
+export async function eventually(cond: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return true;
+}
