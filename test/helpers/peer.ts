@@ -1,6 +1,7 @@
 // Peers of the daemon's sockets for hostile-socket tests: the unprivileged fixture
-// test/fixtures/hostile-peer.js run under setpriv as another uid, a raw one-frame
-// exchange as root, and the daemon's open fd count.
+// test/fixtures/hostile-peer.js run under setpriv as another uid, fd-holder.js (an
+// emulator stand-in that holds fetched tap fds), a raw one-frame exchange as root, and
+// the daemon's open fd count.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -105,4 +106,38 @@ export async function eventually(cond: () => boolean, ms = 10_000): Promise<bool
     await new Promise((r) => setTimeout(r, 25));
   }
   return true;
+}
+
+export const FD_HOLDER = path.resolve(__dirname, '../fixtures/fd-holder.js');
+
+export interface Holder {
+  result: { ok: true; fds: number } | { ok: false; code: string; message: string };
+  /** ends the holder: its fds close with it */
+  release: () => Promise<void>;
+}
+
+/** Runs fd-holder.js (root): fetches key's fds and holds them until released. */
+export function runHolder(fdSocket: string, key: string): Promise<Holder> {
+  const child = spawn(process.execPath, [FD_HOLDER, fdSocket, key], { stdio: ['pipe', 'pipe', 'pipe'] });
+  running.add(child);
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  void exited.then(() => running.delete(child));
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      resolve({
+        result: JSON.parse(out.slice(0, nl)) as Holder['result'],
+        release: async () => {
+          child.stdin.end();
+          await exited;
+        },
+      });
+    });
+    void exited.then(() => reject(new Error(`fd holder exited without a result: ${err}`)));
+  });
 }
