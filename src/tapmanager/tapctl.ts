@@ -154,11 +154,12 @@ function need<T>(v: T | undefined, what: string): T {
 }
 
 if (require.main === module) {
+  // exitCode, not exit(): a long listing still in the stdout pipe would be cut off
   main().then(
-    (code) => process.exit(code),
+    (code) => (process.exitCode = code),
     (e: unknown) => {
       process.stderr.write(`tapctl: ${(e as Error).message}\n`);
-      process.exit(1);
+      process.exitCode = 1;
     },
   );
 }
