@@ -4,8 +4,9 @@
 // the daemon's open fd count.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
+import { closeFd, recvFds, sendFds, unixConnect } from '../../src/native';
+import { FrameDecoder } from '../../src/tapmanager/protocol';
 
 export const PEER = path.resolve(__dirname, '../fixtures/hostile-peer.js');
 export const NOBODY = { uid: 65534, gid: 65534 };
@@ -64,27 +65,32 @@ export function killPeers(): void {
   for (const c of running) c.kill('SIGKILL');
 }
 
-/** One raw frame (any bytes) to a socket; resolves with the first reply frame, or 'closed'. */
-export function rawRequest(socketPath: string, body: Buffer | object): Promise<Record<string, unknown> | 'closed'> {
+/**
+ * One raw frame (any bytes) to a socket, over a blocking socket: returns the first reply
+ * frame, or 'closed'. A daemon that refuses a frame closes at once; its reply is still
+ * read when our send failed for that (an event-loop socket would drop it).
+ */
+export function rawRequest(socketPath: string, body: Buffer | object): Record<string, unknown> | 'closed' {
   const payload = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
   const head = Buffer.alloc(4);
   head.writeUInt32BE(payload.length);
-  return new Promise((resolve, reject) => {
-    const s = net.createConnection(socketPath);
-    let buf = Buffer.alloc(0);
-    s.on('connect', () => s.write(Buffer.concat([head, payload])));
-    s.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      if (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
-        s.destroy();
-        resolve(JSON.parse(buf.subarray(4, 4 + buf.readUInt32BE(0)).toString()) as Record<string, unknown>);
-      }
-    });
-    s.on('error', (e: NodeJS.ErrnoException) =>
-      e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : reject(e),
-    );
-    s.on('close', () => resolve('closed'));
-  });
+  const fd = unixConnect(socketPath, 20_000);
+  try {
+    try {
+      sendFds(fd, Buffer.concat([head, payload]), []);
+    } catch {
+      /* closed on us: read what it said */
+    }
+    const decoder = new FrameDecoder();
+    for (;;) {
+      const { data } = recvFds(fd, 65536, 0);
+      if (data.length === 0) return 'closed';
+      const frames = decoder.push(data);
+      if (frames.length) return frames[0] as Record<string, unknown>;
+    }
+  } finally {
+    closeFd(fd);
+  }
 }
 
 /** Open fds of a process. */

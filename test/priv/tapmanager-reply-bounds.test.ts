@@ -82,13 +82,13 @@ describePrivileged('tapmanager: replies bigger than a frame', () => {
     expect(Buffer.byteLength(JSON.stringify(all))).toBeGreaterThan(MAX_FRAME);
 
     // one page at a time, as the client asks: in id order, each under a frame
-    const page = (await rawRequest(r.controlSocket, { v: 1, id: 1, op: 'list', limit: 1000 })) as {
+    const page = rawRequest(r.controlSocket, { v: 1, id: 1, op: 'list', limit: 1000 }) as {
       result: { sandboxes: { sandboxId: string }[]; next: string };
     };
     expect(page.result.sandboxes.length).toBeLessThan(301);
     expect(page.result.next).toBe(page.result.sandboxes.at(-1)!.sandboxId);
     // the whole list in one reply cannot be: a short error saying how to page
-    expect(await rawRequest(r.controlSocket, { v: 1, id: 2, op: 'list' })).toMatchObject({
+    expect(rawRequest(r.controlSocket, { v: 1, id: 2, op: 'list' })).toMatchObject({
       id: 2,
       ok: false,
       error: { code: 'E2BIG', field: 'limit' },
