@@ -154,6 +154,7 @@ export class TapmanagerServer {
     }
     const full = this.limits.admit(cred.uid);
     if (full !== undefined) {
+      log.debug('connection refused, too many', { uid: cred.uid, pid: cred.pid }); // each one (TAPWIRE_DEBUG)
       this.throttle.warn(`full:${socket}:${cred.uid}`, `${socket} socket: connection refused, too many`, {
         uid: cred.uid,
         pid: cred.pid,

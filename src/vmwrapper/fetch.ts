@@ -1,7 +1,9 @@
 // Fetching the guest's tap fds from tapmanager's fd socket: one blocking connect, one
 // `fds` request frame, then recvmsg until one whole reply frame is in (the fds may ride
 // on any chunk; all are collected). Synchronous on purpose: vmwrapper does nothing
-// else, and it keeps the process free of event-loop work before execve.
+// else, and it keeps the process free of event-loop work before execve. A daemon that
+// turns the connection away as busy (too many connections: EAGAIN on reply id 0) is
+// asked again, with a growing pause, until the timeout.
 import { closeFd, recvFds, sendFds, unixConnect } from '../native';
 import { encodeFrame, FdsResult, FrameDecoder, PROTOCOL_VERSION } from '../tapmanager/protocol';
 import { ArgsError, checkNic, expectedFdCount, WrapperNic } from './args';
@@ -11,6 +13,8 @@ export class FetchError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** the daemon turned the connection away for now (too many connections): worth another try */
+    readonly busy = false,
   ) {
     super(message);
     this.name = 'FetchError';
@@ -87,7 +91,8 @@ function checkReply(reply: unknown, fds: number[]): Fetched {
     if (r.ok === false) {
       const body = (r.error ?? {}) as { code?: unknown; message?: unknown };
       const code = typeof body.code === 'string' ? body.code : 'EIO';
-      throw new FetchError(code, `daemon refused (${code}): ${typeof body.message === 'string' ? body.message : '-'}`);
+      const text = typeof body.message === 'string' ? body.message : '-';
+      throw new FetchError(code, `daemon refused (${code}): ${text}`, code === 'EAGAIN' && r.id === 0);
     }
     if (r.ok !== true || r.v !== PROTOCOL_VERSION || r.id !== REQUEST_ID) {
       throw new FetchError('EPROTO', `unexpected reply ${JSON.stringify(reply).slice(0, 200)}`);
@@ -110,6 +115,18 @@ function checkReply(reply: unknown, fds: number[]): Fetched {
 
 /** Asks the daemon at socketPath for key's tap fds. Throws FetchError. */
 export function fetchFds(socketPath: string, key: string, timeoutMs = DEFAULT_FETCH_TIMEOUT_MS): Fetched {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 10; ; pause = Math.min(pause * 2, 500)) {
+    try {
+      return fetchOnce(socketPath, key, timeoutMs);
+    } catch (e) {
+      if (!(e instanceof FetchError && e.busy) || Date.now() + pause > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause); // a sleep; nothing else runs here
+    }
+  }
+}
+
+function fetchOnce(socketPath: string, key: string, timeoutMs: number): Fetched {
   let sock: number;
   try {
     sock = unixConnect(socketPath, timeoutMs);

@@ -122,9 +122,14 @@ export interface Holder {
   release: () => Promise<void>;
 }
 
-/** Runs fd-holder.js (root): fetches key's fds and holds them until released. */
-export function runHolder(fdSocket: string, key: string): Promise<Holder> {
-  const child = spawn(process.execPath, [FD_HOLDER, fdSocket, key], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** Runs fd-holder.js (as root, or as `user`): fetches key's fds and holds them until released. */
+export function runHolder(fdSocket: string, key: string, user?: { uid: number; gid: number }): Promise<Holder> {
+  const argv = [process.execPath, FD_HOLDER, fdSocket, key];
+  const child = user
+    ? spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', ...argv], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+    : spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(child);
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   void exited.then(() => running.delete(child));

@@ -14,7 +14,7 @@ import { FD_MAX_FRAME, MAX_FRAME } from '../../src/tapmanager/protocol';
 import { killDaemons, startDaemon, stopDaemon, type Daemon } from '../helpers/daemon';
 import { ipDump, settledDump } from '../helpers/ip-dump';
 import { removeAllNetns } from '../helpers/netns';
-import { eventually, fdCount, killPeers, rawRequest, runPeer, NOBODY } from '../helpers/peer';
+import { eventually, fdCount, killPeers, rawRequest, runHolder, runPeer, NOBODY } from '../helpers/peer';
 import { makePod } from '../helpers/pod';
 import { describePrivileged, requireTools } from '../helpers/privileged';
 
@@ -119,6 +119,7 @@ describePrivileged('tapmanager: hostile peers on its sockets', () => {
   it('item 6: connections are capped per uid and in total; root keeps its own allowance', async () => {
     const d = await startDaemon(dir, {
       args: ['--fd-allow-uid', '65534,65533', '--max-conns-per-uid', '5', '--max-conns', '8'],
+      env: { TAPWIRE_DEBUG: 'tapmanager.fd' }, // a debug line for each refusal
     });
     const pid = d.child.pid!;
     const base = fdCount(pid);
@@ -137,9 +138,19 @@ describePrivileged('tapmanager: hostile peers on its sockets', () => {
     expect(fdCount(pid)).toBeLessThanOrEqual(base + 8);
     // root is not counted against them: its control requests and fetches work
     await rootStillServed(d, 'sb-root-reserve');
+    // vmwrapper (fetchFds) of uid 65534 finds the daemon busy and asks again until a slot is free
+    const p = makePod();
+    const res = await d.client.setup({ sandboxId: 'sb-busy', netnsPath: p.pod.path, cniResult: p.cniResult });
+    const refusedSoFar = (): number => d.logs().filter((l) => l.msg === 'connection refused, too many').length;
+    const before = refusedSoFar();
+    const fetching = runHolder(d.fdSocket, res.netKey, NOBODY);
+    expect(await eventually(() => refusedSoFar() > before)).toBe(true);
     const held = fdCount(pid); // (root's work may have left the daemon a pool fd or two)
     await a.release();
     await b.release();
+    const holder = await fetching;
+    expect(holder.result).toEqual({ ok: true, fds: 1 });
+    await holder.release();
     expect(await eventually(() => fdCount(pid) <= held - 8)).toBe(true);
     const full = d.logs().filter((l) => l.msg.startsWith('fd socket: connection refused, too many'));
     expect(full.length).toBeGreaterThan(0);
