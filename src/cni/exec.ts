@@ -92,6 +92,9 @@ export function execPlugin(o: ExecOptions, type: string, env: PluginEnv, stdin: 
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.stdin.on('error', () => {}); // a plugin may exit without reading stdin
+    // a failed read of its output ends in 'close' too: no listener-less 'error' may end the service
+    child.stdout.on('error', () => {});
+    child.stderr.on('error', () => {});
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(

@@ -121,6 +121,42 @@ function kindOf(linkinfo: Buffer | undefined): string | undefined {
   return undefined;
 }
 
+const IFLA_TUN_NUM_QUEUES = 8;
+const IFLA_TUN_NUM_DISABLED_QUEUES = 9;
+
+/** The attributes of a netlink attribute stream: [type without flags, payload]. */
+function* nlattrs(buf: Buffer): Generator<[number, Buffer]> {
+  for (let off = 0; off + 4 <= buf.length;) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > buf.length) return;
+    yield [buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len)];
+    off += (len + 3) & ~3;
+  }
+}
+
+/** Queue files attached to a tun/tap (IFLA_TUN_NUM_QUEUES, IFLA_TUN_NUM_DISABLED_QUEUES). */
+export interface TunQueues {
+  /** files attached and enabled */
+  attached: number;
+  /** files attached but detached from the queue set (TUNSETQUEUE IFF_DETACH_QUEUE) */
+  disabled: number;
+}
+
+function tunQueuesOf(linkinfo: Buffer | undefined): TunQueues | undefined {
+  if (!linkinfo || kindOf(linkinfo) !== 'tun') return undefined;
+  const q: TunQueues = { attached: 0, disabled: 0 };
+  let seen = false;
+  for (const [type, data] of nlattrs(linkinfo)) {
+    if (type !== IFLA_INFO_DATA) continue;
+    for (const [t, v] of nlattrs(data)) {
+      if (v.length < 4) continue;
+      if (t === IFLA_TUN_NUM_QUEUES) [q.attached, seen] = [v.readUInt32LE(0), true];
+      if (t === IFLA_TUN_NUM_DISABLED_QUEUES) q.disabled = v.readUInt32LE(0);
+    }
+  }
+  return seen ? q : undefined;
+}
+
 export class NetlinkHandle {
   private constructor(
     private readonly sock: RtNetlinkSocket,
@@ -172,6 +208,17 @@ export class NetlinkHandle {
 
   async link(name: string): Promise<LinkState | undefined> {
     return (await this.links()).find((l) => l.name === name);
+  }
+
+  /**
+   * How many files are attached to multiqueue tun/tap `name` (each open file of
+   * /dev/net/tun attached to it by TUNSETIFF is one; dups and fds passed on share theirs).
+   * undefined when the kernel does not say: it reports the counts only for IFF_MULTI_QUEUE
+   * devices (and since Linux 4.15), or `name` is no tun/tap. ENODEV when there is none.
+   */
+  async tunQueues(name: string): Promise<TunQueues | undefined> {
+    const msgs = await this.run('read', `link "${name}"`, () => this.sock.getLink({}, { ifname: name }));
+    return tunQueuesOf(msgs[0]?.attrs.linkinfo);
   }
 
   /** Creates a bridge (STP off, forward delay 0), up if `up`; EEXIST if the name is taken. */

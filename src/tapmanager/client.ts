@@ -1,10 +1,13 @@
 // A client for tapmanager's control socket: one connection, requests pipelined by id.
+// list() follows the daemon's pages (ListRequest), so any number of sandboxes lists.
 import * as net from 'node:net';
 import {
   DEFAULT_CONTROL_SOCKET,
   encodeFrame,
   ErrorBody,
   FrameDecoder,
+  ListEntry,
+  ListPage,
   PROTOCOL_VERSION,
   Reply,
   SetupRequest,
@@ -39,6 +42,8 @@ export class TapmanagerClient implements TapmanagerApi {
   constructor(
     readonly socketPath: string = DEFAULT_CONTROL_SOCKET,
     private readonly timeoutMs = 60_000,
+    /** sandboxes per list page (the daemon may send fewer, to fit a frame) */
+    private readonly listPageSize = 1000,
   ) {}
 
   setup(req: Omit<SetupRequest, 'op'>): Promise<SetupResult> {
@@ -53,8 +58,25 @@ export class TapmanagerClient implements TapmanagerApi {
     return this.call({ op: 'status', sandboxId });
   }
 
-  list(): Promise<unknown[]> {
-    return this.call({ op: 'list' }) as Promise<unknown[]>;
+  async list(): Promise<ListEntry[]> {
+    const all: ListEntry[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = (await this.call({ op: 'list', limit: this.listPageSize, ...(after ? { after } : {}) })) as
+        ListPage | ListEntry[];
+      if (Array.isArray(page)) return page; // a daemon from before paging: the whole list
+      all.push(...page.sandboxes);
+      if (page.next === undefined) return all;
+      after = page.next;
+    }
+  }
+
+  /** Detaches whoever holds the sandbox's taps, so that the next fds fetch works. */
+  revoke(sandboxId: string): Promise<{ sandboxId: string; revoked: { tap: string; attached: number }[] }> {
+    return this.call({ op: 'revoke', sandboxId }) as Promise<{
+      sandboxId: string;
+      revoked: { tap: string; attached: number }[];
+    }>;
   }
 
   close(): void {
@@ -64,8 +86,14 @@ export class TapmanagerClient implements TapmanagerApi {
 
   /** Sends one request and resolves with its result, or rejects with a TapmanagerError. */
   call(body: Record<string, unknown>): Promise<unknown> {
-    const sock = this.connect();
     const id = this.nextId++;
+    let frame: Buffer;
+    try {
+      frame = encodeFrame({ v: PROTOCOL_VERSION, id, ...body });
+    } catch (e) {
+      return Promise.reject(new TapmanagerError({ code: 'E2BIG', message: (e as Error).message }));
+    }
+    const sock = this.connect();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
@@ -88,7 +116,7 @@ export class TapmanagerClient implements TapmanagerApi {
         },
       });
       sock.ref(); // keep the process alive while a reply is owed
-      sock.write(encodeFrame({ v: PROTOCOL_VERSION, id, ...body }));
+      sock.write(frame);
     });
   }
 
@@ -107,6 +135,11 @@ export class TapmanagerClient implements TapmanagerApi {
       }
       for (const f of frames) {
         const reply = f as Reply;
+        // id 0: about the connection, not a request (refused, a bound passed): it closes next
+        if (reply.id === 0 && !reply.ok) {
+          this.failAll(new TapmanagerError(reply.error));
+          continue;
+        }
         const p = this.pending.get(reply.id);
         if (!p) continue;
         this.pending.delete(reply.id);

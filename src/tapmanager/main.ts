@@ -7,11 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../dhcp/warmup';
 import { unixDatagramSend } from '../native';
-import { parseFlags, usage, FlagSpec } from '../util/flags';
+import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger } from '../util/log';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET, DEFAULT_STATE_DIR } from './protocol';
 import { SandboxManager } from './sandboxes';
-import { TapmanagerServer } from './server';
+import { DEFAULT_CONN_LIMITS } from './conn-limits';
+import { DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, TapmanagerServer } from './server';
 import { RecordStore } from './store';
 
 export const FLAGS: FlagSpec[] = [
@@ -33,8 +34,40 @@ export const FLAGS: FlagSpec[] = [
     default: '/run/netns,/run/tapwire/netns',
     repeat: true,
   },
+  {
+    name: 'max-conns-per-uid',
+    help: 'connections one non-root uid may hold (both sockets); more are refused with EAGAIN',
+    default: String(DEFAULT_CONN_LIMITS.perUid),
+  },
+  {
+    name: 'max-conns',
+    help: 'connections all non-root uids may hold together; more are refused with EAGAIN',
+    default: String(DEFAULT_CONN_LIMITS.total),
+  },
+  {
+    name: 'max-root-conns',
+    help: "root's own connections (counted apart from --max-conns, so other peers cannot crowd root out)",
+    default: String(DEFAULT_CONN_LIMITS.root),
+  },
+  {
+    name: 'frame-timeout-ms',
+    help: 'a request frame begun must be whole within this; else the connection is closed',
+    default: String(DEFAULT_FRAME_TIMEOUT_MS),
+  },
+  {
+    name: 'idle-timeout-ms',
+    help: 'fd-socket connections with no request in flight are closed after this',
+    default: String(DEFAULT_IDLE_TIMEOUT_MS),
+  },
   { name: 'help', help: 'print this help', boolean: true },
 ];
+
+function positive(flags: Flags, name: string): number {
+  const v = Number(flags[name]);
+  if (!Number.isInteger(v) || v < 1)
+    throw new Error(`invalid --${name} ${JSON.stringify(flags[name])}: not a positive integer`);
+  return v;
+}
 
 function ids(v: unknown, field: string): number[] {
   return ((v as string[] | undefined) ?? []).map((s) => {
@@ -63,7 +96,17 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger('tapmanager');
+  const limits = {
+    perUid: positive(flags, 'max-conns-per-uid'),
+    total: positive(flags, 'max-conns'),
+    root: positive(flags, 'max-root-conns'),
+  };
+  const frameTimeoutMs = positive(flags, 'frame-timeout-ms');
+  const idleTimeoutMs = positive(flags, 'idle-timeout-ms');
   if (process.getuid?.() !== 0) throw new Error('tapmanager must run as root (netns, taps, bridges)');
+  // The last line, for a bug: every peer-facing path handles its own failures, and a
+  // rejection nobody awaited must not end a daemon that holds every pod's network.
+  process.on('unhandledRejection', (e) => log.error('unhandled rejection (a bug; the daemon goes on)', { error: e }));
   const store = new RecordStore(String(flags['state-dir']), { fsync: flags['fsync-records'] === true });
   await store.init();
   const mgr = new SandboxManager({
@@ -85,6 +128,9 @@ async function main(): Promise<void> {
     fdAllowUids: ids(flags['fd-allow-uid'], 'fd-allow-uid'),
     fdAllowGids: ids(flags['fd-allow-gid'], 'fd-allow-gid'),
     log,
+    limits,
+    frameTimeoutMs,
+    idleTimeoutMs,
   });
   await server.start();
   log.info('ready', {

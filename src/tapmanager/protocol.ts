@@ -2,14 +2,16 @@
 // service. Documented in docs/protocol.md.
 //
 // Framing: every message is a 4-byte big-endian length followed by that many bytes of
-// UTF-8 JSON. A frame over MAX_FRAME bytes is refused (the connection is closed after
-// an error reply). Every request carries `v` (PROTOCOL_VERSION) and an `id` that the
+// UTF-8 JSON. A frame over MAX_FRAME bytes (FD_MAX_FRAME on the fd socket) is refused
+// (the connection is closed after an error reply). A reply never exceeds MAX_FRAME: one
+// that would becomes a short error (E2BIG); `list` pages (ListRequest) and `status`
+// caps its long lists, saying how many entries it left out. Every request carries `v` (PROTOCOL_VERSION) and an `id` that the
 // reply echoes. Replies are {v, id, ok: true, result} or {v, id, ok: false, error}.
 // On the control socket, requests pipelined on one connection run concurrently and
 // their replies may arrive in any order (match them by id).
 //
 // Two sockets:
-//  - control socket (root only, 0600): setup, teardown, status, list
+//  - control socket (root only, 0600): setup, teardown, status, list, revoke
 //  - fd socket (peers checked by SO_PEERCRED + a per-sandbox token): fds only; the reply
 //    frame carries one tap fd per queue of every guest NIC, in order, via SCM_RIGHTS.
 import { nestsDeeperThan } from '../util/json-depth';
@@ -18,6 +20,8 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME = 1 << 20;
 /** Deepest nesting of arrays/objects a frame may have (a request needs 5). */
 export const MAX_FRAME_DEPTH = 64;
+/** Largest request frame the fd socket takes: an `fds` request is a few hundred bytes. */
+export const FD_MAX_FRAME = 16 << 10;
 export const DEFAULT_STATE_DIR = '/var/lib/tapwire';
 export const DEFAULT_CONTROL_SOCKET = '/run/tapwire/control.sock';
 export const DEFAULT_FD_SOCKET = '/run/tapwire/fd.sock';
@@ -72,8 +76,43 @@ export interface StatusRequest {
   sandboxId: string;
 }
 
+/**
+ * Without `limit` the reply is every sandbox as one array (E2BIG when they do not fit
+ * one frame). With `limit` it is a ListPage of at most `limit` sandboxes (fewer when the
+ * frame fills), in sandboxId order, those after the id `after`.
+ */
 export interface ListRequest {
   op: 'list';
+  limit?: number;
+  after?: string;
+}
+
+/** Most sandboxes one list page asks for. */
+export const MAX_LIST_LIMIT = 10_000;
+
+export interface ListEntry {
+  sandboxId: string;
+  state: string;
+  netnsPath: string;
+  ips: string[];
+  createdAt: string;
+}
+
+export interface ListPage {
+  sandboxes: ListEntry[];
+  /** set when more follow: pass it as `after` for the next page */
+  next?: string;
+}
+
+/**
+ * Detaches every holder of the sandbox's taps: each tap is deleted and made again (same
+ * name, bridge, MTU, mark), so fds handed out earlier no longer reach the guest network
+ * and the next `fds` succeeds. For a runtime that restarts a guest whose old emulator
+ * cannot be made to close its fds.
+ */
+export interface RevokeRequest {
+  op: 'revoke';
+  sandboxId: string;
 }
 
 /** fd socket only. key = TAPWIRE_NET_KEY as the runtime got it from setup. */
@@ -82,7 +121,7 @@ export interface FdsRequest {
   key: string;
 }
 
-export type Request = SetupRequest | TeardownRequest | StatusRequest | ListRequest | FdsRequest;
+export type Request = SetupRequest | TeardownRequest | StatusRequest | ListRequest | RevokeRequest | FdsRequest;
 
 /** What the guest is handed for one NIC. */
 export interface GuestNic {
@@ -135,34 +174,53 @@ export function encodeFrame(msg: unknown): Buffer {
 
 /**
  * Incremental decoder: push() bytes as they arrive (partial reads are fine), get back
- * every complete frame's parsed JSON. Throws FrameError on an oversize frame or bad JSON.
+ * every complete frame's parsed JSON. Throws FrameError on a frame over `maxFrame` (as
+ * soon as its length header is in) or bad JSON. The bytes of an incomplete frame are
+ * kept as the chunks that brought them, nothing is allocated for the length a header
+ * announces, and they are joined once, when the frame is whole: a peer that announces
+ * 1 MB and sends 10 bytes costs 10 bytes.
  */
 export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly maxFrame = MAX_FRAME) {}
 
   push(chunk: Buffer): unknown[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (chunk.length) {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+    }
     const out: unknown[] = [];
-    for (;;) {
-      if (this.buf.length < 4) break;
-      const len = this.buf.readUInt32BE(0);
-      if (len > MAX_FRAME) throw new FrameError(`frame length ${len} exceeds ${MAX_FRAME}`);
-      if (this.buf.length < 4 + len) break;
-      const body = this.buf.subarray(4, 4 + len);
-      this.buf = this.buf.subarray(4 + len);
+    while (this.size >= 4) {
+      if (this.chunks[0]!.length < 4) this.join();
+      const len = this.chunks[0]!.readUInt32BE(0);
+      if (len > this.maxFrame) throw new FrameError(`frame length ${len} exceeds ${this.maxFrame}`);
+      if (this.size < 4 + len) break;
+      if (this.chunks[0]!.length < 4 + len) this.join();
+      const head = this.chunks[0]!;
+      const body = head.subarray(4, 4 + len);
+      const rest = head.subarray(4 + len);
+      this.size -= 4 + len;
+      if (rest.length) this.chunks[0] = rest;
+      else this.chunks.shift();
       if (nestsDeeperThan(body, MAX_FRAME_DEPTH)) throw new FrameError(`frame nests deeper than ${MAX_FRAME_DEPTH}`);
       try {
         out.push(JSON.parse(body.toString('utf8')));
       } catch (e) {
-        throw new FrameError(`frame is not JSON: ${(e as Error).message}`);
+        throw new FrameError(`frame is not JSON: ${(e as Error).message.slice(0, 200)}`);
       }
     }
     return out;
   }
 
+  private join(): void {
+    this.chunks = [Buffer.concat(this.chunks, this.size)];
+  }
+
   /** Bytes of an incomplete frame still buffered. */
   get pending(): number {
-    return this.buf.length;
+    return this.size;
   }
 }
 

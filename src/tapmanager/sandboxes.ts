@@ -7,7 +7,6 @@ import * as fs from 'node:fs';
 import { DhcpServer, StaticLease } from '../dhcp/server';
 import { NetlinkHandle } from '../net/netlink';
 import { randomMac } from '../net/addr-text';
-import { openTap, withNetns } from '../native';
 import type { Logger } from '../util/log';
 import { RateLimiter } from '../util/rate-limit';
 import { crashCounting, crashPoint } from './crash-points';
@@ -18,11 +17,12 @@ import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence
 import { planGuestNetwork, PlanError } from './plan/guest-network';
 import { readVethSnapshot } from './plan/read-veth';
 import { planRouteRestore } from './plan/restore-routes';
-import type { FdsResult, GuestNic, SetupRequest, SetupResult } from './protocol';
+import type { FdsResult, GuestNic, ListEntry, SetupRequest, SetupResult } from './protocol';
 import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
 import type { RouteSnapshot } from './snapshot';
 import type { RecordStore } from './store';
-import { BRIDGE_IP, buildNic, deleteNicLinks, tapOptions, unbuildNic } from './topology';
+import { checkNotHeld, openTaps, revokeTaps, type TapHold } from './tap-holders';
+import { BRIDGE_IP, buildNic, deleteNicLinks, unbuildNic } from './topology';
 import { checkSandboxId, guestHostname, NicInput, validateSetup } from './validate';
 
 export interface ManagerOptions {
@@ -372,42 +372,56 @@ export class SandboxManager {
     return { errors };
   }
 
-  /** fds for vmwrapper: the key is "<sandboxId>:<token>". */
-  fds(key: unknown): { result: FdsResult; fds: number[] } {
+  /**
+   * fds for vmwrapper: the key is "<sandboxId>:<token>". One holder at a time: refused
+   * (EBUSY) while files of an earlier fetch are still attached (tap-holders.ts).
+   */
+  async fds(key: unknown): Promise<{ result: FdsResult; fds: number[] }> {
     if (typeof key !== 'string' || key.length > 512)
       throw badInput('key', typeof key === 'string' ? key.slice(0, 40) : key, 'must be a network key string');
     const sep = key.lastIndexOf(':');
     const id = key.slice(0, sep);
     const token = Buffer.from(key.slice(sep + 1));
-    const rec = sep > 0 ? this.records.get(id) : undefined;
-    const want = Buffer.from(rec?.token ?? '');
-    if (!rec || token.length !== want.length || !timingSafeEqual(token, want)) {
+    const found = sep > 0 ? this.records.get(id) : undefined;
+    const want = Buffer.from(found?.token ?? '');
+    if (!found || token.length !== want.length || !timingSafeEqual(token, want)) {
       throw new TapError('EACCES', `network key for sandbox ${JSON.stringify(id)} refused`, 'key');
     }
-    if (rec.state !== 'ready') throw new TapError('EAGAIN', `sandbox ${JSON.stringify(id)} is ${rec.state}`, 'key');
-    const fds: number[] = [];
-    try {
-      withNetns(rec.netnsPath, () => {
-        for (const nic of rec.nics) fds.push(...openTap(nic.tap, tapOptions(nic.queues)));
-      });
-    } catch (e) {
-      for (const fd of fds) fs.closeSync(fd);
-      throw e;
-    }
-    return {
-      fds,
-      result: {
-        sandboxId: rec.sandboxId,
-        nics: rec.nics.map((n) => ({
-          mac: n.guestMac,
-          model: n.model,
-          queues: n.queues,
-          vnetHdr: true,
-          tap: n.tap,
-          vhost: false,
-        })),
-      },
-    };
+    if (found.state !== 'ready') throw new TapError('EAGAIN', `sandbox ${JSON.stringify(id)} is ${found.state}`, 'key');
+    return this.serialize(id, async () => {
+      const rec = this.records.get(id);
+      if (rec !== found || rec.state !== 'ready')
+        throw new TapError('EAGAIN', `sandbox ${JSON.stringify(id)} is ${rec?.state ?? 'gone'}`, 'key');
+      await checkNotHeld(id, rec.netnsPath, rec.nics);
+      const fds = openTaps(id, rec.netnsPath, rec.nics);
+      return {
+        fds,
+        result: {
+          sandboxId: rec.sandboxId,
+          nics: rec.nics.map((n) => ({
+            mac: n.guestMac,
+            model: n.model,
+            queues: n.queues,
+            vnetHdr: true,
+            tap: n.tap,
+            vhost: false,
+          })),
+        },
+      };
+    });
+  }
+
+  /** Detaches whoever holds the sandbox's taps (tap-holders.ts), so that `fds` works again. */
+  async revoke(id: unknown): Promise<{ sandboxId: string; revoked: TapHold[] }> {
+    const sandboxId = checkSandboxId(id);
+    return this.serialize(sandboxId, async () => {
+      const rec = this.records.get(sandboxId);
+      if (!rec) throw new TapError('ENOENT', `no sandbox ${JSON.stringify(sandboxId)}`, 'sandboxId');
+      if (rec.state !== 'ready') throw new TapError('EAGAIN', `sandbox ${JSON.stringify(sandboxId)} is ${rec.state}`);
+      const revoked = await revokeTaps(rec.netnsPath, rec.nics, linkMark(this.scope, sandboxId));
+      this.o.log.info('tap holders revoked', { sandboxId, revoked });
+      return { sandboxId, revoked };
+    });
   }
 
   async status(id: unknown): Promise<SandboxStatus> {
@@ -450,7 +464,7 @@ export class SandboxManager {
     };
   }
 
-  list(): { sandboxId: string; state: string; netnsPath: string; ips: string[]; createdAt: string }[] {
+  list(): ListEntry[] {
     return [...this.records.values()].map((r) => ({
       sandboxId: r.sandboxId,
       state: r.state,

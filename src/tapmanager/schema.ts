@@ -19,7 +19,11 @@ export const LIMITS = {
   /** cniResult.interfaces: host-side and pod-side together */
   interfaces: 64,
   ips: 64,
-  routes: 256,
+  /**
+   * cniResult.routes: pods with thousands of routes exist (routed fabrics that push a route
+   * per peer subnet); the 1 MB frame allows ~25,000, and status pages what it reports
+   */
+  routes: 16384,
   nameservers: 32,
   searches: 64,
   dnsOptions: 64,

@@ -1,18 +1,24 @@
 // tapmanager's two Unix sockets. The control socket (0600, root peers only) takes
-// setup/teardown/status/list. The fd socket takes only `fds`, from peers whose
-// SO_PEERCRED uid or gid is allowed and who present the sandbox's token; its reply
-// frame carries the tap fds (SCM_RIGHTS). A malformed request gets an error reply; an
-// oversize or unparsable frame also closes that connection; nothing kills the daemon.
+// setup/teardown/status/list/revoke. The fd socket (0666) takes only `fds`, from peers
+// whose SO_PEERCRED uid or gid is allowed and who present the sandbox's token; its reply
+// frame carries the tap fds (SCM_RIGHTS). Every peer may be hostile: a refused peer gets
+// one short error frame and is closed at once; admitted peers are counted per uid
+// (conn-limits.ts) and bounded per connection (connection.ts); a malformed request gets
+// an error reply; nothing a peer does kills the daemon.
 // Control requests on one connection run concurrently (tapwire-cri keeps a single
 // connection; the manager serializes per sandbox, replies carry the request id and may
 // come back out of order); fd requests are answered one at a time, in order.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { closeFd, peerCred, sendFds } from '../native';
+import { peerCred } from '../native';
 import type { Logger } from '../util/log';
-import { TapError, toErrorBody } from './errors';
-import { encodeFrame, FrameDecoder, PROTOCOL_VERSION, Reply } from './protocol';
+import { ConnLimits, DEFAULT_CONN_LIMITS, LogThrottle, type ConnLimitOptions } from './conn-limits';
+import { Connection, refuse, socketFd, type ConnectionOptions, type Handler } from './connection';
+import { TapError } from './errors';
+import { quote } from '../util/quote';
+import { FD_MAX_FRAME, MAX_FRAME } from './protocol';
+import { boundStatus, listPage, listPaging, wholeList } from './reply-bounds';
 import type { SandboxManager } from './sandboxes';
 
 export interface ServerOptions {
@@ -22,84 +28,42 @@ export interface ServerOptions {
   fdAllowUids: number[];
   fdAllowGids: number[];
   log: Logger;
+  /** connection caps per uid and in total (DEFAULT_CONN_LIMITS) */
+  limits?: Partial<ConnLimitOptions>;
+  /** a begun frame must be whole within this (default 10 s) */
+  frameTimeoutMs?: number;
+  /** fd-socket connections with nothing in flight are closed after this (default 30 s) */
+  idleTimeoutMs?: number;
 }
 
-function handleFd(conn: net.Socket): number {
-  return (conn as unknown as { _handle: { fd: number } })._handle.fd;
-}
+export const DEFAULT_FRAME_TIMEOUT_MS = 10_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
-type Handler = (msg: Record<string, unknown>, conn: net.Socket) => Promise<{ result: unknown; fds?: number[] }>;
-
-function serve(conn: net.Socket, log: Logger, handler: Handler, opts: { concurrent?: boolean } = {}): void {
-  const decoder = new FrameDecoder();
-  let queue = Promise.resolve();
-  const reply = (r: Reply, fds?: number[]): void => {
-    if (conn.destroyed) return;
-    const frame = encodeFrame(r);
-    if (fds && fds.length) {
-      // The frame and its fds go out in one sendmsg; nothing else is queued on this
-      // connection (requests are answered in order, one at a time).
-      try {
-        sendFds(handleFd(conn), frame, fds);
-      } catch (e) {
-        log.warn('cannot send fds', { error: (e as Error).message });
-        conn.destroy();
-      }
-    } else {
-      conn.write(frame);
-    }
-  };
-  conn.on('data', (chunk: Buffer) => {
-    let msgs: unknown[];
-    try {
-      msgs = decoder.push(chunk);
-    } catch (e) {
-      reply({ v: PROTOCOL_VERSION, id: 0, ok: false, error: { code: 'EPROTO', message: (e as Error).message } });
-      conn.end();
-      return;
-    }
-    for (const m of msgs) {
-      const run = async (): Promise<void> => {
-        const msg = (typeof m === 'object' && m !== null ? m : {}) as Record<string, unknown>;
-        const id = typeof msg.id === 'number' ? msg.id : 0;
-        try {
-          if (msg.v !== PROTOCOL_VERSION) {
-            throw new TapError('EPROTO', `protocol version ${JSON.stringify(msg.v)} is not ${PROTOCOL_VERSION}`, 'v');
-          }
-          const { result, fds } = await handler(msg, conn);
-          try {
-            reply({ v: PROTOCOL_VERSION, id, ok: true, result }, fds);
-          } finally {
-            for (const fd of fds ?? []) closeFd(fd);
-          }
-        } catch (e) {
-          reply({ v: PROTOCOL_VERSION, id, ok: false, error: toErrorBody(e) });
-        }
-      };
-      if (opts.concurrent) void run();
-      else queue = queue.then(run);
-    }
-  });
-  conn.on('error', (e) => log.debug('connection error', { error: e.message }));
+interface Cred {
+  pid: number;
+  uid: number;
+  gid: number;
 }
 
 async function listen(
   socketPath: string,
   mode: number,
-  conns: Set<net.Socket>,
   onConn: (c: net.Socket) => void,
+  onError: (e: NodeJS.ErrnoException) => void,
 ): Promise<net.Server> {
   await fs.promises.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   await fs.promises.rm(socketPath, { force: true });
-  const server = net.createServer((conn) => {
-    conns.add(conn);
-    conn.on('close', () => conns.delete(conn));
-    onConn(conn);
-  });
+  const server = net.createServer(onConn);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => resolve());
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  // accept() can fail (EMFILE when out of fds: libuv then drops the connection): the
+  // server goes on
+  server.on('error', onError);
   await fs.promises.chmod(socketPath, mode);
   return server;
 }
@@ -107,56 +71,112 @@ async function listen(
 export class TapmanagerServer {
   private servers: net.Server[] = [];
   /** open connections: close() ends them, or a client that keeps one open would hold up a stop forever */
-  private readonly conns = new Set<net.Socket>();
+  private readonly conns = new Map<net.Socket, Connection>();
+  private readonly limits: ConnLimits;
+  private readonly throttle: LogThrottle;
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly frameTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
 
   constructor(
     private readonly mgr: SandboxManager,
     private readonly o: ServerOptions,
-  ) {}
+  ) {
+    this.limits = new ConnLimits({ ...DEFAULT_CONN_LIMITS, ...o.limits });
+    this.throttle = new LogThrottle(o.log);
+    this.frameTimeoutMs = o.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
+    this.idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  }
 
   async start(): Promise<void> {
-    const log = this.o.log;
-    const control = await listen(this.o.controlSocket, 0o600, this.conns, (conn) => {
-      const cred = safePeerCred(conn);
-      if (!cred || cred.uid !== 0) {
-        conn.end(
-          encodeFrame({
-            v: PROTOCOL_VERSION,
-            id: 0,
-            ok: false,
-            error: { code: 'EACCES', message: 'control socket: root only' },
-          }),
-        );
-        return;
-      }
-      serve(conn, log.child('control'), (msg) => this.control(msg), { concurrent: true });
-    });
-    const fdsrv = await listen(this.o.fdSocket, 0o666, this.conns, (conn) => {
-      const cred = safePeerCred(conn);
-      const allowed =
-        cred !== undefined &&
-        (cred.uid === 0 || this.o.fdAllowUids.includes(cred.uid) || this.o.fdAllowGids.includes(cred.gid));
-      if (!allowed) {
-        log.warn('fd socket: peer refused', { cred });
-        conn.end(
-          encodeFrame({
-            v: PROTOCOL_VERSION,
-            id: 0,
-            ok: false,
-            error: { code: 'EACCES', message: `fd socket: uid ${cred?.uid} gid ${cred?.gid} not allowed` },
-          }),
-        );
-        return;
-      }
-      serve(conn, log.child('fd'), async (msg) => {
-        if (msg.op !== 'fds')
-          throw new TapError('EINVAL', `fd socket serves only "fds", not ${JSON.stringify(msg.op)}`, 'op');
-        const { result, fds } = this.mgr.fds(msg.key);
-        log.info('fds handed out', { sandboxId: result.sandboxId, pid: cred?.pid, uid: cred?.uid, count: fds.length });
-        return { result, fds };
-      });
-    });
+    const acceptFailed = (socket: string) => (e: NodeJS.ErrnoException) =>
+      this.throttle.warn(`accept:${socket}:${e.code}`, 'accept failed', { socket, code: e.code });
+    const control = await listen(
+      this.o.controlSocket,
+      0o600,
+      (conn) =>
+        this.accept(conn, 'control', (cred) => cred.uid === 0, {
+          maxFrame: MAX_FRAME,
+          frameTimeoutMs: this.frameTimeoutMs,
+          idleTimeoutMs: 0, // root's own, and tapwire-cri keeps one open between requests
+          maxQueued: 1024,
+          concurrent: true,
+        }),
+      acceptFailed('control'),
+    );
+    const fdsrv = await listen(
+      this.o.fdSocket,
+      0o666,
+      (conn) =>
+        this.accept(
+          conn,
+          'fd',
+          (cred) => cred.uid === 0 || this.o.fdAllowUids.includes(cred.uid) || this.o.fdAllowGids.includes(cred.gid),
+          {
+            maxFrame: FD_MAX_FRAME,
+            frameTimeoutMs: this.frameTimeoutMs,
+            idleTimeoutMs: this.idleTimeoutMs,
+            maxQueued: 8,
+            concurrent: false,
+          },
+        ),
+      acceptFailed('fd'),
+    );
     this.servers = [control, fdsrv];
+    const every = Math.max(20, Math.min(1000, Math.min(this.frameTimeoutMs, this.idleTimeoutMs) / 4));
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.conns.values()) c.sweep(now);
+    }, every);
+    this.sweeper.unref();
+  }
+
+  /** Admits or refuses one accepted connection. */
+  private accept(
+    conn: net.Socket,
+    socket: 'control' | 'fd',
+    allowed: (cred: Cred) => boolean,
+    opts: ConnectionOptions,
+  ): void {
+    const log = this.o.log.child(socket);
+    // first of all: a peer that resets the connection must never find no listener
+    conn.on('error', (e: NodeJS.ErrnoException) => log.debug('connection error', { code: e.code }));
+    const cred = safePeerCred(conn);
+    if (!cred || !allowed(cred)) {
+      const who = cred ? `uid ${cred.uid} gid ${cred.gid}` : 'a peer without credentials';
+      const why = socket === 'control' ? 'control socket: root only' : `fd socket: ${who} not allowed`;
+      this.throttle.warn(`refused:${socket}:${cred?.uid}`, `${socket} socket: peer refused`, {
+        uid: cred?.uid,
+        gid: cred?.gid,
+        pid: cred?.pid,
+      });
+      refuse(conn, 0, { code: 'EACCES', message: why });
+      return;
+    }
+    const full = this.limits.admit(cred.uid);
+    if (full !== undefined) {
+      log.debug('connection refused, too many', { uid: cred.uid, pid: cred.pid }); // each one (TAPWIRE_DEBUG)
+      this.throttle.warn(`full:${socket}:${cred.uid}`, `${socket} socket: connection refused, too many`, {
+        uid: cred.uid,
+        pid: cred.pid,
+        reason: full,
+      });
+      refuse(conn, 0, { code: 'EAGAIN', message: `${socket} socket: ${full}` });
+      return;
+    }
+    const handler: Handler = socket === 'control' ? (msg) => this.control(msg) : (msg) => this.fds(msg, cred);
+    this.conns.set(conn, new Connection(conn, log, handler, opts));
+    conn.on('close', () => {
+      this.conns.delete(conn);
+      this.limits.release(cred.uid);
+    });
+  }
+
+  private async fds(msg: Record<string, unknown>, cred: Cred): Promise<{ result: unknown; fds: number[] }> {
+    if (msg.op !== 'fds') throw new TapError('EINVAL', `fd socket serves only "fds", not ${quote(msg.op)}`, 'op');
+    const { result, fds } = await this.mgr.fds(msg.key);
+    this.o.log.info('fds handed out', { sandboxId: result.sandboxId, pid: cred.pid, uid: cred.uid, count: fds.length });
+    return { result, fds };
   }
 
   private async control(msg: Record<string, unknown>): Promise<{ result: unknown }> {
@@ -166,25 +186,37 @@ export class TapmanagerServer {
       case 'teardown':
         return { result: await this.mgr.teardown(msg.sandboxId) };
       case 'status':
-        return { result: await this.mgr.status(msg.sandboxId) };
-      case 'list':
-        return { result: this.mgr.list() };
+        return { result: boundStatus(await this.mgr.status(msg.sandboxId)) };
+      case 'list': {
+        const paging = listPaging(msg);
+        const all = this.mgr.list();
+        return { result: paging ? listPage(all, paging.limit, paging.after) : wholeList(all) };
+      }
+      case 'revoke':
+        return { result: await this.mgr.revoke(msg.sandboxId) };
       default:
-        throw new TapError('EINVAL', `unknown op ${JSON.stringify(msg.op)}`, 'op');
+        throw new TapError('EINVAL', `unknown op ${quote(msg.op)}`, 'op');
     }
   }
 
+  /** Connections held per uid and in total (non-root), for tests and logs. */
+  connections(): { total: number; byUid: Record<number, number> } {
+    return this.limits.counts();
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.throttle.close();
     const closed = Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
-    for (const c of this.conns) c.destroy();
+    for (const c of this.conns.keys()) c.destroy();
     await closed;
     this.servers = [];
   }
 }
 
-function safePeerCred(conn: net.Socket): { pid: number; uid: number; gid: number } | undefined {
+function safePeerCred(conn: net.Socket): Cred | undefined {
   try {
-    return peerCred(handleFd(conn));
+    return peerCred(socketFd(conn));
   } catch {
     return undefined;
   }

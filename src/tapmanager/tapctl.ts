@@ -6,7 +6,7 @@ import { parseFlags, usage, FlagSpec } from '../util/flags';
 import { TapmanagerClient } from './client';
 import { describeRoute } from './plan/routes';
 import { DEFAULT_CONTROL_SOCKET } from './protocol';
-import type { SandboxStatus } from './sandboxes';
+import type { BoundedStatus } from './reply-bounds';
 
 const FLAGS: FlagSpec[] = [
   { name: 'socket', help: 'tapmanager control socket', default: DEFAULT_CONTROL_SOCKET },
@@ -24,19 +24,22 @@ const HELP = `commands:
   status SANDBOX_ID         the same, as data
   setup SANDBOX_ID --netns PATH --cni-result FILE [--hostname NAME] [--queues N]
   teardown SANDBOX_ID
+  revoke SANDBOX_ID         detach whoever holds the sandbox's tap fds (the next fetch then works)
 `;
 
-export function renderDescribe(s: SandboxStatus): string {
+export function renderDescribe(s: BoundedStatus): string {
   const out: string[] = [];
   out.push(`sandbox ${s.sandboxId}  state ${s.state}  created ${s.createdAt}`);
-  out.push(`netns ${s.netnsPath}${s.drift.length ? `  DRIFT: ${s.drift.join('; ')}` : ''}`);
+  const moreDrift = s.omitted?.drift ? `; and ${s.omitted.drift} more` : '';
+  out.push(`netns ${s.netnsPath}${s.drift.length ? `  DRIFT: ${s.drift.join('; ')}${moreDrift}` : ''}`);
   const dhcp = s.dhcp as {
     leases?: { mac: string; state: string; boundAt?: string; expiresAt?: string }[];
     logLinesSuppressed?: number;
   }[];
   s.nics.forEach((n, i) => {
-    const live =
-      (s as SandboxStatus & { live?: { name: string; mac: string; mtu: number; up: boolean }[][] }).live?.[i] ?? [];
+    const live = s.live?.[i] ?? [];
+    const more = (k: 'routes' | 'unexpressible' | 'unrestorable' | 'warnings'): string =>
+      n.omitted?.[k] ? ` (and ${n.omitted[k]} more not shown)` : '';
     const l = (name: string): string => {
       const x = live.find((y) => y.name === name);
       return x ? `${x.mac}  mtu ${x.mtu}  ${x.up ? 'UP' : 'DOWN'}` : 'MISSING';
@@ -58,17 +61,17 @@ export function renderDescribe(s: SandboxStatus): string {
     const suppressed = dhcp[i]?.logLinesSuppressed ?? 0;
     if (suppressed > 0) out.push(`  DHCP log lines the guest caused, left out by the rate limit: ${suppressed}`);
     out.push(
-      `  option 121: ${n.routes.map((r) => (r.gw === '0.0.0.0' ? `${r.dst} on-link` : `${r.dst} via ${r.gw}`)).join(', ')}`,
+      `  option 121: ${n.routes.map((r) => (r.gw === '0.0.0.0' ? `${r.dst} on-link` : `${r.dst} via ${r.gw}`)).join(', ')}${more('routes')}`,
     );
     if (n.unexpressible.length) {
-      out.push(`  NOT handed to the guest (${n.unexpressible.length}):`);
+      out.push(`  NOT handed to the guest (${n.unexpressible.length + (n.omitted?.unexpressible ?? 0)}):`);
       for (const u of n.unexpressible) out.push(`    ${describeRoute(u.route, n.veth)}: ${u.reason}`);
     }
     if (n.unrestorable?.length) {
-      out.push(`  NOT restorable at teardown (${n.unrestorable.length}):`);
+      out.push(`  NOT restorable at teardown (${n.unrestorable.length + (n.omitted?.unrestorable ?? 0)}):`);
       for (const u of n.unrestorable) out.push(`    ${describeRoute(u.route, n.veth)}: ${u.reason}`);
     }
-    if (n.warnings.length) out.push(`  warnings: ${n.warnings.join('; ')}`);
+    if (n.warnings.length) out.push(`  warnings: ${n.warnings.join('; ')}${more('warnings')}`);
   });
   if (s.fence) {
     out.push('');
@@ -106,7 +109,7 @@ async function main(): Promise<number> {
       }
       case 'describe':
       case 'status': {
-        const s = (await client.status(need(arg, 'SANDBOX_ID'))) as SandboxStatus;
+        const s = (await client.status(need(arg, 'SANDBOX_ID'))) as BoundedStatus;
         print(s, () => (cmd === 'describe' ? renderDescribe(s) : JSON.stringify(s, null, 2)));
         return 0;
       }
@@ -124,6 +127,15 @@ async function main(): Promise<number> {
             `NET_KEY=${r.netKey}`,
             ...r.nics.map((n) => `NIC ${n.tap} mac=${n.mac} ip=${n.ip}/${n.prefixLen} queues=${n.queues}`),
           ].join('\n'),
+        );
+        return 0;
+      }
+      case 'revoke': {
+        const r = await client.revoke(need(arg, 'SANDBOX_ID'));
+        print(r, () =>
+          r.revoked.length
+            ? r.revoked.map((t) => `${t.tap}: ${t.attached} queue file(s) detached`).join('\n')
+            : 'nothing held',
         );
         return 0;
       }
@@ -147,11 +159,12 @@ function need<T>(v: T | undefined, what: string): T {
 }
 
 if (require.main === module) {
+  // exitCode, not exit(): a long listing still in the stdout pipe would be cut off
   main().then(
-    (code) => process.exit(code),
+    (code) => (process.exitCode = code),
     (e: unknown) => {
       process.stderr.write(`tapctl: ${(e as Error).message}\n`);
-      process.exit(1);
+      process.exitCode = 1;
     },
   );
 }

@@ -1,7 +1,9 @@
 // Fetching the guest's tap fds from tapmanager's fd socket: one blocking connect, one
 // `fds` request frame, then recvmsg until one whole reply frame is in (the fds may ride
 // on any chunk; all are collected). Synchronous on purpose: vmwrapper does nothing
-// else, and it keeps the process free of event-loop work before execve.
+// else, and it keeps the process free of event-loop work before execve. A daemon that
+// turns the connection away as busy (too many connections: EAGAIN on reply id 0) is
+// asked again, with a growing pause, until the timeout.
 import { closeFd, recvFds, sendFds, unixConnect } from '../native';
 import { encodeFrame, FdsResult, FrameDecoder, PROTOCOL_VERSION } from '../tapmanager/protocol';
 import { ArgsError, checkNic, expectedFdCount, WrapperNic } from './args';
@@ -11,6 +13,8 @@ export class FetchError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** the daemon turned the connection away for now (too many connections): worth another try */
+    readonly busy = false,
   ) {
     super(message);
     this.name = 'FetchError';
@@ -71,6 +75,15 @@ function readReply(sock: number, timeoutMs: number): { reply: unknown; fds: numb
   }
 }
 
+/** The frame a daemon wrote before closing on us, if any. */
+function readRefusal(sock: number, timeoutMs: number): { reply: unknown; fds: number[] } | undefined {
+  try {
+    return readReply(sock, timeoutMs);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Checks the reply's shape and fd count; closes the fds and throws on anything wrong. */
 function checkReply(reply: unknown, fds: number[]): Fetched {
   try {
@@ -78,7 +91,8 @@ function checkReply(reply: unknown, fds: number[]): Fetched {
     if (r.ok === false) {
       const body = (r.error ?? {}) as { code?: unknown; message?: unknown };
       const code = typeof body.code === 'string' ? body.code : 'EIO';
-      throw new FetchError(code, `daemon refused (${code}): ${typeof body.message === 'string' ? body.message : '-'}`);
+      const text = typeof body.message === 'string' ? body.message : '-';
+      throw new FetchError(code, `daemon refused (${code}): ${text}`, code === 'EAGAIN' && r.id === 0);
     }
     if (r.ok !== true || r.v !== PROTOCOL_VERSION || r.id !== REQUEST_ID) {
       throw new FetchError('EPROTO', `unexpected reply ${JSON.stringify(reply).slice(0, 200)}`);
@@ -101,6 +115,18 @@ function checkReply(reply: unknown, fds: number[]): Fetched {
 
 /** Asks the daemon at socketPath for key's tap fds. Throws FetchError. */
 export function fetchFds(socketPath: string, key: string, timeoutMs = DEFAULT_FETCH_TIMEOUT_MS): Fetched {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 10; ; pause = Math.min(pause * 2, 500)) {
+    try {
+      return fetchOnce(socketPath, key, timeoutMs);
+    } catch (e) {
+      if (!(e instanceof FetchError && e.busy) || Date.now() + pause > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause); // a sleep; nothing else runs here
+    }
+  }
+}
+
+function fetchOnce(socketPath: string, key: string, timeoutMs: number): Fetched {
   let sock: number;
   try {
     sock = unixConnect(socketPath, timeoutMs);
@@ -111,7 +137,12 @@ export function fetchFds(socketPath: string, key: string, timeoutMs = DEFAULT_FE
     try {
       sendFds(sock, encodeFrame({ v: PROTOCOL_VERSION, id: REQUEST_ID, op: 'fds', key }), []);
     } catch (e) {
-      throw new FetchError(errCode(e), `cannot send the request: ${errCode(e)}`);
+      // A daemon that refuses a peer writes why and closes at once: the send then fails,
+      // but the refusal is there to read.
+      const code = errCode(e);
+      const refusal = code === 'EPIPE' || code === 'ECONNRESET' ? readRefusal(sock, timeoutMs) : undefined;
+      if (refusal) checkReply(refusal.reply, refusal.fds); // throws the daemon's error
+      throw new FetchError(code, `cannot send the request: ${code}`);
     }
     const { reply, fds } = readReply(sock, timeoutMs);
     return checkReply(reply, fds);

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { TapmanagerClient } from '../../src/tapmanager/client';
 import { killAndWait } from './kill';
 
-export const DAEMON_BIN = path.resolve(__dirname, '../../dist/src/tapmanager/main.js');
+/** TWT_DAEMON_BIN runs another build (e.g. of the commit before a fix, to see a regression test fail). */
+export const DAEMON_BIN = process.env.TWT_DAEMON_BIN ?? path.resolve(__dirname, '../../dist/src/tapmanager/main.js');
 
 export interface LogLine {
   level: string;
@@ -71,6 +72,7 @@ export async function startDaemon(
   const logs = (): LogLine[] =>
     text
       .split('\n')
+      .slice(0, -1) // whole lines only: a long one may be half read
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
   const ready = new Promise<void>((resolve, reject) => {

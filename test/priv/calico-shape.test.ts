@@ -125,7 +125,7 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
     guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
     guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU), 'up');
     guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    const { fds } = mgr.fds(res.netKey);
+    const { fds } = await mgr.fds(res.netKey);
     expect(fds).toHaveLength(1);
     let relayOut = '';
     try {

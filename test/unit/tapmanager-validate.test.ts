@@ -157,7 +157,11 @@ describe('setup request shape', () => {
     const cases: [unknown, string, string][] = [
       [withCni({ interfaces: many(LIMITS.interfaces + 1, { name: 'e' }) }), 'cniResult.interfaces', 'at most 64'],
       [withCni({ ips: many(LIMITS.ips + 1, cniResult.ips[0]) }), 'cniResult.ips', 'at most 64'],
-      [withCni({ routes: many(LIMITS.routes + 1, { dst: '0.0.0.0/0' }) }), 'cniResult.routes', 'at most 256'],
+      [
+        withCni({ routes: many(LIMITS.routes + 1, { dst: '0.0.0.0/0' }) }),
+        'cniResult.routes',
+        `at most ${LIMITS.routes}`,
+      ],
       [withCni({ dns: { nameservers: many(33, '10.0.0.1') } }), 'cniResult.dns.nameservers', 'at most 32'],
       [withCni({ dns: { search: many(65, 'a') } }), 'cniResult.dns.search', 'at most 64'],
       [{ ...base, dns: { options: many(65, 'a') } }, 'dns.options', 'at most 64'],

@@ -108,6 +108,9 @@ function nftCli(netnsPath: string, args: string[], input: string, verb: string):
     child.stdin.on('error', () => {
       /* nft exited before reading all of stdin; its exit status tells what happened */
     });
+    // a failed read of its output ends in 'close' too: no listener-less 'error' may end the daemon
+    child.stdout.on('error', () => undefined);
+    child.stderr.on('error', () => undefined);
     child.stdin.end(input);
   });
 }
