@@ -37,7 +37,11 @@ export interface TapmanagerApi {
 export class TapmanagerClient implements TapmanagerApi {
   private sock: net.Socket | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** requests owed a reply, with the connection each was written to */
+  private readonly pending = new Map<
+    number,
+    { sock: net.Socket; resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
 
   constructor(
     readonly socketPath: string = DEFAULT_CONTROL_SOCKET,
@@ -106,6 +110,7 @@ export class TapmanagerClient implements TapmanagerApi {
       }, this.timeoutMs);
       timer.unref();
       this.pending.set(id, {
+        sock,
         resolve: (v) => {
           clearTimeout(timer);
           resolve(v);
@@ -129,7 +134,7 @@ export class TapmanagerClient implements TapmanagerApi {
       try {
         frames = decoder.push(chunk);
       } catch (e) {
-        this.failAll(new TapmanagerError({ code: 'EPROTO', message: (e as Error).message }));
+        this.failAll(sock, new TapmanagerError({ code: 'EPROTO', message: (e as Error).message }));
         sock.destroy();
         return;
       }
@@ -137,27 +142,31 @@ export class TapmanagerClient implements TapmanagerApi {
         const reply = f as Reply;
         // id 0: about the connection, not a request (refused, a bound passed): it closes next
         if (reply.id === 0 && !reply.ok) {
-          this.failAll(new TapmanagerError(reply.error));
+          // the daemon closes this connection next: no later call may be written to it
+          this.retire(sock);
+          this.failAll(sock, new TapmanagerError(reply.error));
           continue;
         }
         const p = this.pending.get(reply.id);
-        if (!p) continue;
+        if (!p || p.sock !== sock) continue;
         this.pending.delete(reply.id);
-        if (this.pending.size === 0) sock.unref();
+        if (![...this.pending.values()].some((q) => q.sock === sock)) sock.unref();
         if (reply.ok) p.resolve(reply.result);
         else p.reject(new TapmanagerError(reply.error));
       }
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       this.failAll(
+        sock,
         new TapmanagerError({
           code: e.code ?? 'EIO',
           message: `tapmanager control socket ${this.socketPath}: ${e.message}`,
         }),
       );
     });
+    sock.on('end', () => this.retire(sock));
     sock.on('close', () => {
-      this.failAll(new TapmanagerError({ code: 'EPIPE', message: `tapmanager closed ${this.socketPath}` }));
+      this.failAll(sock, new TapmanagerError({ code: 'EPIPE', message: `tapmanager closed ${this.socketPath}` }));
       if (this.sock === sock) this.sock = undefined;
     });
     sock.unref();
@@ -165,8 +174,18 @@ export class TapmanagerClient implements TapmanagerApi {
     return sock;
   }
 
-  private failAll(e: Error): void {
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
+  /** Takes a connection the daemon is closing out of use; the next call connects anew. */
+  private retire(sock: net.Socket): void {
+    if (this.sock === sock) this.sock = undefined;
+    sock.end();
+  }
+
+  /** Rejects every request written to `sock` (one that closed or failed); others are not its. */
+  private failAll(sock: net.Socket, e: Error): void {
+    for (const [id, p] of this.pending) {
+      if (p.sock !== sock) continue;
+      this.pending.delete(id);
+      p.reject(e);
+    }
   }
 }
