@@ -34,7 +34,12 @@ const live = new Set<ChildProcess>();
 /** Starts the daemon on dir/state, dir/control.sock, dir/fd.sock; resolves once it logged "ready". */
 export async function startDaemon(
   dir: string,
-  opts: { env?: Record<string, string>; args?: string[] } = {},
+  opts: {
+    env?: Record<string, string>;
+    args?: string[];
+    /** the name of a netns to run it in (`ip netns exec`) */
+    netns?: string;
+  } = {},
 ): Promise<Daemon> {
   if (!fs.existsSync(DAEMON_BIN)) throw new Error(`${DAEMON_BIN} is missing: run "npm run build" first`);
   const stateDir = path.join(dir, 'state');
@@ -43,9 +48,12 @@ export async function startDaemon(
   // orphan GC looks only here (never at /run/netns, where other tests' tapwire links live)
   const netnsDir = path.join(dir, 'netns');
   fs.mkdirSync(netnsDir, { recursive: true });
+  // `ip netns exec` execs node in its own process: child.pid is the daemon's
+  const [bin, pre] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, process.execPath]] : [process.execPath, []];
   const child = spawn(
-    process.execPath,
+    bin,
     [
+      ...pre,
       DAEMON_BIN,
       '--state-dir',
       stateDir,
