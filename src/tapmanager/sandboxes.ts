@@ -12,6 +12,7 @@ import type { Logger } from '../util/log';
 import { crashCounting, crashPoint } from './crash-points';
 import { TapError, badInput } from './errors';
 import { linkMark, markScope } from './link-mark';
+import { NetnsClaims, refuseHostNetns } from './netns-claims';
 import { collectOrphanLinks } from './orphans';
 import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence';
 import { planGuestNetwork, PlanError } from './plan/guest-network';
@@ -72,6 +73,8 @@ export class SandboxManager {
   private readonly dhcp = new Map<string, DhcpServer[]>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly drift = new Map<string, string[]>();
+  /** one sandbox per netns, the host's and the daemon's own never */
+  private readonly claims = new NetnsClaims();
   /** marks this manager's links apart from those of managers on other state dirs (link-mark.ts) */
   private readonly scope: string;
 
@@ -99,6 +102,7 @@ export class SandboxManager {
 
   async setup(raw: unknown): Promise<SetupResult> {
     const { req, nics } = validateSetup(raw);
+    refuseHostNetns(req.netnsPath);
     return this.serialize(req.sandboxId, () => this.doSetup(req, nics));
   }
 
@@ -144,7 +148,15 @@ export class SandboxManager {
       );
     }
     const log = this.o.log.child('setup');
-    const nl = crashCounting(NetlinkHandle.open(req.netnsPath), 'setup');
+    // before anything is read or built: a second setup in this netns is refused from here on
+    this.claims.claim(req.sandboxId, req.netnsPath);
+    let nl: NetlinkHandle;
+    try {
+      nl = crashCounting(NetlinkHandle.open(req.netnsPath), 'setup');
+    } catch (e) {
+      this.claims.release(req.sandboxId);
+      throw e;
+    }
     let rec: SandboxRecord | undefined;
     try {
       // 1. snapshot every veth before touching anything, and plan what the guest gets
@@ -256,11 +268,13 @@ export class SandboxManager {
       });
       return this.result(rec);
     } catch (e) {
-      if (rec) {
+      if (!rec) this.claims.release(req.sandboxId);
+      else {
         const errors = await this.unbuild(rec, nl);
         if (errors.length === 0) {
           this.records.delete(rec.sandboxId);
           await this.o.store.remove(rec.sandboxId);
+          this.claims.release(rec.sandboxId);
         } else {
           log.error('rollback of a failed setup left errors; record kept for a later teardown', {
             sandboxId: rec.sandboxId,
@@ -361,6 +375,7 @@ export class SandboxManager {
     if (errors.length === 0) {
       this.records.delete(sandboxId);
       await this.o.store.remove(sandboxId);
+      this.claims.release(sandboxId);
       this.drift.delete(sandboxId);
       this.o.log.info('sandbox torn down', { sandboxId });
     } else {
@@ -466,7 +481,13 @@ export class SandboxManager {
     const log = this.o.log.child('recover');
     for (const rec of await this.o.store.loadAll(log)) {
       this.records.set(rec.sandboxId, rec);
-      if (!netnsAlive(rec.netnsPath)) {
+      if (netnsAlive(rec.netnsPath)) {
+        try {
+          this.claims.claim(rec.sandboxId, rec.netnsPath);
+        } catch (e) {
+          log.warn('two records share a netns', { sandboxId: rec.sandboxId, error: (e as Error).message });
+        }
+      } else {
         log.warn('orphan record: netns is gone; removing it', {
           sandboxId: rec.sandboxId,
           netnsPath: rec.netnsPath,
@@ -484,6 +505,7 @@ export class SandboxManager {
         if (errors.length === 0) {
           this.records.delete(rec.sandboxId);
           await this.o.store.remove(rec.sandboxId);
+          this.claims.release(rec.sandboxId);
         } else {
           log.error('recovery left errors; record kept', { sandboxId: rec.sandboxId, errors });
         }
