@@ -174,14 +174,20 @@ export class NetlinkHandle {
     return (await this.links()).find((l) => l.name === name);
   }
 
-  /** Creates a bridge (STP off, forward delay 0), up if `up`; EEXIST if the name is taken. */
+  /**
+   * Creates a bridge (STP off, forward delay 0), up if `up`, with interface index `index`
+   * when given; EEXIST if the name is taken, EBUSY if the index is.
+   */
   async createBridge(
     name: string,
-    opts: { mtu?: number; mac?: string; group?: number; up?: boolean } = {},
+    opts: { mtu?: number; mac?: string; group?: number; up?: boolean; index?: number } = {},
   ): Promise<void> {
-    await this.run('create bridge', `"${name}"`, () =>
+    await this.run('create bridge', `"${name}"${opts.index ? ` (ifindex ${opts.index})` : ''}`, () =>
       this.sock.newLink(
-        opts.up ? { change: { up: true }, flags: { up: true } } : {},
+        {
+          ...(opts.index ? { index: opts.index } : {}),
+          ...(opts.up ? { change: { up: true }, flags: { up: true } } : {}),
+        },
         {
           ifname: name,
           linkinfo: bridgeLinkInfo(),

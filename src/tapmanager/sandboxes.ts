@@ -22,7 +22,7 @@ import type { FdsResult, GuestNic, SetupRequest, SetupResult } from './protocol'
 import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
 import type { RouteSnapshot } from './snapshot';
 import type { RecordStore } from './store';
-import { BRIDGE_IP, buildNic, deleteNicLinks, tapOptions, unbuildNic } from './topology';
+import { BRIDGE_IP, buildNic, deleteNicLinks, ownLink, planNicLinks, tapOptions, unbuildNic } from './topology';
 import { checkSandboxId, NicInput, validateSetup } from './validate';
 
 export interface ManagerOptions {
@@ -160,6 +160,8 @@ export class SandboxManager {
     let rec: SandboxRecord | undefined;
     try {
       // 1. snapshot every veth before touching anything, and plan what the guest gets
+      // and the links it builds: names and indexes no link in the netns has
+      const made = planNicLinks(await nl.links(), inputs.length);
       const nicRecs: NicRecord[] = [];
       for (const [i, input] of inputs.entries()) {
         const snap = await readVethSnapshot(req.netnsPath, input.ifname).catch((e: unknown) => {
@@ -199,9 +201,8 @@ export class SandboxManager {
           cniIndex: input.cniIndex,
           veth: snap,
           vethNewMac: randomMac(() => randomBytes(6)),
-          bridge: `br${i}`,
+          ...made[i]!,
           bridgeMac: randomMac(() => randomBytes(6)),
-          tap: `tap${i}`,
           guestMac: snap.mac,
           mtu: snap.mtu,
           model: req.nicModel ?? this.o.nicModel ?? 'virtio-net-pci',
@@ -334,6 +335,7 @@ export class SandboxManager {
   private async unbuild(rec: SandboxRecord, nlIn?: NetlinkHandle, op = 'rollback'): Promise<string[]> {
     const errors: string[] = [];
     const warnings: string[] = [];
+    const leftAlone: string[] = [];
     await this.stopDhcp(rec.sandboxId);
     if (!netnsAlive(rec.netnsPath)) return errors; // the namespace and all in it are gone: nothing to restore
     let nl = nlIn;
@@ -348,20 +350,32 @@ export class SandboxManager {
       );
       crashPoint(`${op}.unfenced`);
       // one batch for all taps and bridges; whatever it leaves, unbuildNic deletes singly
-      const batched = await deleteNicLinks(nl, rec.nics).catch((e: unknown) => {
+      const mark = linkMark(this.scope, rec.sandboxId);
+      const batched = await deleteNicLinks(nl, rec.nics, mark).catch((e: unknown) => {
         this.o.log.warn('batch link delete failed; deleting one by one', { error: (e as Error).message });
         return false;
       });
       if (batched) crashPoint(`${op}.links-deleted`);
       for (const nic of [...rec.nics].reverse()) {
         const current = async (ifname: string) => (await readVethSnapshot(rec.netnsPath, ifname)).routes;
-        errors.push(...(await unbuildNic(nl, nic, current, (w) => warnings.push(w))));
+        errors.push(
+          ...(await unbuildNic(
+            nl,
+            nic,
+            mark,
+            current,
+            (w) => warnings.push(w),
+            (w) => leftAlone.push(w),
+          )),
+        );
       }
     } finally {
       if (!nlIn) nl.close();
     }
     // no retry brings these back, so they are not errors (the record would never go)
     if (warnings.length) this.o.log.warn('routes not restored', { sandboxId: rec.sandboxId, routes: warnings });
+    if (leftAlone.length)
+      this.o.log.warn('links not made by this sandbox left alone', { sandboxId: rec.sandboxId, links: leftAlone });
     return errors;
   }
 
@@ -536,9 +550,16 @@ export class SandboxManager {
     const nl = NetlinkHandle.open(rec.netnsPath);
     try {
       const links = await nl.links();
+      const mark = linkMark(this.scope, rec.sandboxId);
       for (const nic of rec.nics) {
-        const br = links.find((l) => l.name === nic.bridge);
-        const tap = links.find((l) => l.name === nic.tap);
+        // only the links this sandbox made count (and get marked): not others with their names
+        const find = (name: string, index: number | undefined, kind: 'bridge' | 'tun') => {
+          const l = links.find((x) => x.name === name);
+          if (l && !ownLink(l, { name, index, kind, mark })) drift.push(`${name} is not the link this sandbox made`);
+          return l && ownLink(l, { name, index, kind, mark }) ? l : undefined;
+        };
+        const br = find(nic.bridge, nic.bridgeIndex, 'bridge');
+        const tap = find(nic.tap, nic.tapIndex, 'tun');
         const veth = links.find((l) => l.name === nic.veth.ifname);
         if (!br) drift.push(`bridge ${nic.bridge} missing`);
         if (!tap) drift.push(`tap ${nic.tap} missing`);
@@ -546,7 +567,6 @@ export class SandboxManager {
         if (br && veth && veth.master !== br.index) drift.push(`veth ${nic.veth.ifname} not enslaved to ${nic.bridge}`);
         if (br && tap && tap.master !== br.index) drift.push(`tap ${nic.tap} not enslaved to ${nic.bridge}`);
         for (const l of [br, tap]) {
-          const mark = linkMark(this.scope, rec.sandboxId);
           if (!l || l.alias === mark) continue;
           await nl.setLink(l.index, l.name, { alias: mark });
           drift.push(`${l.name} was not marked ${mark}: marked`);
