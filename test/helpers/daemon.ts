@@ -39,6 +39,8 @@ export async function startDaemon(
     args?: string[];
     /** the name of a netns to run it in (`ip netns exec`) */
     netns?: string;
+    /** a command that runs the rest of its arguments (node and the daemon's), e.g. `ip netns exec NAME` */
+    wrap?: string[];
   } = {},
 ): Promise<Daemon> {
   if (!fs.existsSync(DAEMON_BIN)) throw new Error(`${DAEMON_BIN} is missing: run "npm run build" first`);
@@ -49,7 +51,8 @@ export async function startDaemon(
   const netnsDir = path.join(dir, 'netns');
   fs.mkdirSync(netnsDir, { recursive: true });
   // `ip netns exec` execs node in its own process: child.pid is the daemon's
-  const [bin, pre] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, process.execPath]] : [process.execPath, []];
+  const wrap = opts.wrap ?? (opts.netns ? ['ip', 'netns', 'exec', opts.netns] : []);
+  const [bin, pre] = wrap.length ? [wrap[0]!, [...wrap.slice(1), process.execPath]] : [process.execPath, []];
   const child = spawn(
     bin,
     [
@@ -78,6 +81,7 @@ export async function startDaemon(
   );
   const logs = (): LogLine[] =>
     text
+      .slice(0, text.lastIndexOf('\n') + 1) // whole lines only: a long one comes in several chunks
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);

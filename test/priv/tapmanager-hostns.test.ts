@@ -85,4 +85,30 @@ describePrivileged('tapmanager and the host network namespace', () => {
     expect(ipDump(home.pod)).toBe(before);
     await stopDaemon(d);
   });
+
+  it("refuses PID 1's netns: the daemon in a PID namespace of its own whose init sits in another throwaway netns", async () => {
+    // PID 1 here is a shell in init.pod; the daemon (its child) runs in home.pod. A missing
+    // check would take init.pod for a pod: it is pod-shaped, so the setup would go through.
+    const init = makePod();
+    const home = makePod();
+    const before = await settledDump(init.pod);
+    const d = await startDaemon(dir, {
+      wrap: [
+        ...['ip', 'netns', 'exec', init.pod.name],
+        ...['unshare', '--pid', '--kill-child', '--mount-proc'],
+        ...['sh', '-c', `ip netns exec ${home.pod.name} "$0" "$@" & wait`],
+      ],
+    });
+    await expect(
+      d.client.setup({ sandboxId: 'sb-init', netnsPath: init.pod.path, cniResult: init.cniResult }),
+    ).rejects.toMatchObject({
+      code: 'EINVAL',
+      field: 'netnsPath',
+      message: expect.stringContaining(
+        `"${init.pod.path}": is the host's network namespace (PID 1's) (/proc/1/ns/net)`,
+      ),
+    });
+    expect(ipDump(init.pod)).toBe(before);
+    expect(await d.client.list()).toEqual([]);
+  });
 });
