@@ -3,7 +3,16 @@
 // counts as done) so a teardown of a half-built or already-removed sandbox succeeds.
 // An undo deletes only links this sandbox made (ownLink): a link that merely has the
 // name it planned is left alone, and so is a veth that is gone.
-import { deleteLinkGroup, NetlinkHandle, isNetError, LinkState, RouteSpec } from '../net/netlink';
+import {
+  addressDelete,
+  deleteLinkGroup,
+  isNetError,
+  LinkState,
+  NetlinkHandle,
+  routeChange,
+  RouteSpec,
+  type NetError,
+} from '../net/netlink';
 import { openTap, closeFd, ifIndex, withNetns, type TapOptions } from '../native';
 import { planRouteRestore } from './plan/restore-routes';
 import { describeRoute } from './plan/routes';
@@ -140,19 +149,28 @@ async function flight(ops: Promise<void>[]): Promise<void> {
 }
 
 /**
- * The requests that strip the veth's IPv4 addresses and routes (IPv6 is left as it is),
- * sent without waiting. Deleting the last address flushes the device's routes; the
- * routes of other tables go explicitly, after it (one socket: the kernel takes them in order).
+ * Strips the veth's IPv4 addresses and routes (IPv6 is left as it is) in one batch of
+ * however many (NetlinkHandle.batch: bounded chunks, in order). Deleting the last
+ * address flushes the device's routes; the routes of other tables go explicitly, after
+ * it. A change whose object is gone already counts as done.
  */
-function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<void>[] {
-  return [
+async function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<void> {
+  const changes = [
     ...veth.addrs
       .filter((x) => x.family === 4)
-      .map((a) => nl.delAddress(veth.ifindex, veth.ifname, a.address, a.prefixLen).catch(ignore('EADDRNOTAVAIL'))),
+      .map((a) => ({
+        change: addressDelete(veth.ifindex, veth.ifname, a.address, a.prefixLen),
+        gone: ['EADDRNOTAVAIL'],
+      })),
     ...veth.routes
       .filter((x) => x.family === 4 && x.protocol !== 'kernel')
-      .map((r) => nl.delRoute(routeSpec(r, veth.ifindex)).catch(ignore(['ESRCH', 'ENOENT']))),
+      .map((r) => ({ change: routeChange('delete', routeSpec(r, veth.ifindex)), gone: ['ESRCH', 'ENOENT'] })),
   ];
+  if (changes.length === 0) return;
+  const failed = (await nl.batch(changes.map((c) => c.change))).find(
+    (e, i): e is NetError => e !== undefined && !changes[i]!.gone.includes(e.code),
+  );
+  if (failed) throw failed;
 }
 
 /**
@@ -174,7 +192,7 @@ export function tapOptions(queues: number, multiQueue = queues > 1): TapOptions 
 export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, mark: string): Promise<void> {
   const v = nic.veth;
   await flight([
-    ...stripVeth(nl, v),
+    stripVeth(nl, v),
     // up from the start: a bridge without a port that is up has no carrier anyway
     nl.createBridge(nic.bridge, {
       mtu: nic.mtu,
@@ -308,6 +326,7 @@ function describeLink(l: LinkState): string {
  * Makes the veth's IPv4 route table equal the snapshot's by applying planRouteRestore's
  * operations in order: the kernel's re-created subnet route is replaced or deleted, so
  * an add never meets "File exists" (if one does, a route appeared meanwhile: replaced).
+ * Rejects only when the batch itself fails (a chunk not sent, its acks lost).
  */
 export async function restoreRoutes(
   nl: NetlinkHandle,
@@ -317,22 +336,16 @@ export async function restoreRoutes(
 ): Promise<{ errors: string[]; warnings: string[] }> {
   const plan = planRouteRestore(snap, current);
   const errors: string[] = [];
-  for (const o of plan.ops) {
-    const spec = routeSpec(o.route, ifindex);
-    try {
-      if (o.op === 'delete') await nl.delRoute(spec).catch(ignore(['ESRCH', 'ENOENT']));
-      else if (o.op === 'replace') await nl.addRoute(spec, { replace: true });
-      else if (o.op === 'append') await nl.addRoute(spec, { append: true });
-      else {
-        await nl.addRoute(spec).catch(async (e: unknown) => {
-          if (!isNetError(e, 'EEXIST')) throw e;
-          await nl.addRoute(spec, { replace: true });
-        });
-      }
-    } catch (e) {
-      errors.push(`${o.op} route "${describeRoute(o.route, snap.ifname)}" (${o.reason}): ${(e as Error).message}`);
-    }
-  }
+  // in order, in one batch of however many: an add goes in as "create or replace", so a
+  // route that appeared meanwhile with its key is replaced, not an error
+  const results = plan.ops.length
+    ? await nl.batch(plan.ops.map((o) => routeChange(o.op, routeSpec(o.route, ifindex))))
+    : [];
+  plan.ops.forEach((o, i) => {
+    const e = results[i];
+    if (!e || (o.op === 'delete' && ['ESRCH', 'ENOENT'].includes(e.code))) return;
+    errors.push(`${o.op} route "${describeRoute(o.route, snap.ifname)}" (${o.reason}): ${e.message}`);
+  });
   const warnings = plan.unrestorable.map(
     (u) => `route "${describeRoute(u.route, snap.ifname)}" not restored: ${u.reason}`,
   );
