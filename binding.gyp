@@ -15,7 +15,7 @@
         "native/nlbatch.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"],
       "cflags_cc": ["-std=c++17", "-O2", "-fstack-protector-strong", "-Wall", "-Wextra"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "libraries": ["-ldl"]

@@ -52,18 +52,51 @@ void NetnsJob::Execute() {
   }
 }
 
+// OnOK and OnError run on the JS thread from libuv's after-work callback, with no JS
+// frame below them: a JS exception left pending there is an uncaught exception that ends
+// the daemon, and a C++ exception reaching libuv's C frames terminates it (SIGABRT).
+// So neither lets anything out: whatever fails while building the outcome, the promise
+// still settles, rejected with what failed; if even that fails, it stays pending.
 void NetnsJob::OnOK() {
   Napi::Env env = Env();
-  if (syscall_ == nullptr) {
-    deferred_.Resolve(Result(env));
-    return;
+  try {
+    if (syscall_ == nullptr) {
+      deferred_.Resolve(Result(env));
+      return;
+    }
+    Napi::Error e = ErrnoError(env, syscall_, err_, detail_, {{"netns", Napi::String::New(env, netns_)}});
+    if (not_netns_) e.Value().Set("notNetns", Napi::Boolean::New(env, true));
+    Decorate(e.Value());
+    deferred_.Reject(e.Value());
+  } catch (const Napi::Error& e) {
+    RejectQuietly(e.Value());
+  } catch (const std::bad_alloc&) {
+    RejectWith("netns job: out of memory building its outcome");
+  } catch (...) {
+    RejectWith("netns job: cannot build its outcome");
   }
-  Napi::Error e = ErrnoError(env, syscall_, err_, detail_, {{"netns", Napi::String::New(env, netns_)}});
-  if (not_netns_) e.Value().Set("notNetns", Napi::Boolean::New(env, true));
-  Decorate(e.Value());
-  deferred_.Reject(e.Value());
 }
 
-void NetnsJob::OnError(const Napi::Error& e) { deferred_.Reject(e.Value()); }
+void NetnsJob::OnError(const Napi::Error& e) {
+  try {
+    deferred_.Reject(e.Value());
+  } catch (...) {
+    RejectWith("netns job failed");
+  }
+}
+
+void NetnsJob::RejectWith(const char* message) noexcept {
+  try {
+    RejectQuietly(Napi::Error::New(Env(), message).Value());
+  } catch (...) {
+  }
+}
+
+void NetnsJob::RejectQuietly(Napi::Value reason) noexcept {
+  try {
+    deferred_.Reject(reason);
+  } catch (...) {
+  }
+}
 
 }  // namespace tapwire

@@ -35,6 +35,8 @@ class NetnsJob : public Napi::AsyncWorker {
   void Execute() override;
   void OnOK() override;
   void OnError(const Napi::Error& e) override;
+  void RejectWith(const char* message) noexcept;
+  void RejectQuietly(Napi::Value reason) noexcept;
 
   Napi::Promise::Deferred deferred_;
   const char* syscall_ = nullptr;

@@ -22,9 +22,12 @@ bool OptBool(Napi::Object o, const char* key) {
   return v.IsBoolean() && v.As<Napi::Boolean>().Value();
 }
 
-// openTap(name, {vnetHdr, multiQueue, queues, persist}): number[]
+// openTap(name, {vnetHdr, multiQueue, queues, persist, create, ifindex}): number[]
 // One fd per queue, close-on-exec. Attaches to an existing persistent tap of the same
-// name and flags. Names longer than IFNAMSIZ-1 are refused, never truncated.
+// name and flags, unless `create`: then only a new tap is made (IFF_TUN_EXCL: EBUSY when
+// any link has the name), with interface index `ifindex` when given (TUNSETIFINDEX:
+// EBUSY when another link has it). Names longer than IFNAMSIZ-1 are refused, never
+// truncated.
 Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = ArgString(info, 0, "name");
@@ -33,6 +36,16 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   bool vnet = OptBool(opts, "vnetHdr");
   bool mq = OptBool(opts, "multiQueue");
   bool persist = OptBool(opts, "persist");
+  bool create = OptBool(opts, "create");
+  unsigned int ifindex = 0;
+  Napi::Value ix = opts.Get("ifindex");
+  if (!ix.IsUndefined()) {
+    double d = ix.IsNumber() ? ix.As<Napi::Number>().DoubleValue() : -1;
+    if (d < 1 || d > 0x7fffffff || d != static_cast<unsigned int>(d))
+      ThrowType(env, "ifindex must be an integer 1..2147483647");
+    if (!create) ThrowType(env, "ifindex needs create: true");
+    ifindex = static_cast<unsigned int>(d);
+  }
   int queues = 1;
   Napi::Value q = opts.Get("queues");
   if (!q.IsUndefined()) {
@@ -59,7 +72,11 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
     struct ifreq ifr;
     std::memset(&ifr, 0, sizeof ifr);
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0) | (mq ? IFF_MULTI_QUEUE : 0);
+    // the first queue creates the tap; the others attach to it
+    if (create && i == 0) ifr.ifr_flags |= IFF_TUN_EXCL;
     std::memcpy(ifr.ifr_name, name.data(), name.size());
+    if (create && i == 0 && ifindex != 0 && ioctl(fd, TUNSETIFINDEX, &ifindex) < 0)
+      fail("ioctl", errno, "TUNSETIFINDEX " + std::to_string(ifindex) + " for \"" + name + "\"");
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) fail("ioctl", errno, "TUNSETIFF \"" + name + "\"");
   }
   if (persist && ioctl(fds[0], TUNSETPERSIST, 1) < 0)

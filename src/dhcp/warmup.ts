@@ -112,32 +112,47 @@ export function warmUpDhcp(rounds = 2000): number {
  * Buffer made by dgram has another hidden class than one made in JS, and the first real
  * messages deoptimized the decoder warmed on JS-made buffers only (V8 --trace-deopt:
  * "wrong map" in decode, readOptionArea, readUInt32BE...). Once per process; resolves
- * with the replies made, or 0 after 2 s if the datagrams never arrive.
+ * with the replies made, or 0 when loopback does not carry them (lo down: bind or send
+ * fails, or nothing arrives by the deadline), after telling onSkip why. Never waits
+ * longer than deadlineMs, on a timer that holds the event loop open until it settles.
  */
-export async function warmUpDhcpFromSocket(rounds = 1000): Promise<number> {
+export async function warmUpDhcpFromSocket(
+  rounds = 1000,
+  o: { deadlineMs?: number; onSkip?: (why: string) => void } = {},
+): Promise<number> {
   if (wireDone) return 0;
   wireDone = true;
+  const deadlineMs = o.deadlineMs ?? 2000;
   const msgs = synthetic();
   const sock = dgram.createSocket('udp4');
   const got: Buffer[] = [];
-  try {
-    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
-    const port = sock.address().port;
-    const arrived = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 2000);
-      sock.on('error', () => undefined);
-      sock.on('message', (msg) => {
-        got.push(msg);
-        if (got.length === msgs.length) {
-          clearTimeout(timer);
-          resolve(true);
-        }
-      });
+  let timer: NodeJS.Timeout | undefined;
+  const why = await new Promise<string | undefined>((resolve) => {
+    timer = setTimeout(
+      () => resolve(`${got.length} of ${msgs.length} datagrams came back over 127.0.0.1 in ${deadlineMs} ms`),
+      deadlineMs,
+    );
+    sock.on('error', (e) => resolve(`loopback socket: ${e.message}`));
+    sock.on('message', (msg) => {
+      got.push(msg);
+      if (got.length === msgs.length) resolve(undefined);
+    });
+    sock.bind(0, '127.0.0.1', () => {
+      const port = sock.address().port;
       for (const m of msgs) sock.send(m, port, '127.0.0.1');
     });
-    if (!arrived) return 0;
-  } finally {
-    await new Promise<void>((resolve) => sock.close(() => resolve()));
+  });
+  clearTimeout(timer);
+  await new Promise<void>((resolve) => {
+    try {
+      sock.close(() => resolve());
+    } catch {
+      resolve(); // never bound or already closed
+    }
+  });
+  if (why !== undefined) {
+    o.onSkip?.(why);
+    return 0;
   }
   return run(context(), got, rounds);
 }

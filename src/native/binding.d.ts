@@ -17,6 +17,10 @@ export interface TapOptions {
   multiQueue?: boolean;
   queues?: number;
   persist?: boolean;
+  /** make a new tap only: EBUSY when a link has the name (IFF_TUN_EXCL) */
+  create?: boolean;
+  /** the new tap's interface index (TUNSETIFINDEX; with create): EBUSY when taken */
+  ifindex?: number;
 }
 
 export interface TapInfo {

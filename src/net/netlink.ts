@@ -2,11 +2,35 @@
 // network namespace (synchronously, in a withNetns window) and used asynchronously
 // afterwards: a socket stays in the namespace it was made in. Every failure becomes a
 // NetError carrying the kernel's errno code, the verb and the object.
-import { createRtNetlink, FlagsNew, RtNetlinkSocket } from 'netlink';
+//
+// The socket is the netlink package's, and it must never overflow. rtnetlink answers a
+// change in the sender's own syscall, so requests sent without reading pile their acks
+// up in the socket's receive buffer; once it is full the kernel drops acks and flags the
+// socket (ENOBUFS), poll reports POLLERR, and the package's native poll callback, which
+// libuv then calls with UV_EBADF, throws a C++ exception while building its error (a
+// NULL syscall name): std::terminate, SIGABRT ("Error in native callback"), whatever JS
+// does. 300 route deletions sent at once did that. So a handle keeps at most
+// `maxInFlight` requests on its socket (what its receive buffer holds at the worst ack
+// size), queueing the rest; changes that come in numbers (a veth's routes and
+// addresses) do not go through it at all: `batch` sends them as tapwire's own messages
+// (rtnl-messages.ts) in bounded chunks from a pool thread (netlinkBatchIn). Should the
+// socket fail anyway, its 'error' fails the handle's requests instead of leaving them
+// waiting for replies that were lost.
+import { createRtNetlink, FlagsGet, FlagsNew, NetlinkMessage, RtNetlinkSocket } from 'netlink';
 import { errnoName, netlinkBatchIn, withNetns } from '../native';
 import { ipToBuffer, macToBuffer } from './addr-text';
+import {
+  addressPayload,
+  routeLabel,
+  routePayload,
+  RTM_DELADDR,
+  RTM_DELROUTE,
+  RTM_NEWROUTE,
+  type RouteSpec,
+} from './rtnl-messages';
 
 export { ipFromBuffer, ipToBuffer, macFromBuffer, macToBuffer } from './addr-text';
+export type { RouteSpec } from './rtnl-messages';
 
 /** A failed netlink operation: "failed to <verb> <object> in netns <path>: <CODE>". */
 export class NetError extends Error {
@@ -86,23 +110,53 @@ export interface LinkChange {
   group?: number;
 }
 
-export interface RouteSpec {
-  dst: string; // 'a.b.c.d/len'
-  gateway?: string;
-  oif: number;
-  scope?: number;
-  protocol?: number;
-  type?: number;
-  table?: number;
-  metric?: number;
-  prefsrc?: string;
-  /** source prefix 'a.b.c.d/len' (a source-routed route) */
-  src?: string;
-  tos?: number;
-  onlink?: boolean;
-  /** RTAX_MTU / RTAX_ADVMSS */
-  mtu?: number;
-  advmss?: number;
+/** One change for NetlinkHandle.batch: a message of its own, and how a failure names it. */
+export interface RtChange {
+  type: number;
+  /** NLM_F_* besides REQUEST and ACK (CREATE, REPLACE, APPEND, EXCL) */
+  flags: number;
+  payload: Buffer;
+  verb: string;
+  object: string;
+}
+
+/** Route changes: add (or replace what holds its key), replace, append, delete. */
+export function routeChange(op: 'add' | 'replace' | 'append' | 'delete', r: RouteSpec): RtChange {
+  const payload = routePayload(r);
+  const object = routeLabel(r);
+  if (op === 'delete') return { type: RTM_DELROUTE, flags: 0, payload, verb: 'delete', object };
+  const mode = op === 'append' ? FlagsNew.APPEND : FlagsNew.REPLACE;
+  return { type: RTM_NEWROUTE, flags: FlagsNew.CREATE | mode, payload, verb: op, object };
+}
+
+export function addressDelete(index: number, label: string, ip: string, prefixLen: number): RtChange {
+  return {
+    type: RTM_DELADDR,
+    flags: 0,
+    payload: addressPayload(index, ip, prefixLen),
+    verb: 'delete address',
+    object: `${ip}/${prefixLen} from "${label}"`,
+  };
+}
+
+/**
+ * Messages per netlinkBatchIn call: its socket must hold every ack of a chunk at once
+ * (under 1 KB of receive buffer each, of the 1 MB it asks for) and its send buffer the
+ * chunk itself (a route message is under 100 bytes).
+ */
+const BATCH_CHUNK = 256;
+const NETLINK_ROUTE = 0;
+const NLM_F_REQUEST_ACK = 0x5;
+const NLM_F_DUMP_INTR = 0x10;
+
+/** One netlink message: nlmsghdr (port 0: the kernel fills it in) and a 4-aligned payload. */
+function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(16);
+  head.writeUInt32LE(16 + payload.length, 0);
+  head.writeUInt16LE(type, 4);
+  head.writeUInt16LE(flags, 6);
+  head.writeUInt32LE(seq, 8);
+  return Buffer.concat([head, payload]);
 }
 
 function kindOf(linkinfo: Buffer | undefined): string | undefined {
@@ -157,11 +211,49 @@ function tunQueuesOf(linkinfo: Buffer | undefined): TunQueues | undefined {
   return seen ? q : undefined;
 }
 
+/** Receive buffer a handle's socket asks for (SO_RCVBUF, within net.core.rmem_max). */
+const RCVBUF = 256 << 10;
+/**
+ * Receive buffer per request in flight: the worst ack, an error echoing a request of
+ * about a kilobyte (these are smaller), takes some 2.3 KB of it (its skb's truesize).
+ */
+const RCVBUF_PER_REQUEST = 4096;
+const MAX_IN_FLIGHT = 16;
+
 export class NetlinkHandle {
+  /** rejects once the socket failed (never resolves); every request races it */
+  private readonly broken: Promise<never>;
+  private failure: unknown;
+  /** requests on the socket at once at most: their acks fit its receive buffer */
+  readonly maxInFlight: number;
+  private inFlight = 0;
+  private readonly queued: (() => void)[] = [];
+
   private constructor(
     private readonly sock: RtNetlinkSocket,
     readonly netns: string,
-  ) {}
+  ) {
+    let rcvbuf = sock.socket.getRecvBufferSize();
+    if (rcvbuf < RCVBUF) {
+      try {
+        sock.socket.setRecvBufferSize(RCVBUF);
+        rcvbuf = sock.socket.getRecvBufferSize();
+      } catch {
+        /* keep the default; fewer requests in flight then */
+      }
+    }
+    this.maxInFlight = Math.max(1, Math.min(MAX_IN_FLIGHT, Math.floor(rcvbuf / RCVBUF_PER_REQUEST)));
+    this.broken = new Promise<never>((_resolve, reject) => {
+      sock.socket.on('error', (e: unknown) => {
+        // replies may have been lost: nothing this socket waits for can be trusted to come
+        this.failure ??= e;
+        reject(e);
+        // not from inside the package's native callback, which goes on using the socket
+        setImmediate(() => this.close());
+      });
+    });
+    this.broken.catch(() => undefined); // settled through run(); never an unhandled rejection
+  }
 
   /** Opens a route socket inside netns (a path); the socket stays there. */
   static open(netns: string): NetlinkHandle {
@@ -184,11 +276,63 @@ export class NetlinkHandle {
   }
 
   private async run<T>(verb: string, object: string, op: () => Promise<T>): Promise<T> {
+    // a slot is taken here, or handed over by the request that frees it
+    if (this.inFlight < this.maxInFlight) this.inFlight++;
+    else await new Promise<void>((go) => this.queued.push(go));
     try {
-      return await op();
+      if (this.failure !== undefined) throw this.failure;
+      return await Promise.race([op(), this.broken]);
     } catch (e) {
       throw new NetError(errCode(e), verb, object, this.netns);
+    } finally {
+      const next = this.queued.shift();
+      if (next) next();
+      else this.inFlight--;
     }
+  }
+
+  /**
+   * A dump request of `type` (payload: the request's struct), retried while the kernel
+   * flags it interrupted (the tables changed meanwhile, NLM_F_DUMP_INTR); the messages.
+   */
+  async dump(type: number, payload: Buffer, what: string, tries = 5): Promise<NetlinkMessage[]> {
+    for (let i = 1; ; i++) {
+      const [msgs] = await this.run('dump', what, () =>
+        this.sock.socket.request(type, payload, { flags: FlagsGet.DUMP }),
+      );
+      if (!msgs.some((m) => m.flags & NLM_F_DUMP_INTR)) return msgs;
+      if (i >= tries) throw new NetError('EINTR', 'dump', `${what} (interrupted ${tries} times)`, this.netns);
+    }
+  }
+
+  /**
+   * Sends `changes` in order, as tapwire's own messages in chunks of BATCH_CHUNK from a
+   * pool thread inside the netns (netlinkBatchIn: each chunk in one sendto(), which the
+   * kernel handles in order before it returns), never through this handle's socket.
+   * Resolves with each change's failure (a NetError) or undefined, in order; rejects
+   * when a chunk could not be sent or its acks were lost (the changes of the chunks sent
+   * so far are made).
+   */
+  async batch(changes: readonly RtChange[]): Promise<(NetError | undefined)[]> {
+    const out: (NetError | undefined)[] = [];
+    for (let at = 0; at < changes.length; at += BATCH_CHUNK) {
+      const chunk = changes.slice(at, at + BATCH_CHUNK);
+      const buf = Buffer.concat(chunk.map((c, i) => nlmsg(c.type, c.flags | NLM_F_REQUEST_ACK, i + 1, c.payload)));
+      let replies;
+      try {
+        replies = await netlinkBatchIn(this.netns, NETLINK_ROUTE, buf);
+      } catch (e) {
+        const what = `${chunk.length} changes (${chunk[0]!.verb} ${chunk[0]!.object}, ...)`;
+        throw new NetError(errCode(e), 'send', what, this.netns);
+      }
+      const bySeq = new Map(replies.map((r) => [r.seq, r]));
+      chunk.forEach((c, i) => {
+        const r = bySeq.get(i + 1);
+        const code = r === undefined ? 'EIO' : r.error === 0 ? undefined : errnoName(r.error).code;
+        out.push(code === undefined ? undefined : new NetError(code, c.verb, c.object, this.netns));
+      });
+    }
+    return out;
   }
 
   async links(): Promise<LinkState[]> {
@@ -221,14 +365,20 @@ export class NetlinkHandle {
     return tunQueuesOf(msgs[0]?.attrs.linkinfo);
   }
 
-  /** Creates a bridge (STP off, forward delay 0), up if `up`; EEXIST if the name is taken. */
+  /**
+   * Creates a bridge (STP off, forward delay 0), up if `up`, with interface index `index`
+   * when given; EEXIST if the name is taken, EBUSY if the index is.
+   */
   async createBridge(
     name: string,
-    opts: { mtu?: number; mac?: string; group?: number; up?: boolean } = {},
+    opts: { mtu?: number; mac?: string; group?: number; up?: boolean; index?: number } = {},
   ): Promise<void> {
-    await this.run('create bridge', `"${name}"`, () =>
+    await this.run('create bridge', `"${name}"${opts.index ? ` (ifindex ${opts.index})` : ''}`, () =>
       this.sock.newLink(
-        opts.up ? { change: { up: true }, flags: { up: true } } : {},
+        {
+          ...(opts.index ? { index: opts.index } : {}),
+          ...(opts.up ? { change: { up: true }, flags: { up: true } } : {}),
+        },
         {
           ifname: name,
           linkinfo: bridgeLinkInfo(),
@@ -293,62 +443,20 @@ export class NetlinkHandle {
     );
   }
 
-  private routeMessage(r: RouteSpec): [Record<string, unknown>, Record<string, unknown>] {
-    const [dst, len] = r.dst.split('/') as [string, string];
-    const dstLen = Number(len);
-    const family = dst.includes(':') ? 10 : 2;
-    const data = {
-      family,
-      dstLen,
-      tos: r.tos ?? 0,
-      table: r.table !== undefined && r.table < 256 ? r.table : 254,
-      protocol: r.protocol ?? 4,
-      scope: r.scope ?? (r.gateway ? 0 : 253),
-      type: r.type ?? 1,
-      flags: r.onlink ? { __unknown: 4 /* RTNH_F_ONLINK */ } : {},
-    };
-    const attrs: Record<string, unknown> = { oif: r.oif };
-    if (dstLen > 0) attrs.dst = ipToBuffer(dst);
-    if (r.gateway) attrs.gateway = ipToBuffer(r.gateway);
-    if (r.metric !== undefined) attrs.priority = r.metric;
-    if (r.prefsrc) attrs.prefsrc = ipToBuffer(r.prefsrc);
-    if (r.table !== undefined && r.table >= 256) attrs.table = r.table;
-    if (r.src) {
-      const [src, srcLen] = r.src.split('/') as [string, string];
-      Object.assign(data, { srcLen: Number(srcLen) });
-      attrs.src = ipToBuffer(src);
-    }
-    if (r.mtu || r.advmss) {
-      const u32 = (n: number) => {
-        const b = Buffer.alloc(4);
-        b.writeUInt32LE(n);
-        return b;
-      };
-      attrs.metrics = { ...(r.mtu ? { mtu: u32(r.mtu) } : {}), ...(r.advmss ? { advmss: u32(r.advmss) } : {}) };
-    }
-    return [data, attrs];
-  }
-
-  private static routeLabel(r: RouteSpec): string {
-    return `route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.metric !== undefined ? ` metric ${r.metric}` : ''}`;
-  }
-
   /**
    * Adds a route; `replace` swaps the first route with the same key (dst, tos, metric,
    * table); `append` adds it after the routes with that key (`ip route append`).
    */
   async addRoute(r: RouteSpec, opts: { replace?: boolean; append?: boolean } = {}): Promise<void> {
-    const [data, attrs] = this.routeMessage(r);
     const mode = opts.replace ? FlagsNew.REPLACE : opts.append ? FlagsNew.APPEND : FlagsNew.EXCL;
     const verb = opts.replace ? 'replace' : opts.append ? 'append' : 'add';
-    await this.run(verb, NetlinkHandle.routeLabel(r), () =>
-      this.sock.newRoute(data, attrs, { flags: FlagsNew.CREATE | mode }),
+    await this.run(verb, routeLabel(r), () =>
+      this.sock.socket.request(RTM_NEWROUTE, routePayload(r), { flags: FlagsNew.CREATE | mode }),
     );
   }
 
   async delRoute(r: RouteSpec): Promise<void> {
-    const [data, attrs] = this.routeMessage(r);
-    await this.run('delete', NetlinkHandle.routeLabel(r), () => this.sock.delRoute(data, attrs));
+    await this.run('delete', routeLabel(r), () => this.sock.socket.request(RTM_DELROUTE, routePayload(r)));
   }
 
   /** A permanent neighbour entry (ip -> mac) on a link. */
@@ -365,7 +473,6 @@ export class NetlinkHandle {
 
 export const NUD = { PERMANENT: NUD_PERMANENT };
 
-const NETLINK_ROUTE = 0;
 const RTM_DELLINK = 17;
 const IFLA_GROUP = 27;
 const NLM_F_REQUEST = 0x1;

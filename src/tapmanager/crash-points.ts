@@ -4,7 +4,8 @@
 // no-op. Points, in the order a setup/teardown reaches them:
 //   setup.planned       veths snapshotted and planned, nothing on disk or changed yet
 //   setup.recorded      write-ahead record saved (state setting-up), nothing changed yet
-//   setup.nl<N>         after the N-th netlink change of the build (strip, MAC, bridge, tap, enslave, up, neigh)
+//   setup.nl<N>         after the N-th netlink change of the build (strip, MAC, bridge, tap, enslave, up, neigh;
+//                       a batch of changes, as the strip and a route restore, counts as one)
 //   setup.fenced        fence applied
 //   setup.dhcp          DHCP servers listening, record still setting-up
 //   setup.ready         record saved as ready, reply not sent yet
@@ -33,6 +34,7 @@ const MUTATING = new Set([
   'addRoute',
   'delRoute',
   'setNeighbor',
+  'batch',
 ]);
 
 /**

@@ -93,6 +93,7 @@ async function main(): Promise<void> {
   const { flags } = parseFlags(process.argv.slice(2), FLAGS);
   if (flags.help) {
     process.stdout.write(usage('tapmanager', FLAGS));
+    startStep = undefined;
     return;
   }
   const log = createLogger('tapmanager');
@@ -117,11 +118,17 @@ async function main(): Promise<void> {
     netnsDirs: (flags['netns-dir'] as string[]).flatMap((d) => d.split(',')).filter(Boolean),
   });
   // before any guest talks to us: the first exchanges after a (re)start are then as fast as later ones
+  startStep = 'dhcp warm-up';
   const t0 = performance.now();
   warmUpDhcp();
-  await warmUpDhcpFromSocket();
+  // an optimisation only: without loopback (lo down) it is skipped, not waited for
+  await warmUpDhcpFromSocket(undefined, {
+    onSkip: (why) => log.warn('dhcp warm-up over loopback skipped; the first DHCP exchanges may be slower', { why }),
+  });
   log.debug('dhcp path warmed', { ms: Math.round((performance.now() - t0) * 10) / 10 });
+  startStep = 'recovery of the records';
   await mgr.recover();
+  startStep = 'opening the sockets';
   const server = new TapmanagerServer(mgr, {
     controlSocket: String(flags['control-socket']),
     fdSocket: String(flags['fd-socket']),
@@ -133,6 +140,7 @@ async function main(): Promise<void> {
     idleTimeoutMs,
   });
   await server.start();
+  startStep = undefined;
   log.info('ready', {
     pid: process.pid,
     host: os.hostname(),
@@ -157,6 +165,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
+
+/** The start-up step under way; undefined once ready. */
+let startStep: string | undefined = 'start';
+
+// A start-up step that waits on something which can never happen (a callback that never
+// comes) leaves the event loop empty: Node would end the process with status 0 before it
+// was ready, saying nothing. Say which step it was and fail instead.
+process.on('beforeExit', () => {
+  if (startStep === undefined) return;
+  process.stderr.write(`tapmanager: start-up stalled in ${startStep}: nothing left to wait for, never ready\n`);
+  process.exit(1);
+});
 
 main().catch((e: unknown) => {
   process.stderr.write(`tapmanager: ${(e as Error).message}\n`);

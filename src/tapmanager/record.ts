@@ -21,8 +21,15 @@ export interface NicRecord {
   /** the fresh locally administered MAC the veth gets (the guest takes the veth's own) */
   vethNewMac: string;
   bridge: string;
+  /**
+   * The interface indexes the bridge and the tap are created with, picked free and
+   * recorded before they exist: a link with the name and the index is the one this
+   * setup made (topology.ts ownLink). Absent in records written before they were kept.
+   */
+  bridgeIndex?: number;
   bridgeMac: string;
   tap: string;
+  tapIndex?: number;
   guestMac: string;
   mtu: number;
   model: string;

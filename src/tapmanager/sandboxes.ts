@@ -12,6 +12,7 @@ import { RateLimiter } from '../util/rate-limit';
 import { crashCounting, crashPoint } from './crash-points';
 import { TapError, badInput } from './errors';
 import { linkMark, markScope } from './link-mark';
+import { NetnsClaims, refuseHostNetns } from './netns-claims';
 import { collectOrphanLinks } from './orphans';
 import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence';
 import { planGuestNetwork, PlanError } from './plan/guest-network';
@@ -22,7 +23,7 @@ import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
 import type { RouteSnapshot } from './snapshot';
 import type { RecordStore } from './store';
 import { checkNotHeld, openTaps, revokeTaps, type TapHold } from './tap-holders';
-import { BRIDGE_IP, buildNic, deleteNicLinks, unbuildNic } from './topology';
+import { BRIDGE_IP, buildNic, deleteNicLinks, ownLink, planNicLinks, unbuildNic } from './topology';
 import { checkSandboxId, guestHostname, NicInput, validateSetup } from './validate';
 
 export interface ManagerOptions {
@@ -73,6 +74,8 @@ export class SandboxManager {
   private readonly dhcp = new Map<string, DhcpServer[]>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly drift = new Map<string, string[]>();
+  /** one sandbox per netns, the host's and the daemon's own never */
+  private readonly claims = new NetnsClaims();
   /** marks this manager's links apart from those of managers on other state dirs (link-mark.ts) */
   private readonly scope: string;
 
@@ -100,6 +103,7 @@ export class SandboxManager {
 
   async setup(raw: unknown): Promise<SetupResult> {
     const { req, nics } = validateSetup(raw);
+    refuseHostNetns(req.netnsPath);
     return this.serialize(req.sandboxId, () => this.doSetup(req, nics));
   }
 
@@ -145,10 +149,20 @@ export class SandboxManager {
       );
     }
     const log = this.o.log.child('setup');
-    const nl = crashCounting(NetlinkHandle.open(req.netnsPath), 'setup');
+    // before anything is read or built: a second setup in this netns is refused from here on
+    this.claims.claim(req.sandboxId, req.netnsPath);
+    let nl: NetlinkHandle;
+    try {
+      nl = crashCounting(NetlinkHandle.open(req.netnsPath), 'setup');
+    } catch (e) {
+      this.claims.release(req.sandboxId);
+      throw e;
+    }
     let rec: SandboxRecord | undefined;
     try {
       // 1. snapshot every veth before touching anything, and plan what the guest gets
+      // and the links it builds: names and indexes no link in the netns has
+      const made = planNicLinks(await nl.links(), inputs.length);
       const nicRecs: NicRecord[] = [];
       for (const [i, input] of inputs.entries()) {
         const snap = await readVethSnapshot(req.netnsPath, input.ifname).catch((e: unknown) => {
@@ -188,9 +202,8 @@ export class SandboxManager {
           cniIndex: input.cniIndex,
           veth: snap,
           vethNewMac: randomMac(() => randomBytes(6)),
-          bridge: `br${i}`,
+          ...made[i]!,
           bridgeMac: randomMac(() => randomBytes(6)),
-          tap: `tap${i}`,
           guestMac: snap.mac,
           mtu: snap.mtu,
           model: req.nicModel ?? this.o.nicModel ?? 'virtio-net-pci',
@@ -257,11 +270,13 @@ export class SandboxManager {
       });
       return this.result(rec);
     } catch (e) {
-      if (rec) {
+      if (!rec) this.claims.release(req.sandboxId);
+      else {
         const errors = await this.unbuild(rec, nl);
         if (errors.length === 0) {
           this.records.delete(rec.sandboxId);
           await this.o.store.remove(rec.sandboxId);
+          this.claims.release(rec.sandboxId);
         } else {
           log.error('rollback of a failed setup left errors; record kept for a later teardown', {
             sandboxId: rec.sandboxId,
@@ -323,6 +338,7 @@ export class SandboxManager {
   private async unbuild(rec: SandboxRecord, nlIn?: NetlinkHandle, op = 'rollback'): Promise<string[]> {
     const errors: string[] = [];
     const warnings: string[] = [];
+    const leftAlone: string[] = [];
     await this.stopDhcp(rec.sandboxId);
     if (!netnsAlive(rec.netnsPath)) return errors; // the namespace and all in it are gone: nothing to restore
     let nl = nlIn;
@@ -337,20 +353,32 @@ export class SandboxManager {
       );
       crashPoint(`${op}.unfenced`);
       // one batch for all taps and bridges; whatever it leaves, unbuildNic deletes singly
-      const batched = await deleteNicLinks(nl, rec.nics).catch((e: unknown) => {
+      const mark = linkMark(this.scope, rec.sandboxId);
+      const batched = await deleteNicLinks(nl, rec.nics, mark).catch((e: unknown) => {
         this.o.log.warn('batch link delete failed; deleting one by one', { error: (e as Error).message });
         return false;
       });
       if (batched) crashPoint(`${op}.links-deleted`);
       for (const nic of [...rec.nics].reverse()) {
         const current = async (ifname: string) => (await readVethSnapshot(rec.netnsPath, ifname)).routes;
-        errors.push(...(await unbuildNic(nl, nic, current, (w) => warnings.push(w))));
+        errors.push(
+          ...(await unbuildNic(
+            nl,
+            nic,
+            mark,
+            current,
+            (w) => warnings.push(w),
+            (w) => leftAlone.push(w),
+          )),
+        );
       }
     } finally {
       if (!nlIn) nl.close();
     }
     // no retry brings these back, so they are not errors (the record would never go)
     if (warnings.length) this.o.log.warn('routes not restored', { sandboxId: rec.sandboxId, routes: warnings });
+    if (leftAlone.length)
+      this.o.log.warn('links not made by this sandbox left alone', { sandboxId: rec.sandboxId, links: leftAlone });
     return errors;
   }
 
@@ -364,6 +392,7 @@ export class SandboxManager {
     if (errors.length === 0) {
       this.records.delete(sandboxId);
       await this.o.store.remove(sandboxId);
+      this.claims.release(sandboxId);
       this.drift.delete(sandboxId);
       this.o.log.info('sandbox torn down', { sandboxId });
     } else {
@@ -483,7 +512,13 @@ export class SandboxManager {
     const log = this.o.log.child('recover');
     for (const rec of await this.o.store.loadAll(log)) {
       this.records.set(rec.sandboxId, rec);
-      if (!netnsAlive(rec.netnsPath)) {
+      if (netnsAlive(rec.netnsPath)) {
+        try {
+          this.claims.claim(rec.sandboxId, rec.netnsPath);
+        } catch (e) {
+          log.warn('two records share a netns', { sandboxId: rec.sandboxId, error: (e as Error).message });
+        }
+      } else {
         log.warn('orphan record: netns is gone; removing it', {
           sandboxId: rec.sandboxId,
           netnsPath: rec.netnsPath,
@@ -501,6 +536,7 @@ export class SandboxManager {
         if (errors.length === 0) {
           this.records.delete(rec.sandboxId);
           await this.o.store.remove(rec.sandboxId);
+          this.claims.release(rec.sandboxId);
         } else {
           log.error('recovery left errors; record kept', { sandboxId: rec.sandboxId, errors });
         }
@@ -531,9 +567,16 @@ export class SandboxManager {
     const nl = NetlinkHandle.open(rec.netnsPath);
     try {
       const links = await nl.links();
+      const mark = linkMark(this.scope, rec.sandboxId);
       for (const nic of rec.nics) {
-        const br = links.find((l) => l.name === nic.bridge);
-        const tap = links.find((l) => l.name === nic.tap);
+        // only the links this sandbox made count (and get marked): not others with their names
+        const find = (name: string, index: number | undefined, kind: 'bridge' | 'tun') => {
+          const l = links.find((x) => x.name === name);
+          if (l && !ownLink(l, { name, index, kind, mark })) drift.push(`${name} is not the link this sandbox made`);
+          return l && ownLink(l, { name, index, kind, mark }) ? l : undefined;
+        };
+        const br = find(nic.bridge, nic.bridgeIndex, 'bridge');
+        const tap = find(nic.tap, nic.tapIndex, 'tun');
         const veth = links.find((l) => l.name === nic.veth.ifname);
         if (!br) drift.push(`bridge ${nic.bridge} missing`);
         if (!tap) drift.push(`tap ${nic.tap} missing`);
@@ -541,7 +584,6 @@ export class SandboxManager {
         if (br && veth && veth.master !== br.index) drift.push(`veth ${nic.veth.ifname} not enslaved to ${nic.bridge}`);
         if (br && tap && tap.master !== br.index) drift.push(`tap ${nic.tap} not enslaved to ${nic.bridge}`);
         for (const l of [br, tap]) {
-          const mark = linkMark(this.scope, rec.sandboxId);
           if (!l || l.alias === mark) continue;
           await nl.setLink(l.index, l.name, { alias: mark });
           drift.push(`${l.name} was not marked ${mark}: marked`);

@@ -18,14 +18,14 @@
 // Revocation: the kernel cannot detach a file another process holds, but deleting the
 // tap detaches all of them at once (their reads fail from then on, their writes reach
 // no device). revokeTaps deletes each held tap (after checking it and its bridge carry
-// this sandbox's mark) and makes it again as setup made it: same name, persistent,
+// this sandbox's mark) and makes it again as setup made it: same name and index, persistent,
 // vnet_hdr, the multiqueue flag, MTU, link group, mark, enslaved to the bridge, up.
 import { closeFd, ifIndex, isNativeError, openTap, withNetns } from '../native';
 import { NetlinkHandle } from '../net/netlink';
 import { TapError } from './errors';
 import { LINK_GROUP } from './link-mark';
 import type { NicRecord } from './record';
-import { tapOptions } from './topology';
+import { makeTap, ownLink, tapOptions } from './topology';
 
 export interface TapHold {
   tap: string;
@@ -136,13 +136,18 @@ async function remakeTaps(
     const tap = links.find((l) => l.name === nic.tap);
     const br = links.find((l) => l.name === nic.bridge);
     if (!tap || !br) throw new TapError('EIO', `tap "${nic.tap}" or bridge "${nic.bridge}" is missing`);
-    if (tap.alias !== mark || tap.kind !== 'tun' || br.alias !== mark)
-      throw new TapError('EIO', `"${nic.tap}" or "${nic.bridge}" is not this sandbox's (mark ${mark})`);
+    const own =
+      ownLink(tap, { name: nic.tap, index: nic.tapIndex, kind: 'tun', mark }) &&
+      ownLink(br, { name: nic.bridge, index: nic.bridgeIndex, kind: 'bridge', mark }) &&
+      tap.alias === mark &&
+      br.alias === mark;
+    if (!own) throw new TapError('EIO', `"${nic.tap}" or "${nic.bridge}" is not this sandbox's (mark ${mark})`);
     const hold = await holdOf(nl, netnsPath, nic);
     if (hold.attached + hold.disabled === 0) continue; // nobody to detach
     await nl.deleteLink(tap.index, nic.tap);
+    // made again as setup made it: its recorded index too, so teardown still knows it
     const index = withNetns(netnsPath, () => {
-      openTap(nic.tap, { ...tapOptions(1, nic.queues > 1), persist: true }).forEach((fd) => closeFd(fd));
+      makeTap(nic);
       return ifIndex(nic.tap);
     });
     await nl.setLink(index, nic.tap, { mtu: nic.mtu, group: LINK_GROUP, master: br.index, alias: mark, up: true });

@@ -1,7 +1,18 @@
 // Builds and unbuilds one guest NIC inside the pod netns: strip the veth, bridge it
 // with a persistent tap, and the reverse. Each undo step stands alone ("not found"
 // counts as done) so a teardown of a half-built or already-removed sandbox succeeds.
-import { deleteLinkGroup, NetlinkHandle, isNetError, RouteSpec } from '../net/netlink';
+// An undo deletes only links this sandbox made (ownLink): a link that merely has the
+// name it planned is left alone, and so is a veth that is gone.
+import {
+  addressDelete,
+  deleteLinkGroup,
+  isNetError,
+  LinkState,
+  NetlinkHandle,
+  routeChange,
+  RouteSpec,
+  type NetError,
+} from '../net/netlink';
 import { openTap, closeFd, ifIndex, withNetns, type TapOptions } from '../native';
 import { planRouteRestore } from './plan/restore-routes';
 import { describeRoute } from './plan/routes';
@@ -61,6 +72,73 @@ function ignore(code: string | string[]) {
 }
 
 /**
+ * Whether `l` is the link a NIC's bridge or tap was made as. The setup picks a name no
+ * link has and an interface index no link has, records both before it creates the link
+ * with both (createBridge index, openTap ifindex: the kernel refuses a taken name or
+ * index), so a link with that name and index is the one it made; once marked it carries
+ * this sandbox's mark (linkMark), never another. A record written before indexes were
+ * recorded has none: then the link must carry the mark, or be unmarked in tapwire's link
+ * group (a bridge is put in it as it is created).
+ */
+export function ownLink(
+  l: LinkState,
+  want: { name: string; index: number | undefined; kind: 'bridge' | 'tun'; mark: string },
+): boolean {
+  if (l.name !== want.name || l.kind !== want.kind) return false;
+  if (want.index !== undefined) return l.index === want.index && (l.alias === undefined || l.alias === want.mark);
+  return l.alias === want.mark || (l.alias === undefined && l.group === LINK_GROUP);
+}
+
+/** A NIC's bridge and tap as a setup will create them. */
+export interface NicLinks {
+  bridge: string;
+  bridgeIndex: number;
+  tap: string;
+  tapIndex: number;
+}
+
+/**
+ * Names and interface indexes for `count` NICs' bridges and taps that no link in the
+ * netns has (so a pod interface called tap0 or someone's br0 is never taken for one):
+ * br<k> and tap<k> with the lowest k whose two names are free. The indexes are drawn at
+ * random from the top half of the index space, where the kernel's own allocation (the
+ * next index after the last it gave, which creating a link with a chosen index does not
+ * advance) does not go: a link someone else creates meanwhile does not get one of them.
+ */
+export function planNicLinks(
+  links: readonly LinkState[],
+  count: number,
+  random: () => number = Math.random,
+): NicLinks[] {
+  const names = new Set(links.map((l) => l.name));
+  const used = new Set(links.map((l) => l.index));
+  const index = (): number => {
+    for (;;) {
+      const i = HIGH_INDEXES + Math.floor(random() * HIGH_INDEXES);
+      if (!used.has(i) && i <= 0x7fffffff) {
+        used.add(i);
+        return i;
+      }
+    }
+  };
+  const out: NicLinks[] = [];
+  for (let k = 0; out.length < count; k++) {
+    if (names.has(`br${k}`) || names.has(`tap${k}`)) continue;
+    out.push({ bridge: `br${k}`, bridgeIndex: index(), tap: `tap${k}`, tapIndex: index() });
+  }
+  return out;
+}
+
+const HIGH_INDEXES = 0x40000000;
+
+function nicLinks(nic: NicRecord, mark: string) {
+  return [
+    { name: nic.tap, index: nic.tapIndex, kind: 'tun' as const, mark },
+    { name: nic.bridge, index: nic.bridgeIndex, kind: 'bridge' as const, mark },
+  ];
+}
+
+/**
  * Waits for every operation of a flight, then throws the first failure (in send order):
  * nothing of a flight is still in the air when the caller moves on or rolls back.
  */
@@ -71,19 +149,28 @@ async function flight(ops: Promise<void>[]): Promise<void> {
 }
 
 /**
- * The requests that strip the veth's IPv4 addresses and routes (IPv6 is left as it is),
- * sent without waiting. Deleting the last address flushes the device's routes; the
- * routes of other tables go explicitly, after it (one socket: the kernel takes them in order).
+ * Strips the veth's IPv4 addresses and routes (IPv6 is left as it is) in one batch of
+ * however many (NetlinkHandle.batch: bounded chunks, in order). Deleting the last
+ * address flushes the device's routes; the routes of other tables go explicitly, after
+ * it. A change whose object is gone already counts as done.
  */
-function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<void>[] {
-  return [
+async function stripVeth(nl: NetlinkHandle, veth: VethSnapshot): Promise<void> {
+  const changes = [
     ...veth.addrs
       .filter((x) => x.family === 4)
-      .map((a) => nl.delAddress(veth.ifindex, veth.ifname, a.address, a.prefixLen).catch(ignore('EADDRNOTAVAIL'))),
+      .map((a) => ({
+        change: addressDelete(veth.ifindex, veth.ifname, a.address, a.prefixLen),
+        gone: ['EADDRNOTAVAIL'],
+      })),
     ...veth.routes
       .filter((x) => x.family === 4 && x.protocol !== 'kernel')
-      .map((r) => nl.delRoute(routeSpec(r, veth.ifindex)).catch(ignore(['ESRCH', 'ENOENT']))),
+      .map((r) => ({ change: routeChange('delete', routeSpec(r, veth.ifindex)), gone: ['ESRCH', 'ENOENT'] })),
   ];
+  if (changes.length === 0) return;
+  const failed = (await nl.batch(changes.map((c) => c.change))).find(
+    (e, i): e is NetError => e !== undefined && !changes[i]!.gone.includes(e.code),
+  );
+  if (failed) throw failed;
 }
 
 /**
@@ -96,6 +183,16 @@ export function tapOptions(queues: number, multiQueue = queues > 1): TapOptions 
 }
 
 /**
+ * Makes a NIC's tap, persistent, with its recorded interface index; called inside the
+ * NIC's netns. A new tap only (EBUSY if any link took the name meanwhile), never someone
+ * else's.
+ */
+export function makeTap(nic: NicRecord): void {
+  const opts = { ...tapOptions(1, nic.queues > 1), persist: true, create: true };
+  openTap(nic.tap, { ...opts, ...(nic.tapIndex ? { ifindex: nic.tapIndex } : {}) }).forEach((fd) => closeFd(fd));
+}
+
+/**
  * Steps 2-3 of a setup for one NIC; the caller records the NIC before calling. The
  * changes go out in two flights of pipelined requests on one route socket (rtnetlink
  * handles a socket's requests in the order sent, each in the sender's own syscall), with
@@ -105,14 +202,27 @@ export function tapOptions(queues: number, multiQueue = queues > 1): TapOptions 
 export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, mark: string): Promise<void> {
   const v = nic.veth;
   await flight([
-    ...stripVeth(nl, v),
+    stripVeth(nl, v),
     // up from the start: a bridge without a port that is up has no carrier anyway
-    nl.createBridge(nic.bridge, { mtu: nic.mtu, mac: nic.bridgeMac, group: LINK_GROUP, up: true }),
+    nl.createBridge(nic.bridge, {
+      mtu: nic.mtu,
+      mac: nic.bridgeMac,
+      group: LINK_GROUP,
+      up: true,
+      ...(nic.bridgeIndex ? { index: nic.bridgeIndex } : {}),
+    }),
   ]);
   const [br, tap] = withNetns(netnsPath, () => {
-    openTap(nic.tap, { ...tapOptions(1, nic.queues > 1), persist: true }).forEach((fd) => closeFd(fd));
+    makeTap(nic);
     return [ifIndex(nic.bridge), ifIndex(nic.tap)];
   }) as [number, number];
+  for (const [name, got, want] of [
+    [nic.bridge, br, nic.bridgeIndex],
+    [nic.tap, tap, nic.tapIndex],
+  ] as const) {
+    if (want !== undefined && got !== want)
+      throw new Error(`"${name}" in netns ${netnsPath} has ifindex ${got}, not the ${want} it was made with`);
+  }
   // One request per link: do_setlink applies a request's MAC, MTU and group first, then
   // its master and its flags (which of those two first depends on the kernel: flags
   // first since 6.8). Either order is fine here: the tap has no carrier until QEMU
@@ -131,13 +241,13 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
 
 /**
  * Deletes the taps and bridges of `nics` in one kernel batch when the link group holds
- * exactly links of theirs (and at least one): returns false, having done nothing, when
- * anything else is in the group, so unbuildNic deletes them one by one.
+ * exactly links they made (ownLink; and at least one): returns false, having done
+ * nothing, when anything else is in the group, so unbuildNic deletes them one by one.
  */
-export async function deleteNicLinks(nl: NetlinkHandle, nics: readonly NicRecord[]): Promise<boolean> {
-  const ours = new Set(nics.flatMap((n) => [n.tap, n.bridge]));
+export async function deleteNicLinks(nl: NetlinkHandle, nics: readonly NicRecord[], mark: string): Promise<boolean> {
+  const wanted = nics.flatMap((n) => nicLinks(n, mark));
   const grouped = (await nl.links()).filter((l) => l.group === LINK_GROUP);
-  if (grouped.length === 0 || grouped.some((l) => !ours.has(l.name))) return false;
+  if (grouped.length === 0 || grouped.some((l) => !wanted.some((w) => ownLink(l, w)))) return false;
   try {
     await deleteLinkGroup(nl.netns, LINK_GROUP); // off the event loop: tens of ms of RCU waits
   } catch (e) {
@@ -148,17 +258,21 @@ export async function deleteNicLinks(nl: NetlinkHandle, nics: readonly NicRecord
 }
 
 /**
- * Undoes buildNic, each step on its own: removes tap and bridge, then puts the veth
- * back exactly as snapshotted (MAC, MTU, state, addresses, route table). Returns the
- * errors of the steps that failed; never throws. Snapshot routes that cannot be put back
- * (planRouteRestore's unrestorable) are not errors, since no retry would bring them back:
- * each goes to `warn`, one line per route.
+ * Undoes buildNic, each step on its own: removes tap and bridge (those this sandbox
+ * made: ownLink, `mark` being its linkMark), then puts the veth back exactly as
+ * snapshotted (MAC, MTU, state, addresses, route table). Returns the errors of the
+ * steps that failed; never throws. What no retry would change is not an error: snapshot
+ * routes that cannot be put back (planRouteRestore's unrestorable) go to `warn`, one line
+ * per route; a link with a planned name that this sandbox did not make, and a veth that
+ * is gone, go to `warnLink` and are left alone.
  */
 export async function unbuildNic(
   nl: NetlinkHandle,
   nic: NicRecord,
+  mark: string,
   currentRoutes: (ifname: string) => Promise<RouteSnapshot[]>,
   warn: (message: string) => void = () => undefined,
+  warnLink: (message: string) => void = () => undefined,
 ): Promise<string[]> {
   const errors: string[] = [];
   const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
@@ -170,17 +284,24 @@ export async function unbuildNic(
   };
   const links = await nl.links().catch(() => undefined);
   if (!links) return [`list links: cannot read links in ${nl.netns}`];
-  const byName = (n: string) => links.find((l) => l.name === n);
   const v = nic.veth;
-  const veth = links.find((l) => l.index === v.ifindex && l.name === v.ifname) ?? byName(v.ifname);
-  const tap = byName(nic.tap);
-  const br = byName(nic.bridge);
-  if (tap) await step(`delete tap "${nic.tap}"`, () => nl.deleteLink(tap.index, nic.tap).catch(ignore('ENODEV')));
-  if (br && br.kind === 'bridge') {
-    await step(`delete bridge "${nic.bridge}"`, () => nl.deleteLink(br.index, nic.bridge).catch(ignore('ENODEV')));
+  for (const want of nicLinks(nic, mark)) {
+    const l = links.find((x) => x.name === want.name);
+    if (!l) continue;
+    if (!ownLink(l, want)) {
+      warnLink(
+        `${want.kind === 'tun' ? 'tap' : 'bridge'} "${want.name}" in ${nl.netns} is not the link this sandbox made ` +
+          `(${describeLink(l)}; made: ${want.index !== undefined ? `ifindex ${want.index}` : `marked ${want.mark}`}): left alone`,
+      );
+      continue;
+    }
+    const what = want.kind === 'tun' ? 'tap' : 'bridge';
+    await step(`delete ${what} "${want.name}"`, () => nl.deleteLink(l.index, want.name).catch(ignore('ENODEV')));
   }
+  // the veth by its index and name: another link that took its name is not it
+  const veth = links.find((l) => l.index === v.ifindex && l.name === v.ifname);
   if (!veth) {
-    errors.push(`restore veth "${v.ifname}": it is gone from ${nl.netns}`);
+    warnLink(`veth "${v.ifname}" (ifindex ${v.ifindex}) is gone from ${nl.netns}: nothing to restore`);
     return errors;
   }
   const idx = veth.index;
@@ -205,10 +326,15 @@ export async function unbuildNic(
   return errors;
 }
 
+function describeLink(l: LinkState): string {
+  return `ifindex ${l.index}, ${l.kind ?? 'no kind'}${l.alias ? `, marked ${l.alias}` : ''}`;
+}
+
 /**
  * Makes the veth's IPv4 route table equal the snapshot's by applying planRouteRestore's
  * operations in order: the kernel's re-created subnet route is replaced or deleted, so
  * an add never meets "File exists" (if one does, a route appeared meanwhile: replaced).
+ * Rejects only when the batch itself fails (a chunk not sent, its acks lost).
  */
 export async function restoreRoutes(
   nl: NetlinkHandle,
@@ -218,22 +344,16 @@ export async function restoreRoutes(
 ): Promise<{ errors: string[]; warnings: string[] }> {
   const plan = planRouteRestore(snap, current);
   const errors: string[] = [];
-  for (const o of plan.ops) {
-    const spec = routeSpec(o.route, ifindex);
-    try {
-      if (o.op === 'delete') await nl.delRoute(spec).catch(ignore(['ESRCH', 'ENOENT']));
-      else if (o.op === 'replace') await nl.addRoute(spec, { replace: true });
-      else if (o.op === 'append') await nl.addRoute(spec, { append: true });
-      else {
-        await nl.addRoute(spec).catch(async (e: unknown) => {
-          if (!isNetError(e, 'EEXIST')) throw e;
-          await nl.addRoute(spec, { replace: true });
-        });
-      }
-    } catch (e) {
-      errors.push(`${o.op} route "${describeRoute(o.route, snap.ifname)}" (${o.reason}): ${(e as Error).message}`);
-    }
-  }
+  // in order, in one batch of however many: an add goes in as "create or replace", so a
+  // route that appeared meanwhile with its key is replaced, not an error
+  const results = plan.ops.length
+    ? await nl.batch(plan.ops.map((o) => routeChange(o.op, routeSpec(o.route, ifindex))))
+    : [];
+  plan.ops.forEach((o, i) => {
+    const e = results[i];
+    if (!e || (o.op === 'delete' && ['ESRCH', 'ENOENT'].includes(e.code))) return;
+    errors.push(`${o.op} route "${describeRoute(o.route, snap.ifname)}" (${o.reason}): ${e.message}`);
+  });
   const warnings = plan.unrestorable.map(
     (u) => `route "${describeRoute(u.route, snap.ifname)}" not restored: ${u.reason}`,
   );

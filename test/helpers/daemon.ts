@@ -35,7 +35,14 @@ const live = new Set<ChildProcess>();
 /** Starts the daemon on dir/state, dir/control.sock, dir/fd.sock; resolves once it logged "ready". */
 export async function startDaemon(
   dir: string,
-  opts: { env?: Record<string, string>; args?: string[] } = {},
+  opts: {
+    env?: Record<string, string>;
+    args?: string[];
+    /** the name of a netns to run it in (`ip netns exec`) */
+    netns?: string;
+    /** a command that runs the rest of its arguments (node and the daemon's), e.g. `ip netns exec NAME` */
+    wrap?: string[];
+  } = {},
 ): Promise<Daemon> {
   if (!fs.existsSync(DAEMON_BIN)) throw new Error(`${DAEMON_BIN} is missing: run "npm run build" first`);
   const stateDir = path.join(dir, 'state');
@@ -44,9 +51,13 @@ export async function startDaemon(
   // orphan GC looks only here (never at /run/netns, where other tests' tapwire links live)
   const netnsDir = path.join(dir, 'netns');
   fs.mkdirSync(netnsDir, { recursive: true });
+  // `ip netns exec` execs node in its own process: child.pid is the daemon's
+  const wrap = opts.wrap ?? (opts.netns ? ['ip', 'netns', 'exec', opts.netns] : []);
+  const [bin, pre] = wrap.length ? [wrap[0]!, [...wrap.slice(1), process.execPath]] : [process.execPath, []];
   const child = spawn(
-    process.execPath,
+    bin,
     [
+      ...pre,
       DAEMON_BIN,
       '--state-dir',
       stateDir,
@@ -71,6 +82,7 @@ export async function startDaemon(
   );
   const logs = (): LogLine[] =>
     text
+      .slice(0, text.lastIndexOf('\n') + 1) // whole lines only: a long one comes in several chunks
       .split('\n')
       .slice(0, -1) // whole lines only: a long one may be half read
       .filter((l) => l.startsWith('{'))

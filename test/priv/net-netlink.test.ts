@@ -1,7 +1,7 @@
 // src/net/netlink.ts against a real namespace: every verb, and errors that name what failed.
 import { afterEach, expect, it } from 'vitest';
 import { netnsInode } from '../../src/native';
-import { deleteLinkGroup, isNetError, NetlinkHandle } from '../../src/net/netlink';
+import { addressDelete, deleteLinkGroup, isNetError, NetlinkHandle, routeChange } from '../../src/net/netlink';
 import { createNetns, removeAllNetns } from '../helpers/netns';
 import { describePrivileged } from '../helpers/privileged';
 
@@ -74,5 +74,63 @@ describePrivileged('netlink handle', () => {
       notNetns: true,
     });
     expect(netnsInode()).toBe(host);
+  });
+
+  it('batch: thousands of route and address changes in order, in bounded chunks, each with its own outcome', async () => {
+    const ns = createNetns('nlb');
+    ns.ip('link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1');
+    ns.ip('link', 'set', 'd0', 'up');
+    ns.ip('addr', 'add', '10.1.0.2/24', 'dev', 'd0');
+    const nl = NetlinkHandle.open(ns.path);
+    try {
+      const oif = (await nl.link('d0'))!.index;
+      const dst = (i: number) => `10.${100 + (i >> 8)}.${i & 255}.0/24`;
+      const n = 3000;
+      const adds = Array.from({ length: n }, (_, i) => routeChange('add', { dst: dst(i), gateway: '10.1.0.1', oif }));
+      expect(await nl.batch(adds)).toEqual(Array(n).fill(undefined));
+      expect(ns.ip('-4', 'route', 'show', 'proto', 'static').trim().split('\n')).toHaveLength(n);
+      // an add of a route that is there replaces it; append keeps both; a delete of one not there: ESRCH
+      const again = await nl.batch([
+        routeChange('add', { dst: dst(0), gateway: '10.1.0.1', oif, metric: 0 }),
+        routeChange('append', { dst: dst(1), gateway: '10.1.0.3', oif }),
+        routeChange('delete', { dst: '10.99.0.0/16', oif }),
+        routeChange('add', { dst: '10.98.0.0/16', gateway: '10.7.7.7', oif }),
+      ]);
+      expect(again.map((e) => e?.code)).toEqual([undefined, undefined, 'ESRCH', 'ENETUNREACH']);
+      expect(String(again[2])).toContain(`failed to delete route 10.99.0.0/16 in netns ${ns.path}: ESRCH`);
+      expect(ns.ip('-4', 'route', 'show', dst(1))).toContain('10.1.0.3');
+      const dels = Array.from({ length: n }, (_, i) =>
+        routeChange('delete', { dst: dst(i), gateway: '10.1.0.1', oif }),
+      );
+      expect(await nl.batch(dels)).toEqual(Array(n).fill(undefined));
+      expect(ns.ip('-4', 'route', 'show', 'proto', 'static').trim().split('\n')).toEqual([
+        expect.stringMatching(new RegExp(`^${dst(1)} via 10\\.1\\.0\\.3 dev d0 `)),
+      ]);
+      expect(await nl.batch([addressDelete(oif, 'd0', '10.1.0.2', 24)])).toEqual([undefined]);
+      expect(ns.ip('-4', 'addr', 'show', 'd0')).toBe('');
+    } finally {
+      nl.close();
+    }
+  });
+
+  it('thousands of requests at once on a handle: its socket never overflows (that aborted the process), all answered', async () => {
+    const ns = createNetns('nlo');
+    ns.ip('link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1');
+    const nl = NetlinkHandle.open(ns.path);
+    try {
+      expect(nl.maxInFlight).toBeGreaterThanOrEqual(1);
+      const oif = (await nl.link('d0'))!.index;
+      // each refused delete's error echoes the request: unbounded, 5000 overflowed the
+      // receive buffer, and the netlink package's poll callback threw on the POLLERR
+      const settled = await Promise.allSettled(
+        Array.from({ length: 5000 }, (_, i) => nl.delRoute({ dst: `10.${i >> 8}.${i & 255}.0/24`, oif })),
+      );
+      expect(
+        new Set(settled.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'ok'))),
+      ).toEqual(new Set(['ESRCH']));
+      expect((await nl.links()).map((l) => l.name)).toContain('d0');
+    } finally {
+      nl.close();
+    }
   });
 });

@@ -3,18 +3,22 @@
 // multipath route, the loser of a metric tie) are in the sandbox's status and `tapctl describe` and logged once;
 // the ones a teardown cannot rebuild are reported, not errors; point-to-point pods
 // (GW/32 scope link + SUBNET via GW, with and without noprefixroute) are restored byte
-// for byte (`ip -d` link, addr, route of every table).
+// for byte (`ip -d` link, addr, route of every table). And the real daemon with route
+// tables of thousands of entries on the veth: it strips and restores them all, never
+// aborting (300 routes once sent the netlink package's socket into ENOBUFS, whose error
+// thrown inside its native callback was SIGABRT).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SandboxManager } from '../../src/tapmanager/sandboxes';
 import { RecordStore } from '../../src/tapmanager/store';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
 import { createLogger } from '../../src/util/log';
+import { killDaemons, startDaemon, stopDaemon } from '../helpers/daemon';
 import { removeAllNetns } from '../helpers/netns';
 import { makePod } from '../helpers/pod';
-import { dadDone, ipDump } from '../helpers/ip-dump';
+import { dadDone, ipDump, settledDump } from '../helpers/ip-dump';
 import { describePrivileged } from '../helpers/privileged';
 
 describePrivileged('tapmanager and the routes of the pod', () => {
@@ -155,5 +159,38 @@ describePrivileged('tapmanager and the routes of the pod', () => {
     await mgr.setup({ sandboxId: 'sb-ptp2', netnsPath: p.pod.path, cniResult: p.cniResult });
     expect(await mgr.teardown('sb-ptp2')).toEqual({ errors: [] });
     expect(ipDump(p.pod)).toBe(before);
+  });
+
+  describe('thousands of routes on the veth, on the real daemon', () => {
+    afterEach(async () => {
+      await killDaemons();
+    });
+
+    for (const n of [300, 1000, 5000]) {
+      it(`${n} routes via the gateway, plus ${n / 10} in a policy table and ${n / 10} on-link: stripped, then restored exactly`, async () => {
+        const p = makePod({ ipv6: true });
+        const [, net] = p.ip.split('.');
+        const dst = (i: number, base: number) => `${base + (i >> 8)}.${i & 255}.${net}.0/24`;
+        const lines = [
+          ...Array.from({ length: n }, (_, i) => `route add ${dst(i, 20)} via ${p.gw} dev eth0`),
+          ...Array.from({ length: n / 10 }, (_, i) => `route add ${dst(i, 60)} via ${p.gw} dev eth0 table 100`),
+          ...Array.from({ length: n / 10 }, (_, i) => `route add ${dst(i, 70)} dev eth0 scope link metric 9`),
+        ];
+        p.pod.exec('ip', ['-batch', '-'], lines.join('\n') + '\n');
+        const before = await settledDump(p.pod);
+        expect(p.pod.ip('-4', 'route', 'show', 'table', 'all', 'dev', 'eth0').split('\n').length).toBeGreaterThan(
+          1.2 * n,
+        );
+
+        const d = await startDaemon(path.join(dir, `d${n}`));
+        await d.client.setup({ sandboxId: 'sb-many', netnsPath: p.pod.path, cniResult: p.cniResult });
+        expect(p.pod.ip('-4', 'route', 'show', 'table', 'all', 'dev', 'eth0')).toBe('');
+        expect(p.pod.ip('-4', 'addr', 'show', 'dev', 'eth0')).toBe('');
+        expect(await d.client.teardown('sb-many')).toEqual({ errors: [] });
+        expect(ipDump(p.pod)).toBe(before);
+        expect(d.child.exitCode).toBeNull(); // alive
+        await stopDaemon(d);
+      }, 120_000);
+    }
   });
 });

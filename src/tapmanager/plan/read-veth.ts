@@ -1,12 +1,10 @@
 // Reads a veth as CNI left it (link, addresses, routes of every table) into a
-// VethSnapshot, through an rtnetlink socket created inside the pod netns. Addresses and
-// routes are dumped raw and parsed here: the netlink package rejects some attributes a
-// pod can have (an 18-byte RTA_VIA of an IPv4-via-IPv6 route fails the whole dump) and
-// reduces address flags to an object.
-// eslint-disable-next-line no-restricted-imports -- raw route dump not yet in src/net/netlink.ts; moves there later
-import { createRtNetlink, FlagsGet, NetlinkMessage, RtNetlinkSocket } from 'netlink';
-import { withNetns } from '../../native';
-import { ipFromBuffer, macFromBuffer } from '../../net/addr-text';
+// VethSnapshot, through an rtnetlink socket created inside the pod netns (a
+// NetlinkHandle). Addresses and routes are dumped raw and parsed here: the netlink
+// package rejects some attributes a pod can have (an 18-byte RTA_VIA of an IPv4-via-IPv6
+// route fails the whole dump) and reduces address flags to an object.
+import { NetlinkHandle } from '../../net/netlink';
+import { ipFromBuffer } from '../../net/addr-text';
 import type { AddrSnapshot, RouteSnapshot, VethSnapshot } from '../snapshot';
 
 /** A failed read: "failed to read veth "eth0" in netns /run/netns/x: <cause>", with a code. */
@@ -26,7 +24,6 @@ const RTM_NEWADDR = 20;
 const RTM_GETADDR = 22;
 const RTM_NEWROUTE = 24;
 const RTM_GETROUTE = 26;
-const NLM_F_DUMP_INTR = 0x10;
 const RTM_F_CLONED = 0x200;
 const RTNH_F_ONLINK = 4;
 const RTA = {
@@ -44,7 +41,6 @@ const RTA = {
 const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 };
 const RTAX_MTU = 2;
 const RTAX_ADVMSS = 8;
-const DUMP_TRIES = 5;
 
 const SCOPES: Record<number, string> = { 0: 'universe', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
 // named as src/tapmanager/topology.ts maps them back; any other protocol stays a number
@@ -190,49 +186,35 @@ export function parseAddrMessage(data: Buffer, ifindex: number): AddrSnapshot | 
   return out;
 }
 
-/** A dump request, retried while the kernel flags it as interrupted (the tables changed meanwhile). */
-async function dump(sock: RtNetlinkSocket, type: number, req: Buffer, what: string): Promise<NetlinkMessage[]> {
-  for (let i = 1; ; i++) {
-    const [msgs] = await sock.socket.request(type, req, { flags: FlagsGet.DUMP });
-    if (!msgs.some((m) => m.flags & NLM_F_DUMP_INTR)) return msgs;
-    if (i >= DUMP_TRIES) throw new Error(`${what} dump interrupted ${DUMP_TRIES} times`);
-  }
-}
-
 function codeOf(e: unknown): string {
-  const m = /Request rejected: (\w+)/.exec(String((e as Error)?.message ?? e));
-  if (m) return m[1]!;
   const c = (e as { code?: unknown })?.code;
   return typeof c === 'string' ? c : 'EIO';
 }
 
 export async function readVethSnapshot(netnsPath: string, ifname: string): Promise<VethSnapshot> {
   const what = `veth "${ifname}" in netns ${netnsPath}`;
-  let sock: RtNetlinkSocket;
+  let nl: NetlinkHandle;
   try {
-    sock = withNetns(netnsPath, () => createRtNetlink());
+    nl = NetlinkHandle.open(netnsPath);
   } catch (e) {
     throw new ReadVethError(codeOf(e), `failed to read ${what}: ${(e as Error).message}`);
   }
   try {
-    const links = await sock.getLinks();
-    const link = links.find((l) => l.attrs.ifname === ifname);
-    if (!link || link.data.index === undefined) {
-      throw new ReadVethError('ENODEV', `failed to read ${what}: no such interface`);
-    }
-    const ifindex = link.data.index;
+    const link = (await nl.links()).find((l) => l.name === ifname);
+    if (!link) throw new ReadVethError('ENODEV', `failed to read ${what}: no such interface`);
+    const ifindex = link.index;
     return {
       ifname,
       ifindex,
-      mac: link.attrs.address ? macFromBuffer(link.attrs.address) : '',
-      mtu: link.attrs.mtu ?? 0,
-      up: !!link.data.flags?.up,
+      mac: link.mac,
+      mtu: link.mtu,
+      up: link.up,
       // struct ifaddrmsg / struct rtmsg, all zero: both families; RT_TABLE_UNSPEC = every table
-      addrs: (await dump(sock, RTM_GETADDR, Buffer.alloc(8), 'address'))
+      addrs: (await nl.dump(RTM_GETADDR, Buffer.alloc(8), 'addresses'))
         .filter((m) => m.type === RTM_NEWADDR)
         .map((m) => parseAddrMessage(m.data, ifindex))
         .filter((x): x is AddrSnapshot => x !== undefined),
-      routes: (await dump(sock, RTM_GETROUTE, Buffer.alloc(12), 'route'))
+      routes: (await nl.dump(RTM_GETROUTE, Buffer.alloc(12), 'routes'))
         .filter((m) => m.type === RTM_NEWROUTE)
         .map((m) => parseRouteMessage(m.data, ifindex))
         .filter((x): x is RouteSnapshot => x !== undefined),
@@ -241,10 +223,6 @@ export async function readVethSnapshot(netnsPath: string, ifname: string): Promi
     if (e instanceof ReadVethError) throw e;
     throw new ReadVethError(codeOf(e), `failed to read ${what}: ${(e as Error).message}`);
   } finally {
-    try {
-      sock.socket.close();
-    } catch {
-      /* already closed */
-    }
+    nl.close();
   }
 }

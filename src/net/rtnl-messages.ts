@@ -1,0 +1,116 @@
+// rtnetlink route and address messages encoded here, byte for byte (the payload after
+// the nlmsghdr: struct rtmsg or struct ifaddrmsg and its attributes), so a change can go
+// to the kernel in a batch of many (NetlinkHandle.batch) as well as one by one.
+import { ipToBuffer } from './addr-text';
+
+export const RTM_NEWROUTE = 24;
+export const RTM_DELROUTE = 25;
+export const RTM_DELADDR = 21;
+
+const RTA_DST = 1;
+const RTA_SRC = 2;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_PRIORITY = 6;
+const RTA_PREFSRC = 7;
+const RTA_METRICS = 8;
+const RTA_TABLE = 15;
+const RTAX_MTU = 2;
+const RTAX_ADVMSS = 8;
+const RTNH_F_ONLINK = 4;
+const RT_TABLE_MAIN = 254;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+
+export interface RouteSpec {
+  dst: string; // 'a.b.c.d/len'
+  gateway?: string;
+  oif: number;
+  scope?: number;
+  protocol?: number;
+  type?: number;
+  table?: number;
+  metric?: number;
+  prefsrc?: string;
+  /** source prefix 'a.b.c.d/len' (a source-routed route) */
+  src?: string;
+  tos?: number;
+  onlink?: boolean;
+  /** RTAX_MTU / RTAX_ADVMSS */
+  mtu?: number;
+  advmss?: number;
+}
+
+function attr(type: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc((4 + payload.length + 3) & ~3);
+  out.writeUInt16LE(4 + payload.length, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0, 0);
+  return b;
+}
+
+function family(ip: string): number {
+  return ip.includes(':') ? 10 : 2;
+}
+
+/**
+ * struct rtmsg and attributes of a route, as `ip route` sends them: the table in
+ * rtm_table when below 256, else RT_TABLE_UNSPEC and RTA_TABLE; protocol static, scope
+ * link without a gateway (universe with one), type unicast and the main table unless
+ * given.
+ */
+export function routePayload(r: RouteSpec): Buffer {
+  const [dst, len] = r.dst.split('/') as [string, string];
+  const dstLen = Number(len);
+  const table = r.table ?? RT_TABLE_MAIN;
+  const head = Buffer.alloc(12);
+  head.writeUInt8(family(dst), 0);
+  head.writeUInt8(dstLen, 1);
+  head.writeUInt8(r.tos ?? 0, 3);
+  head.writeUInt8(table < 256 ? table : 0, 4);
+  head.writeUInt8(r.protocol ?? 4, 5);
+  head.writeUInt8(r.scope ?? (r.gateway ? 0 : 253), 6);
+  head.writeUInt8(r.type ?? 1, 7);
+  head.writeUInt32LE(r.onlink ? RTNH_F_ONLINK : 0, 8);
+  const attrs: Buffer[] = [];
+  if (table >= 256) attrs.push(attr(RTA_TABLE, u32(table)));
+  if (dstLen > 0) attrs.push(attr(RTA_DST, ipToBuffer(dst)));
+  if (r.src) {
+    const [src, srcLen] = r.src.split('/') as [string, string];
+    head.writeUInt8(Number(srcLen), 2);
+    attrs.push(attr(RTA_SRC, ipToBuffer(src)));
+  }
+  attrs.push(attr(RTA_OIF, u32(r.oif)));
+  if (r.gateway) attrs.push(attr(RTA_GATEWAY, ipToBuffer(r.gateway)));
+  if (r.metric !== undefined) attrs.push(attr(RTA_PRIORITY, u32(r.metric)));
+  if (r.prefsrc) attrs.push(attr(RTA_PREFSRC, ipToBuffer(r.prefsrc)));
+  if (r.mtu || r.advmss) {
+    const metrics = [
+      ...(r.mtu ? [attr(RTAX_MTU, u32(r.mtu))] : []),
+      ...(r.advmss ? [attr(RTAX_ADVMSS, u32(r.advmss))] : []),
+    ];
+    attrs.push(attr(RTA_METRICS, Buffer.concat(metrics))); // not flagged nested, as iproute2 sends it
+  }
+  return Buffer.concat([head, ...attrs]);
+}
+
+/** struct ifaddrmsg and attributes naming one address of a link (for RTM_DELADDR). */
+export function addressPayload(index: number, ip: string, prefixLen: number): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt8(family(ip), 0);
+  head.writeUInt8(prefixLen, 1);
+  head.writeUInt32LE(index, 4);
+  const addr = ipToBuffer(ip);
+  return Buffer.concat([head, attr(IFA_LOCAL, addr), attr(IFA_ADDRESS, addr)]);
+}
+
+/** "route 10.1.0.0/16 via 10.0.0.1 metric 5", as errors name a route. */
+export function routeLabel(r: RouteSpec): string {
+  return `route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.metric !== undefined ? ` metric ${r.metric}` : ''}`;
+}

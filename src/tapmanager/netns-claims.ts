@@ -1,0 +1,71 @@
+// Which network namespace a setup may take. Never the daemon's own nor the host's (PID
+// 1's): stripping that namespace's uplink and bridging it cuts the node off. And one
+// sandbox per namespace: a second sandbox's build or rollback would take the first's
+// links, names and fence. A namespace is known by the device and inode of its nsfs file
+// (what stat() of any path to it gives: a bind mount, /proc/PID/ns/net, a symlink to
+// either), never by its path.
+import * as fs from 'node:fs';
+import { TapError, badInput } from './errors';
+
+/** "dev:ino" of the namespace at p, or undefined when p cannot be stat'ed. */
+export function netnsKey(p: string): string | undefined {
+  try {
+    const st = fs.statSync(p);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+const FORBIDDEN: [path: string, what: string][] = [
+  ['/proc/self/ns/net', "tapmanager's own network namespace"],
+  ['/proc/1/ns/net', "the host's network namespace (PID 1's)"],
+];
+
+/** EINVAL naming netnsPath when it is the daemon's own or the host's network namespace. */
+export function refuseHostNetns(netnsPath: string): void {
+  const key = netnsKey(netnsPath);
+  for (const [p, what] of FORBIDDEN) {
+    if (key !== undefined && key === netnsKey(p)) {
+      throw badInput('netnsPath', netnsPath, `is ${what} (${p}), not a pod's: refused`);
+    }
+  }
+}
+
+/**
+ * The namespaces held by sandboxes: by a record, or by a setup under way (claimed before
+ * it builds anything, so two setups at once cannot both take one namespace).
+ */
+export class NetnsClaims {
+  private readonly byKey = new Map<string, { sandboxId: string; netnsPath: string }>();
+  private readonly keyOf = new Map<string, string>();
+
+  /**
+   * Claims the namespace at netnsPath for sandboxId; EBUSY naming the holder when
+   * another sandbox holds it. A holder whose own path no longer leads to that namespace
+   * (it is gone and its inode was reused) holds nothing.
+   */
+  claim(sandboxId: string, netnsPath: string): void {
+    const key = netnsKey(netnsPath);
+    if (key === undefined) throw badInput('netnsPath', netnsPath, 'cannot be opened');
+    const held = this.byKey.get(key);
+    if (held && held.sandboxId !== sandboxId && netnsKey(held.netnsPath) === key) {
+      throw new TapError(
+        'EBUSY',
+        `netnsPath ${JSON.stringify(netnsPath)} is the network namespace of sandbox ${JSON.stringify(held.sandboxId)} (${held.netnsPath}): one sandbox per namespace`,
+        'netnsPath',
+      );
+    }
+    this.release(sandboxId);
+    if (held) this.keyOf.delete(held.sandboxId);
+    this.byKey.set(key, { sandboxId, netnsPath });
+    this.keyOf.set(sandboxId, key);
+  }
+
+  release(sandboxId: string): void {
+    const key = this.keyOf.get(sandboxId);
+    if (key === undefined) return;
+    this.keyOf.delete(sandboxId);
+    if (this.byKey.get(key)?.sandboxId === sandboxId) this.byKey.delete(key);
+  }
+}

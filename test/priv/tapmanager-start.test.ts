@@ -1,0 +1,55 @@
+// The real daemon starting where the network is not what it expects: in a netns whose
+// loopback is down but which has a default route, the DHCP warm-up over 127.0.0.1 cannot
+// run. The daemon must still become ready (the warm-up is an optimisation, skipped with a
+// warning), and never end with status 0 before it is ready.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { killDaemons, startDaemon, stopDaemon } from '../helpers/daemon';
+import { createNetns, removeAllNetns } from '../helpers/netns';
+import { describePrivileged } from '../helpers/privileged';
+
+describePrivileged('tapmanager start-up', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-start-'));
+  });
+  afterEach(async () => {
+    await killDaemons();
+    removeAllNetns();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('in a netns with loopback down and a default route: ready, the loopback warm-up skipped with a warning', async () => {
+    const ns = createNetns('lodown');
+    // as in a netns whose lo was never up: no 127.0.0.1 either, so with a default route
+    // binding to it fails (EADDRNOTAVAIL) instead of sends failing
+    ns.ip('link', 'set', 'lo', 'down');
+    ns.ip('addr', 'flush', 'dev', 'lo');
+    ns.ip('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1');
+    ns.ip('link', 'set', 'up0', 'up');
+    ns.ip('link', 'set', 'up1', 'up');
+    ns.ip('addr', 'add', '10.251.0.2/24', 'dev', 'up0');
+    ns.ip('route', 'add', 'default', 'via', '10.251.0.1');
+    expect(ns.ip('-o', 'link', 'show', 'lo')).toContain('state DOWN');
+
+    const d = await startDaemon(dir, { netns: ns.name });
+    expect(d.logs()).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'dhcp warm-up over loopback skipped; the first DHCP exchanges may be slower',
+        why: expect.any(String),
+      }),
+    );
+    expect(await d.client.list()).toEqual([]);
+    await stopDaemon(d);
+  });
+
+  it('a start-up step that waits on nothing: exits 1 naming the step, never 0 before ready', async () => {
+    const stall = path.resolve(__dirname, '../fixtures/stall-recovery.js');
+    await expect(startDaemon(dir, { env: { NODE_OPTIONS: `--require ${stall}` } })).rejects.toThrow(
+      /exited \(1\) before ready:[^]*start-up stalled in recovery of the records/,
+    );
+  });
+});
