@@ -2,7 +2,6 @@
 // Connections are counted per peer uid (SO_PEERCRED): each non-root uid may hold
 // `perUid` and all of them together `total`; root has its own `root` allowance, outside
 // the total, so no number of other peers' connections keeps root's requests out.
-import type { Logger } from '../util/log';
 
 export interface ConnLimitOptions {
   /** connections one non-root uid may hold on both sockets together */
@@ -47,47 +46,5 @@ export class ConnLimits {
   /** Connections held: per uid, and the non-root total. */
   counts(): { total: number; byUid: Record<number, number> } {
     return { total: this.nonRoot, byUid: Object.fromEntries(this.byUid) };
-  }
-}
-
-/**
- * Logs the first event of each key at once, then at most one line per key per window
- * carrying how many more happened since (`suppressed`), flushed when the window ends.
- */
-export class LogThrottle {
-  private readonly keys = new Map<string, { suppressed: number; timer: NodeJS.Timeout }>();
-
-  constructor(
-    private readonly log: Logger,
-    private readonly windowMs = 10_000,
-  ) {}
-
-  warn(key: string, msg: string, fields: Record<string, unknown>): void {
-    const k = this.keys.get(key);
-    if (k) {
-      k.suppressed++;
-      return;
-    }
-    this.log.warn(msg, fields);
-    this.open(key, msg, fields);
-  }
-
-  private open(key: string, msg: string, fields: Record<string, unknown>): void {
-    const entry = {
-      suppressed: 0,
-      timer: setTimeout(() => {
-        this.keys.delete(key);
-        if (entry.suppressed === 0) return;
-        this.log.warn(`${msg} (repeated)`, { ...fields, suppressed: entry.suppressed, windowMs: this.windowMs });
-        this.open(key, msg, fields); // the next window starts now
-      }, this.windowMs),
-    };
-    entry.timer.unref();
-    this.keys.set(key, entry);
-  }
-
-  close(): void {
-    for (const k of this.keys.values()) clearTimeout(k.timer);
-    this.keys.clear();
   }
 }

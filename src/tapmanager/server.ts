@@ -13,7 +13,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { peerCred } from '../native';
 import type { Logger } from '../util/log';
-import { ConnLimits, DEFAULT_CONN_LIMITS, LogThrottle, type ConnLimitOptions } from './conn-limits';
+import { ConnLimits, DEFAULT_CONN_LIMITS, type ConnLimitOptions } from './conn-limits';
+import { RateLimiter } from '../util/rate-limit';
 import { Connection, refuse, socketFd, type ConnectionOptions, type Handler } from './connection';
 import { TapError } from './errors';
 import { quote } from '../util/quote';
@@ -73,7 +74,8 @@ export class TapmanagerServer {
   /** open connections: close() ends them, or a client that keeps one open would hold up a stop forever */
   private readonly conns = new Map<net.Socket, Connection>();
   private readonly limits: ConnLimits;
-  private readonly throttle: LogThrottle;
+  /** what peers can make the server log: one line per kind per 10 s, with the count left out */
+  private readonly logLimit = new RateLimiter({ burst: 1, intervalMs: 10_000 });
   private sweeper: NodeJS.Timeout | undefined;
   private readonly frameTimeoutMs: number;
   private readonly idleTimeoutMs: number;
@@ -83,14 +85,13 @@ export class TapmanagerServer {
     private readonly o: ServerOptions,
   ) {
     this.limits = new ConnLimits({ ...DEFAULT_CONN_LIMITS, ...o.limits });
-    this.throttle = new LogThrottle(o.log);
     this.frameTimeoutMs = o.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
     this.idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   }
 
   async start(): Promise<void> {
     const acceptFailed = (socket: string) => (e: NodeJS.ErrnoException) =>
-      this.throttle.warn(`accept:${socket}:${e.code}`, 'accept failed', { socket, code: e.code });
+      this.warnLimited(`accept:${socket}`, 'accept failed', { socket, code: e.code });
     const control = await listen(
       this.o.controlSocket,
       0o600,
@@ -145,7 +146,7 @@ export class TapmanagerServer {
     if (!cred || !allowed(cred)) {
       const who = cred ? `uid ${cred.uid} gid ${cred.gid}` : 'a peer without credentials';
       const why = socket === 'control' ? 'control socket: root only' : `fd socket: ${who} not allowed`;
-      this.throttle.warn(`refused:${socket}:${cred?.uid}`, `${socket} socket: peer refused`, {
+      this.warnLimited(`refused:${socket}`, `${socket} socket: peer refused`, {
         uid: cred?.uid,
         gid: cred?.gid,
         pid: cred?.pid,
@@ -156,7 +157,7 @@ export class TapmanagerServer {
     const full = this.limits.admit(cred.uid);
     if (full !== undefined) {
       log.debug('connection refused, too many', { uid: cred.uid, pid: cred.pid }); // each one (TAPWIRE_DEBUG)
-      this.throttle.warn(`full:${socket}:${cred.uid}`, `${socket} socket: connection refused, too many`, {
+      this.warnLimited(`full:${socket}`, `${socket} socket: connection refused, too many`, {
         uid: cred.uid,
         pid: cred.pid,
         reason: full,
@@ -199,6 +200,12 @@ export class TapmanagerServer {
     }
   }
 
+  /** A warning a peer can cause, rate-limited by kind (a fixed set); says how many were left out. */
+  private warnLimited(kind: string, msg: string, fields: Record<string, unknown>): void {
+    const suppressed = this.logLimit.take(kind);
+    if (suppressed !== undefined) this.o.log.warn(msg, suppressed ? { ...fields, suppressed } : fields);
+  }
+
   /** Connections held per uid and in total (non-root), for tests and logs. */
   connections(): { total: number; byUid: Record<number, number> } {
     return this.limits.counts();
@@ -206,7 +213,6 @@ export class TapmanagerServer {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
-    this.throttle.close();
     const closed = Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
     for (const c of this.conns.keys()) c.destroy();
     await closed;

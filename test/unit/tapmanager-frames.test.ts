@@ -2,12 +2,11 @@
 // arrived, encodeReply never throws, quote() bounds what an error echoes, list pages and
 // status caps fit a frame, connection caps per uid and in total with root apart.
 import { describe, expect, it } from 'vitest';
-import { ConnLimits, LogThrottle } from '../../src/tapmanager/conn-limits';
+import { ConnLimits } from '../../src/tapmanager/conn-limits';
 import { badInput } from '../../src/tapmanager/errors';
 import { encodeFrame, FrameDecoder, FrameError, MAX_FRAME, type ListEntry } from '../../src/tapmanager/protocol';
 import { boundStatus, encodeReply, listPage, listPaging, wholeList } from '../../src/tapmanager/reply-bounds';
 import type { SandboxStatus } from '../../src/tapmanager/sandboxes';
-import type { Logger } from '../../src/util/log';
 
 const frameOf = (buf: Buffer): unknown => JSON.parse(buf.subarray(4).toString());
 
@@ -131,16 +130,5 @@ describe('ConnLimits', () => {
     l.release(1000);
     expect(l.admit(1002)).toBeUndefined();
     expect(l.counts()).toEqual({ total: 3, byUid: { 0: 1, 1000: 1, 1001: 1, 1002: 1 } });
-  });
-
-  it('LogThrottle logs the first of a kind at once and counts the rest', async () => {
-    const lines: [string, Record<string, unknown> | undefined][] = [];
-    const log = { warn: (m: string, f?: Record<string, unknown>) => lines.push([m, f]) } as unknown as Logger;
-    const t = new LogThrottle(log, 30);
-    for (let i = 0; i < 50; i++) t.warn('k', 'refused', { uid: 1 });
-    expect(lines).toEqual([['refused', { uid: 1 }]]);
-    await new Promise((r) => setTimeout(r, 80));
-    expect(lines[1]).toEqual(['refused (repeated)', { uid: 1, suppressed: 49, windowMs: 30 }]);
-    t.close();
   });
 });
