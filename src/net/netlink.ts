@@ -19,6 +19,7 @@
 import { createRtNetlink, FlagsGet, FlagsNew, NetlinkMessage, RtNetlinkSocket } from 'netlink';
 import { errnoName, netlinkBatchIn, withNetns } from '../native';
 import { ipToBuffer, macToBuffer } from './addr-text';
+import { nlattr, nlattrs, u32 } from './nlattr';
 import {
   addressPayload,
   routeLabel,
@@ -61,21 +62,6 @@ const IFLA_INFO_DATA = 2;
 const IFLA_BR_FORWARD_DELAY = 1;
 const IFLA_BR_STP_STATE = 5;
 const NUD_PERMANENT = 0x80;
-
-function nlattr(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
-
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v, 0);
-  return b;
-}
 
 /** IFLA_LINKINFO for a bridge with STP off and no forward delay. */
 function bridgeLinkInfo(): Buffer {
@@ -161,32 +147,12 @@ function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffe
 
 function kindOf(linkinfo: Buffer | undefined): string | undefined {
   if (!linkinfo) return undefined;
-  for (let off = 0; off + 4 <= linkinfo.length;) {
-    const len = linkinfo.readUInt16LE(off);
-    const type = linkinfo.readUInt16LE(off + 2) & 0x7fff;
-    if (len < 4) break;
-    if (type === IFLA_INFO_KIND)
-      return linkinfo
-        .subarray(off + 4, off + len)
-        .toString()
-        .replace(/\0+$/, '');
-    off += (len + 3) & ~3;
-  }
+  for (const [type, data] of nlattrs(linkinfo)) if (type === IFLA_INFO_KIND) return data.toString().replace(/\0+$/, '');
   return undefined;
 }
 
 const IFLA_TUN_NUM_QUEUES = 8;
 const IFLA_TUN_NUM_DISABLED_QUEUES = 9;
-
-/** The attributes of a netlink attribute stream: [type without flags, payload]. */
-function* nlattrs(buf: Buffer): Generator<[number, Buffer]> {
-  for (let off = 0; off + 4 <= buf.length;) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4 || off + len > buf.length) return;
-    yield [buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len)];
-    off += (len + 3) & ~3;
-  }
-}
 
 /** Queue files attached to a tun/tap (IFLA_TUN_NUM_QUEUES, IFLA_TUN_NUM_DISABLED_QUEUES). */
 export interface TunQueues {

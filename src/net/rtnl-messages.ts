@@ -2,6 +2,7 @@
 // the nlmsghdr: struct rtmsg or struct ifaddrmsg and its attributes), so a change can go
 // to the kernel in a batch of many (NetlinkHandle.batch) as well as one by one.
 import { ipToBuffer } from './addr-text';
+import { nlattr, u32 } from './nlattr';
 
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
@@ -41,20 +42,6 @@ export interface RouteSpec {
   advmss?: number;
 }
 
-function attr(type: number, payload: Buffer): Buffer {
-  const out = Buffer.alloc((4 + payload.length + 3) & ~3);
-  out.writeUInt16LE(4 + payload.length, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
-
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0, 0);
-  return b;
-}
-
 function family(ip: string): number {
   return ip.includes(':') ? 10 : 2;
 }
@@ -79,23 +66,23 @@ export function routePayload(r: RouteSpec): Buffer {
   head.writeUInt8(r.type ?? 1, 7);
   head.writeUInt32LE(r.onlink ? RTNH_F_ONLINK : 0, 8);
   const attrs: Buffer[] = [];
-  if (table >= 256) attrs.push(attr(RTA_TABLE, u32(table)));
-  if (dstLen > 0) attrs.push(attr(RTA_DST, ipToBuffer(dst)));
+  if (table >= 256) attrs.push(nlattr(RTA_TABLE, u32(table)));
+  if (dstLen > 0) attrs.push(nlattr(RTA_DST, ipToBuffer(dst)));
   if (r.src) {
     const [src, srcLen] = r.src.split('/') as [string, string];
     head.writeUInt8(Number(srcLen), 2);
-    attrs.push(attr(RTA_SRC, ipToBuffer(src)));
+    attrs.push(nlattr(RTA_SRC, ipToBuffer(src)));
   }
-  attrs.push(attr(RTA_OIF, u32(r.oif)));
-  if (r.gateway) attrs.push(attr(RTA_GATEWAY, ipToBuffer(r.gateway)));
-  if (r.metric !== undefined) attrs.push(attr(RTA_PRIORITY, u32(r.metric)));
-  if (r.prefsrc) attrs.push(attr(RTA_PREFSRC, ipToBuffer(r.prefsrc)));
+  attrs.push(nlattr(RTA_OIF, u32(r.oif)));
+  if (r.gateway) attrs.push(nlattr(RTA_GATEWAY, ipToBuffer(r.gateway)));
+  if (r.metric !== undefined) attrs.push(nlattr(RTA_PRIORITY, u32(r.metric)));
+  if (r.prefsrc) attrs.push(nlattr(RTA_PREFSRC, ipToBuffer(r.prefsrc)));
   if (r.mtu || r.advmss) {
     const metrics = [
-      ...(r.mtu ? [attr(RTAX_MTU, u32(r.mtu))] : []),
-      ...(r.advmss ? [attr(RTAX_ADVMSS, u32(r.advmss))] : []),
+      ...(r.mtu ? [nlattr(RTAX_MTU, u32(r.mtu))] : []),
+      ...(r.advmss ? [nlattr(RTAX_ADVMSS, u32(r.advmss))] : []),
     ];
-    attrs.push(attr(RTA_METRICS, Buffer.concat(metrics))); // not flagged nested, as iproute2 sends it
+    attrs.push(nlattr(RTA_METRICS, Buffer.concat(metrics))); // not flagged nested, as iproute2 sends it
   }
   return Buffer.concat([head, ...attrs]);
 }
@@ -107,7 +94,7 @@ export function addressPayload(index: number, ip: string, prefixLen: number): Bu
   head.writeUInt8(prefixLen, 1);
   head.writeUInt32LE(index, 4);
   const addr = ipToBuffer(ip);
-  return Buffer.concat([head, attr(IFA_LOCAL, addr), attr(IFA_ADDRESS, addr)]);
+  return Buffer.concat([head, nlattr(IFA_LOCAL, addr), nlattr(IFA_ADDRESS, addr)]);
 }
 
 /** "route 10.1.0.0/16 via 10.0.0.1 metric 5", as errors name a route. */

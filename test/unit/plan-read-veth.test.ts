@@ -1,18 +1,12 @@
 // The raw rtnetlink parsers behind readVethSnapshot, on byte literals: struct rtmsg /
 // struct ifaddrmsg plus attributes, as the kernel sends them (little-endian host).
 import { describe, expect, it } from 'vitest';
+import { nlattr } from '../../src/net/nlattr';
 import { parseAddrMessage, parseRouteMessage } from '../../src/tapmanager/plan/read-veth';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-/** one netlink attribute: len u16, type u16, payload, padded to 4 */
-function attr(type: number, payload: Buffer): Buffer {
-  const out = Buffer.alloc((4 + payload.length + 3) & ~3);
-  out.writeUInt16LE(4 + payload.length, 0);
-  out.writeUInt16LE(type, 2);
-  payload.copy(out, 4);
-  return out;
-}
+const attr = nlattr;
 const u32 = (v: number) => {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v);

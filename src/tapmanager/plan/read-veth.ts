@@ -5,6 +5,7 @@
 // route fails the whole dump) and reduces address flags to an object.
 import { NetlinkHandle } from '../../net/netlink';
 import { ipFromBuffer } from '../../net/addr-text';
+import { nlattrs } from '../../net/nlattr';
 import type { AddrSnapshot, RouteSnapshot, VethSnapshot } from '../snapshot';
 
 /** A failed read: "failed to read veth "eth0" in netns /run/netns/x: <cause>", with a code. */
@@ -58,14 +59,7 @@ const TYPES: Record<number, string> = {
 };
 
 function attrs(buf: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (let off = 0; off + 4 <= buf.length;) {
-    const len = buf.readUInt16LE(off);
-    if (len < 4 || off + len > buf.length) break;
-    out.set(buf.readUInt16LE(off + 2) & 0x3fff, buf.subarray(off + 4, off + len));
-    off += (len + 3) & ~3;
-  }
-  return out;
+  return new Map(nlattrs(buf));
 }
 
 function familyOf(af: number): 4 | 6 | undefined {
