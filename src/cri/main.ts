@@ -1,17 +1,24 @@
 #!/usr/bin/env node
-// tapwire-cri: the CRI RuntimeService (pod sandboxes) for VM pods, on a Unix socket.
+// tapwire-cri: the CRI on a Unix socket. With --backend, a proxy in front of a CRI runtime
+// (containerd): the whole RuntimeService and ImageService, every call forwarded. Without it,
+// standalone: the pod-sandbox calls for VM pods, making netns and calling CNI itself.
 // Flags are documented by --help. Trace lines: TAPWIRE_DEBUG=cri (or cri.cni, or *).
 import { DEFAULT_CONF_DIR } from '../cni/config';
 import { DEFAULT_BIN_DIRS } from '../cni/exec';
 import { TapmanagerClient } from '../tapmanager/client';
 import { DEFAULT_CONTROL_SOCKET } from '../tapmanager/protocol';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
-import { createLogger } from '../util/log';
+import { createLogger, type Logger } from '../util/log';
+import { ProxyServer } from './proxy/server';
 import { CriServer, DEFAULT_LISTEN } from './server';
 import { DEFAULT_NETNS_DIR, DEFAULT_STATE_DIR, SandboxService } from './sandboxes';
 
 const FLAGS: FlagSpec[] = [
   { name: 'listen', help: 'Unix socket to serve the CRI on', default: DEFAULT_LISTEN },
+  {
+    name: 'backend',
+    help: 'proxy mode: the CRI runtime to forward to, e.g. unix:///run/containerd/containerd.sock (the flags below are for standalone mode)',
+  },
   { name: 'state-dir', help: 'sandbox records and the CNI result cache', default: DEFAULT_STATE_DIR },
   { name: 'netns-dir', help: 'where sandbox network namespaces are pinned', default: DEFAULT_NETNS_DIR },
   {
@@ -46,6 +53,7 @@ async function main(): Promise<void> {
     process.stdout.write(usage('tapwire-cri', FLAGS));
     return;
   }
+  if (flags.backend !== undefined) return proxy(String(flags.backend), String(flags.listen), log);
   const tapmanager = new TapmanagerClient(String(flags['tapmanager-socket']));
   const sandboxes = new SandboxService({
     cniConfDir: String(flags['cni-conf-dir']),
@@ -67,6 +75,23 @@ async function main(): Promise<void> {
       tapmanager.close();
       process.exit(0);
     });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function proxy(backend: string, listen: string, log: Logger): Promise<void> {
+  let server: ProxyServer;
+  try {
+    server = new ProxyServer({ backend, logger: log });
+  } catch (e) {
+    process.stderr.write(`tapwire-cri: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  await server.listen(listen);
+  const stop = (sig: string): void => {
+    log.info('shutting down', { signal: sig });
+    void server.close().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
