@@ -61,7 +61,7 @@ function fakeRuntime(): grpc.Server {
         trail,
       );
     },
-    Status: (call, cb) => {
+    Status: (_call, cb) => {
       const md = new grpc.Metadata();
       md.set('x-err', 'e1');
       md.set('grpc-status-details-bin', Buffer.from('status-details-proto'));
