@@ -44,7 +44,11 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
 
   it('passes against containerd directly (the baseline)', async (ctx) => {
     if (!rig) return ctx.skip(missing ?? 'no rig');
-    direct = await runCritest(critest, rig.socket, { wrap: rig.inNamespace, logTo: path.join(tmp, 'direct.log') });
+    direct = await runCritest(critest, rig.socket, {
+      wrap: rig.inNamespace,
+      tmpDir: path.join(tmp, 'tmp'),
+      logTo: path.join(tmp, 'direct.log'),
+    });
     console.log(`[critest] containerd directly (skip '${CRITEST_SKIP}'): ${summary(direct)}`);
     for (const f of direct.failures) console.log(`[critest]   failed directly: ${f}`);
     expect(direct.ran).toBeGreaterThan(0);
@@ -52,7 +56,11 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
 
   it('passes through tapwire-cri --backend every spec that passes directly', async (ctx) => {
     if (!rig || !proxy) return ctx.skip(missing ?? 'no rig');
-    const via = await runCritest(critest, proxy.socket, { wrap: rig.inNamespace, logTo: path.join(tmp, 'proxy.log') });
+    const via = await runCritest(critest, proxy.socket, {
+      wrap: rig.inNamespace,
+      tmpDir: path.join(tmp, 'tmp'),
+      logTo: path.join(tmp, 'proxy.log'),
+    });
     console.log(`[critest] through tapwire-cri --backend containerd: ${summary(via)}`);
     const extra = via.failures.filter((f) => !direct?.failures.includes(f));
     if (extra.length || via.ran === 0) {
