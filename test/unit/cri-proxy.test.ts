@@ -3,9 +3,10 @@
 // Requests and responses arrive byte for byte (unknown fields too), metadata both ways,
 // headers and trailers, error code, details and status details, deadline and cancellation,
 // server streaming with its status, messages past grpc's 4 MB default, an unreachable
-// backend (UNAVAILABLE), and a bad --backend refused naming the value.
+// backend (UNAVAILABLE), a bad --backend refused naming the value, and the binary's exit.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,6 +15,7 @@ import { LOADER_OPTIONS, protoPath } from '../../src/cri/proto';
 import { backendTarget } from '../../src/cri/proxy/backend';
 import { ProxyServer } from '../../src/cri/proxy/server';
 import { criClient, CriClient } from '../fixtures/cni/cri-harness';
+import { CRI_BIN, startProxy } from '../fixtures/containerd/proxy-proc';
 
 type Handler = (call: any, cb?: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -263,6 +265,22 @@ describe('tapwire-cri proxy', () => {
       c.close();
       await p.close(1000);
     }
+  });
+
+  it('the binary: a bad --backend exits 2 naming it; SIGTERM exits 0 and removes the socket', async () => {
+    expect(fs.existsSync(CRI_BIN)).toBe(true); // npm run build
+    const bad = spawnSync(process.execPath, [CRI_BIN, '--backend', 'tcp://1.2.3.4:5'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('"tcp://1.2.3.4:5"');
+    const p = await startProxy(path.join(tmp, 'bin.sock'), path.join(tmp, 'runtime.sock'));
+    const c = criClient(p.socket);
+    try {
+      expect((await c.runtime.Version!({})).runtimeName).toBe('fake');
+    } finally {
+      c.close();
+    }
+    expect(await p.stop()).toBe(0);
+    expect(fs.existsSync(p.socket)).toBe(false);
   });
 
   it('refuses a --backend that is not a Unix socket path, naming it', () => {
