@@ -283,6 +283,40 @@ describe('tapwire-cri proxy', () => {
     expect(fs.existsSync(p.socket)).toBe(false);
   });
 
+  it('finds a restarted backend again without a restart of its own', async () => {
+    const sock = path.join(tmp, 'restart.sock');
+    const bind = async (): Promise<grpc.Server> => {
+      const b = fakeRuntime();
+      await new Promise<void>((resolve, reject) =>
+        b.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+      );
+      return b;
+    };
+    let b = await bind();
+    const p = new ProxyServer({ backend: sock });
+    await p.listen(path.join(tmp, 'cri3.sock'));
+    const c = criClient(path.join(tmp, 'cri3.sock'));
+    try {
+      expect((await c.runtime.Version!({})).runtimeName).toBe('fake');
+      b.forceShutdown();
+      fs.rmSync(sock, { force: true });
+      await expect(c.runtime.Version!({})).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      b = await bind();
+      let answered: string | undefined;
+      for (let i = 0; i < 100 && !answered; i++) {
+        answered = await c.runtime.Version!({}).then(
+          (r) => r.runtimeName as string,
+          () => new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)),
+        );
+      }
+      expect(answered).toBe('fake');
+    } finally {
+      c.close();
+      await p.close(1000);
+      b.forceShutdown();
+    }
+  });
+
   it('refuses a --backend that is not a Unix socket path, naming it', () => {
     expect(backendTarget('/run/containerd/containerd.sock')).toBe('unix:///run/containerd/containerd.sock');
     expect(backendTarget('unix:///x.sock')).toBe('unix:///x.sock');
