@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 // tapwire-cri: the CRI on a Unix socket. With --backend, a proxy in front of a CRI runtime
-// (containerd): the whole RuntimeService and ImageService, every call forwarded. Without it,
-// standalone: the pod-sandbox calls for VM pods, making netns and calling CNI itself.
+// (containerd): the whole RuntimeService and ImageService, every call forwarded, VM pods
+// (RuntimeClass handler or annotation) set up with tapmanager. Without it, standalone: the
+// pod-sandbox calls for VM pods, making netns and calling CNI itself.
 // Flags are documented by --help. Trace lines: TAPWIRE_DEBUG=cri (or cri.cni, or *).
 import { DEFAULT_CONF_DIR } from '../cni/config';
 import { DEFAULT_BIN_DIRS } from '../cni/exec';
 import { TapmanagerClient } from '../tapmanager/client';
-import { DEFAULT_CONTROL_SOCKET } from '../tapmanager/protocol';
-import { parseFlags, usage, FlagSpec } from '../util/flags';
+import * as path from 'node:path';
+import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET } from '../tapmanager/protocol';
+import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger, type Logger } from '../util/log';
+import { kernelPrefixes } from './proxy/kernel-prefixes';
+import { NetnsPins } from './proxy/pin-netns';
 import { ProxyServer } from './proxy/server';
+import { DEFAULT_VM_SELECTOR } from './proxy/vm-requests';
+import { VmPodStore } from './proxy/vm-store';
 import { CriServer, DEFAULT_LISTEN } from './server';
 import { DEFAULT_NETNS_DIR, DEFAULT_STATE_DIR, SandboxService } from './sandboxes';
 
@@ -17,7 +23,27 @@ const FLAGS: FlagSpec[] = [
   { name: 'listen', help: 'Unix socket to serve the CRI on', default: DEFAULT_LISTEN },
   {
     name: 'backend',
-    help: 'proxy mode: the CRI runtime to forward to, e.g. unix:///run/containerd/containerd.sock (the flags below are for standalone mode)',
+    help: 'proxy mode: the CRI runtime to forward to, e.g. unix:///run/containerd/containerd.sock',
+  },
+  {
+    name: 'vm-runtime-handler',
+    help: 'proxy mode: the RuntimeClass handler of VM pods',
+    default: DEFAULT_VM_SELECTOR.handler,
+  },
+  {
+    name: 'vm-annotation',
+    help: 'proxy mode: an annotation that makes a pod a VM pod with the value "true" (empty: none)',
+    default: DEFAULT_VM_SELECTOR.annotation,
+  },
+  {
+    name: 'backend-runtime-handler',
+    help: "proxy mode: the backend's handler VM pods run with (empty: its default)",
+    default: DEFAULT_VM_SELECTOR.backendHandler,
+  },
+  {
+    name: 'fd-socket',
+    help: "proxy mode: tapmanager's fd socket, mounted (its directory, which must hold nothing else) into VM containers",
+    default: DEFAULT_FD_SOCKET,
   },
   { name: 'state-dir', help: 'sandbox records and the CNI result cache', default: DEFAULT_STATE_DIR },
   { name: 'netns-dir', help: 'where sandbox network namespaces are pinned', default: DEFAULT_NETNS_DIR },
@@ -53,7 +79,7 @@ async function main(): Promise<void> {
     process.stdout.write(usage('tapwire-cri', FLAGS));
     return;
   }
-  if (flags.backend !== undefined) return proxy(String(flags.backend), String(flags.listen), log);
+  if (flags.backend !== undefined) return proxy(flags, log);
   const tapmanager = new TapmanagerClient(String(flags['tapmanager-socket']));
   const sandboxes = new SandboxService({
     cniConfDir: String(flags['cni-conf-dir']),
@@ -80,18 +106,37 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function proxy(backend: string, listen: string, log: Logger): Promise<void> {
+async function proxy(flags: Flags, log: Logger): Promise<void> {
+  const tapmanager = new TapmanagerClient(String(flags['tapmanager-socket']));
   let server: ProxyServer;
   try {
-    server = new ProxyServer({ backend, logger: log });
+    server = new ProxyServer({
+      backend: String(flags.backend),
+      vm: {
+        tapmanager,
+        selector: {
+          handler: String(flags['vm-runtime-handler']),
+          annotation: String(flags['vm-annotation']),
+          backendHandler: String(flags['backend-runtime-handler']),
+        },
+        fdSocket: String(flags['fd-socket']),
+        pins: new NetnsPins(String(flags['netns-dir'])),
+        store: new VmPodStore(path.join(String(flags['state-dir']), 'vm-pods')),
+        prefixes: kernelPrefixes,
+      },
+      logger: log,
+    });
   } catch (e) {
     process.stderr.write(`tapwire-cri: ${(e as Error).message}\n`);
     process.exit(2);
   }
-  await server.listen(listen);
+  await server.listen(String(flags.listen));
   const stop = (sig: string): void => {
     log.info('shutting down', { signal: sig });
-    void server.close().then(() => process.exit(0));
+    void server.close().then(() => {
+      tapmanager.close();
+      process.exit(0);
+    });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -109,13 +109,18 @@ export function readBackendSandbox(sandboxId: string, info: Record<string, strin
 
 const isLoopback = (ip: string): boolean => ip === '::1' || ip.startsWith('127.');
 
+/** The pod-side interfaces that have an address other than loopback: the VM's NICs. */
+export function podInterfaces(net: BackendSandboxNet): BackendInterface[] {
+  return net.interfaces.filter((i) => i.sandbox !== '' && i.ips.some((c) => !isLoopback(c.ip)));
+}
+
 /**
  * The CNI result (spec 1.0 shape) tapmanager sets a VM pod up with: the pod-side interfaces
  * that have an address other than loopback, their addresses with the prefix length the
  * kernel has (prefixOf), gateways and routes as the runtime reported them.
  */
 export function toCniResult(net: BackendSandboxNet, prefixOf: (ifname: string, ip: string) => number): CniResult {
-  const pod = net.interfaces.filter((i) => i.sandbox !== '' && i.ips.some((c) => !isLoopback(c.ip)));
+  const pod = podInterfaces(net);
   return {
     cniVersion: '1.0.0',
     interfaces: pod.map((i) => ({ name: i.name, ...(i.mac ? { mac: i.mac } : {}), sandbox: net.netnsPath })),

@@ -37,6 +37,57 @@ function errorFrom(status: grpc.StatusObject): grpc.ServerErrorResponse {
   });
 }
 
+/** The backend's answer to a call the proxy makes itself, when it is not OK. */
+export class BackendStatusError extends Error {
+  constructor(
+    readonly path: string,
+    readonly status: grpc.StatusObject,
+  ) {
+    super(`${path}: ${grpc.status[status.code]}: ${status.details}`);
+    this.name = 'BackendStatusError';
+  }
+
+  /** The error to answer the client with: the backend's, exactly. */
+  toServerError(): grpc.ServerErrorResponse {
+    return errorFrom(this.status);
+  }
+}
+
+/**
+ * A unary call of the proxy's own to the backend (raw bytes); the response and trailers, or
+ * a BackendStatusError. With a parent, the parent's deadline and cancellation apply.
+ */
+export function backendUnary(
+  backend: grpc.Client,
+  path: string,
+  request: Buffer,
+  o: { metadata?: grpc.Metadata; parent?: grpc.ServerUnaryCall<Buffer, Buffer>; deadline?: number } = {},
+): Promise<{ response: Buffer; trailers: grpc.Metadata }> {
+  return new Promise((resolve, reject) => {
+    let response: Buffer | undefined;
+    const options: grpc.CallOptions = {};
+    if (o.parent) options.parent = o.parent;
+    if (o.deadline !== undefined) options.deadline = o.deadline;
+    const up = backend.makeUnaryRequest(
+      path,
+      raw,
+      raw,
+      request,
+      o.metadata ?? new grpc.Metadata(),
+      options,
+      (_e, r) => {
+        response = r;
+      },
+    );
+    up.on('status', (st: grpc.StatusObject) => {
+      if (st.code === grpc.status.OK && response !== undefined) resolve({ response, trailers: st.metadata });
+      else if (st.code === grpc.status.OK) {
+        reject(new BackendStatusError(path, { ...st, code: grpc.status.UNIMPLEMENTED, details: 'no message' }));
+      } else reject(new BackendStatusError(path, st));
+    });
+  });
+}
+
 export type UnaryHandler = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => void;
 export type StreamHandler = (call: grpc.ServerWritableStream<Buffer, Buffer>) => void;
 
