@@ -1,17 +1,50 @@
 #!/usr/bin/env node
-// tapwire-cri: the CRI RuntimeService (pod sandboxes) for VM pods, on a Unix socket.
+// tapwire-cri: the CRI on a Unix socket. With --backend, a proxy in front of a CRI runtime
+// (containerd): the whole RuntimeService and ImageService, every call forwarded, VM pods
+// (RuntimeClass handler or annotation) set up with tapmanager. Without it, standalone: the
+// pod-sandbox calls for VM pods, making netns and calling CNI itself.
 // Flags are documented by --help. Trace lines: TAPWIRE_DEBUG=cri (or cri.cni, or *).
 import { DEFAULT_CONF_DIR } from '../cni/config';
 import { DEFAULT_BIN_DIRS } from '../cni/exec';
 import { TapmanagerClient } from '../tapmanager/client';
-import { DEFAULT_CONTROL_SOCKET } from '../tapmanager/protocol';
-import { parseFlags, usage, FlagSpec } from '../util/flags';
-import { createLogger } from '../util/log';
+import * as path from 'node:path';
+import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET } from '../tapmanager/protocol';
+import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
+import { createLogger, type Logger } from '../util/log';
+import { kernelPrefixes } from './proxy/kernel-prefixes';
+import { NetnsPins } from './proxy/pin-netns';
+import { ProxyServer } from './proxy/server';
+import { DEFAULT_VM_SELECTOR } from './proxy/vm-requests';
+import { VmPodStore } from './proxy/vm-store';
 import { CriServer, DEFAULT_LISTEN } from './server';
 import { DEFAULT_NETNS_DIR, DEFAULT_STATE_DIR, SandboxService } from './sandboxes';
 
 const FLAGS: FlagSpec[] = [
   { name: 'listen', help: 'Unix socket to serve the CRI on', default: DEFAULT_LISTEN },
+  {
+    name: 'backend',
+    help: 'proxy mode: the CRI runtime to forward to, e.g. unix:///run/containerd/containerd.sock',
+  },
+  {
+    name: 'vm-runtime-handler',
+    help: 'proxy mode: the RuntimeClass handler of VM pods',
+    default: DEFAULT_VM_SELECTOR.handler,
+  },
+  {
+    name: 'vm-annotation',
+    help: 'proxy mode: an annotation that makes a pod a VM pod with the value "true" (empty: none)',
+    default: DEFAULT_VM_SELECTOR.annotation,
+  },
+  {
+    name: 'backend-runtime-handler',
+    help: "proxy mode: the backend's handler VM pods run with (empty: its default)",
+    default: DEFAULT_VM_SELECTOR.backendHandler,
+  },
+  {
+    name: 'fd-socket',
+    help: "proxy mode: tapmanager's fd socket, mounted (its directory, which must hold nothing else) into VM containers",
+    default: DEFAULT_FD_SOCKET,
+  },
   { name: 'state-dir', help: 'sandbox records and the CNI result cache', default: DEFAULT_STATE_DIR },
   { name: 'netns-dir', help: 'where sandbox network namespaces are pinned', default: DEFAULT_NETNS_DIR },
   {
@@ -46,6 +79,7 @@ async function main(): Promise<void> {
     process.stdout.write(usage('tapwire-cri', FLAGS));
     return;
   }
+  if (flags.backend !== undefined) return proxy(flags, log);
   const tapmanager = new TapmanagerClient(String(flags['tapmanager-socket']));
   const sandboxes = new SandboxService({
     cniConfDir: String(flags['cni-conf-dir']),
@@ -60,6 +94,42 @@ async function main(): Promise<void> {
   const net = sandboxes.networkReady();
   if (!net.ready) log.warn('network not ready', { reason: net.reason, message: net.message });
   const server = new CriServer({ sandboxes, logger: log });
+  await server.listen(String(flags.listen));
+  const stop = (sig: string): void => {
+    log.info('shutting down', { signal: sig });
+    void server.close().then(() => {
+      tapmanager.close();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function proxy(flags: Flags, log: Logger): Promise<void> {
+  const tapmanager = new TapmanagerClient(String(flags['tapmanager-socket']));
+  let server: ProxyServer;
+  try {
+    server = new ProxyServer({
+      backend: String(flags.backend),
+      vm: {
+        tapmanager,
+        selector: {
+          handler: String(flags['vm-runtime-handler']),
+          annotation: String(flags['vm-annotation']),
+          backendHandler: String(flags['backend-runtime-handler']),
+        },
+        fdSocket: String(flags['fd-socket']),
+        pins: new NetnsPins(String(flags['netns-dir'])),
+        store: new VmPodStore(path.join(String(flags['state-dir']), 'vm-pods')),
+        prefixes: kernelPrefixes,
+      },
+      logger: log,
+    });
+  } catch (e) {
+    process.stderr.write(`tapwire-cri: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
   await server.listen(String(flags.listen));
   const stop = (sig: string): void => {
     log.info('shutting down', { signal: sig });

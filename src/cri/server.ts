@@ -2,15 +2,12 @@
 // ImageService on a Unix socket. Every other method answers UNIMPLEMENTED naming itself.
 // Errors become statuses in toGrpcStatus() only.
 import * as grpc from '@grpc/grpc-js';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as path from 'node:path';
 import type { Logger } from '../util/log';
 import { silentLogger } from '../util/log';
 import type { PodSandboxConfigMsg, PodSandboxFilterMsg } from './convert';
 import { toGrpcStatus } from './errors';
+import { listenUnix, type UnixListener } from './listen';
 import { loadCriServices, runtimeVersion } from './proto';
-import { RewritingSocket } from './rewriting-socket';
 import type { SandboxService } from './sandboxes';
 
 export const DEFAULT_LISTEN = '/run/tapwire/cri.sock';
@@ -26,9 +23,8 @@ export interface CriServerOptions {
 
 export class CriServer {
   private readonly server = new grpc.Server();
-  private listener: net.Server | undefined;
+  private listener: UnixListener | undefined;
   private readonly log: Logger;
-  private socketPath = '';
 
   constructor(private readonly o: CriServerOptions) {
     this.log = o.logger ?? silentLogger;
@@ -112,45 +108,13 @@ export class CriServer {
     return impl;
   }
 
-  /**
-   * Binds the Unix socket (a stale socket file is replaced; mode 0600). Connections reach the
-   * gRPC server through a RewritingSocket, so clients that send the socket path as :authority
-   * (grpc-go before 1.52) are served as well as those that send "localhost".
-   */
+  /** Serves on the Unix socket (see listen.ts). */
   async listen(socketPath: string): Promise<void> {
-    fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
-    try {
-      if (fs.statSync(socketPath).isSocket()) fs.unlinkSync(socketPath);
-    } catch {
-      /* not there */
-    }
-    const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = net.createServer((socket) => injector.injectConnection(new RewritingSocket(socket, this.log)));
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', (e) => reject(new Error(`failed to listen on "${socketPath}": ${e.message}`)));
-      listener.listen(socketPath, () => resolve());
-    });
-    listener.on('error', (e) => this.log.error('CRI socket error', { error: e.message }));
-    this.listener = listener;
-    fs.chmodSync(socketPath, 0o600);
-    this.socketPath = socketPath;
-    this.log.info('listening', { socket: socketPath });
+    this.listener = await listenUnix(this.server, socketPath, this.log);
   }
 
   /** Graceful shutdown, forced after graceMs. */
   async close(graceMs = 5000): Promise<void> {
-    this.listener?.close();
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      t.unref();
-      this.server.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-    if (this.socketPath) fs.rmSync(this.socketPath, { force: true });
+    await this.listener?.close(graceMs);
   }
 }

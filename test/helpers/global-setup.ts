@@ -1,6 +1,8 @@
 // Sweeps leftovers of a killed run (namespaces with the test prefix whose creating
-// process is gone, and anything running in them) before the tests start and after.
+// process is gone, and anything running in them; containerd rigs whose test process is
+// gone) before the tests start and after.
 import { execFileSync } from 'node:child_process';
+import { sweepRigs } from '../fixtures/containerd/rig';
 import { ownerPid, TEST_PREFIX } from './names';
 
 function alive(pid: number): boolean {
@@ -45,10 +47,12 @@ function sweep(): void {
   }
 }
 
-export function setup(): void {
+export async function setup(): Promise<void> {
   sweep();
+  if (process.getuid?.() === 0) await sweepRigs();
 }
 
-export function teardown(): void {
+export async function teardown(): Promise<void> {
   sweep();
+  if (process.getuid?.() === 0) await sweepRigs();
 }

@@ -1,0 +1,305 @@
+// VM pods behind the proxy: the calls the proxy takes part in (every other call, and these
+// calls for ordinary pods, are forwarded untouched).
+//  - RunPodSandbox of a VM pod (vm-requests.ts): the backend makes the sandbox with its own
+//    handler (netns, CNI, pause); then its verbose status gives the sandbox process and the
+//    CNI result (backend-sandbox.ts), the netns is pinned where tapwire owns it
+//    (pin-netns.ts) and tapmanager sets the pod up with the kernel's prefix lengths. Any
+//    failure after the backend made the sandbox rolls back: tapmanager teardown, unpin, and
+//    the backend's StopPodSandbox and RemovePodSandbox.
+//  - CreateContainer in a VM pod: the network key, the fd socket and its directory.
+//  - StopPodSandbox: tapmanager teardown first (the veth is restored before CNI DEL), then the
+//    backend; a teardown that fails fails the call (the kubelet retries; teardown is
+//    idempotent), so CNI never runs on a half-restored veth.
+//  - RemovePodSandbox: the backend, then teardown again (idempotent) and the record and pin.
+//  - PodSandboxStatus (verbose) adds tapwire's view under info["tapwire"].
+// Calls on one sandbox are serialized.
+import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { SetupRequest } from '../../tapmanager/protocol';
+import type { TapmanagerApi } from '../../tapmanager/client';
+import type { Logger } from '../../util/log';
+import { silentLogger } from '../../util/log';
+import { CriError, toGrpcStatus } from '../errors';
+import { podHostname } from '../hostname';
+import { KeyedLock } from '../keyed-lock';
+import { podInterfaces, readBackendSandbox, toCniResult } from './backend-sandbox';
+import { endToEnd } from './metadata';
+import { BackendStatusError, backendUnary, forwardUnary, type UnaryHandler } from './passthrough';
+import {
+  backendRunRequest,
+  createRequestSandbox,
+  readRunRequest,
+  vmContainerRequest,
+  withTapwireInfo,
+  type VmSelector,
+} from './vm-requests';
+import type { VmPodRecord, VmPodStore } from './vm-store';
+import { withEmbedded } from './wire';
+
+const RT = '/runtime.v1.RuntimeService/';
+/** How long the proxy's own calls to the backend may take (status, rollback). */
+const OWN_CALL_MS = 30_000;
+
+export interface NetnsPinner {
+  pin(sandboxId: string, pid: number): Promise<string>;
+  unpin(sandboxId: string): Promise<void>;
+}
+
+export interface VmPodsOptions {
+  backend: grpc.Client;
+  /** the decoding runtime.v1 RuntimeService definition (proto.ts) */
+  runtime: grpc.ServiceDefinition;
+  tapmanager: TapmanagerApi;
+  selector: VmSelector;
+  /** tapmanager's fd socket, as VM containers see it (its directory is mounted there) */
+  fdSocket: string;
+  pins: NetnsPinner;
+  store: VmPodStore;
+  /** prefix lengths of ifname's addresses in the netns, by address */
+  prefixes(netnsPath: string, ifname: string): Promise<Map<string, number>>;
+  logger?: Logger;
+}
+
+interface PodConfig {
+  metadata?: { name?: string; namespace?: string } | null;
+  hostname?: string;
+  dns_config?: { servers?: string[]; searches?: string[]; options?: string[] } | null;
+}
+
+export class VmPods {
+  private readonly pods = new Map<string, VmPodRecord>();
+  private readonly lock = new KeyedLock();
+  private readonly log: Logger;
+
+  constructor(private readonly o: VmPodsOptions) {
+    this.log = o.logger ?? silentLogger;
+  }
+
+  /** Loads the records a previous run left. */
+  async start(): Promise<void> {
+    const { records, errors } = await this.o.store.loadAll();
+    for (const e of errors) this.log.warn('skipping VM pod record', { error: e });
+    for (const r of records) this.pods.set(r.id, r);
+    this.log.info('loaded VM pods', { count: records.length });
+  }
+
+  isVmPod(id: string): boolean {
+    return this.pods.has(id);
+  }
+
+  /** The handlers the proxy uses instead of plain forwarding. */
+  handlers(): Record<string, UnaryHandler> {
+    const answer =
+      (name: string, fn: (call: grpc.ServerUnaryCall<Buffer, Buffer>) => Promise<Reply | 'forward'>): UnaryHandler =>
+      (call, cb) => {
+        fn(call).then(
+          (r) => {
+            if (r === 'forward') forwardUnary(this.o.backend, `${RT}${name}`, call, call.request, cb);
+            else cb(null, r.response, endToEnd(r.trailers));
+          },
+          (e: unknown) => {
+            if (e instanceof BackendStatusError) return cb(e.toServerError());
+            const st = toGrpcStatus(e);
+            this.log.warn('call failed', { method: name, code: grpc.status[st.code], error: st.details });
+            cb({ code: st.code, details: st.details });
+          },
+        );
+      };
+    return {
+      RunPodSandbox: answer('RunPodSandbox', (c) => this.run(c)),
+      StopPodSandbox: answer('StopPodSandbox', (c) => this.stop(c)),
+      RemovePodSandbox: answer('RemovePodSandbox', (c) => this.remove(c)),
+      PodSandboxStatus: answer('PodSandboxStatus', (c) => this.status(c)),
+      CreateContainer: answer('CreateContainer', (c) => this.createContainer(c)),
+    };
+  }
+
+  private call(name: string, req: Buffer, parent?: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply> {
+    return backendUnary(
+      this.o.backend,
+      `${RT}${name}`,
+      req,
+      parent ? { metadata: endToEnd(parent.metadata), parent } : { deadline: Date.now() + OWN_CALL_MS },
+    );
+  }
+
+  private sandboxIdOf(name: string, req: Buffer): string {
+    try {
+      return (this.o.runtime[name]!.requestDeserialize(req) as { pod_sandbox_id?: string }).pod_sandbox_id ?? '';
+    } catch (e) {
+      throw new CriError(grpc.status.INVALID_ARGUMENT, `malformed ${name}Request: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * The fd socket's directory is mounted into VM containers: anything else in it (tapmanager's
+   * control socket, tapwire-cri's own) would be reachable from the container, so it must hold
+   * the fd socket alone.
+   */
+  private checkFdSocketDir(): void {
+    const dir = path.dirname(this.o.fdSocket);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (e) {
+      throw new CriError(
+        grpc.status.FAILED_PRECONDITION,
+        `cannot read the fd socket's directory "${dir}" (is tapmanager running?): ${(e as Error).message}`,
+      );
+    }
+    const others = names.filter((n) => n !== path.basename(this.o.fdSocket));
+    if (others.length) {
+      throw new CriError(
+        grpc.status.FAILED_PRECONDITION,
+        `the fd socket's directory "${dir}" (mounted into VM containers) also holds ${others
+          .slice(0, 5)
+          .map((n) => JSON.stringify(n))
+          .join(', ')}: give tapmanager --fd-socket in a directory of its own, e.g. /run/tapwire/fd/fd.sock`,
+      );
+    }
+  }
+
+  private async run(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
+    const view = readRunRequest(call.request, this.o.selector);
+    if (!view.vm) return 'forward';
+    // decoded from the merged config (a config sent in parts is one message)
+    const req = this.o.runtime.RunPodSandbox!.requestDeserialize(withEmbedded(call.request, 1, (p) => p)) as {
+      config?: PodConfig | null;
+    };
+    const config = req.config ?? {};
+    const podName = config.metadata?.name ?? '';
+    const hostname = podHostname(config.hostname, podName);
+    const created = await this.call('RunPodSandbox', backendRunRequest(call.request, this.o.selector), call);
+    const id = (this.o.runtime.RunPodSandbox!.responseDeserialize(created.response) as { pod_sandbox_id: string })
+      .pod_sandbox_id;
+    await this.lock.run(id, async () => {
+      try {
+        await this.setUp(id, config, hostname);
+      } catch (e) {
+        await this.rollBack(id, e);
+        throw e;
+      }
+    });
+    return created;
+  }
+
+  private async setUp(id: string, config: PodConfig, hostname: string): Promise<void> {
+    const statusReq = this.o.runtime.PodSandboxStatus!.requestSerialize({ pod_sandbox_id: id, verbose: true });
+    const st = await this.call('PodSandboxStatus', statusReq);
+    const info = (
+      this.o.runtime.PodSandboxStatus!.responseDeserialize(st.response) as { info?: Record<string, string> }
+    ).info;
+    const net = readBackendSandbox(id, info ?? {});
+    const netnsPath = await this.o.pins.pin(id, net.pid);
+    const prefixes = new Map<string, Map<string, number>>();
+    for (const i of podInterfaces(net)) {
+      prefixes.set(i.name, await this.o.prefixes(netnsPath, i.name).catch(() => new Map<string, number>()));
+    }
+    const cniResult = toCniResult({ ...net, netnsPath }, (ifname, ip) => {
+      const len = prefixes.get(ifname)?.get(ip);
+      if (len === undefined) {
+        throw new CriError(
+          grpc.status.FAILED_PRECONDITION,
+          `sandbox ${id}: the runtime reports ${ip} on ${ifname}, which the pod's network namespace does not have`,
+        );
+      }
+      return len;
+    });
+    const dns = config.dns_config;
+    const setupReq: Omit<SetupRequest, 'op'> = {
+      sandboxId: id,
+      netnsPath,
+      cniResult,
+      hostname,
+      podName: config.metadata?.name ?? '',
+      podNamespace: config.metadata?.namespace ?? '',
+      ...(dns ? { dns: { servers: dns.servers ?? [], searches: dns.searches ?? [], options: dns.options ?? [] } } : {}),
+    };
+    const setup = await this.o.tapmanager.setup(setupReq);
+    const rec: VmPodRecord = { v: 1, id, netKey: setup.netKey, netnsPath, createdAt: new Date().toISOString() };
+    await this.o.store.write(rec);
+    this.pods.set(id, rec);
+    this.log.info('VM pod set up', { id, netnsPath });
+  }
+
+  /** Undoes a VM pod whose setup failed: every step is attempted, each failure logged. */
+  private async rollBack(id: string, cause: unknown): Promise<void> {
+    this.log.warn('RunPodSandbox of a VM pod failed, rolling back', { id, error: cause });
+    const steps: [string, () => Promise<unknown>][] = [
+      ['tapmanager teardown', () => this.o.tapmanager.teardown(id)],
+      ['record', () => this.o.store.remove(id)],
+      ['netns pin', () => this.o.pins.unpin(id)],
+      ['StopPodSandbox', () => this.call('StopPodSandbox', this.idRequest('StopPodSandbox', id))],
+      ['RemovePodSandbox', () => this.call('RemovePodSandbox', this.idRequest('RemovePodSandbox', id))],
+    ];
+    this.pods.delete(id);
+    for (const [step, fn] of steps) {
+      await fn().catch((e: unknown) => {
+        if (step === 'tapmanager teardown' && (e as { code?: string }).code === 'ENOENT') return;
+        this.log.error('rollback step failed', { id, step, error: e });
+      });
+    }
+  }
+
+  private idRequest(name: string, id: string): Buffer {
+    return this.o.runtime[name]!.requestSerialize({ pod_sandbox_id: id });
+  }
+
+  private async teardown(id: string): Promise<void> {
+    try {
+      const { errors } = await this.o.tapmanager.teardown(id);
+      if (errors.length) this.log.warn('tapmanager teardown reported problems', { id, errors });
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw e; // gone already
+    }
+  }
+
+  private async stop(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
+    const id = this.sandboxIdOf('StopPodSandbox', call.request);
+    if (!this.pods.has(id)) return 'forward';
+    return this.lock.run(id, async () => {
+      await this.teardown(id);
+      await this.o.pins.unpin(id);
+      return this.call('StopPodSandbox', call.request, call);
+    });
+  }
+
+  private async remove(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
+    const id = this.sandboxIdOf('RemovePodSandbox', call.request);
+    if (!this.pods.has(id)) return 'forward';
+    return this.lock.run(id, async () => {
+      const reply = await this.call('RemovePodSandbox', call.request, call);
+      await this.teardown(id);
+      await this.o.pins.unpin(id);
+      await this.o.store.remove(id);
+      this.pods.delete(id);
+      return reply;
+    });
+  }
+
+  private async status(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
+    const req = this.o.runtime.PodSandboxStatus!.requestDeserialize(call.request) as {
+      pod_sandbox_id?: string;
+      verbose?: boolean;
+    };
+    const rec = this.pods.get(req.pod_sandbox_id ?? '');
+    if (!rec || !req.verbose) return 'forward';
+    const reply = await this.call('PodSandboxStatus', call.request, call);
+    const topology = await this.o.tapmanager.status(rec.id).catch((e: unknown) => ({ error: (e as Error).message }));
+    const info = { netKey: rec.netKey, netnsPath: rec.netnsPath, topology };
+    return { ...reply, response: withTapwireInfo(reply.response, info) };
+  }
+
+  private async createContainer(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
+    const rec = this.pods.get(createRequestSandbox(call.request));
+    if (!rec) return 'forward';
+    this.checkFdSocketDir();
+    return this.call('CreateContainer', vmContainerRequest(call.request, rec.netKey, this.o.fdSocket), call);
+  }
+}
+
+interface Reply {
+  response: Buffer;
+  trailers: grpc.Metadata;
+}

@@ -1,0 +1,65 @@
+// What the proxy keeps about a VM pod, one small JSON file per sandbox under
+// STATE_DIR/vm-pods (written atomically): the network key tapmanager gave at setup (needed for
+// every CreateContainer of the pod, also after a restart of tapwire-cri) and the netns pin.
+// The backend's own records say which pods are VM pods (the vm-pod mark); these files only add
+// what tapmanager does not report back.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as v from 'valibot';
+import { writeFileAtomic } from '../../util/atomic-file';
+
+export interface VmPodRecord {
+  v: 1;
+  id: string;
+  netKey: string;
+  netnsPath: string;
+  createdAt: string;
+}
+
+const Record = v.object({
+  v: v.literal(1),
+  id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/)),
+  netKey: v.string(),
+  netnsPath: v.string(),
+  createdAt: v.string(),
+});
+
+export class VmPodStore {
+  constructor(readonly dir: string) {}
+
+  private file(id: string): string {
+    return path.join(this.dir, `${id}.json`);
+  }
+
+  async write(rec: VmPodRecord): Promise<void> {
+    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.file(rec.id), JSON.stringify(rec), { durable: false });
+  }
+
+  async remove(id: string): Promise<void> {
+    await fs.promises.rm(this.file(id), { force: true });
+  }
+
+  /** Every record; a file that is not one is reported, not loaded. */
+  async loadAll(): Promise<{ records: VmPodRecord[]; errors: string[] }> {
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], errors: [] };
+      throw e;
+    }
+    const records: VmPodRecord[] = [];
+    const errors: string[] = [];
+    for (const n of names.filter((f) => f.endsWith('.json'))) {
+      try {
+        const rec = v.parse(Record, JSON.parse(await fs.promises.readFile(path.join(this.dir, n), 'utf8')));
+        if (`${rec.id}.json` !== n) throw new Error(`its id is ${JSON.stringify(rec.id)}`);
+        records.push(rec);
+      } catch (e) {
+        errors.push(`${path.join(this.dir, n)}: ${(e as Error).message}`);
+      }
+    }
+    return { records, errors };
+  }
+}

@@ -1,0 +1,284 @@
+// VM pods behind the proxy (src/cri/proxy/vm-pods.ts) without root: a fake runtime answering
+// as containerd 1.6 does (verbose status info with pid, netns path and go-cni result), a fake
+// tapmanager, netns pins and kernel prefixes stood in for. The order of the steps, what each
+// side gets, rollback on a failed setup, ordinary pods untouched, and the key kept across a
+// restart of the proxy.
+import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadCriServices } from '../../src/cri/proto';
+import { ProxyServer } from '../../src/cri/proxy/server';
+import { DEFAULT_VM_SELECTOR } from '../../src/cri/proxy/vm-requests';
+import { VmPodStore } from '../../src/cri/proxy/vm-store';
+import { TapmanagerError } from '../../src/tapmanager/client';
+import { criClient, CriClient, FakeTapmanager } from '../fixtures/cni/cri-harness';
+
+type Handler = (call: any, cb: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const steps: string[] = [];
+const backendRequests: Record<string, any[]> = {}; // eslint-disable-line @typescript-eslint/no-explicit-any
+let nextId = 1;
+const NETNS = '/var/run/netns/cni-test';
+
+function fakeContainerd(): grpc.Server {
+  const { runtime } = loadCriServices();
+  const seen = (name: string, req: unknown): void => {
+    steps.push(`backend ${name}`);
+    (backendRequests[name] ??= []).push(req);
+  };
+  const impl: Record<string, Handler> = {
+    RunPodSandbox: (call, cb) => {
+      seen('RunPodSandbox', call.request);
+      cb(null, { pod_sandbox_id: `sb${nextId++}` });
+    },
+    PodSandboxStatus: (call, cb) => {
+      seen('PodSandboxStatus', call.request);
+      const info = {
+        pid: 4242,
+        runtimeSpec: { linux: { namespaces: [{ type: 'network', path: NETNS }] } },
+        cniResult: {
+          Interfaces: {
+            eth0: { IPConfigs: [{ IP: '10.88.0.7', Gateway: '10.88.0.1' }], Mac: '0a:58:0a:58:00:07', Sandbox: NETNS },
+            lo: { IPConfigs: [{ IP: '127.0.0.1' }], Sandbox: NETNS },
+          },
+          Routes: [{ dst: '0.0.0.0/0' }],
+        },
+      };
+      cb(null, {
+        status: { id: call.request.pod_sandbox_id, state: 'SANDBOX_READY' },
+        info: call.request.verbose ? { info: JSON.stringify(info) } : {},
+      });
+    },
+    StopPodSandbox: (call, cb) => (seen('StopPodSandbox', call.request), cb(null, {})),
+    RemovePodSandbox: (call, cb) => (seen('RemovePodSandbox', call.request), cb(null, {})),
+    CreateContainer: (call, cb) => (seen('CreateContainer', call.request), cb(null, { container_id: 'c1' })),
+  };
+  const server = new grpc.Server();
+  server.addService(runtime, impl);
+  return server;
+}
+
+class Tap extends FakeTapmanager {
+  override async setup(req: Parameters<FakeTapmanager['setup']>[0]) {
+    steps.push('tapmanager setup');
+    return super.setup(req);
+  }
+  override async teardown(id: string) {
+    steps.push('tapmanager teardown');
+    return super.teardown(id);
+  }
+}
+
+let tmp: string;
+let backend: grpc.Server;
+let backendSock: string;
+let tap: Tap;
+let proxy: ProxyServer | undefined;
+let client: CriClient | undefined;
+const pinned = new Map<string, number>();
+
+async function startProxy(): Promise<void> {
+  proxy = new ProxyServer({
+    backend: backendSock,
+    vm: {
+      tapmanager: tap,
+      selector: { ...DEFAULT_VM_SELECTOR, backendHandler: 'runc' },
+      fdSocket: path.join(tmp, 'fd', 'fd.sock'),
+      pins: {
+        pin: async (id, pid) => {
+          steps.push('pin');
+          pinned.set(id, pid);
+          return path.join(tmp, 'netns', id);
+        },
+        unpin: async (id) => {
+          steps.push('unpin');
+          pinned.delete(id);
+        },
+      },
+      store: new VmPodStore(path.join(tmp, 'state')),
+      prefixes: async (netnsPath, ifname) => {
+        steps.push(`prefixes ${ifname} in ${path.basename(netnsPath)}`);
+        return new Map([['10.88.0.7', 24]]);
+      },
+    },
+  });
+  const sock = path.join(tmp, 'cri.sock');
+  await proxy.listen(sock);
+  client = criClient(sock);
+}
+
+const records = (): string[] => (fs.existsSync(path.join(tmp, 'state')) ? fs.readdirSync(path.join(tmp, 'state')) : []);
+
+async function stopProxy(): Promise<void> {
+  client?.close();
+  client = undefined;
+  await proxy?.close(1000);
+  proxy = undefined;
+}
+
+const vmConfig = (name: string, extra: Record<string, unknown> = {}) => ({
+  metadata: { name, uid: `u-${name}`, namespace: 'default', attempt: 0 },
+  dnsConfig: { servers: ['10.96.0.10'], searches: ['default.svc'], options: ['ndots:5'] },
+  ...extra,
+});
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-vmpods-'));
+  fs.mkdirSync(path.join(tmp, 'fd'));
+  fs.writeFileSync(path.join(tmp, 'fd', 'fd.sock'), ''); // stands in for the socket
+  backend = fakeContainerd();
+  backendSock = path.join(tmp, 'containerd.sock');
+  await new Promise<void>((resolve, reject) =>
+    backend.bindAsync(`unix://${backendSock}`, grpc.ServerCredentials.createInsecure(), (e) =>
+      e ? reject(e) : resolve(),
+    ),
+  );
+});
+
+afterEach(async () => {
+  await stopProxy();
+  fs.rmSync(path.join(tmp, 'state'), { recursive: true, force: true });
+  steps.length = 0;
+  for (const k of Object.keys(backendRequests)) delete backendRequests[k];
+});
+
+afterAll(() => {
+  backend?.forceShutdown();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('VM pods behind the proxy', () => {
+  it('runs a VM pod: backend first with its own handler and the mark, then pin, prefixes, tapmanager', async () => {
+    tap = new Tap();
+    await startProxy();
+    const rt = client!.runtime;
+    const { podSandboxId: id } = await rt.RunPodSandbox!({ config: vmConfig('vm1'), runtimeHandler: 'tapwire' });
+    expect(steps).toEqual([
+      'backend RunPodSandbox',
+      'backend PodSandboxStatus',
+      'pin',
+      'prefixes eth0 in ' + id,
+      'tapmanager setup',
+    ]);
+    const sent = backendRequests.RunPodSandbox![0];
+    expect(sent.runtime_handler).toBe('runc');
+    expect(sent.config.annotations).toEqual({ 'tapwire.io/vm-pod': 'true' });
+    expect(pinned.get(id)).toBe(4242);
+    const setup = tap.calls[0]!.req!;
+    expect(setup).toMatchObject({
+      sandboxId: id,
+      netnsPath: path.join(tmp, 'netns', id),
+      hostname: 'vm1',
+      podName: 'vm1',
+      podNamespace: 'default',
+      dns: { servers: ['10.96.0.10'], searches: ['default.svc'], options: ['ndots:5'] },
+      cniResult: {
+        cniVersion: '1.0.0',
+        interfaces: [{ name: 'eth0', mac: '0a:58:0a:58:00:07', sandbox: path.join(tmp, 'netns', id) }],
+        ips: [{ version: '4', address: '10.88.0.7/24', gateway: '10.88.0.1', interface: 0 }],
+        routes: [{ dst: '0.0.0.0/0' }],
+      },
+    });
+    const netKey = tap.live.get(id)!.netKey;
+
+    steps.length = 0;
+    await rt.CreateContainer!({
+      podSandboxId: id,
+      config: { metadata: { name: 'vm' }, envs: [{ key: 'A', value: Buffer.from('b') }] },
+    });
+    const created = backendRequests.CreateContainer![0].config;
+    expect(
+      created.envs.map((e: { key: string; value: Buffer }) => `${e.key}=${Buffer.from(e.value).toString()}`),
+    ).toEqual(['A=b', `TAPWIRE_NET_KEY=${netKey}`, `TAPWIRE_FD_SOCKET=${path.join(tmp, 'fd', 'fd.sock')}`]);
+    expect(created.mounts).toMatchObject([{ container_path: path.join(tmp, 'fd'), readonly: true }]);
+
+    const st = await rt.PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(JSON.parse(st.info.tapwire)).toMatchObject({ netKey, netnsPath: path.join(tmp, 'netns', id) });
+    expect(JSON.parse(st.info.info).pid).toBe(4242); // the backend's own info is still there
+
+    steps.length = 0;
+    await rt.StopPodSandbox!({ podSandboxId: id });
+    expect(steps).toEqual(['tapmanager teardown', 'unpin', 'backend StopPodSandbox']);
+    steps.length = 0;
+    await rt.RemovePodSandbox!({ podSandboxId: id });
+    expect(steps).toEqual(['backend RemovePodSandbox', 'tapmanager teardown', 'unpin']);
+    expect(records()).toEqual([]);
+  });
+
+  it('an annotation makes a VM pod too; ordinary pods and their containers are forwarded untouched', async () => {
+    tap = new Tap();
+    await startProxy();
+    const rt = client!.runtime;
+    await rt.RunPodSandbox!({ config: vmConfig('vm2', { annotations: { 'tapwire.io/vm': 'true' } }) });
+    expect(tap.ops()).toEqual(['setup']);
+    steps.length = 0;
+    const { podSandboxId: plain } = await rt.RunPodSandbox!({ config: vmConfig('plain'), runtimeHandler: 'runc' });
+    await rt.CreateContainer!({ podSandboxId: plain, config: { metadata: { name: 'c' } } });
+    await rt.StopPodSandbox!({ podSandboxId: plain });
+    expect(steps).toEqual(['backend RunPodSandbox', 'backend CreateContainer', 'backend StopPodSandbox']);
+    expect(backendRequests.RunPodSandbox![1].config.annotations).toEqual({});
+    expect(backendRequests.RunPodSandbox![1].runtime_handler).toBe('runc');
+    expect(backendRequests.CreateContainer![0].config.envs).toEqual([]);
+  });
+
+  it('a failed tapmanager setup rolls the backend sandbox back and answers its error', async () => {
+    tap = new Tap();
+    tap.failSetup = new TapmanagerError({ code: 'EINVAL', message: 'cniResult.ips: no IPv4 address' });
+    await startProxy();
+    await expect(
+      client!.runtime.RunPodSandbox!({ config: vmConfig('vm3'), runtimeHandler: 'tapwire' }),
+    ).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringContaining('no IPv4 address'),
+    });
+    expect(steps.slice(-5)).toEqual([
+      'tapmanager setup',
+      'tapmanager teardown',
+      'unpin',
+      'backend StopPodSandbox',
+      'backend RemovePodSandbox',
+    ]);
+    expect(records()).toEqual([]);
+  });
+
+  it("keeps a VM pod's key across a restart of the proxy", async () => {
+    tap = new Tap();
+    await startProxy();
+    const { podSandboxId: id } = await client!.runtime.RunPodSandbox!({
+      config: vmConfig('vm4'),
+      runtimeHandler: 'tapwire',
+    });
+    const netKey = tap.live.get(id)!.netKey;
+    await stopProxy();
+    await startProxy();
+    await client!.runtime.CreateContainer!({ podSandboxId: id, config: { metadata: { name: 'vm' } } });
+    expect(backendRequests.CreateContainer![0].config.envs[0].key).toBe('TAPWIRE_NET_KEY');
+    expect(Buffer.from(backendRequests.CreateContainer![0].config.envs[0].value).toString()).toBe(netKey);
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+  });
+
+  it("refuses a VM container when the fd socket's directory holds anything else", async () => {
+    tap = new Tap();
+    await startProxy();
+    const { podSandboxId: id } = await client!.runtime.RunPodSandbox!({
+      config: vmConfig('vm5'),
+      runtimeHandler: 'tapwire',
+    });
+    fs.writeFileSync(path.join(tmp, 'fd', 'control.sock'), '');
+    try {
+      await expect(
+        client!.runtime.CreateContainer!({ podSandboxId: id, config: { metadata: { name: 'vm' } } }),
+      ).rejects.toMatchObject({
+        code: grpc.status.FAILED_PRECONDITION,
+        details: expect.stringContaining('also holds "control.sock"'),
+      });
+    } finally {
+      fs.rmSync(path.join(tmp, 'fd', 'control.sock'));
+    }
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+  });
+});
