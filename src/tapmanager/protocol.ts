@@ -24,7 +24,11 @@ export const MAX_FRAME_DEPTH = 64;
 export const FD_MAX_FRAME = 16 << 10;
 export const DEFAULT_STATE_DIR = '/var/lib/tapwire';
 export const DEFAULT_CONTROL_SOCKET = '/run/tapwire/control.sock';
-export const DEFAULT_FD_SOCKET = '/run/tapwire/fd.sock';
+/**
+ * In a directory of its own: a runtime mounts that directory into the VM's container,
+ * which must not reach the control socket beside it.
+ */
+export const DEFAULT_FD_SOCKET = '/run/tapwire/fd/fd.sock';
 
 /** CNI result, cniVersion 0.4.0 or 1.x (only the fields tapwire reads). */
 export interface CniResult {

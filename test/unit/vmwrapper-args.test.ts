@@ -133,7 +133,7 @@ describe('config', () => {
     expect(readConfig({})).toEqual({
       key: undefined,
       emulator: '/usr/bin/qemu-system-x86_64',
-      fdSocket: '/run/tapwire/fd.sock',
+      fdSocket: '/run/tapwire/fd/fd.sock',
       fetchTimeoutMs: 10_000,
       looped: false,
     });
