@@ -18,9 +18,23 @@ export class TestNetns {
     });
   }
 
-  /** `ip -n NAME ...` */
+  /**
+   * `ip -n NAME ...`. A dump the kernel flags as interrupted (the table changed meanwhile,
+   * e.g. IPv6 DAD finishing) makes iproute2 fail with "Dump was interrupted": it is asked
+   * again, as the kernel's flag means (iproute2 gives no other sign of it than that text).
+   */
   ip(...args: string[]): string {
-    return execFileSync('ip', ['-n', this.name, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return execFileSync('ip', ['-n', this.name, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (e) {
+        const stderr = String((e as { stderr?: unknown }).stderr ?? '');
+        if (attempt >= 5 || !stderr.includes('Dump was interrupted')) {
+          if (e instanceof Error && stderr) e.message += `\n${stderr.trim()}`;
+          throw e;
+        }
+      }
+    }
   }
 
   sh(script: string): string {
