@@ -1,6 +1,7 @@
 // Static leases: the shape tapmanager hands in, its validation (errors name the field and
 // value), and the resolved form the server answers from, with every option value the
 // lease can produce encoded once up front so that a reply is only copying bytes.
+import { dnsNameRule, isDnsName, type DnsNameRule } from '../net/dns-name';
 import { Opt } from './constants';
 import { DhcpConfigError } from './errors';
 import { formatIpv4, isIpv4, maskFromPrefix, parseIpv4 } from './ipv4';
@@ -51,16 +52,16 @@ export interface ResolvedLease {
 }
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const NAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/;
+/** What options 12, 15 and 119 carry: a DNS name, '_' allowed, an optional root dot. */
+export const DHCP_NAME_RULE: DnsNameRule = { underscore: true, rootDot: true };
 
-/** A name options 12, 15 and 119 can carry: labels of letters, digits, "-", "_", 1-63 bytes. */
 export function isDhcpName(v: unknown): v is string {
-  return typeof v === 'string' && v.length <= 253 && NAME_RE.test(v);
+  return isDnsName(v, DHCP_NAME_RULE);
 }
 
 function checkName(field: string, v: unknown): string {
   if (!isDhcpName(v)) {
-    throw new DhcpConfigError(field, v, 'not a DNS name (labels of letters, digits, "-", "_", 1-63 bytes)');
+    throw new DhcpConfigError(field, v, `not a DNS name (${dnsNameRule(DHCP_NAME_RULE)})`);
   }
   return v;
 }

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isIPv4 } from 'node:net';
-import { isDhcpName } from '../dhcp/lease';
+import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
+import { dnsNameRule } from '../net/dns-name';
 import { quote } from '../util/quote';
 import { badInput } from './errors';
 import { MAX_FDS, type CniResult, type SetupRequest } from './protocol';
@@ -146,7 +147,7 @@ export function guestHostname(req: Pick<SetupRequest, 'hostname' | 'podName'>): 
   return req.podName.slice(0, 63).replace(/[-.]+$/, '');
 }
 
-const NAME_RULE = 'labels of letters, digits, "-", "_", 1-63 characters';
+const NAME_RULE = dnsNameRule(DHCP_NAME_RULE);
 
 /** Validates a setup request: its shape, then what needs the netns; throws EINVAL naming the field. */
 export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput[] } {
