@@ -2,6 +2,7 @@
 // value), and the resolved form the server answers from, with every option value the
 // lease can produce encoded once up front so that a reply is only copying bytes.
 import { dnsNameRule, isDnsName, type DnsNameRule } from '../net/dns-name';
+import { parseMac } from '../net/mac';
 import { Opt } from './constants';
 import { DhcpConfigError } from './errors';
 import { formatIpv4, isIpv4, maskFromPrefix, parseIpv4 } from './ipv4';
@@ -51,7 +52,6 @@ export interface ResolvedLease {
   readonly values: ReadonlyMap<number, Buffer>;
 }
 
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 /** What options 12, 15 and 119 carry: a DNS name, '_' allowed, an optional root dot. */
 export const DHCP_NAME_RULE: DnsNameRule = { underscore: true, rootDot: true };
 
@@ -92,10 +92,8 @@ function withDefaultRoute(routes: StaticLease['classlessRoutes'], routers: strin
 /** Validates one lease; `field` prefixes error names (e.g. "leases[2]"). */
 export function resolveLease(l: StaticLease, field = 'lease'): ResolvedLease {
   if (typeof l !== 'object' || l === null) throw new DhcpConfigError(field, l, 'must be an object');
-  if (typeof l.mac !== 'string' || !MAC_RE.test(l.mac.toLowerCase())) {
-    throw new DhcpConfigError(`${field}.mac`, l.mac, 'not a MAC address aa:bb:cc:dd:ee:ff');
-  }
-  const mac = l.mac.toLowerCase();
+  const mac = parseMac(l.mac);
+  if (mac === undefined) throw new DhcpConfigError(`${field}.mac`, l.mac, 'not a MAC address aa:bb:cc:dd:ee:ff');
   const ip = parseIpv4(l.ip, `${field}.ip`);
   if (!Number.isInteger(l.prefixLen) || l.prefixLen < 1 || l.prefixLen > 32) {
     throw new DhcpConfigError(`${field}.prefixLen`, l.prefixLen, 'must be an integer 1..32');

@@ -18,7 +18,8 @@
 // waiting for replies that were lost.
 import { createRtNetlink, FlagsGet, FlagsNew, NetlinkMessage, RtNetlinkSocket } from 'netlink';
 import { errnoName, netlinkBatchIn, withNetns } from '../native';
-import { ipToBuffer, macToBuffer } from './addr-text';
+import { ipToBuffer } from './addr-text';
+import { macFromBuffer, macToBuffer } from './mac';
 import { nlattr, nlattrs, u32 } from './nlattr';
 import {
   addressPayload,
@@ -30,7 +31,8 @@ import {
   type RouteSpec,
 } from './rtnl-messages';
 
-export { ipFromBuffer, ipToBuffer, macFromBuffer, macToBuffer } from './addr-text';
+export { ipFromBuffer, ipToBuffer } from './addr-text';
+export { macFromBuffer, macToBuffer } from './mac';
 export type { RouteSpec } from './rtnl-messages';
 
 /** A failed netlink operation: "failed to <verb> <object> in netns <path>: <CODE>". */
@@ -306,7 +308,7 @@ export class NetlinkHandle {
     return msgs.map((m) => ({
       index: m.data.index ?? 0,
       name: m.attrs.ifname ?? '',
-      mac: m.attrs.address ? [...m.attrs.address].map((b) => b.toString(16).padStart(2, '0')).join(':') : '',
+      mac: m.attrs.address ? macFromBuffer(m.attrs.address) : '',
       mtu: m.attrs.mtu ?? 0,
       up: !!m.data.flags?.up,
       ...(m.attrs.master !== undefined ? { master: m.attrs.master } : {}),

@@ -6,7 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import { DhcpServer, StaticLease } from '../dhcp/server';
 import { NetlinkHandle } from '../net/netlink';
-import { randomMac } from '../net/addr-text';
+import { randomMac } from '../net/mac';
 import type { Logger } from '../util/log';
 import { RateLimiter } from '../util/rate-limit';
 import { crashCounting, crashPoint } from './crash-points';
