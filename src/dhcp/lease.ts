@@ -5,7 +5,8 @@ import { dnsNameRule, isDnsName, type DnsNameRule } from '../net/dns-name';
 import { parseMac } from '../net/mac';
 import { Opt } from './constants';
 import { DhcpConfigError } from './errors';
-import { formatIpv4, isIpv4, maskFromPrefix, parseIpv4 } from './ipv4';
+import { formatIpv4, isNetworkAddress, maskFromPrefix, parseCidr4 } from '../net/ipv4';
+import { parseIpv4 } from './ipv4';
 import {
   ClasslessRoutesOption,
   DomainSearchOption,
@@ -85,7 +86,7 @@ function checkIps(field: string, v: unknown): string[] {
  * routes already have a default route; without routers nothing is invented.
  */
 function withDefaultRoute(routes: StaticLease['classlessRoutes'], routers: string[]): StaticLease['classlessRoutes'] {
-  if (routers.length === 0 || routes.some((r) => Number(r.dst.split('/')[1]) === 0)) return routes;
+  if (routers.length === 0 || routes.some((r) => parseCidr4(r.dst)?.len === 0)) return routes;
   return [...routes, { dst: '0.0.0.0/0', gw: routers[0]! }];
 }
 
@@ -105,12 +106,9 @@ export function resolveLease(l: StaticLease, field = 'lease'): ResolvedLease {
   }
   l.classlessRoutes.forEach((r, i) => {
     const f = `${field}.classlessRoutes[${i}]`;
-    const [addr, len, extra] = typeof r?.dst === 'string' ? r.dst.split('/') : [];
-    const width = Number(len);
-    if (!isIpv4(addr) || extra !== undefined || len === undefined || !/^\d+$/.test(len) || width > 32) {
-      throw new DhcpConfigError(`${f}.dst`, r?.dst, 'not a.b.c.d/len');
-    }
-    if ((parseIpv4(addr, `${f}.dst`) & ~maskFromPrefix(width)) !== 0) {
+    const dst = parseCidr4(r?.dst);
+    if (!dst) throw new DhcpConfigError(`${f}.dst`, r?.dst, 'not a.b.c.d/len');
+    if (!isNetworkAddress(dst.ip, dst.len)) {
       throw new DhcpConfigError(`${f}.dst`, r.dst, 'has host bits set');
     }
     parseIpv4(r.gw, `${f}.gw`);

@@ -21,7 +21,8 @@ import {
   OPTIONS_OFFSET,
 } from './constants';
 import { DecodeError } from './errors';
-import { ipv4FromBuffer, writeIpv4 } from './ipv4';
+import { ipv4FromBuffer } from '../net/ipv4';
+import { writeIpv4 } from './ipv4';
 import { OPTION_TYPES, type OptionType, type OptionValue } from './options';
 import { optionAreaSize, readOptionArea, writeOptionArea } from './options/wire';
 

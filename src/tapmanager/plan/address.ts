@@ -4,7 +4,7 @@
 import { parseMac } from '../../net/mac';
 import type { CniResult } from '../protocol';
 import type { VethSnapshot } from '../snapshot';
-import { ip4ToNum, parseCidr4 } from './ipv4';
+import { ip4ToNum, parseCidr4 } from '../../net/ipv4';
 import { PlanError, shown } from './plan-error';
 
 export interface GuestAddress {

@@ -3,7 +3,7 @@
 import { isIPv6 } from 'node:net';
 import { isDnsName, type DnsNameRule } from '../../net/dns-name';
 import type { CniResult, DnsConfig } from '../protocol';
-import { ip4ToNum } from './ipv4';
+import { ip4ToNum } from '../../net/ipv4';
 import { PlanError, shown } from './plan-error';
 
 export interface DnsPlan {

@@ -6,7 +6,7 @@ import type { CniResult, DnsConfig } from '../protocol';
 import type { RouteSnapshot, VethSnapshot } from '../snapshot';
 import { pickGuestAddress } from './address';
 import { planDns } from './dns';
-import { ip4ToNum, parsePrefix4, prefixText, samePrefix } from './ipv4';
+import { ip4ToNum, parsePrefix4, prefixText, samePrefix } from '../../net/ipv4';
 import { PlanError, shown } from './plan-error';
 import { describeRoute, planRoutes } from './routes';
 
