@@ -3,7 +3,7 @@
 // handed the previous result as prevResult; the result is cached on disk so DEL (also
 // after a restart) runs with the same config and prevResult.
 import { isNetns } from '../net/netns';
-import type { CniResult } from '../tapmanager/protocol';
+import type { CniResult } from './result';
 import type { Logger } from '../util/log';
 import { silentLogger } from '../util/log';
 import { CapabilityArgs, cniArgs, PodArgs, runtimeConfigFor } from './args';

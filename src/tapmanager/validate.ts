@@ -10,7 +10,8 @@ import { dnsNameRule } from '../net/dns-name';
 import { netnsKey, probeNetns, sameNetns } from '../net/netns';
 import { quote } from '../util/quote';
 import { badInput } from './errors';
-import { MAX_FDS, type CniResult, type SetupRequest } from './protocol';
+import type { CniResult } from '../cni/result';
+import { MAX_FDS, type SetupRequest } from './protocol';
 import { parseSetup, SANDBOX_ID_RE, type SetupShape } from './schema';
 
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;

@@ -2,7 +2,7 @@
 // one the CNI result lists for that interface. Disagreements that do not stop the plan
 // (prefix length, extra addresses, MAC, MTU, gateway) become warnings.
 import { parseMac } from '../../net/mac';
-import type { CniResult } from '../protocol';
+import type { CniResult } from '../../cni/result';
 import type { VethSnapshot } from '../snapshot';
 import { ip4ToNum, parseCidr4 } from '../../net/ipv4';
 import { PlanError, shown } from './plan-error';

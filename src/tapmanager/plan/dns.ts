@@ -2,7 +2,7 @@
 // runtime gave one, else the CNI result's dns. Never invents a resolver.
 import { isIPv6 } from 'node:net';
 import { isDnsName, type DnsNameRule } from '../../net/dns-name';
-import type { CniResult, DnsConfig } from '../protocol';
+import type { CniResult, DnsConfig } from '../../cni/result';
 import { ip4ToNum } from '../../net/ipv4';
 import { PlanError, shown } from './plan-error';
 
