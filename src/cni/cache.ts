@@ -3,7 +3,7 @@
 // restart runs the same plugins with the same prevResult.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CniResult } from '../tapmanager/protocol';
+import type { CniResult } from './result';
 import { writeFileAtomic } from '../util/atomic-file';
 import type { CapabilityArgs } from './args';
 import type { NetworkConfigList } from './config';

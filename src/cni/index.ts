@@ -5,4 +5,5 @@ export * from './config';
 export * from './errors';
 export * from './exec';
 export * from './network';
+export * from './result';
 export * from './version';

@@ -2,8 +2,8 @@
 // netns + interface): plugins run in order for ADD/CHECK and in reverse for DEL, each
 // handed the previous result as prevResult; the result is cached on disk so DEL (also
 // after a restart) runs with the same config and prevResult.
-import * as fs from 'node:fs';
-import type { CniResult } from '../tapmanager/protocol';
+import { isNetns } from '../net/netns';
+import type { CniResult } from './result';
 import type { Logger } from '../util/log';
 import { silentLogger } from '../util/log';
 import { CapabilityArgs, cniArgs, PodArgs, runtimeConfigFor } from './args';
@@ -40,17 +40,6 @@ export function pluginStdin(
   const rc = runtimeConfigFor(plugin, caps);
   if (rc) conf.runtimeConfig = rc;
   return Buffer.from(JSON.stringify(conf));
-}
-
-const NSFS_MAGIC = 0x6e736673;
-
-/** True when p is a live network namespace handle (a bind mount or /proc/PID/ns/net). */
-export function isNetns(p: string): boolean {
-  try {
-    return fs.statfsSync(p).type === NSFS_MAGIC;
-  } catch {
-    return false;
-  }
 }
 
 export class CniRunner {

@@ -1,6 +1,6 @@
 // CNI result versions: which cniVersions tapwire speaks, and conversion between the
 // 0.3.x/0.4.0 result shape (ips[].version) and the 1.x shape (no ips[].version).
-import type { CniResult } from '../tapmanager/protocol';
+import type { CniResult } from './result';
 import { CNI_CODE, CniError } from './errors';
 
 /** Config/result versions accepted (0.1/0.2 results have another shape and are refused). */

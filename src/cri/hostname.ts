@@ -4,12 +4,10 @@
 // trimmed (kubelet truncatePodHostnameIfNeeded). Dots stay, as with the kubelet: a pod name is
 // a DNS subdomain and becomes the hostname as it is. Every valid pod name therefore yields a
 // valid hostname; only a name no Kubernetes pod can have (spaces, '_', ...) is refused.
+import { isDnsName } from '../net/dns-name';
 import { invalidArgument } from './errors';
 
 export const HOSTNAME_MAX = 63;
-
-/** Labels of letters, digits and inner '-', joined by '.' (RFC 1123, either case). */
-const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
 /** The kubelet's truncation: at most 63 bytes, no trailing '-' or '.'. */
 export function truncateHostname(name: string): string {
@@ -21,7 +19,7 @@ export function truncateHostname(name: string): string {
 }
 
 export function isHostname(name: string): boolean {
-  return name.length > 0 && Buffer.byteLength(name) <= HOSTNAME_MAX && HOSTNAME_RE.test(name);
+  return isDnsName(name, { maxLength: HOSTNAME_MAX });
 }
 
 /** The hostname for a sandbox; errors name the field it came from and the value. */

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
-import { isNetns } from '../cni/network';
+import { isNetns } from '../net/netns';
 
 const run = promisify(execFile);
 

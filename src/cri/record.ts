@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CniPortMapping, CniDns } from '../cni/args';
-import type { CniResult, SetupResult } from '../tapmanager/protocol';
+import type { CniResult } from '../cni/result';
+import type { SetupResult } from '../tapmanager/protocol';
 import { writeFileAtomic } from '../util/atomic-file';
 
 export const RECORD_VERSION = 1;

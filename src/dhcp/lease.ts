@@ -1,9 +1,12 @@
 // Static leases: the shape tapmanager hands in, its validation (errors name the field and
 // value), and the resolved form the server answers from, with every option value the
 // lease can produce encoded once up front so that a reply is only copying bytes.
+import { dnsNameRule, isDnsName, type DnsNameRule } from '../net/dns-name';
+import { parseMac } from '../net/mac';
 import { Opt } from './constants';
 import { DhcpConfigError } from './errors';
-import { formatIpv4, isIpv4, maskFromPrefix, parseIpv4 } from './ipv4';
+import { formatIpv4, isNetworkAddress, maskFromPrefix, parseCidr4 } from '../net/ipv4';
+import { parseIpv4 } from './ipv4';
 import {
   ClasslessRoutesOption,
   DomainSearchOption,
@@ -50,17 +53,16 @@ export interface ResolvedLease {
   readonly values: ReadonlyMap<number, Buffer>;
 }
 
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const NAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/;
+/** What options 12, 15 and 119 carry: a DNS name, '_' allowed, an optional root dot. */
+export const DHCP_NAME_RULE: DnsNameRule = { underscore: true, rootDot: true };
 
-/** A name options 12, 15 and 119 can carry: labels of letters, digits, "-", "_", 1-63 bytes. */
 export function isDhcpName(v: unknown): v is string {
-  return typeof v === 'string' && v.length <= 253 && NAME_RE.test(v);
+  return isDnsName(v, DHCP_NAME_RULE);
 }
 
 function checkName(field: string, v: unknown): string {
   if (!isDhcpName(v)) {
-    throw new DhcpConfigError(field, v, 'not a DNS name (labels of letters, digits, "-", "_", 1-63 bytes)');
+    throw new DhcpConfigError(field, v, `not a DNS name (${dnsNameRule(DHCP_NAME_RULE)})`);
   }
   return v;
 }
@@ -84,17 +86,15 @@ function checkIps(field: string, v: unknown): string[] {
  * routes already have a default route; without routers nothing is invented.
  */
 function withDefaultRoute(routes: StaticLease['classlessRoutes'], routers: string[]): StaticLease['classlessRoutes'] {
-  if (routers.length === 0 || routes.some((r) => Number(r.dst.split('/')[1]) === 0)) return routes;
+  if (routers.length === 0 || routes.some((r) => parseCidr4(r.dst)?.len === 0)) return routes;
   return [...routes, { dst: '0.0.0.0/0', gw: routers[0]! }];
 }
 
 /** Validates one lease; `field` prefixes error names (e.g. "leases[2]"). */
 export function resolveLease(l: StaticLease, field = 'lease'): ResolvedLease {
   if (typeof l !== 'object' || l === null) throw new DhcpConfigError(field, l, 'must be an object');
-  if (typeof l.mac !== 'string' || !MAC_RE.test(l.mac.toLowerCase())) {
-    throw new DhcpConfigError(`${field}.mac`, l.mac, 'not a MAC address aa:bb:cc:dd:ee:ff');
-  }
-  const mac = l.mac.toLowerCase();
+  const mac = parseMac(l.mac);
+  if (mac === undefined) throw new DhcpConfigError(`${field}.mac`, l.mac, 'not a MAC address aa:bb:cc:dd:ee:ff');
   const ip = parseIpv4(l.ip, `${field}.ip`);
   if (!Number.isInteger(l.prefixLen) || l.prefixLen < 1 || l.prefixLen > 32) {
     throw new DhcpConfigError(`${field}.prefixLen`, l.prefixLen, 'must be an integer 1..32');
@@ -106,12 +106,9 @@ export function resolveLease(l: StaticLease, field = 'lease'): ResolvedLease {
   }
   l.classlessRoutes.forEach((r, i) => {
     const f = `${field}.classlessRoutes[${i}]`;
-    const [addr, len, extra] = typeof r?.dst === 'string' ? r.dst.split('/') : [];
-    const width = Number(len);
-    if (!isIpv4(addr) || extra !== undefined || len === undefined || !/^\d+$/.test(len) || width > 32) {
-      throw new DhcpConfigError(`${f}.dst`, r?.dst, 'not a.b.c.d/len');
-    }
-    if ((parseIpv4(addr, `${f}.dst`) & ~maskFromPrefix(width)) !== 0) {
+    const dst = parseCidr4(r?.dst);
+    if (!dst) throw new DhcpConfigError(`${f}.dst`, r?.dst, 'not a.b.c.d/len');
+    if (!isNetworkAddress(dst.ip, dst.len)) {
       throw new DhcpConfigError(`${f}.dst`, r.dst, 'has host bits set');
     }
     parseIpv4(r.gw, `${f}.gw`);

@@ -7,6 +7,7 @@
 // decode() throws only DecodeError; it honours option overload (52, RFC 2132 9.3) by
 // reading options from `file` then `sname`, and joins split options (RFC 3396). encode()
 // writes 53 first and 82 last, splits long values, and pads to 300 bytes (RFC 1542 2.1).
+import { hwAddrToBuffer, macFromBuffer } from '../net/mac';
 import {
   FLAG_BROADCAST,
   HEADER_SIZE,
@@ -20,7 +21,8 @@ import {
   OPTIONS_OFFSET,
 } from './constants';
 import { DecodeError } from './errors';
-import { ipv4FromBuffer, writeIpv4 } from './ipv4';
+import { ipv4FromBuffer } from '../net/ipv4';
+import { writeIpv4 } from './ipv4';
 import { OPTION_TYPES, type OptionType, type OptionValue } from './options';
 import { optionAreaSize, readOptionArea, writeOptionArea } from './options/wire';
 
@@ -149,15 +151,13 @@ export class DhcpPacket {
 
   /** The client hardware address as lower-case aa:bb:..., hlen bytes. */
   get mac(): string {
-    let s = '';
-    for (let i = 0; i < this.hlen; i++) s += (i ? ':' : '') + this.chaddr[i]!.toString(16).padStart(2, '0');
-    return s;
+    return macFromBuffer(this.chaddr.subarray(0, this.hlen));
   }
 
   setMac(mac: string): this {
-    const bytes = mac.split(':').map((h) => parseInt(h, 16));
+    const bytes = hwAddrToBuffer(mac);
     this.chaddr = zeroed(16);
-    Buffer.from(bytes).copy(this.chaddr);
+    bytes.copy(this.chaddr);
     this.hlen = bytes.length;
     return this;
   }

@@ -12,7 +12,8 @@ import { newCounters, type DhcpCounters } from './counters';
 import { BROADCAST, replyDestination } from './destination';
 import { DecodeError, DhcpConfigError } from './errors';
 import { guestLog, handleRequest, type Binding, type HandlerContext, type LeaseState } from './handler';
-import { isIpv4, writeIpv4 } from './ipv4';
+import { isIpv4 } from '../net/ipv4';
+import { writeIpv4 } from './ipv4';
 import { resolveLeases, type StaticLease } from './lease';
 import { DhcpPacket } from './packet';
 

@@ -1,20 +1,5 @@
-// Text <-> wire forms of MAC and IP addresses.
+// Text <-> wire forms of IP addresses (MACs: mac.ts).
 import { isIPv4, isIPv6 } from 'node:net';
-
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-export function isMac(s: string): boolean {
-  return MAC_RE.test(s.toLowerCase());
-}
-
-export function macToBuffer(mac: string): Buffer {
-  if (!isMac(mac)) throw new TypeError(`invalid MAC address ${JSON.stringify(mac)}`);
-  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
-}
-
-export function macFromBuffer(b: Uint8Array): string {
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
 
 export function ipToBuffer(ip: string): Buffer {
   if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
@@ -56,11 +41,4 @@ export function ipFromBuffer(b: Uint8Array): string {
   }
   if (best < 0) return groups.join(':');
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
-}
-
-/** Random locally administered unicast MAC. */
-export function randomMac(rand: () => Buffer): string {
-  const b = rand();
-  b[0] = (b[0]! & 0xfe) | 0x02;
-  return macFromBuffer(b.subarray(0, 6));
 }

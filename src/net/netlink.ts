@@ -18,7 +18,8 @@
 // waiting for replies that were lost.
 import { createRtNetlink, FlagsGet, FlagsNew, NetlinkMessage, RtNetlinkSocket } from 'netlink';
 import { errnoName, netlinkBatchIn, withNetns } from '../native';
-import { ipToBuffer, macToBuffer } from './addr-text';
+import { ipToBuffer } from './addr-text';
+import { macFromBuffer, macToBuffer } from './mac';
 import { nlattr, nlattrs, u32 } from './nlattr';
 import {
   addressPayload,
@@ -29,9 +30,20 @@ import {
   RTM_NEWROUTE,
   type RouteSpec,
 } from './rtnl-messages';
+import {
+  parseAddrMessage,
+  parseRouteMessage,
+  RTM_GETADDR,
+  RTM_GETROUTE,
+  RTM_NEWADDR,
+  type RtnlAddress,
+  type RtnlRoute,
+} from './rtnl-parse';
 
-export { ipFromBuffer, ipToBuffer, macFromBuffer, macToBuffer } from './addr-text';
+export { ipFromBuffer, ipToBuffer } from './addr-text';
+export { macFromBuffer, macToBuffer } from './mac';
 export type { RouteSpec } from './rtnl-messages';
+export type { RtnlAddress, RtnlRoute } from './rtnl-parse';
 
 /** A failed netlink operation: "failed to <verb> <object> in netns <path>: <CODE>". */
 export class NetError extends Error {
@@ -306,7 +318,7 @@ export class NetlinkHandle {
     return msgs.map((m) => ({
       index: m.data.index ?? 0,
       name: m.attrs.ifname ?? '',
-      mac: m.attrs.address ? [...m.attrs.address].map((b) => b.toString(16).padStart(2, '0')).join(':') : '',
+      mac: m.attrs.address ? macFromBuffer(m.attrs.address) : '',
       mtu: m.attrs.mtu ?? 0,
       up: !!m.data.flags?.up,
       ...(m.attrs.master !== undefined ? { master: m.attrs.master } : {}),
@@ -314,6 +326,24 @@ export class NetlinkHandle {
       ...(m.attrs.ifalias ? { alias: m.attrs.ifalias } : {}),
       group: m.attrs.group ?? 0,
     }));
+  }
+
+  /** Every address on link `ifindex`, both families. */
+  async addressesOf(ifindex: number): Promise<RtnlAddress[]> {
+    // struct ifaddrmsg, all zero: both families
+    return (await this.dump(RTM_GETADDR, Buffer.alloc(8), 'addresses'))
+      .filter((m) => m.type === RTM_NEWADDR)
+      .map((m) => parseAddrMessage(m.data, ifindex))
+      .filter((x): x is RtnlAddress => x !== undefined);
+  }
+
+  /** Every route of every table that goes out through link `ifindex` (its oif or one of its nexthops). */
+  async routesThrough(ifindex: number): Promise<RtnlRoute[]> {
+    // struct rtmsg, all zero: both families; RT_TABLE_UNSPEC = every table
+    return (await this.dump(RTM_GETROUTE, Buffer.alloc(12), 'routes'))
+      .filter((m) => m.type === RTM_NEWROUTE)
+      .map((m) => parseRouteMessage(m.data, ifindex))
+      .filter((x): x is RtnlRoute => x !== undefined);
   }
 
   async link(name: string): Promise<LinkState | undefined> {

@@ -4,31 +4,15 @@
 // links, names and fence. A namespace is known by the device and inode of its nsfs file
 // (what stat() of any path to it gives: a bind mount, /proc/PID/ns/net, a symlink to
 // either), never by its path.
-import * as fs from 'node:fs';
+import { hostNetnsOf, netnsKey } from '../net/netns';
 import { TapError, badInput } from './errors';
-
-/** "dev:ino" of the namespace at p, or undefined when p cannot be stat'ed. */
-export function netnsKey(p: string): string | undefined {
-  try {
-    const st = fs.statSync(p);
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
-
-const FORBIDDEN: [path: string, what: string][] = [
-  ['/proc/self/ns/net', "tapmanager's own network namespace"],
-  ['/proc/1/ns/net', "the host's network namespace (PID 1's)"],
-];
 
 /** EINVAL naming netnsPath when it is the daemon's own or the host's network namespace. */
 export function refuseHostNetns(netnsPath: string): void {
-  const key = netnsKey(netnsPath);
-  for (const [p, what] of FORBIDDEN) {
-    if (key !== undefined && key === netnsKey(p)) {
-      throw badInput('netnsPath', netnsPath, `is ${what} (${p}), not a pod's: refused`);
-    }
+  const host = hostNetnsOf(netnsPath);
+  if (host) {
+    const what = host.path === '/proc/self/ns/net' ? "tapmanager's own network namespace" : host.what;
+    throw badInput('netnsPath', netnsPath, `is ${what} (${host.path}), not a pod's: refused`);
   }
 }
 

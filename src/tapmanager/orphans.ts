@@ -9,11 +9,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NetlinkHandle } from '../net/netlink';
+import { liveNetnsKey } from '../net/netns';
 import type { Logger } from '../util/log';
 import { fenceExists, removeFence } from './fence';
 import { markedSandbox } from './link-mark';
 
-const NSFS_MAGIC = 0x6e736673;
 const ORPHAN_KINDS = new Set(['bridge', 'tun']);
 
 export interface OrphanScan {
@@ -34,16 +34,6 @@ export interface OrphanLink {
   sandboxId: string;
 }
 
-/** The namespace's inode, or undefined if path is not a live netns. */
-function nsInode(p: string): number | undefined {
-  try {
-    if (fs.statfsSync(p).type !== NSFS_MAGIC) return undefined;
-    return fs.statSync(p).ino;
-  } catch {
-    return undefined;
-  }
-}
-
 function pinned(dir: string): string[] {
   try {
     return fs.readdirSync(dir).map((n) => path.join(dir, n));
@@ -55,11 +45,11 @@ function pinned(dir: string): string[] {
 /** Deletes orphan links; returns what was deleted. Never throws: failures are logged. */
 export async function collectOrphanLinks(o: OrphanScan): Promise<OrphanLink[]> {
   const owned = new Set(o.records.map((r) => r.sandboxId));
-  const recordNs = new Set(o.records.map((r) => nsInode(r.netnsPath)).filter((i) => i !== undefined));
-  const seen = new Set<number>();
+  const recordNs = new Set(o.records.map((r) => liveNetnsKey(r.netnsPath)).filter((i) => i !== undefined));
+  const seen = new Set<string>();
   const deleted: OrphanLink[] = [];
   for (const netnsPath of [...o.records.map((r) => r.netnsPath), ...o.netnsDirs.flatMap(pinned)]) {
-    const ino = nsInode(netnsPath);
+    const ino = liveNetnsKey(netnsPath);
     if (ino === undefined || seen.has(ino)) continue;
     seen.add(ino);
     let nl: NetlinkHandle;

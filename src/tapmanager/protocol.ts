@@ -14,6 +14,7 @@
 //  - control socket (root only, 0600): setup, teardown, status, list, revoke
 //  - fd socket (peers checked by SO_PEERCRED + a per-sandbox token): fds only; the reply
 //    frame carries one tap fd per queue of every guest NIC, in order, via SCM_RIGHTS.
+import type { CniResult, DnsConfig } from '../cni/result';
 import { nestsDeeperThan } from '../util/json-depth';
 
 export const PROTOCOL_VERSION = 1;
@@ -29,22 +30,6 @@ export const DEFAULT_CONTROL_SOCKET = '/run/tapwire/control.sock';
  * which must not reach the control socket beside it.
  */
 export const DEFAULT_FD_SOCKET = '/run/tapwire/fd/fd.sock';
-
-/** CNI result, cniVersion 0.4.0 or 1.x (only the fields tapwire reads). */
-export interface CniResult {
-  cniVersion: string;
-  interfaces?: { name: string; mac?: string; sandbox?: string; mtu?: number }[];
-  ips?: { version?: '4' | '6'; address: string; gateway?: string; interface?: number }[];
-  routes?: { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number }[];
-  dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
-}
-
-/** CRI DNSConfig. When present it wins over the CNI result's dns. */
-export interface DnsConfig {
-  servers?: string[];
-  searches?: string[];
-  options?: string[];
-}
 
 export interface SetupRequest {
   op: 'setup';

@@ -3,10 +3,10 @@
 // apply -> record ready. Operations on one sandbox are serialized; different
 // sandboxes proceed in parallel.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import * as fs from 'node:fs';
 import { DhcpServer, StaticLease } from '../dhcp/server';
 import { NetlinkHandle } from '../net/netlink';
-import { randomMac } from '../net/addr-text';
+import { randomMac } from '../net/mac';
+import { isNetns } from '../net/netns';
 import type { Logger } from '../util/log';
 import { RateLimiter } from '../util/rate-limit';
 import { crashCounting, crashPoint } from './crash-points';
@@ -340,7 +340,7 @@ export class SandboxManager {
     const warnings: string[] = [];
     const leftAlone: string[] = [];
     await this.stopDhcp(rec.sandboxId);
-    if (!netnsAlive(rec.netnsPath)) return errors; // the namespace and all in it are gone: nothing to restore
+    if (!isNetns(rec.netnsPath)) return errors; // the namespace and all in it are gone: nothing to restore
     let nl = nlIn;
     try {
       nl ??= crashCounting(NetlinkHandle.open(rec.netnsPath), op);
@@ -460,7 +460,7 @@ export class SandboxManager {
     const servers = this.dhcp.get(sandboxId) ?? [];
     let fence;
     let live;
-    if (netnsAlive(rec.netnsPath)) {
+    if (isNetns(rec.netnsPath)) {
       fence = await readFenceCounters(rec.netnsPath, rec.fenceTable).catch(() => undefined);
       try {
         const nl = NetlinkHandle.open(rec.netnsPath);
@@ -512,7 +512,7 @@ export class SandboxManager {
     const log = this.o.log.child('recover');
     for (const rec of await this.o.store.loadAll(log)) {
       this.records.set(rec.sandboxId, rec);
-      if (netnsAlive(rec.netnsPath)) {
+      if (isNetns(rec.netnsPath)) {
         try {
           this.claims.claim(rec.sandboxId, rec.netnsPath);
         } catch (e) {
@@ -609,13 +609,5 @@ export class SandboxManager {
 
   has(id: string): boolean {
     return this.records.has(id);
-  }
-}
-
-function netnsAlive(p: string): boolean {
-  try {
-    return fs.statfsSync(p).type === 0x6e736673;
-  } catch {
-    return false;
   }
 }

@@ -3,17 +3,18 @@
 // request: the netns on disk, the interfaces against it, the guest hostname, queues
 // times NICs. Every error names the field and the value. Returns the NICs to build: the
 // CNI interfaces inside the sandbox that carry an IPv4 address.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isIPv4 } from 'node:net';
-import { isDhcpName } from '../dhcp/lease';
+import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
+import { dnsNameRule } from '../net/dns-name';
+import { netnsKey, probeNetns, sameNetns } from '../net/netns';
 import { quote } from '../util/quote';
 import { badInput } from './errors';
-import { MAX_FDS, type CniResult, type SetupRequest } from './protocol';
+import type { CniResult } from '../cni/result';
+import { MAX_FDS, type SetupRequest } from './protocol';
 import { parseSetup, SANDBOX_ID_RE, type SetupShape } from './schema';
 
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
-const NSFS_MAGIC = 0x6e736673;
 
 export interface NicInput {
   /** index in cniResult.interfaces (or 0 when the result lists none) */
@@ -33,24 +34,10 @@ export function checkSandboxId(id: unknown, field = 'sandboxId'): string {
 
 function checkNetnsPath(p: unknown): string {
   if (typeof p !== 'string' || !path.isAbsolute(p)) throw badInput('netnsPath', p, 'must be an absolute path');
-  let type: number;
-  try {
-    type = fs.statfsSync(p).type;
-  } catch (e) {
-    throw badInput('netnsPath', p, `cannot be opened (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  // A bind-mounted namespace or /proc/PID/ns/net lives on nsfs; that it is a *network*
-  // namespace is checked by setns(CLONE_NEWNET) when it is entered.
-  if (type !== NSFS_MAGIC) throw badInput('netnsPath', p, 'is not a network namespace (not on nsfs)');
+  const state = probeNetns(p);
+  if (state === 'not-netns') throw badInput('netnsPath', p, 'is not a network namespace (not on nsfs)');
+  if (state !== 'ok') throw badInput('netnsPath', p, `cannot be opened (${state})`);
   return p;
-}
-
-function statOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    return fs.statSync(p);
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -59,18 +46,14 @@ function statOrUndefined(p: string): fs.Stats | undefined {
  * two paths, the same nsfs inode), and every ips[].interface must index one of them.
  */
 function checkInterfaces(res: SetupShape['cniResult'], netnsPath: string): void {
-  let own: fs.Stats | undefined;
   for (const [i, iface] of (res.interfaces ?? []).entries()) {
-    if (!iface.sandbox || iface.sandbox === netnsPath || path.resolve(iface.sandbox) === path.resolve(netnsPath)) {
-      continue;
-    }
-    own ??= statOrUndefined(netnsPath);
-    const other = statOrUndefined(iface.sandbox);
-    if (own && other && other.dev === own.dev && other.ino === own.ino) continue;
+    if (!iface.sandbox || path.resolve(iface.sandbox) === path.resolve(netnsPath)) continue;
+    if (sameNetns(iface.sandbox, netnsPath)) continue;
+    const exists = netnsKey(iface.sandbox) !== undefined;
     throw badInput(
       `cniResult.interfaces[${i}].sandbox`,
       iface.sandbox,
-      `is not this setup's network namespace (netnsPath ${quote(netnsPath)})${other ? '' : ' and does not exist'}`,
+      `is not this setup's network namespace (netnsPath ${quote(netnsPath)})${exists ? '' : ' and does not exist'}`,
     );
   }
   const count = res.interfaces?.length;
@@ -146,7 +129,7 @@ export function guestHostname(req: Pick<SetupRequest, 'hostname' | 'podName'>): 
   return req.podName.slice(0, 63).replace(/[-.]+$/, '');
 }
 
-const NAME_RULE = 'labels of letters, digits, "-", "_", 1-63 characters';
+const NAME_RULE = dnsNameRule(DHCP_NAME_RULE);
 
 /** Validates a setup request: its shape, then what needs the netns; throws EINVAL naming the field. */
 export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput[] } {

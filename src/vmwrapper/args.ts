@@ -14,6 +14,7 @@
 // explicitly addressed balloon does ("slot 2 function 0 not available"). When argv
 // already carries JSON -device options, the NIC is written as JSON too, so it is created
 // after them and gets a free slot. No explicit bus/addr is ever chosen here.
+import { parseMac } from '../net/mac';
 
 /** One guest NIC as the daemon describes it (FdsResult.nics[i]). */
 export interface WrapperNic {
@@ -34,7 +35,6 @@ export class ArgsError extends Error {
   }
 }
 
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 // A QEMU device driver name: no commas, quotes or '=' that could smuggle options in.
 const MODEL_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/i;
 /** Most queues QEMU accepts on one tap netdev (MAX_TAP_QUEUES in net/tap.c is 1024; virtio caps lower). */
@@ -55,7 +55,8 @@ export function checkNic(nic: unknown, i: number): WrapperNic {
   const n = (typeof nic === 'object' && nic !== null ? nic : {}) as Record<string, unknown>;
   const bad = (field: string, why: string): ArgsError =>
     new ArgsError(`invalid nics[${i}].${field} ${JSON.stringify(n[field] ?? null)}: ${why}`, `nics[${i}].${field}`);
-  if (typeof n.mac !== 'string' || !MAC_RE.test(n.mac)) throw bad('mac', 'must be a MAC address aa:bb:cc:dd:ee:ff');
+  const mac = parseMac(n.mac);
+  if (mac === undefined) throw bad('mac', 'must be a MAC address aa:bb:cc:dd:ee:ff');
   if (typeof n.model !== 'string' || !MODEL_RE.test(n.model)) throw bad('model', 'must be a QEMU device name');
   const q = n.queues;
   if (typeof q !== 'number' || !Number.isInteger(q) || q < 1 || q > MAX_QUEUES) {
@@ -63,7 +64,7 @@ export function checkNic(nic: unknown, i: number): WrapperNic {
   }
   if (q > 1 && !isMultiqueueModel(n.model)) throw bad('queues', `model "${n.model}" has a single queue`);
   if (n.vhost !== undefined && typeof n.vhost !== 'boolean') throw bad('vhost', 'must be a boolean');
-  return { mac: n.mac.toLowerCase(), model: n.model, queues: q, vhost: n.vhost === true };
+  return { mac, model: n.model, queues: q, vhost: n.vhost === true };
 }
 
 /** Every `id` already used in argv, from key=value options (`...,id=x,...`) and JSON ones (`{"id":"x"}`). */

@@ -1,7 +1,7 @@
 // Pod-shaped namespaces built by hand, the way CNI plugins leave them, plus the CNI
 // result describing them. A "node" netns holds the node side; the pod gets eth0.
 import { randomBytes } from 'node:crypto';
-import type { CniResult } from '../../src/tapmanager/protocol';
+import type { CniResult } from '../../src/cni/result';
 import { createNetns, TestNetns } from './netns';
 
 export interface Pod {

@@ -14,7 +14,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { SandboxManager } from '../../src/tapmanager/sandboxes';
 import { RecordStore } from '../../src/tapmanager/store';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
-import type { CniResult } from '../../src/tapmanager/protocol';
+import type { CniResult } from '../../src/cni/result';
 import { silentLogger } from '../../src/util/log';
 import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';

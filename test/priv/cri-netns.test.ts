@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { isNetns } from '../../src/cni/network';
+import { isNetns } from '../../src/net/netns';
 import { createPersistentNetns, ensureNetnsDir, mountState, removePersistentNetns } from '../../src/cri/netns';
 import * as native from '../../src/native';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';

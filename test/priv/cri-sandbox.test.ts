@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { isNetns } from '../../src/cni/network';
+import { isNetns } from '../../src/net/netns';
 import { removePersistentNetns } from '../../src/cri/netns';
 import { SandboxService } from '../../src/cri/sandboxes';
 import { CriServer } from '../../src/cri/server';

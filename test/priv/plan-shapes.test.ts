@@ -13,7 +13,7 @@ import { planGuestNetwork } from '../../src/tapmanager/plan/guest-network';
 import { readVethSnapshot } from '../../src/tapmanager/plan/read-veth';
 import { planRouteRestore } from '../../src/tapmanager/plan/restore-routes';
 import { restoreRoutes } from '../../src/tapmanager/topology';
-import type { CniResult } from '../../src/tapmanager/protocol';
+import type { CniResult } from '../../src/cni/result';
 import type { VethSnapshot } from '../../src/tapmanager/snapshot';
 import { FIXTURE_DIR, RouteFixture } from '../fixtures/routes/load';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';

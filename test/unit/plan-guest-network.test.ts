@@ -3,8 +3,8 @@
 // hold (an unreachable gateway, an IPv4 source route) and for bad input.
 import { describe, expect, it } from 'vitest';
 import { planGuestNetwork, PlanError, type GuestNetworkPlan } from '../../src/tapmanager/plan/guest-network';
-import { contains, networkOf, parsePrefix4, prefixText } from '../../src/tapmanager/plan/ipv4';
-import type { CniResult } from '../../src/tapmanager/protocol';
+import { contains, networkOf, parsePrefix4, prefixText } from '../../src/net/ipv4';
+import type { CniResult } from '../../src/cni/result';
 import type { RouteSnapshot, VethSnapshot } from '../../src/tapmanager/snapshot';
 import { loadFixture } from '../fixtures/routes/load';
 

@@ -2,7 +2,7 @@
 // struct ifaddrmsg plus attributes, as the kernel sends them (little-endian host).
 import { describe, expect, it } from 'vitest';
 import { nlattr } from '../../src/net/nlattr';
-import { parseAddrMessage, parseRouteMessage } from '../../src/tapmanager/plan/read-veth';
+import { parseAddrMessage, parseRouteMessage } from '../../src/net/rtnl-parse';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -9,7 +9,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import * as v from 'valibot';
-import type { CniResult } from '../../tapmanager/protocol';
+import type { CniResult } from '../../cni/result';
 import { quote } from '../../util/quote';
 import { CriError } from '../errors';
 

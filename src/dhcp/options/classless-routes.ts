@@ -5,7 +5,8 @@
 // Behavior") — the caller puts it there; routes are encoded in the order given, which is
 // the order a client adds them.
 import { DecodeError } from '../errors';
-import { formatIpv4, ipv4FromBuffer, maskFromPrefix, parseIpv4 } from '../ipv4';
+import { formatIpv4, ipv4FromBuffer, maskFromPrefix } from '../../net/ipv4';
+import { parseIpv4 } from '../ipv4';
 import type { OptionValue } from './option';
 
 export interface ClasslessRoute {

@@ -1,7 +1,8 @@
 // Options holding IPv4 addresses: one (RFC 2132 3.3 subnet mask, 5.3 broadcast address,
 // 9.1 requested IP, 9.7 server identifier) or a list (3.5 routers, 3.8 domain name servers).
 import { checkOption } from '../errors';
-import { ipv4FromBuffer, ipv4ToBuffer } from '../ipv4';
+import { ipv4FromBuffer } from '../../net/ipv4';
+import { ipv4ToBuffer } from '../ipv4';
 import type { OptionValue } from './option';
 
 export class IpOption implements OptionValue {

@@ -8,11 +8,10 @@
 // nft, so a timeout kills exactly it). A failure becomes a TapError naming the netns and
 // nft's own message.
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
+import { probeNetns } from '../../net/netns';
 import { nftRunIn } from '../../native';
 import { TapError } from '../errors';
 
-const NSFS_MAGIC = 0x6e736673;
 const TIMEOUT_MS = 10_000;
 const MAX_OUTPUT = 4 << 20;
 
@@ -22,11 +21,8 @@ export interface NftResult {
 
 /** 'ok' if the path is a mounted namespace, else why not ('missing' or 'not-netns'). */
 export function netnsState(netnsPath: string): 'ok' | 'missing' | 'not-netns' {
-  try {
-    return fs.statfsSync(netnsPath).type === NSFS_MAGIC ? 'ok' : 'not-netns';
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'not-netns';
-  }
+  const st = probeNetns(netnsPath);
+  return st === 'ok' ? 'ok' : st === 'ENOENT' ? 'missing' : 'not-netns';
 }
 
 /** Throws ENOENT / EINVAL naming the netns unless it is a mounted namespace. */

@@ -1,12 +1,12 @@
 // Checks every name and MAC that goes into a fence script, so nothing a caller passes can
 // change the script's meaning: interface names are 1-15 bytes of [A-Za-z0-9_.-], the
 // table is an nft identifier, MACs are six hex pairs. Errors name the field and value.
+import { isUnicastMac, parseMac } from '../../net/mac';
 import { badInput } from '../errors';
 import type { FenceNic } from './types';
 
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const TABLE_RE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 export function checkTable(table: unknown): string {
   if (typeof table !== 'string' || !TABLE_RE.test(table)) {
@@ -25,10 +25,15 @@ export function checkIfname(field: string, name: unknown): string {
 
 /** A unicast MAC, returned lower-case. */
 export function checkMac(field: string, mac: unknown): string {
-  const m = typeof mac === 'string' ? mac.toLowerCase() : undefined;
-  if (m === undefined || !MAC_RE.test(m)) throw badInput(field, mac, 'must be a MAC address like 52:54:00:12:34:56');
-  if (parseInt(m.slice(0, 2), 16) & 1) throw badInput(field, mac, 'must be a unicast MAC (group bit clear)');
-  if (m === '00:00:00:00:00:00') throw badInput(field, mac, 'must not be all zeros');
+  const m = parseMac(mac);
+  if (m === undefined) throw badInput(field, mac, 'must be a MAC address like 52:54:00:12:34:56');
+  if (!isUnicastMac(m)) {
+    throw badInput(
+      field,
+      mac,
+      m === '00:00:00:00:00:00' ? 'must not be all zeros' : 'must be a unicast MAC (group bit clear)',
+    );
+  }
   return m;
 }
 

@@ -1,9 +1,10 @@
 // Which IPv4 address the guest gets: the veth's own (kernel state wins), which must be
 // one the CNI result lists for that interface. Disagreements that do not stop the plan
 // (prefix length, extra addresses, MAC, MTU, gateway) become warnings.
-import type { CniResult } from '../protocol';
+import { parseMac } from '../../net/mac';
+import type { CniResult } from '../../cni/result';
 import type { VethSnapshot } from '../snapshot';
-import { ip4ToNum, parseCidr4 } from './ipv4';
+import { ip4ToNum, parseCidr4 } from '../../net/ipv4';
 import { PlanError, shown } from './plan-error';
 
 export interface GuestAddress {
@@ -120,7 +121,7 @@ export function pickGuestAddress(veth: VethSnapshot, cni: CniResult, cniInterfac
     }
   }
   const ifc = cniInterfaceIndex !== undefined ? cni.interfaces?.[cniInterfaceIndex] : undefined;
-  if (ifc?.mac !== undefined && ifc.mac.toLowerCase() !== veth.mac.toLowerCase()) {
+  if (ifc?.mac !== undefined && parseMac(ifc.mac) !== parseMac(veth.mac)) {
     warnings.push(
       `cniResult.interfaces[${cniInterfaceIndex}].mac ${ifc.mac} differs from the veth's ${veth.mac}; the veth's is used`,
     );

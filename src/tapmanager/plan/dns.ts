@@ -1,8 +1,9 @@
 // The guest's resolver settings (DHCP options 6, 15, 119): the CRI DNSConfig when the
 // runtime gave one, else the CNI result's dns. Never invents a resolver.
 import { isIPv6 } from 'node:net';
-import type { CniResult, DnsConfig } from '../protocol';
-import { ip4ToNum } from './ipv4';
+import { isDnsName, type DnsNameRule } from '../../net/dns-name';
+import type { CniResult, DnsConfig } from '../../cni/result';
+import { ip4ToNum } from '../../net/ipv4';
 import { PlanError, shown } from './plan-error';
 
 export interface DnsPlan {
@@ -12,9 +13,8 @@ export interface DnsPlan {
   warnings: string[];
 }
 
-// RFC 1035 names, with the underscore some clusters use; an optional trailing root dot
-const NAME_RE =
-  /^(?=.{1,254}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+// the underscore some clusters use; an optional trailing root dot
+const NAME_RULE: DnsNameRule = { underscore: true, rootDot: true };
 
 function list(field: string, v: unknown): unknown[] {
   if (v === undefined) return [];
@@ -34,7 +34,7 @@ function servers(field: string, v: unknown, warnings: string[]): string[] {
 }
 
 function name(field: string, s: unknown): string {
-  if (typeof s !== 'string' || !NAME_RE.test(s)) {
+  if (typeof s !== 'string' || !isDnsName(s, NAME_RULE)) {
     throw new PlanError(field, `invalid ${field} ${shown(s)}: not a domain name`);
   }
   return s;

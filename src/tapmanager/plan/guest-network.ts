@@ -2,11 +2,11 @@
 // snapshotted before stripping (the source of truth), reconciled with the CNI result:
 // address and prefix, option 3, option 121, DNS, MTU; plus the routes DHCP cannot carry
 // and the places where the CNI result and the kernel disagree. Pure: no I/O.
-import type { CniResult, DnsConfig } from '../protocol';
+import type { CniResult, DnsConfig } from '../../cni/result';
 import type { RouteSnapshot, VethSnapshot } from '../snapshot';
 import { pickGuestAddress } from './address';
 import { planDns } from './dns';
-import { ip4ToNum, parsePrefix4, prefixText, samePrefix } from './ipv4';
+import { ip4ToNum, parsePrefix4, prefixText, samePrefix } from '../../net/ipv4';
 import { PlanError, shown } from './plan-error';
 import { describeRoute, planRoutes } from './routes';
 

@@ -15,7 +15,7 @@
 // time; so are multipath routes and IPv4 routes via an IPv6 gateway, whose nexthops the
 // snapshot does not hold.
 import type { RouteSnapshot, VethSnapshot } from '../snapshot';
-import { ip4ToNum, maskOf, parsePrefix4 } from './ipv4';
+import { ip4ToNum, maskFromPrefix, parsePrefix4 } from '../../net/ipv4';
 
 export interface RouteOp {
   /** append: add after the routes with the same key (NLM_F_APPEND), as `ip route append` */
@@ -97,7 +97,7 @@ class OnLink {
     const gw = ip4ToNum(r.gateway);
     if (gw === undefined) return false;
     for (const [len, nets] of this.byLen) {
-      const hit = nets.get((gw & maskOf(len)) >>> 0);
+      const hit = nets.get((gw & maskFromPrefix(len)) >>> 0);
       if (
         hit?.some(
           (o) =>

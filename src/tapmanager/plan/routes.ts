@@ -4,7 +4,7 @@
 // then routes via gateways, most specific first, the default route last. Routes option
 // 121 cannot carry are returned as unexpressible with the reason, never dropped.
 import type { RouteSnapshot } from '../snapshot';
-import { contains, ip4ToNum, networkOf, parsePrefix4, Prefix4, prefixText, samePrefix } from './ipv4';
+import { contains, ip4ToNum, networkOf, parsePrefix4, Prefix4, prefixText, samePrefix } from '../../net/ipv4';
 import { PlanError } from './plan-error';
 
 export interface ClasslessRoute {

@@ -1,0 +1,45 @@
+// MAC addresses: the one parser and formatter. Text is six hex pairs joined by ':' or by '-'
+// (one separator throughout), either case: `de:ad:00:00:be:af`, `DE-AD-00-00-BE-AF`; it is
+// always handed on in the canonical form, lower case with colons.
+
+const MAC_RE = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i;
+
+/** The canonical form (lower case, colons) of a MAC text, or undefined when it is none. */
+export function parseMac(s: unknown): string | undefined {
+  if (typeof s !== 'string' || !MAC_RE.test(s)) return undefined;
+  return s.toLowerCase().replaceAll('-', ':');
+}
+
+export function isMac(s: unknown): s is string {
+  return parseMac(s) !== undefined;
+}
+
+/** Not a group address (I/G bit clear) and not all zeros; `mac` canonical. */
+export function isUnicastMac(mac: string): boolean {
+  return (parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00';
+}
+
+export function macToBuffer(mac: string): Buffer {
+  const m = parseMac(mac);
+  if (m === undefined) throw new TypeError(`invalid MAC address ${JSON.stringify(mac)}`);
+  return Buffer.from(m.split(':').map((h) => parseInt(h, 16)));
+}
+
+/** A hardware address of any length (a DHCP chaddr: 1-16 bytes) as hex pairs joined by ':'. */
+export function hwAddrToBuffer(s: string): Buffer {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){0,15}$/i.test(s))
+    throw new TypeError(`invalid hardware address ${JSON.stringify(s)}`);
+  return Buffer.from(s.split(':').map((h) => parseInt(h, 16)));
+}
+
+/** Bytes as lower-case hex pairs joined by ':' (any length: a DHCP chaddr may be up to 16). */
+export function macFromBuffer(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Random locally administered unicast MAC. */
+export function randomMac(rand: () => Buffer): string {
+  const b = rand();
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return macFromBuffer(b.subarray(0, 6));
+}
