@@ -223,6 +223,24 @@ describe('VM pods behind the proxy', () => {
     expect(backendRequests.CreateContainer![0].config.envs).toEqual([]);
   });
 
+  it("refuses a request carrying the proxy's own vm-pod mark, ordinary pod or VM pod", async () => {
+    tap = new Tap();
+    await startProxy();
+    const rt = client!.runtime;
+    const marked = { annotations: { 'tapwire.io/vm-pod': 'true' } };
+    for (const req of [
+      { config: vmConfig('forged', marked) },
+      { config: vmConfig('forged2', marked), runtimeHandler: 'tapwire' },
+    ]) {
+      await expect(rt.RunPodSandbox!(req)).rejects.toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: expect.stringContaining('config.annotations["tapwire.io/vm-pod"] = "true"'),
+      });
+    }
+    expect(steps).toEqual([]); // neither the backend nor tapmanager saw it
+    expect(tap.ops()).toEqual([]);
+  });
+
   it('a failed tapmanager setup rolls the backend sandbox back and answers its error', async () => {
     tap = new Tap();
     tap.failSetup = new TapmanagerError({ code: 'EINVAL', message: 'cniResult.ips: no IPv4 address' });

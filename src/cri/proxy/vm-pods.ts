@@ -30,6 +30,7 @@ import {
   backendRunRequest,
   createRequestSandbox,
   readRunRequest,
+  refuseReservedAnnotations,
   vmContainerRequest,
   withTapwireInfo,
   type VmSelector,
@@ -162,6 +163,7 @@ export class VmPods {
 
   private async run(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
     const view = readRunRequest(call.request, this.o.selector);
+    refuseReservedAnnotations(view); // ordinary pods too: the backend's mark is the proxy's alone
     if (!view.vm) return 'forward';
     // decoded from the merged config (a config sent in parts is one message)
     const req = this.o.runtime.RunPodSandbox!.requestDeserialize(withEmbedded(call.request, 1, (p) => p)) as {

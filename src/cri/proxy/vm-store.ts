@@ -1,8 +1,8 @@
 // What the proxy keeps about a VM pod, one small JSON file per sandbox under
 // STATE_DIR/vm-pods (written atomically): the network key tapmanager gave at setup (needed for
 // every CreateContainer of the pod, also after a restart of tapwire-cri) and the netns pin.
-// The backend's own records say which pods are VM pods (the vm-pod mark); these files only add
-// what tapmanager does not report back.
+// These records are what the proxy knows its VM pods by (a client's annotations never make
+// one); the backend's vm-pod mark only shows the same pods from the backend's side.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v from 'valibot';
