@@ -11,7 +11,11 @@
 //    backend; a teardown that fails fails the call (the kubelet retries; teardown is
 //    idempotent), so CNI never runs on a half-restored veth.
 //  - RemovePodSandbox: the backend, then teardown again (idempotent) and the record and pin.
-//  - PodSandboxStatus (verbose) adds tapwire's view under info["tapwire"].
+//  - PodSandboxStatus (verbose) adds tapwire's view under info["tapwire"]; a VM pod whose
+//    repair failed has it with `error` in every status.
+//  - Reconciliation (reconcile.ts), at start and periodically: what the backend stopped or
+//    lost is torn down, a tapmanager record of no sandbox is torn down, a running VM pod
+//    tapmanager lost is set up again; each with a log line.
 // Calls on one sandbox are serialized.
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
@@ -35,7 +39,8 @@ import {
   withTapwireInfo,
   type VmSelector,
 } from './vm-requests';
-import type { VmPodRecord, VmPodStore } from './vm-store';
+import { planReconcile, type ReconcileAction } from './reconcile';
+import type { VmPodIdentity, VmPodRecord, VmPodStore } from './vm-store';
 import { withEmbedded } from './wire';
 
 const RT = '/runtime.v1.RuntimeService/';
@@ -59,6 +64,8 @@ export interface VmPodsOptions {
   store: VmPodStore;
   /** prefix lengths of ifname's addresses in the netns, by address */
   prefixes(netnsPath: string, ifname: string): Promise<Map<string, number>>;
+  /** how often to reconcile after the pass at start (ms; 0: at start only; default 60 s) */
+  reconcileMs?: number;
   logger?: Logger;
 }
 
@@ -72,6 +79,10 @@ export class VmPods {
   private readonly pods = new Map<string, VmPodRecord>();
   private readonly lock = new KeyedLock();
   private readonly log: Logger;
+  /** VM pods whose repair failed, with why (reported in their PodSandboxStatus) */
+  private readonly broken = new Map<string, string>();
+  private reconciling: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: VmPodsOptions) {
     this.log = o.logger ?? silentLogger;
@@ -83,6 +94,113 @@ export class VmPods {
     for (const e of errors) this.log.warn('skipping VM pod record', { error: e });
     for (const r of records) this.pods.set(r.id, r);
     this.log.info('loaded VM pods', { count: records.length });
+  }
+
+  /**
+   * Brings the proxy's records, the backend's sandboxes and tapmanager's records together
+   * (reconcile.ts): at start and then periodically. One pass at a time; a pass that cannot list
+   * either side changes nothing.
+   */
+  reconcile(): Promise<void> {
+    this.reconciling ??= this.reconcileOnce().finally(() => (this.reconciling = undefined));
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const records = [...this.pods.keys()]; // before the lists: each had its setup done
+    let tapmanager: Set<string>;
+    let backend: Map<string, { ready: boolean }>;
+    try {
+      tapmanager = new Set(
+        (await this.o.tapmanager.list()).map((e) => String((e as { sandboxId?: unknown }).sandboxId)),
+      );
+      const list = await this.call('ListPodSandbox', this.o.runtime.ListPodSandbox!.requestSerialize({}));
+      const items = (
+        this.o.runtime.ListPodSandbox!.responseDeserialize(list.response) as { items?: { id: string; state: string }[] }
+      ).items;
+      backend = new Map((items ?? []).map((i) => [i.id, { ready: i.state === 'SANDBOX_READY' }]));
+    } catch (e) {
+      this.log.warn('reconciliation skipped: cannot list both sides', { error: e });
+      return;
+    }
+    for (const a of planReconcile({ records, backend, tapmanager })) {
+      await this.lock
+        .run(a.id, () => this.carryOut(a))
+        .catch((e: unknown) => {
+          this.log.error('reconciliation step failed', { id: a.id, kind: a.kind, error: e });
+        });
+    }
+  }
+
+  private async carryOut(a: ReconcileAction): Promise<void> {
+    const { id } = a;
+    switch (a.kind) {
+      case 'orphan':
+        if (this.pods.has(id)) return; // made meanwhile
+        await this.teardown(id);
+        await this.o.pins.unpin(id); // a pin by that id is stale too
+        this.log.warn('tore down a tapmanager record of no sandbox the backend has', { id });
+        return;
+      case 'gone':
+        if (!this.pods.has(id)) return; // removed meanwhile
+        await this.teardown(id);
+        await this.o.pins.unpin(id);
+        await this.o.store.remove(id);
+        this.pods.delete(id);
+        this.broken.delete(id);
+        this.log.warn('VM pod gone from the backend: tore tapwire down and forgot it', { id });
+        return;
+      case 'stopped':
+        if (!this.pods.has(id)) return;
+        await this.teardown(id);
+        await this.o.pins.unpin(id);
+        this.log.warn('VM pod stopped in the backend behind the proxy: tore tapwire down', { id });
+        return;
+      case 'repair': {
+        const rec = this.pods.get(id);
+        if (!rec || !(await this.needsRepair(id))) return;
+        this.log.warn('VM pod running without a tapmanager record: setting it up again', { id });
+        try {
+          await this.o.pins.unpin(id);
+          await this.setUp(id, rec.pod ?? {});
+          this.broken.delete(id);
+          this.log.info('VM pod repaired', { id });
+        } catch (e) {
+          const st = toGrpcStatus(e);
+          this.broken.set(id, `tapwire could not set this VM pod up again: ${st.details}`);
+          this.log.error('VM pod repair failed: its PodSandboxStatus reports it', { id, error: st.details });
+        }
+        return;
+      }
+    }
+  }
+
+  /** Whether a VM pod is still running in the backend and still unknown to tapmanager. */
+  private async needsRepair(id: string): Promise<boolean> {
+    const st = await this.call('PodSandboxStatus', this.idRequest('PodSandboxStatus', id));
+    const state = (this.o.runtime.PodSandboxStatus!.responseDeserialize(st.response) as { status?: { state?: string } })
+      .status?.state;
+    if (state !== 'SANDBOX_READY') return false; // stopped meanwhile
+    return this.o.tapmanager.status(id).then(
+      () => false,
+      (e: unknown) => {
+        if ((e as { code?: string }).code === 'ENOENT') return true;
+        throw e;
+      },
+    );
+  }
+
+  /** Reconciles now and then every intervalMs (0: only now) until close(). */
+  startReconciling(intervalMs: number): void {
+    void this.reconcile();
+    if (intervalMs > 0) {
+      this.timer = setInterval(() => void this.reconcile(), intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
   }
 
   isVmPod(id: string): boolean {
@@ -171,13 +289,19 @@ export class VmPods {
     };
     const config = req.config ?? {};
     const podName = config.metadata?.name ?? '';
-    const hostname = podHostname(config.hostname, podName);
+    const dns = config.dns_config;
+    const pod: VmPodIdentity = {
+      hostname: podHostname(config.hostname, podName),
+      podName,
+      podNamespace: config.metadata?.namespace ?? '',
+      ...(dns ? { dns: { servers: dns.servers ?? [], searches: dns.searches ?? [], options: dns.options ?? [] } } : {}),
+    };
     const created = await this.call('RunPodSandbox', backendRunRequest(call.request, this.o.selector), call);
     const id = (this.o.runtime.RunPodSandbox!.responseDeserialize(created.response) as { pod_sandbox_id: string })
       .pod_sandbox_id;
     await this.lock.run(id, async () => {
       try {
-        await this.setUp(id, config, hostname);
+        await this.setUp(id, pod);
       } catch (e) {
         await this.rollBack(id, e);
         throw e;
@@ -186,7 +310,7 @@ export class VmPods {
     return created;
   }
 
-  private async setUp(id: string, config: PodConfig, hostname: string): Promise<void> {
+  private async setUp(id: string, pod: VmPodIdentity): Promise<void> {
     const statusReq = this.o.runtime.PodSandboxStatus!.requestSerialize({ pod_sandbox_id: id, verbose: true });
     const st = await this.call('PodSandboxStatus', statusReq);
     const info = (
@@ -208,18 +332,9 @@ export class VmPods {
       }
       return len;
     });
-    const dns = config.dns_config;
-    const setupReq: Omit<SetupRequest, 'op'> = {
-      sandboxId: id,
-      netnsPath,
-      cniResult,
-      hostname,
-      podName: config.metadata?.name ?? '',
-      podNamespace: config.metadata?.namespace ?? '',
-      ...(dns ? { dns: { servers: dns.servers ?? [], searches: dns.searches ?? [], options: dns.options ?? [] } } : {}),
-    };
+    const setupReq: Omit<SetupRequest, 'op'> = { sandboxId: id, netnsPath, cniResult, ...pod };
     const setup = await this.o.tapmanager.setup(setupReq);
-    const rec: VmPodRecord = { v: 1, id, netKey: setup.netKey, netnsPath, createdAt: new Date().toISOString() };
+    const rec: VmPodRecord = { v: 1, id, netKey: setup.netKey, netnsPath, createdAt: new Date().toISOString(), pod };
     await this.o.store.write(rec);
     this.pods.set(id, rec);
     this.log.info('VM pod set up', { id, netnsPath });
@@ -276,6 +391,7 @@ export class VmPods {
       await this.o.pins.unpin(id);
       await this.o.store.remove(id);
       this.pods.delete(id);
+      this.broken.delete(id);
       return reply;
     });
   }
@@ -286,10 +402,13 @@ export class VmPods {
       verbose?: boolean;
     };
     const rec = this.pods.get(req.pod_sandbox_id ?? '');
-    if (!rec || !req.verbose) return 'forward';
+    const broken = rec && this.broken.get(rec.id);
+    if (!rec || (!req.verbose && !broken)) return 'forward';
     const reply = await this.call('PodSandboxStatus', call.request, call);
-    const topology = await this.o.tapmanager.status(rec.id).catch((e: unknown) => ({ error: (e as Error).message }));
-    const info = { netKey: rec.netKey, netnsPath: rec.netnsPath, topology };
+    const topology = req.verbose
+      ? await this.o.tapmanager.status(rec.id).catch((e: unknown) => ({ error: (e as Error).message }))
+      : undefined;
+    const info = { netKey: rec.netKey, netnsPath: rec.netnsPath, topology, ...(broken ? { error: broken } : {}) };
     return { ...reply, response: withTapwireInfo(reply.response, info) };
   }
 

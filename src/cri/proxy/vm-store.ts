@@ -8,13 +8,24 @@ import * as path from 'node:path';
 import * as v from 'valibot';
 import { writeFileAtomic } from '../../util/atomic-file';
 
+/** Who the pod is, as tapmanager's setup got it (a repair sets it up the same way). */
+export interface VmPodIdentity {
+  hostname?: string;
+  podName?: string;
+  podNamespace?: string;
+  dns?: { servers: string[]; searches: string[]; options: string[] };
+}
+
 export interface VmPodRecord {
   v: 1;
   id: string;
   netKey: string;
   netnsPath: string;
   createdAt: string;
+  pod?: VmPodIdentity;
 }
+
+const strings = v.array(v.string());
 
 const Record = v.object({
   v: v.literal(1),
@@ -22,6 +33,14 @@ const Record = v.object({
   netKey: v.string(),
   netnsPath: v.string(),
   createdAt: v.string(),
+  pod: v.optional(
+    v.object({
+      hostname: v.optional(v.string()),
+      podName: v.optional(v.string()),
+      podNamespace: v.optional(v.string()),
+      dns: v.optional(v.object({ servers: strings, searches: strings, options: strings })),
+    }),
+  ),
 });
 
 export class VmPodStore {
