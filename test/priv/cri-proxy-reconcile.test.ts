@@ -9,12 +9,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mountState } from '../../src/cri/netns';
 import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
 import { startContainerd, type Containerd } from '../fixtures/containerd/rig';
-import { killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
+import { killDaemons, startDaemon, stopDaemon, type Daemon } from '../helpers/daemon';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const missing =
@@ -45,6 +46,7 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
   let client: CriClient | undefined;
   let direct: CriClient | undefined;
   let proxyArgs: string[];
+  let fdSocket: string;
 
   beforeAll(async () => {
     if (missing) {
@@ -53,7 +55,7 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     }
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-proxyrec-'));
     rig = await startContainerd({ label: 'rec' });
-    const fdSocket = path.join(tmp, 'tapmanager', 'fd', 'fd.sock');
+    fdSocket = path.join(tmp, 'tapmanager', 'fd', 'fd.sock');
     tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
     proxyArgs = ['--tapmanager-socket', tap.controlSocket, '--fd-socket', fdSocket];
     proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig.socket}`, proxyArgs);
@@ -91,9 +93,9 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     await proxy!.stop();
   }
   /** Starts the proxy again; its log so far is returned by the function it resolves to. */
-  async function restartProxy(): Promise<() => string> {
+  async function restartProxy(extra: string[] = []): Promise<() => string> {
     fs.rmSync(path.join(tmp, 'cri.sock'), { force: true });
-    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig!.socket}`, proxyArgs);
+    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig!.socket}`, [...proxyArgs, ...extra]);
     client = criClient(proxy.socket);
     return proxy.stderr;
   }
@@ -112,7 +114,9 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     await killProxy();
     await direct!.runtime.StopPodSandbox!({ podSandboxId: id });
     let log = await restartProxy();
-    await until('the log says it is done', () => log().includes('VM pod stopped in the backend behind the proxy'));
+    await until('the log says it is done', () =>
+      log().includes('VM pod stopped in the backend with tapwire still set up'),
+    );
     expect(await tapIds()).not.toContain(id);
     expect(fs.existsSync(pin(id))).toBe(false);
     expect(fs.existsSync(recordFile(id))).toBe(true); // still a VM pod until it is removed
@@ -180,6 +184,41 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     });
     expect(await tapIds()).not.toContain(id);
     await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(fs.existsSync(recordFile(id))).toBe(false);
+  });
+
+  // last: tapmanager is down for a while
+  it('a stop with tapmanager gone fails, then goes ahead; tapwire is torn down once tapmanager is back', async (ctx) => {
+    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    const id = await vmPod('rec-stop-down');
+    await killProxy();
+    const log = await restartProxy([
+      '--stop-teardown-attempts',
+      '2',
+      '--stop-teardown-grace',
+      '0',
+      '--reconcile-interval',
+      '1',
+    ]);
+    await stopDaemon(tap);
+    const state = async () => (await direct!.runtime.PodSandboxStatus!({ podSandboxId: id })).status.state;
+    await expect(client!.runtime.StopPodSandbox!({ podSandboxId: id })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
+    expect(await state()).toBe('SANDBOX_READY'); // containerd not asked yet: tapmanager may come back
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    expect(await state()).toBe('SANDBOX_NOTREADY');
+    expect(log()).toContain('tapmanager teardown keeps failing');
+    expect(fs.existsSync(pin(id))).toBe(true); // tapwire's topology is still in there
+    expect(fs.existsSync(recordFile(id))).toBe(true);
+
+    tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
+    await until('the log says it is done', () =>
+      log().includes('VM pod stopped in the backend with tapwire still set up'),
+    );
+    expect(await tapIds()).not.toContain(id);
+    expect(fs.existsSync(pin(id))).toBe(false);
     await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
     expect(fs.existsSync(recordFile(id))).toBe(false);
   });

@@ -65,8 +65,10 @@ class Tap extends FakeTapmanager {
     steps.push('tapmanager setup');
     return super.setup(req);
   }
+  failTeardown: Error | undefined;
   override async teardown(id: string) {
     steps.push('tapmanager teardown');
+    if (this.failTeardown) throw this.failTeardown;
     return super.teardown(id);
   }
 }
@@ -79,10 +81,11 @@ let proxy: ProxyServer | undefined;
 let client: CriClient | undefined;
 const pinned = new Map<string, number>();
 
-async function startProxy(): Promise<void> {
+async function startProxy(extra: { stopTeardownAttempts?: number; stopTeardownGraceMs?: number } = {}): Promise<void> {
   proxy = new ProxyServer({
     backend: backendSock,
     vm: {
+      ...extra,
       tapmanager: tap,
       selector: { ...DEFAULT_VM_SELECTOR, backendHandler: 'runc' },
       fdSocket: path.join(tmp, 'fd', 'fd.sock'),
@@ -259,6 +262,32 @@ describe('VM pods behind the proxy', () => {
       'backend RemovePodSandbox',
     ]);
     expect(records()).toEqual([]);
+  });
+
+  it('a stop whose teardown keeps failing fails until the attempts are spent, then goes ahead; the record stays', async () => {
+    tap = new Tap();
+    await startProxy({ stopTeardownAttempts: 3, stopTeardownGraceMs: 0 });
+    const rt = client!.runtime;
+    const { podSandboxId: id } = await rt.RunPodSandbox!({ config: vmConfig('vm6'), runtimeHandler: 'tapwire' });
+    tap.failTeardown = new TapmanagerError({
+      code: 'ENOENT',
+      message: 'tapmanager control socket /run/tapwire/control.sock: connect ENOENT', // no daemon
+    });
+    steps.length = 0;
+    for (let i = 0; i < 2; i++) {
+      await expect(rt.StopPodSandbox!({ podSandboxId: id })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    }
+    expect(steps).toEqual(['tapmanager teardown', 'tapmanager teardown']); // the backend not asked
+    await rt.StopPodSandbox!({ podSandboxId: id });
+    expect(steps.slice(2)).toEqual(['tapmanager teardown', 'backend StopPodSandbox']); // no unpin
+    expect(pinned.has(id)).toBe(true);
+    expect(records()).toEqual([`${id}.json`]); // left for reconciliation
+    steps.length = 0;
+    await rt.RemovePodSandbox!({ podSandboxId: id }); // succeeds: the backend removed it
+    expect(steps).toEqual(['backend RemovePodSandbox', 'tapmanager teardown']);
+    expect(records()).toEqual([`${id}.json`]);
+    tap.failTeardown = undefined;
+    pinned.delete(id);
   });
 
   it("keeps a VM pod's key across a restart of the proxy", async () => {

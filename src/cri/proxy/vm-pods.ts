@@ -9,8 +9,13 @@
 //  - CreateContainer in a VM pod: the network key, the fd socket and its directory.
 //  - StopPodSandbox: tapmanager teardown first (the veth is restored before CNI DEL), then the
 //    backend; a teardown that fails fails the call (the kubelet retries; teardown is
-//    idempotent), so CNI never runs on a half-restored veth.
-//  - RemovePodSandbox: the backend, then teardown again (idempotent) and the record and pin.
+//    idempotent), so CNI does not run on a half-restored veth while tapmanager may come back.
+//    Once teardown has failed for stopTeardownAttempts calls over stopTeardownGraceMs, the
+//    stop is forwarded anyway, with an error logged (a pod must be able to stop with tapmanager
+//    gone for good); the record and pin stay, and reconciliation tears tapwire down once
+//    tapmanager answers again.
+//  - RemovePodSandbox: the backend, then teardown again (idempotent) and the record and pin;
+//    a teardown that fails leaves the record to reconciliation and the call succeeds.
 //  - PodSandboxStatus (verbose) adds tapwire's view under info["tapwire"]; a VM pod whose
 //    repair failed has it with `error` in every status.
 //  - Reconciliation (reconcile.ts), at start and periodically: what the backend stopped or
@@ -21,7 +26,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SetupRequest } from '../../tapmanager/protocol';
-import type { TapmanagerApi } from '../../tapmanager/client';
+import { TapmanagerError, type TapmanagerApi } from '../../tapmanager/client';
 import type { Logger } from '../../util/log';
 import { silentLogger } from '../../util/log';
 import { CriError, toGrpcStatus } from '../errors';
@@ -66,6 +71,10 @@ export interface VmPodsOptions {
   prefixes(netnsPath: string, ifname: string): Promise<Map<string, number>>;
   /** how often to reconcile after the pass at start (ms; 0: at start only; default 60 s) */
   reconcileMs?: number;
+  /** StopPodSandbox calls a failing teardown fails before the stop is forwarded anyway (default 5) */
+  stopTeardownAttempts?: number;
+  /** ... and for at least this long since the first failure (ms, default 120 s) */
+  stopTeardownGraceMs?: number;
   logger?: Logger;
 }
 
@@ -83,6 +92,8 @@ export class VmPods {
   private readonly broken = new Map<string, string>();
   private reconciling: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** VM pods whose StopPodSandbox failed on tapmanager teardown: since when, how often */
+  private readonly stopFailures = new Map<string, { since: number; count: number }>();
 
   constructor(private readonly o: VmPodsOptions) {
     this.log = o.logger ?? silentLogger;
@@ -154,7 +165,7 @@ export class VmPods {
         if (!this.pods.has(id)) return;
         await this.teardown(id);
         await this.o.pins.unpin(id);
-        this.log.warn('VM pod stopped in the backend behind the proxy: tore tapwire down', { id });
+        this.log.warn('VM pod stopped in the backend with tapwire still set up: tore tapwire down', { id });
         return;
       case 'repair': {
         const rec = this.pods.get(id);
@@ -184,7 +195,7 @@ export class VmPods {
     return this.o.tapmanager.status(id).then(
       () => false,
       (e: unknown) => {
-        if ((e as { code?: string }).code === 'ENOENT') return true;
+        if (isNoSuchSandbox(e)) return true;
         throw e;
       },
     );
@@ -353,7 +364,7 @@ export class VmPods {
     this.pods.delete(id);
     for (const [step, fn] of steps) {
       await fn().catch((e: unknown) => {
-        if (step === 'tapmanager teardown' && (e as { code?: string }).code === 'ENOENT') return;
+        if (step === 'tapmanager teardown' && isNoSuchSandbox(e)) return;
         this.log.error('rollback step failed', { id, step, error: e });
       });
     }
@@ -368,15 +379,38 @@ export class VmPods {
       const { errors } = await this.o.tapmanager.teardown(id);
       if (errors.length) this.log.warn('tapmanager teardown reported problems', { id, errors });
     } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e; // gone already
+      if (!isNoSuchSandbox(e)) throw e; // else gone already
     }
+  }
+
+  /** Counts a failed teardown in StopPodSandbox; true once the stop should go ahead anyway. */
+  private giveUpOnTeardown(id: string): boolean {
+    const f = this.stopFailures.get(id) ?? { since: Date.now(), count: 0 };
+    f.count++;
+    this.stopFailures.set(id, f);
+    const attempts = this.o.stopTeardownAttempts ?? 5;
+    const graceMs = this.o.stopTeardownGraceMs ?? 120_000;
+    if (f.count < attempts || Date.now() - f.since < graceMs) return false;
+    this.stopFailures.delete(id);
+    return true;
   }
 
   private async stop(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
     const id = this.sandboxIdOf('StopPodSandbox', call.request);
     if (!this.pods.has(id)) return 'forward';
     return this.lock.run(id, async () => {
-      await this.teardown(id);
+      try {
+        await this.teardown(id);
+      } catch (e) {
+        if (!this.giveUpOnTeardown(id)) throw e;
+        this.log.error(
+          'tapmanager teardown keeps failing: stopping the VM pod in the backend anyway; ' +
+            "tapwire's topology stays in its netns until reconciliation tears it down",
+          { id, error: e },
+        );
+        return this.call('StopPodSandbox', call.request, call);
+      }
+      this.stopFailures.delete(id);
       await this.o.pins.unpin(id);
       return this.call('StopPodSandbox', call.request, call);
     });
@@ -387,7 +421,16 @@ export class VmPods {
     if (!this.pods.has(id)) return 'forward';
     return this.lock.run(id, async () => {
       const reply = await this.call('RemovePodSandbox', call.request, call);
-      await this.teardown(id);
+      this.stopFailures.delete(id);
+      try {
+        await this.teardown(id);
+      } catch (e) {
+        this.log.error('tapmanager teardown failed after the backend removed the VM pod: left to reconciliation', {
+          id,
+          error: e,
+        });
+        return reply;
+      }
       await this.o.pins.unpin(id);
       await this.o.store.remove(id);
       this.pods.delete(id);
@@ -418,6 +461,11 @@ export class VmPods {
     this.checkFdSocketDir();
     return this.call('CreateContainer', vmContainerRequest(call.request, rec.netKey, this.o.fdSocket), call);
   }
+}
+
+/** tapmanager's "no such sandbox" (not a transport error: a missing control socket is ENOENT too). */
+function isNoSuchSandbox(e: unknown): boolean {
+  return e instanceof TapmanagerError && e.code === 'ENOENT' && e.field === 'sandboxId';
 }
 
 interface Reply {
