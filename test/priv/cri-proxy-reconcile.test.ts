@@ -13,6 +13,8 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mountState } from '../../src/cri/netns';
 import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
+import { fetchFds } from '../../src/vmwrapper/fetch';
+import { BUSYBOX_IMAGES } from '../fixtures/containerd/images';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
 import { startContainerd, type Containerd } from '../fixtures/containerd/rig';
 import { killDaemons, startDaemon, stopDaemon, type Daemon } from '../helpers/daemon';
@@ -186,6 +188,69 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     await client!.runtime.StopPodSandbox!({ podSandboxId: id });
     await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
     expect(fs.existsSync(recordFile(id))).toBe(false);
+  });
+
+  it("a restart of tapwire-cri and of tapmanager between a VM pod's start and stop changes nothing", async (ctx) => {
+    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    const id = await vmPod('rec-restarts');
+    const { netKey } = JSON.parse(fs.readFileSync(recordFile(id), 'utf8')) as { netKey: string };
+    // links, addresses and routes in the pod's netns; without the carrier (tap0 has none while
+    // no process holds it open: tapmanager holds it from setup, a restarted one only once asked)
+    const view = () =>
+      ['link', 'addr', 'route'].map((what) =>
+        execFileSync('nsenter', [`--net=${pin(id)}`, 'ip', '-br', what], { encoding: 'utf8' })
+          .split('\n')
+          .map((l) => l.replace(/NO-CARRIER,/, '').split(/\s+/))
+          .map((cols) => (what === 'route' ? cols : [cols[0], ...cols.slice(2)]).join(' ')),
+      );
+    const before = view();
+    const reconciled = (log: () => string) => () => log().includes('"msg":"reconciled"');
+
+    // tapwire-cri crashes, tapmanager stops and starts again, then tapwire-cri starts
+    await killProxy();
+    await stopDaemon(tap);
+    tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
+    let log = await restartProxy();
+    await until('a reconciliation pass', reconciled(log));
+    // tapwire-cri stops cleanly, tapmanager crashes and starts again, then tapwire-cri starts
+    client?.close();
+    await proxy!.stop();
+    tap.child.kill('SIGKILL');
+    await tap.exited;
+    tap.client.close();
+    tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
+    log = await restartProxy();
+    await until('a reconciliation pass', reconciled(log));
+
+    expect(log()).toContain('"actions":0');
+    expect(view()).toEqual(before);
+    expect(await tapIds()).toContain(id);
+    const st = await client!.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(JSON.parse(st.info.tapwire)).toMatchObject({ netKey, netnsPath: pin(id) });
+    const { containerId } = await client!.runtime.CreateContainer!({
+      podSandboxId: id,
+      config: {
+        metadata: { name: 'vm' },
+        image: { image: BUSYBOX_IMAGES[0] },
+        command: ['sleep', '3600'],
+        linux: {},
+        logPath: 'vm.log',
+      },
+      sandboxConfig: podConfig('rec-restarts'),
+    });
+    await client!.runtime.StartContainer!({ containerId });
+    const out = await client!.runtime.ExecSync!({ containerId, cmd: ['env'], timeout: 10 });
+    expect(Buffer.from(out.stdout).toString()).toContain(`TAPWIRE_NET_KEY=${netKey}`);
+    const fetched = fetchFds(fdSocket, netKey); // the key still opens the taps
+    for (const fd of fetched.fds) fs.closeSync(fd);
+    expect(fetched.sandboxId).toBe(id);
+
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    expect(await tapIds()).not.toContain(id);
+    expect(fs.existsSync(pin(id))).toBe(false);
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(fs.existsSync(recordFile(id))).toBe(false);
+    expect((await direct!.runtime.ListPodSandbox!({ filter: { id } })).items).toEqual([]);
   });
 
   // last: tapmanager is down for a while

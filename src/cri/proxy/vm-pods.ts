@@ -134,13 +134,15 @@ export class VmPods {
       this.log.warn('reconciliation skipped: cannot list both sides', { error: e });
       return;
     }
-    for (const a of planReconcile({ records, backend, tapmanager })) {
+    const actions = planReconcile({ records, backend, tapmanager });
+    for (const a of actions) {
       await this.lock
         .run(a.id, () => this.carryOut(a))
         .catch((e: unknown) => {
           this.log.error('reconciliation step failed', { id: a.id, kind: a.kind, error: e });
         });
     }
+    this.log.info('reconciled', { vmPods: records.length, actions: actions.length });
   }
 
   private async carryOut(a: ReconcileAction): Promise<void> {
