@@ -164,7 +164,7 @@ export class VmPods {
         this.log.warn('VM pod gone from the backend: tore tapwire down and forgot it', { id });
         return;
       case 'stopped':
-        if (!this.pods.has(id)) return;
+        if (!this.pods.has(id) || !(await this.tapmanagerHas(id))) return; // stopped meanwhile
         await this.teardown(id);
         await this.o.pins.unpin(id);
         this.log.warn('VM pod stopped in the backend with tapwire still set up: tore tapwire down', { id });
@@ -194,10 +194,14 @@ export class VmPods {
     const state = (this.o.runtime.PodSandboxStatus!.responseDeserialize(st.response) as { status?: { state?: string } })
       .status?.state;
     if (state !== 'SANDBOX_READY') return false; // stopped meanwhile
+    return !(await this.tapmanagerHas(id));
+  }
+
+  private tapmanagerHas(id: string): Promise<boolean> {
     return this.o.tapmanager.status(id).then(
-      () => false,
+      () => true,
       (e: unknown) => {
-        if (isNoSuchSandbox(e)) return true;
+        if (isNoSuchSandbox(e)) return false;
         throw e;
       },
     );
