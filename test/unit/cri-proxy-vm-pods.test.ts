@@ -290,6 +290,27 @@ describe('VM pods behind the proxy', () => {
     pinned.delete(id);
   });
 
+  it('a VM pod whose RunPodSandbox the proxy did not finish is still known: no containers, torn down at stop', async () => {
+    tap = new Tap();
+    tap.hangSetup = true; // tapwire-cri goes away while tapmanager sets the pod up
+    await startProxy();
+    void client!.runtime.RunPodSandbox!({ config: vmConfig('vm7'), runtimeHandler: 'tapwire' }).catch(() => {});
+    while (!tap.ops().includes('setup')) await new Promise((r) => setTimeout(r, 10));
+    const id = tap.calls[0]!.sandboxId;
+    expect(records()).toEqual([`${id}.json`]);
+    await stopProxy();
+    tap.hangSetup = false;
+    await startProxy();
+    await expect(
+      client!.runtime.CreateContainer!({ podSandboxId: id, config: { metadata: { name: 'vm' } } }),
+    ).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringContaining(id) });
+    steps.length = 0;
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    expect(steps).toEqual(['tapmanager teardown', 'unpin', 'backend StopPodSandbox']);
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(records()).toEqual([]);
+  });
+
   it("keeps a VM pod's key across a restart of the proxy", async () => {
     tap = new Tap();
     await startProxy();

@@ -318,6 +318,11 @@ export class VmPods {
       .pod_sandbox_id;
     await this.lock.run(id, async () => {
       try {
+        // known from now on (a crash before setup ends leaves a VM pod that stop still tears
+        // down and reconciliation sets up); its key comes with setup
+        const pending: VmPodRecord = { v: 1, id, netKey: '', netnsPath: '', createdAt: new Date().toISOString(), pod };
+        await this.o.store.write(pending);
+        this.pods.set(id, pending);
         await this.setUp(id, pod);
       } catch (e) {
         await this.rollBack(id, e);
@@ -464,6 +469,13 @@ export class VmPods {
   private async createContainer(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
     const rec = this.pods.get(createRequestSandbox(call.request));
     if (!rec) return 'forward';
+    const broken = this.broken.get(rec.id);
+    if (broken || rec.netKey === '') {
+      throw new CriError(
+        grpc.status.FAILED_PRECONDITION,
+        `VM pod ${rec.id}: ${broken ?? 'tapwire has not set it up (tapwire-cri stopped during its RunPodSandbox)'}`,
+      );
+    }
     this.checkFdSocketDir();
     return this.call('CreateContainer', vmContainerRequest(call.request, rec.netKey, this.o.fdSocket), call);
   }
