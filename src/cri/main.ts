@@ -45,6 +45,21 @@ const FLAGS: FlagSpec[] = [
     help: "proxy mode: tapmanager's fd socket, mounted (its directory, which must hold nothing else) into VM containers",
     default: DEFAULT_FD_SOCKET,
   },
+  {
+    name: 'reconcile-interval',
+    help: 'proxy mode: seconds between reconciliations of VM pods with the backend and tapmanager (0: at start only)',
+    default: '60',
+  },
+  {
+    name: 'stop-teardown-attempts',
+    help: 'proxy mode: StopPodSandbox calls a failing tapmanager teardown fails before the stop goes ahead anyway',
+    default: '5',
+  },
+  {
+    name: 'stop-teardown-grace',
+    help: '... and seconds since its first failure',
+    default: '120',
+  },
   { name: 'state-dir', help: 'sandbox records and the CNI result cache', default: DEFAULT_STATE_DIR },
   { name: 'netns-dir', help: 'where sandbox network namespaces are pinned', default: DEFAULT_NETNS_DIR },
   {
@@ -106,6 +121,15 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** A flag that must be a whole number of at most max. */
+function countFlag(flags: Flags, name: string, max = 1e9): number {
+  const raw = String(flags[name]);
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > max)
+    throw new Error(`--${name}: ${JSON.stringify(raw)} is not a whole number up to ${max}`);
+  return n;
+}
+
 async function proxy(flags: Flags, log: Logger): Promise<void> {
   const tapmanager = new TapmanagerClient(String(flags['tapmanager-socket']));
   let server: ProxyServer;
@@ -123,6 +147,9 @@ async function proxy(flags: Flags, log: Logger): Promise<void> {
         pins: new NetnsPins(String(flags['netns-dir'])),
         store: new VmPodStore(path.join(String(flags['state-dir']), 'vm-pods')),
         prefixes: kernelPrefixes,
+        reconcileMs: countFlag(flags, 'reconcile-interval', 86_400) * 1000,
+        stopTeardownAttempts: countFlag(flags, 'stop-teardown-attempts'),
+        stopTeardownGraceMs: countFlag(flags, 'stop-teardown-grace', 86_400) * 1000,
       },
       logger: log,
     });

@@ -138,6 +138,18 @@ describePrivileged('VM pods through tapwire-cri --backend containerd', () => {
     await client.runtime.RemovePodSandbox!({ podSandboxId: id });
   });
 
+  it("a pod whose request carries the proxy's vm-pod mark is refused: never a VM pod, never in containerd", async (ctx) => {
+    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    const before = (await direct!.runtime.ListPodSandbox!({})).items.length;
+    const config = { ...podConfig('forged1'), annotations: { 'tapwire.io/vm-pod': 'true' } };
+    await expect(client.runtime.RunPodSandbox!({ config })).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining('"tapwire.io/vm-pod"'),
+    });
+    expect((await direct!.runtime.ListPodSandbox!({})).items.length).toBe(before);
+    expect(await tap.client.list()).toEqual([]);
+  });
+
   it('a VM pod whose setup fails leaves no sandbox in containerd', async (ctx) => {
     if (!client || !tap || !rig) return ctx.skip(missing ?? 'no rig');
     const before = (await direct!.runtime.ListPodSandbox!({})).items.length;

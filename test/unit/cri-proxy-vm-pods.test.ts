@@ -65,8 +65,10 @@ class Tap extends FakeTapmanager {
     steps.push('tapmanager setup');
     return super.setup(req);
   }
+  failTeardown: Error | undefined;
   override async teardown(id: string) {
     steps.push('tapmanager teardown');
+    if (this.failTeardown) throw this.failTeardown;
     return super.teardown(id);
   }
 }
@@ -79,10 +81,11 @@ let proxy: ProxyServer | undefined;
 let client: CriClient | undefined;
 const pinned = new Map<string, number>();
 
-async function startProxy(): Promise<void> {
+async function startProxy(extra: { stopTeardownAttempts?: number; stopTeardownGraceMs?: number } = {}): Promise<void> {
   proxy = new ProxyServer({
     backend: backendSock,
     vm: {
+      ...extra,
       tapmanager: tap,
       selector: { ...DEFAULT_VM_SELECTOR, backendHandler: 'runc' },
       fdSocket: path.join(tmp, 'fd', 'fd.sock'),
@@ -223,6 +226,24 @@ describe('VM pods behind the proxy', () => {
     expect(backendRequests.CreateContainer![0].config.envs).toEqual([]);
   });
 
+  it("refuses a request carrying the proxy's own vm-pod mark, ordinary pod or VM pod", async () => {
+    tap = new Tap();
+    await startProxy();
+    const rt = client!.runtime;
+    const marked = { annotations: { 'tapwire.io/vm-pod': 'true' } };
+    for (const req of [
+      { config: vmConfig('forged', marked) },
+      { config: vmConfig('forged2', marked), runtimeHandler: 'tapwire' },
+    ]) {
+      await expect(rt.RunPodSandbox!(req)).rejects.toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: expect.stringContaining('config.annotations["tapwire.io/vm-pod"] = "true"'),
+      });
+    }
+    expect(steps).toEqual([]); // neither the backend nor tapmanager saw it
+    expect(tap.ops()).toEqual([]);
+  });
+
   it('a failed tapmanager setup rolls the backend sandbox back and answers its error', async () => {
     tap = new Tap();
     tap.failSetup = new TapmanagerError({ code: 'EINVAL', message: 'cniResult.ips: no IPv4 address' });
@@ -240,6 +261,53 @@ describe('VM pods behind the proxy', () => {
       'backend StopPodSandbox',
       'backend RemovePodSandbox',
     ]);
+    expect(records()).toEqual([]);
+  });
+
+  it('a stop whose teardown keeps failing fails until the attempts are spent, then goes ahead; the record stays', async () => {
+    tap = new Tap();
+    await startProxy({ stopTeardownAttempts: 3, stopTeardownGraceMs: 0 });
+    const rt = client!.runtime;
+    const { podSandboxId: id } = await rt.RunPodSandbox!({ config: vmConfig('vm6'), runtimeHandler: 'tapwire' });
+    tap.failTeardown = new TapmanagerError({
+      code: 'ENOENT',
+      message: 'tapmanager control socket /run/tapwire/control.sock: connect ENOENT', // no daemon
+    });
+    steps.length = 0;
+    for (let i = 0; i < 2; i++) {
+      await expect(rt.StopPodSandbox!({ podSandboxId: id })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    }
+    expect(steps).toEqual(['tapmanager teardown', 'tapmanager teardown']); // the backend not asked
+    await rt.StopPodSandbox!({ podSandboxId: id });
+    expect(steps.slice(2)).toEqual(['tapmanager teardown', 'backend StopPodSandbox']); // no unpin
+    expect(pinned.has(id)).toBe(true);
+    expect(records()).toEqual([`${id}.json`]); // left for reconciliation
+    steps.length = 0;
+    await rt.RemovePodSandbox!({ podSandboxId: id }); // succeeds: the backend removed it
+    expect(steps).toEqual(['backend RemovePodSandbox', 'tapmanager teardown']);
+    expect(records()).toEqual([`${id}.json`]);
+    tap.failTeardown = undefined;
+    pinned.delete(id);
+  });
+
+  it('a VM pod whose RunPodSandbox the proxy did not finish is still known: no containers, torn down at stop', async () => {
+    tap = new Tap();
+    tap.hangSetup = true; // tapwire-cri goes away while tapmanager sets the pod up
+    await startProxy();
+    void client!.runtime.RunPodSandbox!({ config: vmConfig('vm7'), runtimeHandler: 'tapwire' }).catch(() => {});
+    while (!tap.ops().includes('setup')) await new Promise((r) => setTimeout(r, 10));
+    const id = tap.calls[0]!.sandboxId;
+    expect(records()).toEqual([`${id}.json`]);
+    await stopProxy();
+    tap.hangSetup = false;
+    await startProxy();
+    await expect(
+      client!.runtime.CreateContainer!({ podSandboxId: id, config: { metadata: { name: 'vm' } } }),
+    ).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringContaining(id) });
+    steps.length = 0;
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    expect(steps).toEqual(['tapmanager teardown', 'unpin', 'backend StopPodSandbox']);
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
     expect(records()).toEqual([]);
   });
 

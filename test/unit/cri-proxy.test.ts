@@ -267,11 +267,22 @@ describe('tapwire-cri proxy', () => {
     }
   });
 
-  it('the binary: a bad --backend exits 2 naming it; SIGTERM exits 0 and removes the socket', async () => {
+  it('the binary: a bad --backend or count flag exits 2 naming it; SIGTERM exits 0 and removes the socket', async () => {
     expect(fs.existsSync(CRI_BIN)).toBe(true); // npm run build
     const bad = spawnSync(process.execPath, [CRI_BIN, '--backend', 'tcp://1.2.3.4:5'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('"tcp://1.2.3.4:5"');
+    for (const [flag, value] of [
+      ['--reconcile-interval', '1.5'],
+      ['--stop-teardown-attempts', '-1'],
+      ['--stop-teardown-grace', '999999'],
+    ]) {
+      const r = spawnSync(process.execPath, [CRI_BIN, '--backend', path.join(tmp, 'runtime.sock'), flag!, value!], {
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`${flag}: "${value}"`);
+    }
     const p = await startProxy(path.join(tmp, 'bin.sock'), path.join(tmp, 'runtime.sock'));
     const c = criClient(p.socket);
     try {

@@ -25,10 +25,12 @@ export class ProxyServer {
   private readonly vmPods: VmPods | undefined;
   private readonly log: Logger;
   readonly target: string;
+  private readonly reconcileMs: number;
 
   constructor(o: ProxyServerOptions) {
     this.log = o.logger ?? silentLogger;
     this.target = backendTarget(o.backend);
+    this.reconcileMs = o.vm?.reconcileMs ?? 60_000;
     this.backend = backendClient(this.target);
     const { runtime, image } = loadCriServices();
     this.vmPods = o.vm
@@ -44,11 +46,13 @@ export class ProxyServer {
   async listen(socketPath: string): Promise<void> {
     await this.vmPods?.start();
     this.listener = await listenUnix(this.server, socketPath, this.log);
+    this.vmPods?.startReconciling(this.reconcileMs);
     this.log.info('forwarding to the backend runtime', { backend: this.target });
   }
 
   /** Graceful shutdown (calls in flight finish, forced after graceMs), then the backend channel. */
   async close(graceMs = 5000): Promise<void> {
+    this.vmPods?.close();
     await this.listener?.close(graceMs);
     this.backend.close();
   }

@@ -9,15 +9,24 @@
 //  - CreateContainer in a VM pod: the network key, the fd socket and its directory.
 //  - StopPodSandbox: tapmanager teardown first (the veth is restored before CNI DEL), then the
 //    backend; a teardown that fails fails the call (the kubelet retries; teardown is
-//    idempotent), so CNI never runs on a half-restored veth.
-//  - RemovePodSandbox: the backend, then teardown again (idempotent) and the record and pin.
-//  - PodSandboxStatus (verbose) adds tapwire's view under info["tapwire"].
+//    idempotent), so CNI does not run on a half-restored veth while tapmanager may come back.
+//    Once teardown has failed for stopTeardownAttempts calls over stopTeardownGraceMs, the
+//    stop is forwarded anyway, with an error logged (a pod must be able to stop with tapmanager
+//    gone for good); the record and pin stay, and reconciliation tears tapwire down once
+//    tapmanager answers again.
+//  - RemovePodSandbox: the backend, then teardown again (idempotent) and the record and pin;
+//    a teardown that fails leaves the record to reconciliation and the call succeeds.
+//  - PodSandboxStatus (verbose) adds tapwire's view under info["tapwire"]; a VM pod whose
+//    repair failed has it with `error` in every status.
+//  - Reconciliation (reconcile.ts), at start and periodically: what the backend stopped or
+//    lost is torn down, a tapmanager record of no sandbox is torn down, a running VM pod
+//    tapmanager lost is set up again; each with a log line.
 // Calls on one sandbox are serialized.
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SetupRequest } from '../../tapmanager/protocol';
-import type { TapmanagerApi } from '../../tapmanager/client';
+import { TapmanagerError, type TapmanagerApi } from '../../tapmanager/client';
 import type { Logger } from '../../util/log';
 import { silentLogger } from '../../util/log';
 import { CriError, toGrpcStatus } from '../errors';
@@ -30,11 +39,13 @@ import {
   backendRunRequest,
   createRequestSandbox,
   readRunRequest,
+  refuseReservedAnnotations,
   vmContainerRequest,
   withTapwireInfo,
   type VmSelector,
 } from './vm-requests';
-import type { VmPodRecord, VmPodStore } from './vm-store';
+import { planReconcile, type ReconcileAction } from './reconcile';
+import type { VmPodIdentity, VmPodRecord, VmPodStore } from './vm-store';
 import { withEmbedded } from './wire';
 
 const RT = '/runtime.v1.RuntimeService/';
@@ -58,6 +69,12 @@ export interface VmPodsOptions {
   store: VmPodStore;
   /** prefix lengths of ifname's addresses in the netns, by address */
   prefixes(netnsPath: string, ifname: string): Promise<Map<string, number>>;
+  /** how often to reconcile after the pass at start (ms; 0: at start only; default 60 s) */
+  reconcileMs?: number;
+  /** StopPodSandbox calls a failing teardown fails before the stop is forwarded anyway (default 5) */
+  stopTeardownAttempts?: number;
+  /** ... and for at least this long since the first failure (ms, default 120 s) */
+  stopTeardownGraceMs?: number;
   logger?: Logger;
 }
 
@@ -71,6 +88,12 @@ export class VmPods {
   private readonly pods = new Map<string, VmPodRecord>();
   private readonly lock = new KeyedLock();
   private readonly log: Logger;
+  /** VM pods whose repair failed, with why (reported in their PodSandboxStatus) */
+  private readonly broken = new Map<string, string>();
+  private reconciling: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** VM pods whose StopPodSandbox failed on tapmanager teardown: since when, how often */
+  private readonly stopFailures = new Map<string, { since: number; count: number }>();
 
   constructor(private readonly o: VmPodsOptions) {
     this.log = o.logger ?? silentLogger;
@@ -82,6 +105,119 @@ export class VmPods {
     for (const e of errors) this.log.warn('skipping VM pod record', { error: e });
     for (const r of records) this.pods.set(r.id, r);
     this.log.info('loaded VM pods', { count: records.length });
+  }
+
+  /**
+   * Brings the proxy's records, the backend's sandboxes and tapmanager's records together
+   * (reconcile.ts): at start and then periodically. One pass at a time; a pass that cannot list
+   * either side changes nothing.
+   */
+  reconcile(): Promise<void> {
+    this.reconciling ??= this.reconcileOnce().finally(() => (this.reconciling = undefined));
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    const records = [...this.pods.keys()]; // before the lists: each had its setup done
+    let tapmanager: Set<string>;
+    let backend: Map<string, { ready: boolean }>;
+    try {
+      tapmanager = new Set(
+        (await this.o.tapmanager.list()).map((e) => String((e as { sandboxId?: unknown }).sandboxId)),
+      );
+      const list = await this.call('ListPodSandbox', this.o.runtime.ListPodSandbox!.requestSerialize({}));
+      const items = (
+        this.o.runtime.ListPodSandbox!.responseDeserialize(list.response) as { items?: { id: string; state: string }[] }
+      ).items;
+      backend = new Map((items ?? []).map((i) => [i.id, { ready: i.state === 'SANDBOX_READY' }]));
+    } catch (e) {
+      this.log.warn('reconciliation skipped: cannot list both sides', { error: e });
+      return;
+    }
+    const actions = planReconcile({ records, backend, tapmanager });
+    for (const a of actions) {
+      await this.lock
+        .run(a.id, () => this.carryOut(a))
+        .catch((e: unknown) => {
+          this.log.error('reconciliation step failed', { id: a.id, kind: a.kind, error: e });
+        });
+    }
+    this.log.info('reconciled', { vmPods: records.length, actions: actions.length });
+  }
+
+  private async carryOut(a: ReconcileAction): Promise<void> {
+    const { id } = a;
+    switch (a.kind) {
+      case 'orphan':
+        if (this.pods.has(id)) return; // made meanwhile
+        await this.teardown(id);
+        await this.o.pins.unpin(id); // a pin by that id is stale too
+        this.log.warn('tore down a tapmanager record of no sandbox the backend has', { id });
+        return;
+      case 'gone':
+        if (!this.pods.has(id)) return; // removed meanwhile
+        await this.teardown(id);
+        await this.o.pins.unpin(id);
+        await this.o.store.remove(id);
+        this.pods.delete(id);
+        this.broken.delete(id);
+        this.log.warn('VM pod gone from the backend: tore tapwire down and forgot it', { id });
+        return;
+      case 'stopped':
+        if (!this.pods.has(id) || !(await this.tapmanagerHas(id))) return; // stopped meanwhile
+        await this.teardown(id);
+        await this.o.pins.unpin(id);
+        this.log.warn('VM pod stopped in the backend with tapwire still set up: tore tapwire down', { id });
+        return;
+      case 'repair': {
+        const rec = this.pods.get(id);
+        if (!rec || !(await this.needsRepair(id))) return;
+        this.log.warn('VM pod running without a tapmanager record: setting it up again', { id });
+        try {
+          await this.o.pins.unpin(id);
+          await this.setUp(id, rec.pod ?? {});
+          this.broken.delete(id);
+          this.log.info('VM pod repaired', { id });
+        } catch (e) {
+          const st = toGrpcStatus(e);
+          this.broken.set(id, `tapwire could not set this VM pod up again: ${st.details}`);
+          this.log.error('VM pod repair failed: its PodSandboxStatus reports it', { id, error: st.details });
+        }
+        return;
+      }
+    }
+  }
+
+  /** Whether a VM pod is still running in the backend and still unknown to tapmanager. */
+  private async needsRepair(id: string): Promise<boolean> {
+    const st = await this.call('PodSandboxStatus', this.idRequest('PodSandboxStatus', id));
+    const state = (this.o.runtime.PodSandboxStatus!.responseDeserialize(st.response) as { status?: { state?: string } })
+      .status?.state;
+    if (state !== 'SANDBOX_READY') return false; // stopped meanwhile
+    return !(await this.tapmanagerHas(id));
+  }
+
+  private tapmanagerHas(id: string): Promise<boolean> {
+    return this.o.tapmanager.status(id).then(
+      () => true,
+      (e: unknown) => {
+        if (isNoSuchSandbox(e)) return false;
+        throw e;
+      },
+    );
+  }
+
+  /** Reconciles now and then every intervalMs (0: only now) until close(). */
+  startReconciling(intervalMs: number): void {
+    void this.reconcile();
+    if (intervalMs > 0) {
+      this.timer = setInterval(() => void this.reconcile(), intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
   }
 
   isVmPod(id: string): boolean {
@@ -162,6 +298,7 @@ export class VmPods {
 
   private async run(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
     const view = readRunRequest(call.request, this.o.selector);
+    refuseReservedAnnotations(view); // ordinary pods too: the backend's mark is the proxy's alone
     if (!view.vm) return 'forward';
     // decoded from the merged config (a config sent in parts is one message)
     const req = this.o.runtime.RunPodSandbox!.requestDeserialize(withEmbedded(call.request, 1, (p) => p)) as {
@@ -169,13 +306,24 @@ export class VmPods {
     };
     const config = req.config ?? {};
     const podName = config.metadata?.name ?? '';
-    const hostname = podHostname(config.hostname, podName);
+    const dns = config.dns_config;
+    const pod: VmPodIdentity = {
+      hostname: podHostname(config.hostname, podName),
+      podName,
+      podNamespace: config.metadata?.namespace ?? '',
+      ...(dns ? { dns: { servers: dns.servers ?? [], searches: dns.searches ?? [], options: dns.options ?? [] } } : {}),
+    };
     const created = await this.call('RunPodSandbox', backendRunRequest(call.request, this.o.selector), call);
     const id = (this.o.runtime.RunPodSandbox!.responseDeserialize(created.response) as { pod_sandbox_id: string })
       .pod_sandbox_id;
     await this.lock.run(id, async () => {
       try {
-        await this.setUp(id, config, hostname);
+        // known from now on (a crash before setup ends leaves a VM pod that stop still tears
+        // down and reconciliation sets up); its key comes with setup
+        const pending: VmPodRecord = { v: 1, id, netKey: '', netnsPath: '', createdAt: new Date().toISOString(), pod };
+        await this.o.store.write(pending);
+        this.pods.set(id, pending);
+        await this.setUp(id, pod);
       } catch (e) {
         await this.rollBack(id, e);
         throw e;
@@ -184,7 +332,7 @@ export class VmPods {
     return created;
   }
 
-  private async setUp(id: string, config: PodConfig, hostname: string): Promise<void> {
+  private async setUp(id: string, pod: VmPodIdentity): Promise<void> {
     const statusReq = this.o.runtime.PodSandboxStatus!.requestSerialize({ pod_sandbox_id: id, verbose: true });
     const st = await this.call('PodSandboxStatus', statusReq);
     const info = (
@@ -206,18 +354,9 @@ export class VmPods {
       }
       return len;
     });
-    const dns = config.dns_config;
-    const setupReq: Omit<SetupRequest, 'op'> = {
-      sandboxId: id,
-      netnsPath,
-      cniResult,
-      hostname,
-      podName: config.metadata?.name ?? '',
-      podNamespace: config.metadata?.namespace ?? '',
-      ...(dns ? { dns: { servers: dns.servers ?? [], searches: dns.searches ?? [], options: dns.options ?? [] } } : {}),
-    };
+    const setupReq: Omit<SetupRequest, 'op'> = { sandboxId: id, netnsPath, cniResult, ...pod };
     const setup = await this.o.tapmanager.setup(setupReq);
-    const rec: VmPodRecord = { v: 1, id, netKey: setup.netKey, netnsPath, createdAt: new Date().toISOString() };
+    const rec: VmPodRecord = { v: 1, id, netKey: setup.netKey, netnsPath, createdAt: new Date().toISOString(), pod };
     await this.o.store.write(rec);
     this.pods.set(id, rec);
     this.log.info('VM pod set up', { id, netnsPath });
@@ -236,7 +375,7 @@ export class VmPods {
     this.pods.delete(id);
     for (const [step, fn] of steps) {
       await fn().catch((e: unknown) => {
-        if (step === 'tapmanager teardown' && (e as { code?: string }).code === 'ENOENT') return;
+        if (step === 'tapmanager teardown' && isNoSuchSandbox(e)) return;
         this.log.error('rollback step failed', { id, step, error: e });
       });
     }
@@ -251,15 +390,38 @@ export class VmPods {
       const { errors } = await this.o.tapmanager.teardown(id);
       if (errors.length) this.log.warn('tapmanager teardown reported problems', { id, errors });
     } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e; // gone already
+      if (!isNoSuchSandbox(e)) throw e; // else gone already
     }
+  }
+
+  /** Counts a failed teardown in StopPodSandbox; true once the stop should go ahead anyway. */
+  private giveUpOnTeardown(id: string): boolean {
+    const f = this.stopFailures.get(id) ?? { since: Date.now(), count: 0 };
+    f.count++;
+    this.stopFailures.set(id, f);
+    const attempts = this.o.stopTeardownAttempts ?? 5;
+    const graceMs = this.o.stopTeardownGraceMs ?? 120_000;
+    if (f.count < attempts || Date.now() - f.since < graceMs) return false;
+    this.stopFailures.delete(id);
+    return true;
   }
 
   private async stop(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
     const id = this.sandboxIdOf('StopPodSandbox', call.request);
     if (!this.pods.has(id)) return 'forward';
     return this.lock.run(id, async () => {
-      await this.teardown(id);
+      try {
+        await this.teardown(id);
+      } catch (e) {
+        if (!this.giveUpOnTeardown(id)) throw e;
+        this.log.error(
+          'tapmanager teardown keeps failing: stopping the VM pod in the backend anyway; ' +
+            "tapwire's topology stays in its netns until reconciliation tears it down",
+          { id, error: e },
+        );
+        return this.call('StopPodSandbox', call.request, call);
+      }
+      this.stopFailures.delete(id);
       await this.o.pins.unpin(id);
       return this.call('StopPodSandbox', call.request, call);
     });
@@ -270,10 +432,20 @@ export class VmPods {
     if (!this.pods.has(id)) return 'forward';
     return this.lock.run(id, async () => {
       const reply = await this.call('RemovePodSandbox', call.request, call);
-      await this.teardown(id);
+      this.stopFailures.delete(id);
+      try {
+        await this.teardown(id);
+      } catch (e) {
+        this.log.error('tapmanager teardown failed after the backend removed the VM pod: left to reconciliation', {
+          id,
+          error: e,
+        });
+        return reply;
+      }
       await this.o.pins.unpin(id);
       await this.o.store.remove(id);
       this.pods.delete(id);
+      this.broken.delete(id);
       return reply;
     });
   }
@@ -284,19 +456,34 @@ export class VmPods {
       verbose?: boolean;
     };
     const rec = this.pods.get(req.pod_sandbox_id ?? '');
-    if (!rec || !req.verbose) return 'forward';
+    const broken = rec && this.broken.get(rec.id);
+    if (!rec || (!req.verbose && !broken)) return 'forward';
     const reply = await this.call('PodSandboxStatus', call.request, call);
-    const topology = await this.o.tapmanager.status(rec.id).catch((e: unknown) => ({ error: (e as Error).message }));
-    const info = { netKey: rec.netKey, netnsPath: rec.netnsPath, topology };
+    const topology = req.verbose
+      ? await this.o.tapmanager.status(rec.id).catch((e: unknown) => ({ error: (e as Error).message }))
+      : undefined;
+    const info = { netKey: rec.netKey, netnsPath: rec.netnsPath, topology, ...(broken ? { error: broken } : {}) };
     return { ...reply, response: withTapwireInfo(reply.response, info) };
   }
 
   private async createContainer(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {
     const rec = this.pods.get(createRequestSandbox(call.request));
     if (!rec) return 'forward';
+    const broken = this.broken.get(rec.id);
+    if (broken || rec.netKey === '') {
+      throw new CriError(
+        grpc.status.FAILED_PRECONDITION,
+        `VM pod ${rec.id}: ${broken ?? 'tapwire has not set it up (tapwire-cri stopped during its RunPodSandbox)'}`,
+      );
+    }
     this.checkFdSocketDir();
     return this.call('CreateContainer', vmContainerRequest(call.request, rec.netKey, this.o.fdSocket), call);
   }
+}
+
+/** tapmanager's "no such sandbox" (not a transport error: a missing control socket is ENOENT too). */
+function isNoSuchSandbox(e: unknown): boolean {
+  return e instanceof TapmanagerError && e.code === 'ENOENT' && e.field === 'sandboxId';
 }
 
 interface Reply {

@@ -3,8 +3,9 @@
 //  - RunPodSandbox: a VM pod is asked for by the RuntimeClass handler (`tapwire`) or, for
 //    clusters without RuntimeClasses, an annotation (`tapwire.io/vm: "true"`). The backend
 //    gets its own handler instead (its default, or e.g. `runc`) and the sandbox carries the
-//    annotation `tapwire.io/vm-pod: "true"`, so the backend's own records say which pods are
-//    VM pods (restart recovery needs no state of the proxy's).
+//    annotation `tapwire.io/vm-pod: "true"` (the backend's records show which of its pods the
+//    proxy made VM pods). Only the proxy writes that mark: a request that carries it, VM pod
+//    or not, is refused. The proxy knows its VM pods from its own records (vm-store.ts).
 //  - CreateContainer in a VM pod: TAPWIRE_NET_KEY and TAPWIRE_FD_SOCKET in the environment,
 //    after the kubelet's (a later value wins), and the fd socket's directory mounted
 //    read-only at the same path.
@@ -36,6 +37,11 @@ export interface VmSelector {
 export const DEFAULT_VM_SELECTOR: VmSelector = { handler: 'tapwire', annotation: 'tapwire.io/vm', backendHandler: '' };
 /** The annotation the proxy puts on a VM pod's sandbox in the backend. */
 export const VM_POD_MARK = 'tapwire.io/vm-pod';
+/**
+ * The annotations only the proxy writes: a RunPodSandbox that carries one is refused (any
+ * user can write annotations; the backend's mark must mean the proxy made a VM pod there).
+ */
+export const RESERVED_ANNOTATIONS: readonly string[] = [VM_POD_MARK];
 export const NET_KEY_ENV = 'TAPWIRE_NET_KEY';
 export const FD_SOCKET_ENV = 'TAPWIRE_FD_SOCKET';
 
@@ -92,6 +98,19 @@ export function readRunRequest(raw: Buffer, sel: VmSelector): RunRequestView {
     return { vm: handler === sel.handler || byAnnotation, handler, annotations };
   } catch (e) {
     throw badRequest('RunPodSandboxRequest', e);
+  }
+}
+
+/** INVALID_ARGUMENT when a RunPodSandboxRequest carries an annotation only the proxy may set. */
+export function refuseReservedAnnotations(view: RunRequestView): void {
+  for (const key of RESERVED_ANNOTATIONS) {
+    const value = view.annotations.get(key);
+    if (value === undefined) continue;
+    throw new CriError(
+      Status.INVALID_ARGUMENT,
+      `config.annotations[${JSON.stringify(key)}] = ${JSON.stringify(value)}: this annotation is reserved for ` +
+        'tapwire-cri (it marks the sandboxes it made for VM pods); ask for a VM pod by its runtime handler or annotation',
+    );
   }
 }
 

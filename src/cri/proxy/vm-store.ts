@@ -1,12 +1,20 @@
 // What the proxy keeps about a VM pod, one small JSON file per sandbox under
 // STATE_DIR/vm-pods (written atomically): the network key tapmanager gave at setup (needed for
 // every CreateContainer of the pod, also after a restart of tapwire-cri) and the netns pin.
-// The backend's own records say which pods are VM pods (the vm-pod mark); these files only add
-// what tapmanager does not report back.
+// These records are what the proxy knows its VM pods by (a client's annotations never make
+// one); the backend's vm-pod mark only shows the same pods from the backend's side.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v from 'valibot';
 import { writeFileAtomic } from '../../util/atomic-file';
+
+/** Who the pod is, as tapmanager's setup got it (a repair sets it up the same way). */
+export interface VmPodIdentity {
+  hostname?: string;
+  podName?: string;
+  podNamespace?: string;
+  dns?: { servers: string[]; searches: string[]; options: string[] };
+}
 
 export interface VmPodRecord {
   v: 1;
@@ -14,7 +22,10 @@ export interface VmPodRecord {
   netKey: string;
   netnsPath: string;
   createdAt: string;
+  pod?: VmPodIdentity;
 }
+
+const strings = v.array(v.string());
 
 const Record = v.object({
   v: v.literal(1),
@@ -22,6 +33,14 @@ const Record = v.object({
   netKey: v.string(),
   netnsPath: v.string(),
   createdAt: v.string(),
+  pod: v.optional(
+    v.object({
+      hostname: v.optional(v.string()),
+      podName: v.optional(v.string()),
+      podNamespace: v.optional(v.string()),
+      dns: v.optional(v.object({ servers: strings, searches: strings, options: strings })),
+    }),
+  ),
 });
 
 export class VmPodStore {
