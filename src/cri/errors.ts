@@ -1,7 +1,7 @@
 // CRI errors and the one function that turns any thrown value into a gRPC status.
 import { status as Status } from '@grpc/grpc-js';
 import { CniConfigError, CniError } from '../cni/errors';
-import { TapmanagerError } from '../tapmanager/client';
+import { isUnreachable, TapmanagerError } from '../tapmanager/client';
 
 /** An error with the gRPC status it should be answered with. */
 export class CriError extends Error {
@@ -35,9 +35,8 @@ export function toGrpcStatus(e: unknown): { code: Status; details: string } {
   }
   if (e instanceof CniConfigError) return { code: Status.FAILED_PRECONDITION, details: message };
   if (e instanceof TapmanagerError) {
-    const transport = /control socket/.test(message) && e.code === 'ENOENT';
     return {
-      code: transport ? Status.UNAVAILABLE : (TAPMANAGER_CODES[e.code] ?? Status.UNKNOWN),
+      code: isUnreachable(e) ? Status.UNAVAILABLE : (TAPMANAGER_CODES[e.code] ?? Status.UNKNOWN),
       details: `tapmanager: ${message}`,
     };
   }

@@ -7,7 +7,7 @@ import { Attachment, CniRunner } from '../cni/network';
 import { defaultNetwork, loadNetworks, NetworkConfigList, parseConfList } from '../cni/config';
 import { findPlugin } from '../cni/exec';
 import { forTapwire } from '../cni/version';
-import { TapmanagerApi, TapmanagerError } from '../tapmanager/client';
+import { isNoSuchSandbox, isUnreachable, TapmanagerApi } from '../tapmanager/client';
 import type { Logger } from '../util/log';
 import { silentLogger } from '../util/log';
 import {
@@ -178,7 +178,7 @@ export class SandboxService {
     try {
       return await this.opts.tapmanager.setup(req);
     } catch (e) {
-      if (e instanceof TapmanagerError && isUnreachable(e)) attempted.delete('tapmanager');
+      if (isUnreachable(e)) attempted.delete('tapmanager');
       throw e;
     }
   }
@@ -320,7 +320,7 @@ export class SandboxService {
         const r = await this.opts.tapmanager.teardown(rec.id);
         if (r.errors.length) throw new Error(r.errors.join('; '));
       } catch (e) {
-        if (e instanceof TapmanagerError && e.code === 'ENOENT' && !isUnreachable(e)) return; // no such sandbox
+        if (isNoSuchSandbox(e)) return;
         throw e;
       }
     });
@@ -340,11 +340,6 @@ function byCreation(a: SandboxRecord, b: SandboxRecord): number {
   const x = String(a.createdAt);
   const y = String(b.createdAt);
   return x.length - y.length || (x < y ? -1 : x > y ? 1 : 0);
-}
-
-/** A transport failure before tapmanager got the request (its socket missing or refusing). */
-function isUnreachable(e: TapmanagerError): boolean {
-  return (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') && /control socket/.test(e.message);
 }
 
 /** The network to DEL with: the cache holds the config ADD used; by name is enough. */

@@ -14,16 +14,33 @@ import {
   SetupResult,
 } from './protocol';
 
-/** An error reply from tapmanager, or a transport failure (code ECONNREFUSED, EPIPE ...). */
+/**
+ * An error reply from tapmanager, or a transport failure (`transport`: the socket missing,
+ * refusing, closed, no answer in time, a reply that is no frame; code ENOENT,
+ * ECONNREFUSED, EPIPE, ETIMEDOUT ...): an ENOENT reply and a missing socket differ there.
+ */
 export class TapmanagerError extends Error {
   readonly code: string;
   readonly field?: string;
-  constructor(body: ErrorBody) {
+  constructor(
+    body: ErrorBody,
+    readonly transport = false,
+  ) {
     super(body.message);
     this.name = 'TapmanagerError';
     this.code = body.code;
     if (body.field !== undefined) this.field = body.field;
   }
+}
+
+/** tapmanager's own answer that it has no such sandbox (not a missing control socket). */
+export function isNoSuchSandbox(e: unknown): boolean {
+  return e instanceof TapmanagerError && !e.transport && e.code === 'ENOENT';
+}
+
+/** tapmanager could not be reached at all: its control socket missing or refusing. */
+export function isUnreachable(e: unknown): boolean {
+  return e instanceof TapmanagerError && e.transport && (e.code === 'ENOENT' || e.code === 'ECONNREFUSED');
 }
 
 /** What the CRI service and tapctl need from tapmanager. */
@@ -95,17 +112,20 @@ export class TapmanagerClient implements TapmanagerApi {
     try {
       frame = encodeFrame({ v: PROTOCOL_VERSION, id, ...body });
     } catch (e) {
-      return Promise.reject(new TapmanagerError({ code: 'E2BIG', message: (e as Error).message }));
+      return Promise.reject(new TapmanagerError({ code: 'E2BIG', message: (e as Error).message }, true));
     }
     const sock = this.connect();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(
-          new TapmanagerError({
-            code: 'ETIMEDOUT',
-            message: `tapmanager did not answer ${String(body.op)} in ${this.timeoutMs} ms`,
-          }),
+          new TapmanagerError(
+            {
+              code: 'ETIMEDOUT',
+              message: `tapmanager did not answer ${String(body.op)} in ${this.timeoutMs} ms`,
+            },
+            true,
+          ),
         );
       }, this.timeoutMs);
       timer.unref();
@@ -134,7 +154,7 @@ export class TapmanagerClient implements TapmanagerApi {
       try {
         frames = decoder.push(chunk);
       } catch (e) {
-        this.failAll(sock, new TapmanagerError({ code: 'EPROTO', message: (e as Error).message }));
+        this.failAll(sock, new TapmanagerError({ code: 'EPROTO', message: (e as Error).message }, true));
         sock.destroy();
         return;
       }
@@ -158,15 +178,18 @@ export class TapmanagerClient implements TapmanagerApi {
     sock.on('error', (e: NodeJS.ErrnoException) => {
       this.failAll(
         sock,
-        new TapmanagerError({
-          code: e.code ?? 'EIO',
-          message: `tapmanager control socket ${this.socketPath}: ${e.message}`,
-        }),
+        new TapmanagerError(
+          {
+            code: e.code ?? 'EIO',
+            message: `tapmanager control socket ${this.socketPath}: ${e.message}`,
+          },
+          true,
+        ),
       );
     });
     sock.on('end', () => this.retire(sock));
     sock.on('close', () => {
-      this.failAll(sock, new TapmanagerError({ code: 'EPIPE', message: `tapmanager closed ${this.socketPath}` }));
+      this.failAll(sock, new TapmanagerError({ code: 'EPIPE', message: `tapmanager closed ${this.socketPath}` }, true));
       if (this.sock === sock) this.sock = undefined;
     });
     sock.unref();

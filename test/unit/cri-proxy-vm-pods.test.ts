@@ -269,10 +269,10 @@ describe('VM pods behind the proxy', () => {
     await startProxy({ stopTeardownAttempts: 3, stopTeardownGraceMs: 0 });
     const rt = client!.runtime;
     const { podSandboxId: id } = await rt.RunPodSandbox!({ config: vmConfig('vm6'), runtimeHandler: 'tapwire' });
-    tap.failTeardown = new TapmanagerError({
-      code: 'ENOENT',
-      message: 'tapmanager control socket /run/tapwire/control.sock: connect ENOENT', // no daemon
-    });
+    tap.failTeardown = new TapmanagerError(
+      { code: 'ENOENT', message: 'tapmanager control socket /run/tapwire/control.sock: connect ENOENT' },
+      true, // no daemon: a transport failure
+    );
     steps.length = 0;
     for (let i = 0; i < 2; i++) {
       await expect(rt.StopPodSandbox!({ podSandboxId: id })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });

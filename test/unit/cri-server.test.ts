@@ -132,7 +132,7 @@ describe('toGrpcStatus', () => {
       details: 'tapmanager: bad netnsPath',
     });
     expect(
-      toGrpcStatus(new TapmanagerError({ code: 'ECONNREFUSED', message: 'control socket /x: refused' })).code,
+      toGrpcStatus(new TapmanagerError({ code: 'ECONNREFUSED', message: 'control socket /x: refused' }, true)).code,
     ).toBe(status.UNAVAILABLE);
     expect(toGrpcStatus('weird')).toEqual({ code: status.UNKNOWN, details: 'weird' });
   });

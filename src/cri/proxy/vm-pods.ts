@@ -26,7 +26,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SetupRequest } from '../../tapmanager/protocol';
-import { TapmanagerError, type TapmanagerApi } from '../../tapmanager/client';
+import { isNoSuchSandbox, type TapmanagerApi } from '../../tapmanager/client';
 import type { Logger } from '../../util/log';
 import { silentLogger } from '../../util/log';
 import { CriError, toGrpcStatus } from '../errors';
@@ -479,11 +479,6 @@ export class VmPods {
     this.checkFdSocketDir();
     return this.call('CreateContainer', vmContainerRequest(call.request, rec.netKey, this.o.fdSocket), call);
   }
-}
-
-/** tapmanager's "no such sandbox" (not a transport error: a missing control socket is ENOENT too). */
-function isNoSuchSandbox(e: unknown): boolean {
-  return e instanceof TapmanagerError && e.code === 'ENOENT' && e.field === 'sandboxId';
 }
 
 interface Reply {
