@@ -7,8 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { closeFd, recvFds, sendFds, unixConnect } from '../../src/native';
 import { FrameDecoder } from '../../src/tapmanager/protocol';
+import { runtimeTree } from './runtime-tree';
 
-export const PEER = path.resolve(__dirname, '../fixtures/hostile-peer.js');
+/** run as another uid: from a tree that uid can read (runtime-tree.ts) */
+export const PEER = path.join(runtimeTree(), 'test/fixtures/hostile-peer.js');
 export const NOBODY = { uid: 65534, gid: 65534 };
 
 export interface PeerSummary {
