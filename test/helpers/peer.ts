@@ -116,7 +116,7 @@ export async function eventually(cond: () => boolean, ms = 10_000): Promise<bool
   return true;
 }
 
-export const FD_HOLDER = path.resolve(__dirname, '../fixtures/fd-holder.js');
+export const FD_HOLDER = path.join(runtimeTree(), 'test/fixtures/fd-holder.js');
 
 export interface Holder {
   result: { ok: true; fds: number } | { ok: false; code: string; message: string };
