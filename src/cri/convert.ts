@@ -1,6 +1,7 @@
 // Between CRI messages (as @grpc/proto-loader hands them over: keepCase field names,
 // enums as strings, int64 as strings) and tapwire's sandbox records.
-import { MAX_PORT_MAPPINGS } from '../cni/args';
+import { BAD_ARG_CHARS, MAX_PORT_MAPPINGS } from '../cni/args';
+import { quote } from '../util/quote';
 import type { CniDns, CniPortMapping } from '../cni/args';
 import { invalidArgument } from './errors';
 import { podHostname } from './hostname';
@@ -32,6 +33,13 @@ export interface ValidConfig {
   annotations: Record<string, string>;
 }
 
+/**
+ * Longest pod name, namespace or uid RunPodSandbox takes, in bytes: a Kubernetes object
+ * name is at most 253 (a DNS subdomain), a namespace 63, a uid 36. Each also goes to the
+ * CNI plugins in CNI_ARGS, an environment string, which has a size limit of its own.
+ */
+export const MAX_METADATA_BYTES = 253;
+
 const PROTOCOLS: Record<string, CniPortMapping['protocol']> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
 /** Checks a RunPodSandbox config; errors name the field and the value. */
@@ -40,7 +48,19 @@ export function validateConfig(c: PodSandboxConfigMsg | null | undefined): Valid
   const m = c.metadata;
   if (!m) throw invalidArgument('config.metadata is required');
   for (const f of ['name', 'namespace', 'uid'] as const) {
-    if (!m[f]) throw invalidArgument(`config.metadata.${f} must not be empty`);
+    const v = m[f];
+    if (!v) throw invalidArgument(`config.metadata.${f} must not be empty`);
+    const bytes = Buffer.byteLength(v);
+    if (bytes > MAX_METADATA_BYTES) {
+      throw invalidArgument(
+        `config.metadata.${f} ${quote(v)} is ${bytes} bytes; at most ${MAX_METADATA_BYTES} are taken (a Kubernetes name)`,
+      );
+    }
+    if (BAD_ARG_CHARS.test(v)) {
+      throw invalidArgument(
+        `config.metadata.${f} ${quote(v)} must not contain ";", "=" or NUL (CNI_ARGS, which carries it to the plugins, cannot)`,
+      );
+    }
   }
   const netMode = c.linux?.security_context?.namespace_options?.network;
   if (netMode === 'NODE') {
