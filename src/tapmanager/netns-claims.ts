@@ -22,9 +22,12 @@ const FORBIDDEN: [path: string, what: string][] = [
   ['/proc/1/ns/net', "the host's network namespace (PID 1's)"],
 ];
 
-/** EINVAL naming netnsPath when it is the daemon's own or the host's network namespace. */
-export function refuseHostNetns(netnsPath: string): void {
-  const key = netnsKey(netnsPath);
+/**
+ * EINVAL naming netnsPath when it is the daemon's own or the host's network namespace;
+ * `opened` is where it was opened (netns-pin.ts), when it was.
+ */
+export function refuseHostNetns(netnsPath: string, opened = netnsPath): void {
+  const key = netnsKey(opened);
   for (const [p, what] of FORBIDDEN) {
     if (key !== undefined && key === netnsKey(p)) {
       throw badInput('netnsPath', netnsPath, `is ${what} (${p}), not a pod's: refused`);
@@ -43,10 +46,11 @@ export class NetnsClaims {
   /**
    * Claims the namespace at netnsPath for sandboxId; EBUSY naming the holder when
    * another sandbox holds it. A holder whose own path no longer leads to that namespace
-   * (it is gone and its inode was reused) holds nothing.
+   * (it is gone and its inode was reused) holds nothing. `opened`: where netnsPath was
+   * opened (netns-pin.ts), when it was.
    */
-  claim(sandboxId: string, netnsPath: string): void {
-    const key = netnsKey(netnsPath);
+  claim(sandboxId: string, netnsPath: string, opened = netnsPath): void {
+    const key = netnsKey(opened);
     if (key === undefined) throw badInput('netnsPath', netnsPath, 'cannot be opened');
     const held = this.byKey.get(key);
     if (held && held.sandboxId !== sandboxId && netnsKey(held.netnsPath) === key) {
