@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from '../util/log';
 import { silentLogger } from '../util/log';
+import { clearStaleSocket } from '../util/unix-socket';
 import type { PodSandboxConfigMsg, PodSandboxFilterMsg } from './convert';
 import { toGrpcStatus } from './errors';
 import { loadCriServices, runtimeVersion } from './proto';
@@ -113,17 +114,14 @@ export class CriServer {
   }
 
   /**
-   * Binds the Unix socket (a stale socket file is replaced; mode 0600). Connections reach the
+   * Binds the Unix socket (a stale socket file is replaced, a live one or any other file
+   * is an error; mode 0600). Connections reach the
    * gRPC server through a RewritingSocket, so clients that send the socket path as :authority
    * (grpc-go before 1.52) are served as well as those that send "localhost".
    */
   async listen(socketPath: string): Promise<void> {
     fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
-    try {
-      if (fs.statSync(socketPath).isSocket()) fs.unlinkSync(socketPath);
-    } catch {
-      /* not there */
-    }
+    await clearStaleSocket(socketPath); // a stale socket goes; a live one (another tapwire-cri) stops us
     const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const listener = net.createServer((socket) => injector.injectConnection(new RewritingSocket(socket, this.log)));
     await new Promise<void>((resolve, reject) => {
