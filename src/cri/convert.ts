@@ -1,5 +1,6 @@
 // Between CRI messages (as @grpc/proto-loader hands them over: keepCase field names,
 // enums as strings, int64 as strings) and tapwire's sandbox records.
+import { isIP } from 'node:net';
 import { BAD_ARG_CHARS, MAX_PORT_MAPPINGS } from '../cni/args';
 import { quote } from '../util/quote';
 import type { CniDns, CniPortMapping } from '../cni/args';
@@ -80,6 +81,9 @@ export function validateConfig(c: PodSandboxConfigMsg | null | undefined): Valid
     if (hostPort > 65535 || containerPort <= 0 || containerPort > 65535) {
       throw invalidArgument(`config.port_mappings[${i}] ${hostPort}->${containerPort} is out of range 1..65535`);
     }
+    // the portmap plugin adds no rule for a host_ip it cannot parse, and says nothing
+    if (p.host_ip && isIP(p.host_ip) === 0)
+      throw invalidArgument(`config.port_mappings[${i}].host_ip ${quote(p.host_ip)} is not an IP address`);
     portMappings.push({ hostPort, containerPort, protocol, ...(p.host_ip ? { hostIP: p.host_ip } : {}) });
   }
   if (portMappings.length > MAX_PORT_MAPPINGS) {
