@@ -38,7 +38,8 @@ export interface CapabilityArgs {
   dns?: CniDns;
 }
 
-const BAD_ARG_CHARS = /[;=\0]/;
+/** What a CNI_ARGS value cannot hold (the separators and NUL). */
+export const BAD_ARG_CHARS = /[;=\0]/;
 
 /** `IgnoreUnknown=1;K8S_POD_NAMESPACE=..;K8S_POD_NAME=..;K8S_POD_INFRA_CONTAINER_ID=..[;K8S_POD_UID=..]` */
 export function cniArgs(a: PodArgs): string {

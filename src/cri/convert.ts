@@ -1,6 +1,8 @@
 // Between CRI messages (as @grpc/proto-loader hands them over: keepCase field names,
 // enums as strings, int64 as strings) and tapwire's sandbox records.
-import { MAX_PORT_MAPPINGS } from '../cni/args';
+import { isIP } from 'node:net';
+import { BAD_ARG_CHARS, MAX_PORT_MAPPINGS } from '../cni/args';
+import { quote } from '../util/quote';
 import type { CniDns, CniPortMapping } from '../cni/args';
 import { invalidArgument } from './errors';
 import { podHostname } from './hostname';
@@ -32,6 +34,13 @@ export interface ValidConfig {
   annotations: Record<string, string>;
 }
 
+/**
+ * Longest pod name, namespace or uid RunPodSandbox takes, in bytes: a Kubernetes object
+ * name is at most 253 (a DNS subdomain), a namespace 63, a uid 36. Each also goes to the
+ * CNI plugins in CNI_ARGS, an environment string, which has a size limit of its own.
+ */
+export const MAX_METADATA_BYTES = 253;
+
 const PROTOCOLS: Record<string, CniPortMapping['protocol']> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
 /** Checks a RunPodSandbox config; errors name the field and the value. */
@@ -40,7 +49,19 @@ export function validateConfig(c: PodSandboxConfigMsg | null | undefined): Valid
   const m = c.metadata;
   if (!m) throw invalidArgument('config.metadata is required');
   for (const f of ['name', 'namespace', 'uid'] as const) {
-    if (!m[f]) throw invalidArgument(`config.metadata.${f} must not be empty`);
+    const v = m[f];
+    if (!v) throw invalidArgument(`config.metadata.${f} must not be empty`);
+    const bytes = Buffer.byteLength(v);
+    if (bytes > MAX_METADATA_BYTES) {
+      throw invalidArgument(
+        `config.metadata.${f} ${quote(v)} is ${bytes} bytes; at most ${MAX_METADATA_BYTES} are taken (a Kubernetes name)`,
+      );
+    }
+    if (BAD_ARG_CHARS.test(v)) {
+      throw invalidArgument(
+        `config.metadata.${f} ${quote(v)} must not contain ";", "=" or NUL (CNI_ARGS, which carries it to the plugins, cannot)`,
+      );
+    }
   }
   const netMode = c.linux?.security_context?.namespace_options?.network;
   if (netMode === 'NODE') {
@@ -60,6 +81,9 @@ export function validateConfig(c: PodSandboxConfigMsg | null | undefined): Valid
     if (hostPort > 65535 || containerPort <= 0 || containerPort > 65535) {
       throw invalidArgument(`config.port_mappings[${i}] ${hostPort}->${containerPort} is out of range 1..65535`);
     }
+    // the portmap plugin adds no rule for a host_ip it cannot parse, and says nothing
+    if (p.host_ip && isIP(p.host_ip) === 0)
+      throw invalidArgument(`config.port_mappings[${i}].host_ip ${quote(p.host_ip)} is not an IP address`);
     portMappings.push({ hostPort, containerPort, protocol, ...(p.host_ip ? { hostIP: p.host_ip } : {}) });
   }
   if (portMappings.length > MAX_PORT_MAPPINGS) {

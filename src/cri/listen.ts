@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from '../util/log';
+import { clearStaleSocket } from '../util/unix-socket';
 import { RewritingSocket } from './rewriting-socket';
 
 export interface UnixListener {
@@ -15,14 +16,13 @@ export interface UnixListener {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Binds socketPath (a stale socket file is replaced; mode 0600) and serves `server` on it. */
+/**
+ * Binds socketPath (a stale socket file is replaced, a live one or any other file is an
+ * error; mode 0600) and serves `server` on it.
+ */
 export async function listenUnix(server: grpc.Server, socketPath: string, log: Logger): Promise<UnixListener> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
-  try {
-    if (fs.statSync(socketPath).isSocket()) fs.unlinkSync(socketPath);
-  } catch {
-    /* not there */
-  }
+  await clearStaleSocket(socketPath); // a stale socket goes; a live one (another tapwire-cri) stops us
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const listener = net.createServer((socket) => injector.injectConnection(new RewritingSocket(socket, log)));
   await new Promise<void>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { forTapwire } from '../cni/version';
 import { isNoSuchSandbox, isUnreachable, TapmanagerApi } from '../tapmanager/client';
 import type { Logger } from '../util/log';
 import { silentLogger } from '../util/log';
+import { quote } from '../util/quote';
 import {
   matchesFilter,
   PodSandboxConfigMsg,
@@ -18,7 +19,7 @@ import {
   toPodSandboxStatus,
   validateConfig,
 } from './convert';
-import { CriError, notFound } from './errors';
+import { CriError, invalidArgument, notFound } from './errors';
 import { KeyedLock } from './keyed-lock';
 import { NameIndex } from './names';
 import { createPersistentNetns, ensureNetnsDir, removePersistentNetns } from './netns';
@@ -198,7 +199,8 @@ export class SandboxService {
   }
 
   async stop(id: string): Promise<void> {
-    await this.lock.run(id, () => this.stopLocked(this.get(id)));
+    const full = this.resolve(id) ?? id;
+    await this.lock.run(full, () => this.stopLocked(this.get(full)));
   }
 
   private async stopLocked(rec: SandboxRecord): Promise<void> {
@@ -214,7 +216,9 @@ export class SandboxService {
     await this.save(rec);
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(given: string): Promise<void> {
+    const id = this.resolve(given);
+    if (id === undefined) return; // already removed: not an error
     await this.lock.run(id, async () => {
       const rec = this.records.get(id);
       if (!rec) return; // already removed: not an error
@@ -230,7 +234,7 @@ export class SandboxService {
     id: string,
     verbose: boolean,
   ): Promise<{ status: Record<string, unknown>; info: Record<string, string> }> {
-    const rec = this.get(id);
+    const rec = this.get(this.resolve(id) ?? id);
     const info: Record<string, string> = {};
     if (verbose) {
       let topology: unknown = rec.tap?.nics ?? null;
@@ -262,8 +266,23 @@ export class SandboxService {
 
   private get(id: string): SandboxRecord {
     const rec = this.records.get(id);
-    if (!rec) throw notFound(`pod sandbox ${JSON.stringify(id)} not found`);
+    if (!rec) throw notFound(`pod sandbox ${quote(id)} not found`);
     return rec;
+  }
+
+  /**
+   * The id of the sandbox `id` names: its full id, or a prefix only one sandbox's id starts
+   * with (crictl prints 13 characters; containerd takes any unique prefix). Undefined when
+   * none matches; INVALID_ARGUMENT when several do.
+   */
+  private resolve(id: string): string | undefined {
+    if (this.records.has(id)) return id;
+    if (id === '') return undefined;
+    const matches = [...this.records.keys()].filter((k) => k.startsWith(id));
+    if (matches.length > 1) {
+      throw invalidArgument(`pod sandbox id ${quote(id)} is ambiguous: ${matches.length} sandboxes' ids start with it`);
+    }
+    return matches[0];
   }
 
   private async save(rec: SandboxRecord): Promise<void> {

@@ -133,7 +133,9 @@ export async function warmUpDhcpFromSocket(
       deadlineMs,
     );
     sock.on('error', (e) => resolve(`loopback socket: ${e.message}`));
-    sock.on('message', (msg) => {
+    sock.on('message', (msg, from) => {
+      // only what this socket sent itself: any local user can send to a port on 127.0.0.1
+      if (from.address !== '127.0.0.1' || from.port !== sock.address().port) return;
       got.push(msg);
       if (got.length === msgs.length) resolve(undefined);
     });

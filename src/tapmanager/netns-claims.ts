@@ -7,9 +7,12 @@
 import { hostNetnsOf, netnsKey } from '../net/netns';
 import { TapError, badInput } from './errors';
 
-/** EINVAL naming netnsPath when it is the daemon's own or the host's network namespace. */
-export function refuseHostNetns(netnsPath: string): void {
-  const host = hostNetnsOf(netnsPath);
+/**
+ * EINVAL naming netnsPath when it is the daemon's own or the host's network namespace;
+ * `opened` is where it was opened (netns-pin.ts), when it was.
+ */
+export function refuseHostNetns(netnsPath: string, opened = netnsPath): void {
+  const host = hostNetnsOf(opened);
   if (host) {
     const what = host.path === '/proc/self/ns/net' ? "tapmanager's own network namespace" : host.what;
     throw badInput('netnsPath', netnsPath, `is ${what} (${host.path}), not a pod's: refused`);
@@ -27,10 +30,11 @@ export class NetnsClaims {
   /**
    * Claims the namespace at netnsPath for sandboxId; EBUSY naming the holder when
    * another sandbox holds it. A holder whose own path no longer leads to that namespace
-   * (it is gone and its inode was reused) holds nothing.
+   * (it is gone and its inode was reused) holds nothing. `opened`: where netnsPath was
+   * opened (netns-pin.ts), when it was.
    */
-  claim(sandboxId: string, netnsPath: string): void {
-    const key = netnsKey(netnsPath);
+  claim(sandboxId: string, netnsPath: string, opened = netnsPath): void {
+    const key = netnsKey(opened);
     if (key === undefined) throw badInput('netnsPath', netnsPath, 'cannot be opened');
     const held = this.byKey.get(key);
     if (held && held.sandboxId !== sandboxId && netnsKey(held.netnsPath) === key) {

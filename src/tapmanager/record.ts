@@ -41,6 +41,11 @@ export interface SandboxRecord {
   version: number;
   sandboxId: string;
   netnsPath: string;
+  /**
+   * SO_NETNS_COOKIE of the namespace set up (netns-pin.ts): another namespace found at
+   * netnsPath later is not this sandbox's. Absent in records written before it was kept.
+   */
+  netnsCookie?: string;
   state: SandboxState;
   createdAt: string;
   updatedAt: string;

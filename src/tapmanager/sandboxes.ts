@@ -6,13 +6,13 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DhcpServer, StaticLease } from '../dhcp/server';
 import { NetlinkHandle } from '../net/netlink';
 import { randomMac } from '../net/mac';
-import { isNetns } from '../net/netns';
 import type { Logger } from '../util/log';
 import { RateLimiter } from '../util/rate-limit';
 import { crashCounting, crashPoint } from './crash-points';
 import { TapError, badInput } from './errors';
 import { linkMark, markScope } from './link-mark';
 import { NetnsClaims, refuseHostNetns } from './netns-claims';
+import { NetnsPinError, pinNetns, pinRecorded, unpinned, type PinnedNetns } from './netns-pin';
 import { collectOrphanLinks } from './orphans';
 import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence';
 import { planGuestNetwork, PlanError } from './plan/guest-network';
@@ -103,8 +103,39 @@ export class SandboxManager {
 
   async setup(raw: unknown): Promise<SetupResult> {
     const { req, nics } = validateSetup(raw);
-    refuseHostNetns(req.netnsPath);
-    return this.serialize(req.sandboxId, () => this.doSetup(req, nics));
+    // opened once: every step works in the namespace that was there now (netns-pin.ts)
+    let ns: PinnedNetns;
+    try {
+      ns = pinNetns(req.netnsPath);
+    } catch (e) {
+      if (e instanceof NetnsPinError) throw badInput('netnsPath', req.netnsPath, e.reason);
+      throw e;
+    }
+    try {
+      refuseHostNetns(req.netnsPath, ns.path);
+      return await this.serialize(req.sandboxId, () => this.doSetup(req, nics, ns));
+    } catch (e) {
+      if (e instanceof Error) e.message = unpinned(e.message, ns, req.netnsPath);
+      throw e;
+    } finally {
+      ns.close();
+    }
+  }
+
+  /**
+   * The namespace of a record, pinned; undefined, with a warning, when its path leads to
+   * none now or to another one (a namespace made later under the same name is not this
+   * sandbox's: nothing in it is touched).
+   */
+  private pinRecorded(rec: SandboxRecord, log: Logger = this.o.log): PinnedNetns | undefined {
+    const ns = pinRecorded(rec.netnsPath, rec.netnsCookie);
+    if (ns === 'replaced') {
+      log.warn('the netns path leads to another namespace than the sandbox had: left alone', {
+        sandboxId: rec.sandboxId,
+        netnsPath: rec.netnsPath,
+      });
+    }
+    return typeof ns === 'string' ? undefined : ns;
   }
 
   async teardown(id: unknown): Promise<{ errors: string[] }> {
@@ -137,7 +168,7 @@ export class SandboxManager {
     };
   }
 
-  private async doSetup(req: SetupRequest, inputs: NicInput[]): Promise<SetupResult> {
+  private async doSetup(req: SetupRequest, inputs: NicInput[], ns: PinnedNetns): Promise<SetupResult> {
     const existing = this.records.get(req.sandboxId);
     if (existing) {
       if (requestHash(existing.request) === requestHash(req) && existing.state === 'ready')
@@ -150,10 +181,10 @@ export class SandboxManager {
     }
     const log = this.o.log.child('setup');
     // before anything is read or built: a second setup in this netns is refused from here on
-    this.claims.claim(req.sandboxId, req.netnsPath);
+    this.claims.claim(req.sandboxId, req.netnsPath, ns.path);
     let nl: NetlinkHandle;
     try {
-      nl = crashCounting(NetlinkHandle.open(req.netnsPath), 'setup');
+      nl = crashCounting(NetlinkHandle.open(ns.path), 'setup');
     } catch (e) {
       this.claims.release(req.sandboxId);
       throw e;
@@ -165,7 +196,7 @@ export class SandboxManager {
       const made = planNicLinks(await nl.links(), inputs.length);
       const nicRecs: NicRecord[] = [];
       for (const [i, input] of inputs.entries()) {
-        const snap = await readVethSnapshot(req.netnsPath, input.ifname).catch((e: unknown) => {
+        const snap = await readVethSnapshot(ns.path, input.ifname).catch((e: unknown) => {
           throw badInput(
             `cniResult.interfaces[${input.cniIndex}].name`,
             input.ifname,
@@ -217,6 +248,7 @@ export class SandboxManager {
         version: RECORD_VERSION,
         sandboxId: req.sandboxId,
         netnsPath: req.netnsPath,
+        netnsCookie: ns.cookie,
         state: 'setting-up',
         createdAt: now,
         updatedAt: now,
@@ -240,14 +272,14 @@ export class SandboxManager {
       // match interface names, so they need no link to exist, and both are done (or both
       // settled, for the rollback) before anything else happens
       const fencing = applyFence(
-        req.netnsPath,
+        ns.path,
         rec.fenceTable,
         rec.nics.map((n) => ({ bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac })),
       );
       fencing.catch(() => undefined); // handled below; not an unhandled rejection meanwhile
       try {
         for (const nic of rec.nics) {
-          await buildNic(nl, req.netnsPath, nic, linkMark(this.scope, req.sandboxId));
+          await buildNic(nl, ns.path, nic, linkMark(this.scope, req.sandboxId));
           hook();
         }
       } catch (e) {
@@ -258,7 +290,7 @@ export class SandboxManager {
       await this.step('setup.fenced', req.sandboxId);
       hook();
       // 5. DHCP, listening before we answer
-      await this.startDhcp(rec);
+      await this.startDhcp(rec, ns.path);
       await this.step('setup.dhcp', req.sandboxId);
       hook();
       rec.state = 'ready';
@@ -272,7 +304,7 @@ export class SandboxManager {
     } catch (e) {
       if (!rec) this.claims.release(req.sandboxId);
       else {
-        const errors = await this.unbuild(rec, nl);
+        const errors = await this.unbuild(rec, { nl, path: ns.path });
         if (errors.length === 0) {
           this.records.delete(rec.sandboxId);
           await this.o.store.remove(rec.sandboxId);
@@ -309,7 +341,8 @@ export class SandboxManager {
     };
   }
 
-  private async startDhcp(rec: SandboxRecord): Promise<void> {
+  /** DHCP servers for the record's NICs, their sockets made in the namespace at netns. */
+  private async startDhcp(rec: SandboxRecord, netns: string): Promise<void> {
     await this.stopDhcp(rec.sandboxId);
     const servers: DhcpServer[] = [];
     this.dhcp.set(rec.sandboxId, servers);
@@ -318,7 +351,7 @@ export class SandboxManager {
       servers.push(
         await DhcpServer.start({
           ifname: nic.bridge,
-          netns: rec.netnsPath,
+          netns,
           serverId: BRIDGE_IP,
           leases: [this.leaseFor(rec, nic)],
           logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
@@ -334,21 +367,40 @@ export class SandboxManager {
     await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
   }
 
-  /** Undo of everything a setup may have done, each step independent. */
-  private async unbuild(rec: SandboxRecord, nlIn?: NetlinkHandle, op = 'rollback'): Promise<string[]> {
+  /**
+   * Undo of everything a setup may have done, each step independent. In the namespace
+   * `within` (a setup's own, pinned), else in the record's, pinned here: none when it is
+   * gone or another one is at its path.
+   */
+  private async unbuild(
+    rec: SandboxRecord,
+    within?: { nl: NetlinkHandle; path: string },
+    op = 'rollback',
+  ): Promise<string[]> {
+    await this.stopDhcp(rec.sandboxId);
+    const ns = within ? undefined : this.pinRecorded(rec);
+    const path = within?.path ?? ns?.path;
+    if (path === undefined) return []; // the namespace and all in it are gone: nothing to restore
+    try {
+      const errors = await this.unbuildIn(rec, path, within?.nl, op);
+      return errors.map((m) => unpinned(m, { path }, rec.netnsPath));
+    } finally {
+      ns?.close();
+    }
+  }
+
+  private async unbuildIn(rec: SandboxRecord, path: string, nlIn: NetlinkHandle | undefined, op: string) {
     const errors: string[] = [];
     const warnings: string[] = [];
     const leftAlone: string[] = [];
-    await this.stopDhcp(rec.sandboxId);
-    if (!isNetns(rec.netnsPath)) return errors; // the namespace and all in it are gone: nothing to restore
     let nl = nlIn;
     try {
-      nl ??= crashCounting(NetlinkHandle.open(rec.netnsPath), op);
+      nl ??= crashCounting(NetlinkHandle.open(path), op);
     } catch (e) {
       return [`open netns ${rec.netnsPath}: ${(e as Error).message}`];
     }
     try {
-      await removeFence(rec.netnsPath, rec.fenceTable).catch((e: unknown) =>
+      await removeFence(path, rec.fenceTable).catch((e: unknown) =>
         errors.push(`remove fence: ${(e as Error).message}`),
       );
       crashPoint(`${op}.unfenced`);
@@ -360,7 +412,7 @@ export class SandboxManager {
       });
       if (batched) crashPoint(`${op}.links-deleted`);
       for (const nic of [...rec.nics].reverse()) {
-        const current = async (ifname: string) => (await readVethSnapshot(rec.netnsPath, ifname)).routes;
+        const current = async (ifname: string) => (await readVethSnapshot(path, ifname)).routes;
         errors.push(
           ...(await unbuildNic(
             nl,
@@ -376,9 +428,13 @@ export class SandboxManager {
       if (!nlIn) nl.close();
     }
     // no retry brings these back, so they are not errors (the record would never go)
-    if (warnings.length) this.o.log.warn('routes not restored', { sandboxId: rec.sandboxId, routes: warnings });
+    const shown = (list: string[]) => list.map((m) => unpinned(m, { path }, rec.netnsPath));
+    if (warnings.length) this.o.log.warn('routes not restored', { sandboxId: rec.sandboxId, routes: shown(warnings) });
     if (leftAlone.length)
-      this.o.log.warn('links not made by this sandbox left alone', { sandboxId: rec.sandboxId, links: leftAlone });
+      this.o.log.warn('links not made by this sandbox left alone', {
+        sandboxId: rec.sandboxId,
+        links: shown(leftAlone),
+      });
     return errors;
   }
 
@@ -421,8 +477,15 @@ export class SandboxManager {
       const rec = this.records.get(id);
       if (rec !== found || rec.state !== 'ready')
         throw new TapError('EAGAIN', `sandbox ${JSON.stringify(id)} is ${rec?.state ?? 'gone'}`, 'key');
-      await checkNotHeld(id, rec.netnsPath, rec.nics);
-      const fds = openTaps(id, rec.netnsPath, rec.nics);
+      const ns = this.pinRecorded(rec);
+      if (!ns) throw new TapError('ENOENT', goneMessage(rec), 'key');
+      let fds: number[];
+      try {
+        await checkNotHeld(id, ns.path, rec.nics);
+        fds = openTaps(id, ns.path, rec.nics);
+      } finally {
+        ns.close();
+      }
       return {
         fds,
         result: {
@@ -447,7 +510,14 @@ export class SandboxManager {
       const rec = this.records.get(sandboxId);
       if (!rec) throw new TapError('ENOENT', `no sandbox ${JSON.stringify(sandboxId)}`, 'sandboxId');
       if (rec.state !== 'ready') throw new TapError('EAGAIN', `sandbox ${JSON.stringify(sandboxId)} is ${rec.state}`);
-      const revoked = await revokeTaps(rec.netnsPath, rec.nics, linkMark(this.scope, sandboxId));
+      const ns = this.pinRecorded(rec);
+      if (!ns) throw new TapError('ENOENT', goneMessage(rec), 'sandboxId');
+      let revoked: TapHold[];
+      try {
+        revoked = await revokeTaps(ns.path, rec.nics, linkMark(this.scope, sandboxId));
+      } finally {
+        ns.close();
+      }
       this.o.log.info('tap holders revoked', { sandboxId, revoked });
       return { sandboxId, revoked };
     });
@@ -460,10 +530,11 @@ export class SandboxManager {
     const servers = this.dhcp.get(sandboxId) ?? [];
     let fence;
     let live;
-    if (isNetns(rec.netnsPath)) {
-      fence = await readFenceCounters(rec.netnsPath, rec.fenceTable).catch(() => undefined);
+    const ns = this.pinRecorded(rec);
+    if (ns) {
+      fence = await readFenceCounters(ns.path, rec.fenceTable).catch(() => undefined);
       try {
-        const nl = NetlinkHandle.open(rec.netnsPath);
+        const nl = NetlinkHandle.open(ns.path);
         try {
           const links = await nl.links();
           live = rec.nics.map((n) => links.filter((l) => [n.veth.ifname, n.bridge, n.tap].includes(l.name)));
@@ -472,6 +543,8 @@ export class SandboxManager {
         }
       } catch {
         live = undefined;
+      } finally {
+        ns.close();
       }
     }
     return {
@@ -486,10 +559,10 @@ export class SandboxManager {
         unrestorable: planRouteRestore(n.veth, n.veth.routes).unrestorable,
         warnings: n.plan.warnings,
       })),
-      dhcp: servers.map((s) => s.stats()),
+      dhcp: servers.map((s) => ({ ...s.stats(), netns: rec.netnsPath })), // opened as /proc/self/fd/N
       ...(fence ? { fence } : {}),
       ...(live ? { live } : {}),
-      drift: this.drift.get(sandboxId) ?? [],
+      drift: [...(this.drift.get(sandboxId) ?? []), ...(ns ? [] : [goneMessage(rec)])],
     };
   }
 
@@ -512,13 +585,8 @@ export class SandboxManager {
     const log = this.o.log.child('recover');
     for (const rec of await this.o.store.loadAll(log)) {
       this.records.set(rec.sandboxId, rec);
-      if (isNetns(rec.netnsPath)) {
-        try {
-          this.claims.claim(rec.sandboxId, rec.netnsPath);
-        } catch (e) {
-          log.warn('two records share a netns', { sandboxId: rec.sandboxId, error: (e as Error).message });
-        }
-      } else {
+      const ns = this.pinRecorded(rec, log);
+      if (!ns) {
         log.warn('orphan record: netns is gone; removing it', {
           sandboxId: rec.sandboxId,
           netnsPath: rec.netnsPath,
@@ -528,29 +596,10 @@ export class SandboxManager {
         await this.o.store.remove(rec.sandboxId);
         continue;
       }
-      if (rec.state !== 'ready') {
-        log.warn(`interrupted ${rec.state === 'setting-up' ? 'setup: rolling back' : 'teardown: finishing'}`, {
-          sandboxId: rec.sandboxId,
-        });
-        const errors = await this.unbuild(rec);
-        if (errors.length === 0) {
-          this.records.delete(rec.sandboxId);
-          await this.o.store.remove(rec.sandboxId);
-          this.claims.release(rec.sandboxId);
-        } else {
-          log.error('recovery left errors; record kept', { sandboxId: rec.sandboxId, errors });
-        }
-        continue;
-      }
       try {
-        const drift = await this.checkTopology(rec);
-        this.drift.set(rec.sandboxId, drift);
-        if (drift.length) log.warn('topology drift', { sandboxId: rec.sandboxId, drift });
-        await this.startDhcp(rec);
-        log.info('sandbox recovered', { sandboxId: rec.sandboxId });
-      } catch (e) {
-        log.error('cannot recover sandbox', { sandboxId: rec.sandboxId, error: (e as Error).message });
-        this.drift.set(rec.sandboxId, [`recovery failed: ${(e as Error).message}`]);
+        await this.recoverIn(rec, ns, log);
+      } finally {
+        ns.close();
       }
     }
     await collectOrphanLinks({
@@ -562,9 +611,44 @@ export class SandboxManager {
     });
   }
 
-  private async checkTopology(rec: SandboxRecord): Promise<string[]> {
+  /** Recovery of one record whose namespace is there (pinned as ns). */
+  private async recoverIn(rec: SandboxRecord, ns: PinnedNetns, log: Logger): Promise<void> {
+    try {
+      this.claims.claim(rec.sandboxId, rec.netnsPath, ns.path);
+    } catch (e) {
+      log.warn('two records share a netns', { sandboxId: rec.sandboxId, error: (e as Error).message });
+    }
+    if (rec.state !== 'ready') {
+      log.warn(`interrupted ${rec.state === 'setting-up' ? 'setup: rolling back' : 'teardown: finishing'}`, {
+        sandboxId: rec.sandboxId,
+      });
+      const errors = await this.unbuild(rec);
+      if (errors.length === 0) {
+        this.records.delete(rec.sandboxId);
+        await this.o.store.remove(rec.sandboxId);
+        this.claims.release(rec.sandboxId);
+      } else {
+        log.error('recovery left errors; record kept', { sandboxId: rec.sandboxId, errors });
+      }
+      return;
+    }
+    try {
+      const drift = await this.checkTopology(rec, ns.path);
+      this.drift.set(rec.sandboxId, drift);
+      if (drift.length) log.warn('topology drift', { sandboxId: rec.sandboxId, drift });
+      await this.startDhcp(rec, ns.path);
+      log.info('sandbox recovered', { sandboxId: rec.sandboxId });
+    } catch (e) {
+      const error = unpinned((e as Error).message, ns, rec.netnsPath);
+      log.error('cannot recover sandbox', { sandboxId: rec.sandboxId, error });
+      this.drift.set(rec.sandboxId, [`recovery failed: ${error}`]);
+    }
+  }
+
+  /** The drift of a ready record's links and fence from what setup made, in its namespace (at path). */
+  private async checkTopology(rec: SandboxRecord, path: string): Promise<string[]> {
     const drift: string[] = [];
-    const nl = NetlinkHandle.open(rec.netnsPath);
+    const nl = NetlinkHandle.open(path);
     try {
       const links = await nl.links();
       const mark = linkMark(this.scope, rec.sandboxId);
@@ -592,10 +676,10 @@ export class SandboxManager {
     } finally {
       nl.close();
     }
-    if (!(await fenceExists(rec.netnsPath, rec.fenceTable))) {
+    if (!(await fenceExists(path, rec.fenceTable))) {
       drift.push('fence table missing: re-applied');
       await applyFence(
-        rec.netnsPath,
+        path,
         rec.fenceTable,
         rec.nics.map((n) => ({ bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac })),
       );
@@ -610,4 +694,9 @@ export class SandboxManager {
   has(id: string): boolean {
     return this.records.has(id);
   }
+}
+
+/** Why a record's namespace cannot be used: gone, or another namespace at its path. */
+function goneMessage(rec: SandboxRecord): string {
+  return `sandbox ${JSON.stringify(rec.sandboxId)}: its network namespace is gone (${rec.netnsPath} leads to none, or to another namespace)`;
 }

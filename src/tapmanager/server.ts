@@ -18,6 +18,7 @@ import { RateLimiter } from '../util/rate-limit';
 import { Connection, refuse, socketFd, type ConnectionOptions, type Handler } from './connection';
 import { TapError } from './errors';
 import { quote } from '../util/quote';
+import { clearStaleSocket } from '../util/unix-socket';
 import { FD_MAX_FRAME, MAX_FRAME } from './protocol';
 import { boundStatus, listPage, listPaging, wholeList } from './reply-bounds';
 import type { SandboxManager } from './sandboxes';
@@ -53,7 +54,7 @@ async function listen(
   onError: (e: NodeJS.ErrnoException) => void,
 ): Promise<net.Server> {
   await fs.promises.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
-  await fs.promises.rm(socketPath, { force: true });
+  await clearStaleSocket(socketPath); // never a live daemon's: a second one started by mistake stops here
   const server = net.createServer(onConn);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -76,7 +76,8 @@ function ignore(code: string | string[]) {
  * link has and an interface index no link has, records both before it creates the link
  * with both (createBridge index, openTap ifindex: the kernel refuses a taken name or
  * index), so a link with that name and index is the one it made; once marked it carries
- * this sandbox's mark (linkMark), never another. A record written before indexes were
+ * this sandbox's mark (linkMark), never another; with that index and the mark it is
+ * still the one it made under another name (someone renamed it). A record written before indexes were
  * recorded has none: then the link must carry the mark, or be unmarked in tapwire's link
  * group (a bridge is put in it as it is created).
  */
@@ -84,8 +85,12 @@ export function ownLink(
   l: LinkState,
   want: { name: string; index: number | undefined; kind: 'bridge' | 'tun'; mark: string },
 ): boolean {
-  if (l.name !== want.name || l.kind !== want.kind) return false;
-  if (want.index !== undefined) return l.index === want.index && (l.alias === undefined || l.alias === want.mark);
+  if (l.kind !== want.kind) return false;
+  if (want.index !== undefined && l.index === want.index) {
+    // renamed by someone since: still the one it made while it carries the mark
+    return l.name === want.name ? l.alias === undefined || l.alias === want.mark : l.alias === want.mark;
+  }
+  if (l.name !== want.name || want.index !== undefined) return false;
   return l.alias === want.mark || (l.alias === undefined && l.group === LINK_GROUP);
 }
 
@@ -286,7 +291,8 @@ export async function unbuildNic(
   if (!links) return [`list links: cannot read links in ${nl.netns}`];
   const v = nic.veth;
   for (const want of nicLinks(nic, mark)) {
-    const l = links.find((x) => x.name === want.name);
+    // by its recorded index first: someone may have renamed it
+    const l = links.find((x) => x.index === want.index && ownLink(x, want)) ?? links.find((x) => x.name === want.name);
     if (!l) continue;
     if (!ownLink(l, want)) {
       warnLink(
@@ -296,7 +302,7 @@ export async function unbuildNic(
       continue;
     }
     const what = want.kind === 'tun' ? 'tap' : 'bridge';
-    await step(`delete ${what} "${want.name}"`, () => nl.deleteLink(l.index, want.name).catch(ignore('ENODEV')));
+    await step(`delete ${what} "${l.name}"`, () => nl.deleteLink(l.index, l.name).catch(ignore('ENODEV')));
   }
   // the veth by its index and name: another link that took its name is not it
   const veth = links.find((l) => l.index === v.ifindex && l.name === v.ifname);

@@ -64,6 +64,22 @@ describePrivileged('tapmanager and links it did not make', () => {
     await stopDaemon(d);
   });
 
+  // review of issue 14: renamed, they were left behind by a teardown that reported nothing
+  it("the sandbox's own bridge and tap renamed by someone: the teardown still deletes them", async () => {
+    const p = makePod();
+    const before = await settledDump(p.pod);
+    const d = await startDaemon(dir);
+    await d.client.setup({ sandboxId: 'sb-ren', netnsPath: p.pod.path, cniResult: p.cniResult });
+    p.pod.ip('link', 'set', 'tap0', 'name', 'tapX');
+    p.pod.ip('link', 'set', 'br0', 'down');
+    p.pod.ip('link', 'set', 'br0', 'name', 'brX');
+    expect(await d.client.teardown('sb-ren')).toEqual({ errors: [] });
+    expect(linkNames(p.pod)).toEqual(['lo', 'eth0']);
+    expect(ipDump(p.pod)).toBe(before);
+    expect(records()).toEqual([]);
+    await stopDaemon(d);
+  });
+
   it('two sandboxes set up at once in one netns: one is refused (EBUSY naming the other), the other stays whole', async () => {
     const p = makePod();
     const before = await settledDump(p.pod);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { killDaemons, startDaemon, stopDaemon } from '../helpers/daemon';
+import { killDaemon, killDaemons, startDaemon, stopDaemon } from '../helpers/daemon';
 import { createNetns, removeAllNetns } from '../helpers/netns';
 import { describePrivileged } from '../helpers/privileged';
 
@@ -44,6 +44,40 @@ describePrivileged('tapmanager start-up', () => {
     );
     expect(await d.client.list()).toEqual([]);
     await stopDaemon(d);
+  });
+
+  // review of issue 14: a second daemon unlinked the first one's sockets, which then ran on unreachable
+  it('a second daemon on the same sockets exits 1 naming the socket; the first keeps serving; a stale one is replaced', async () => {
+    const first = await startDaemon(dir);
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-start2-'));
+    try {
+      const args = ['--control-socket', first.controlSocket, '--fd-socket', first.fdSocket];
+      await expect(startDaemon(other, { args })).rejects.toThrow(
+        /exited \(1\) before ready:[^]*cannot listen on ".*control\.sock": another process is serving it/,
+      );
+      expect(await first.client.list()).toEqual([]);
+      expect(fs.statSync(first.fdSocket).isSocket()).toBe(true);
+      // kill -9 leaves both socket files: the next start replaces them
+      await killDaemon(first);
+      expect(fs.statSync(first.controlSocket).isSocket()).toBe(true);
+      const again = await startDaemon(dir);
+      expect(await again.client.list()).toEqual([]);
+      await stopDaemon(again);
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('a socket path longer than a Unix socket path may be, or a file that is no socket: exits 1 saying so, nothing made', async () => {
+    const long = path.join(dir, `${'x'.repeat(120)}.sock`);
+    await expect(startDaemon(dir, { args: ['--control-socket', long] })).rejects.toThrow(
+      /exited \(1\)[^]*cannot listen on ".*": 1\d\d bytes, longer than a Unix socket path may be \(107\)/,
+    );
+    const file = path.join(dir, 'not-a-socket');
+    fs.writeFileSync(file, 'keep me');
+    await expect(startDaemon(dir, { args: ['--fd-socket', file] })).rejects.toThrow(/it exists and is not a socket/);
+    expect(fs.readFileSync(file, 'utf8')).toBe('keep me');
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('x'))).toEqual([]);
   });
 
   it('a start-up step that waits on nothing: exits 1 naming the step, never 0 before ready', async () => {

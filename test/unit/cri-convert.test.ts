@@ -54,6 +54,28 @@ describe('validateConfig', () => {
 
   it('names what is wrong', () => {
     expect(() => validateConfig({ metadata: { ...meta, name: '' } })).toThrow('config.metadata.name must not be empty');
+    expect(() => validateConfig({ metadata: { ...meta, uid: 'u'.repeat(254) } })).toThrow(
+      /^config\.metadata\.uid "u{99}\.\.\. \(254 characters\) is 254 bytes; at most 253 are taken/,
+    );
+    expect(() =>
+      validateConfig({
+        metadata: meta,
+        port_mappings: [{ container_port: 80, host_port: 8080, host_ip: 'i'.repeat(500) }],
+      }),
+    ).toThrow(/^config\.port_mappings\[0\]\.host_ip "i{99}\.\.\. \(500 characters\) is not an IP address$/);
+    expect(
+      validateConfig({ metadata: meta, port_mappings: [{ container_port: 80, host_port: 8080, host_ip: '::1' }] })
+        .portMappings,
+    ).toEqual([{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '::1' }]);
+    expect(() => validateConfig({ metadata: { ...meta, namespace: 'a;b' } })).toThrow(
+      'config.metadata.namespace "a;b" must not contain ";", "=" or NUL',
+    );
+    expect(validateConfig({ metadata: { ...meta, name: 'é'.repeat(126) }, hostname: 'h' }).metadata.name).toHaveLength(
+      126,
+    );
+    expect(() => validateConfig({ metadata: { ...meta, name: 'é'.repeat(127) }, hostname: 'h' })).toThrow(
+      /is 254 bytes/,
+    );
     expect(() => validateConfig({ metadata: meta, port_mappings: [{ protocol: 'ICMP', host_port: 1 }] })).toThrow(
       'config.port_mappings[0].protocol "ICMP" is unknown',
     );
