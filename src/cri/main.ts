@@ -109,7 +109,7 @@ async function main(): Promise<void> {
   const net = sandboxes.networkReady();
   if (!net.ready) log.warn('network not ready', { reason: net.reason, message: net.message });
   const server = new CriServer({ sandboxes, logger: log });
-  await server.listen(String(flags.listen));
+  // before "listening" is said: a stop asked for the moment it is must find the handlers
   const stop = (sig: string): void => {
     log.info('shutting down', { signal: sig });
     void server.close().then(() => {
@@ -119,6 +119,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  await server.listen(String(flags.listen));
 }
 
 /** A flag that must be a whole number of at most max. */

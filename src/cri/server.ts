@@ -30,7 +30,7 @@ export class CriServer {
     this.log = o.logger ?? silentLogger;
     const { runtime, image } = loadCriServices();
     this.server.addService(runtime, this.implement('runtime.v1.RuntimeService', runtime, this.runtimeHandlers()));
-    this.server.addService(image, this.implement('runtime.v1.ImageService', image, {}));
+    this.server.addService(image, this.implement('runtime.v1.ImageService', image, this.imageHandlers()));
   }
 
   private runtimeHandlers(): Record<string, Handler> {
@@ -70,6 +70,16 @@ export class CriServer {
         return { status, info, containers_statuses: [], timestamp: (BigInt(Date.now()) * 1_000_000n).toString() };
       },
       ListPodSandbox: async (req) => ({ items: sb.list(req.filter as PodSandboxFilterMsg) }),
+    };
+  }
+
+  /**
+   * tapwire-cri keeps no images; it says so where a client asks before anything else
+   * (critest checks the image API with ImageFsInfo before every spec).
+   */
+  private imageHandlers(): Record<string, Handler> {
+    return {
+      ImageFsInfo: async () => ({ image_filesystems: [], container_filesystems: [] }),
     };
   }
 

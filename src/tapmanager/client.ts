@@ -51,9 +51,19 @@ export interface TapmanagerApi {
   list(): Promise<unknown[]>;
 }
 
+/**
+ * Requests a client keeps unanswered at once; the rest wait their turn here. The daemon
+ * closes a control connection that has more (MAX_CONTROL_QUEUED), and with it every
+ * request on it: one burst (a CRI client's thousand PodSandboxStatus calls) would fail
+ * them all, a RunPodSandbox's setup among them.
+ */
+export const MAX_IN_FLIGHT = 256;
+
 export class TapmanagerClient implements TapmanagerApi {
   private sock: net.Socket | undefined;
   private nextId = 1;
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
   /** requests owed a reply, with the connection each was written to */
   private readonly pending = new Map<
     number,
@@ -106,7 +116,18 @@ export class TapmanagerClient implements TapmanagerApi {
   }
 
   /** Sends one request and resolves with its result, or rejects with a TapmanagerError. */
-  call(body: Record<string, unknown>): Promise<unknown> {
+  async call(body: Record<string, unknown>): Promise<unknown> {
+    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.inFlight++;
+    try {
+      return await this.send(body);
+    } finally {
+      this.inFlight--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private send(body: Record<string, unknown>): Promise<unknown> {
     const id = this.nextId++;
     let frame: Buffer;
     try {

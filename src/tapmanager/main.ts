@@ -13,6 +13,7 @@ import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET, DEFAULT_STATE_DIR } from './
 import { SandboxManager } from './sandboxes';
 import { DEFAULT_CONN_LIMITS } from './conn-limits';
 import { DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, TapmanagerServer } from './server';
+import { lockStateDir } from './state-lock';
 import { RecordStore } from './store';
 
 export const FLAGS: FlagSpec[] = [
@@ -110,6 +111,8 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (e) => log.error('unhandled rejection (a bug; the daemon goes on)', { error: e }));
   const store = new RecordStore(String(flags['state-dir']), { fsync: flags['fsync-records'] === true });
   await store.init();
+  startStep = 'locking the state dir';
+  const stateLock = await lockStateDir(String(flags['state-dir'])); // one daemon per state dir
   const mgr = new SandboxManager({
     store,
     log,
@@ -140,6 +143,20 @@ async function main(): Promise<void> {
     idleTimeoutMs,
   });
   await server.start();
+  // before "ready" is said: a stop asked for the moment it is (systemctl, a test) must find
+  // the handlers, or the signal's default action ends the daemon without a clean stop
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping; the pod topologies stay, a restart picks them up', { signal: sig });
+    if (process.env.NOTIFY_SOCKET) unixDatagramSend(process.env.NOTIFY_SOCKET, Buffer.from('STOPPING=1'));
+    void Promise.all([server.close(), mgr.close()])
+      .then(() => new Promise((r) => stateLock.close(r)))
+      .finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   startStep = undefined;
   log.info('ready', {
     pid: process.pid,
@@ -154,16 +171,6 @@ async function main(): Promise<void> {
       Buffer.from(`READY=1\nMAINPID=${process.pid}\nSTATUS=serving ${mgr.list().length} sandboxes`),
     );
   }
-  let stopping = false;
-  const stop = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping; the pod topologies stay, a restart picks them up', { signal: sig });
-    if (process.env.NOTIFY_SOCKET) unixDatagramSend(process.env.NOTIFY_SOCKET, Buffer.from('STOPPING=1'));
-    void Promise.all([server.close(), mgr.close()]).finally(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 /** The start-up step under way; undefined once ready. */

@@ -50,6 +50,12 @@ export interface SetupRequest {
   queues?: number;
 }
 
+/**
+ * Most requests the daemon takes unanswered on one control connection: past it the
+ * connection is closed (client.ts keeps well below).
+ */
+export const MAX_CONTROL_QUEUED = 1024;
+
 /** Most queues per NIC a setup accepts. */
 export const MAX_QUEUES = 16;
 /** Most fds one `fds` reply carries: SCM_MAX_FD, the kernel's limit for one sendmsg. */

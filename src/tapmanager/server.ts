@@ -19,7 +19,7 @@ import { Connection, refuse, socketFd, type ConnectionOptions, type Handler } fr
 import { TapError } from './errors';
 import { quote } from '../util/quote';
 import { clearStaleSocket } from '../util/unix-socket';
-import { FD_MAX_FRAME, MAX_FRAME } from './protocol';
+import { FD_MAX_FRAME, MAX_CONTROL_QUEUED, MAX_FRAME } from './protocol';
 import { boundStatus, listPage, listPaging, wholeList } from './reply-bounds';
 import type { SandboxManager } from './sandboxes';
 
@@ -101,7 +101,7 @@ export class TapmanagerServer {
           maxFrame: MAX_FRAME,
           frameTimeoutMs: this.frameTimeoutMs,
           idleTimeoutMs: 0, // root's own, and tapwire-cri keeps one open between requests
-          maxQueued: 1024,
+          maxQueued: MAX_CONTROL_QUEUED,
           concurrent: true,
         }),
       acceptFailed('control'),

@@ -26,6 +26,7 @@ const CRICTL = path.join(
   'cri-tools',
   'crictl',
 );
+const CRITEST = path.join(path.dirname(CRICTL), 'critest');
 const FAKE = path.resolve(__dirname, '../fixtures/cni/fake-plugin.js');
 const missing =
   requireTools('nsenter', 'unshare', 'umount', 'iptables') ??
@@ -558,6 +559,27 @@ describePrivileged('tapwire-cri with real CNI plugins', () => {
     expect(JSON.parse(await crictl('inspectp', id)).status.state).toBe('SANDBOX_NOTREADY');
     await crictl('rmp', short);
     expect((await crictl('pods', '-q')).trim()).toBe('');
+    expect(leases()).toEqual([]);
+    expect(records()).toEqual([]);
+  });
+
+  // review of issue 14: critest checks the image API (ImageFsInfo) before every spec, and refused to run
+  // any while the ImageService answered UNIMPLEMENTED throughout
+  it('the unmodified critest v1.26.1 passes the PodSandbox conformance specs', async (ctx) => {
+    if (!fs.existsSync(CRITEST)) return ctx.skip(`${CRITEST} is absent (../shared/cri-tools is an external judge)`);
+    const { stdout } = await promisify(execFile)(
+      CRITEST,
+      [
+        `--runtime-endpoint=unix://${sock}`,
+        `--image-endpoint=unix://${sock}`,
+        '--ginkgo.focus=basic operations on PodSandbox',
+        '--ginkgo.no-color',
+      ],
+      { maxBuffer: 16 << 20 },
+    );
+    expect(stdout).toMatch(/Ran 3 of \d+ Specs/);
+    expect(stdout).toContain('SUCCESS! -- 3 Passed | 0 Failed');
+    expect((await rt().ListPodSandbox!({})).items).toEqual([]);
     expect(leases()).toEqual([]);
     expect(records()).toEqual([]);
   });

@@ -68,8 +68,11 @@ describePrivileged('tapmanager: replies bigger than a frame', () => {
     for (let i = 0; i < 300; i++) {
       const sandboxId = `sb-clone-${String(i).padStart(3, '0')}`;
       ids.push(sandboxId);
+      // without the namespace cookie of sb-real's netns (it would mark them as another
+      // namespace's, to be dropped at start): as records written before it was kept
       const clone = {
         ...rec,
+        netnsCookie: undefined,
         sandboxId,
         netnsPath: longPath,
         request: { ...rec.request, sandboxId, netnsPath: longPath },

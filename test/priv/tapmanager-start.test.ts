@@ -68,6 +68,31 @@ describePrivileged('tapmanager start-up', () => {
     }
   });
 
+  // review of issue 14: a second daemon on the same records recovered every sandbox again (a second
+  // DHCP server on each bridge, and the rollback of the first one's setups in flight)
+  it('a second daemon on the same state dir with other sockets exits 1 naming it; after kill -9 the next one starts', async () => {
+    const first = await startDaemon(dir);
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-start3-'));
+    try {
+      const args = ['--state-dir', first.stateDir];
+      await expect(startDaemon(other, { args })).rejects.toThrow(
+        /exited \(1\) before ready:[^]*state dir ".*" is in use by another tapmanager/,
+      );
+      expect(await first.client.list()).toEqual([]);
+      await killDaemon(first);
+      const again = await startDaemon(dir);
+      expect(await again.client.list()).toEqual([]);
+      await stopDaemon(again);
+      // a clean stop gives the state dir back as well
+      const third = await startDaemon(other, { args });
+      await stopDaemon(third).catch((e) => {
+        throw new Error(`${(e as Error).message}\n${JSON.stringify(third.logs())}`);
+      });
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('a socket path longer than a Unix socket path may be, or a file that is no socket: exits 1 saying so, nothing made', async () => {
     const long = path.join(dir, `${'x'.repeat(120)}.sock`);
     await expect(startDaemon(dir, { args: ['--control-socket', long] })).rejects.toThrow(
