@@ -1,9 +1,11 @@
 // Sweeps leftovers of a killed run (namespaces with the test prefix whose creating
 // process is gone, and anything running in them; containerd rigs whose test process is
-// gone) before the tests start and after.
+// gone; world-readable runtime trees of test processes that are gone) before the tests
+// start and after.
 import { execFileSync } from 'node:child_process';
 import { sweepRigs } from '../fixtures/containerd/rig';
 import { ownerPid, TEST_PREFIX } from './names';
+import { sweepRuntimeTrees } from './runtime-tree';
 
 function alive(pid: number): boolean {
   try {
@@ -16,6 +18,7 @@ function alive(pid: number): boolean {
 
 function sweep(): void {
   if (process.getuid?.() !== 0) return;
+  sweepRuntimeTrees(alive);
   let names: string[] = [];
   try {
     names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })

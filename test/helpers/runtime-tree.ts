@@ -1,11 +1,14 @@
 // What tests run as another user (nobody's hostile peers, libvirt's emulator user) must be
 // reachable by that user. A checkout under /root or a mktemp dir (0700) is not: there the
 // parts such a process loads (dist/, the addon, the vmwrapper shim, the test fixtures'
-// scripts) are copied once per test process into a world-readable temp dir, removed when
-// the process exits. A checkout others can read is used as it is.
+// scripts) are copied once per test process into a world-readable temp dir
+// (twt-<pid>-tree-*), removed when the process exits, or by the global sweep once that
+// process is gone (vitest ends its workers with a signal). A checkout others can read is
+// used as it is.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ownerPid } from './names';
 
 const ROOT = path.resolve(__dirname, '../..');
 /** The parts of the checkout a process of another user loads. */
@@ -46,5 +49,15 @@ function chmodReadable(p: string): void {
     for (const e of fs.readdirSync(p)) chmodReadable(path.join(p, e));
   } else {
     fs.chmodSync(p, st.mode | 0o444 | (st.mode & 0o100 ? 0o111 : 0));
+  }
+}
+
+/** Removes the runtime trees of test processes that are gone. */
+export function sweepRuntimeTrees(alive: (pid: number) => boolean): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!/^twt-[0-9a-z]+-tree-/.test(name)) continue;
+    const pid = ownerPid(name);
+    if (pid !== undefined && alive(pid)) continue;
+    fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
   }
 }
