@@ -109,17 +109,24 @@ async function main(): Promise<void> {
   const net = sandboxes.networkReady();
   if (!net.ready) log.warn('network not ready', { reason: net.reason, message: net.message });
   const server = new CriServer({ sandboxes, logger: log });
-  // before "listening" is said: a stop asked for the moment it is must find the handlers
+  stopOnSignals(log, () => server.close(), tapmanager);
+  await server.listen(String(flags.listen));
+}
+
+/**
+ * SIGTERM/SIGINT close the server and the tapmanager connection, then exit 0. Installed
+ * before "listening" is said: a stop asked for the moment it is must find the handlers.
+ */
+function stopOnSignals(log: Logger, close: () => Promise<void>, tapmanager: TapmanagerClient): void {
   const stop = (sig: string): void => {
     log.info('shutting down', { signal: sig });
-    void server.close().then(() => {
+    void close().then(() => {
       tapmanager.close();
       process.exit(0);
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await server.listen(String(flags.listen));
 }
 
 /** A flag that must be a whole number of at most max. */
@@ -158,16 +165,8 @@ async function proxy(flags: Flags, log: Logger): Promise<void> {
     process.stderr.write(`tapwire-cri: ${(e as Error).message}\n`);
     process.exit(2);
   }
+  stopOnSignals(log, () => server.close(), tapmanager);
   await server.listen(String(flags.listen));
-  const stop = (sig: string): void => {
-    log.info('shutting down', { signal: sig });
-    void server.close().then(() => {
-      tapmanager.close();
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((e: unknown) => {
