@@ -32,13 +32,23 @@ export interface Peer {
 
 const running = new Set<ReturnType<typeof spawn>>();
 
-/** Runs hostile-peer.js as `user` (setpriv, no supplementary groups); resolves with its summary. */
-export function runPeer(args: string[], user = NOBODY): Promise<Peer> {
-  const child = spawn(
-    'setpriv',
-    [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', process.execPath, PEER, ...args],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
+/**
+ * Runs a fixture script (as root, or as `user` through setpriv with no supplementary
+ * groups) that prints one JSON line and then holds until its stdin ends; resolves with
+ * that line and a release that ends it.
+ */
+function runFixture<T>(
+  script: string,
+  args: string[],
+  user: { uid: number; gid: number } | undefined,
+  what: string,
+): Promise<{ first: T; release: () => Promise<void> }> {
+  const argv = [process.execPath, script, ...args];
+  const child = user
+    ? spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', ...argv], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+    : spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(child);
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   void exited.then(() => running.delete(child));
@@ -51,15 +61,26 @@ export function runPeer(args: string[], user = NOBODY): Promise<Peer> {
       const nl = out.indexOf('\n');
       if (nl < 0) return;
       resolve({
-        summary: JSON.parse(out.slice(0, nl)) as PeerSummary,
+        first: JSON.parse(out.slice(0, nl)) as T,
         release: async () => {
           child.stdin.end();
           await exited;
         },
       });
     });
-    void exited.then(() => reject(new Error(`peer ${args.join(' ')} exited without a summary: ${err}`)));
+    void exited.then(() => reject(new Error(`${what}: ${err}`)));
   });
+}
+
+/** Runs hostile-peer.js as `user` (setpriv, no supplementary groups); resolves with its summary. */
+export async function runPeer(args: string[], user = NOBODY): Promise<Peer> {
+  const { first, release } = await runFixture<PeerSummary>(
+    PEER,
+    args,
+    user,
+    `peer ${args.join(' ')} exited without a summary`,
+  );
+  return { summary: first, release };
 }
 
 /** Kills every peer still running (afterEach). */
@@ -125,32 +146,12 @@ export interface Holder {
 }
 
 /** Runs fd-holder.js (as root, or as `user`): fetches key's fds and holds them until released. */
-export function runHolder(fdSocket: string, key: string, user?: { uid: number; gid: number }): Promise<Holder> {
-  const argv = [process.execPath, FD_HOLDER, fdSocket, key];
-  const child = user
-    ? spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', ...argv], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      })
-    : spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-  running.add(child);
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  void exited.then(() => running.delete(child));
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      resolve({
-        result: JSON.parse(out.slice(0, nl)) as Holder['result'],
-        release: async () => {
-          child.stdin.end();
-          await exited;
-        },
-      });
-    });
-    void exited.then(() => reject(new Error(`fd holder exited without a result: ${err}`)));
-  });
+export async function runHolder(fdSocket: string, key: string, user?: { uid: number; gid: number }): Promise<Holder> {
+  const { first, release } = await runFixture<Holder['result']>(
+    FD_HOLDER,
+    [fdSocket, key],
+    user,
+    'fd holder exited without a result',
+  );
+  return { result: first, release };
 }
