@@ -25,7 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
     "${missing[@]}" >&2
 fi
-for m in tun bridge veth nf_tables br_netfilter; do modprobe -q "$m" 2>/dev/null || true; done
+# br_netfilter is not loaded: it turns on bridge-nf-call-iptables for every bridge on the host, and the fence
+# filters in nftables' bridge family, which needs no such module.
+for m in tun bridge veth nf_tables; do modprobe -q "$m" 2>/dev/null || true; done
 
 cd "$ROOT"
 stamp=node_modules/.tapwire-lock.sha
