@@ -77,6 +77,10 @@ const FLAGS: FlagSpec[] = [
     name: 'cni-host-netns',
     help: 'run CNI plugins inside this netns (a path) instead of our own, so the node side lands there (demo, tests)',
   },
+  {
+    name: 'network-attachments-dir',
+    help: "NetworkAttachmentDefinitions for the network spec's multus networks: DIR/<namespace>/<name>.json|.yaml|.yml",
+  },
   { name: 'tapmanager-socket', help: "tapmanager's control socket", default: DEFAULT_CONTROL_SOCKET },
   { name: 'help', help: 'print this help', boolean: true },
 ];
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
     netnsDir: String(flags['netns-dir']),
     tapmanager,
     ...(flags['cni-host-netns'] ? { cniHostNetns: String(flags['cni-host-netns']) } : {}),
+    ...(flags['network-attachments-dir'] ? { networkAttachmentsDir: String(flags['network-attachments-dir']) } : {}),
     logger: log,
   });
   await sandboxes.start();
