@@ -6,6 +6,7 @@
 // Flags are documented by --help. Trace lines: TAPWIRE_DEBUG=cri (or cri.cni, or *).
 import { DEFAULT_CONF_DIR } from '../cni/config';
 import { DEFAULT_BIN_DIRS } from '../cni/exec';
+import { CniRunner } from '../cni/network';
 import { TapmanagerClient } from '../tapmanager/client';
 import * as path from 'node:path';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET } from '../tapmanager/protocol';
@@ -160,6 +161,16 @@ async function proxy(flags: Flags, log: Logger): Promise<void> {
         pins: new NetnsPins(String(flags['netns-dir'])),
         store: new VmPodStore(path.join(String(flags['state-dir']), 'vm-pods')),
         prefixes: kernelPrefixes,
+        cni: new CniRunner({
+          binDirs: flags['cni-bin-dir'] as string[],
+          cacheDir: path.join(String(flags['state-dir']), 'cni-cache'),
+          ...(flags['cni-host-netns'] ? { hostNetns: String(flags['cni-host-netns']) } : {}),
+          logger: log.child('cni'),
+        }),
+        cniConfDir: String(flags['cni-conf-dir']),
+        ...(flags['network-attachments-dir']
+          ? { networkAttachmentsDir: String(flags['network-attachments-dir']) }
+          : {}),
         reconcileMs: countFlag(flags, 'reconcile-interval', 86_400) * 1000,
         stopTeardownAttempts: countFlag(flags, 'stop-teardown-attempts'),
         stopTeardownGraceMs: countFlag(flags, 'stop-teardown-grace', 86_400) * 1000,
