@@ -120,7 +120,10 @@ export type Request = SetupRequest | TeardownRequest | StatusRequest | ListReque
 
 /** What the guest is handed for one NIC. */
 export interface GuestNic {
-  /** index of the CNI interface this NIC stands in for */
+  /** the spec's interface name (a request with `nics`) */
+  name?: string;
+  binding?: string;
+  /** index of the CNI interface this NIC stands in for (a request without `nics`) */
   index: number;
   veth: string;
   bridge: string;
@@ -130,9 +133,12 @@ export interface GuestNic {
   model: string;
   queues: number;
   vnetHdr: boolean;
-  ip: string;
-  prefixLen: number;
+  /** absent on an L2-only NIC (l2Only) */
+  ip?: string;
+  prefixLen?: number;
   gateway?: string;
+  /** no IP handed over and no DHCP server: the pod interface bridged as it is */
+  l2Only?: boolean;
 }
 
 export interface SetupResult {
@@ -145,7 +151,18 @@ export interface SetupResult {
 /** fds reply: one entry per NIC; fds arrive in the same order, `queues` per NIC. */
 export interface FdsResult {
   sandboxId: string;
-  nics: { mac: string; model: string; queues: number; vnetHdr: boolean; tap: string; vhost: boolean }[];
+  nics: {
+    /** the spec's interface name (a request with `nics`) */
+    name?: string;
+    /** the binding whose domain side (bindings/domain.ts) writes its emulator arguments; absent: bridge */
+    binding?: string;
+    mac: string;
+    model: string;
+    queues: number;
+    vnetHdr: boolean;
+    tap: string;
+    vhost: boolean;
+  }[];
 }
 
 export interface ErrorBody {

@@ -36,7 +36,7 @@ export class SandboxManager {
   }
 
   async setup(raw: unknown): Promise<SetupResult> {
-    const { req, nics } = validateSetup(raw);
+    const { req, nics } = validateSetup(raw, this.ctx.o.nicModel);
     // opened once: every step works in the namespace that was there now (netns-pin.ts)
     let ns: PinnedNetns;
     try {

@@ -53,7 +53,7 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push(`                 ${n.tap.padEnd(6)} ${l(n.tap)}   vnet_hdr, queues ${n.queues}`);
     out.push(`                    ║ fd → vmwrapper → QEMU ${n.model}`);
     out.push(
-      `                 guest  ${n.mac}  ${n.ip}/${n.prefixLen}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
+      `                 guest  ${n.mac}  ${n.ip !== undefined ? `${n.ip}/${n.prefixLen}` : 'L2 only, no address handed over'}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
     );
     out.push(
       `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
@@ -125,7 +125,10 @@ async function main(): Promise<number> {
         print(r, () =>
           [
             `NET_KEY=${r.netKey}`,
-            ...r.nics.map((n) => `NIC ${n.tap} mac=${n.mac} ip=${n.ip}/${n.prefixLen} queues=${n.queues}`),
+            ...r.nics.map(
+              (n) =>
+                `NIC ${n.name ? `${n.name} ` : ''}${n.tap} mac=${n.mac} ${n.ip !== undefined ? `ip=${n.ip}/${n.prefixLen}` : 'l2-only'} model=${n.model} queues=${n.queues}`,
+            ),
           ].join('\n'),
         );
         return 0;

@@ -9,6 +9,7 @@ import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
 import { dnsNameRule } from '../net/dns-name';
 import { netnsKey, probeNetns, sameNetns } from '../net/netns';
 import { quote } from '../util/quote';
+import type { NicSpec } from './bindings/types';
 import { badInput } from './errors';
 import type { CniResult } from '../cni/result';
 import { MAX_FDS, type SetupRequest } from './protocol';
@@ -131,8 +132,21 @@ export function guestHostname(req: Pick<SetupRequest, 'hostname' | 'podName'>): 
 
 const NAME_RULE = dnsNameRule(DHCP_NAME_RULE);
 
+/** The NICs of a request without `nics`: one bridge NIC per CNI interface with an IPv4 address. */
+function legacySpecs(req: SetupRequest, inputs: NicInput[], defaultModel: string): NicSpec[] {
+  return inputs.map((input) => ({
+    binding: 'bridge',
+    podInterface: input.ifname,
+    field: `cniResult.interfaces[${input.cniIndex}].name`,
+    cniIndex: input.cniIndex,
+    cniResult: req.cniResult,
+    model: req.nicModel ?? defaultModel,
+    queues: req.queues ?? 1,
+  }));
+}
+
 /** Validates a setup request: its shape, then what needs the netns; throws EINVAL naming the field. */
-export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput[] } {
+export function validateSetup(raw: unknown, defaultModel = 'virtio-net-pci'): { req: SetupRequest; nics: NicSpec[] } {
   const r = parseSetup(raw);
   const netnsPath = checkNetnsPath(r.netnsPath);
   checkInterfaces(r.cniResult, netnsPath);
@@ -157,5 +171,5 @@ export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput
     ...(r.nicModel ? { nicModel: r.nicModel } : {}),
     ...(r.queues !== undefined && r.queues > 1 ? { queues: r.queues } : {}),
   };
-  return { req, nics };
+  return { req, nics: legacySpecs(req, nics, defaultModel) };
 }

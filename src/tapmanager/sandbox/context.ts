@@ -2,7 +2,8 @@
 // the DHCP servers, the drift found at recovery, its link-mark scope, and the named
 // steps of a setup/teardown.
 import type { Logger } from '../../util/log';
-import { crashPoint } from '../crash-points';
+import { stepCounting, type StepHook } from '../crash-points';
+import type { NetlinkHandle } from '../../net/netlink';
 import { pinRecorded, type PinnedNetns } from '../netns-pin';
 import type { SandboxRecord } from '../record';
 import type { RecordStore } from '../store';
@@ -18,12 +19,10 @@ export interface ManagerOptions {
   /** dirs of pinned netns files searched for orphan links at recovery (none by default) */
   netnsDirs?: string[];
   /**
-   * test hook: awaited at each named step of a setup/teardown (the crash points of
-   * crash-points.ts: setup.planned, setup.recorded, ..., teardown.recorded)
+   * the failure-injection seam (crash-points.ts): awaited at each named point of a
+   * setup/teardown/rollback and after each of its netlink changes; tests only
    */
-  onStep?: (step: string, sandboxId: string) => Promise<void> | void;
-  /** test hook: fail after step N of a setup */
-  failAfterStep?: number;
+  onStep?: StepHook;
 }
 
 export const FENCE_TABLE = 'tapwire';
@@ -38,10 +37,15 @@ export interface ManagerContext {
   readonly scope: string;
 }
 
-/** A named step of a setup/teardown: a crash point, and the onStep test hook. */
+/** A named point of a setup/teardown/rollback: the onStep hook's (crash-points.ts). */
 export async function step(ctx: ManagerContext, name: string, sandboxId: string): Promise<void> {
-  crashPoint(name);
   await ctx.o.onStep?.(name, sandboxId);
+}
+
+/** nl, whose every change is a point `${op}.nl<N>` when there is a hook. */
+export function stepping(ctx: ManagerContext, nl: NetlinkHandle, op: string, sandboxId: string): NetlinkHandle {
+  const hook = ctx.o.onStep;
+  return stepCounting(nl, op, hook ? async (point) => hook(point, sandboxId) : undefined);
 }
 
 /**

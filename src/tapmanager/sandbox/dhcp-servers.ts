@@ -1,8 +1,9 @@
 // The DHCP servers of every sandbox: one per NIC, on its bridge, in the sandbox's netns.
-import { DhcpServer, StaticLease } from '../../dhcp/server';
+import { DhcpServer } from '../../dhcp/server';
+import { bindingOf } from '../bindings';
 import type { Logger } from '../../util/log';
 import { RateLimiter } from '../../util/rate-limit';
-import type { NicRecord, SandboxRecord } from '../record';
+import type { SandboxRecord } from '../record';
 import { BRIDGE_IP } from '../topology';
 import { guestHostname } from '../validate';
 
@@ -11,37 +12,24 @@ export class DhcpServers {
 
   constructor(private readonly o: { log: Logger; leaseTime?: number }) {}
 
-  private leaseFor(rec: SandboxRecord, nic: NicRecord): StaticLease {
-    const p = nic.plan;
-    const hostname = guestHostname(rec.request);
-    return {
-      mac: nic.guestMac,
-      ip: p.ip,
-      prefixLen: p.prefixLen,
-      routers: p.routers,
-      classlessRoutes: p.classlessRoutes,
-      dns: p.dns,
-      search: p.search,
-      ...(p.domain ? { domain: p.domain } : {}),
-      ...(hostname ? { hostname } : {}),
-      mtu: p.mtu,
-      ...(this.o.leaseTime ? { leaseTime: this.o.leaseTime } : {}),
-    };
-  }
-
-  /** DHCP servers for the record's NICs, their sockets made in the namespace at netns. */
+  /** DHCP servers for the record's NICs that have a lease (bindings/), their sockets made in the namespace at netns. */
   async start(rec: SandboxRecord, netns: string): Promise<void> {
     await this.stop(rec.sandboxId);
     const servers: DhcpServer[] = [];
     this.servers.set(rec.sandboxId, servers);
     const logLimit = new RateLimiter(); // per sandbox: what its guest can make us log
+    const hostname = guestHostname(rec.request);
+    const common = { ...(hostname ? { hostname } : {}), ...(this.o.leaseTime ? { leaseTime: this.o.leaseTime } : {}) };
     for (const nic of rec.nics) {
+      const binding = bindingOf(nic);
+      const lease = binding.lease(nic, common);
+      if (!lease) continue;
       servers.push(
         await DhcpServer.start({
-          ifname: nic.bridge,
+          ifname: binding.dhcpInterface(nic),
           netns,
           serverId: BRIDGE_IP,
-          leases: [this.leaseFor(rec, nic)],
+          leases: [lease],
           logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
           logLimit,
         }),

@@ -41,6 +41,9 @@ export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ r
       result: {
         sandboxId: rec.sandboxId,
         nics: rec.nics.map((n) => ({
+          // a request without `nics` gets today's reply (no name, and bridge by default)
+          ...(n.name !== undefined ? { name: n.name } : {}),
+          ...(n.binding !== undefined ? { binding: n.binding } : {}),
           mac: n.guestMac,
           model: n.model,
           queues: n.queues,

@@ -8,8 +8,9 @@ import { linkMark } from '../link-mark';
 import { unpinned, type PinnedNetns } from '../netns-pin';
 import { collectOrphanLinks } from '../orphans';
 import type { SandboxRecord } from '../record';
-import { ownLink } from '../topology';
+import { bindingOf } from '../bindings';
 import { FENCE_TABLE, pinRecord, type ManagerContext } from './context';
+import { fenceNics } from './setup';
 import { unbuild } from './unbuild';
 
 export async function recoverAll(ctx: ManagerContext): Promise<void> {
@@ -55,7 +56,11 @@ async function recoverIn(ctx: ManagerContext, rec: SandboxRecord, ns: PinnedNetn
     });
     const errors = await unbuild(ctx, rec);
     if (errors.length === 0) await ctx.registry.forget(rec.sandboxId);
-    else log.error('recovery left errors; record kept', { sandboxId: rec.sandboxId, errors });
+    else
+      log.error('recovery left errors; record kept', {
+        sandboxId: rec.sandboxId,
+        errors: errors.map((e) => e.message),
+      });
     return;
   }
   try {
@@ -78,37 +83,13 @@ async function checkTopology(ctx: ManagerContext, rec: SandboxRecord, path: stri
   try {
     const links = await nl.links();
     const mark = linkMark(ctx.scope, rec.sandboxId);
-    for (const nic of rec.nics) {
-      // only the links this sandbox made count (and get marked): not others with their names
-      const find = (name: string, index: number | undefined, kind: 'bridge' | 'tun') => {
-        const l = links.find((x) => x.name === name);
-        if (l && !ownLink(l, { name, index, kind, mark })) drift.push(`${name} is not the link this sandbox made`);
-        return l && ownLink(l, { name, index, kind, mark }) ? l : undefined;
-      };
-      const br = find(nic.bridge, nic.bridgeIndex, 'bridge');
-      const tap = find(nic.tap, nic.tapIndex, 'tun');
-      const veth = links.find((l) => l.name === nic.veth.ifname);
-      if (!br) drift.push(`bridge ${nic.bridge} missing`);
-      if (!tap) drift.push(`tap ${nic.tap} missing`);
-      if (!veth) drift.push(`veth ${nic.veth.ifname} missing`);
-      if (br && veth && veth.master !== br.index) drift.push(`veth ${nic.veth.ifname} not enslaved to ${nic.bridge}`);
-      if (br && tap && tap.master !== br.index) drift.push(`tap ${nic.tap} not enslaved to ${nic.bridge}`);
-      for (const l of [br, tap]) {
-        if (!l || l.alias === mark) continue;
-        await nl.setLink(l.index, l.name, { alias: mark });
-        drift.push(`${l.name} was not marked ${mark}: marked`);
-      }
-    }
+    for (const nic of rec.nics) drift.push(...(await bindingOf(nic).check({ nl, links, mark }, nic)));
   } finally {
     nl.close();
   }
   if (!(await fenceExists(path, rec.fenceTable))) {
     drift.push('fence table missing: re-applied');
-    await applyFence(
-      path,
-      rec.fenceTable,
-      rec.nics.map((n) => ({ bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac })),
-    );
+    await applyFence(path, rec.fenceTable, fenceNics(rec));
   }
   return drift;
 }

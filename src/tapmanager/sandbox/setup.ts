@@ -1,20 +1,19 @@
 // A setup: validate -> snapshot -> plan -> record (write-ahead) -> apply -> record
-// ready; a failure rolls back what it made. Runs under the sandbox's lock.
+// ready; a failure rolls back what it made. Runs under the sandbox's lock. Each NIC is
+// planned, built and undone by its binding (bindings/); the NICs of one sandbox are
+// planned and built concurrently, and one NIC's failure rolls back the whole sandbox.
 import { createHash, randomBytes } from 'node:crypto';
 import { NetlinkHandle } from '../../net/netlink';
-import { randomMac } from '../../net/mac';
-import { crashCounting } from '../crash-points';
-import { TapError, badInput } from '../errors';
+import { bindingOf, podBinding, type NicSpec } from '../bindings';
+import { TapError } from '../errors';
 import { applyFence } from '../fence';
+import type { FenceNic } from '../fence/types';
 import { linkMark } from '../link-mark';
 import type { PinnedNetns } from '../netns-pin';
-import { planGuestNetwork, PlanError } from '../plan/guest-network';
-import { readVethSnapshot } from '../plan/read-veth';
-import type { GuestNic, SetupRequest, SetupResult } from '../protocol';
+import type { SetupRequest, SetupResult } from '../protocol';
 import { RECORD_VERSION, NicRecord, SandboxRecord } from '../record';
-import { BRIDGE_IP, buildNic, planNicLinks } from '../topology';
-import type { NicInput } from '../validate';
-import { FENCE_TABLE, step, type ManagerContext } from './context';
+import { planNicLinks } from '../topology';
+import { FENCE_TABLE, step, stepping, type ManagerContext } from './context';
 import { unbuild } from './unbuild';
 
 function requestHash(req: SetupRequest): string {
@@ -25,31 +24,35 @@ export function setupResult(rec: SandboxRecord): SetupResult {
   return {
     sandboxId: rec.sandboxId,
     netKey: `${rec.sandboxId}:${rec.token}`,
-    nics: rec.nics.map((n) => guestNic(n)),
+    nics: rec.nics.map((n) => bindingOf(n).describe(n)),
   };
 }
 
-export function guestNic(n: NicRecord): GuestNic {
-  return {
-    index: n.cniIndex,
-    veth: n.veth.ifname,
-    bridge: n.bridge,
-    tap: n.tap,
-    mac: n.guestMac,
-    mtu: n.mtu,
-    model: n.model,
-    queues: n.queues,
-    vnetHdr: true,
-    ip: n.plan.ip,
-    prefixLen: n.plan.prefixLen,
-    ...(n.plan.routers[0] ? { gateway: n.plan.routers[0] } : {}),
-  };
+/** The fence entries of a record's NICs (those whose binding fences). */
+export function fenceNics(rec: SandboxRecord): FenceNic[] {
+  return rec.nics.flatMap((n) => bindingOf(n).fence(n) ?? []);
+}
+
+/**
+ * Waits for every one of ops, then throws the first failure in their order: nothing is
+ * still in flight when the caller rolls back.
+ */
+async function all<T>(ops: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(ops);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+function nicSummary(n: NicRecord): string {
+  const addr = n.plan ? `${n.plan.ip}/${n.plan.prefixLen}` : 'L2 only';
+  return `${n.name ? `${n.name}: ` : ''}${n.veth.ifname}->${n.tap} ${n.model} ${n.guestMac} ${addr}`;
 }
 
 export async function doSetup(
   ctx: ManagerContext,
   req: SetupRequest,
-  inputs: NicInput[],
+  specs: NicSpec[],
   ns: PinnedNetns,
 ): Promise<SetupResult> {
   const { registry } = ctx;
@@ -67,64 +70,31 @@ export async function doSetup(
   registry.claims.claim(req.sandboxId, req.netnsPath, ns.path);
   let nl: NetlinkHandle;
   try {
-    nl = crashCounting(NetlinkHandle.open(ns.path), 'setup');
+    nl = stepping(ctx, NetlinkHandle.open(ns.path), 'setup', req.sandboxId);
   } catch (e) {
     registry.claims.release(req.sandboxId);
     throw e;
   }
   let rec: SandboxRecord | undefined;
   try {
-    // 1. snapshot every veth before touching anything, and plan what the guest gets
-    // and the links it builds: names and indexes no link in the netns has
-    const made = planNicLinks(await nl.links(), inputs.length);
-    const nicRecs: NicRecord[] = [];
-    for (const [i, input] of inputs.entries()) {
-      const snap = await readVethSnapshot(ns.path, input.ifname).catch((e: unknown) => {
-        throw badInput(
-          `cniResult.interfaces[${input.cniIndex}].name`,
-          input.ifname,
-          `not found in netns ${req.netnsPath} (${(e as Error).message})`,
-        );
-      });
-      let plan;
-      try {
-        plan = planGuestNetwork({
-          veth: snap,
-          cni: req.cniResult,
-          cniInterfaceIndex: input.cniIndex,
-          ...(req.dns ? { dns: req.dns } : {}),
-          serverId: BRIDGE_IP,
-        });
-      } catch (e) {
-        if (e instanceof PlanError) throw new TapError('EINVAL', e.message, e.field);
-        throw e;
-      }
-      if (snap.addrs.every((a) => a.family !== 4)) {
-        throw badInput(
-          `cniResult.interfaces[${input.cniIndex}].name`,
-          input.ifname,
-          'has no IPv4 address in the pod netns',
-        );
-      }
-      for (const u of plan.unexpressible)
-        log.warn('route cannot be handed to the guest', {
-          sandboxId: req.sandboxId,
-          route: u.route,
-          reason: u.reason,
-        });
-      nicRecs.push({
-        cniIndex: input.cniIndex,
-        veth: snap,
-        vethNewMac: randomMac(() => randomBytes(6)),
-        ...made[i]!,
-        bridgeMac: randomMac(() => randomBytes(6)),
-        guestMac: snap.mac,
-        mtu: snap.mtu,
-        model: req.nicModel ?? ctx.o.nicModel ?? 'virtio-net-pci',
-        queues: req.queues ?? 1,
-        plan,
-      });
-    }
+    // 1. snapshot every pod interface before touching anything, and plan what the guest
+    // gets and the links it builds: names and indexes no link in the netns has
+    const made = planNicLinks(await nl.links(), specs.length);
+    const nicRecs = await all(
+      specs.map((spec, i) =>
+        podBinding(spec.binding).plan(
+          {
+            sandboxId: req.sandboxId,
+            netnsPath: req.netnsPath,
+            nsPath: ns.path,
+            links: made[i]!,
+            ...(req.dns ? { dns: req.dns } : {}),
+            log,
+          },
+          spec,
+        ),
+      ),
+    );
     await step(ctx, 'setup.planned', req.sandboxId);
     const now = new Date().toISOString();
     rec = {
@@ -144,45 +114,28 @@ export async function doSetup(
     await ctx.o.store.save(rec);
     registry.records.set(rec.sandboxId, rec);
     await step(ctx, 'setup.recorded', req.sandboxId);
-    let n = 0;
-    const hook = (): void => {
-      n++;
-      if (ctx.o.failAfterStep !== undefined && n > ctx.o.failAfterStep) {
-        throw new TapError('EIO', `injected failure after step ${ctx.o.failAfterStep}`);
-      }
-    };
-    // 3 and 4. build the links while the fence goes in on a pool thread: its rules
-    // match interface names, so they need no link to exist, and both are done (or both
-    // settled, for the rollback) before anything else happens
-    const fencing = applyFence(
-      ns.path,
-      rec.fenceTable,
-      rec.nics.map((x) => ({ bridge: x.bridge, veth: x.veth.ifname, tap: x.tap, guestMac: x.guestMac })),
-    );
+    // 3 and 4. build the NICs, all at once, while the fence goes in on a pool thread:
+    // its rules match interface names, so they need no link to exist, and all are done
+    // (or all settled, for the rollback) before anything else happens
+    const fencing = applyFence(ns.path, rec.fenceTable, fenceNics(rec));
     fencing.catch(() => undefined); // handled below; not an unhandled rejection meanwhile
+    const mark = linkMark(ctx.scope, req.sandboxId);
     try {
-      for (const nic of rec.nics) {
-        await buildNic(nl, ns.path, nic, linkMark(ctx.scope, req.sandboxId));
-        hook();
-      }
+      await all(rec.nics.map((nic) => bindingOf(nic).apply({ nl, nsPath: ns.path, mark }, nic)));
     } catch (e) {
       await fencing.catch(() => undefined);
       throw e;
     }
+    await step(ctx, 'setup.built', req.sandboxId);
     await fencing;
     await step(ctx, 'setup.fenced', req.sandboxId);
-    hook();
     // 5. DHCP, listening before we answer
     await ctx.dhcp.start(rec, ns.path);
     await step(ctx, 'setup.dhcp', req.sandboxId);
-    hook();
     rec.state = 'ready';
     await ctx.o.store.save(rec);
     await step(ctx, 'setup.ready', req.sandboxId);
-    log.info('sandbox ready', {
-      sandboxId: rec.sandboxId,
-      nics: rec.nics.map((x) => `${x.veth.ifname}->${x.tap} ${x.guestMac} ${x.plan.ip}/${x.plan.prefixLen}`),
-    });
+    log.info('sandbox ready', { sandboxId: rec.sandboxId, nics: rec.nics.map(nicSummary) });
     return setupResult(rec);
   } catch (e) {
     if (!rec) registry.claims.release(req.sandboxId);
@@ -192,7 +145,7 @@ export async function doSetup(
       else {
         log.error('rollback of a failed setup left errors; record kept for a later teardown', {
           sandboxId: rec.sandboxId,
-          errors,
+          errors: errors.map((x) => x.message),
         });
       }
       log.warn('setup failed and was rolled back', { sandboxId: rec.sandboxId, error: (e as Error).message });

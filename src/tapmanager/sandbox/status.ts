@@ -3,26 +3,19 @@
 import { NetlinkHandle } from '../../net/netlink';
 import { TapError } from '../errors';
 import { readFenceCounters } from '../fence';
-import { planRouteRestore } from '../plan/restore-routes';
-import type { GuestNic, ListEntry } from '../protocol';
-import type { RouteSnapshot } from '../snapshot';
+import { bindingOf } from '../bindings';
+import type { NicStatus } from '../bindings/types';
+import type { ListEntry } from '../protocol';
 import { checkSandboxId } from '../validate';
 import { goneMessage, pinRecord, type ManagerContext } from './context';
-import { guestNic } from './setup';
 
 export interface SandboxStatus {
   sandboxId: string;
   state: string;
   netnsPath: string;
   createdAt: string;
-  nics: (GuestNic & {
-    routes: { dst: string; gw: string }[];
-    /** routes of the veth that DHCP cannot hand to the guest, with the reason (logged once, at setup) */
-    unexpressible: { route: RouteSnapshot; reason: string }[];
-    /** routes of the veth that a teardown cannot put back, with the reason (logged at teardown) */
-    unrestorable: { route: RouteSnapshot; reason: string }[];
-    warnings: string[];
-  })[];
+  /** per NIC, in order: what it got, and the routes it could not hand over or put back (NicStatus) */
+  nics: NicStatus[];
   dhcp: unknown[];
   fence?: { name: string; packets: number; bytes: number }[];
   drift: string[];
@@ -59,13 +52,7 @@ export async function sandboxStatus(ctx: ManagerContext, id: unknown): Promise<S
     state: rec.state,
     netnsPath: rec.netnsPath,
     createdAt: rec.createdAt,
-    nics: rec.nics.map((n) => ({
-      ...guestNic(n),
-      routes: n.plan.classlessRoutes,
-      unexpressible: n.plan.unexpressible,
-      unrestorable: planRouteRestore(n.veth, n.veth.routes).unrestorable,
-      warnings: n.plan.warnings,
-    })),
+    nics: rec.nics.map((n) => bindingOf(n).status(n)),
     dhcp: dhcp.map((s) => ({ ...s, netns: rec.netnsPath })), // opened as /proc/self/fd/N
     ...(fence ? { fence } : {}),
     ...(live ? { live } : {}),
@@ -79,6 +66,6 @@ export function listSandboxes(ctx: ManagerContext): ListEntry[] {
     state: r.state,
     netnsPath: r.netnsPath,
     createdAt: r.createdAt,
-    ips: r.nics.map((n) => `${n.plan.ip}/${n.plan.prefixLen}`),
+    ips: r.nics.flatMap((n) => (n.plan ? [`${n.plan.ip}/${n.plan.prefixLen}`] : [])),
   }));
 }

@@ -8,7 +8,8 @@ export async function doTeardown(ctx: ManagerContext, sandboxId: string): Promis
   rec.state = 'tearing-down';
   await ctx.o.store.save(rec);
   await step(ctx, 'teardown.recorded', sandboxId);
-  const errors = await unbuild(ctx, rec, undefined, 'teardown');
+  const undone = await unbuild(ctx, rec, undefined, 'teardown');
+  const errors = undone.map((e) => e.message); // the reply's shape: one line per failed step
   if (errors.length === 0) {
     await ctx.registry.forget(sandboxId);
     ctx.drift.delete(sandboxId);

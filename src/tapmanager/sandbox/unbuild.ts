@@ -1,14 +1,19 @@
 // The undo of everything a setup may have done, each step independent: DHCP stopped,
-// fence removed, taps and bridges deleted (one batch when it can), every veth restored.
+// fence removed, the links the NICs made deleted (one batch when it can), then each
+// NIC's binding undoes the rest (in reverse order). Returns typed errors (UndoError).
 import { NetlinkHandle } from '../../net/netlink';
-import { crashCounting, crashPoint } from '../crash-points';
+import { bindingOf, UndoError } from '../bindings';
 import { removeFence } from '../fence';
 import { linkMark } from '../link-mark';
 import { unpinned } from '../netns-pin';
-import { readVethSnapshot } from '../plan/read-veth';
 import type { SandboxRecord } from '../record';
-import { deleteNicLinks, unbuildNic } from '../topology';
-import { pinRecord, type ManagerContext } from './context';
+import { deleteNicLinks } from '../topology';
+import { pinRecord, step, stepping, type ManagerContext } from './context';
+
+/** The error with the pinned path in its message put back as the record's netns path. */
+function shownAs(e: UndoError, path: string, netnsPath: string): UndoError {
+  return new UndoError(e.step, e.target, e.code, unpinned(e.message, { path }, netnsPath));
+}
 
 /**
  * Undo of everything a setup may have done, each step independent. In the namespace
@@ -20,14 +25,14 @@ export async function unbuild(
   rec: SandboxRecord,
   within?: { nl: NetlinkHandle; path: string },
   op = 'rollback',
-): Promise<string[]> {
+): Promise<UndoError[]> {
   await ctx.dhcp.stop(rec.sandboxId);
   const ns = within ? undefined : pinRecord(ctx, rec);
   const path = within?.path ?? ns?.path;
   if (path === undefined) return []; // the namespace and all in it are gone: nothing to restore
   try {
     const errors = await unbuildIn(ctx, rec, path, within?.nl, op);
-    return errors.map((m) => unpinned(m, { path }, rec.netnsPath));
+    return errors.map((e) => shownAs(e, path, rec.netnsPath));
   } finally {
     ns?.close();
   }
@@ -39,39 +44,37 @@ async function unbuildIn(
   path: string,
   nlIn: NetlinkHandle | undefined,
   op: string,
-): Promise<string[]> {
-  const errors: string[] = [];
+): Promise<UndoError[]> {
+  const errors: UndoError[] = [];
   const warnings: string[] = [];
   const leftAlone: string[] = [];
   let nl = nlIn;
   try {
-    nl ??= crashCounting(NetlinkHandle.open(path), op);
+    nl ??= stepping(ctx, NetlinkHandle.open(path), op, rec.sandboxId);
   } catch (e) {
-    return [`open netns ${rec.netnsPath}: ${(e as Error).message}`];
+    return [UndoError.of('open netns', rec.netnsPath, e)];
   }
   try {
-    await removeFence(path, rec.fenceTable).catch((e: unknown) => errors.push(`remove fence: ${(e as Error).message}`));
-    crashPoint(`${op}.unfenced`);
-    // one batch for all taps and bridges; whatever it leaves, unbuildNic deletes singly
+    await removeFence(path, rec.fenceTable).catch((e: unknown) =>
+      errors.push(UndoError.of('remove fence', rec.fenceTable, e)),
+    );
+    await step(ctx, `${op}.unfenced`, rec.sandboxId);
+    // one batch for all the links the NICs made; whatever it leaves, each binding's undo deletes singly
     const mark = linkMark(ctx.scope, rec.sandboxId);
-    const batched = await deleteNicLinks(nl, rec.nics, mark).catch((e: unknown) => {
+    const made = rec.nics.flatMap((n) => bindingOf(n).madeLinks(n, mark));
+    const batched = await deleteNicLinks(nl, made).catch((e: unknown) => {
       ctx.o.log.warn('batch link delete failed; deleting one by one', { error: (e as Error).message });
       return false;
     });
-    if (batched) crashPoint(`${op}.links-deleted`);
-    for (const nic of [...rec.nics].reverse()) {
-      const current = async (ifname: string) => (await readVethSnapshot(path, ifname)).routes;
-      errors.push(
-        ...(await unbuildNic(
-          nl,
-          nic,
-          mark,
-          current,
-          (w) => warnings.push(w),
-          (w) => leftAlone.push(w),
-        )),
-      );
-    }
+    if (batched) await step(ctx, `${op}.links-deleted`, rec.sandboxId);
+    const undo = {
+      nl,
+      nsPath: path,
+      mark,
+      warn: (w: string) => warnings.push(w),
+      leftAlone: (w: string) => leftAlone.push(w),
+    };
+    for (const nic of [...rec.nics].reverse()) errors.push(...(await bindingOf(nic).undo(undo, nic)));
   } finally {
     if (!nlIn) nl.close();
   }
