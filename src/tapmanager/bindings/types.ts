@@ -40,7 +40,9 @@ export interface NicSpec {
   podInterface: string;
   /** the request path that names podInterface, for errors (`nics[1].podInterface`) */
   field: string;
-  /** index in the CNI result's interfaces of podInterface (a request without `nics`) */
+  /** the request path of cniResult, for errors (`cniResult`, `nics[1].cniResult`) */
+  cniField: string;
+  /** index in the CNI result's interfaces of podInterface (0 when it lists none) */
   cniIndex: number;
   /** the network's CNI result; absent: an L2-only NIC (no IP handed over, no DHCP server) */
   cniResult?: CniResult;

@@ -14,6 +14,11 @@ import type { GuestNic } from '../../protocol';
 import { BRIDGE_IP, buildNic, nicLinks, ownLink, unbuildNic } from '../../topology';
 import type { PodBinding } from '../types';
 
+/** A plan's field or message about `cniResult...` as about the NIC's CNI result at `cniField`. */
+function inCni(text: string, cniField: string): string {
+  return cniField === 'cniResult' ? text : text.replaceAll('cniResult', cniField);
+}
+
 export const bridgePod: PodBinding = {
   name: 'bridge',
 
@@ -32,7 +37,9 @@ export const bridgePod: PodBinding = {
           serverId: BRIDGE_IP,
         });
       } catch (e) {
-        if (e instanceof PlanError) throw new TapError('EINVAL', e.message, e.field);
+        // the plan names fields from the CNI result's root: from the request's, here
+        if (e instanceof PlanError)
+          throw new TapError('EINVAL', inCni(e.message, spec.cniField), inCni(e.field, spec.cniField));
         throw e;
       }
       if (snap.addrs.every((a) => a.family !== 4)) {
