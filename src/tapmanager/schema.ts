@@ -241,7 +241,16 @@ export function fieldPath(path: readonly { key: unknown }[] | undefined, root = 
 /** The request's shape, or EINVAL naming the first field that is wrong. */
 export function parseSetup(raw: unknown): SetupShape {
   const r = v.safeParse(setupSchema, raw, { abortEarly: true });
-  if (r.success) return r.output;
+  if (r.success) {
+    const out = r.output;
+    if (out.nics) {
+      // with `nics`, each NIC has its own CNI result, model and queues
+      for (const k of ['cniResult', 'nicModel', 'queues'] as const) {
+        if (out[k] !== undefined) fail(k, out[k], 'cannot be given with nics (give it per NIC)');
+      }
+    } else if (!out.cniResult) fail('cniResult', undefined, 'is required (or give nics)');
+    return out;
+  }
   const issue = r.issues[0];
   const field = fieldPath(issue.path);
   // an unknown field's issue carries its name as input; the value is what matters

@@ -228,12 +228,6 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
 /** Validates a setup request: its shape, then what needs the netns; throws EINVAL naming the field. */
 export function validateSetup(raw: unknown, defaultModel = 'virtio-net-pci'): { req: SetupRequest; nics: NicSpec[] } {
   const r = parseSetup(raw);
-  if (r.nics) {
-    // with `nics`, each NIC has its own CNI result, model and queues
-    for (const k of ['cniResult', 'nicModel', 'queues'] as const) {
-      if (r[k] !== undefined) throw badInput(k, r[k], 'cannot be given with nics (give it per NIC)');
-    }
-  } else if (!r.cniResult) throw badInput('cniResult', undefined, 'is required (or give nics)');
   const netnsPath = checkNetnsPath(r.netnsPath);
   if (r.cniResult) checkInterfaces(r.cniResult, netnsPath);
   if (r.hostname && !isDhcpName(r.hostname))
