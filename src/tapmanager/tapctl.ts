@@ -3,6 +3,7 @@
 // as a diagram), `status ID`, and `setup`/`teardown` for scripts; `--json` everywhere.
 import * as fs from 'node:fs';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
+import { domainBinding } from './bindings/domain';
 import { TapmanagerClient } from './client';
 import { describeRoute } from './plan/routes';
 import { DEFAULT_CONTROL_SOCKET } from './protocol';
@@ -25,7 +26,30 @@ const HELP = `commands:
   setup SANDBOX_ID --netns PATH --cni-result FILE [--hostname NAME] [--queues N]
   teardown SANDBOX_ID
   revoke SANDBOX_ID         detach whoever holds the sandbox's tap fds (the next fetch then works)
+  interfaces SANDBOX_ID     the libvirt <interface> elements of the sandbox's NICs, in order (for a
+                            runtime that writes its own domain XML instead of running vmwrapper)
 `;
+
+/** The libvirt <interface> elements equivalent to what vmwrapper gives QEMU, in NIC order. */
+export function renderInterfaces(s: Pick<BoundedStatus, 'nics'>): string {
+  return s.nics
+    .map((n, i) => {
+      const binding = n.binding ?? 'bridge';
+      const d = domainBinding(binding);
+      if (!d) return `<!-- nics[${i}]: binding "${binding}" has no domain side in this tapctl -->`;
+      const nic = {
+        ...(n.name !== undefined ? { name: n.name } : {}),
+        binding,
+        mac: n.mac,
+        model: n.model,
+        queues: n.queues,
+        vhost: false,
+        tap: n.tap,
+      };
+      return d.libvirtInterface(nic);
+    })
+    .join('\n');
+}
 
 export function renderDescribe(s: BoundedStatus): string {
   const out: string[] = [];
@@ -53,7 +77,7 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push(`                 ${n.tap.padEnd(6)} ${l(n.tap)}   vnet_hdr, queues ${n.queues}`);
     out.push(`                    ║ fd → vmwrapper → QEMU ${n.model}`);
     out.push(
-      `                 guest  ${n.mac}  ${n.ip}/${n.prefixLen}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
+      `                 guest  ${n.mac}  ${n.ip !== undefined ? `${n.ip}/${n.prefixLen}` : 'L2 only, no address handed over'}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
     );
     out.push(
       `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
@@ -125,9 +149,18 @@ async function main(): Promise<number> {
         print(r, () =>
           [
             `NET_KEY=${r.netKey}`,
-            ...r.nics.map((n) => `NIC ${n.tap} mac=${n.mac} ip=${n.ip}/${n.prefixLen} queues=${n.queues}`),
+            ...r.nics.map(
+              (n) =>
+                `NIC ${n.name ? `${n.name} ` : ''}${n.tap} mac=${n.mac} ${n.ip !== undefined ? `ip=${n.ip}/${n.prefixLen}` : 'l2-only'} model=${n.model} queues=${n.queues}`,
+            ),
           ].join('\n'),
         );
+        return 0;
+      }
+      case 'interfaces': {
+        const s = (await client.status(need(arg, 'SANDBOX_ID'))) as BoundedStatus;
+        const xml = renderInterfaces(s);
+        print({ sandboxId: s.sandboxId, interfaces: xml.split(/\n(?=<)/) }, () => xml);
         return 0;
       }
       case 'revoke': {
