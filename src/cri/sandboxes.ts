@@ -189,7 +189,7 @@ export class SandboxService {
         attempted,
         rec.vmNetwork
           ? // the per-NIC request (docs/protocol.md); the top-level cniResult is absent with it
-            ({ ...pod, nics: buildNics(rec.vmNetwork, POD_IFNAME, rec.cniResult) } as unknown as SetupArgs)
+            { ...pod, nics: buildNics(rec.vmNetwork, POD_IFNAME, rec.cniResult) }
           : { ...pod, cniResult: forTapwire(rec.cniResult) },
       );
       rec.state = 'SANDBOX_READY';

@@ -14,22 +14,11 @@ import type { CniResult } from '../cni/result';
 import { forTapwire } from '../cni/version';
 import { parseMac } from '../net/mac';
 import { effectiveNics, isSpecError, NETWORK_SPEC_ANNOTATION, specFromAnnotations, type NetworkSpec } from '../spec';
-import type { DhcpOptionsSpec, PortSpec } from '../spec/types';
+import type { NicRequest } from '../tapmanager/protocol';
 import { CriError } from './errors';
 
 /** One guest NIC as tapmanager's setup takes it (the `nics` request of docs/protocol.md). */
-export interface NicRequest {
-  name: string;
-  binding: 'bridge';
-  podInterface: string;
-  /** absent: L2 only (no IP handed over, no DHCP server) */
-  cniResult?: CniResult;
-  macAddress?: string;
-  model?: string;
-  queues?: number;
-  dhcpOptions?: DhcpOptionsSpec;
-  ports?: PortSpec[];
-}
+export type { NicRequest };
 
 /** A multus network of the spec: where it is attached and, once it is, its CNI result. */
 export interface ExtraNetwork {

@@ -29,7 +29,8 @@ export const SPEC_LIMITS = {
   textBytes: 256 << 10,
   /** YAML aliases: a spec needs none; a few are allowed, a billion-laughs document is refused */
   yamlAliases: 16,
-  interfaces: 32,
+  /** tapmanager's MAX_NICS: most guest NICs per sandbox */
+  interfaces: 16,
   /** an interface's name becomes part of link names: IFNAMSIZ less the NUL */
   name: 15,
   ports: 256,

@@ -418,10 +418,7 @@ export class VmPods {
     const podIfName = podInterfaces(net)[0]?.name ?? 'eth0';
     const setupReq: Omit<SetupRequest, 'op'> = state
       ? // the per-NIC request (docs/protocol.md); the top-level cniResult is absent with it
-        ({ sandboxId: id, netnsPath, ...pod, nics: buildNics(state, podIfName, cniResult) } as unknown as Omit<
-          SetupRequest,
-          'op'
-        >)
+        { sandboxId: id, netnsPath, ...pod, nics: buildNics(state, podIfName, cniResult) }
       : { sandboxId: id, netnsPath, cniResult, ...pod };
     const setup = await this.o.tapmanager.setup(setupReq);
     const rec: VmPodRecord = {
