@@ -5,7 +5,8 @@
 // tapmanager's setup, as a device plugin would), and tapwire's guest boots through vmwrapper
 // on a real QEMU (TCG). The guest reports the NICs in spec order with the spec's MACs, a
 // lease from tapmanager on each IP network and one from the L2 segment's own DHCP server (a
-// peer on that segment: tapmanager serves none there), and pings each network's gateway.
+// peer on that segment: tapmanager serves none there), and pings each network's gateway and
+// a peer pod on each IP network (a netns attached to the same two networks by CNI).
 // Stop leaves the pod's interfaces byte for byte as tapmanager found them; Stop and Remove
 // leave nothing. The same with autoattachPodInterface: false and no pod-network NIC.
 // (The second NIC is virtio, not e1000: Debian's cloud kernel in the guest is built
@@ -14,6 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { CniRunner, loadNad, parseConfList } from '../../src/cni';
 import { removePersistentNetns } from '../../src/cri/netns';
 import { SandboxService } from '../../src/cri/sandboxes';
 import { ensureGuest, guestCmdline, QEMU, qemuArgs, startGuest } from '../../src/guest';
@@ -39,14 +41,17 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
   let peer: TestNetns;
   let daemon: Daemon;
   let n: number;
+  /** the peer pod's addresses on the pod network and on blue */
+  let peerIps: string[];
   const pinned: string[] = [];
   /** the pod netns as tapmanager found it at setup, and as it left it at teardown */
   const dumps: { before?: string; after?: string } = {};
 
+  /** leases other than the peer pod's */
   const leases = () =>
     ['twnet', 'blue'].flatMap((net) => {
       const d = path.join(tmp, 'ipam', net);
-      return fs.existsSync(d) ? fs.readdirSync(d).filter((f) => f.startsWith('10.')) : [];
+      return fs.existsSync(d) ? fs.readdirSync(d).filter((f) => f.startsWith('10.') && !peerIps.includes(f)) : [];
     });
   const bridgeConf = (name: string, br: string, subnet: string, dst: string) => ({
     cniVersion: '1.0.0',
@@ -86,6 +91,21 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
         `spec: {config: '${JSON.stringify(bridgeConf('blue', 'br-blue', `10.${n}.1.0/24`, '10.200.0.0/16'))}'}`,
       ].join('\n'),
     );
+    // a peer pod on both networks
+    const peerPod = createNetns('peerpod');
+    const cni = new CniRunner({ binDirs: [PLUGINS], hostNetns: node.path, cacheDir: path.join(tmp, 'peer-cache') });
+    const a = {
+      containerId: 'peerpod',
+      netns: peerPod.path,
+      pod: { podNamespace: 'default', podName: 'peer', infraContainerId: 'peerpod' },
+    };
+    const twnet = parseConfList(fs.readFileSync(path.join(tmp, 'net.d', '10-twnet.conflist'), 'utf8'));
+    const r0 = await cni.add(twnet, { ...a, ifName: 'eth0' });
+    const r1 = await cni.add(loadNad(path.join(tmp, 'nads'), { namespace: 'default', name: 'blue' }), {
+      ...a,
+      ifName: 'net1',
+    });
+    peerIps = [r0, r1].map((r) => r.ips![0]!.address.split('/')[0]!);
     daemon = await startDaemon(path.join(tmp, 'tapmanager'));
     await ensureGuest();
   }, 600_000);
@@ -154,7 +174,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
     return { sandboxes, id };
   }
 
-  async function boot(netKey: string, nics: number) {
+  async function boot(netKey: string, nics: number, peers: string[]) {
     const image = await ensureGuest();
     const work = path.join(tmp, `guest-${netKey.slice(0, 6)}`);
     fs.mkdirSync(work);
@@ -163,7 +183,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
       args: qemuArgs({
         kernel: image.kernel,
         initrd: image.initrd,
-        append: guestCmdline({ dhcpTries: 20, ping: ['gw'] }),
+        append: guestCmdline({ dhcpTries: 20, ping: ['gw', ...peers] }),
         name: 'tapwire-spec',
         console: 'stdio',
       }),
@@ -177,7 +197,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
         TAPWIRE_FD_SOCKET: daemon.fdSocket,
       },
       timeoutMs: 300_000,
-      expect: { leases: nics, pings: nics },
+      expect: { leases: nics, pings: nics + peers.length },
     });
     return run.result;
   }
@@ -189,8 +209,11 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
     expect(await daemon.client.list()).toEqual([]);
     expect(leases()).toEqual([]);
     expect(fs.readdirSync(path.join(tmp, 'cri', 'cni-cache'))).toEqual([]);
-    expect(node.ip('-o', 'link', 'show', 'master', 'br-blue')).toBe('');
-    expect(node.ip('-o', 'link', 'show', 'master', 'cni0')).toBe('');
+    // only the peer pod's port is left on each bridge
+    for (const br of ['br-blue', 'cni0']) {
+      const ports = node.ip('-o', 'link', 'show', 'master', br).trim().split('\n');
+      expect(ports).toEqual([expect.stringContaining('peerpod')]);
+    }
     expect(peer.ip('-o', 'link', 'show')).not.toContain('segp'); // went with the pod netns
   }
 
@@ -216,14 +239,15 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
       '--dhcp-option=3,192.168.77.1',
     ]);
     const st = await sandboxes.status(id, true);
-    const res = await boot(st.info.netKey!, 3);
+    const res = await boot(st.info.netKey!, 3, peerIps);
     const r = res.report;
     expect(res.verdict.problems).toEqual([]);
     const blueMac = (JSON.parse(st.info['k8s.v1.cni.cncf.io/network-status']!) as { mac: string }[])[1]!.mac;
     expect(r.nics.map((x) => x.mac)).toEqual(['de:ad:00:00:be:af', blueMac, '02:00:00:77:00:03']);
     const byNic = new Map(r.leases.map((l) => [l.nic, l]));
-    expect(byNic.get(r.nics[0]!.name)).toMatchObject({ ip: `10.${n}.0.2`, router: [`10.${n}.0.1`] });
-    expect(byNic.get(r.nics[1]!.name)).toMatchObject({ ip: `10.${n}.1.2`, router: [`10.${n}.1.1`] });
+    const podIps = JSON.parse(st.info['k8s.v1.cni.cncf.io/network-status']!) as { ips: string[] }[];
+    expect(byNic.get(r.nics[0]!.name)).toMatchObject({ ip: podIps[0]!.ips[0], router: [`10.${n}.0.1`] });
+    expect(byNic.get(r.nics[1]!.name)).toMatchObject({ ip: podIps[1]!.ips[0], router: [`10.${n}.1.1`] });
     // the L2 segment's lease comes from its own server, a peer on the segment
     expect(byNic.get(r.nics[2]!.name)).toMatchObject({ server: '192.168.77.1', router: ['192.168.77.1'] });
     expect(
@@ -231,7 +255,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
         .filter((p) => p.ok)
         .map((p) => p.target)
         .sort(),
-    ).toEqual([`10.${n}.0.1`, `10.${n}.1.1`, '192.168.77.1'].sort());
+    ).toEqual([`10.${n}.0.1`, `10.${n}.1.1`, '192.168.77.1', ...peerIps].sort());
     expect(dns.child.exitCode).toBeNull();
     await stopAndRemove(sandboxes, id);
   }, 600_000);
@@ -247,7 +271,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
     const { sandboxes, id } = await runPod('spec2', spec);
     await startDnsmasq(peer, 'segp', tmp, 'seg2', ['--dhcp-range=192.168.77.50,192.168.77.60,255.255.255.0,1h']);
     const st = await sandboxes.status(id, true);
-    const res = await boot(st.info.netKey!, 2);
+    const res = await boot(st.info.netKey!, 2, [peerIps[1]!]);
     expect(res.verdict.problems).toEqual([]);
     expect(res.report.nics.map((x) => x.mac).at(-1)).toBe('02:00:00:77:00:03');
     expect(res.report.nics).toHaveLength(2);
