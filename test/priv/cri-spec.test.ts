@@ -103,6 +103,10 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
     writeNad('default', 'blue', bridgeConf('blue', 'br-blue', `10.${n}.1.0/24`));
     writeNad('other', 'red', bridgeConf('red', 'br-red', `10.${n}.2.0/24`));
     tap = new FakeTapmanager();
+    await startService();
+  });
+
+  async function startService(): Promise<void> {
     const sandboxes = new SandboxService({
       cniConfDir: path.join(tmp, 'net.d'),
       cniBinDirs: [PLUGINS],
@@ -122,7 +126,7 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
     const sock = path.join(tmp, 'cri.sock');
     await server.listen(sock);
     client = criClient(sock);
-  });
+  }
 
   afterEach(async () => {
     client?.close();
@@ -248,5 +252,24 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
     await rt().StopPodSandbox!({ podSandboxId: id });
     await rt().RemovePodSandbox!({ podSandboxId: id });
     expect(allLeases()).toEqual([]);
+  });
+
+  it('a restart between run and stop still deletes the extra networks (the record and the CNI cache)', async () => {
+    const { podSandboxId: id } = await rt().RunPodSandbox!({ config: withSpec('vm4', SPEC) });
+    expect(allLeases()).toHaveLength(3);
+    client?.close();
+    await server?.close(1000);
+    await startService();
+    await rt().StopPodSandbox!({ podSandboxId: id });
+    expect(allLeases()).toEqual([]);
+    expect(cache()).toEqual([]);
+    const st = await rt().PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(JSON.parse(st.info.vmNetworkSpec as string).interfaces.map((i: { name: string }) => i.name)).toEqual([
+      'default',
+      'blue',
+      'seg',
+      'red',
+    ]);
+    await rt().RemovePodSandbox!({ podSandboxId: id });
   });
 });
