@@ -1,6 +1,7 @@
-// The pod-sandbox lifecycle behind the CRI RuntimeService: run (netns, CNI ADD, tapmanager
-// setup, rolled back in reverse on any failure), stop (network down, record kept), remove,
-// status and list. Operations on one sandbox are serialized; records persist on disk.
+// The pod-sandbox lifecycle behind the CRI RuntimeService: run (netns, CNI ADD, the network
+// spec's extra networks (vm-network.ts), tapmanager setup, rolled back in reverse on any
+// failure), stop (network down, record kept), remove, status and list. Operations on one
+// sandbox are serialized; records persist on disk.
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Attachment, CniRunner } from '../cni/network';
