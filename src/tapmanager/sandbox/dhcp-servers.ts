@@ -20,21 +20,28 @@ export class DhcpServers {
     const logLimit = new RateLimiter(); // per sandbox: what its guest can make us log
     const hostname = guestHostname(rec.request);
     const common = { ...(hostname ? { hostname } : {}), ...(this.o.leaseTime ? { leaseTime: this.o.leaseTime } : {}) };
-    for (const nic of rec.nics) {
-      const binding = bindingOf(nic);
-      const lease = binding.lease(nic, common);
-      if (!lease) continue;
-      servers.push(
-        await DhcpServer.start({
-          ifname: binding.dhcpInterface(nic),
-          netns,
-          serverId: BRIDGE_IP,
-          leases: [lease],
-          logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
-          logLimit,
-        }),
-      );
-    }
+    // all at once; every one settles before this returns, and those that started are
+    // registered (in NIC order) so that a rollback's stop closes them
+    const started = await Promise.allSettled(
+      rec.nics.flatMap((nic) => {
+        const binding = bindingOf(nic);
+        const lease = binding.lease(nic, common);
+        if (!lease) return [];
+        return [
+          DhcpServer.start({
+            ifname: binding.dhcpInterface(nic),
+            netns,
+            serverId: BRIDGE_IP,
+            leases: [lease],
+            logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
+            logLimit,
+          }),
+        ];
+      }),
+    );
+    for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async stop(id: string): Promise<void> {
