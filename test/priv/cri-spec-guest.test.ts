@@ -21,6 +21,7 @@ import { SandboxService } from '../../src/cri/sandboxes';
 import { ensureGuest, guestCmdline, QEMU, qemuArgs, startGuest } from '../../src/guest';
 import { NETWORK_SPEC_ANNOTATION } from '../../src/spec';
 import type { TapmanagerApi } from '../../src/tapmanager/client';
+import { waitFor } from '../fixtures/dhcp-net';
 import { startDnsmasq, stopAll } from '../fixtures/fence/topology';
 import { killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
 import { dadDone, settledDump } from '../helpers/ip-dump';
@@ -214,7 +215,8 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
       const ports = node.ip('-o', 'link', 'show', 'master', br).trim().split('\n');
       expect(ports).toEqual([expect.stringContaining('peerpod')]);
     }
-    expect(peer.ip('-o', 'link', 'show')).not.toContain('segp'); // went with the pod netns
+    // went with the pod netns (the kernel frees a netns's links asynchronously)
+    await waitFor('segp gone with the pod netns', () => !peer.ip('-o', 'link', 'show').includes('segp'));
   }
 
   const blueAndSeg = [
