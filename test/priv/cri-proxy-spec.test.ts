@@ -4,7 +4,9 @@
 // containerd is called, adds the NAD network to the netns containerd made (net1, plugins
 // run in the rig's node netns), has tapmanager build one NIC per interface in spec order,
 // reports every network in Multus's network-status shape, and removes the NAD network
-// before containerd's own teardown: its lease is released and nothing of it is left.
+// before containerd's own teardown: its lease is released and nothing of it is left. Across a
+// restart of the proxy: a spec pod tapmanager lost is repaired with its NICs and its NAD
+// network kept, and one containerd removed behind its back has its NAD network deleted.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -38,6 +40,7 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
   let proxy: ProxyProc | undefined;
   let client: CriClient | undefined;
   let direct: CriClient | undefined;
+  let proxyArgs: string[];
 
   const blueLeases = (): string[] => {
     const d = path.join(tmp, 'ipam', 'blue');
@@ -73,11 +76,12 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
         spec: { config: JSON.stringify(blue) },
       }),
     );
-    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig.socket}`, [
+    proxyArgs = [
       ...['--tapmanager-socket', tap.controlSocket, '--fd-socket', fdSocket],
       ...['--network-attachments-dir', path.join(tmp, 'nads'), '--cni-bin-dir', CNI_BIN_DIR],
       ...['--cni-host-netns', `/proc/${rig.pid}/ns/net`, '--cni-conf-dir', path.join(rig.dir, 'net.d')],
-    ]);
+    ];
+    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig.socket}`, proxyArgs);
     client = criClient(proxy.socket);
     direct = criClient(rig.socket);
   }, 120_000);
@@ -103,6 +107,78 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
     annotations: { [NETWORK_SPEC_ANNOTATION]: typeof spec === 'string' ? spec : JSON.stringify(spec) },
   });
 
+  const SPEC = {
+    apiVersion: 'tapwire.io/v1alpha1',
+    interfaces: [
+      { name: 'default', bridge: {} },
+      { name: 'blue', bridge: {} },
+    ],
+    networks: [
+      { name: 'default', pod: {} },
+      { name: 'blue', multus: { networkName: 'blue' } },
+    ],
+  };
+  const tapIds = async (): Promise<string[]> =>
+    (await tap!.client.list()).map((x) => (x as { sandboxId: string }).sandboxId);
+  async function restartProxy(): Promise<() => string> {
+    client?.close();
+    proxy!.child.kill('SIGKILL');
+    await proxy!.stop();
+    fs.rmSync(path.join(tmp, 'cri.sock'), { force: true });
+    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig!.socket}`, proxyArgs);
+    client = criClient(proxy.socket);
+    return proxy.stderr;
+  }
+  async function until(what: string, cond: () => boolean): Promise<void> {
+    for (const end = Date.now() + 30_000; !cond();) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('a spec pod tapmanager lost is set up again with its NICs, its NAD network kept (no second ADD)', async (ctx) => {
+    if (!client || !rig || !tap) return ctx.skip(missing ?? 'no rig');
+    const { podSandboxId: id } = await client.runtime.RunPodSandbox!({
+      config: podConfig('vms3', SPEC),
+      runtimeHandler: 'tapwire',
+    });
+    const leases = blueLeases();
+    expect(leases).toHaveLength(1);
+    await tap.client.teardown(id); // tapmanager loses it (the pod's interfaces restored)
+    const log = await restartProxy();
+    await until('the log says it is repaired', () => log().includes('VM pod repaired'));
+    expect(await tapIds()).toContain(id);
+    const nics = (await tap.client.status(id)) as { nics: { name?: string }[] };
+    expect(nics.nics.map((x) => x.name)).toEqual(['default', 'blue']);
+    expect(blueLeases()).toEqual(leases);
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(blueLeases()).toEqual([]);
+    expect(await tapIds()).not.toContain(id);
+  });
+
+  it('a spec pod containerd removed behind its back: torn down, its NAD network deleted, forgotten', async (ctx) => {
+    if (!client || !rig || !tap) return ctx.skip(missing ?? 'no rig');
+    const { podSandboxId: id } = await client.runtime.RunPodSandbox!({
+      config: podConfig('vms4', SPEC),
+      runtimeHandler: 'tapwire',
+    });
+    expect(blueLeases()).toHaveLength(1);
+    client.close();
+    proxy!.child.kill('SIGKILL');
+    await proxy!.stop();
+    await direct!.runtime.StopPodSandbox!({ podSandboxId: id });
+    await direct!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    fs.rmSync(path.join(tmp, 'cri.sock'), { force: true });
+    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig.socket}`, proxyArgs);
+    client = criClient(proxy.socket);
+    const log = proxy.stderr;
+    await until('the log says it is gone', () => log().includes('VM pod gone from the backend'));
+    expect(blueLeases()).toEqual([]);
+    expect(await tapIds()).not.toContain(id);
+    expect(fs.readdirSync(path.join(tmp, 'proxy-state', 'cni-cache'))).toEqual([]);
+  });
+
   it('adds the NAD network to the netns containerd made, one NIC per interface, removed before containerd tears down', async (ctx) => {
     if (!client || !rig || !tap) return ctx.skip(missing ?? 'no rig');
     const rt = client.runtime;
@@ -122,7 +198,8 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
     const pin = path.join(tmp, 'proxy-netns', id);
     const links = execFileSync('nsenter', [`--net=${pin}`, 'ip', '-o', 'link'], { encoding: 'utf8' });
     expect(links).toMatch(/ net1@/);
-    expect(blueLeases()).toEqual(['10.89.0.2']);
+    const blueIp = blueLeases();
+    expect(blueIp).toEqual([expect.stringMatching(/^10\.89\.0\./)]);
     expect(inNode('ip', '-o', 'link', 'show', 'master', 'br-blue')).not.toBe('');
 
     const st = await rt.PodSandboxStatus!({ podSandboxId: id, verbose: true });
@@ -132,7 +209,7 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
       ['twt-rig', 'eth0', true],
       ['default/blue', 'net1', false],
     ]);
-    expect(ns[1]!.ips).toEqual(['10.89.0.2']);
+    expect(ns[1]!.ips).toEqual(blueIp);
     expect((ns[0]!.ips as string[])[0]).toMatch(/^10\.88\.0\./);
     expect(st.status.network.ip).toMatch(/^10\.88\.0\./);
     const topo = JSON.stringify(mine.topology);
