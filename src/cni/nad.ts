@@ -69,7 +69,10 @@ export function parseNad(ref: NadRef, file: string, text: string): NetworkConfig
   const r = nadRefText(ref);
   let doc: unknown;
   try {
-    doc = path.extname(file) === '.json' ? JSON.parse(text) : parseYaml(text, { schema: 'core', maxAliasCount: 16 });
+    doc =
+      path.extname(file) === '.json'
+        ? JSON.parse(text)
+        : parseYaml(text, { schema: 'core', maxAliasCount: 16, stringKeys: true });
   } catch (e) {
     throw new NadError(
       r,

@@ -1,7 +1,8 @@
 // From text (a pod annotation, JSON or YAML) to a validated NetworkSpec, or a SpecError
 // listing every problem. JSON is tried first (the common case, and its errors are plainer);
 // anything else is read as YAML 1.2 with the core schema (so `de:ad:00:00:be:af` stays a
-// string, unlike YAML 1.1's base-60 numbers), duplicate keys refused, aliases bounded.
+// string, unlike YAML 1.1's base-60 numbers, whatever %YAML directive the text has), keys
+// only strings and each once, aliases bounded.
 import * as v from 'valibot';
 import { parseDocument } from 'yaml';
 import { parseMac } from '../net/mac';
@@ -22,7 +23,13 @@ export function parseSpecText(text: string): unknown {
     /* not JSON: YAML then */
   }
   try {
-    const doc = parseDocument(text, { schema: 'core', uniqueKeys: true, prettyErrors: false, merge: false });
+    const doc = parseDocument(text, {
+      schema: 'core',
+      uniqueKeys: true,
+      stringKeys: true,
+      prettyErrors: false,
+      merge: false,
+    });
     const err = doc.errors[0];
     if (err) throw err;
     return doc.toJS({ maxAliasCount: SPEC_LIMITS.yamlAliases }) as unknown;

@@ -156,6 +156,21 @@ describe('network spec: text', () => {
     ]);
   });
 
+  it('keeps the core schema whatever the %YAML directive says, and takes only string keys', () => {
+    const yaml11 = [
+      '%YAML 1.1',
+      '---',
+      `apiVersion: ${V}`,
+      'interfaces: [{name: x, macAddress: 12:30:00:00:00:01, bridge: {}}]',
+      'networks: [{name: x, pod: {}}]',
+    ].join('\n');
+    expect(parseNetworkSpec(yaml11).interfaces[0]!.macAddress).toBe('12:30:00:00:00:01');
+    expect(textProblems(`apiVersion: ${V}\n? [a]\n: 1\n`)).toEqual([
+      expect.stringMatching(/^spec: is neither JSON nor YAML: .*keys must be strings/),
+    ]);
+    expect(textProblems('a: 1\n---\nb: 2')).toEqual([expect.stringMatching(/^spec: is neither JSON nor YAML: /)]);
+  });
+
   it('refuses an alias bomb without expanding it', () => {
     const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 1; i < 10; i++)
