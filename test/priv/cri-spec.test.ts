@@ -272,4 +272,24 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
     ]);
     await rt().RemovePodSandbox!({ podSandboxId: id });
   });
+
+  it('a spec pod left half-built by a crash (at tapmanager setup) is cleaned by stop/remove, extra networks included', async () => {
+    tap.hangSetup = true;
+    const pending = rt().RunPodSandbox!({ config: withSpec('vm5', SPEC) });
+    pending.catch(() => {}); // answered (cancelled) when the server goes away
+    while (!tap.calls.some((c) => c.op === 'setup')) await new Promise((r) => setTimeout(r, 20));
+    const id = tap.calls[0]!.sandboxId;
+    tap.hangSetup = false;
+    expect(allLeases()).toHaveLength(3);
+    client?.close();
+    await server?.close(1000); // the old instance is abandoned mid-run, as if killed
+    await startService();
+    const listed = await rt().ListPodSandbox!({});
+    expect(listed.items).toEqual([expect.objectContaining({ id, state: 'SANDBOX_NOTREADY' })]);
+    await rt().StopPodSandbox!({ podSandboxId: id });
+    await rt().RemovePodSandbox!({ podSandboxId: id });
+    expect(allLeases()).toEqual([]);
+    expect(cache()).toEqual([]);
+    expect(records()).toEqual([]);
+  });
 });
