@@ -84,18 +84,27 @@ const port = strict(
   'a port: name, port, protocol',
 );
 
+/** Options 66 and 67 are NVT ASCII (RFC 2132 2): printable characters only. */
+const optionAscii = v.pipe(
+  text(L.optionBytes, 'a DHCP option value'),
+  v.regex(/^[\x20-\x7e]*$/, 'is not printable ASCII (NVT ASCII, RFC 2132 2)'),
+);
+
 const privateOption = strict(
   {
     option: int(L.privateOptionMin, L.privateOptionMax, 'a private DHCP option code'),
-    value: text(L.optionBytes, 'a DHCP option value'),
+    value: v.pipe(
+      text(L.optionBytes, 'a DHCP option value'),
+      v.check((s) => !s.includes('\0'), 'contains a NUL character'),
+    ),
   },
   'a private option: option, value',
 );
 
 const dhcpOptions = strict(
   {
-    bootFileName: v.optional(text(L.optionBytes, 'a DHCP option value')),
-    tftpServerName: v.optional(text(L.optionBytes, 'a DHCP option value')),
+    bootFileName: v.optional(optionAscii),
+    tftpServerName: v.optional(optionAscii),
     ntpServers: v.optional(
       list(
         v.pipe(

@@ -430,6 +430,15 @@ describe('network spec: one problem per problem, with path and value', () => {
           /^interfaces\[0\]\.dhcpOptions\.bootFileName: "é+\.\.\..* is longer than 255 bytes \(a DHCP option value\)$/,
         ),
       ]);
+      for (const bad of ['pxé.0', 'a\tb', 'a\nb', 'a\u007f'])
+        expect(d({ tftpServerName: bad }), bad).toEqual([
+          `interfaces[0].dhcpOptions.tftpServerName: ${JSON.stringify(bad)} is not printable ASCII (NVT ASCII, RFC 2132 2)`,
+        ]);
+      expect(d({ bootFileName: '~ /pxelinux.0 !' })).toEqual([]);
+      expect(d({ privateOptions: [{ option: 230, value: 'é ok' }] })).toEqual([]);
+      expect(d({ privateOptions: [{ option: 230, value: 'a\u0000b' }] })).toEqual([
+        'interfaces[0].dhcpOptions.privateOptions[0].value: "a\\u0000b" contains a NUL character',
+      ]);
       expect(d({ tftpServerName: 5 })).toEqual([
         'interfaces[0].dhcpOptions.tftpServerName: 5 is not a string (a DHCP option value)',
       ]);
