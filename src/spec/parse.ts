@@ -117,6 +117,7 @@ export function specFromAnnotations(annotations: Record<string, string> | undefi
 /**
  * The interfaces a spec gives the guest: its own, or, when it lists none and leaves
  * autoattachPodInterface on, one bridge NIC named "default" on the pod network (KubeVirt's rule).
+ * (None at all is refused by validation: tapmanager builds a VM network of at least one NIC.)
  */
 export function effectiveNics(spec: NetworkSpec): { interfaces: InterfaceSpec[]; networks: NetworkSpecEntry[] } {
   if (spec.interfaces.length > 0 || !spec.autoattachPodInterface) return spec;

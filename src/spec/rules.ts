@@ -24,6 +24,16 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
   const out: SpecProblem[] = [];
   const ifaces = items(spec.interfaces);
   const nets = items(spec.networks);
+  const noInterfaces =
+    spec.interfaces === undefined || (Array.isArray(spec.interfaces) && spec.interfaces.length === 0);
+  if (spec.autoattachPodInterface === false && noInterfaces) {
+    out.push({
+      path: 'autoattachPodInterface',
+      value: false,
+      reason:
+        'with no interfaces leaves the guest no NIC: a VM network has at least one (list an interface, or run the pod without tapwire)',
+    });
+  }
 
   for (const [i, it] of ifaces) {
     const at = `interfaces[${i}]`;

@@ -241,17 +241,27 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
     expect(node.ip('-o', 'link', 'show', 'master', 'br-blue')).toBe('');
   });
 
-  it("autoattachPodInterface: false with no interfaces gives tapmanager no NIC; the pod network stays the pod's", async () => {
-    const { podSandboxId: id } = await rt().RunPodSandbox!({
-      config: withSpec('vm3', 'apiVersion: tapwire.io/v1alpha1\nautoattachPodInterface: false\n'),
-    });
+  it("autoattachPodInterface: false: no pod-network NIC; the pod network is still the pod's", async () => {
+    const spec = [
+      'apiVersion: tapwire.io/v1alpha1',
+      'autoattachPodInterface: false',
+      'interfaces: [{name: blue, bridge: {}}]',
+      'networks: [{name: blue, multus: {networkName: blue}}]',
+    ].join('\n');
+    const { podSandboxId: id } = await rt().RunPodSandbox!({ config: withSpec('vm3', spec) });
     const req = tap.calls.find((c) => c.op === 'setup')!.req! as unknown as { nics: NicRequest[] };
-    expect(req.nics).toEqual([]);
+    expect(req.nics.map((x) => [x.name, x.podInterface])).toEqual([['blue', 'net1']]);
     const st = await rt().PodSandboxStatus!({ podSandboxId: id });
     expect(st.status.network.ip).toBe(`10.${n}.0.2`);
     await rt().StopPodSandbox!({ podSandboxId: id });
     await rt().RemovePodSandbox!({ podSandboxId: id });
     expect(allLeases()).toEqual([]);
+    // no NIC at all is refused before anything is built
+    const err = await rt().RunPodSandbox!({
+      config: withSpec('vm3b', 'apiVersion: tapwire.io/v1alpha1\nautoattachPodInterface: false\n'),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect((err as { details: string }).details).toContain('autoattachPodInterface: false with no interfaces');
   });
 
   it('a restart between run and stop still deletes the extra networks (the record and the CNI cache)', async () => {

@@ -89,13 +89,11 @@ describe('the VM network spec to tapmanager nics', () => {
     expect(buildNics(st, 'eth0', pod)[0]!.dhcpOptions).toEqual({ bootFileName: 'x' });
   });
 
-  it('an empty spec autoattaches one NIC on the pod network; autoattachPodInterface: false none', () => {
+  it('an empty spec autoattaches one NIC on the pod network', () => {
     const empty = validateSpec({ apiVersion: 'tapwire.io/v1alpha1' });
     expect(buildNics({ spec: empty, extras: [] }, 'eth0', pod)).toEqual([
       { name: 'default', binding: 'bridge', podInterface: 'eth0', cniResult: pod, model: 'virtio' },
     ]);
-    const none = validateSpec({ apiVersion: 'tapwire.io/v1alpha1', autoattachPodInterface: false });
-    expect(buildNics({ spec: none, extras: [] }, 'eth0', pod)).toEqual([]);
   });
 
   it("network-status in Multus's shape: pod network first, then every other network in spec order", () => {

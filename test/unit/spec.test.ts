@@ -118,8 +118,12 @@ describe('network spec: a valid spec', () => {
     });
   });
 
-  it('autoattachPodInterface: false with no interfaces gives no NIC; with interfaces it changes nothing', () => {
-    expect(effectiveNics(validateSpec({ apiVersion: V, autoattachPodInterface: false })).interfaces).toEqual([]);
+  it('autoattachPodInterface: false with no interfaces is refused (no NIC at all); with interfaces it changes nothing', () => {
+    const none = [
+      'autoattachPodInterface: false with no interfaces leaves the guest no NIC: a VM network has at least one (list an interface, or run the pod without tapwire)',
+    ];
+    expect(problems({ apiVersion: V, autoattachPodInterface: false })).toEqual(none);
+    expect(problems({ apiVersion: V, autoattachPodInterface: false, interfaces: [] })).toEqual(none);
     const s = validateSpec(spec({ autoattachPodInterface: false }));
     expect(effectiveNics(s).interfaces.map((i) => i.name)).toEqual(['default']);
   });
