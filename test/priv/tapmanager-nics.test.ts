@@ -7,13 +7,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { SandboxManager } from '../../src/tapmanager/sandboxes';
+import type { NicRequest } from '../../src/tapmanager/protocol';
+import { SandboxManager, type SandboxStatus } from '../../src/tapmanager/sandboxes';
 import { RecordStore } from '../../src/tapmanager/store';
 import { silentLogger } from '../../src/util/log';
 import { ipDump, settledDump } from '../helpers/ip-dump';
 import { createNetns, removeAllNetns, vethBetween, type TestNetns } from '../helpers/netns';
 import { makePod, type Pod } from '../helpers/pod';
 import { describePrivileged } from '../helpers/privileged';
+import { killDaemons, startDaemon, stopDaemon } from '../helpers/daemon';
 
 describePrivileged('tapmanager setup with nics', () => {
   let dir: string;
@@ -29,6 +31,7 @@ describePrivileged('tapmanager setup with nics', () => {
   });
   afterEach(async () => {
     await mgr.close();
+    await killDaemons();
     removeAllNetns();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -279,4 +282,40 @@ describePrivileged('tapmanager setup with nics', () => {
     expect(await mgr.teardown('sb-rec')).toEqual({ errors: [] });
     expect(ipDump(p.pod)).toBe(before);
   });
+
+  for (const point of ['setup.built', 'setup.ready']) {
+    it(`the daemon killed -9 at ${point} of a nics setup: the restart ${point === 'setup.ready' ? 'keeps and serves it' : 'rolls all NICs back'}; teardown exact`, async () => {
+      const { p, second } = threeInterfaces();
+      const before = await settledDump(p.pod);
+      const nics: NicRequest[] = [
+        { name: 'default', binding: 'bridge', podInterface: 'eth0', cniResult: p.cniResult },
+        { name: 'blue', binding: 'bridge', podInterface: 'net1', cniResult: second.cniResult, model: 'e1000' },
+        { name: 'raw', binding: 'bridge', podInterface: 'net2' },
+      ];
+      const req = { sandboxId: 'sb-kill', netnsPath: p.pod.path, nics };
+      const d = await startDaemon(dir, { env: { TAPWIRE_TEST_CRASH_AFTER: point } });
+      await expect(d.client.setup(req)).rejects.toMatchObject({ code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/) });
+      expect(await d.exited).toBe('SIGKILL');
+      const r = await startDaemon(dir);
+      if (point === 'setup.ready') {
+        const s = (await r.client.status('sb-kill')) as SandboxStatus;
+        expect(s).toMatchObject({ state: 'ready', drift: [] });
+        expect(s.nics.map((n) => n.name)).toEqual(['default', 'blue', 'raw']);
+        const listeners = dhcpListeners(p.pod);
+        expect(listeners).toContain(`%${s.nics[0]!.bridge}:67`);
+        expect(listeners).toContain(`%${s.nics[1]!.bridge}:67`);
+        expect(listeners).not.toContain(`%${s.nics[2]!.bridge}:67`);
+        expect(await r.client.teardown('sb-kill')).toEqual({ errors: [] });
+      } else {
+        expect(await r.client.list()).toEqual([]);
+      }
+      expect(ipDump(p.pod)).toBe(before);
+      expect(dhcpListeners(p.pod)).toBe('');
+      // and a retried setup works on the restarted daemon
+      expect((await r.client.setup(req)).nics.map((n) => n.name)).toEqual(['default', 'blue', 'raw']);
+      expect(await r.client.teardown('sb-kill')).toEqual({ errors: [] });
+      expect(ipDump(p.pod)).toBe(before);
+      await stopDaemon(r);
+    });
+  }
 });
