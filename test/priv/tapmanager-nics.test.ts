@@ -110,6 +110,28 @@ describePrivileged('tapmanager setup with nics', () => {
         { field: 'nics[0].dhcpOptions.privateOptions[0].option' },
       ],
       [
+        req([{ ...nic0, dhcpOptions: { bootFileName: 'bööt' } }]),
+        { field: 'nics[0].dhcpOptions.bootFileName', message: expect.stringContaining('ASCII') },
+      ],
+      [
+        req([
+          {
+            ...nic0,
+            dhcpOptions: {
+              privateOptions: [
+                { option: 240, value: 'a' },
+                { option: 240, value: 'b' },
+              ],
+            },
+          },
+        ]),
+        { field: 'nics[0].dhcpOptions.privateOptions[1].option' },
+      ],
+      [
+        req([{ ...nic0, dhcpOptions: { privateOptions: [{ option: 240, value: 'é'.repeat(200) }] } }]),
+        { field: 'nics[0].dhcpOptions.privateOptions[0].value' },
+      ],
+      [
         req([{ ...nic0, dhcpOptions: { ntpServers: ['ntp.example'] } }]),
         { field: 'nics[0].dhcpOptions.ntpServers[0]' },
       ],
