@@ -3,6 +3,7 @@
 // their own models/MACs/DHCP servers, an L2-only NIC (bridged with no IP handed over and
 // no DHCP server, restored exactly), a rollback of the whole sandbox when the second NIC
 // fails, and recovery of a nics sandbox by a new manager on the same state dir.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -229,6 +230,58 @@ describePrivileged('tapmanager setup with nics', () => {
     expect(await mgr.teardown('sb-multi')).toEqual({ errors: [] });
     expect(ipDump(p.pod)).toBe(before);
     expect(dhcpListeners(p.pod)).toBe('');
+  });
+
+  it('an L2-only NIC carries the segment both ways: a frame from a peer on it reaches the tap, one written to the tap reaches the peer', async () => {
+    const { p, seg } = threeInterfaces();
+    seg.ip('addr', 'add', '192.168.77.1/24', 'dev', 'l2peer');
+    seg.ip('link', 'set', 'l2peer', 'up');
+    const peerMac = Buffer.from(
+      seg
+        .ip('-o', 'link', 'show', 'l2peer')
+        .match(/link\/ether (\S+)/)![1]!
+        .split(':')
+        .map((h) => parseInt(h, 16)),
+    );
+    const res = await mgr.setup({
+      sandboxId: 'sb-l2path',
+      netnsPath: p.pod.path,
+      nics: [{ name: 'raw', binding: 'bridge', podInterface: 'net2' }],
+    });
+    const { fds } = await mgr.fds(res.netKey);
+    const pinger = spawn('ip', ['netns', 'exec', seg.name, 'ping', '-b', '-i', '0.2', '-w', '20', '192.168.77.255'], {
+      stdio: 'ignore',
+    });
+    try {
+      // the segment -> the guest: a frame from the peer's MAC arrives on the tap (after its vnet header)
+      const buf = Buffer.alloc(4096);
+      const deadline = Date.now() + 15_000;
+      let seen = false;
+      while (!seen && Date.now() < deadline) {
+        const n = await new Promise<number>((ok, fail) =>
+          fs.read(fds[0]!, buf, 0, buf.length, null, (e, got) => (e ? fail(e) : ok(got))),
+        );
+        seen = buf.subarray(0, n).indexOf(peerMac) >= 0;
+      }
+      expect(seen).toBe(true);
+      // the guest -> the segment: a broadcast frame written to the tap is received by the peer
+      const rx = (): number => Number(/RX:.*\n\s*\d+\s+(\d+)/.exec(seg.ip('-s', 'link', 'show', 'l2peer'))![1]);
+      const before = rx();
+      const frame = Buffer.concat([
+        Buffer.alloc(10), // virtio_net_hdr: nothing to offload
+        Buffer.from('ffffffffffff', 'hex'),
+        Buffer.from(res.nics[0]!.mac.replaceAll(':', ''), 'hex'),
+        Buffer.from('88b5', 'hex'), // IEEE local experimental ethertype
+        Buffer.alloc(46, 0x5a),
+      ]);
+      for (let i = 0; i < 5; i++) fs.writeSync(fds[0]!, frame);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(rx() - before).toBeGreaterThanOrEqual(5);
+    } finally {
+      pinger.kill();
+      for (const fd of fds) fs.closeSync(fd);
+    }
+    expect(await mgr.teardown('sb-l2path')).toEqual({ errors: [] });
   });
 
   it('an L2-only NIC alone: no DHCP server, no address handed over, the interface restored byte for byte', async () => {
