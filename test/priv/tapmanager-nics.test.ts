@@ -51,6 +51,7 @@ describePrivileged('tapmanager setup with nics', () => {
 
   it('refuses bad nics naming the field and the value, and touches nothing', async () => {
     const { p, second } = threeInterfaces();
+    p.pod.ip('link', 'add', 'xbr0', 'type', 'bridge');
     const before = await settledDump(p.pod);
     const nic0 = { name: 'default', binding: 'bridge', podInterface: 'eth0', cniResult: p.cniResult };
     const nic1 = { name: 'blue', binding: 'bridge', podInterface: 'net1', cniResult: second.cniResult };
@@ -89,6 +90,14 @@ describePrivileged('tapmanager setup with nics', () => {
         { field: 'nics[1].podInterface', message: expect.stringContaining('"nope0"') },
       ],
       [req([{ ...nic0, model: 'virtio-net' }]), { field: 'nics[0].model' }],
+      [
+        req([nic0, { name: 'lo', binding: 'bridge', podInterface: 'lo' }]),
+        { field: 'nics[1].podInterface', message: 'invalid nics[1].podInterface "lo": is the loopback device' },
+      ],
+      [
+        req([nic0, { name: 'xbr', binding: 'bridge', podInterface: 'xbr0' }]),
+        { field: 'nics[1].podInterface', message: expect.stringContaining('is a bridge device') },
+      ],
       [req([{ ...nic0, model: 'e1000', queues: 2 }]), { field: 'nics[0].queues' }],
       [req([{ ...nic0, queues: 17 }]), { field: 'nics[0].queues' }],
       [
