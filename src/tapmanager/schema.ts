@@ -162,16 +162,28 @@ const ipv4Address = v.pipe(
   v.check((s) => isIP(s) === 4, 'must be an IPv4 address'),
 );
 
-/** KubeVirt's dhcpOptions; each value fits one DHCP option (255 bytes). */
+/** Option 66/67 text: NVT ASCII (RFC 2132 2), one option's worth. */
+const optionAscii = v.pipe(
+  text(255),
+  v.regex(/^[\x20-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters (NVT ASCII, RFC 2132 2)'),
+);
+
+/** KubeVirt's dhcpOptions; each value fits one DHCP option (255 bytes). A private option's code once (validate.ts). */
 const nicDhcpOptions = strictObj({
-  bootFileName: v.optional(v.pipe(text(255), v.minLength(1, 'must not be empty'))),
-  tftpServerName: v.optional(v.pipe(text(255), v.minLength(1, 'must not be empty'))),
+  bootFileName: v.optional(optionAscii),
+  tftpServerName: v.optional(optionAscii),
   ntpServers: v.optional(list(ipv4Address, 63)),
   privateOptions: v.optional(
     list(
       strictObj({
         option: int(224, 254),
-        value: v.pipe(text(255), v.minLength(1, 'must not be empty')),
+        value: v.pipe(
+          text(255),
+          v.check((s) => {
+            const b = Buffer.from(s, 'utf8');
+            return b.length >= 1 && b.length <= 255 && !b.includes(0);
+          }, 'must be a string of 1-255 bytes (UTF-8), no NUL'),
+        ),
       }),
       31,
     ),

@@ -189,6 +189,12 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
       );
     if (n.dhcpOptions && !n.cniResult)
       throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'needs a cniResult: an L2-only NIC has no DHCP server');
+    const codes = new Set<number>();
+    for (const [k, o] of (n.dhcpOptions?.privateOptions ?? []).entries()) {
+      if (codes.has(o.option))
+        throw badInput(`${at}.dhcpOptions.privateOptions[${k}].option`, o.option, 'is given twice');
+      codes.add(o.option);
+    }
     let cniIndex = 0;
     if (n.cniResult) {
       checkInterfaces(n.cniResult, netnsPath, `${at}.cniResult`);

@@ -3,17 +3,20 @@
 // their own models/MACs/DHCP servers, an L2-only NIC (bridged with no IP handed over and
 // no DHCP server, restored exactly), a rollback of the whole sandbox when the second NIC
 // fails, and recovery of a nics sandbox by a new manager on the same state dir.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { SandboxManager } from '../../src/tapmanager/sandboxes';
+import type { NicRequest } from '../../src/tapmanager/protocol';
+import { SandboxManager, type SandboxStatus } from '../../src/tapmanager/sandboxes';
 import { RecordStore } from '../../src/tapmanager/store';
 import { silentLogger } from '../../src/util/log';
 import { ipDump, settledDump } from '../helpers/ip-dump';
 import { createNetns, removeAllNetns, vethBetween, type TestNetns } from '../helpers/netns';
 import { makePod, type Pod } from '../helpers/pod';
 import { describePrivileged } from '../helpers/privileged';
+import { killDaemons, startDaemon, stopDaemon } from '../helpers/daemon';
 
 describePrivileged('tapmanager setup with nics', () => {
   let dir: string;
@@ -29,6 +32,7 @@ describePrivileged('tapmanager setup with nics', () => {
   });
   afterEach(async () => {
     await mgr.close();
+    await killDaemons();
     removeAllNetns();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -47,6 +51,7 @@ describePrivileged('tapmanager setup with nics', () => {
 
   it('refuses bad nics naming the field and the value, and touches nothing', async () => {
     const { p, second } = threeInterfaces();
+    p.pod.ip('link', 'add', 'xbr0', 'type', 'bridge');
     const before = await settledDump(p.pod);
     const nic0 = { name: 'default', binding: 'bridge', podInterface: 'eth0', cniResult: p.cniResult };
     const nic1 = { name: 'blue', binding: 'bridge', podInterface: 'net1', cniResult: second.cniResult };
@@ -85,6 +90,14 @@ describePrivileged('tapmanager setup with nics', () => {
         { field: 'nics[1].podInterface', message: expect.stringContaining('"nope0"') },
       ],
       [req([{ ...nic0, model: 'virtio-net' }]), { field: 'nics[0].model' }],
+      [
+        req([nic0, { name: 'lo', binding: 'bridge', podInterface: 'lo' }]),
+        { field: 'nics[1].podInterface', message: 'invalid nics[1].podInterface "lo": is the loopback device' },
+      ],
+      [
+        req([nic0, { name: 'xbr', binding: 'bridge', podInterface: 'xbr0' }]),
+        { field: 'nics[1].podInterface', message: expect.stringContaining('is a bridge device') },
+      ],
       [req([{ ...nic0, model: 'e1000', queues: 2 }]), { field: 'nics[0].queues' }],
       [req([{ ...nic0, queues: 17 }]), { field: 'nics[0].queues' }],
       [
@@ -105,6 +118,28 @@ describePrivileged('tapmanager setup with nics', () => {
       [
         req([{ ...nic0, dhcpOptions: { privateOptions: [{ option: 223, value: 'x' }] } }]),
         { field: 'nics[0].dhcpOptions.privateOptions[0].option' },
+      ],
+      [
+        req([{ ...nic0, dhcpOptions: { bootFileName: 'bööt' } }]),
+        { field: 'nics[0].dhcpOptions.bootFileName', message: expect.stringContaining('ASCII') },
+      ],
+      [
+        req([
+          {
+            ...nic0,
+            dhcpOptions: {
+              privateOptions: [
+                { option: 240, value: 'a' },
+                { option: 240, value: 'b' },
+              ],
+            },
+          },
+        ]),
+        { field: 'nics[0].dhcpOptions.privateOptions[1].option' },
+      ],
+      [
+        req([{ ...nic0, dhcpOptions: { privateOptions: [{ option: 240, value: 'é'.repeat(200) }] } }]),
+        { field: 'nics[0].dhcpOptions.privateOptions[0].value' },
       ],
       [
         req([{ ...nic0, dhcpOptions: { ntpServers: ['ntp.example'] } }]),
@@ -206,6 +241,58 @@ describePrivileged('tapmanager setup with nics', () => {
     expect(dhcpListeners(p.pod)).toBe('');
   });
 
+  it('an L2-only NIC carries the segment both ways: a frame from a peer on it reaches the tap, one written to the tap reaches the peer', async () => {
+    const { p, seg } = threeInterfaces();
+    seg.ip('addr', 'add', '192.168.77.1/24', 'dev', 'l2peer');
+    seg.ip('link', 'set', 'l2peer', 'up');
+    const peerMac = Buffer.from(
+      seg
+        .ip('-o', 'link', 'show', 'l2peer')
+        .match(/link\/ether (\S+)/)![1]!
+        .split(':')
+        .map((h) => parseInt(h, 16)),
+    );
+    const res = await mgr.setup({
+      sandboxId: 'sb-l2path',
+      netnsPath: p.pod.path,
+      nics: [{ name: 'raw', binding: 'bridge', podInterface: 'net2' }],
+    });
+    const { fds } = await mgr.fds(res.netKey);
+    const pinger = spawn('ip', ['netns', 'exec', seg.name, 'ping', '-b', '-i', '0.2', '-w', '20', '192.168.77.255'], {
+      stdio: 'ignore',
+    });
+    try {
+      // the segment -> the guest: a frame from the peer's MAC arrives on the tap (after its vnet header)
+      const buf = Buffer.alloc(4096);
+      const deadline = Date.now() + 15_000;
+      let seen = false;
+      while (!seen && Date.now() < deadline) {
+        const n = await new Promise<number>((ok, fail) =>
+          fs.read(fds[0]!, buf, 0, buf.length, null, (e, got) => (e ? fail(e) : ok(got))),
+        );
+        seen = buf.subarray(0, n).indexOf(peerMac) >= 0;
+      }
+      expect(seen).toBe(true);
+      // the guest -> the segment: a broadcast frame written to the tap is received by the peer
+      const rx = (): number => Number(/RX:.*\n\s*\d+\s+(\d+)/.exec(seg.ip('-s', 'link', 'show', 'l2peer'))![1]);
+      const before = rx();
+      const frame = Buffer.concat([
+        Buffer.alloc(10), // virtio_net_hdr: nothing to offload
+        Buffer.from('ffffffffffff', 'hex'),
+        Buffer.from(res.nics[0]!.mac.replaceAll(':', ''), 'hex'),
+        Buffer.from('88b5', 'hex'), // IEEE local experimental ethertype
+        Buffer.alloc(46, 0x5a),
+      ]);
+      for (let i = 0; i < 5; i++) fs.writeSync(fds[0]!, frame);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(rx() - before).toBeGreaterThanOrEqual(5);
+    } finally {
+      pinger.kill();
+      for (const fd of fds) fs.closeSync(fd);
+    }
+    expect(await mgr.teardown('sb-l2path')).toEqual({ errors: [] });
+  });
+
   it('an L2-only NIC alone: no DHCP server, no address handed over, the interface restored byte for byte', async () => {
     const { p } = threeInterfaces();
     const before = await settledDump(p.pod);
@@ -279,4 +366,40 @@ describePrivileged('tapmanager setup with nics', () => {
     expect(await mgr.teardown('sb-rec')).toEqual({ errors: [] });
     expect(ipDump(p.pod)).toBe(before);
   });
+
+  for (const point of ['setup.built', 'setup.ready']) {
+    it(`the daemon killed -9 at ${point} of a nics setup: the restart ${point === 'setup.ready' ? 'keeps and serves it' : 'rolls all NICs back'}; teardown exact`, async () => {
+      const { p, second } = threeInterfaces();
+      const before = await settledDump(p.pod);
+      const nics: NicRequest[] = [
+        { name: 'default', binding: 'bridge', podInterface: 'eth0', cniResult: p.cniResult },
+        { name: 'blue', binding: 'bridge', podInterface: 'net1', cniResult: second.cniResult, model: 'e1000' },
+        { name: 'raw', binding: 'bridge', podInterface: 'net2' },
+      ];
+      const req = { sandboxId: 'sb-kill', netnsPath: p.pod.path, nics };
+      const d = await startDaemon(dir, { env: { TAPWIRE_TEST_CRASH_AFTER: point } });
+      await expect(d.client.setup(req)).rejects.toMatchObject({ code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/) });
+      expect(await d.exited).toBe('SIGKILL');
+      const r = await startDaemon(dir);
+      if (point === 'setup.ready') {
+        const s = (await r.client.status('sb-kill')) as SandboxStatus;
+        expect(s).toMatchObject({ state: 'ready', drift: [] });
+        expect(s.nics.map((n) => n.name)).toEqual(['default', 'blue', 'raw']);
+        const listeners = dhcpListeners(p.pod);
+        expect(listeners).toContain(`%${s.nics[0]!.bridge}:67`);
+        expect(listeners).toContain(`%${s.nics[1]!.bridge}:67`);
+        expect(listeners).not.toContain(`%${s.nics[2]!.bridge}:67`);
+        expect(await r.client.teardown('sb-kill')).toEqual({ errors: [] });
+      } else {
+        expect(await r.client.list()).toEqual([]);
+      }
+      expect(ipDump(p.pod)).toBe(before);
+      expect(dhcpListeners(p.pod)).toBe('');
+      // and a retried setup works on the restarted daemon
+      expect((await r.client.setup(req)).nics.map((n) => n.name)).toEqual(['default', 'blue', 'raw']);
+      expect(await r.client.teardown('sb-kill')).toEqual({ errors: [] });
+      expect(ipDump(p.pod)).toBe(before);
+      await stopDaemon(r);
+    });
+  }
 });

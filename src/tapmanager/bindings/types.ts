@@ -63,6 +63,8 @@ export interface PlanContext {
   nsPath: string;
   /** free names and indexes for the links this NIC makes */
   links: NicLinks;
+  /** the netns's links as the setup found them, before anything changed */
+  podLinks: readonly LinkState[];
   dns?: DnsConfig;
   log: Logger;
 }

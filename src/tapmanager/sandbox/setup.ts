@@ -79,7 +79,8 @@ export async function doSetup(
   try {
     // 1. snapshot every pod interface before touching anything, and plan what the guest
     // gets and the links it builds: names and indexes no link in the netns has
-    const made = planNicLinks(await nl.links(), specs.length);
+    const podLinks = await nl.links();
+    const made = planNicLinks(podLinks, specs.length);
     const nicRecs = await all(
       specs.map((spec, i) =>
         podBinding(spec.binding).plan(
@@ -88,6 +89,7 @@ export async function doSetup(
             netnsPath: req.netnsPath,
             nsPath: ns.path,
             links: made[i]!,
+            podLinks,
             ...(req.dns ? { dns: req.dns } : {}),
             log,
           },

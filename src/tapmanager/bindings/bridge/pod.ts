@@ -23,6 +23,18 @@ export const bridgePod: PodBinding = {
   name: 'bridge',
 
   async plan(ctx, spec) {
+    // what a bridge port cannot be, or should not be taken from under its owner
+    const link = ctx.podLinks.find((l) => l.name === spec.podInterface);
+    if (link?.name === 'lo') throw badInput(spec.field, spec.podInterface, 'is the loopback device');
+    if (link && (link.kind === 'bridge' || link.kind === 'tun'))
+      throw badInput(
+        spec.field,
+        spec.podInterface,
+        `is a ${link.kind} device; the bridge binding takes an Ethernet interface`,
+      );
+    const master = link?.master !== undefined ? ctx.podLinks.find((l) => l.index === link.master) : undefined;
+    if (link?.master !== undefined)
+      throw badInput(spec.field, spec.podInterface, `is a port of "${master?.name ?? link.master}" already`);
     const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface).catch((e: unknown) => {
       throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
     });
