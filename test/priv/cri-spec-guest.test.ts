@@ -232,7 +232,21 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
     if (missing) return ctx.skip(missing);
     const spec = {
       apiVersion: 'tapwire.io/v1alpha1',
-      interfaces: [{ name: 'default', macAddress: 'DE-AD-00-00-BE-AF', bridge: {} }, ...blueAndSeg],
+      interfaces: [
+        {
+          name: 'default',
+          macAddress: 'DE-AD-00-00-BE-AF',
+          bridge: {},
+          // taken by the real tapmanager into the NIC's lease (what a client sees of them: setup-perf's dhclient test)
+          dhcpOptions: {
+            bootFileName: 'pxelinux.0',
+            tftpServerName: 'tftp.example',
+            ntpServers: [`10.${n}.0.1`],
+            privateOptions: [{ option: 240, value: 'hello' }],
+          },
+        },
+        ...blueAndSeg,
+      ],
       networks: [{ name: 'default', pod: {} }, ...blueAndSegNets],
     };
     const { sandboxes, id } = await runPod('spec3', spec);
