@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { runCriSuite } from './cri';
 import { runDhcpSuite } from './dhcp';
 import { installCleanup, sweepStale } from './resources';
-import { runScaleSuite, runSetupSuite } from './setup';
+import { runNicsSuite, runScaleSuite, runSetupSuite } from './setup';
 import { renderTable, SuiteResult, Table } from './table';
 import { runVmwrapperBench } from './vmwrapper';
 
@@ -44,6 +44,11 @@ const SUITES: Suite[] = [
     name: 'setup',
     what: '1. setup/teardown latency vs the reference plumber and the netlink floor',
     run: (q) => runSetupSuite(q ? { rounds: 5, singleRounds: 9, refRounds: 3, concurrency: [1, 10] } : {}),
+  },
+  {
+    name: 'nics',
+    what: '1b. setup/teardown of one sandbox with 1 vs 3 NICs (nics request)',
+    run: (q) => runNicsSuite(q ? { rounds: 8 } : {}),
   },
   {
     name: 'scale',

@@ -7,3 +7,5 @@ export * from './exec';
 export * from './network';
 export * from './result';
 export * from './version';
+export * from './attach';
+export * from './nad';

@@ -6,6 +6,7 @@
 // Flags are documented by --help. Trace lines: TAPWIRE_DEBUG=cri (or cri.cni, or *).
 import { DEFAULT_CONF_DIR } from '../cni/config';
 import { DEFAULT_BIN_DIRS } from '../cni/exec';
+import { CniRunner } from '../cni/network';
 import { TapmanagerClient } from '../tapmanager/client';
 import * as path from 'node:path';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET } from '../tapmanager/protocol';
@@ -77,6 +78,10 @@ const FLAGS: FlagSpec[] = [
     name: 'cni-host-netns',
     help: 'run CNI plugins inside this netns (a path) instead of our own, so the node side lands there (demo, tests)',
   },
+  {
+    name: 'network-attachments-dir',
+    help: "NetworkAttachmentDefinitions for the network spec's multus networks: DIR/<namespace>/<name>.json|.yaml|.yml",
+  },
   { name: 'tapmanager-socket', help: "tapmanager's control socket", default: DEFAULT_CONTROL_SOCKET },
   { name: 'help', help: 'print this help', boolean: true },
 ];
@@ -103,6 +108,7 @@ async function main(): Promise<void> {
     netnsDir: String(flags['netns-dir']),
     tapmanager,
     ...(flags['cni-host-netns'] ? { cniHostNetns: String(flags['cni-host-netns']) } : {}),
+    ...(flags['network-attachments-dir'] ? { networkAttachmentsDir: String(flags['network-attachments-dir']) } : {}),
     logger: log,
   });
   await sandboxes.start();
@@ -155,6 +161,16 @@ async function proxy(flags: Flags, log: Logger): Promise<void> {
         pins: new NetnsPins(String(flags['netns-dir'])),
         store: new VmPodStore(path.join(String(flags['state-dir']), 'vm-pods')),
         prefixes: kernelPrefixes,
+        cni: new CniRunner({
+          binDirs: flags['cni-bin-dir'] as string[],
+          cacheDir: path.join(String(flags['state-dir']), 'cni-cache'),
+          ...(flags['cni-host-netns'] ? { hostNetns: String(flags['cni-host-netns']) } : {}),
+          logger: log.child('cni'),
+        }),
+        cniConfDir: String(flags['cni-conf-dir']),
+        ...(flags['network-attachments-dir']
+          ? { networkAttachmentsDir: String(flags['network-attachments-dir']) }
+          : {}),
         reconcileMs: countFlag(flags, 'reconcile-interval', 86_400) * 1000,
         stopTeardownAttempts: countFlag(flags, 'stop-teardown-attempts'),
         stopTeardownGraceMs: countFlag(flags, 'stop-teardown-grace', 86_400) * 1000,

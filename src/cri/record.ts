@@ -7,6 +7,7 @@ import type { CniPortMapping, CniDns } from '../cni/args';
 import type { CniResult } from '../cni/result';
 import type { SetupResult } from '../tapmanager/protocol';
 import { writeFileAtomic } from '../util/atomic-file';
+import type { VmNetworkState } from './vm-network';
 
 export const RECORD_VERSION = 1;
 
@@ -31,6 +32,8 @@ export interface SandboxRecord {
   cniResult?: CniResult;
   /** tapmanager's setup result: the VM network key and the guest NICs. */
   tap?: SetupResult;
+  /** the pod's VM network spec and its extra networks (absent: no spec, one NIC on the pod network) */
+  vmNetwork?: VmNetworkState;
   /** True once StopPodSandbox (or a rollback) has torn the network down. */
   networkDown: boolean;
   /** Why the sandbox is not ready, when a run failed and could not be fully rolled back. */

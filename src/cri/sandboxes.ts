@@ -1,6 +1,7 @@
-// The pod-sandbox lifecycle behind the CRI RuntimeService: run (netns, CNI ADD, tapmanager
-// setup, rolled back in reverse on any failure), stop (network down, record kept), remove,
-// status and list. Operations on one sandbox are serialized; records persist on disk.
+// The pod-sandbox lifecycle behind the CRI RuntimeService: run (netns, CNI ADD, the network
+// spec's extra networks (vm-network.ts), tapmanager setup, rolled back in reverse on any
+// failure), stop (network down, record kept), remove, status and list. Operations on one
+// sandbox are serialized; records persist on disk.
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Attachment, CniRunner } from '../cni/network';
@@ -24,6 +25,16 @@ import { KeyedLock } from './keyed-lock';
 import { NameIndex } from './names';
 import { createPersistentNetns, ensureNetnsDir, removePersistentNetns } from './netns';
 import { RecordStore, SandboxRecord } from './record';
+import {
+  attachExtras,
+  buildNics,
+  detachExtras,
+  NETWORK_STATUS_KEY,
+  networkStatus,
+  planVmNetwork,
+  readSpec,
+  type VmNetworkPlan,
+} from './vm-network';
 import { status as Status } from '@grpc/grpc-js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/tapwire/cri';
@@ -31,7 +42,7 @@ export const DEFAULT_NETNS_DIR = '/run/tapwire/netns';
 export const POD_IFNAME = 'eth0';
 
 /** The parts of a sandbox's network, in the order RunPodSandbox builds them. */
-type Step = 'netns' | 'loopback' | 'cni' | 'tapmanager';
+type Step = 'netns' | 'loopback' | 'cni' | 'extra' | 'tapmanager';
 
 export interface SandboxServiceOptions {
   cniConfDir: string;
@@ -43,6 +54,8 @@ export interface SandboxServiceOptions {
   netnsName?: (id: string) => string;
   /** Run CNI plugins in this netns instead of our own (tests keep the root netns clean). */
   cniHostNetns?: string;
+  /** NetworkAttachmentDefinition files for the spec's multus networks (cni/nad.ts) */
+  networkAttachmentsDir?: string;
   logger?: Logger;
 }
 
@@ -114,6 +127,9 @@ export class SandboxService {
     } catch (e) {
       throw new CriError(Status.FAILED_PRECONDITION, `network not ready: ${(e as Error).message}`);
     }
+    // the VM network spec, checked and its NADs found before anything is built
+    const spec = readSpec(c.annotations);
+    const plan = spec && planVmNetwork(spec, c.metadata.namespace, this.opts.networkAttachmentsDir);
     const id = randomBytes(32).toString('hex');
     // Reserved before the first await, so a concurrent duplicate is refused, not queued.
     this.names.reserve(c.metadata, id);
@@ -127,9 +143,10 @@ export class SandboxService {
       netnsPath: path.join(this.opts.netnsDir, (this.opts.netnsName ?? ((x: string) => x))(id)),
       network: { name: net.name, ifName: POD_IFNAME, loopback: this.hasLoopbackPlugin() },
       networkDown: false,
+      ...(plan ? { vmNetwork: plan.state } : {}),
     };
     try {
-      return await this.lock.run(id, () => this.runLocked(rec, net));
+      return await this.lock.run(id, () => this.runLocked(rec, net, plan));
     } catch (e) {
       // Rolled back: the name is free again. A record left for Stop/Remove keeps it.
       if (!this.records.has(id)) this.names.release(c.metadata, id);
@@ -137,7 +154,7 @@ export class SandboxService {
     }
   }
 
-  private async runLocked(rec: SandboxRecord, net: NetworkConfigList): Promise<string> {
+  private async runLocked(rec: SandboxRecord, net: NetworkConfigList, plan?: VmNetworkPlan): Promise<string> {
     const { id, metadata } = rec;
     this.log.info('RunPodSandbox', { id, pod: `${metadata.namespace}/${metadata.name}`, network: net.name });
     const attempted = new Set<Step>();
@@ -155,16 +172,27 @@ export class SandboxService {
       if (rec.network.loopback) await this.cni.add(LOOPBACK, this.attachment(rec, 'lo'));
       attempted.add('cni');
       rec.cniResult = await this.cni.add(net, this.attachment(rec, POD_IFNAME));
+      attempted.add('extra');
+      if (plan) {
+        await attachExtras(this.cni, plan, this.extraAttachment(rec));
+        await this.save(rec);
+      }
       attempted.add('tapmanager');
-      rec.tap = await this.tapmanagerSetup(attempted, {
+      const pod = {
         sandboxId: id,
         netnsPath: rec.netnsPath,
-        cniResult: forTapwire(rec.cniResult),
         hostname: rec.hostname,
         podName: metadata.name,
         podNamespace: metadata.namespace,
         ...(rec.dns ? { dns: rec.dns } : {}),
-      });
+      };
+      rec.tap = await this.tapmanagerSetup(
+        attempted,
+        rec.vmNetwork
+          ? // the per-NIC request (docs/protocol.md); the top-level cniResult is absent with it
+            { ...pod, nics: buildNics(rec.vmNetwork, POD_IFNAME, rec.cniResult) }
+          : { ...pod, cniResult: forTapwire(rec.cniResult) },
+      );
       rec.state = 'SANDBOX_READY';
       await this.save(rec);
       return id;
@@ -175,7 +203,7 @@ export class SandboxService {
   }
 
   /** tapmanager setup; a request that never reached it (no socket, refused) needs no teardown. */
-  private async tapmanagerSetup(attempted: Set<Step>, req: Parameters<TapmanagerApi['setup']>[0]) {
+  private async tapmanagerSetup(attempted: Set<Step>, req: SetupArgs) {
     try {
       return await this.opts.tapmanager.setup(req);
     } catch (e) {
@@ -252,6 +280,12 @@ export class SandboxService {
         ...(rec.error ? { error: rec.error } : {}),
       });
       info.topology = JSON.stringify(topology);
+      // Multus's network-status shape, for every network of the pod (the pod network alone without a spec)
+      const down = rec.networkDown || rec.state !== 'SANDBOX_READY';
+      info[NETWORK_STATUS_KEY] = JSON.stringify(
+        down ? [] : networkStatus(rec.network.name, rec.network.ifName, rec.cniResult, rec.vmNetwork),
+      );
+      if (rec.vmNetwork) info.vmNetworkSpec = JSON.stringify(rec.vmNetwork.spec);
       if (rec.tap && !rec.networkDown) info.netKey = rec.tap.netKey;
     }
     return { status: toPodSandboxStatus(rec), info };
@@ -314,6 +348,12 @@ export class SandboxService {
     };
   }
 
+  /** An extra network's attachment: the pod's identity, no capabilities (Multus gives port mappings and DNS to the pod network only). */
+  private extraAttachment(rec: SandboxRecord): Omit<Attachment, 'ifName'> {
+    const { ifName: _, ...a } = this.attachment(rec, '');
+    return { ...a, capabilities: {} };
+  }
+
   /**
    * Undoes a sandbox's network in reverse, every step attempted whatever the others did:
    * tapmanager teardown (restores the veth), CNI DEL of the pod network and of loopback,
@@ -343,6 +383,10 @@ export class SandboxService {
         throw e;
       }
     });
+    await step('extra', 'extra networks', async () => {
+      const errors = await detachExtras(this.cni, rec.vmNetwork, this.extraAttachment(rec));
+      if (errors.length) throw new Error(errors.map((e) => e.message).join('; '));
+    });
     await step('cni', `CNI DEL "${rec.network.name}"`, () =>
       this.cni.del(current, this.attachment(rec, rec.network.ifName)),
     );
@@ -353,6 +397,8 @@ export class SandboxService {
     return errors;
   }
 }
+
+type SetupArgs = Parameters<TapmanagerApi['setup']>[0];
 
 /** Oldest first by createdAt (decimal nanoseconds); never throws, whatever a record holds. */
 function byCreation(a: SandboxRecord, b: SandboxRecord): number {

@@ -39,6 +39,14 @@ export interface StaticLease {
   renewalTime?: number;
   /** seconds; default 87.5% of the lease */
   rebindingTime?: number;
+  /** option 67 (KubeVirt dhcpOptions.bootFileName) */
+  bootFileName?: string;
+  /** option 66 (dhcpOptions.tftpServerName) */
+  tftpServerName?: string;
+  /** option 42 (dhcpOptions.ntpServers) */
+  ntpServers?: string[];
+  /** options 224-254 (dhcpOptions.privateOptions), string values */
+  privateOptions?: { option: number; value: string }[];
 }
 
 export const DEFAULT_LEASE_TIME = 3600;

@@ -10,6 +10,7 @@ import { unixDatagramSend } from '../native';
 import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger } from '../util/log';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET, DEFAULT_STATE_DIR } from './protocol';
+import { crashHookFromEnv } from './crash-points';
 import { SandboxManager } from './sandboxes';
 import { DEFAULT_CONN_LIMITS } from './conn-limits';
 import { DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, TapmanagerServer } from './server';
@@ -113,12 +114,14 @@ async function main(): Promise<void> {
   await store.init();
   startStep = 'locking the state dir';
   const stateLock = await lockStateDir(String(flags['state-dir'])); // one daemon per state dir
+  const crashHook = crashHookFromEnv(); // tests only (crash-points.ts)
   const mgr = new SandboxManager({
     store,
     log,
     nicModel: String(flags['nic-model']),
     leaseTime: Number(flags['lease-time']),
     netnsDirs: (flags['netns-dir'] as string[]).flatMap((d) => d.split(',')).filter(Boolean),
+    ...(crashHook ? { onStep: crashHook } : {}),
   });
   // before any guest talks to us: the first exchanges after a (re)start are then as fast as later ones
   startStep = 'dhcp warm-up';

@@ -35,19 +35,53 @@ export interface SetupRequest {
   op: 'setup';
   sandboxId: string;
   netnsPath: string;
-  cniResult: CniResult;
+  /**
+   * Without `nics`: the pod network's CNI result; one bridge NIC per pod interface that
+   * has an IPv4 address. Absent exactly when `nics` is given.
+   */
+  cniResult?: CniResult;
+  /** The guest NICs in spec order, each built by its binding (docs/protocol.md). */
+  nics?: NicRequest[];
   dns?: DnsConfig;
   /** Guest hostname (DHCP option 12); defaults to the pod name. */
   hostname?: string;
   podName?: string;
   podNamespace?: string;
-  /** Guest NIC model for vmwrapper (default virtio-net-pci). */
+  /** Guest NIC model for vmwrapper (default virtio-net-pci); without `nics` only. */
   nicModel?: string;
   /**
    * Queues per guest NIC (default 1). Above 1 the taps are IFF_MULTI_QUEUE and `fds`
    * hands out one fd per queue; at most MAX_QUEUES, and at most MAX_FDS fds per sandbox.
+   * Without `nics` only.
    */
   queues?: number;
+}
+
+/** One guest NIC of a setup with `nics` (KubeVirt's interface + network, resolved). */
+export interface NicRequest {
+  /** the spec's interface name (== its network's name); unique in the request */
+  name: string;
+  /** 'bridge'; masquerade, passt, macvtap and slirp are refused (not implemented yet) */
+  binding: string;
+  /** the interface in the pod netns the NIC takes over (eth0, net1, or one a device plugin put there) */
+  podInterface: string;
+  /** that network's CNI result; absent: L2-only (bridged with no IP handed over and no DHCP server) */
+  cniResult?: CniResult;
+  /** guest MAC (either case, ':' or '-'); default: the pod interface's */
+  macAddress?: string;
+  /** virtio (default) | e1000 | e1000e | ne2k_pci | pcnet | rtl8139 */
+  model?: string;
+  /** 1-MAX_QUEUES (virtio only above 1) */
+  queues?: number;
+  /** options 67, 66, 42 and 224-254 of the NIC's lease (only with cniResult) */
+  dhcpOptions?: {
+    bootFileName?: string;
+    tftpServerName?: string;
+    ntpServers?: string[];
+    privateOptions?: { option: number; value: string }[];
+  };
+  /** recorded; used by later bindings */
+  ports?: { name?: string; port: number; protocol?: 'TCP' | 'UDP' }[];
 }
 
 /**
@@ -55,6 +89,9 @@ export interface SetupRequest {
  * connection is closed (client.ts keeps well below).
  */
 export const MAX_CONTROL_QUEUED = 1024;
+
+/** Most guest NICs per sandbox. */
+export const MAX_NICS = 16;
 
 /** Most queues per NIC a setup accepts. */
 export const MAX_QUEUES = 16;
@@ -120,7 +157,10 @@ export type Request = SetupRequest | TeardownRequest | StatusRequest | ListReque
 
 /** What the guest is handed for one NIC. */
 export interface GuestNic {
-  /** index of the CNI interface this NIC stands in for */
+  /** the spec's interface name (a request with `nics`) */
+  name?: string;
+  binding?: string;
+  /** index of the CNI interface this NIC stands in for (a request without `nics`) */
   index: number;
   veth: string;
   bridge: string;
@@ -130,9 +170,12 @@ export interface GuestNic {
   model: string;
   queues: number;
   vnetHdr: boolean;
-  ip: string;
-  prefixLen: number;
+  /** absent on an L2-only NIC (l2Only) */
+  ip?: string;
+  prefixLen?: number;
   gateway?: string;
+  /** no IP handed over and no DHCP server: the pod interface bridged as it is */
+  l2Only?: boolean;
 }
 
 export interface SetupResult {
@@ -145,7 +188,18 @@ export interface SetupResult {
 /** fds reply: one entry per NIC; fds arrive in the same order, `queues` per NIC. */
 export interface FdsResult {
   sandboxId: string;
-  nics: { mac: string; model: string; queues: number; vnetHdr: boolean; tap: string; vhost: boolean }[];
+  nics: {
+    /** the spec's interface name (a request with `nics`) */
+    name?: string;
+    /** the binding whose domain side (bindings/domain.ts) writes its emulator arguments; absent: bridge */
+    binding?: string;
+    mac: string;
+    model: string;
+    queues: number;
+    vnetHdr: boolean;
+    tap: string;
+    vhost: boolean;
+  }[];
 }
 
 export interface ErrorBody {

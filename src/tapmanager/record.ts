@@ -1,6 +1,8 @@
 // A sandbox's record on disk: the request, the veth snapshots taken before anything
 // was touched, and everything that was built, so that teardown (even after a crash
 // and a restart) can restore the veth exactly.
+import type { ImplementedBinding } from './bindings/names';
+import type { NicDhcpOptions, NicPort } from './bindings/types';
 import type { GuestNetworkPlan } from './plan/guest-network';
 import type { SetupRequest } from './protocol';
 import type { VethSnapshot } from './snapshot';
@@ -16,6 +18,11 @@ export type SandboxState =
   | 'tearing-down';
 
 export interface NicRecord {
+  /** the spec's interface name (a request with `nics`) */
+  name?: string;
+  /** its binding (bindings/); absent: bridge (a request without `nics`, or an older record) */
+  binding?: ImplementedBinding;
+  /** index in the CNI result's interfaces of the pod interface (a request without `nics`) */
   cniIndex: number;
   veth: VethSnapshot;
   /** the fresh locally administered MAC the veth gets (the guest takes the veth's own) */
@@ -34,7 +41,11 @@ export interface NicRecord {
   mtu: number;
   model: string;
   queues: number;
-  plan: GuestNetworkPlan;
+  /** what the guest gets by DHCP; absent: an L2-only NIC (no IP handed over, no DHCP server) */
+  plan?: GuestNetworkPlan;
+  dhcpOptions?: NicDhcpOptions;
+  /** recorded; used by later bindings (masquerade forwards them) */
+  ports?: NicPort[];
 }
 
 export interface SandboxRecord {

@@ -11,8 +11,11 @@
 import { isIP } from 'node:net';
 import * as v from 'valibot';
 import { quote } from '../util/quote';
+import { isUnicastMac, parseMac } from '../net/mac';
+import { BINDING_NAMES, NIC_NAME_RE } from './bindings/names';
+import { SPEC_MODELS } from './bindings/models';
 import { TapError } from './errors';
-import { MAX_QUEUES } from './protocol';
+import { MAX_NICS, MAX_QUEUES } from './protocol';
 
 /** Size bounds: far above any real pod, far below what costs the daemon anything. */
 export const LIMITS = {
@@ -144,6 +147,75 @@ const criDns = strictObj({
   options: v.optional(list(text(LIMITS.text), LIMITS.dnsOptions)),
 });
 
+const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** A guest MAC: `de:ad:00:00:be:af` or `DE-AD-00-00-BE-AF`, unicast; handed on canonical. */
+const guestMac = v.pipe(
+  text(LIMITS.address),
+  v.check((s) => parseMac(s) !== undefined, 'is not a MAC address (de:ad:00:00:be:af or DE-AD-00-00-BE-AF)'),
+  v.transform((s) => parseMac(s)!),
+  v.check(isUnicastMac, 'must be a unicast MAC address (the first octet even, not all zeros)'),
+);
+
+const ipv4Address = v.pipe(
+  text(LIMITS.address),
+  v.check((s) => isIP(s) === 4, 'must be an IPv4 address'),
+);
+
+/** Option 66/67 text: NVT ASCII (RFC 2132 2), one option's worth. */
+const optionAscii = v.pipe(
+  text(255),
+  v.regex(/^[\x20-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters (NVT ASCII, RFC 2132 2)'),
+);
+
+/** KubeVirt's dhcpOptions; each value fits one DHCP option (255 bytes). A private option's code once (validate.ts). */
+const nicDhcpOptions = strictObj({
+  bootFileName: v.optional(optionAscii),
+  tftpServerName: v.optional(optionAscii),
+  ntpServers: v.optional(list(ipv4Address, 63)),
+  privateOptions: v.optional(
+    list(
+      strictObj({
+        option: int(224, 254),
+        value: v.pipe(
+          text(255),
+          v.check((s) => {
+            const b = Buffer.from(s, 'utf8');
+            return b.length >= 1 && b.length <= 255 && !b.includes(0);
+          }, 'must be a string of 1-255 bytes (UTF-8), no NUL'),
+        ),
+      }),
+      31,
+    ),
+  ),
+});
+
+const nicPort = strictObj({
+  name: v.optional(
+    v.pipe(text(15), v.regex(/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/, 'must be a port name (IANA_SVC_NAME)')),
+  ),
+  port: int(1, 65535),
+  protocol: v.optional(v.picklist(['TCP', 'UDP'], 'must be "TCP" or "UDP"'), 'TCP'),
+});
+
+/** One guest NIC of a request with `nics` (docs/protocol.md). */
+const nicRequest = strictObj({
+  name: v.pipe(
+    text(63),
+    v.regex(NIC_NAME_RE, 'must be 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit'),
+  ),
+  binding: v.picklist(BINDING_NAMES, `must be one of ${BINDING_NAMES.join(', ')}`),
+  podInterface: v.pipe(text(15), v.regex(IFNAME_RE, 'must be 1-15 characters of [A-Za-z0-9_.-]')),
+  cniResult: v.optional(cniResult),
+  macAddress: v.optional(guestMac),
+  model: v.optional(v.picklist(SPEC_MODELS, `must be one of ${SPEC_MODELS.join(', ')}`)),
+  queues: v.optional(int(1, MAX_QUEUES)),
+  dhcpOptions: v.optional(nicDhcpOptions),
+  ports: v.optional(list(nicPort, 256)),
+});
+
+export type NicRequestShape = v.InferOutput<typeof nicRequest>;
+
 export const setupSchema = strictObj({
   // the envelope (checked by the server) rides along in the same object
   v: v.optional(v.number('must be a number')),
@@ -154,7 +226,9 @@ export const setupSchema = strictObj({
     v.regex(SANDBOX_ID_RE, 'must be 1-128 characters of [A-Za-z0-9_.-], starting with a letter or digit'),
   ),
   netnsPath: absolutePath,
-  cniResult,
+  /** absent exactly when `nics` is given (validate.ts) */
+  cniResult: v.optional(cniResult),
+  nics: v.optional(v.pipe(list(nicRequest, MAX_NICS), v.minLength(1, 'must have at least one NIC'))),
   dns: v.optional(criDns),
   hostname: v.optional(text(LIMITS.name)),
   podName: v.optional(text(LIMITS.name)),
@@ -179,7 +253,16 @@ export function fieldPath(path: readonly { key: unknown }[] | undefined, root = 
 /** The request's shape, or EINVAL naming the first field that is wrong. */
 export function parseSetup(raw: unknown): SetupShape {
   const r = v.safeParse(setupSchema, raw, { abortEarly: true });
-  if (r.success) return r.output;
+  if (r.success) {
+    const out = r.output;
+    if (out.nics) {
+      // with `nics`, each NIC has its own CNI result, model and queues
+      for (const k of ['cniResult', 'nicModel', 'queues'] as const) {
+        if (out[k] !== undefined) fail(k, out[k], 'cannot be given with nics (give it per NIC)');
+      }
+    } else if (!out.cniResult) fail('cniResult', undefined, 'is required (or give nics)');
+    return out;
+  }
   const issue = r.issues[0];
   const field = fieldPath(issue.path);
   // an unknown field's issue carries its name as input; the value is what matters

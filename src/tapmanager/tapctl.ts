@@ -3,9 +3,11 @@
 // as a diagram), `status ID`, and `setup`/`teardown` for scripts; `--json` everywhere.
 import * as fs from 'node:fs';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
+import { domainBinding } from './bindings/domain';
 import { TapmanagerClient } from './client';
 import { describeRoute } from './plan/routes';
-import { DEFAULT_CONTROL_SOCKET } from './protocol';
+import type { CniResult } from '../cni/result';
+import { DEFAULT_CONTROL_SOCKET, type NicRequest } from './protocol';
 import type { BoundedStatus } from './reply-bounds';
 
 const FLAGS: FlagSpec[] = [
@@ -13,6 +15,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'json', help: 'print JSON', boolean: true },
   { name: 'netns', help: 'setup: netns path' },
   { name: 'cni-result', help: 'setup: file with the CNI ADD result (JSON)' },
+  { name: 'nics', help: 'setup: file with the nics list (JSON, docs/protocol.md), instead of --cni-result' },
   { name: 'hostname', help: 'setup: guest hostname' },
   { name: 'queues', help: 'setup: queues per guest NIC (multiqueue taps above 1)' },
   { name: 'help', help: 'print this help', boolean: true },
@@ -22,10 +25,33 @@ const HELP = `commands:
   list                      sandboxes, one line each
   describe SANDBOX_ID       the live topology of a sandbox as a diagram
   status SANDBOX_ID         the same, as data
-  setup SANDBOX_ID --netns PATH --cni-result FILE [--hostname NAME] [--queues N]
+  setup SANDBOX_ID --netns PATH (--cni-result FILE [--queues N] | --nics FILE) [--hostname NAME]
   teardown SANDBOX_ID
   revoke SANDBOX_ID         detach whoever holds the sandbox's tap fds (the next fetch then works)
+  interfaces SANDBOX_ID     the libvirt <interface> elements of the sandbox's NICs, in order (for a
+                            runtime that writes its own domain XML instead of running vmwrapper)
 `;
+
+/** The libvirt <interface> elements equivalent to what vmwrapper gives QEMU, in NIC order. */
+export function renderInterfaces(s: Pick<BoundedStatus, 'nics'>): string {
+  return s.nics
+    .map((n, i) => {
+      const binding = n.binding ?? 'bridge';
+      const d = domainBinding(binding);
+      if (!d) return `<!-- nics[${i}]: binding "${binding}" has no domain side in this tapctl -->`;
+      const nic = {
+        ...(n.name !== undefined ? { name: n.name } : {}),
+        binding,
+        mac: n.mac,
+        model: n.model,
+        queues: n.queues,
+        vhost: false,
+        tap: n.tap,
+      };
+      return d.libvirtInterface(nic);
+    })
+    .join('\n');
+}
 
 export function renderDescribe(s: BoundedStatus): string {
   const out: string[] = [];
@@ -46,15 +72,24 @@ export function renderDescribe(s: BoundedStatus): string {
     };
     const lease = dhcp[i]?.leases?.find((x) => x.mac === n.mac);
     out.push('');
-    out.push(`  pod network ══ ${n.veth.padEnd(6)} ${l(n.veth)}   (CNI interface ${n.index})`);
-    out.push(`                    │   fence: no DHCP crosses ${n.veth}`);
-    out.push(`                 ${n.bridge.padEnd(6)} ${l(n.bridge)}   169.254.254.2/24, DHCP server`);
+    if (n.name !== undefined)
+      out.push(`  nic ${n.name}  binding ${n.binding ?? 'bridge'}${n.l2Only ? '  L2 only' : ''}`);
+    out.push(
+      `  pod network ══ ${n.veth.padEnd(6)} ${l(n.veth)}   ${n.name !== undefined ? 'pod interface' : `(CNI interface ${n.index})`}`,
+    );
+    out.push(
+      `                    │   ${n.l2Only ? "no fence: the segment is the guest's" : `fence: no DHCP crosses ${n.veth}`}`,
+    );
+    out.push(
+      `                 ${n.bridge.padEnd(6)} ${l(n.bridge)}   ${n.l2Only ? 'no address, no DHCP server' : '169.254.254.2/24, DHCP server'}`,
+    );
     out.push(`                    │`);
     out.push(`                 ${n.tap.padEnd(6)} ${l(n.tap)}   vnet_hdr, queues ${n.queues}`);
     out.push(`                    ║ fd → vmwrapper → QEMU ${n.model}`);
     out.push(
-      `                 guest  ${n.mac}  ${n.ip}/${n.prefixLen}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
+      `                 guest  ${n.mac}  ${n.ip !== undefined ? `${n.ip}/${n.prefixLen}` : 'L2 only, no address handed over'}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
     );
+    if (n.l2Only) return;
     out.push(
       `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
     );
@@ -114,20 +149,32 @@ async function main(): Promise<number> {
         return 0;
       }
       case 'setup': {
-        const file = need(flags['cni-result'] as string | undefined, '--cni-result');
+        const nicsFile = flags.nics as string | undefined;
+        const readJson = (f: string): unknown => JSON.parse(fs.readFileSync(f, 'utf8'));
         const r = await client.setup({
           sandboxId: need(arg, 'SANDBOX_ID'),
           netnsPath: need(flags.netns as string | undefined, '--netns'),
-          cniResult: JSON.parse(fs.readFileSync(file, 'utf8')),
+          ...(nicsFile
+            ? { nics: readJson(nicsFile) as NicRequest[] }
+            : { cniResult: readJson(need(flags['cni-result'] as string | undefined, '--cni-result')) as CniResult }),
           ...(flags.hostname ? { hostname: String(flags.hostname) } : {}),
           ...(flags.queues !== undefined ? { queues: Number(flags.queues) } : {}),
         });
         print(r, () =>
           [
             `NET_KEY=${r.netKey}`,
-            ...r.nics.map((n) => `NIC ${n.tap} mac=${n.mac} ip=${n.ip}/${n.prefixLen} queues=${n.queues}`),
+            ...r.nics.map(
+              (n) =>
+                `NIC ${n.name ? `${n.name} ` : ''}${n.tap} mac=${n.mac} ${n.ip !== undefined ? `ip=${n.ip}/${n.prefixLen}` : 'l2-only'} model=${n.model} queues=${n.queues}`,
+            ),
           ].join('\n'),
         );
+        return 0;
+      }
+      case 'interfaces': {
+        const s = (await client.status(need(arg, 'SANDBOX_ID'))) as BoundedStatus;
+        const xml = renderInterfaces(s);
+        print({ sandboxId: s.sandboxId, interfaces: xml.split(/\n(?=<)/) }, () => xml);
         return 0;
       }
       case 'revoke': {

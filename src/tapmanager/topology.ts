@@ -16,6 +16,7 @@ import {
 import { openTap, closeFd, ifIndex, withNetns, type TapOptions } from '../native';
 import { planRouteRestore } from './plan/restore-routes';
 import { describeRoute } from './plan/routes';
+import { UndoError } from './bindings/errors';
 import { LINK_GROUP } from './link-mark';
 import type { NicRecord } from './record';
 import type { RouteSnapshot, VethSnapshot } from './snapshot';
@@ -136,7 +137,7 @@ export function planNicLinks(
 
 const HIGH_INDEXES = 0x40000000;
 
-function nicLinks(nic: NicRecord, mark: string) {
+export function nicLinks(nic: NicRecord, mark: string) {
   return [
     { name: nic.tap, index: nic.tapIndex, kind: 'tun' as const, mark },
     { name: nic.bridge, index: nic.bridgeIndex, kind: 'bridge' as const, mark },
@@ -206,8 +207,9 @@ export function makeTap(nic: NicRecord): void {
  */
 export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, mark: string): Promise<void> {
   const v = nic.veth;
+  const plan = nic.plan; // none: an L2-only NIC, bridged as it is
   await flight([
-    stripVeth(nl, v),
+    ...(plan ? [stripVeth(nl, v)] : []),
     // up from the start: a bridge without a port that is up has no carrier anyway
     nl.createBridge(nic.bridge, {
       mtu: nic.mtu,
@@ -234,23 +236,25 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
   // attaches, and the veth is up already.
   await flight([
     nl.setLink(br, nic.bridge, { alias: mark }), // ours, for the orphan GC (link-mark.ts)
-    nl.addAddress(br, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX),
+    ...(plan ? [nl.addAddress(br, nic.bridge, BRIDGE_IP, BRIDGE_PREFIX)] : []),
     nl.setLink(tap, nic.tap, { mtu: nic.mtu, group: LINK_GROUP, master: br, alias: mark, up: true }),
     // the veth changes its MAC while up: taking it down would drop its IPv6 addresses
     nl.setLink(v.ifindex, v.ifname, { mac: nic.vethNewMac, master: br, up: true }),
     // The guest's address resolves to its MAC without ARP, so the DHCP server can
     // unicast an OFFER to a client that has no address yet (RFC 2131 4.1).
-    nl.setNeighbor(br, nic.bridge, nic.plan.ip, nic.guestMac),
+    ...(plan ? [nl.setNeighbor(br, nic.bridge, plan.ip, nic.guestMac)] : []),
   ]);
 }
 
 /**
- * Deletes the taps and bridges of `nics` in one kernel batch when the link group holds
+ * Deletes the links NICs made (`wanted`, as nicLinks gives them) in one kernel batch when the link group holds
  * exactly links they made (ownLink; and at least one): returns false, having done
  * nothing, when anything else is in the group, so unbuildNic deletes them one by one.
  */
-export async function deleteNicLinks(nl: NetlinkHandle, nics: readonly NicRecord[], mark: string): Promise<boolean> {
-  const wanted = nics.flatMap((n) => nicLinks(n, mark));
+export async function deleteNicLinks(
+  nl: NetlinkHandle,
+  wanted: readonly Parameters<typeof ownLink>[1][],
+): Promise<boolean> {
   const grouped = (await nl.links()).filter((l) => l.group === LINK_GROUP);
   if (grouped.length === 0 || grouped.some((l) => !wanted.some((w) => ownLink(l, w)))) return false;
   try {
@@ -278,17 +282,17 @@ export async function unbuildNic(
   currentRoutes: (ifname: string) => Promise<RouteSnapshot[]>,
   warn: (message: string) => void = () => undefined,
   warnLink: (message: string) => void = () => undefined,
-): Promise<string[]> {
-  const errors: string[] = [];
+): Promise<UndoError[]> {
+  const errors: UndoError[] = [];
   const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
     try {
       await fn();
     } catch (e) {
-      errors.push(`${name}: ${(e as Error).message}`);
+      errors.push(UndoError.of(name, undefined, e));
     }
   };
   const links = await nl.links().catch(() => undefined);
-  if (!links) return [`list links: cannot read links in ${nl.netns}`];
+  if (!links) return [new UndoError('list links', nl.netns, 'EIO', `list links: cannot read links in ${nl.netns}`)];
   const v = nic.veth;
   for (const want of nicLinks(nic, mark)) {
     // by its recorded index first: someone may have renamed it
@@ -347,9 +351,9 @@ export async function restoreRoutes(
   ifindex: number,
   snap: VethSnapshot,
   current: RouteSnapshot[],
-): Promise<{ errors: string[]; warnings: string[] }> {
+): Promise<{ errors: UndoError[]; warnings: string[] }> {
   const plan = planRouteRestore(snap, current);
-  const errors: string[] = [];
+  const errors: UndoError[] = [];
   // in order, in one batch of however many: an add goes in as "create or replace", so a
   // route that appeared meanwhile with its key is replaced, not an error
   const results = plan.ops.length
@@ -358,7 +362,8 @@ export async function restoreRoutes(
   plan.ops.forEach((o, i) => {
     const e = results[i];
     if (!e || (o.op === 'delete' && ['ESRCH', 'ENOENT'].includes(e.code))) return;
-    errors.push(`${o.op} route "${describeRoute(o.route, snap.ifname)}" (${o.reason}): ${e.message}`);
+    const route = `"${describeRoute(o.route, snap.ifname)}"`;
+    errors.push(new UndoError(`${o.op} route`, route, e.code, `${o.op} route ${route} (${o.reason}): ${e.message}`));
   });
   const warnings = plan.unrestorable.map(
     (u) => `route "${describeRoute(u.route, snap.ifname)}" not restored: ${u.reason}`,

@@ -9,10 +9,14 @@ import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
 import { dnsNameRule } from '../net/dns-name';
 import { netnsKey, probeNetns, sameNetns } from '../net/netns';
 import { quote } from '../util/quote';
+import type { NicSpec } from './bindings/types';
 import { badInput } from './errors';
 import type { CniResult } from '../cni/result';
 import { MAX_FDS, type SetupRequest } from './protocol';
-import { parseSetup, SANDBOX_ID_RE, type SetupShape } from './schema';
+import { BindingNotImplementedError } from './bindings/errors';
+import { qemuDevice } from './bindings/models';
+import { isImplemented } from './bindings/names';
+import { parseSetup, SANDBOX_ID_RE, type NicRequestShape } from './schema';
 
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
@@ -45,22 +49,22 @@ function checkNetnsPath(p: unknown): string {
  * be inside this setup's netns (the same path, or, since a runtime may name one netns by
  * two paths, the same nsfs inode), and every ips[].interface must index one of them.
  */
-function checkInterfaces(res: SetupShape['cniResult'], netnsPath: string): void {
+function checkInterfaces(res: CniResult, netnsPath: string, at = 'cniResult'): void {
   for (const [i, iface] of (res.interfaces ?? []).entries()) {
     if (!iface.sandbox || path.resolve(iface.sandbox) === path.resolve(netnsPath)) continue;
     if (sameNetns(iface.sandbox, netnsPath)) continue;
     const exists = netnsKey(iface.sandbox) !== undefined;
     throw badInput(
-      `cniResult.interfaces[${i}].sandbox`,
+      `${at}.interfaces[${i}].sandbox`,
       iface.sandbox,
       `is not this setup's network namespace (netnsPath ${quote(netnsPath)})${exists ? '' : ' and does not exist'}`,
     );
   }
   const count = res.interfaces?.length;
   if (count === undefined) return;
-  for (const [i, ip] of res.ips.entries()) {
+  for (const [i, ip] of (res.ips ?? []).entries()) {
     if (ip.interface !== undefined && ip.interface >= count) {
-      throw badInput(`cniResult.ips[${i}].interface`, ip.interface, `there are ${count} interfaces`);
+      throw badInput(`${at}.ips[${i}].interface`, ip.interface, `there are ${count} interfaces`);
     }
   }
 }
@@ -131,17 +135,114 @@ export function guestHostname(req: Pick<SetupRequest, 'hostname' | 'podName'>): 
 
 const NAME_RULE = dnsNameRule(DHCP_NAME_RULE);
 
+/** The NICs of a request without `nics`: one bridge NIC per CNI interface with an IPv4 address. */
+function legacySpecs(req: SetupRequest, inputs: NicInput[], defaultModel: string): NicSpec[] {
+  return inputs.map((input) => ({
+    binding: 'bridge',
+    podInterface: input.ifname,
+    field: `cniResult.interfaces[${input.cniIndex}].name`,
+    cniField: 'cniResult',
+    cniIndex: input.cniIndex,
+    cniResult: req.cniResult!,
+    model: req.nicModel ?? defaultModel,
+    queues: req.queues ?? 1,
+  }));
+}
+
+/**
+ * The NICs of a request with `nics`, checked against each other: unique names, pod
+ * interfaces and MACs; a binding tapwire builds; multiqueue only on virtio; DHCP
+ * options only with an IP to lease; each CNI result against the netns and naming the
+ * pod interface; at most MAX_FDS fds in all. (That each pod interface exists is checked
+ * when it is read, before anything is built.)
+ */
+function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
+  const out: NicSpec[] = [];
+  const seen = {
+    name: new Map<string, number>(),
+    podInterface: new Map<string, number>(),
+    macAddress: new Map<string, number>(),
+  };
+  const unique = (i: number, key: keyof typeof seen, value: string | undefined): void => {
+    if (value === undefined) return;
+    const j = seen[key].get(value);
+    if (j !== undefined) throw badInput(`nics[${i}].${key}`, value, `is nics[${j}]'s too; each NIC needs its own`);
+    seen[key].set(value, i);
+  };
+  let fds = 0;
+  for (const [i, n] of nics.entries()) {
+    const at = `nics[${i}]`;
+    unique(i, 'name', n.name);
+    unique(i, 'podInterface', n.podInterface);
+    unique(i, 'macAddress', n.macAddress);
+    if (!isImplemented(n.binding)) throw new BindingNotImplementedError(`${at}.binding`, n.binding);
+    const model = n.model ?? 'virtio';
+    const queues = n.queues ?? 1;
+    if (queues > 1 && model !== 'virtio')
+      throw badInput(`${at}.queues`, queues, `model "${model}" has a single queue (multiqueue needs virtio)`);
+    fds += queues;
+    if (fds > MAX_FDS)
+      throw badInput(
+        `${at}.queues`,
+        queues,
+        `brings the sandbox to ${fds} tap fds, over ${MAX_FDS}, the most one reply carries`,
+      );
+    if (n.dhcpOptions && !n.cniResult)
+      throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'needs a cniResult: an L2-only NIC has no DHCP server');
+    const codes = new Set<number>();
+    for (const [k, o] of (n.dhcpOptions?.privateOptions ?? []).entries()) {
+      if (codes.has(o.option))
+        throw badInput(`${at}.dhcpOptions.privateOptions[${k}].option`, o.option, 'is given twice');
+      codes.add(o.option);
+    }
+    let cniIndex = 0;
+    if (n.cniResult) {
+      checkInterfaces(n.cniResult, netnsPath, `${at}.cniResult`);
+      const ifaces = n.cniResult.interfaces ?? [];
+      if (ifaces.length > 0) {
+        cniIndex = ifaces.findIndex((x) => x.name === n.podInterface && !!x.sandbox);
+        if (cniIndex < 0) {
+          const inside = ifaces.filter((x) => x.sandbox).map((x) => x.name);
+          throw badInput(
+            `${at}.podInterface`,
+            n.podInterface,
+            `is not among the sandbox interfaces of ${at}.cniResult (${inside.join(', ') || 'none'})`,
+          );
+        }
+      }
+      if (!(n.cniResult.ips ?? []).some((ip) => isIPv4(ip.address.split('/')[0]!)))
+        throw badInput(`${at}.cniResult.ips`, n.cniResult.ips, 'no IPv4 address to hand to the guest');
+    }
+    out.push({
+      name: n.name,
+      binding: n.binding,
+      podInterface: n.podInterface,
+      field: `${at}.podInterface`,
+      cniField: `${at}.cniResult`,
+      cniIndex,
+      ...(n.cniResult ? { cniResult: n.cniResult } : {}),
+      ...(n.macAddress ? { mac: n.macAddress } : {}),
+      model: qemuDevice(model),
+      queues,
+      ...(n.dhcpOptions ? { dhcpOptions: n.dhcpOptions } : {}),
+      ...(n.ports ? { ports: n.ports } : {}),
+    });
+  }
+  return out;
+}
+
 /** Validates a setup request: its shape, then what needs the netns; throws EINVAL naming the field. */
-export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput[] } {
+export function validateSetup(raw: unknown, defaultModel = 'virtio-net-pci'): { req: SetupRequest; nics: NicSpec[] } {
   const r = parseSetup(raw);
   const netnsPath = checkNetnsPath(r.netnsPath);
-  checkInterfaces(r.cniResult, netnsPath);
+  if (r.cniResult) checkInterfaces(r.cniResult, netnsPath);
   if (r.hostname && !isDhcpName(r.hostname))
     throw badInput('hostname', r.hostname, `must be a DNS name (${NAME_RULE})`);
   if (!r.hostname && r.podName && !isDhcpName(guestHostname(r))) {
     throw badInput('podName', r.podName, `cannot be the guest hostname (${NAME_RULE}); give hostname`);
   }
-  const nics = nicsFromResult(r.cniResult);
+  const specs = r.nics ? nicSpecs(r.nics, netnsPath) : undefined;
+  const nics = r.cniResult ? nicsFromResult(r.cniResult) : [];
   if (r.queues !== undefined && r.queues * nics.length > MAX_FDS) {
     throw badInput('queues', r.queues, `times ${nics.length} NICs exceeds ${MAX_FDS} fds, the most one reply carries`);
   }
@@ -149,7 +250,8 @@ export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput
     op: 'setup',
     sandboxId: r.sandboxId,
     netnsPath,
-    cniResult: r.cniResult,
+    ...(r.cniResult ? { cniResult: r.cniResult } : {}),
+    ...(r.nics ? { nics: r.nics } : {}),
     ...(r.dns ? { dns: r.dns } : {}),
     ...(r.hostname ? { hostname: r.hostname } : {}),
     ...(r.podName ? { podName: r.podName } : {}),
@@ -157,5 +259,5 @@ export function validateSetup(raw: unknown): { req: SetupRequest; nics: NicInput
     ...(r.nicModel ? { nicModel: r.nicModel } : {}),
     ...(r.queues !== undefined && r.queues > 1 ? { queues: r.queues } : {}),
   };
-  return { req, nics };
+  return { req, nics: specs ?? legacySpecs(req, nics, defaultModel) };
 }

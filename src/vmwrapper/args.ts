@@ -2,7 +2,9 @@
 // tapmanager described to the tap fds it handed over, appended after libvirt's own
 // arguments (which stay untouched). Pure: no I/O, no native calls.
 //
-// Per NIC N (ids made unique against every id already in argv):
+// Each NIC's pair is written by the domain side of its binding (tapmanager/bindings/,
+// bridge/domain.ts for the bridge binding), in the daemon's (the spec's) order.
+// Per bridge NIC N (ids made unique against every id already in argv):
 //   -netdev tap,id=tapwireN,fd=F                              one queue
 //   -netdev tap,id=tapwireN,fds=F1:F2:..                      multiqueue (QEMU infers the
 //                                                             queue count; queues= is refused with fds=)
@@ -15,13 +17,23 @@
 // already carries JSON -device options, the NIC is written as JSON too, so it is created
 // after them and gets a free slot. No explicit bus/addr is ever chosen here.
 import { parseMac } from '../net/mac';
+import { domainBinding, type DomainBinding } from '../tapmanager/bindings/domain';
+import { NIC_NAME_RE } from '../tapmanager/bindings/names';
 
-/** One guest NIC as the daemon describes it (FdsResult.nics[i]). */
+/** One guest NIC as the daemon describes it (FdsResult.nics[i]); no binding: bridge (older daemons). */
 export interface WrapperNic {
+  name?: string;
+  binding?: string;
   mac: string;
   model: string;
   queues: number;
   vhost: boolean;
+}
+
+function domainOf(nic: WrapperNic): DomainBinding {
+  const d = domainBinding(nic.binding ?? 'bridge');
+  if (!d) throw new ArgsError(`NIC binding ${JSON.stringify(nic.binding)} has no domain side here`, 'binding');
+  return d;
 }
 
 export class ArgsError extends Error {
@@ -47,7 +59,7 @@ export function isMultiqueueModel(model: string): boolean {
 
 /** Number of fds the daemon must send for these NICs: queues tap fds, plus as many vhost fds when vhost. */
 export function expectedFdCount(nics: readonly WrapperNic[]): number {
-  return nics.reduce((n, nic) => n + nic.queues * (nic.vhost ? 2 : 1), 0);
+  return nics.reduce((n, nic) => n + domainOf(nic).fdCount({ ...nic, binding: nic.binding ?? 'bridge' }), 0);
 }
 
 /** Checks one NIC description; throws ArgsError naming the field and the value. */
@@ -64,7 +76,18 @@ export function checkNic(nic: unknown, i: number): WrapperNic {
   }
   if (q > 1 && !isMultiqueueModel(n.model)) throw bad('queues', `model "${n.model}" has a single queue`);
   if (n.vhost !== undefined && typeof n.vhost !== 'boolean') throw bad('vhost', 'must be a boolean');
-  return { mac, model: n.model, queues: q, vhost: n.vhost === true };
+  if (n.binding !== undefined && (typeof n.binding !== 'string' || !domainBinding(n.binding)))
+    throw bad('binding', 'is not a binding this vmwrapper can attach');
+  if (n.name !== undefined && (typeof n.name !== 'string' || !NIC_NAME_RE.test(n.name)))
+    throw bad('name', 'must be 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit');
+  return {
+    ...(typeof n.name === 'string' ? { name: n.name } : {}),
+    ...(typeof n.binding === 'string' ? { binding: n.binding } : {}),
+    mac,
+    model: n.model,
+    queues: q,
+    vhost: n.vhost === true,
+  };
 }
 
 /** Every `id` already used in argv, from key=value options (`...,id=x,...`) and JSON ones (`{"id":"x"}`). */
@@ -113,27 +136,11 @@ export function netArgs(argv: readonly string[], nics: readonly WrapperNic[], fd
     const devId = `tapwire-nic${next}`;
     ids.add(netdev).add(devId);
     next++;
-    const taps = fds.slice(at, at + nic.queues);
-    at += nic.queues;
-    const vhosts = nic.vhost ? fds.slice(at, at + nic.queues) : [];
-    at += vhosts.length;
-
-    let nd = `tap,id=${netdev},`;
-    nd += nic.queues === 1 ? `fd=${taps[0]}` : `fds=${taps.join(':')}`;
-    if (nic.vhost) nd += nic.queues === 1 ? `,vhost=on,vhostfd=${vhosts[0]}` : `,vhost=on,vhostfds=${vhosts.join(':')}`;
-    out.push('-netdev', nd);
-
-    // virtio-net wants 2 vectors per queue pair plus config and control.
-    const vectors = nic.queues > 1 ? 2 * nic.queues + 2 : 0;
-    if (json) {
-      // JSON options are typed (a bool and an int), key=value ones are strings.
-      const mq = vectors ? { mq: true, vectors } : {};
-      out.push('-device', JSON.stringify({ driver: nic.model, netdev, mac: nic.mac, id: devId, ...mq }));
-    } else {
-      let dev = `${nic.model},netdev=${netdev},mac=${nic.mac},id=${devId}`;
-      if (vectors) dev += `,mq=on,vectors=${vectors}`;
-      out.push('-device', dev);
-    }
+    const d = { ...nic, binding: nic.binding ?? 'bridge' };
+    const binding = domainOf(nic);
+    const count = binding.fdCount(d);
+    out.push(...binding.qemuArgs(d, { netdev, device: devId }, fds.slice(at, at + count), json));
+    at += count;
   }
   return out;
 }

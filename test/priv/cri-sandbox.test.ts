@@ -151,8 +151,8 @@ describePrivileged('tapwire-cri with real CNI plugins', () => {
       searches: ['default.svc.cluster.local'],
       options: ['ndots:5'],
     });
-    expect(setup.cniResult.cniVersion).toBe('1.0.0');
-    expect(setup.cniResult.ips).toEqual([{ address: `10.${net}.0.2/24`, gateway: `10.${net}.0.1`, interface: 2 }]);
+    expect(setup.cniResult!.cniVersion).toBe('1.0.0');
+    expect(setup.cniResult!.ips).toEqual([{ address: `10.${net}.0.2/24`, gateway: `10.${net}.0.1`, interface: 2 }]);
     const netns = setup.netnsPath;
     expect(pinned).toContain(netns);
     const name = path.basename(netns);

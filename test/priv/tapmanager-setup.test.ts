@@ -15,10 +15,14 @@ import { describePrivileged } from '../helpers/privileged';
 describePrivileged('tapmanager setup/teardown', () => {
   let dir: string;
   let mgr: SandboxManager;
-  const newManager = async (failAfterStep?: number): Promise<SandboxManager> => {
+  /** failAt: a failure injected at that point of the setup (the onStep seam, crash-points.ts) */
+  const newManager = async (failAt?: string): Promise<SandboxManager> => {
     const store = new RecordStore(dir);
     await store.init();
-    return new SandboxManager({ store, log: silentLogger, ...(failAfterStep !== undefined ? { failAfterStep } : {}) });
+    const onStep = (point: string): void => {
+      if (point === failAt) throw new Error(`injected failure at ${point}`);
+    };
+    return new SandboxManager({ store, log: silentLogger, ...(failAt !== undefined ? { onStep } : {}) });
   };
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-tm-'));
@@ -140,8 +144,8 @@ describePrivileged('tapmanager setup/teardown', () => {
     expect(mgr.list()).toEqual([]);
   });
 
-  for (const step of [0, 1, 2]) {
-    it(`rolls back to the snapshot when setup fails after step ${step}`, async () => {
+  for (const step of ['setup.nl1', 'setup.built', 'setup.fenced', 'setup.dhcp']) {
+    it(`rolls back to the snapshot when setup fails at ${step}`, async () => {
       await mgr.close();
       mgr = await newManager(step);
       const p = makePod({ ipv6: true });

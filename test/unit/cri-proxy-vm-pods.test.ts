@@ -12,6 +12,9 @@ import { loadCriServices } from '../../src/cri/proto';
 import { ProxyServer } from '../../src/cri/proxy/server';
 import { DEFAULT_VM_SELECTOR } from '../../src/cri/proxy/vm-requests';
 import { VmPodStore } from '../../src/cri/proxy/vm-store';
+import type { VmPodsOptions } from '../../src/cri/proxy/vm-pods';
+import { CniRunner } from '../../src/cni/network';
+import type { NicRequest } from '../../src/cri/vm-network';
 import { TapmanagerError } from '../../src/tapmanager/client';
 import { criClient, CriClient, FakeTapmanager } from '../fixtures/cni/cri-harness';
 
@@ -81,7 +84,11 @@ let proxy: ProxyServer | undefined;
 let client: CriClient | undefined;
 const pinned = new Map<string, number>();
 
-async function startProxy(extra: { stopTeardownAttempts?: number; stopTeardownGraceMs?: number } = {}): Promise<void> {
+async function startProxy(
+  extra: Partial<
+    Pick<VmPodsOptions, 'stopTeardownAttempts' | 'stopTeardownGraceMs' | 'cni' | 'networkAttachmentsDir'>
+  > = {},
+): Promise<void> {
   proxy = new ProxyServer({
     backend: backendSock,
     vm: {
@@ -348,5 +355,181 @@ describe('VM pods behind the proxy', () => {
     }
     await client!.runtime.StopPodSandbox!({ podSandboxId: id });
     await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+  });
+});
+
+describe('VM pods behind the proxy with a network spec', () => {
+  const FAKE = path.resolve(__dirname, '../fixtures/cni/fake-plugin.js');
+  let log: string;
+  const spec = {
+    apiVersion: 'tapwire.io/v1alpha1',
+    interfaces: [
+      { name: 'blue', model: 'e1000', bridge: {} },
+      { name: 'default', macAddress: '02:00:00:00:00:aa', bridge: {} },
+      { name: 'red', bridge: {} },
+    ],
+    networks: [
+      { name: 'default', pod: {} },
+      { name: 'blue', multus: { networkName: 'blue' } },
+      { name: 'red', multus: { networkName: 'other/red' } },
+    ],
+  };
+  const cniSteps = (): string[] =>
+    fs.existsSync(log)
+      ? fs
+          .readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { env: Record<string, string>; conf: { name: string } })
+          .map((e) => `CNI ${e.env.CNI_COMMAND} ${e.conf.name} ${e.env.CNI_IFNAME}`)
+      : [];
+  const nad = (ns: string, name: string, ip: string) => {
+    fs.mkdirSync(path.join(tmp, 'nads', ns), { recursive: true });
+    const config = { cniVersion: '1.0.0', name, type: 'fake-net', ip, gateway: ip.replace(/\d+\/\d+$/, '1') };
+    fs.writeFileSync(
+      path.join(tmp, 'nads', ns, `${name}.json`),
+      JSON.stringify({
+        apiVersion: 'k8s.cni.cncf.io/v1',
+        kind: 'NetworkAttachmentDefinition',
+        spec: { config: JSON.stringify(config) },
+      }),
+    );
+  };
+  const withSpec = (text: unknown) =>
+    vmConfig('vms', {
+      annotations: { 'tapwire.io/network-spec': typeof text === 'string' ? text : JSON.stringify(text) },
+    });
+
+  async function start(): Promise<void> {
+    log = path.join(tmp, 'cni.log');
+    fs.rmSync(log, { force: true });
+    process.env.FAKE_CNI_LOG = log;
+    fs.mkdirSync(path.join(tmp, 'bin'), { recursive: true });
+    if (!fs.existsSync(path.join(tmp, 'bin', 'fake-net'))) fs.symlinkSync(FAKE, path.join(tmp, 'bin', 'fake-net'));
+    nad('default', 'blue', '10.1.0.5/24');
+    nad('other', 'red', '10.2.0.5/24');
+    tap = new Tap();
+    await startProxy({
+      cni: new CniRunner({ binDirs: [path.join(tmp, 'bin')], cacheDir: path.join(tmp, 'state', 'cni-cache') }),
+      networkAttachmentsDir: path.join(tmp, 'nads'),
+    });
+  }
+
+  it('adds the NADs to the netns the backend made, asks tapmanager per NIC, removes them before the backend stops', async () => {
+    await start();
+    const rt = client!.runtime;
+    const { podSandboxId: id } = await rt.RunPodSandbox!({ config: withSpec(spec), runtimeHandler: 'tapwire' });
+    expect(steps).toEqual([
+      'backend RunPodSandbox',
+      'backend PodSandboxStatus',
+      'pin',
+      `prefixes eth0 in ${id}`,
+      'tapmanager setup',
+    ]);
+    expect(cniSteps()).toEqual(['CNI ADD blue net1', 'CNI ADD red net2']);
+    const req = tap.calls[0]!.req! as unknown as { nics: NicRequest[]; cniResult?: unknown; netnsPath: string };
+    expect(req.cniResult).toBeUndefined();
+    expect(
+      req.nics.map((x) => [x.name, x.podInterface, x.model, x.macAddress, x.cniResult?.ips?.[0]?.address]),
+    ).toEqual([
+      ['blue', 'net1', 'e1000', undefined, '10.1.0.5/24'],
+      ['default', 'eth0', 'virtio', '02:00:00:00:00:aa', '10.88.0.7/24'],
+      ['red', 'net2', 'virtio', undefined, '10.2.0.5/24'],
+    ]);
+    const env = (JSON.parse(fs.readFileSync(log, 'utf8').split('\n')[0]!) as { env: Record<string, string> }).env;
+    expect(env.CNI_NETNS).toBe(req.netnsPath);
+    expect(env.CNI_CONTAINERID).toBe(id);
+    expect(env.CNI_ARGS).toContain('K8S_POD_NAME=vms');
+
+    const st = await rt.PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    const info = JSON.parse(st.info.tapwire) as Record<string, unknown>;
+    expect(
+      (info['k8s.v1.cni.cncf.io/network-status'] as Record<string, unknown>[]).map((x) => [
+        x.name,
+        x.interface,
+        x.ips,
+        x.default,
+      ]),
+    ).toEqual([
+      ['pod-network', 'eth0', ['10.88.0.7'], true],
+      ['default/blue', 'net1', ['10.1.0.5'], false],
+      ['other/red', 'net2', ['10.2.0.5'], false],
+    ]);
+
+    // across a restart of the proxy the extra networks are still known
+    await stopProxy();
+    await startProxy({
+      cni: new CniRunner({ binDirs: [path.join(tmp, 'bin')], cacheDir: path.join(tmp, 'state', 'cni-cache') }),
+      networkAttachmentsDir: path.join(tmp, 'nads'),
+    });
+    steps.length = 0;
+    fs.rmSync(log);
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    expect(steps).toEqual(['tapmanager teardown', 'unpin', 'backend StopPodSandbox']);
+    expect(cniSteps()).toEqual(['CNI DEL red net2', 'CNI DEL blue net1']);
+    steps.length = 0;
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(steps.at(0)).toBe('tapmanager teardown'); // extras (already gone) before the backend's removal
+    expect(steps).toContain('backend RemovePodSandbox');
+    expect(records()).toEqual(['cni-cache']);
+    expect(fs.readdirSync(path.join(tmp, 'state', 'cni-cache'))).toEqual([]);
+  });
+
+  it('a bad spec is INVALID_ARGUMENT before the backend is called; a missing NAD FAILED_PRECONDITION', async () => {
+    await start();
+    const rt = client!.runtime;
+    const bad = {
+      ...spec,
+      interfaces: [{ name: 'default', macAddress: 'zz:00', passt: {} }],
+      networks: [{ name: 'default', pod: {} }],
+    };
+    const err = await rt.RunPodSandbox!({ config: withSpec(bad), runtimeHandler: 'tapwire' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect((err as { details: string }).details).toMatch(
+      /\(2 problems\): interfaces\[0\]\.macAddress: "zz:00" is not a MAC address/,
+    );
+    fs.rmSync(path.join(tmp, 'nads', 'other'), { recursive: true });
+    const err2 = await rt.RunPodSandbox!({ config: withSpec(spec), runtimeHandler: 'tapwire' }).catch(
+      (e: unknown) => e,
+    );
+    expect(err2).toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+    expect((err2 as { details: string }).details).toMatch(/^network-attachment-definition other\/red .*: not found$/);
+    expect(steps).toEqual([]);
+    expect(cniSteps()).toEqual([]);
+  });
+
+  it('a failed tapmanager setup deletes the extra networks before the backend rolls back', async () => {
+    await start();
+    tap.failSetup = new TapmanagerError({ code: 'EINVAL', message: 'no', field: 'nics' });
+    const err = await client!.runtime.RunPodSandbox!({ config: withSpec(spec), runtimeHandler: 'tapwire' }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect(cniSteps()).toEqual(['CNI ADD blue net1', 'CNI ADD red net2', 'CNI DEL red net2', 'CNI DEL blue net1']);
+    expect(steps.slice(-4)).toEqual([
+      'tapmanager teardown',
+      'unpin',
+      'backend StopPodSandbox',
+      'backend RemovePodSandbox',
+    ]);
+    expect(fs.readdirSync(path.join(tmp, 'state', 'cni-cache'))).toEqual([]);
+  });
+
+  it('a failing NAD rolls back the ones before it and the backend sandbox', async () => {
+    await start();
+    const failing = { cniVersion: '1.0.0', name: 'red', type: 'fake-net', failOn: 'ADD', errMsg: 'red is broken' };
+    fs.writeFileSync(path.join(tmp, 'nads', 'other', 'red.json'), JSON.stringify(failing));
+    const err = await client!.runtime.RunPodSandbox!({ config: withSpec(spec), runtimeHandler: 'tapwire' }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as { details: string }).details).toMatch(/failed to attach network "red" as net2: .*red is broken/);
+    expect(cniSteps().slice(0, 4)).toEqual([
+      'CNI ADD blue net1',
+      'CNI ADD red net2',
+      'CNI DEL red net2',
+      'CNI DEL blue net1',
+    ]);
+    expect(tap.calls.filter((c) => c.op === 'setup')).toEqual([]);
+    expect(steps).toContain('backend RemovePodSandbox');
   });
 });

@@ -60,7 +60,7 @@ describe('setup request shape', () => {
       cniResult: { ...cniResult, foo: deep(100_000), interfaces: [{ ...cniResult.interfaces[1], x: 1 }] },
     });
     expect(out.cniResult).not.toHaveProperty('foo');
-    expect(out.cniResult.interfaces![0]).toEqual(cniResult.interfaces[1]);
+    expect(out.cniResult!.interfaces![0]).toEqual(cniResult.interfaces[1]);
     expect(out.dns).toEqual(base.dns);
   });
 
@@ -78,7 +78,7 @@ describe('setup request shape', () => {
     e = einval(() => parseSetup(withCni({ dns: { nameservers: deep(200_000) } })));
     expect(e.field).toBe('cniResult.dns.nameservers[0]');
     // a field the CNI spec does not define is dropped, however deep
-    expect(parseSetup(withCni({ dns: deep(200_000, null, 'object') })).cniResult.dns).toEqual({});
+    expect(parseSetup(withCni({ dns: deep(200_000, null, 'object') })).cniResult!.dns).toEqual({});
     e = einval(() => parseSetup({ ...base, cniResult: deep(200_000, null, 'object') }));
     expect(e.field).toBe('cniResult.cniVersion');
     e = einval(() => parseSetup({ ...base, cniResult: deep(200_000) }));

@@ -18,6 +18,12 @@
 //    a teardown that fails leaves the record to reconciliation and the call succeeds.
 //  - PodSandboxStatus (verbose) adds tapwire's view under info["tapwire"]; a VM pod whose
 //    repair failed has it with `error` in every status.
+//  - A VM network spec (annotation tapwire.io/network-spec, ../vm-network.ts) is checked, and
+//    its NADs found, before the backend is called; the backend runs CNI for the pod network
+//    only, and the proxy adds the spec's multus networks (net1, net2, ...) to the netns the
+//    backend made, as Multus would, and deletes them (in reverse) after tapmanager's teardown
+//    and before the backend's StopPodSandbox/RemovePodSandbox, and on rollback. tapmanager gets
+//    one NIC per interface of the spec. An ordinary pod's annotation is forwarded untouched.
 //  - Reconciliation (reconcile.ts), at start and periodically: what the backend stopped or
 //    lost is torn down, a tapmanager record of no sandbox is torn down, a running VM pod
 //    tapmanager lost is set up again; each with a log line.
@@ -27,9 +33,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SetupRequest } from '../../tapmanager/protocol';
 import { isNoSuchSandbox, type TapmanagerApi } from '../../tapmanager/client';
+import type { CniRunner } from '../../cni/network';
+import { defaultNetwork } from '../../cni/config';
 import type { Logger } from '../../util/log';
 import { silentLogger } from '../../util/log';
 import { CriError, toGrpcStatus } from '../errors';
+import {
+  attachExtras,
+  buildNics,
+  detachExtras,
+  NETWORK_STATUS_KEY,
+  networkStatus,
+  planVmNetwork,
+  readSpec,
+  type VmNetworkPlan,
+  type VmNetworkState,
+} from '../vm-network';
 import { podHostname } from '../hostname';
 import { KeyedLock } from '../keyed-lock';
 import { podInterfaces, readBackendSandbox, toCniResult } from './backend-sandbox';
@@ -71,6 +90,12 @@ export interface VmPodsOptions {
   prefixes(netnsPath: string, ifname: string): Promise<Map<string, number>>;
   /** how often to reconcile after the pass at start (ms; 0: at start only; default 60 s) */
   reconcileMs?: number;
+  /** runs the CNI of a network spec's multus networks (its cache under the state dir) */
+  cni?: CniRunner;
+  /** NetworkAttachmentDefinition files (cni/nad.ts) */
+  networkAttachmentsDir?: string;
+  /** the CNI configs the backend uses: the first one's name names the pod network in network-status */
+  cniConfDir?: string;
   /** StopPodSandbox calls a failing teardown fails before the stop is forwarded anyway (default 5) */
   stopTeardownAttempts?: number;
   /** ... and for at least this long since the first failure (ms, default 120 s) */
@@ -80,6 +105,7 @@ export interface VmPodsOptions {
 
 interface PodConfig {
   metadata?: { name?: string; namespace?: string } | null;
+  annotations?: Record<string, string> | null;
   hostname?: string;
   dns_config?: { servers?: string[]; searches?: string[]; options?: string[] } | null;
 }
@@ -157,6 +183,7 @@ export class VmPods {
       case 'gone':
         if (!this.pods.has(id)) return; // removed meanwhile
         await this.teardown(id);
+        await this.detach(id);
         await this.o.pins.unpin(id);
         await this.o.store.remove(id);
         this.pods.delete(id);
@@ -166,6 +193,7 @@ export class VmPods {
       case 'stopped':
         if (!this.pods.has(id) || !(await this.tapmanagerHas(id))) return; // stopped meanwhile
         await this.teardown(id);
+        await this.detach(id);
         await this.o.pins.unpin(id);
         this.log.warn('VM pod stopped in the backend with tapwire still set up: tore tapwire down', { id });
         return;
@@ -175,7 +203,7 @@ export class VmPods {
         this.log.warn('VM pod running without a tapmanager record: setting it up again', { id });
         try {
           await this.o.pins.unpin(id);
-          await this.setUp(id, rec.pod ?? {});
+          await this.setUp(id, rec.pod ?? {}, rec.vmNetwork);
           this.broken.delete(id);
           this.log.info('VM pod repaired', { id });
         } catch (e) {
@@ -306,6 +334,9 @@ export class VmPods {
     };
     const config = req.config ?? {};
     const podName = config.metadata?.name ?? '';
+    // checked, and its NADs found, before the backend makes anything
+    const spec = readSpec(config.annotations ?? undefined);
+    const plan = spec && planVmNetwork(spec, config.metadata?.namespace ?? '', this.o.networkAttachmentsDir);
     const dns = config.dns_config;
     const pod: VmPodIdentity = {
       hostname: podHostname(config.hostname, podName),
@@ -320,10 +351,18 @@ export class VmPods {
       try {
         // known from now on (a crash before setup ends leaves a VM pod that stop still tears
         // down and reconciliation sets up); its key comes with setup
-        const pending: VmPodRecord = { v: 1, id, netKey: '', netnsPath: '', createdAt: new Date().toISOString(), pod };
+        const pending: VmPodRecord = {
+          v: 1,
+          id,
+          netKey: '',
+          netnsPath: '',
+          createdAt: new Date().toISOString(),
+          pod,
+          ...(plan ? { vmNetwork: plan.state } : {}),
+        };
         await this.o.store.write(pending);
         this.pods.set(id, pending);
-        await this.setUp(id, pod);
+        await this.setUp(id, pod, plan);
       } catch (e) {
         await this.rollBack(id, e);
         throw e;
@@ -332,7 +371,12 @@ export class VmPods {
     return created;
   }
 
-  private async setUp(id: string, pod: VmPodIdentity): Promise<void> {
+  /**
+   * Sets a VM pod up in tapmanager; with a network spec, its extra networks first. `vm` is a
+   * plan (a new pod) or the state a record kept (a repair: networks attached stay; a pod whose
+   * attach never finished has them deleted and attached again).
+   */
+  private async setUp(id: string, pod: VmPodIdentity, vm?: VmNetworkPlan | VmNetworkState): Promise<void> {
     const statusReq = this.o.runtime.PodSandboxStatus!.requestSerialize({ pod_sandbox_id: id, verbose: true });
     const st = await this.call('PodSandboxStatus', statusReq);
     const info = (
@@ -354,9 +398,38 @@ export class VmPods {
       }
       return len;
     });
-    const setupReq: Omit<SetupRequest, 'op'> = { sandboxId: id, netnsPath, cniResult, ...pod };
+    let state: VmNetworkState | undefined;
+    if (vm) {
+      let plan = 'lists' in vm ? vm : undefined;
+      state = plan?.state ?? (vm as VmNetworkState);
+      if (!plan && state.extras.some((x) => !x.result)) {
+        await this.detachOrThrow(id, state, netnsPath);
+        plan = planVmNetwork(state.spec, pod.podNamespace ?? '', this.o.networkAttachmentsDir);
+        state = plan.state;
+      }
+      if (plan) {
+        // the netns is known before the first ADD, so a crash from here on can be undone
+        const pending = { ...this.pods.get(id)!, netnsPath, vmNetwork: plan.state };
+        await this.o.store.write(pending);
+        this.pods.set(id, pending);
+        await attachExtras(this.cniRunner(), plan, this.extraAttachment(id, netnsPath, pod));
+      }
+    }
+    const podIfName = podInterfaces(net)[0]?.name ?? 'eth0';
+    const setupReq: Omit<SetupRequest, 'op'> = state
+      ? // the per-NIC request (docs/protocol.md); the top-level cniResult is absent with it
+        { sandboxId: id, netnsPath, ...pod, nics: buildNics(state, podIfName, cniResult) }
+      : { sandboxId: id, netnsPath, cniResult, ...pod };
     const setup = await this.o.tapmanager.setup(setupReq);
-    const rec: VmPodRecord = { v: 1, id, netKey: setup.netKey, netnsPath, createdAt: new Date().toISOString(), pod };
+    const rec: VmPodRecord = {
+      v: 1,
+      id,
+      netKey: setup.netKey,
+      netnsPath,
+      createdAt: new Date().toISOString(),
+      pod,
+      ...(state ? { vmNetwork: state } : {}),
+    };
     await this.o.store.write(rec);
     this.pods.set(id, rec);
     this.log.info('VM pod set up', { id, netnsPath });
@@ -365,8 +438,10 @@ export class VmPods {
   /** Undoes a VM pod whose setup failed: every step is attempted, each failure logged. */
   private async rollBack(id: string, cause: unknown): Promise<void> {
     this.log.warn('RunPodSandbox of a VM pod failed, rolling back', { id, error: cause });
+    const rec = this.pods.get(id);
     const steps: [string, () => Promise<unknown>][] = [
       ['tapmanager teardown', () => this.o.tapmanager.teardown(id)],
+      ['extra networks', () => this.detachOrThrow(id, rec?.vmNetwork, rec?.netnsPath ?? '')],
       ['record', () => this.o.store.remove(id)],
       ['netns pin', () => this.o.pins.unpin(id)],
       ['StopPodSandbox', () => this.call('StopPodSandbox', this.idRequest('StopPodSandbox', id))],
@@ -379,6 +454,34 @@ export class VmPods {
         this.log.error('rollback step failed', { id, step, error: e });
       });
     }
+  }
+
+  private cniRunner(): CniRunner {
+    if (!this.o.cni)
+      throw new CriError(grpc.status.FAILED_PRECONDITION, 'tapwire-cri has no CNI runner for extra networks');
+    return this.o.cni;
+  }
+
+  private extraAttachment(id: string, netnsPath: string, pod: VmPodIdentity) {
+    return {
+      containerId: id,
+      netns: netnsPath,
+      pod: { podNamespace: pod.podNamespace ?? '', podName: pod.podName ?? '', infraContainerId: id },
+    };
+  }
+
+  /** CNI DEL of a VM pod's extra networks, in reverse; throws when one fails. */
+  private async detachOrThrow(id: string, state: VmNetworkState | undefined, netnsPath: string): Promise<void> {
+    if (!state?.extras.length) return;
+    const rec = this.pods.get(id);
+    const errors = await detachExtras(this.cniRunner(), state, this.extraAttachment(id, netnsPath, rec?.pod ?? {}));
+    if (errors.length) throw new Error(`extra networks: ${errors.map((e) => e.message).join('; ')}`);
+  }
+
+  /** detachOrThrow for a recorded VM pod. */
+  private detach(id: string): Promise<void> {
+    const rec = this.pods.get(id);
+    return this.detachOrThrow(id, rec?.vmNetwork, rec?.netnsPath ?? '');
   }
 
   private idRequest(name: string, id: string): Buffer {
@@ -412,6 +515,7 @@ export class VmPods {
     return this.lock.run(id, async () => {
       try {
         await this.teardown(id);
+        await this.detach(id); // before the backend's CNI DEL of the pod network
       } catch (e) {
         if (!this.giveUpOnTeardown(id)) throw e;
         this.log.error(
@@ -431,6 +535,14 @@ export class VmPods {
     const id = this.sandboxIdOf('RemovePodSandbox', call.request);
     if (!this.pods.has(id)) return 'forward';
     return this.lock.run(id, async () => {
+      // a pod removed without a stop: its extra networks go before the backend's teardown
+      if (this.pods.get(id)?.vmNetwork?.extras.length) {
+        await this.teardown(id)
+          .then(() => this.detach(id))
+          .catch((e: unknown) =>
+            this.log.error('removing the extra networks failed: left to reconciliation', { id, error: e }),
+          );
+      }
       const reply = await this.call('RemovePodSandbox', call.request, call);
       this.stopFailures.delete(id);
       try {
@@ -462,8 +574,37 @@ export class VmPods {
     const topology = req.verbose
       ? await this.o.tapmanager.status(rec.id).catch((e: unknown) => ({ error: (e as Error).message }))
       : undefined;
-    const info = { netKey: rec.netKey, netnsPath: rec.netnsPath, topology, ...(broken ? { error: broken } : {}) };
+    const info = {
+      netKey: rec.netKey,
+      netnsPath: rec.netnsPath,
+      topology,
+      ...(req.verbose ? { [NETWORK_STATUS_KEY]: this.networkStatusOf(rec, reply.response) } : {}),
+      ...(rec.vmNetwork ? { vmNetworkSpec: rec.vmNetwork.spec } : {}),
+      ...(broken ? { error: broken } : {}),
+    };
     return { ...reply, response: withTapwireInfo(reply.response, info) };
+  }
+
+  /** Every network of the pod in Multus's network-status shape; the pod network from the backend's status. */
+  private networkStatusOf(rec: VmPodRecord, response: Buffer): unknown {
+    try {
+      const st = this.o.runtime.PodSandboxStatus!.responseDeserialize(response) as {
+        status?: { state?: string };
+        info?: Record<string, string>;
+      };
+      if (st.status?.state !== 'SANDBOX_READY') return [];
+      const net = readBackendSandbox(rec.id, st.info ?? {});
+      const podResult = toCniResult(net, () => 32); // only the addresses are reported
+      let name = 'pod-network';
+      try {
+        if (this.o.cniConfDir) name = defaultNetwork(this.o.cniConfDir).name;
+      } catch {
+        /* the backend's configs are not readable here: a generic name */
+      }
+      return networkStatus(name, podInterfaces(net)[0]?.name ?? 'eth0', podResult, rec.vmNetwork);
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
   }
 
   private async createContainer(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<Reply | 'forward'> {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v from 'valibot';
 import { writeFileAtomic } from '../../util/atomic-file';
+import type { VmNetworkState } from '../vm-network';
 
 /** Who the pod is, as tapmanager's setup got it (a repair sets it up the same way). */
 export interface VmPodIdentity {
@@ -23,6 +24,8 @@ export interface VmPodRecord {
   netnsPath: string;
   createdAt: string;
   pod?: VmPodIdentity;
+  /** the pod's VM network spec and its extra networks (written by tapwire-cri itself) */
+  vmNetwork?: VmNetworkState;
 }
 
 const strings = v.array(v.string());
@@ -40,6 +43,17 @@ const Record = v.object({
       podNamespace: v.optional(v.string()),
       dns: v.optional(v.object({ servers: strings, searches: strings, options: strings })),
     }),
+  ),
+  // a checked spec and CNI results tapwire-cri wrote itself: its shape is checked, not each field again
+  vmNetwork: v.optional(
+    v.custom<VmNetworkState>(
+      (x) =>
+        typeof x === 'object' &&
+        x !== null &&
+        typeof (x as VmNetworkState).spec === 'object' &&
+        Array.isArray((x as VmNetworkState).extras),
+      'is not a VM network state',
+    ),
   ),
 });
 

@@ -1,0 +1,185 @@
+// The bridge binding, pod side: the pod interface loses its IPv4 addresses and routes
+// (kept in the record), is bridged with a persistent tap, and the guest gets the
+// interface's address by DHCP from a server on the bridge, with the interface's MAC (or
+// the spec's). An L2-only NIC (no CNI result) is bridged as it is: nothing stripped, no
+// bridge address, no DHCP server, no fence. The links are built and undone by
+// topology.ts (buildNic, unbuildNic); this module plans, describes and checks.
+import { randomBytes } from 'node:crypto';
+import { randomMac } from '../../../net/mac';
+import { TapError, badInput } from '../../errors';
+import { planGuestNetwork, PlanError } from '../../plan/guest-network';
+import { readVethSnapshot } from '../../plan/read-veth';
+import { planRouteRestore } from '../../plan/restore-routes';
+import type { GuestNic } from '../../protocol';
+import { BRIDGE_IP, buildNic, nicLinks, ownLink, unbuildNic } from '../../topology';
+import type { PodBinding } from '../types';
+
+/** A plan's field or message about `cniResult...` as about the NIC's CNI result at `cniField`. */
+function inCni(text: string, cniField: string): string {
+  return cniField === 'cniResult' ? text : text.replaceAll('cniResult', cniField);
+}
+
+export const bridgePod: PodBinding = {
+  name: 'bridge',
+
+  async plan(ctx, spec) {
+    // what a bridge port cannot be, or should not be taken from under its owner
+    const link = ctx.podLinks.find((l) => l.name === spec.podInterface);
+    if (link?.name === 'lo') throw badInput(spec.field, spec.podInterface, 'is the loopback device');
+    if (link && (link.kind === 'bridge' || link.kind === 'tun'))
+      throw badInput(
+        spec.field,
+        spec.podInterface,
+        `is a ${link.kind} device; the bridge binding takes an Ethernet interface`,
+      );
+    const master = link?.master !== undefined ? ctx.podLinks.find((l) => l.index === link.master) : undefined;
+    if (link?.master !== undefined)
+      throw badInput(spec.field, spec.podInterface, `is a port of "${master?.name ?? link.master}" already`);
+    const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface).catch((e: unknown) => {
+      throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
+    });
+    let plan;
+    if (spec.cniResult) {
+      try {
+        plan = planGuestNetwork({
+          veth: snap,
+          cni: spec.cniResult,
+          cniInterfaceIndex: spec.cniIndex,
+          ...(ctx.dns ? { dns: ctx.dns } : {}),
+          serverId: BRIDGE_IP,
+        });
+      } catch (e) {
+        // the plan names fields from the CNI result's root: from the request's, here
+        if (e instanceof PlanError)
+          throw new TapError('EINVAL', inCni(e.message, spec.cniField), inCni(e.field, spec.cniField));
+        throw e;
+      }
+      if (snap.addrs.every((a) => a.family !== 4)) {
+        throw badInput(spec.field, spec.podInterface, 'has no IPv4 address in the pod netns');
+      }
+      for (const u of plan.unexpressible)
+        ctx.log.warn('route cannot be handed to the guest', {
+          sandboxId: ctx.sandboxId,
+          route: u.route,
+          reason: u.reason,
+        });
+    }
+    return {
+      ...(spec.name !== undefined ? { name: spec.name, binding: 'bridge' as const } : {}),
+      cniIndex: spec.cniIndex,
+      veth: snap,
+      vethNewMac: randomMac(() => randomBytes(6)),
+      ...ctx.links,
+      bridgeMac: randomMac(() => randomBytes(6)),
+      guestMac: spec.mac ?? snap.mac,
+      mtu: snap.mtu,
+      model: spec.model,
+      queues: spec.queues,
+      ...(plan ? { plan } : {}),
+      ...(spec.dhcpOptions ? { dhcpOptions: spec.dhcpOptions } : {}),
+      ...(spec.ports ? { ports: spec.ports } : {}),
+    };
+  },
+
+  apply(ctx, nic) {
+    return buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark);
+  },
+
+  undo(ctx, nic) {
+    const current = async (ifname: string) => (await readVethSnapshot(ctx.nsPath, ifname)).routes;
+    return unbuildNic(ctx.nl, nic, ctx.mark, current, ctx.warn, ctx.leftAlone);
+  },
+
+  async check(ctx, nic) {
+    const { links, mark } = ctx;
+    const drift: string[] = [];
+    // only the links this sandbox made count (and get marked): not others with their names
+    const find = (name: string, index: number | undefined, kind: 'bridge' | 'tun') => {
+      const l = links.find((x) => x.name === name);
+      if (l && !ownLink(l, { name, index, kind, mark })) drift.push(`${name} is not the link this sandbox made`);
+      return l && ownLink(l, { name, index, kind, mark }) ? l : undefined;
+    };
+    const br = find(nic.bridge, nic.bridgeIndex, 'bridge');
+    const tap = find(nic.tap, nic.tapIndex, 'tun');
+    const veth = links.find((l) => l.name === nic.veth.ifname);
+    if (!br) drift.push(`bridge ${nic.bridge} missing`);
+    if (!tap) drift.push(`tap ${nic.tap} missing`);
+    if (!veth) drift.push(`veth ${nic.veth.ifname} missing`);
+    if (br && veth && veth.master !== br.index) drift.push(`veth ${nic.veth.ifname} not enslaved to ${nic.bridge}`);
+    if (br && tap && tap.master !== br.index) drift.push(`tap ${nic.tap} not enslaved to ${nic.bridge}`);
+    for (const l of [br, tap]) {
+      if (!l || l.alias === mark) continue;
+      await ctx.nl.setLink(l.index, l.name, { alias: mark });
+      drift.push(`${l.name} was not marked ${mark}: marked`);
+    }
+    return drift;
+  },
+
+  describe(n): GuestNic {
+    return {
+      ...(n.name !== undefined ? { name: n.name, binding: 'bridge' as const } : {}),
+      index: n.cniIndex,
+      veth: n.veth.ifname,
+      bridge: n.bridge,
+      tap: n.tap,
+      mac: n.guestMac,
+      mtu: n.mtu,
+      model: n.model,
+      queues: n.queues,
+      vnetHdr: true,
+      ...(n.plan
+        ? {
+            ip: n.plan.ip,
+            prefixLen: n.plan.prefixLen,
+            ...(n.plan.routers[0] ? { gateway: n.plan.routers[0] } : {}),
+          }
+        : { l2Only: true }),
+    };
+  },
+
+  status(n) {
+    return {
+      ...this.describe(n),
+      routes: n.plan?.classlessRoutes ?? [],
+      unexpressible: n.plan?.unexpressible ?? [],
+      unrestorable: planRouteRestore(n.veth, n.veth.routes).unrestorable,
+      warnings: n.plan?.warnings ?? [],
+    };
+  },
+
+  lease(nic, common) {
+    const p = nic.plan;
+    if (!p) return undefined;
+    const o = nic.dhcpOptions;
+    return {
+      mac: nic.guestMac,
+      ip: p.ip,
+      prefixLen: p.prefixLen,
+      routers: p.routers,
+      classlessRoutes: p.classlessRoutes,
+      dns: p.dns,
+      search: p.search,
+      ...(p.domain ? { domain: p.domain } : {}),
+      ...(common.hostname ? { hostname: common.hostname } : {}),
+      mtu: p.mtu,
+      ...(common.leaseTime ? { leaseTime: common.leaseTime } : {}),
+      ...(o?.bootFileName !== undefined ? { bootFileName: o.bootFileName } : {}),
+      ...(o?.tftpServerName !== undefined ? { tftpServerName: o.tftpServerName } : {}),
+      ...(o?.ntpServers?.length ? { ntpServers: o.ntpServers } : {}),
+      ...(o?.privateOptions?.length ? { privateOptions: o.privateOptions } : {}),
+    };
+  },
+
+  fence(n) {
+    // L2-only: no DHCP server to fence in, and the segment's own DHCP (if any) must pass
+    return n.plan ? { bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac } : undefined;
+  },
+
+  madeLinks(nic, mark) {
+    return nicLinks(nic, mark);
+  },
+
+  dhcpInterface(nic) {
+    return nic.bridge;
+  },
+};

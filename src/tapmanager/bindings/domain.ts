@@ -1,0 +1,13 @@
+// The domain-side bindings by name (vmwrapper, tapctl). Pure: no netlink, no root.
+import { bridgeDomain } from './bridge/domain';
+import type { DomainBinding } from './domain-types';
+import { isImplemented, type ImplementedBinding } from './names';
+
+const DOMAIN: Record<ImplementedBinding, DomainBinding> = { bridge: bridgeDomain };
+
+/** The domain side of a binding, or undefined for one tapwire does not build. */
+export function domainBinding(name: string): DomainBinding | undefined {
+  return isImplemented(name) ? DOMAIN[name] : undefined;
+}
+
+export type { DomainBinding, DomainNic } from './domain-types';

@@ -1,0 +1,130 @@
+// The binding contract. A binding is one module (bindings/<name>/) with two parts:
+//  - pod side (pod.ts, run by tapmanager as root in the pod's netns): plan -> apply ->
+//    record, each step with its undo; recover (check and repair) after a restart;
+//    describe for status; and what it asks of the sandbox-wide parts (a DHCP lease, fence
+//    entries, the links it made).
+//  - domain side (domain.ts, run by vmwrapper/tapctl unprivileged, pure): the emulator's
+//    arguments for its NIC and the libvirt <interface> element.
+// The sandbox code (sandbox/*.ts) knows bindings only through this contract.
+import type { CniResult, DnsConfig } from '../../cni/result';
+import type { StaticLease } from '../../dhcp/server';
+import type { LinkState, NetlinkHandle } from '../../net/netlink';
+import type { Logger } from '../../util/log';
+import type { FenceNic } from '../fence/types';
+import type { GuestNic } from '../protocol';
+import type { NicRecord } from '../record';
+import type { NicLinks } from '../topology';
+import type { UndoError } from './errors';
+import type { ImplementedBinding } from './names';
+
+/** KubeVirt's dhcpOptions: options 67, 66, 42 and private options 224-254. */
+export interface NicDhcpOptions {
+  bootFileName?: string;
+  tftpServerName?: string;
+  ntpServers?: string[];
+  privateOptions?: { option: number; value: string }[];
+}
+
+export interface NicPort {
+  name?: string;
+  port: number;
+  protocol: 'TCP' | 'UDP';
+}
+
+/** One NIC to build, validated and with its defaults filled in (validate.ts). */
+export interface NicSpec {
+  /** the spec's interface name; absent for a request without `nics` */
+  name?: string;
+  binding: ImplementedBinding;
+  /** the interface in the pod netns the NIC takes over */
+  podInterface: string;
+  /** the request path that names podInterface, for errors (`nics[1].podInterface`) */
+  field: string;
+  /** the request path of cniResult, for errors (`cniResult`, `nics[1].cniResult`) */
+  cniField: string;
+  /** index in the CNI result's interfaces of podInterface (0 when it lists none) */
+  cniIndex: number;
+  /** the network's CNI result; absent: an L2-only NIC (no IP handed over, no DHCP server) */
+  cniResult?: CniResult;
+  /** guest MAC; absent: the pod interface's */
+  mac?: string;
+  /** QEMU device */
+  model: string;
+  queues: number;
+  dhcpOptions?: NicDhcpOptions;
+  ports?: NicPort[];
+}
+
+export interface PlanContext {
+  sandboxId: string;
+  /** the netns path as the request gave it (for messages) */
+  netnsPath: string;
+  /** the pinned namespace's path (/proc/self/fd/N) */
+  nsPath: string;
+  /** free names and indexes for the links this NIC makes */
+  links: NicLinks;
+  /** the netns's links as the setup found them, before anything changed */
+  podLinks: readonly LinkState[];
+  dns?: DnsConfig;
+  log: Logger;
+}
+
+export interface ApplyContext {
+  nl: NetlinkHandle;
+  nsPath: string;
+  /** this sandbox's link mark (link-mark.ts) */
+  mark: string;
+}
+
+export interface UndoContext extends ApplyContext {
+  /** what no retry changes (a route that cannot be put back): logged, not an error */
+  warn: (message: string) => void;
+  /** a link this sandbox did not make, or one that is gone: left alone, logged */
+  leftAlone: (message: string) => void;
+}
+
+export interface CheckContext {
+  nl: NetlinkHandle;
+  links: readonly LinkState[];
+  mark: string;
+}
+
+/** A link a NIC made, as ownLink (topology.ts) recognizes it. */
+export interface MadeLink {
+  name: string;
+  index: number | undefined;
+  kind: 'bridge' | 'tun';
+  mark: string;
+}
+
+/** The per-NIC extras of `status`. */
+export type NicStatus = GuestNic & {
+  routes: { dst: string; gw: string }[];
+  unexpressible: NonNullable<NicRecord['plan']>['unexpressible'];
+  unrestorable: NonNullable<NicRecord['plan']>['unexpressible'];
+  warnings: string[];
+};
+
+export interface PodBinding {
+  readonly name: ImplementedBinding;
+  /** Reads what the NIC takes over and plans it; touches nothing. The result is recorded before apply. */
+  plan(ctx: PlanContext, spec: NicSpec): Promise<NicRecord>;
+  /** Builds the NIC as planned. A failure leaves what undo removes. */
+  apply(ctx: ApplyContext, nic: NicRecord): Promise<void>;
+  /** Undoes apply (any part of it, or none), each step on its own; never throws. */
+  undo(ctx: UndoContext, nic: NicRecord): Promise<UndoError[]>;
+  /** After a restart: how a ready NIC drifted from its record, repairing what it can. */
+  check(ctx: CheckContext, nic: NicRecord): Promise<string[]>;
+  /** The NIC as setup's reply shows it. */
+  describe(nic: NicRecord): GuestNic;
+  /** The NIC as status shows it (what it got, what it could not). */
+  status(nic: NicRecord): NicStatus;
+  /** The DHCP lease the NIC's server hands out, if it has a server. */
+  lease(nic: NicRecord, common: Pick<StaticLease, 'hostname' | 'leaseTime'>): StaticLease | undefined;
+  /** Its entries in the sandbox's fence, if any. */
+  fence(nic: NicRecord): FenceNic | undefined;
+  /** The links it made (for the one-batch delete and the orphan collector). */
+  madeLinks(nic: NicRecord, mark: string): MadeLink[];
+  /** The interface its DHCP server listens on. */
+  dhcpInterface(nic: NicRecord): string;
+}

@@ -1,0 +1,77 @@
+// Handing a sandbox's tap fds to vmwrapper (one holder at a time), and taking them back.
+import { timingSafeEqual } from 'node:crypto';
+import { TapError, badInput } from '../errors';
+import { linkMark } from '../link-mark';
+import type { FdsResult } from '../protocol';
+import { checkNotHeld, openTaps, revokeTaps, type TapHold } from '../tap-holders';
+import { checkSandboxId } from '../validate';
+import { goneMessage, pinRecord, type ManagerContext } from './context';
+
+/**
+ * fds for vmwrapper: the key is "<sandboxId>:<token>". One holder at a time: refused
+ * (EBUSY) while files of an earlier fetch are still attached (tap-holders.ts).
+ */
+export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ result: FdsResult; fds: number[] }> {
+  if (typeof key !== 'string' || key.length > 512)
+    throw badInput('key', typeof key === 'string' ? key.slice(0, 40) : key, 'must be a network key string');
+  const sep = key.lastIndexOf(':');
+  const id = key.slice(0, sep);
+  const token = Buffer.from(key.slice(sep + 1));
+  const found = sep > 0 ? ctx.registry.records.get(id) : undefined;
+  const want = Buffer.from(found?.token ?? '');
+  if (!found || token.length !== want.length || !timingSafeEqual(token, want)) {
+    throw new TapError('EACCES', `network key for sandbox ${JSON.stringify(id)} refused`, 'key');
+  }
+  if (found.state !== 'ready') throw new TapError('EAGAIN', `sandbox ${JSON.stringify(id)} is ${found.state}`, 'key');
+  return ctx.registry.serialize(id, async () => {
+    const rec = ctx.registry.records.get(id);
+    if (rec !== found || rec.state !== 'ready')
+      throw new TapError('EAGAIN', `sandbox ${JSON.stringify(id)} is ${rec?.state ?? 'gone'}`, 'key');
+    const ns = pinRecord(ctx, rec);
+    if (!ns) throw new TapError('ENOENT', goneMessage(rec), 'key');
+    let fds: number[];
+    try {
+      await checkNotHeld(id, ns.path, rec.nics);
+      fds = openTaps(id, ns.path, rec.nics);
+    } finally {
+      ns.close();
+    }
+    return {
+      fds,
+      result: {
+        sandboxId: rec.sandboxId,
+        nics: rec.nics.map((n) => ({
+          // a request without `nics` gets today's reply (no name, and bridge by default)
+          ...(n.name !== undefined ? { name: n.name } : {}),
+          ...(n.binding !== undefined ? { binding: n.binding } : {}),
+          mac: n.guestMac,
+          model: n.model,
+          queues: n.queues,
+          vnetHdr: true,
+          tap: n.tap,
+          vhost: false,
+        })),
+      },
+    };
+  });
+}
+
+/** Detaches whoever holds the sandbox's taps (tap-holders.ts), so that `fds` works again. */
+export async function revokeFds(ctx: ManagerContext, id: unknown): Promise<{ sandboxId: string; revoked: TapHold[] }> {
+  const sandboxId = checkSandboxId(id);
+  return ctx.registry.serialize(sandboxId, async () => {
+    const rec = ctx.registry.records.get(sandboxId);
+    if (!rec) throw new TapError('ENOENT', `no sandbox ${JSON.stringify(sandboxId)}`, 'sandboxId');
+    if (rec.state !== 'ready') throw new TapError('EAGAIN', `sandbox ${JSON.stringify(sandboxId)} is ${rec.state}`);
+    const ns = pinRecord(ctx, rec);
+    if (!ns) throw new TapError('ENOENT', goneMessage(rec), 'sandboxId');
+    let revoked: TapHold[];
+    try {
+      revoked = await revokeTaps(ns.path, rec.nics, linkMark(ctx.scope, sandboxId));
+    } finally {
+      ns.close();
+    }
+    ctx.o.log.info('tap holders revoked', { sandboxId, revoked });
+    return { sandboxId, revoked };
+  });
+}

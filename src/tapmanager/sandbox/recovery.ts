@@ -1,0 +1,95 @@
+// After a restart: finish interrupted teardowns, roll back interrupted setups, collect
+// records whose netns is gone, check the topology of the rest (repairing marks and the
+// fence: drift repair), and restart their DHCP servers.
+import { NetlinkHandle } from '../../net/netlink';
+import type { Logger } from '../../util/log';
+import { applyFence, fenceExists } from '../fence';
+import { linkMark } from '../link-mark';
+import { unpinned, type PinnedNetns } from '../netns-pin';
+import { collectOrphanLinks } from '../orphans';
+import type { SandboxRecord } from '../record';
+import { bindingOf } from '../bindings';
+import { FENCE_TABLE, pinRecord, type ManagerContext } from './context';
+import { fenceNics } from './setup';
+import { unbuild } from './unbuild';
+
+export async function recoverAll(ctx: ManagerContext): Promise<void> {
+  const log = ctx.o.log.child('recover');
+  for (const rec of await ctx.o.store.loadAll(log)) {
+    ctx.registry.records.set(rec.sandboxId, rec);
+    const ns = pinRecord(ctx, rec, log);
+    if (!ns) {
+      log.warn('orphan record: netns is gone; removing it', {
+        sandboxId: rec.sandboxId,
+        netnsPath: rec.netnsPath,
+        state: rec.state,
+      });
+      ctx.registry.records.delete(rec.sandboxId);
+      await ctx.o.store.remove(rec.sandboxId);
+      continue;
+    }
+    try {
+      await recoverIn(ctx, rec, ns, log);
+    } finally {
+      ns.close();
+    }
+  }
+  await collectOrphanLinks({
+    netnsDirs: ctx.o.netnsDirs ?? [],
+    records: [...ctx.registry.records.values()],
+    fenceTable: FENCE_TABLE,
+    scope: ctx.scope,
+    log,
+  });
+}
+
+/** Recovery of one record whose namespace is there (pinned as ns). */
+async function recoverIn(ctx: ManagerContext, rec: SandboxRecord, ns: PinnedNetns, log: Logger): Promise<void> {
+  try {
+    ctx.registry.claims.claim(rec.sandboxId, rec.netnsPath, ns.path);
+  } catch (e) {
+    log.warn('two records share a netns', { sandboxId: rec.sandboxId, error: (e as Error).message });
+  }
+  if (rec.state !== 'ready') {
+    log.warn(`interrupted ${rec.state === 'setting-up' ? 'setup: rolling back' : 'teardown: finishing'}`, {
+      sandboxId: rec.sandboxId,
+    });
+    const errors = await unbuild(ctx, rec);
+    if (errors.length === 0) await ctx.registry.forget(rec.sandboxId);
+    else
+      log.error('recovery left errors; record kept', {
+        sandboxId: rec.sandboxId,
+        errors: errors.map((e) => e.message),
+      });
+    return;
+  }
+  try {
+    const drift = await checkTopology(ctx, rec, ns.path);
+    ctx.drift.set(rec.sandboxId, drift);
+    if (drift.length) log.warn('topology drift', { sandboxId: rec.sandboxId, drift });
+    await ctx.dhcp.start(rec, ns.path);
+    log.info('sandbox recovered', { sandboxId: rec.sandboxId });
+  } catch (e) {
+    const error = unpinned((e as Error).message, ns, rec.netnsPath);
+    log.error('cannot recover sandbox', { sandboxId: rec.sandboxId, error });
+    ctx.drift.set(rec.sandboxId, [`recovery failed: ${error}`]);
+  }
+}
+
+/** The drift of a ready record's links and fence from what setup made, in its namespace (at path). */
+async function checkTopology(ctx: ManagerContext, rec: SandboxRecord, path: string): Promise<string[]> {
+  const drift: string[] = [];
+  const nl = NetlinkHandle.open(path);
+  try {
+    const links = await nl.links();
+    const mark = linkMark(ctx.scope, rec.sandboxId);
+    for (const nic of rec.nics) drift.push(...(await bindingOf(nic).check({ nl, links, mark }, nic)));
+  } finally {
+    nl.close();
+  }
+  if (!(await fenceExists(path, rec.fenceTable))) {
+    drift.push('fence table missing: re-applied');
+    await applyFence(path, rec.fenceTable, fenceNics(rec));
+  }
+  return drift;
+}

@@ -1,0 +1,34 @@
+// The sandboxes a manager knows: their records (in memory and in the store), the netns
+// each one claims, and the lock that serializes operations on one sandbox (different
+// sandboxes proceed in parallel).
+import { NetnsClaims } from '../netns-claims';
+import type { SandboxRecord } from '../record';
+import type { RecordStore } from '../store';
+
+export class SandboxRegistry {
+  readonly records = new Map<string, SandboxRecord>();
+  /** one sandbox per netns, the host's and the daemon's own never */
+  readonly claims = new NetnsClaims();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly store: RecordStore) {}
+
+  /** Serializes fn behind every earlier operation on the same sandbox. */
+  serialize<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+
+  /** The record is gone for good: from memory, from disk, and its netns claim. */
+  async forget(sandboxId: string): Promise<void> {
+    this.records.delete(sandboxId);
+    await this.store.remove(sandboxId);
+    this.claims.release(sandboxId);
+  }
+}
