@@ -245,6 +245,19 @@ export class NetlinkHandle {
     }
   }
 
+  /**
+   * Opens a route socket in the calling thread's namespace, which must be the one at
+   * `netns` (called inside a withNetns window for it: a caller that enters it anyway
+   * for something else makes the socket there rather than entering again).
+   */
+  static inWindow(netns: string): NetlinkHandle {
+    try {
+      return new NetlinkHandle(createRtNetlink(), netns);
+    } catch (e) {
+      throw new NetError(errCode(e), 'open netlink socket', 'rtnetlink', netns);
+    }
+  }
+
   close(): void {
     try {
       this.sock.socket.close();

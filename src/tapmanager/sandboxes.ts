@@ -104,20 +104,22 @@ export class SandboxManager {
   async setup(raw: unknown): Promise<SetupResult> {
     const { req, nics } = validateSetup(raw);
     // opened once: every step works in the namespace that was there now (netns-pin.ts)
-    let ns: PinnedNetns;
+    // and its route socket made in the same namespace window
+    let ns: PinnedNetns & { value: NetlinkHandle };
     try {
-      ns = pinNetns(req.netnsPath);
+      ns = pinNetns(req.netnsPath, (path) => crashCounting(NetlinkHandle.inWindow(path), 'setup'));
     } catch (e) {
       if (e instanceof NetnsPinError) throw badInput('netnsPath', req.netnsPath, e.reason);
       throw e;
     }
     try {
       refuseHostNetns(req.netnsPath, ns.path);
-      return await this.serialize(req.sandboxId, () => this.doSetup(req, nics, ns));
+      return await this.serialize(req.sandboxId, () => this.doSetup(req, nics, ns, ns.value));
     } catch (e) {
       if (e instanceof Error) e.message = unpinned(e.message, ns, req.netnsPath);
       throw e;
     } finally {
+      ns.value.close();
       ns.close();
     }
   }
@@ -168,7 +170,12 @@ export class SandboxManager {
     };
   }
 
-  private async doSetup(req: SetupRequest, inputs: NicInput[], ns: PinnedNetns): Promise<SetupResult> {
+  private async doSetup(
+    req: SetupRequest,
+    inputs: NicInput[],
+    ns: PinnedNetns,
+    nl: NetlinkHandle,
+  ): Promise<SetupResult> {
     const existing = this.records.get(req.sandboxId);
     if (existing) {
       if (requestHash(existing.request) === requestHash(req) && existing.state === 'ready')
@@ -182,21 +189,15 @@ export class SandboxManager {
     const log = this.o.log.child('setup');
     // before anything is read or built: a second setup in this netns is refused from here on
     this.claims.claim(req.sandboxId, req.netnsPath, ns.path);
-    let nl: NetlinkHandle;
-    try {
-      nl = crashCounting(NetlinkHandle.open(ns.path), 'setup');
-    } catch (e) {
-      this.claims.release(req.sandboxId);
-      throw e;
-    }
     let rec: SandboxRecord | undefined;
     try {
       // 1. snapshot every veth before touching anything, and plan what the guest gets
       // and the links it builds: names and indexes no link in the netns has
-      const made = planNicLinks(await nl.links(), inputs.length);
+      const links = await nl.links();
+      const made = planNicLinks(links, inputs.length);
       const nicRecs: NicRecord[] = [];
       for (const [i, input] of inputs.entries()) {
-        const snap = await readVethSnapshot(ns.path, input.ifname).catch((e: unknown) => {
+        const snap = await readVethSnapshot(ns.path, input.ifname, { nl, links }).catch((e: unknown) => {
           throw badInput(
             `cniResult.interfaces[${input.cniIndex}].name`,
             input.ifname,
@@ -318,8 +319,6 @@ export class SandboxManager {
         log.warn('setup failed and was rolled back', { sandboxId: rec.sandboxId, error: (e as Error).message });
       }
       throw e;
-    } finally {
-      nl.close();
     }
   }
 
