@@ -21,6 +21,7 @@ import { errnoName, netlinkBatchIn, withNetns } from '../native';
 import { ipToBuffer } from './addr-text';
 import { macFromBuffer, macToBuffer } from './mac';
 import { nlattr, nlattrs, u32 } from './nlattr';
+import { RTM_DELLINK } from './rtnl-constants';
 import {
   addressPayload,
   routeLabel,
@@ -500,7 +501,6 @@ export class NetlinkHandle {
 
 export const NUD = { PERMANENT: NUD_PERMANENT };
 
-const RTM_DELLINK = 17;
 const IFLA_GROUP = 27;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;

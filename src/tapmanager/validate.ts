@@ -7,14 +7,13 @@ import * as path from 'node:path';
 import { isIPv4 } from 'node:net';
 import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
 import { dnsNameRule } from '../net/dns-name';
+import { IFNAME_RULE, isIfname } from '../net/ifname';
 import { netnsKey, probeNetns, sameNetns } from '../net/netns';
 import { quote } from '../util/quote';
 import { badInput } from './errors';
 import type { CniResult } from '../cni/result';
 import { MAX_FDS, type SetupRequest } from './protocol';
 import { parseSetup, SANDBOX_ID_RE, type SetupShape } from './schema';
-
-const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 export interface NicInput {
   /** index in cniResult.interfaces (or 0 when the result lists none) */
@@ -87,8 +86,8 @@ export function nicsFromResult(res: CniResult): NicInput[] {
     if (!iface.sandbox) return;
     const mine = v4.filter(({ ip }) => ip.interface === idx);
     if (mine.length === 0) return;
-    if (!IFNAME_RE.test(iface.name)) {
-      throw badInput(`cniResult.interfaces[${idx}].name`, iface.name, 'must be 1-15 characters of [A-Za-z0-9_.-]');
+    if (!isIfname(iface.name)) {
+      throw badInput(`cniResult.interfaces[${idx}].name`, iface.name, `must be ${IFNAME_RULE}`);
     }
     const first = mine[0]!.ip;
     nics.push({
