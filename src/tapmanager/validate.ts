@@ -8,6 +8,7 @@ import { isIPv4 } from 'node:net';
 import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
 import { dnsNameRule } from '../net/dns-name';
 import { IFNAME_RULE, isIfname } from '../net/ifname';
+import { podHostname } from '../net/pod-hostname';
 import { netnsKey, probeNetns, sameNetns } from '../net/netns';
 import { quote } from '../util/quote';
 import { badInput } from './errors';
@@ -120,12 +121,12 @@ export function nicsFromResult(res: CniResult): NicInput[] {
 
 /**
  * The guest's hostname (DHCP option 12): `hostname`, else the pod name cut as the kubelet
- * cuts it (63 characters, no trailing "-" or ".").
+ * cuts it (net/pod-hostname.ts: over 63 bytes, to 63 with no trailing "-" or ".").
  */
 export function guestHostname(req: Pick<SetupRequest, 'hostname' | 'podName'>): string | undefined {
   if (req.hostname) return req.hostname;
   if (!req.podName) return undefined;
-  return req.podName.slice(0, 63).replace(/[-.]+$/, '');
+  return podHostname(req.podName);
 }
 
 const NAME_RULE = dnsNameRule(DHCP_NAME_RULE);
