@@ -1,7 +1,7 @@
 // rtnetlink route and address messages encoded here, byte for byte (the payload after
 // the nlmsghdr: struct rtmsg or struct ifaddrmsg and its attributes), so a change can go
 // to the kernel in a batch of many (NetlinkHandle.batch) as well as one by one.
-import { ipToBuffer } from './addr-text';
+import { ipToBuffer, parseCidr, type Cidr } from './addr-text';
 import { nlattr, u32 } from './nlattr';
 import { AF_INET, AF_INET6, IFA, RT_TABLE_MAIN, RTA, RTAX, RTNH_F_ONLINK } from './rtnl-constants';
 
@@ -26,6 +26,12 @@ export interface RouteSpec {
   advmss?: number;
 }
 
+function prefixOf(text: string, field: string): Cidr {
+  const c = parseCidr(text);
+  if (!c) throw new TypeError(`route ${field} ${JSON.stringify(text)} is not an address/prefix-length`);
+  return c;
+}
+
 function family(ip: string): number {
   return ip.includes(':') ? AF_INET6 : AF_INET;
 }
@@ -37,8 +43,7 @@ function family(ip: string): number {
  * given.
  */
 export function routePayload(r: RouteSpec): Buffer {
-  const [dst, len] = r.dst.split('/') as [string, string];
-  const dstLen = Number(len);
+  const { ip: dst, len: dstLen } = prefixOf(r.dst, 'dst');
   const table = r.table ?? RT_TABLE_MAIN;
   const head = Buffer.alloc(12);
   head.writeUInt8(family(dst), 0);
@@ -53,8 +58,8 @@ export function routePayload(r: RouteSpec): Buffer {
   if (table >= 256) attrs.push(nlattr(RTA.TABLE, u32(table)));
   if (dstLen > 0) attrs.push(nlattr(RTA.DST, ipToBuffer(dst)));
   if (r.src) {
-    const [src, srcLen] = r.src.split('/') as [string, string];
-    head.writeUInt8(Number(srcLen), 2);
+    const { ip: src, len: srcLen } = prefixOf(r.src, 'src');
+    head.writeUInt8(srcLen, 2);
     attrs.push(nlattr(RTA.SRC, ipToBuffer(src)));
   }
   attrs.push(nlattr(RTA.OIF, u32(r.oif)));

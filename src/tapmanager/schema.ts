@@ -10,6 +10,7 @@
 // so a plugin that adds one still works; what tapwire keeps is only what it reads.
 import { isIP } from 'node:net';
 import * as v from 'valibot';
+import { parseCidr } from '../net/addr-text';
 import { quote } from '../util/quote';
 import { TapError } from './errors';
 import { MAX_QUEUES } from './protocol';
@@ -38,7 +39,6 @@ export const LIMITS = {
 } as const;
 
 export const SANDBOX_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const CIDR_RE = /^([^/]+)\/(\d{1,3})$/;
 
 function text(max: number) {
   return v.pipe(v.string('must be a string'), v.maxLength(max, `must be at most ${max} characters`));
@@ -71,18 +71,14 @@ function strictObj<E extends v.ObjectEntries>(entries: E) {
   return v.pipe(jsonObject, v.strictObject(entries, 'must be an object'));
 }
 
-function isCidr(s: string): boolean {
-  const m = CIDR_RE.exec(s);
-  if (!m) return false;
-  const family = isIP(m[1]!);
-  return family !== 0 && Number(m[2]) <= (family === 4 ? 32 : 128);
-}
-
 const ipAddress = v.pipe(
   text(LIMITS.address),
   v.check((s) => isIP(s) !== 0, 'must be an IP address'),
 );
-const cidr = v.pipe(text(LIMITS.address), v.check(isCidr, 'must be an address/prefix-length'));
+const cidr = v.pipe(
+  text(LIMITS.address),
+  v.check((s) => parseCidr(s) !== undefined, 'must be an address/prefix-length'),
+);
 const absolutePath = v.pipe(
   text(LIMITS.path),
   v.check((s) => s.startsWith('/') && !s.includes('\0'), 'must be an absolute path'),

@@ -4,8 +4,8 @@
 // times NICs. Every error names the field and the value. Returns the NICs to build: the
 // CNI interfaces inside the sandbox that carry an IPv4 address.
 import * as path from 'node:path';
-import { isIPv4 } from 'node:net';
 import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
+import { parseCidr } from '../net/addr-text';
 import { dnsNameRule } from '../net/dns-name';
 import { IFNAME_RULE, isIfname } from '../net/ifname';
 import { podHostname } from '../net/pod-hostname';
@@ -67,7 +67,7 @@ function checkInterfaces(res: SetupShape['cniResult'], netnsPath: string): void 
 
 /** The NICs a setup builds, from the CNI result. */
 export function nicsFromResult(res: CniResult): NicInput[] {
-  const v4 = (res.ips ?? []).map((ip, i) => ({ ip, i })).filter(({ ip }) => isIPv4(ip.address.split('/')[0]!));
+  const v4 = (res.ips ?? []).map((ip, i) => ({ ip, i })).filter(({ ip }) => parseCidr(ip.address)?.family === 4);
   if (v4.length === 0) throw badInput('cniResult.ips', res.ips, 'no IPv4 address to hand to the guest');
   const ifaces = res.interfaces ?? [];
   if (ifaces.length === 0) {
