@@ -5,18 +5,8 @@
 // `node dist/bench/setup-syscalls.js [N]` (as root, strace installed; default N = 20).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { makePod, Pod } from '../test/helpers/pod';
-import { benchNetns, cleanupAll, dropNetns, track } from './resources';
-import { startDaemon, stopDaemon } from './setup';
-
-function benchPod(net: number): Pod {
-  const node = benchNetns('node');
-  const pod = benchNetns('pod');
-  node.ip('link', 'add', 'cni0', 'mtu', '1450', 'type', 'bridge');
-  node.ip('addr', 'add', `10.${net}.0.1/24`, 'dev', 'cni0');
-  node.ip('link', 'set', 'cni0', 'up');
-  return makePod({ net, node, pod });
-}
+import { cleanupAll, dropNetns, track } from './resources';
+import { benchPod, startDaemon, stopDaemon } from './setup';
 
 /** strace's summary table as { syscall: calls }, and its total. */
 function parseSummary(text: string): { calls: Map<string, number>; total: number } {
@@ -34,10 +24,10 @@ function parseSummary(text: string): { calls: Map<string, number>; total: number
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 20);
   const d = await startDaemon();
-  const pods = Array.from({ length: n }, (_, i) => benchPod(1 + (i % 250)));
+  const pods = Array.from({ length: n }, () => benchPod());
   const ids = pods.map(() => `sc-${randomBytes(6).toString('hex')}`);
   // one setup first: lazy loading and JIT are not a setup's cost
-  const warm = benchPod(251);
+  const warm = benchPod();
   await d.client.setup({ sandboxId: 'sc-warm', netnsPath: warm.pod.path, cniResult: warm.cniResult });
   const strace = track(
     spawn('strace', ['-c', '-f', '-p', String(d.proc.pid)], { stdio: ['ignore', 'ignore', 'pipe'] }),
