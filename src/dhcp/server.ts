@@ -18,6 +18,7 @@ import { resolveLeases, type StaticLease } from './lease';
 import { DhcpPacket } from './packet';
 
 export type { StaticLease } from './lease';
+export type { DhcpLeaseOptions } from './spec-options';
 export type { LeaseState } from './handler';
 export type { DhcpCounters } from './counters';
 
