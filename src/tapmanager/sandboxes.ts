@@ -3,7 +3,9 @@
 // apply -> record ready. Operations on one sandbox are serialized; different
 // sandboxes proceed in parallel.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { SERVER_PORT } from '../dhcp/constants';
 import { DhcpServer, StaticLease } from '../dhcp/server';
+import { closeFd, udpSocketBoundToDevice } from '../native';
 import { NetlinkHandle } from '../net/netlink';
 import { randomMac } from '../net/mac';
 import type { Logger } from '../util/log';
@@ -190,6 +192,8 @@ export class SandboxManager {
     // before anything is read or built: a second setup in this netns is refused from here on
     this.claims.claim(req.sandboxId, req.netnsPath, ns.path);
     let rec: SandboxRecord | undefined;
+    // the DHCP sockets, made in the build's namespace windows, until the servers own them
+    const dhcpFds: number[] = [];
     try {
       // 1. snapshot every veth before touching anything, and plan what the guest gets
       // and the links it builds: names and indexes no link in the netns has
@@ -280,7 +284,9 @@ export class SandboxManager {
       fencing.catch(() => undefined); // handled below; not an unhandled rejection meanwhile
       try {
         for (const nic of rec.nics) {
-          await buildNic(nl, ns.path, nic, linkMark(this.scope, req.sandboxId));
+          await buildNic(nl, ns.path, nic, linkMark(this.scope, req.sandboxId), () => {
+            dhcpFds.push(udpSocketBoundToDevice(nic.bridge, SERVER_PORT));
+          });
           hook();
         }
       } catch (e) {
@@ -291,7 +297,7 @@ export class SandboxManager {
       await this.step('setup.fenced', req.sandboxId);
       hook();
       // 5. DHCP, listening before we answer
-      await this.startDhcp(rec, ns.path);
+      await this.startDhcp(rec, ns.path, dhcpFds);
       await this.step('setup.dhcp', req.sandboxId);
       hook();
       rec.state = 'ready';
@@ -303,6 +309,7 @@ export class SandboxManager {
       });
       return this.result(rec);
     } catch (e) {
+      for (const fd of dhcpFds.splice(0)) closeFd(fd);
       if (!rec) this.claims.release(req.sandboxId);
       else {
         const errors = await this.unbuild(rec, { nl, path: ns.path });
@@ -340,8 +347,11 @@ export class SandboxManager {
     };
   }
 
-  /** DHCP servers for the record's NICs, their sockets made in the namespace at netns. */
-  private async startDhcp(rec: SandboxRecord, netns: string): Promise<void> {
+  /**
+   * DHCP servers for the record's NICs, their sockets made in the namespace at netns, or
+   * taken from `fds` (one per NIC, in order: each server owns its own from then on).
+   */
+  private async startDhcp(rec: SandboxRecord, netns: string, fds: number[] = []): Promise<void> {
     await this.stopDhcp(rec.sandboxId);
     const servers: DhcpServer[] = [];
     this.dhcp.set(rec.sandboxId, servers);
@@ -351,6 +361,7 @@ export class SandboxManager {
         await DhcpServer.start({
           ifname: nic.bridge,
           netns,
+          ...(fds.length ? { fd: fds.shift()! } : {}),
           serverId: BRIDGE_IP,
           leases: [this.leaseFor(rec, nic)],
           logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
