@@ -89,7 +89,7 @@ function fdCount(pid: number): number {
 
 let netCounter = 0;
 /** A CNI-shaped pod (bridge cni0 in its own node netns), in bench-named namespaces. */
-function benchPod(): Pod {
+export function benchPod(): Pod {
   const net = 1 + (netCounter++ % 250);
   const node = benchNetns('node');
   const pod = benchNetns('pod');

@@ -206,6 +206,21 @@ Napi::Value SocketNetnsCookie(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, cookie);
 }
 
+// netnsCookie(): bigint, the SO_NETNS_COOKIE of the calling thread's namespace (call it
+// in a withNetns window), read from a socket made for it and closed again.
+Napi::Value NetnsCookie(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, "socket", errno, "AF_UNIX, SOCK_DGRAM");
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  int rc = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+  int err = errno;
+  close(fd);
+  if (rc < 0) throw ErrnoError(env, "getsockopt", err, "SO_NETNS_COOKIE");
+  return Napi::BigInt::New(env, cookie);
+}
+
 // closeFd(fd): close(2); EBADF throws, EINTR counts as closed (Linux semantics).
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -223,6 +238,7 @@ void InitFdPass(Napi::Env env, Napi::Object exports) {
   exports.Set("unixConnect", Napi::Function::New(env, UnixConnect, "unixConnect"));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("socketNetnsCookie", Napi::Function::New(env, SocketNetnsCookie, "socketNetnsCookie"));
+  exports.Set("netnsCookie", Napi::Function::New(env, NetnsCookie, "netnsCookie"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
 }
 

@@ -2,6 +2,7 @@
 // enums as strings, int64 as strings) and tapwire's sandbox records.
 import { isIP } from 'node:net';
 import { BAD_ARG_CHARS, MAX_PORT_MAPPINGS } from '../cni/args';
+import { parseCidr } from '../net/addr-text';
 import { quote } from '../util/quote';
 import type { CniDns, CniPortMapping } from '../cni/args';
 import { invalidArgument } from './errors';
@@ -123,7 +124,7 @@ export function toPodSandbox(r: SandboxRecord): Record<string, unknown> {
 /** The pod's IPs: the first is `ip`, the rest `additional_ips` (v4 first, like kubelet wants). */
 export function podIps(r: SandboxRecord): string[] {
   if (r.networkDown || r.state !== 'SANDBOX_READY') return [];
-  const ips = (r.cniResult?.ips ?? []).map((i) => i.address.split('/')[0]!);
+  const ips = (r.cniResult?.ips ?? []).flatMap((i) => parseCidr(i.address)?.ip ?? []);
   return [...ips.filter((i) => !i.includes(':')), ...ips.filter((i) => i.includes(':'))];
 }
 

@@ -5,18 +5,13 @@
 // a DNS subdomain and becomes the hostname as it is. Every valid pod name therefore yields a
 // valid hostname; only a name no Kubernetes pod can have (spaces, '_', ...) is refused.
 import { isDnsName } from '../net/dns-name';
+import { HOSTNAME_MAX, podHostname as podHostnameOf } from '../net/pod-hostname';
 import { invalidArgument } from './errors';
 
-export const HOSTNAME_MAX = 63;
+export { HOSTNAME_MAX };
 
-/** The kubelet's truncation: at most 63 bytes, no trailing '-' or '.'. */
-export function truncateHostname(name: string): string {
-  if (Buffer.byteLength(name) <= HOSTNAME_MAX) return name;
-  return Buffer.from(name)
-    .subarray(0, HOSTNAME_MAX)
-    .toString('latin1')
-    .replace(/[-.]+$/, '');
-}
+/** The kubelet's truncation: at most 63 bytes, no trailing '-' or '.' (net/pod-hostname.ts). */
+export const truncateHostname = podHostnameOf;
 
 export function isHostname(name: string): boolean {
   return isDnsName(name, { maxLength: HOSTNAME_MAX });

@@ -1,12 +1,11 @@
 // A sandbox as tapwire-cri keeps it: everything needed to answer status/list after a
 // restart and to tear the network down again. One JSON file per sandbox in the state dir,
 // written atomically (temp, fsync, rename) after every change.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CniPortMapping, CniDns } from '../cni/args';
 import type { CniResult } from '../cni/result';
 import type { SetupResult } from '../tapmanager/protocol';
-import { writeFileAtomic } from '../util/atomic-file';
+import { JsonDirStore } from '../util/json-dir-store';
 import type { VmNetworkState } from './vm-network';
 
 export const RECORD_VERSION = 1;
@@ -44,46 +43,39 @@ const ID_RE = /^[0-9a-f]{64}$/;
 
 export class RecordStore {
   readonly dir: string;
+  private readonly files: JsonDirStore<SandboxRecord>;
+
   constructor(stateDir: string) {
     this.dir = path.join(stateDir, 'sandboxes');
+    this.files = new JsonDirStore(this.dir, {
+      idOf: (rec) => rec.id,
+      checkId: (id) => {
+        if (!ID_RE.test(id)) throw new TypeError(`sandbox id ${JSON.stringify(id)} is not 64 hex digits`);
+      },
+      parse: (value) => {
+        const rec = value as SandboxRecord;
+        if (rec?.v !== RECORD_VERSION) throw new Error(`unexpected v ${String(rec?.v)}`);
+        return rec;
+      },
+      format: (rec) => `${JSON.stringify(rec, null, 1)}\n`,
+      durable: true,
+    });
   }
 
-  private file(id: string): string {
-    if (!ID_RE.test(id)) throw new TypeError(`sandbox id ${JSON.stringify(id)} is not 64 hex digits`);
-    return path.join(this.dir, `${id}.json`);
+  save(rec: SandboxRecord): Promise<void> {
+    return this.files.save(rec);
   }
 
-  async save(rec: SandboxRecord): Promise<void> {
-    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.file(rec.id), `${JSON.stringify(rec, null, 1)}\n`);
-  }
-
-  async remove(id: string): Promise<void> {
-    await fs.promises.rm(this.file(id), { force: true });
+  remove(id: string): Promise<void> {
+    return this.files.remove(id);
   }
 
   /** Every record on disk; unreadable files are returned as errors, not thrown. */
   async loadAll(): Promise<{ records: SandboxRecord[]; errors: Error[] }> {
-    let names: string[];
-    try {
-      names = await fs.promises.readdir(this.dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], errors: [] };
-      throw e;
-    }
-    const records: SandboxRecord[] = [];
-    const errors: Error[] = [];
-    for (const n of names.filter((x) => /^[0-9a-f]{64}\.json$/.test(x))) {
-      const f = path.join(this.dir, n);
-      try {
-        const rec = JSON.parse(await fs.promises.readFile(f, 'utf8')) as SandboxRecord;
-        if (rec.v !== RECORD_VERSION || `${rec.id}.json` !== n)
-          throw new Error(`unexpected v ${rec.v} or id ${rec.id}`);
-        records.push(rec);
-      } catch (e) {
-        errors.push(new Error(`failed to load sandbox record "${f}": ${(e as Error).message}`));
-      }
-    }
-    return { records, errors };
+    const { records, errors } = await this.files.loadAll();
+    return {
+      records,
+      errors: errors.map((e) => new Error(`failed to load sandbox record "${e.file}": ${e.error.message}`)),
+    };
   }
 }

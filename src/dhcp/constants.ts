@@ -32,6 +32,7 @@ export const Opt = {
   DOMAIN_NAME: 15,
   INTERFACE_MTU: 26,
   BROADCAST_ADDRESS: 28,
+  NTP_SERVERS: 42,
   REQUESTED_IP: 50,
   LEASE_TIME: 51,
   OVERLOAD: 52,
@@ -44,11 +45,20 @@ export const Opt = {
   REBINDING_TIME: 59,
   VENDOR_CLASS: 60,
   CLIENT_ID: 61,
+  TFTP_SERVER_NAME: 66,
+  BOOTFILE_NAME: 67,
   RELAY_AGENT_INFO: 82, // RFC 3046
   DOMAIN_SEARCH: 119, // RFC 3397
   CLASSLESS_ROUTES: 121, // RFC 3442
   END: 255,
 } as const;
+
+/** RFC 2132 / RFC 3942: the site-specific option codes, whose meaning each site gives them. */
+export const PRIVATE_OPTIONS = { first: 224, last: 254 } as const;
+
+export function isPrivateOption(code: number): boolean {
+  return code >= PRIVATE_OPTIONS.first && code <= PRIVATE_OPTIONS.last;
+}
 
 /** RFC 2132 9.6 */
 export const MessageType = {

@@ -7,6 +7,7 @@ import { Opt } from './constants';
 import { DhcpConfigError } from './errors';
 import { formatIpv4, isNetworkAddress, maskFromPrefix, parseCidr4 } from '../net/ipv4';
 import { parseIpv4 } from './ipv4';
+import { resolveSpecOptions, type DhcpLeaseOptions, type HeaderFields } from './spec-options';
 import {
   ClasslessRoutesOption,
   DomainSearchOption,
@@ -17,7 +18,8 @@ import {
   Uint16Option,
 } from './options';
 
-export interface StaticLease {
+/** A lease; the options of a VM network spec's interface (`dhcpOptions`, issue 17) are its DhcpLeaseOptions fields. */
+export interface StaticLease extends DhcpLeaseOptions {
   /** guest MAC, lower-case aa:bb:cc:dd:ee:ff */
   mac: string;
   /** yiaddr and option 1 (mask) */
@@ -59,6 +61,8 @@ export interface ResolvedLease {
   readonly leaseTime: number;
   /** Encoded values by option code: everything the lease can answer. */
   readonly values: ReadonlyMap<number, Buffer>;
+  /** the header fields (`file`, `sname`) its replies carry */
+  readonly header: HeaderFields;
 }
 
 /** What options 12, 15 and 119 carry: a DNS name, '_' allowed, an optional root dot. */
@@ -152,12 +156,13 @@ export function resolveLease(l: StaticLease, field = 'lease'): ResolvedLease {
   if (l.mtu !== undefined) values.set(Opt.INTERFACE_MTU, new Uint16Option(l.mtu).encode());
   if (l.prefixLen < 31) values.set(Opt.BROADCAST_ADDRESS, new IpOption(formatIpv4((ip | ~mask) >>> 0)).encode());
   if (l.search.length) values.set(Opt.DOMAIN_SEARCH, new DomainSearchOption(l.search).encode());
+  const header = resolveSpecOptions(l, field, values);
   values.set(Opt.LEASE_TIME, new DurationOption(leaseTime).encode());
   if (leaseTime !== INFINITE) {
     values.set(Opt.RENEWAL_TIME, new DurationOption(t1).encode());
     values.set(Opt.REBINDING_TIME, new DurationOption(t2).encode());
   }
-  return { lease: l, mac, ip: formatIpv4(ip), leaseTime, values: ownBlock(values) };
+  return { lease: l, mac, ip: formatIpv4(ip), leaseTime, values: ownBlock(values), header };
 }
 
 /**

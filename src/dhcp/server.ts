@@ -14,10 +14,11 @@ import { DecodeError, DhcpConfigError } from './errors';
 import { guestLog, handleRequest, type Binding, type HandlerContext, type LeaseState } from './handler';
 import { isIpv4 } from '../net/ipv4';
 import { writeIpv4 } from './ipv4';
-import { resolveLeases, type StaticLease } from './lease';
+import { resolveLeases, type ResolvedLease, type StaticLease } from './lease';
 import { DhcpPacket } from './packet';
 
 export type { StaticLease } from './lease';
+export type { DhcpLeaseOptions } from './spec-options';
 export type { LeaseState } from './handler';
 export type { DhcpCounters } from './counters';
 
@@ -26,6 +27,11 @@ export interface DhcpServerOptions {
   ifname: string;
   /** netns path, e.g. /run/netns/x; undefined = the current one */
   netns?: string;
+  /**
+   * the socket, made already by udpSocketBoundToDevice(ifname, port) in the netns (by a
+   * caller that was in it anyway); the server owns it from here, closed if start fails
+   */
+  fd?: number;
   /** our address on ifname, option 54, e.g. 169.254.254.2 */
   serverId: string;
   leases: StaticLease[];
@@ -62,6 +68,21 @@ function checkPort(field: string, v: unknown, def: number): number {
   return v;
 }
 
+function checkOptions(o: DhcpServerOptions): { port: number; clientPort: number; leases: Map<string, ResolvedLease> } {
+  if (typeof o.ifname !== 'string' || o.ifname.length === 0 || o.ifname.length > 15) {
+    throw new DhcpConfigError('ifname', o.ifname, 'must be an interface name of 1-15 bytes');
+  }
+  if (o.netns !== undefined && (typeof o.netns !== 'string' || o.netns === '')) {
+    throw new DhcpConfigError('netns', o.netns, 'must be a path');
+  }
+  if (!isIpv4(o.serverId)) throw new DhcpConfigError('serverId', o.serverId, 'not an IPv4 address');
+  return {
+    port: checkPort('port', o.port, SERVER_PORT),
+    clientPort: checkPort('clientPort', o.clientPort, CLIENT_PORT),
+    leases: resolveLeases(o.leases),
+  };
+}
+
 export class DhcpServer {
   private readonly ctx: HandlerContext;
   private closed?: Promise<void>;
@@ -83,22 +104,20 @@ export class DhcpServer {
 
   static async start(o: DhcpServerOptions): Promise<DhcpServer> {
     if (typeof o !== 'object' || o === null) throw new TypeError('DhcpServer.start needs an options object');
-    if (typeof o.ifname !== 'string' || o.ifname.length === 0 || o.ifname.length > 15) {
-      throw new DhcpConfigError('ifname', o.ifname, 'must be an interface name of 1-15 bytes');
+    let checked;
+    try {
+      checked = checkOptions(o);
+    } catch (e) {
+      if (typeof o.fd === 'number') closeFd(o.fd); // ours from the call on
+      throw e;
     }
-    if (o.netns !== undefined && (typeof o.netns !== 'string' || o.netns === '')) {
-      throw new DhcpConfigError('netns', o.netns, 'must be a path');
-    }
-    if (!isIpv4(o.serverId)) throw new DhcpConfigError('serverId', o.serverId, 'not an IPv4 address');
-    const port = checkPort('port', o.port, SERVER_PORT);
-    const clientPort = checkPort('clientPort', o.clientPort, CLIENT_PORT);
-    const leases = resolveLeases(o.leases);
+    const { port, clientPort, leases } = checked;
     const log = o.logger ?? silentLogger;
 
     const open = (): number => udpSocketBoundToDevice(o.ifname, port);
     let fd: number;
     try {
-      fd = o.netns === undefined ? open() : withNetns(o.netns, open);
+      fd = o.fd ?? (o.netns === undefined ? open() : withNetns(o.netns, open));
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const wrapped = new Error(

@@ -36,6 +36,7 @@ export interface Binding {
   unixConnect(path: string, timeoutMs?: number): number;
   peerCred(fd: number): PeerCred;
   socketNetnsCookie(fd: number): bigint;
+  netnsCookie(): bigint;
   closeFd(fd: number): void;
   execve(path: string, argv: string[], env: string[], keepFds: number[]): never;
   withNetns<T>(netns: string | number, fn: (hostNsFd: number) => T): T;

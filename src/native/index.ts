@@ -96,6 +96,11 @@ export function socketNetnsCookie(fd: number): bigint {
   return native.socketNetnsCookie(fd);
 }
 
+/** SO_NETNS_COOKIE of the calling thread's namespace: inside a withNetns window, the cookie of the namespace entered. */
+export function netnsCookie(): bigint {
+  return native.netnsCookie();
+}
+
 export function closeFd(fd: number): void {
   checkFd('fd', fd);
   native.closeFd(fd);

@@ -1,4 +1,5 @@
-// Text <-> wire forms of IP addresses (MACs: mac.ts).
+// Text <-> wire forms of IP addresses (MACs: mac.ts), and the one parser of prefix text
+// ("address/length", either family).
 import { isIPv4, isIPv6 } from 'node:net';
 
 export function ipToBuffer(ip: string): Buffer {
@@ -41,4 +42,27 @@ export function ipFromBuffer(b: Uint8Array): string {
   }
   if (best < 0) return groups.join(':');
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** An address with a prefix length, "10.1.2.3/24" or "fd00::1/64" (the host part kept). */
+export interface Cidr {
+  family: 4 | 6;
+  ip: string;
+  len: number;
+}
+
+const CIDR_RE = /^([^/]+)\/(0|[1-9]\d{0,2})$/;
+
+/**
+ * "address/length" -> { family, ip, len }, or undefined unless it is an IPv4 or IPv6
+ * address, one "/" and a decimal length (no leading zero) of at most 32 or 128.
+ */
+export function parseCidr(text: unknown): Cidr | undefined {
+  const m = typeof text === 'string' ? CIDR_RE.exec(text) : null;
+  if (!m) return undefined;
+  const ip = m[1]!;
+  const len = Number(m[2]);
+  const family = isIPv4(ip) ? 4 : isIPv6(ip) ? 6 : undefined;
+  if (!family || len > (family === 4 ? 32 : 128)) return undefined;
+  return { family, ip, len };
 }

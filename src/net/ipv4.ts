@@ -1,7 +1,8 @@
 // IPv4 addresses and prefixes, the one module: dotted-quad text <-> 32-bit numbers and
 // buffers, prefix lengths and masks, "a.b.c.d/len" parsing, networks and containment.
 // Text is exactly four decimal octets, each at most 255 and without a leading zero ("0"
-// itself is fine); a prefix length is one or two digits, at most 32.
+// itself is fine); a prefix length is at most 32 (addr-text.ts parseCidr reads the text).
+import { parseCidr } from './addr-text';
 
 export interface Prefix4 {
   /** the network address as an unsigned 32-bit number */
@@ -66,13 +67,10 @@ export function prefixFromMask(mask: number): number {
   return -1;
 }
 
-const CIDR4_RE = /^([0-9.]+)\/(\d{1,2})$/;
-
-/** "a.b.c.d/len" with the host part kept: { ip, len }, or undefined when malformed. */
+/** "a.b.c.d/len" with the host part kept: { ip, len }, or undefined when malformed or not IPv4. */
 export function parseCidr4(text: unknown): { ip: string; len: number } | undefined {
-  const m = typeof text === 'string' ? CIDR4_RE.exec(text) : null;
-  if (!m || !isIpv4(m[1]) || Number(m[2]) > 32) return undefined;
-  return { ip: m[1]!, len: Number(m[2]) };
+  const c = parseCidr(text);
+  return c?.family === 4 && isIpv4(c.ip) ? { ip: c.ip, len: c.len } : undefined;
 }
 
 /** "a.b.c.d/len" -> its network (host bits cleared), or undefined when malformed. */

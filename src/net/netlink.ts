@@ -21,6 +21,7 @@ import { errnoName, netlinkBatchIn, withNetns } from '../native';
 import { ipToBuffer } from './addr-text';
 import { macFromBuffer, macToBuffer } from './mac';
 import { nlattr, nlattrs, u32 } from './nlattr';
+import { RTM_DELLINK } from './rtnl-constants';
 import {
   addressPayload,
   routeLabel,
@@ -143,6 +144,8 @@ export function addressDelete(index: number, label: string, ip: string, prefixLe
  * chunk itself (a route message is under 100 bytes).
  */
 const BATCH_CHUNK = 256;
+/** Changes NetlinkHandle.batch sends on the handle's own socket rather than from a pool thread. */
+const SMALL_BATCH = 8;
 const NETLINK_ROUTE = 0;
 const NLM_F_REQUEST_ACK = 0x5;
 const NLM_F_DUMP_INTR = 0x10;
@@ -245,6 +248,19 @@ export class NetlinkHandle {
     }
   }
 
+  /**
+   * Opens a route socket in the calling thread's namespace, which must be the one at
+   * `netns` (called inside a withNetns window for it: a caller that enters it anyway
+   * for something else makes the socket there rather than entering again).
+   */
+  static inWindow(netns: string): NetlinkHandle {
+    try {
+      return new NetlinkHandle(createRtNetlink(), netns);
+    } catch (e) {
+      throw new NetError(errCode(e), 'open netlink socket', 'rtnetlink', netns);
+    }
+  }
+
   close(): void {
     try {
       this.sock.socket.close();
@@ -284,14 +300,30 @@ export class NetlinkHandle {
   }
 
   /**
-   * Sends `changes` in order, as tapwire's own messages in chunks of BATCH_CHUNK from a
-   * pool thread inside the netns (netlinkBatchIn: each chunk in one sendto(), which the
-   * kernel handles in order before it returns), never through this handle's socket.
-   * Resolves with each change's failure (a NetError) or undefined, in order; rejects
-   * when a chunk could not be sent or its acks were lost (the changes of the chunks sent
-   * so far are made).
+   * Sends `changes` in order: up to SMALL_BATCH as pipelined requests on this handle's
+   * socket (within maxInFlight; rtnetlink handles a socket's requests in the order sent),
+   * more as tapwire's own messages in chunks of BATCH_CHUNK from a pool thread inside the
+   * netns (netlinkBatchIn: each chunk in one sendto(), which the kernel handles in order
+   * before it returns), never piled up on this handle's socket. Resolves with each
+   * change's failure (a NetError) or undefined, in order; rejects when a chunk could not
+   * be sent or its acks were lost, or the socket failed (the changes sent so far are made).
    */
   async batch(changes: readonly RtChange[]): Promise<(NetError | undefined)[]> {
+    // a few: pipelined on this socket (in order, within maxInFlight), cheaper than a pool
+    // thread's namespace window
+    if (changes.length <= SMALL_BATCH) {
+      return Promise.all(
+        changes.map((c) =>
+          this.run(c.verb, c.object, () => this.sock.socket.request(c.type, c.payload, { flags: c.flags })).then(
+            () => undefined,
+            (e: unknown) => {
+              if (e instanceof NetError && this.failure === undefined) return e;
+              throw e; // the socket failed: its acks are lost
+            },
+          ),
+        ),
+      );
+    }
     const out: (NetError | undefined)[] = [];
     for (let at = 0; at < changes.length; at += BATCH_CHUNK) {
       const chunk = changes.slice(at, at + BATCH_CHUNK);
@@ -469,7 +501,6 @@ export class NetlinkHandle {
 
 export const NUD = { PERMANENT: NUD_PERMANENT };
 
-const RTM_DELLINK = 17;
 const IFLA_GROUP = 27;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;

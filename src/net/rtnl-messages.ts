@@ -1,27 +1,11 @@
 // rtnetlink route and address messages encoded here, byte for byte (the payload after
 // the nlmsghdr: struct rtmsg or struct ifaddrmsg and its attributes), so a change can go
 // to the kernel in a batch of many (NetlinkHandle.batch) as well as one by one.
-import { ipToBuffer } from './addr-text';
+import { ipToBuffer, parseCidr, type Cidr } from './addr-text';
 import { nlattr, u32 } from './nlattr';
+import { AF_INET, AF_INET6, IFA, RT_TABLE_MAIN, RTA, RTAX, RTNH_F_ONLINK } from './rtnl-constants';
 
-export const RTM_NEWROUTE = 24;
-export const RTM_DELROUTE = 25;
-export const RTM_DELADDR = 21;
-
-const RTA_DST = 1;
-const RTA_SRC = 2;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_PREFSRC = 7;
-const RTA_METRICS = 8;
-const RTA_TABLE = 15;
-const RTAX_MTU = 2;
-const RTAX_ADVMSS = 8;
-const RTNH_F_ONLINK = 4;
-const RT_TABLE_MAIN = 254;
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
+export { RTM_DELADDR, RTM_DELROUTE, RTM_NEWROUTE } from './rtnl-constants';
 
 export interface RouteSpec {
   dst: string; // 'a.b.c.d/len'
@@ -37,24 +21,29 @@ export interface RouteSpec {
   src?: string;
   tos?: number;
   onlink?: boolean;
-  /** RTAX_MTU / RTAX_ADVMSS */
+  /** RTAX.MTU / RTAX.ADVMSS */
   mtu?: number;
   advmss?: number;
 }
 
+function prefixOf(text: string, field: string): Cidr {
+  const c = parseCidr(text);
+  if (!c) throw new TypeError(`route ${field} ${JSON.stringify(text)} is not an address/prefix-length`);
+  return c;
+}
+
 function family(ip: string): number {
-  return ip.includes(':') ? 10 : 2;
+  return ip.includes(':') ? AF_INET6 : AF_INET;
 }
 
 /**
  * struct rtmsg and attributes of a route, as `ip route` sends them: the table in
- * rtm_table when below 256, else RT_TABLE_UNSPEC and RTA_TABLE; protocol static, scope
+ * rtm_table when below 256, else RT_TABLE_UNSPEC and RTA.TABLE; protocol static, scope
  * link without a gateway (universe with one), type unicast and the main table unless
  * given.
  */
 export function routePayload(r: RouteSpec): Buffer {
-  const [dst, len] = r.dst.split('/') as [string, string];
-  const dstLen = Number(len);
+  const { ip: dst, len: dstLen } = prefixOf(r.dst, 'dst');
   const table = r.table ?? RT_TABLE_MAIN;
   const head = Buffer.alloc(12);
   head.writeUInt8(family(dst), 0);
@@ -66,23 +55,23 @@ export function routePayload(r: RouteSpec): Buffer {
   head.writeUInt8(r.type ?? 1, 7);
   head.writeUInt32LE(r.onlink ? RTNH_F_ONLINK : 0, 8);
   const attrs: Buffer[] = [];
-  if (table >= 256) attrs.push(nlattr(RTA_TABLE, u32(table)));
-  if (dstLen > 0) attrs.push(nlattr(RTA_DST, ipToBuffer(dst)));
+  if (table >= 256) attrs.push(nlattr(RTA.TABLE, u32(table)));
+  if (dstLen > 0) attrs.push(nlattr(RTA.DST, ipToBuffer(dst)));
   if (r.src) {
-    const [src, srcLen] = r.src.split('/') as [string, string];
-    head.writeUInt8(Number(srcLen), 2);
-    attrs.push(nlattr(RTA_SRC, ipToBuffer(src)));
+    const { ip: src, len: srcLen } = prefixOf(r.src, 'src');
+    head.writeUInt8(srcLen, 2);
+    attrs.push(nlattr(RTA.SRC, ipToBuffer(src)));
   }
-  attrs.push(nlattr(RTA_OIF, u32(r.oif)));
-  if (r.gateway) attrs.push(nlattr(RTA_GATEWAY, ipToBuffer(r.gateway)));
-  if (r.metric !== undefined) attrs.push(nlattr(RTA_PRIORITY, u32(r.metric)));
-  if (r.prefsrc) attrs.push(nlattr(RTA_PREFSRC, ipToBuffer(r.prefsrc)));
+  attrs.push(nlattr(RTA.OIF, u32(r.oif)));
+  if (r.gateway) attrs.push(nlattr(RTA.GATEWAY, ipToBuffer(r.gateway)));
+  if (r.metric !== undefined) attrs.push(nlattr(RTA.PRIORITY, u32(r.metric)));
+  if (r.prefsrc) attrs.push(nlattr(RTA.PREFSRC, ipToBuffer(r.prefsrc)));
   if (r.mtu || r.advmss) {
     const metrics = [
-      ...(r.mtu ? [nlattr(RTAX_MTU, u32(r.mtu))] : []),
-      ...(r.advmss ? [nlattr(RTAX_ADVMSS, u32(r.advmss))] : []),
+      ...(r.mtu ? [nlattr(RTAX.MTU, u32(r.mtu))] : []),
+      ...(r.advmss ? [nlattr(RTAX.ADVMSS, u32(r.advmss))] : []),
     ];
-    attrs.push(nlattr(RTA_METRICS, Buffer.concat(metrics))); // not flagged nested, as iproute2 sends it
+    attrs.push(nlattr(RTA.METRICS, Buffer.concat(metrics))); // not flagged nested, as iproute2 sends it
   }
   return Buffer.concat([head, ...attrs]);
 }
@@ -94,7 +83,7 @@ export function addressPayload(index: number, ip: string, prefixLen: number): Bu
   head.writeUInt8(prefixLen, 1);
   head.writeUInt32LE(index, 4);
   const addr = ipToBuffer(ip);
-  return Buffer.concat([head, nlattr(IFA_LOCAL, addr), nlattr(IFA_ADDRESS, addr)]);
+  return Buffer.concat([head, nlattr(IFA.LOCAL, addr), nlattr(IFA.ADDRESS, addr)]);
 }
 
 /** "route 10.1.0.0/16 via 10.0.0.1 metric 5", as errors name a route. */

@@ -5,6 +5,7 @@
 // address flags to an object, so NetlinkHandle dumps these raw and parses them here.
 import { ipFromBuffer } from './addr-text';
 import { nlattrs } from './nlattr';
+import { AF_INET, AF_INET6, IFA, RTA, RTAX, RTM_F_CLONED, RTNH_F_ONLINK } from './rtnl-constants';
 
 /** One address of a link, as the kernel reports it (RTM_GETADDR). */
 export interface RtnlAddress {
@@ -55,28 +56,7 @@ export interface RtnlRoute {
   advmss?: number;
 }
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-export const RTM_NEWADDR = 20;
-export const RTM_GETADDR = 22;
-export const RTM_GETROUTE = 26;
-const RTM_F_CLONED = 0x200;
-const RTNH_F_ONLINK = 4;
-const RTA = {
-  DST: 1,
-  SRC: 2,
-  OIF: 4,
-  GATEWAY: 5,
-  PRIORITY: 6,
-  PREFSRC: 7,
-  METRICS: 8,
-  MULTIPATH: 9,
-  TABLE: 15,
-  VIA: 18,
-};
-const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 };
-const RTAX_MTU = 2;
-const RTAX_ADVMSS = 8;
+export { RTM_GETADDR, RTM_GETROUTE, RTM_NEWADDR } from './rtnl-constants';
 
 const SCOPES: Record<number, string> = { 0: 'universe', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
 // named as src/tapmanager/topology.ts maps them back; any other protocol stays a number
@@ -177,9 +157,9 @@ export function parseRouteMessage(data: Buffer, ifindex: number): RtnlRoute | un
   if (flags & RTNH_F_ONLINK || one?.onlink) r.onlink = true;
   if (via) r.via = via;
   if (hops.length > 1) r.multipath = true;
-  const mtu = metrics.get(RTAX_MTU);
+  const mtu = metrics.get(RTAX.MTU);
   if (mtu) r.mtu = mtu.readUInt32LE(0);
-  const advmss = metrics.get(RTAX_ADVMSS);
+  const advmss = metrics.get(RTAX.ADVMSS);
   if (advmss) r.advmss = advmss.readUInt32LE(0);
   return r;
 }

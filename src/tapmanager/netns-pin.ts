@@ -9,8 +9,7 @@
 // numbers are reused): a later teardown, fetch or revoke that finds another namespace at
 // the path leaves it alone.
 import * as fs from 'node:fs';
-import { closeFd, socketNetnsCookie, udpSocketBoundToDevice, withNetns } from '../native';
-import { isNetns } from '../net/netns';
+import { netnsCookie, withNetns } from '../native';
 
 export interface PinnedNetns {
   /** /proc/self/fd/N: the namespace that was at the path when it was pinned */
@@ -31,20 +30,16 @@ export class NetnsPinError extends Error {
   }
 }
 
-/** The cookie of the network namespace open as fd (entered for a moment: a socket made there says). */
-function cookieOf(fd: number): string {
-  return withNetns(fd, () => {
-    const sock = udpSocketBoundToDevice('lo', 0);
-    try {
-      return socketNetnsCookie(sock).toString();
-    } finally {
-      closeFd(sock);
-    }
-  });
-}
-
-/** Opens the network namespace at `netnsPath`; NetnsPinError when there is none there. */
-export function pinNetns(netnsPath: string): PinnedNetns {
+/**
+ * Opens the network namespace at `netnsPath`; NetnsPinError when there is none there.
+ * Its cookie is read in one window in it (native withNetns: the nsfs check, a setns
+ * pair), and `inside`, when given, runs in that same window with the pinned path: a setup makes its route
+ * socket there (NetlinkHandle.inWindow) instead of entering again. What `inside`
+ * throws is thrown as it is, the namespace closed.
+ */
+export function pinNetns(netnsPath: string): PinnedNetns;
+export function pinNetns<T>(netnsPath: string, inside: (path: string) => T): PinnedNetns & { readonly value: T };
+export function pinNetns<T>(netnsPath: string, inside?: (path: string) => T): PinnedNetns & { readonly value?: T } {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO (or a device) named as netnsPath must not block the daemon in open()
@@ -54,17 +49,26 @@ export function pinNetns(netnsPath: string): PinnedNetns {
   }
   const path = `/proc/self/fd/${fd}`;
   try {
-    if (!isNetns(path)) throw new NetnsPinError(netnsPath, 'is not a network namespace (not on nsfs)');
-    let cookie: string;
+    let entered = false;
+    let cookie = '';
+    let value: T | undefined;
     try {
-      cookie = cookieOf(fd);
+      value = withNetns(fd, () => {
+        entered = true;
+        cookie = netnsCookie().toString();
+        return inside?.(path);
+      });
     } catch (e) {
+      if (entered) throw e;
+      if ((e as { notNetns?: boolean }).notNetns)
+        throw new NetnsPinError(netnsPath, 'is not a network namespace (not on nsfs)');
       throw new NetnsPinError(netnsPath, `is not a network namespace that can be entered (${(e as Error).message})`);
     }
     let open = true;
     return {
       path,
       cookie,
+      ...(inside ? { value } : {}),
       close: () => {
         if (open) fs.closeSync(fd);
         open = false;

@@ -3,12 +3,13 @@
 // fd-handout.ts, status.ts, recovery.ts), over one registry of records and locks
 // (registry.ts) and the DHCP servers (dhcp-servers.ts). Operations on one sandbox are
 // serialized; different sandboxes proceed in parallel.
+import { NetlinkHandle } from '../net/netlink';
 import { badInput } from './errors';
 import { markScope } from './link-mark';
 import { refuseHostNetns } from './netns-claims';
 import { NetnsPinError, pinNetns, unpinned, type PinnedNetns } from './netns-pin';
 import type { FdsResult, ListEntry, SetupResult } from './protocol';
-import type { ManagerContext, ManagerOptions } from './sandbox/context';
+import { stepping, type ManagerContext, type ManagerOptions } from './sandbox/context';
 import { DhcpServers } from './sandbox/dhcp-servers';
 import { handOutFds, revokeFds } from './sandbox/fd-handout';
 import { recoverAll } from './sandbox/recovery';
@@ -38,20 +39,22 @@ export class SandboxManager {
   async setup(raw: unknown): Promise<SetupResult> {
     const { req, nics } = validateSetup(raw, this.ctx.o.nicModel);
     // opened once: every step works in the namespace that was there now (netns-pin.ts)
-    let ns: PinnedNetns;
+    // and the setup's route socket made in the same namespace window
+    let ns: PinnedNetns & { value: NetlinkHandle };
     try {
-      ns = pinNetns(req.netnsPath);
+      ns = pinNetns(req.netnsPath, (path) => stepping(this.ctx, NetlinkHandle.inWindow(path), 'setup', req.sandboxId));
     } catch (e) {
       if (e instanceof NetnsPinError) throw badInput('netnsPath', req.netnsPath, e.reason);
       throw e;
     }
     try {
       refuseHostNetns(req.netnsPath, ns.path);
-      return await this.ctx.registry.serialize(req.sandboxId, () => doSetup(this.ctx, req, nics, ns));
+      return await this.ctx.registry.serialize(req.sandboxId, () => doSetup(this.ctx, req, nics, ns, ns.value));
     } catch (e) {
       if (e instanceof Error) e.message = unpinned(e.message, ns, req.netnsPath);
       throw e;
     } finally {
+      ns.value.close();
       ns.close();
     }
   }

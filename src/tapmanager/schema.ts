@@ -10,6 +10,8 @@
 // so a plugin that adds one still works; what tapwire keeps is only what it reads.
 import { isIP } from 'node:net';
 import * as v from 'valibot';
+import { parseCidr } from '../net/addr-text';
+import { IFNAME_RULE, isIfname } from '../net/ifname';
 import { quote } from '../util/quote';
 import { isUnicastMac, parseMac } from '../net/mac';
 import { BINDING_NAMES, NIC_NAME_RE } from './bindings/names';
@@ -41,7 +43,6 @@ export const LIMITS = {
 } as const;
 
 export const SANDBOX_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const CIDR_RE = /^([^/]+)\/(\d{1,3})$/;
 
 function text(max: number) {
   return v.pipe(v.string('must be a string'), v.maxLength(max, `must be at most ${max} characters`));
@@ -74,18 +75,14 @@ function strictObj<E extends v.ObjectEntries>(entries: E) {
   return v.pipe(jsonObject, v.strictObject(entries, 'must be an object'));
 }
 
-function isCidr(s: string): boolean {
-  const m = CIDR_RE.exec(s);
-  if (!m) return false;
-  const family = isIP(m[1]!);
-  return family !== 0 && Number(m[2]) <= (family === 4 ? 32 : 128);
-}
-
 const ipAddress = v.pipe(
   text(LIMITS.address),
   v.check((s) => isIP(s) !== 0, 'must be an IP address'),
 );
-const cidr = v.pipe(text(LIMITS.address), v.check(isCidr, 'must be an address/prefix-length'));
+const cidr = v.pipe(
+  text(LIMITS.address),
+  v.check((s) => parseCidr(s) !== undefined, 'must be an address/prefix-length'),
+);
 const absolutePath = v.pipe(
   text(LIMITS.path),
   v.check((s) => s.startsWith('/') && !s.includes('\0'), 'must be an absolute path'),
@@ -147,8 +144,6 @@ const criDns = strictObj({
   options: v.optional(list(text(LIMITS.text), LIMITS.dnsOptions)),
 });
 
-const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
-
 /** A guest MAC: `de:ad:00:00:be:af` or `DE-AD-00-00-BE-AF`, unicast; handed on canonical. */
 const guestMac = v.pipe(
   text(LIMITS.address),
@@ -205,7 +200,7 @@ const nicRequest = strictObj({
     v.regex(NIC_NAME_RE, 'must be 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit'),
   ),
   binding: v.picklist(BINDING_NAMES, `must be one of ${BINDING_NAMES.join(', ')}`),
-  podInterface: v.pipe(text(15), v.regex(IFNAME_RE, 'must be 1-15 characters of [A-Za-z0-9_.-]')),
+  podInterface: v.pipe(text(15), v.check(isIfname, `must be ${IFNAME_RULE}`)),
   cniResult: v.optional(cniResult),
   macAddress: v.optional(guestMac),
   model: v.optional(v.picklist(SPEC_MODELS, `must be one of ${SPEC_MODELS.join(', ')}`)),

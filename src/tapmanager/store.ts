@@ -7,63 +7,53 @@
 // after a machine crash every record's netns is gone and recovery drops the record
 // (a torn one is logged and left). `fsync: true` (--fsync-records) makes each write
 // durable anyway, at ~1.5 ms per write.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../util/atomic-file';
+import { JsonDirStore } from '../util/json-dir-store';
 import type { Logger } from '../util/log';
 import { RECORD_VERSION, SandboxRecord } from './record';
 
 export class RecordStore {
   readonly dir: string;
 
-  private readonly fsync: boolean;
+  private readonly files: JsonDirStore<SandboxRecord>;
 
   constructor(stateDir: string, opts: { fsync?: boolean } = {}) {
     this.dir = path.join(stateDir, 'sandboxes');
-    this.fsync = opts.fsync ?? false;
+    this.files = new JsonDirStore(this.dir, {
+      idOf: (rec) => rec.sandboxId,
+      parse: (value) => {
+        const rec = value as SandboxRecord;
+        if (rec?.version !== RECORD_VERSION)
+          throw new Error(`record version ${String(rec?.version)} is not ${RECORD_VERSION}`);
+        return rec;
+      },
+      durable: opts.fsync ?? false,
+    });
   }
 
-  async init(): Promise<void> {
-    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
-  }
-
-  private file(id: string): string {
-    return path.join(this.dir, `${id}.json`);
+  init(): Promise<void> {
+    return this.files.init();
   }
 
   async save(rec: SandboxRecord): Promise<void> {
     rec.updatedAt = new Date().toISOString();
-    await writeFileAtomic(this.file(rec.sandboxId), JSON.stringify(rec, null, 1), { durable: this.fsync });
+    await this.files.save(rec);
   }
 
-  async remove(id: string): Promise<void> {
-    await fs.promises.rm(this.file(id), { force: true });
+  remove(id: string): Promise<void> {
+    return this.files.remove(id);
   }
 
-  /** Every readable record; unreadable files are reported and left in place. */
+  /** Every readable record; unreadable files (and an unreadable dir) are reported and left in place. */
   async loadAll(log: Logger): Promise<SandboxRecord[]> {
-    const out: SandboxRecord[] = [];
-    let names: string[];
     try {
-      names = await fs.promises.readdir(this.dir);
-    } catch {
-      return out;
+      const { records, errors } = await this.files.loadAll();
+      for (const e of errors)
+        log.error('cannot read sandbox record; left in place', { file: path.basename(e.file), error: e.error.message });
+      return records;
+    } catch (e) {
+      log.error('cannot read the sandbox records', { dir: this.dir, error: (e as Error).message });
+      return [];
     }
-    for (const name of names) {
-      if (name.startsWith('.') && name.endsWith('.tmp')) {
-        await fs.promises.rm(path.join(this.dir, name), { force: true }); // an interrupted write
-        continue;
-      }
-      if (!name.endsWith('.json')) continue;
-      try {
-        const rec = JSON.parse(await fs.promises.readFile(path.join(this.dir, name), 'utf8')) as SandboxRecord;
-        if (rec.version !== RECORD_VERSION)
-          throw new Error(`record version ${String(rec.version)} is not ${RECORD_VERSION}`);
-        out.push(rec);
-      } catch (e) {
-        log.error('cannot read sandbox record; left in place', { file: name, error: (e as Error).message });
-      }
-    }
-    return out;
   }
 }

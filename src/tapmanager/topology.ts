@@ -204,8 +204,15 @@ export function makeTap(nic: NicRecord): void {
  * handles a socket's requests in the order sent, each in the sender's own syscall), with
  * the tap made and both new links' indexes read in one namespace window between them:
  * two round trips and one request per link instead of one per change, and no link dumps.
+ * `inWindow` runs in that window after the tap is made.
  */
-export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRecord, mark: string): Promise<void> {
+export async function buildNic(
+  nl: NetlinkHandle,
+  netnsPath: string,
+  nic: NicRecord,
+  mark: string,
+  inWindow?: () => void,
+): Promise<void> {
   const v = nic.veth;
   const plan = nic.plan; // none: an L2-only NIC, bridged as it is
   await flight([
@@ -221,7 +228,9 @@ export async function buildNic(nl: NetlinkHandle, netnsPath: string, nic: NicRec
   ]);
   const [br, tap] = withNetns(netnsPath, () => {
     makeTap(nic);
-    return [ifIndex(nic.bridge), ifIndex(nic.tap)];
+    const indexes = [ifIndex(nic.bridge), ifIndex(nic.tap)];
+    inWindow?.(); // the caller's work in the namespace with the bridge made (the DHCP socket)
+    return indexes;
   }) as [number, number];
   for (const [name, got, want] of [
     [nic.bridge, br, nic.bridgeIndex],

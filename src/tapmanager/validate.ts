@@ -4,9 +4,11 @@
 // times NICs. Every error names the field and the value. Returns the NICs to build: the
 // CNI interfaces inside the sandbox that carry an IPv4 address.
 import * as path from 'node:path';
-import { isIPv4 } from 'node:net';
 import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
+import { parseCidr } from '../net/addr-text';
 import { dnsNameRule } from '../net/dns-name';
+import { IFNAME_RULE, isIfname } from '../net/ifname';
+import { podHostname } from '../net/pod-hostname';
 import { netnsKey, probeNetns, sameNetns } from '../net/netns';
 import { quote } from '../util/quote';
 import type { NicSpec } from './bindings/types';
@@ -17,8 +19,6 @@ import { BindingNotImplementedError } from './bindings/errors';
 import { qemuDevice } from './bindings/models';
 import { isImplemented } from './bindings/names';
 import { parseSetup, SANDBOX_ID_RE, type NicRequestShape } from './schema';
-
-const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 export interface NicInput {
   /** index in cniResult.interfaces (or 0 when the result lists none) */
@@ -71,7 +71,7 @@ function checkInterfaces(res: CniResult, netnsPath: string, at = 'cniResult'): v
 
 /** The NICs a setup builds, from the CNI result. */
 export function nicsFromResult(res: CniResult): NicInput[] {
-  const v4 = (res.ips ?? []).map((ip, i) => ({ ip, i })).filter(({ ip }) => isIPv4(ip.address.split('/')[0]!));
+  const v4 = (res.ips ?? []).map((ip, i) => ({ ip, i })).filter(({ ip }) => parseCidr(ip.address)?.family === 4);
   if (v4.length === 0) throw badInput('cniResult.ips', res.ips, 'no IPv4 address to hand to the guest');
   const ifaces = res.interfaces ?? [];
   if (ifaces.length === 0) {
@@ -91,8 +91,8 @@ export function nicsFromResult(res: CniResult): NicInput[] {
     if (!iface.sandbox) return;
     const mine = v4.filter(({ ip }) => ip.interface === idx);
     if (mine.length === 0) return;
-    if (!IFNAME_RE.test(iface.name)) {
-      throw badInput(`cniResult.interfaces[${idx}].name`, iface.name, 'must be 1-15 characters of [A-Za-z0-9_.-]');
+    if (!isIfname(iface.name)) {
+      throw badInput(`cniResult.interfaces[${idx}].name`, iface.name, `must be ${IFNAME_RULE}`);
     }
     const first = mine[0]!.ip;
     nics.push({
@@ -125,12 +125,12 @@ export function nicsFromResult(res: CniResult): NicInput[] {
 
 /**
  * The guest's hostname (DHCP option 12): `hostname`, else the pod name cut as the kubelet
- * cuts it (63 characters, no trailing "-" or ".").
+ * cuts it (net/pod-hostname.ts: over 63 bytes, to 63 with no trailing "-" or ".").
  */
 export function guestHostname(req: Pick<SetupRequest, 'hostname' | 'podName'>): string | undefined {
   if (req.hostname) return req.hostname;
   if (!req.podName) return undefined;
-  return req.podName.slice(0, 63).replace(/[-.]+$/, '');
+  return podHostname(req.podName);
 }
 
 const NAME_RULE = dnsNameRule(DHCP_NAME_RULE);
@@ -210,7 +210,7 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
           );
         }
       }
-      if (!(n.cniResult.ips ?? []).some((ip) => isIPv4(ip.address.split('/')[0]!)))
+      if (!(n.cniResult.ips ?? []).some((ip) => parseCidr(ip.address)?.family === 4))
         throw badInput(`${at}.cniResult.ips`, n.cniResult.ips, 'no IPv4 address to hand to the guest');
     }
     out.push({

@@ -7,30 +7,14 @@
 // that cannot be is reported in its PodSandboxStatus. Each with a log line.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { mountState } from '../../src/cri/netns';
-import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
 import { fetchFds } from '../../src/vmwrapper/fetch';
 import { BUSYBOX_IMAGES } from '../fixtures/containerd/images';
-import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
-import { startContainerd, type Containerd } from '../fixtures/containerd/rig';
-import { killDaemons, startDaemon, stopDaemon, type Daemon } from '../helpers/daemon';
-import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
-
-const missing =
-  requireTools('containerd', 'containerd-shim-runc-v2', 'runc', 'ctr', 'gcc', 'unshare', 'nsenter') ??
-  (fs.existsSync(CRI_BIN) ? undefined : `${CRI_BIN} is not built (npm run build)`);
-
-function umount(p: string): void {
-  try {
-    execFileSync('umount', ['--lazy', p], { stdio: 'ignore' });
-  } catch {
-    /* not mounted */
-  }
-}
+import { startVmProxy, VM_PROXY_MISSING, type VmProxy } from '../fixtures/containerd/vm-proxy';
+import { stopDaemon } from '../helpers/daemon';
+import { describePrivileged } from '../helpers/privileged';
 
 /** Polls until check() holds (the restarted proxy reconciles in the background). */
 async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
@@ -41,69 +25,17 @@ async function until(what: string, check: () => Promise<boolean> | boolean): Pro
 }
 
 describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => {
-  let tmp: string;
-  let rig: Containerd | undefined;
-  let tap: Daemon | undefined;
-  let proxy: ProxyProc | undefined;
-  let client: CriClient | undefined;
-  let direct: CriClient | undefined;
-  let proxyArgs: string[];
-  let fdSocket: string;
-
+  let vm: VmProxy | undefined;
   beforeAll(async () => {
-    if (missing) {
-      if (inCI) throw new Error(missing);
-      return;
-    }
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-proxyrec-'));
-    rig = await startContainerd({ label: 'rec' });
-    fdSocket = path.join(tmp, 'tapmanager', 'fd', 'fd.sock');
-    tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
-    proxyArgs = ['--tapmanager-socket', tap.controlSocket, '--fd-socket', fdSocket];
-    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig.socket}`, proxyArgs);
-    client = criClient(proxy.socket);
-    direct = criClient(rig.socket);
+    vm = await startVmProxy('rec');
   }, 120_000);
-
-  afterAll(async () => {
-    client?.close();
-    direct?.close();
-    await proxy?.stop();
-    await rig?.stop();
-    await killDaemons();
-    if (tmp) {
-      const pins = path.join(tmp, 'proxy-netns');
-      for (const f of fs.existsSync(pins) ? fs.readdirSync(pins) : []) umount(path.join(pins, f));
-      while (fs.existsSync(pins) && mountState(pins) !== 'none') umount(pins);
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  }, 120_000);
-
-  const podConfig = (name: string) => ({
-    metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 },
-    linux: {},
-    logDirectory: path.join(tmp, 'logs', name),
-  });
+  afterAll(() => vm?.stop(), 120_000);
   const tapIds = async (): Promise<string[]> =>
-    (await tap!.client.list()).map((s) => (s as { sandboxId: string }).sandboxId);
-  const recordFile = (id: string) => path.join(tmp, 'proxy-state', 'vm-pods', `${id}.json`);
-  const pin = (id: string) => path.join(tmp, 'proxy-netns', id);
-
-  async function killProxy(): Promise<void> {
-    client?.close();
-    proxy!.child.kill('SIGKILL');
-    await proxy!.stop();
-  }
-  /** Starts the proxy again; its log so far is returned by the function it resolves to. */
-  async function restartProxy(extra: string[] = []): Promise<() => string> {
-    fs.rmSync(path.join(tmp, 'cri.sock'), { force: true });
-    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig!.socket}`, [...proxyArgs, ...extra]);
-    client = criClient(proxy.socket);
-    return proxy.stderr;
-  }
+    (await vm!.tap!.client.list()).map((s) => (s as { sandboxId: string }).sandboxId);
+  const recordFile = (id: string) => path.join(vm!.tmp, 'proxy-state', 'vm-pods', `${id}.json`);
   async function vmPod(name: string): Promise<string> {
-    const { podSandboxId } = await client!.runtime.RunPodSandbox!({
-      config: podConfig(name),
+    const { podSandboxId } = await vm!.client.runtime.RunPodSandbox!({
+      config: vm!.podConfig(name),
       runtimeHandler: 'tapwire',
     });
     expect(await tapIds()).toContain(podSandboxId);
@@ -111,94 +43,94 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
   }
 
   it('a VM pod containerd stopped, then removed, behind its back is torn down, then forgotten', async (ctx) => {
-    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    if (!vm?.tap) return ctx.skip(VM_PROXY_MISSING ?? 'no rig');
     const id = await vmPod('rec-stopped');
-    await killProxy();
-    await direct!.runtime.StopPodSandbox!({ podSandboxId: id });
-    let log = await restartProxy();
+    await vm.killProxy();
+    await vm.direct.runtime.StopPodSandbox!({ podSandboxId: id });
+    let log = await vm.restartProxy();
     await until('the log says it is done', () =>
       log().includes('VM pod stopped in the backend with tapwire still set up'),
     );
     expect(await tapIds()).not.toContain(id);
-    expect(fs.existsSync(pin(id))).toBe(false);
+    expect(fs.existsSync(vm.pin(id))).toBe(false);
     expect(fs.existsSync(recordFile(id))).toBe(true); // still a VM pod until it is removed
 
-    await killProxy();
-    await direct!.runtime.RemovePodSandbox!({ podSandboxId: id });
-    log = await restartProxy();
+    await vm.killProxy();
+    await vm.direct.runtime.RemovePodSandbox!({ podSandboxId: id });
+    log = await vm.restartProxy();
     await until('the log says it is done', () => log().includes('VM pod gone from the backend'));
     expect(fs.existsSync(recordFile(id))).toBe(false);
     expect(await tapIds()).not.toContain(id);
   });
 
   it('a VM pod containerd removed while running is torn down and forgotten', async (ctx) => {
-    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    if (!vm?.tap) return ctx.skip(VM_PROXY_MISSING ?? 'no rig');
     const id = await vmPod('rec-removed');
-    await killProxy();
-    await direct!.runtime.StopPodSandbox!({ podSandboxId: id });
-    await direct!.runtime.RemovePodSandbox!({ podSandboxId: id });
-    const log = await restartProxy();
+    await vm.killProxy();
+    await vm.direct.runtime.StopPodSandbox!({ podSandboxId: id });
+    await vm.direct.runtime.RemovePodSandbox!({ podSandboxId: id });
+    const log = await vm.restartProxy();
     await until('the log says it is done', () => log().includes('VM pod gone from the backend'));
     expect(fs.existsSync(recordFile(id))).toBe(false);
     expect(await tapIds()).not.toContain(id);
-    expect(fs.existsSync(pin(id))).toBe(false);
+    expect(fs.existsSync(vm.pin(id))).toBe(false);
   });
 
   it('a tapmanager record of a sandbox containerd does not have (and the proxy forgot) is torn down', async (ctx) => {
-    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    if (!vm?.tap) return ctx.skip(VM_PROXY_MISSING ?? 'no rig');
     const id = await vmPod('rec-orphan');
-    await killProxy();
+    await vm.killProxy();
     fs.rmSync(recordFile(id));
-    await direct!.runtime.StopPodSandbox!({ podSandboxId: id });
-    await direct!.runtime.RemovePodSandbox!({ podSandboxId: id });
-    const log = await restartProxy();
+    await vm.direct.runtime.StopPodSandbox!({ podSandboxId: id });
+    await vm.direct.runtime.RemovePodSandbox!({ podSandboxId: id });
+    const log = await vm.restartProxy();
     await until('the log says it is done', () => log().includes('tapmanager record of no sandbox the backend has'));
     expect(await tapIds()).not.toContain(id);
-    expect(fs.existsSync(pin(id))).toBe(false);
+    expect(fs.existsSync(vm.pin(id))).toBe(false);
   });
 
   it('a running VM pod tapmanager lost is set up again; one that cannot be says so in its status', async (ctx) => {
-    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    if (!vm?.tap) return ctx.skip(VM_PROXY_MISSING ?? 'no rig');
     const id = await vmPod('rec-repair');
     const before = JSON.parse(fs.readFileSync(recordFile(id), 'utf8')) as { netKey: string };
-    await killProxy();
-    await tap.client.teardown(id);
-    let log = await restartProxy();
+    await vm.killProxy();
+    await vm.tap.client.teardown(id);
+    let log = await vm.restartProxy();
     await until('the log says it is done', () => log().includes('VM pod repaired'));
     expect(await tapIds()).toContain(id);
-    const links = execFileSync('nsenter', [`--net=${pin(id)}`, 'ip', '-o', 'link'], { encoding: 'utf8' });
+    const links = execFileSync('nsenter', [`--net=${vm.pin(id)}`, 'ip', '-o', 'link'], { encoding: 'utf8' });
     expect(links).toMatch(/ tap0: /);
-    const st = await client!.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    const st = await vm.client.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true });
     const mine = JSON.parse(st.info.tapwire) as { netKey: string; error?: string };
     expect(mine.error).toBeUndefined();
     expect(mine.netKey).not.toBe(before.netKey); // a new setup, a new key, kept for new containers
     expect(JSON.parse(fs.readFileSync(recordFile(id), 'utf8'))).toMatchObject({ netKey: mine.netKey });
 
     // lost again, and now the pod's address is gone too: the repair cannot be done
-    await killProxy();
-    await tap.client.teardown(id);
-    execFileSync('nsenter', [`--net=${pin(id)}`, 'ip', 'addr', 'flush', 'dev', 'eth0']);
-    log = await restartProxy();
+    await vm.killProxy();
+    await vm.tap.client.teardown(id);
+    execFileSync('nsenter', [`--net=${vm.pin(id)}`, 'ip', 'addr', 'flush', 'dev', 'eth0']);
+    log = await vm.restartProxy();
     await until('the log says the repair failed', () => log().includes('VM pod repair failed'));
-    const broken = await client!.runtime.PodSandboxStatus!({ podSandboxId: id });
+    const broken = await vm.client.runtime.PodSandboxStatus!({ podSandboxId: id });
     expect(JSON.parse(broken.info.tapwire)).toMatchObject({
       error: expect.stringContaining('tapwire could not set this VM pod up again'),
     });
     expect(await tapIds()).not.toContain(id);
-    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
-    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    await vm.client.runtime.StopPodSandbox!({ podSandboxId: id });
+    await vm.client.runtime.RemovePodSandbox!({ podSandboxId: id });
     expect(fs.existsSync(recordFile(id))).toBe(false);
   });
 
   it("a restart of tapwire-cri and of tapmanager between a VM pod's start and stop changes nothing", async (ctx) => {
-    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    if (!vm?.tap) return ctx.skip(VM_PROXY_MISSING ?? 'no rig');
     const id = await vmPod('rec-restarts');
     const { netKey } = JSON.parse(fs.readFileSync(recordFile(id), 'utf8')) as { netKey: string };
     // links, addresses and routes in the pod's netns; without the carrier (tap0 has none while
     // no process holds it open: tapmanager holds it from setup, a restarted one only once asked)
     const view = () =>
       ['link', 'addr', 'route'].map((what) =>
-        execFileSync('nsenter', [`--net=${pin(id)}`, 'ip', '-br', what], { encoding: 'utf8' })
+        execFileSync('nsenter', [`--net=${vm!.pin(id)}`, 'ip', '-br', what], { encoding: 'utf8' })
           .split('\n')
           .map((l) => l.replace(/NO-CARRIER,/, '').split(/\s+/))
           .map((cols) => (what === 'route' ? cols : [cols[0], ...cols.slice(2)]).join(' ')),
@@ -207,27 +139,27 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     const reconciled = (log: () => string) => () => log().includes('"msg":"reconciled"');
 
     // tapwire-cri crashes, tapmanager stops and starts again, then tapwire-cri starts
-    await killProxy();
-    await stopDaemon(tap);
-    tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
-    let log = await restartProxy();
+    await vm.killProxy();
+    await stopDaemon(vm.tap);
+    vm.tap = await vm.startTapmanager();
+    let log = await vm.restartProxy();
     await until('a reconciliation pass', reconciled(log));
     // tapwire-cri stops cleanly, tapmanager crashes and starts again, then tapwire-cri starts
-    client?.close();
-    await proxy!.stop();
-    tap.child.kill('SIGKILL');
-    await tap.exited;
-    tap.client.close();
-    tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
-    log = await restartProxy();
+    vm.client?.close();
+    await vm.proxy.stop();
+    vm.tap.child.kill('SIGKILL');
+    await vm.tap.exited;
+    vm.tap.client.close();
+    vm.tap = await vm.startTapmanager();
+    log = await vm.restartProxy();
     await until('a reconciliation pass', reconciled(log));
 
     expect(log()).toContain('"actions":0');
     expect(view()).toEqual(before);
     expect(await tapIds()).toContain(id);
-    const st = await client!.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true });
-    expect(JSON.parse(st.info.tapwire)).toMatchObject({ netKey, netnsPath: pin(id) });
-    const { containerId } = await client!.runtime.CreateContainer!({
+    const st = await vm.client.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(JSON.parse(st.info.tapwire)).toMatchObject({ netKey, netnsPath: vm.pin(id) });
+    const { containerId } = await vm.client.runtime.CreateContainer!({
       podSandboxId: id,
       config: {
         metadata: { name: 'vm' },
@@ -236,29 +168,29 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
         linux: {},
         logPath: 'vm.log',
       },
-      sandboxConfig: podConfig('rec-restarts'),
+      sandboxConfig: vm.podConfig('rec-restarts'),
     });
-    await client!.runtime.StartContainer!({ containerId });
-    const out = await client!.runtime.ExecSync!({ containerId, cmd: ['env'], timeout: 10 });
+    await vm.client.runtime.StartContainer!({ containerId });
+    const out = await vm.client.runtime.ExecSync!({ containerId, cmd: ['env'], timeout: 10 });
     expect(Buffer.from(out.stdout).toString()).toContain(`TAPWIRE_NET_KEY=${netKey}`);
-    const fetched = fetchFds(fdSocket, netKey); // the key still opens the taps
+    const fetched = fetchFds(vm.fdSocket, netKey); // the key still opens the taps
     for (const fd of fetched.fds) fs.closeSync(fd);
     expect(fetched.sandboxId).toBe(id);
 
-    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    await vm.client.runtime.StopPodSandbox!({ podSandboxId: id });
     expect(await tapIds()).not.toContain(id);
-    expect(fs.existsSync(pin(id))).toBe(false);
-    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(fs.existsSync(vm.pin(id))).toBe(false);
+    await vm.client.runtime.RemovePodSandbox!({ podSandboxId: id });
     expect(fs.existsSync(recordFile(id))).toBe(false);
-    expect((await direct!.runtime.ListPodSandbox!({ filter: { id } })).items).toEqual([]);
+    expect((await vm.direct.runtime.ListPodSandbox!({ filter: { id } })).items).toEqual([]);
   });
 
   // last: tapmanager is down for a while
   it('a stop with tapmanager gone fails, then goes ahead; tapwire is torn down once tapmanager is back', async (ctx) => {
-    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    if (!vm?.tap) return ctx.skip(VM_PROXY_MISSING ?? 'no rig');
     const id = await vmPod('rec-stop-down');
-    await killProxy();
-    const log = await restartProxy([
+    await vm.killProxy();
+    const log = await vm.restartProxy([
       '--stop-teardown-attempts',
       '2',
       '--stop-teardown-grace',
@@ -266,25 +198,25 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
       '--reconcile-interval',
       '1',
     ]);
-    await stopDaemon(tap);
-    const state = async () => (await direct!.runtime.PodSandboxStatus!({ podSandboxId: id })).status.state;
-    await expect(client!.runtime.StopPodSandbox!({ podSandboxId: id })).rejects.toMatchObject({
+    await stopDaemon(vm.tap);
+    const state = async () => (await vm!.direct.runtime.PodSandboxStatus!({ podSandboxId: id })).status.state;
+    await expect(vm.client.runtime.StopPodSandbox!({ podSandboxId: id })).rejects.toMatchObject({
       code: status.UNAVAILABLE,
     });
     expect(await state()).toBe('SANDBOX_READY'); // containerd not asked yet: tapmanager may come back
-    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    await vm.client.runtime.StopPodSandbox!({ podSandboxId: id });
     expect(await state()).toBe('SANDBOX_NOTREADY');
     expect(log()).toContain('tapmanager teardown keeps failing');
-    expect(fs.existsSync(pin(id))).toBe(true); // tapwire's topology is still in there
+    expect(fs.existsSync(vm.pin(id))).toBe(true); // tapwire's topology is still in there
     expect(fs.existsSync(recordFile(id))).toBe(true);
 
-    tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
+    vm.tap = await vm.startTapmanager();
     await until('the log says it is done', () =>
       log().includes('VM pod stopped in the backend with tapwire still set up'),
     );
     expect(await tapIds()).not.toContain(id);
-    expect(fs.existsSync(pin(id))).toBe(false);
-    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(fs.existsSync(vm.pin(id))).toBe(false);
+    await vm.client.runtime.RemovePodSandbox!({ podSandboxId: id });
     expect(fs.existsSync(recordFile(id))).toBe(false);
   });
 });

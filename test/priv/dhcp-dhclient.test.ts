@@ -50,9 +50,9 @@ describePrivileged('dhcp server with ISC dhclient', () => {
     return server;
   }
 
-  function dhclient() {
+  function dhclient(text = CONF) {
     const conf = path.join(dir, 'dhclient.conf');
-    fs.writeFileSync(conf, CONF);
+    fs.writeFileSync(conf, text);
     const script = writeRecorder(dir, 'dhclient');
     const args = [
       '-d',
@@ -131,6 +131,38 @@ describePrivileged('dhcp server with ISC dhclient', () => {
     expect(readEvents(dir).at(-1)!.env.new_ip_address).toBe('10.77.0.5');
     expect(net.client.sh('nft list chain inet twt out')).toMatch(/counter packets [1-9]/);
     expect(s.stats().nak).toBe(0);
+    expect(clientState(net.client).addrs).toEqual(['10.77.0.5/24']);
+  });
+
+  it("prints a VM network spec's options it asks for: NTP (42), TFTP server (66), boot file (67), a private one (224)", async () => {
+    const lease = makeLease({
+      ntpServers: ['10.77.0.1', '192.0.2.123'],
+      tftpServerName: 'tftp.example.org',
+      bootFileName: 'pxelinux.0',
+      privateOptions: [
+        { option: 224, value: 'hello from tapwire' },
+        { option: 250, value: 'not asked for' },
+      ],
+    });
+    await start(lease);
+    // both private options defined (dhclient would print either), only 224 requested
+    dhclient(
+      'option tapwire-foo code 224 = text;\noption tapwire-bar code 250 = text;\n' +
+        CONF.replace(/;\n$/, ',\n  ntp-servers, tftp-server-name, bootfile-name, tapwire-foo;\n'),
+    );
+    const bound = await waitFor('dhclient BOUND', () => readEvents(dir).find((e) => e.name === 'BOUND'));
+    expect(bound.env).toMatchObject({
+      new_ip_address: '10.77.0.5',
+      new_ntp_servers: '10.77.0.1 192.0.2.123',
+      new_tftp_server_name: 'tftp.example.org',
+      new_bootfile_name: 'pxelinux.0',
+      new_tapwire_foo: 'hello from tapwire',
+      // the header fields too, where firmware without option support reads them
+      new_filename: 'pxelinux.0',
+      new_server_name: 'tftp.example.org',
+    });
+    // what it did not ask for is not sent (RFC 2131 4.3.1), though it knows the option
+    expect(bound.env.new_tapwire_bar).toBeUndefined();
     expect(clientState(net.client).addrs).toEqual(['10.77.0.5/24']);
   });
 });

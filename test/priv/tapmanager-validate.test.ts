@@ -87,6 +87,8 @@ describePrivileged('tapmanager refuses malformed setup requests over the control
       [{ ...base, frob: 1 }, 'frob', /is not a known field/],
       [{ ...base, sandboxId: 'x'.repeat(500_000) }, 'sandboxId', /\.\.\. \(500000 characters\)/],
       [{ ...base, hostname: undefined, podName: 'Bad Pod!' }, 'podName', /cannot be the guest hostname/],
+      // kept as it is up to 63 (the kubelet's rule, as tapwire-cri's), so not trimmed into a hostname
+      [{ ...base, hostname: undefined, podName: 'vm-' }, 'podName', /cannot be the guest hostname/],
       [{ ...base, hostname: `${'h'.repeat(64)}` }, 'hostname', /must be a DNS name/],
       [
         cni({ interfaces: [{ name: 'eth0', sandbox: other.path }], ips: [{ address: `${p.ip}/24`, interface: 0 }] }),

@@ -468,6 +468,7 @@ describe('encode -> decode round trips', () => {
     [Opt.DOMAIN_NAME]: new TextOption('cluster.local'),
     [Opt.INTERFACE_MTU]: new Uint16Option(1450),
     [Opt.BROADCAST_ADDRESS]: new IpOption('10.0.1.255'),
+    [Opt.NTP_SERVERS]: new IpListOption(['10.0.0.1', '192.0.2.123']),
     [Opt.REQUESTED_IP]: new IpOption('10.0.0.5'),
     [Opt.LEASE_TIME]: new DurationOption(0xffffffff),
     [Opt.OVERLOAD]: new Uint8Option(3),
@@ -480,6 +481,8 @@ describe('encode -> decode round trips', () => {
     [Opt.REBINDING_TIME]: new DurationOption(3150),
     [Opt.VENDOR_CLASS]: new TextOption('udhcp 1.35.0'),
     [Opt.CLIENT_ID]: new OpaqueOption(hex('01 02420a4d0005')),
+    [Opt.TFTP_SERVER_NAME]: new TextOption('tftp.example.org'),
+    [Opt.BOOTFILE_NAME]: new TextOption('pxelinux.0'),
     [Opt.RELAY_AGENT_INFO]: new OpaqueOption(hex('0104 00000001 0206 02420a4d0005')),
     [Opt.DOMAIN_SEARCH]: new DomainSearchOption(['svc.cluster.local', 'cluster.local', 'example.com']),
     [Opt.CLASSLESS_ROUTES]: new ClasslessRoutesOption([

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseCidr } from '../../src/net/addr-text';
 import {
   contains,
   formatIpv4,
@@ -46,5 +47,31 @@ describe('IPv4: one prefix module', () => {
     expect(isNetworkAddress('10.0.0.0', 8)).toBe(true);
     expect(isNetworkAddress('10.0.0.1', 8)).toBe(false);
     expect(isNetworkAddress('0.0.0.0', 0)).toBe(true);
+  });
+});
+
+describe('parseCidr (addr-text.ts: the one prefix parser)', () => {
+  it('reads either family, keeps the host part, and refuses anything else', () => {
+    expect(parseCidr('10.1.2.3/24')).toEqual({ family: 4, ip: '10.1.2.3', len: 24 });
+    expect(parseCidr('fd00::1/64')).toEqual({ family: 6, ip: 'fd00::1', len: 64 });
+    expect(parseCidr('0.0.0.0/0')).toEqual({ family: 4, ip: '0.0.0.0', len: 0 });
+    expect(parseCidr('::/128')).toEqual({ family: 6, ip: '::', len: 128 });
+    for (const bad of [
+      '10.1.2.3',
+      '10.1.2.3/33',
+      '::/129',
+      '10.1.2.3/',
+      '/24',
+      '10.1.2.3/2/4',
+      '10.1.2.3/+4',
+      '10.1.2.3/024',
+      'x/8',
+      '01.2.3.4/8',
+      5,
+      undefined,
+    ])
+      expect(parseCidr(bad), String(bad)).toBeUndefined();
+    expect(parseCidr4('fd00::1/64')).toBeUndefined();
+    expect(parseCidr4('10.1.2.3/8')).toEqual({ ip: '10.1.2.3', len: 8 });
   });
 });

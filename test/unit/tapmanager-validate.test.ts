@@ -220,6 +220,8 @@ describe('after the shape', () => {
     expect(guestHostname({ podName: `${'a'.repeat(62)}-b` })).toBe('a'.repeat(62));
     expect(guestHostname({ podName: `${'a'.repeat(61)}.-bbb` })).toBe('a'.repeat(61));
     expect(guestHostname({ podName: 'b'.repeat(253) })).toBe('b'.repeat(63));
+    // up to 63 the name is kept as it is, as the kubelet keeps it (and tapwire-cri): not a DHCP name, refused
+    expect(guestHostname({ podName: 'vm-' })).toBe('vm-');
   });
 });
 

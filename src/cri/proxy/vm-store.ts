@@ -3,10 +3,8 @@
 // every CreateContainer of the pod, also after a restart of tapwire-cri) and the netns pin.
 // These records are what the proxy knows its VM pods by (a client's annotations never make
 // one); the backend's vm-pod mark only shows the same pods from the backend's side.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as v from 'valibot';
-import { writeFileAtomic } from '../../util/atomic-file';
+import { JsonDirStore } from '../../util/json-dir-store';
 import type { VmNetworkState } from '../vm-network';
 
 /** Who the pod is, as tapmanager's setup got it (a repair sets it up the same way). */
@@ -29,10 +27,11 @@ export interface VmPodRecord {
 }
 
 const strings = v.array(v.string());
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 const Record = v.object({
   v: v.literal(1),
-  id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/)),
+  id: v.pipe(v.string(), v.regex(ID_RE)),
   netKey: v.string(),
   netnsPath: v.string(),
   createdAt: v.string(),
@@ -58,41 +57,30 @@ const Record = v.object({
 });
 
 export class VmPodStore {
-  constructor(readonly dir: string) {}
+  private readonly files: JsonDirStore<VmPodRecord>;
 
-  private file(id: string): string {
-    return path.join(this.dir, `${id}.json`);
+  constructor(readonly dir: string) {
+    this.files = new JsonDirStore(dir, {
+      idOf: (rec) => rec.id,
+      checkId: (id) => {
+        if (!ID_RE.test(id)) throw new TypeError(`VM pod id ${JSON.stringify(id)} cannot name a record file`);
+      },
+      parse: (value) => v.parse(Record, value),
+      format: (rec) => JSON.stringify(rec),
+    });
   }
 
-  async write(rec: VmPodRecord): Promise<void> {
-    await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.file(rec.id), JSON.stringify(rec), { durable: false });
+  write(rec: VmPodRecord): Promise<void> {
+    return this.files.save(rec);
   }
 
-  async remove(id: string): Promise<void> {
-    await fs.promises.rm(this.file(id), { force: true });
+  remove(id: string): Promise<void> {
+    return this.files.remove(id);
   }
 
   /** Every record; a file that is not one is reported, not loaded. */
   async loadAll(): Promise<{ records: VmPodRecord[]; errors: string[] }> {
-    let names: string[];
-    try {
-      names = await fs.promises.readdir(this.dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], errors: [] };
-      throw e;
-    }
-    const records: VmPodRecord[] = [];
-    const errors: string[] = [];
-    for (const n of names.filter((f) => f.endsWith('.json'))) {
-      try {
-        const rec = v.parse(Record, JSON.parse(await fs.promises.readFile(path.join(this.dir, n), 'utf8')));
-        if (`${rec.id}.json` !== n) throw new Error(`its id is ${JSON.stringify(rec.id)}`);
-        records.push(rec);
-      } catch (e) {
-        errors.push(`${path.join(this.dir, n)}: ${(e as Error).message}`);
-      }
-    }
-    return { records, errors };
+    const { records, errors } = await this.files.loadAll();
+    return { records, errors: errors.map((e) => `${e.file}: ${e.error.message}`) };
   }
 }

@@ -5,7 +5,7 @@
 // Behavior") — the caller puts it there; routes are encoded in the order given, which is
 // the order a client adds them.
 import { DecodeError } from '../errors';
-import { formatIpv4, ipv4FromBuffer, maskFromPrefix } from '../../net/ipv4';
+import { formatIpv4, ipv4FromBuffer, maskFromPrefix, parseCidr4 } from '../../net/ipv4';
 import { parseIpv4 } from '../ipv4';
 import type { OptionValue } from './option';
 
@@ -42,12 +42,10 @@ export class ClasslessRoutesOption implements OptionValue {
   encode(): Buffer {
     const parts: number[] = [];
     this.routes.forEach((r, idx) => {
-      const [addr, lenText] = r.dst.split('/');
-      const width = Number(lenText);
-      if (!Number.isInteger(width) || width < 0 || width > 32) {
-        throw new RangeError(`classless route ${idx}: bad prefix length in ${JSON.stringify(r.dst)}`);
-      }
-      const dst = (parseIpv4(addr, `routes[${idx}].dst`) & maskFromPrefix(width)) >>> 0;
+      const prefix = parseCidr4(r.dst);
+      if (!prefix) throw new RangeError(`classless route ${idx}: ${JSON.stringify(r.dst)} is not an IPv4 prefix`);
+      const width = prefix.len;
+      const dst = (parseIpv4(prefix.ip, `routes[${idx}].dst`) & maskFromPrefix(width)) >>> 0;
       const gw = parseIpv4(r.gw, `routes[${idx}].gw`);
       parts.push(width);
       for (let k = 0; k < (width + 7) >> 3; k++) parts.push((dst >>> (24 - 8 * k)) & 255);

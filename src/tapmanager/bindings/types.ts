@@ -65,6 +65,8 @@ export interface PlanContext {
   links: NicLinks;
   /** the netns's links as the setup found them, before anything changed */
   podLinks: readonly LinkState[];
+  /** the setup's route socket in the netns (reads go on it, not on sockets of their own) */
+  nl: NetlinkHandle;
   dns?: DnsConfig;
   log: Logger;
 }
@@ -74,6 +76,11 @@ export interface ApplyContext {
   nsPath: string;
   /** this sandbox's link mark (link-mark.ts) */
   mark: string;
+  /**
+   * Run inside the netns once the NIC's links exist, by a binding that is in the
+   * namespace anyway (the setup makes the NIC's DHCP socket there)
+   */
+  inWindow?: (nic: NicRecord) => void;
 }
 
 export interface UndoContext extends ApplyContext {

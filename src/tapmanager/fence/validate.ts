@@ -1,11 +1,11 @@
 // Checks every name and MAC that goes into a fence script, so nothing a caller passes can
 // change the script's meaning: interface names are 1-15 bytes of [A-Za-z0-9_.-], the
 // table is an nft identifier, MACs are six hex pairs. Errors name the field and value.
+import { IFNAME_RULE, isIfname } from '../../net/ifname';
 import { isUnicastMac, parseMac } from '../../net/mac';
 import { badInput } from '../errors';
 import type { FenceNic } from './types';
 
-const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const TABLE_RE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 
 export function checkTable(table: unknown): string {
@@ -16,10 +16,7 @@ export function checkTable(table: unknown): string {
 }
 
 export function checkIfname(field: string, name: unknown): string {
-  // The kernel also refuses "." and ".." (dev_valid_name); they could never match.
-  if (typeof name !== 'string' || !IFNAME_RE.test(name) || name === '.' || name === '..') {
-    throw badInput(field, name, 'must be an interface name of 1-15 characters of [A-Za-z0-9_.-]');
-  }
+  if (!isIfname(name)) throw badInput(field, name, `must be an interface name of ${IFNAME_RULE}`);
   return name;
 }
 

@@ -1,7 +1,7 @@
 // Reads a veth as CNI left it (link, addresses, routes of every table) into a
 // VethSnapshot, through the netlink gate in the pod netns (a NetlinkHandle; the raw
 // messages are decoded by src/net/rtnl-parse.ts).
-import { NetlinkHandle } from '../../net/netlink';
+import { NetlinkHandle, type LinkState } from '../../net/netlink';
 import type { VethSnapshot } from '../snapshot';
 
 /** A failed read: "failed to read veth "eth0" in netns /run/netns/x: <cause>", with a code. */
@@ -20,16 +20,25 @@ function codeOf(e: unknown): string {
   return typeof c === 'string' ? c : 'EIO';
 }
 
-export async function readVethSnapshot(netnsPath: string, ifname: string): Promise<VethSnapshot> {
+/**
+ * The veth `ifname` in the namespace at `netnsPath`, read on a route socket of its own, or
+ * on `within.nl` (one there already) and from `within.links` (a link dump made on it
+ * just before, for other uses too) instead of dumping the links again.
+ */
+export async function readVethSnapshot(
+  netnsPath: string,
+  ifname: string,
+  within?: { nl: NetlinkHandle; links?: readonly LinkState[] },
+): Promise<VethSnapshot> {
   const what = `veth "${ifname}" in netns ${netnsPath}`;
   let nl: NetlinkHandle;
   try {
-    nl = NetlinkHandle.open(netnsPath);
+    nl = within?.nl ?? NetlinkHandle.open(netnsPath);
   } catch (e) {
     throw new ReadVethError(codeOf(e), `failed to read ${what}: ${(e as Error).message}`);
   }
   try {
-    const link = (await nl.links()).find((l) => l.name === ifname);
+    const link = (within?.links ?? (await nl.links())).find((l) => l.name === ifname);
     if (!link) throw new ReadVethError('ENODEV', `failed to read ${what}: no such interface`);
     const ifindex = link.index;
     return {
@@ -45,6 +54,6 @@ export async function readVethSnapshot(netnsPath: string, ifname: string): Promi
     if (e instanceof ReadVethError) throw e;
     throw new ReadVethError(codeOf(e), `failed to read ${what}: ${(e as Error).message}`);
   } finally {
-    nl.close();
+    if (!within) nl.close();
   }
 }

@@ -3,7 +3,7 @@ import { DhcpServer } from '../../dhcp/server';
 import { bindingOf } from '../bindings';
 import type { Logger } from '../../util/log';
 import { RateLimiter } from '../../util/rate-limit';
-import type { SandboxRecord } from '../record';
+import type { NicRecord, SandboxRecord } from '../record';
 import { BRIDGE_IP } from '../topology';
 import { guestHostname } from '../validate';
 
@@ -12,8 +12,12 @@ export class DhcpServers {
 
   constructor(private readonly o: { log: Logger; leaseTime?: number }) {}
 
-  /** DHCP servers for the record's NICs that have a lease (bindings/), their sockets made in the namespace at netns. */
-  async start(rec: SandboxRecord, netns: string): Promise<void> {
+  /**
+   * DHCP servers for the record's NICs that have a lease (bindings/), their sockets made
+   * in the namespace at netns, or taken from `fds` (made there already by the setup; each
+   * server owns its own from then on, and takes it out of the map).
+   */
+  async start(rec: SandboxRecord, netns: string, fds?: Map<NicRecord, number>): Promise<void> {
     await this.stop(rec.sandboxId);
     const servers: DhcpServer[] = [];
     this.servers.set(rec.sandboxId, servers);
@@ -27,10 +31,13 @@ export class DhcpServers {
         const binding = bindingOf(nic);
         const lease = binding.lease(nic, common);
         if (!lease) return [];
+        const fd = fds?.get(nic);
+        fds?.delete(nic);
         return [
           DhcpServer.start({
             ifname: binding.dhcpInterface(nic),
             netns,
+            ...(fd !== undefined ? { fd } : {}),
             serverId: BRIDGE_IP,
             leases: [lease],
             logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),

@@ -3,7 +3,9 @@
 // planned, built and undone by its binding (bindings/); the NICs of one sandbox are
 // planned and built concurrently, and one NIC's failure rolls back the whole sandbox.
 import { createHash, randomBytes } from 'node:crypto';
-import { NetlinkHandle } from '../../net/netlink';
+import { SERVER_PORT } from '../../dhcp/constants';
+import { closeFd, udpSocketBoundToDevice } from '../../native';
+import type { NetlinkHandle } from '../../net/netlink';
 import { bindingOf, podBinding, type NicSpec } from '../bindings';
 import { TapError } from '../errors';
 import { applyFence } from '../fence';
@@ -13,7 +15,7 @@ import type { PinnedNetns } from '../netns-pin';
 import type { SetupRequest, SetupResult } from '../protocol';
 import { RECORD_VERSION, NicRecord, SandboxRecord } from '../record';
 import { planNicLinks } from '../topology';
-import { FENCE_TABLE, step, stepping, type ManagerContext } from './context';
+import { FENCE_TABLE, step, type ManagerContext } from './context';
 import { unbuild } from './unbuild';
 
 function requestHash(req: SetupRequest): string {
@@ -54,6 +56,7 @@ export async function doSetup(
   req: SetupRequest,
   specs: NicSpec[],
   ns: PinnedNetns,
+  nl: NetlinkHandle,
 ): Promise<SetupResult> {
   const { registry } = ctx;
   const existing = registry.records.get(req.sandboxId);
@@ -68,13 +71,8 @@ export async function doSetup(
   const log = ctx.o.log.child('setup');
   // before anything is read or built: a second setup in this netns is refused from here on
   registry.claims.claim(req.sandboxId, req.netnsPath, ns.path);
-  let nl: NetlinkHandle;
-  try {
-    nl = stepping(ctx, NetlinkHandle.open(ns.path), 'setup', req.sandboxId);
-  } catch (e) {
-    registry.claims.release(req.sandboxId);
-    throw e;
-  }
+  // the DHCP sockets, made in the build's namespace windows, until the servers own them
+  const dhcpFds = new Map<NicRecord, number>();
   let rec: SandboxRecord | undefined;
   try {
     // 1. snapshot every pod interface before touching anything, and plan what the guest
@@ -90,6 +88,7 @@ export async function doSetup(
             nsPath: ns.path,
             links: made[i]!,
             podLinks,
+            nl,
             ...(req.dns ? { dns: req.dns } : {}),
             log,
           },
@@ -123,7 +122,11 @@ export async function doSetup(
     fencing.catch(() => undefined); // handled below; not an unhandled rejection meanwhile
     const mark = linkMark(ctx.scope, req.sandboxId);
     try {
-      await all(rec.nics.map((nic) => bindingOf(nic).apply({ nl, nsPath: ns.path, mark }, nic)));
+      const inWindow = (nic: NicRecord) => {
+        const binding = bindingOf(nic);
+        if (binding.lease(nic, {})) dhcpFds.set(nic, udpSocketBoundToDevice(binding.dhcpInterface(nic), SERVER_PORT));
+      };
+      await all(rec.nics.map((nic) => bindingOf(nic).apply({ nl, nsPath: ns.path, mark, inWindow }, nic)));
     } catch (e) {
       await fencing.catch(() => undefined);
       throw e;
@@ -132,7 +135,7 @@ export async function doSetup(
     await fencing;
     await step(ctx, 'setup.fenced', req.sandboxId);
     // 5. DHCP, listening before we answer
-    await ctx.dhcp.start(rec, ns.path);
+    await ctx.dhcp.start(rec, ns.path, dhcpFds);
     await step(ctx, 'setup.dhcp', req.sandboxId);
     rec.state = 'ready';
     await ctx.o.store.save(rec);
@@ -140,6 +143,8 @@ export async function doSetup(
     log.info('sandbox ready', { sandboxId: rec.sandboxId, nics: rec.nics.map(nicSummary) });
     return setupResult(rec);
   } catch (e) {
+    for (const fd of dhcpFds.values()) closeFd(fd);
+    dhcpFds.clear();
     if (!rec) registry.claims.release(req.sandboxId);
     else {
       const errors = await unbuild(ctx, rec, { nl, path: ns.path });
@@ -153,7 +158,5 @@ export async function doSetup(
       log.warn('setup failed and was rolled back', { sandboxId: rec.sandboxId, error: (e as Error).message });
     }
     throw e;
-  } finally {
-    nl.close();
   }
 }

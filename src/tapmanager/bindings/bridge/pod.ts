@@ -35,9 +35,11 @@ export const bridgePod: PodBinding = {
     const master = link?.master !== undefined ? ctx.podLinks.find((l) => l.index === link.master) : undefined;
     if (link?.master !== undefined)
       throw badInput(spec.field, spec.podInterface, `is a port of "${master?.name ?? link.master}" already`);
-    const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface).catch((e: unknown) => {
-      throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
-    });
+    const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface, { nl: ctx.nl, links: ctx.podLinks }).catch(
+      (e: unknown) => {
+        throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
+      },
+    );
     let plan;
     if (spec.cniResult) {
       try {
@@ -82,7 +84,7 @@ export const bridgePod: PodBinding = {
   },
 
   apply(ctx, nic) {
-    return buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark);
+    return buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark, ctx.inWindow && (() => ctx.inWindow!(nic)));
   },
 
   undo(ctx, nic) {
