@@ -200,7 +200,10 @@ const nicRequest = strictObj({
     v.regex(NIC_NAME_RE, 'must be 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit'),
   ),
   binding: v.picklist(BINDING_NAMES, `must be one of ${BINDING_NAMES.join(', ')}`),
-  podInterface: v.pipe(text(15), v.check(isIfname, `must be ${IFNAME_RULE}`)),
+  podInterface: v.pipe(
+    text(15),
+    v.check((s: string) => isIfname(s), `must be ${IFNAME_RULE}`),
+  ),
   cniResult: v.optional(cniResult),
   macAddress: v.optional(guestMac),
   model: v.optional(v.picklist(SPEC_MODELS, `must be one of ${SPEC_MODELS.join(', ')}`)),
