@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../dhcp/warmup';
-import { unixDatagramSend } from '../native';
 import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger } from '../util/log';
+import { SdNotifier } from '../util/sd-notify';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET, DEFAULT_STATE_DIR } from './protocol';
 import { SandboxManager } from './sandboxes';
 import { DEFAULT_CONN_LIMITS } from './conn-limits';
@@ -98,6 +98,10 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger('tapmanager');
+  const notify = new SdNotifier(process.env, (e) =>
+    log.warn('systemd notification failed (NOTIFY_SOCKET)', { error: e.message }),
+  );
+  notifyStep = (step) => notify.status(`starting: ${step}`);
   const limits = {
     perUid: positive(flags, 'max-conns-per-uid'),
     total: positive(flags, 'max-conns'),
@@ -111,7 +115,7 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (e) => log.error('unhandled rejection (a bug; the daemon goes on)', { error: e }));
   const store = new RecordStore(String(flags['state-dir']), { fsync: flags['fsync-records'] === true });
   await store.init();
-  startStep = 'locking the state dir';
+  setStartStep('locking the state dir');
   const stateLock = await lockStateDir(String(flags['state-dir'])); // one daemon per state dir
   const mgr = new SandboxManager({
     store,
@@ -121,7 +125,7 @@ async function main(): Promise<void> {
     netnsDirs: (flags['netns-dir'] as string[]).flatMap((d) => d.split(',')).filter(Boolean),
   });
   // before any guest talks to us: the first exchanges after a (re)start are then as fast as later ones
-  startStep = 'dhcp warm-up';
+  setStartStep('dhcp warm-up');
   const t0 = performance.now();
   warmUpDhcp();
   // an optimisation only: without loopback (lo down) it is skipped, not waited for
@@ -129,9 +133,9 @@ async function main(): Promise<void> {
     onSkip: (why) => log.warn('dhcp warm-up over loopback skipped; the first DHCP exchanges may be slower', { why }),
   });
   log.debug('dhcp path warmed', { ms: Math.round((performance.now() - t0) * 10) / 10 });
-  startStep = 'recovery of the records';
+  setStartStep('recovery of the records');
   await mgr.recover();
-  startStep = 'opening the sockets';
+  setStartStep('opening the sockets');
   const server = new TapmanagerServer(mgr, {
     controlSocket: String(flags['control-socket']),
     fdSocket: String(flags['fd-socket']),
@@ -150,7 +154,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('stopping; the pod topologies stay, a restart picks them up', { signal: sig });
-    if (process.env.NOTIFY_SOCKET) unixDatagramSend(process.env.NOTIFY_SOCKET, Buffer.from('STOPPING=1'));
+    notify.stopping(`stopping (${sig}); the pod topologies stay`);
     void Promise.all([server.close(), mgr.close()])
       .then(() => new Promise((r) => stateLock.close(r)))
       .finally(() => process.exit(0));
@@ -165,16 +169,25 @@ async function main(): Promise<void> {
     fdSocket: flags['fd-socket'],
     sandboxes: mgr.list().length,
   });
-  if (process.env.NOTIFY_SOCKET) {
-    unixDatagramSend(
-      process.env.NOTIFY_SOCKET,
-      Buffer.from(`READY=1\nMAINPID=${process.pid}\nSTATUS=serving ${mgr.list().length} sandboxes`),
-    );
-  }
+  notify.ready(servingStatus(mgr));
+  // `systemctl status` follows the count; a datagram only when it changed
+  setInterval(() => notify.status(servingStatus(mgr)), 5000).unref();
 }
+
+function servingStatus(mgr: SandboxManager): string {
+  return `serving ${mgr.list().length} sandboxes`;
+}
+
+/** Tells systemd (STATUS=) which start-up step is under way. */
+let notifyStep: (step: string) => void = () => undefined;
 
 /** The start-up step under way; undefined once ready. */
 let startStep: string | undefined = 'start';
+
+function setStartStep(step: string): void {
+  startStep = step;
+  notifyStep(step);
+}
 
 // A start-up step that waits on something which can never happen (a callback that never
 // comes) leaves the event loop empty: Node would end the process with status 0 before it
