@@ -10,6 +10,7 @@ import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger } from '../util/log';
 import { SdNotifier } from '../util/sd-notify';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET, DEFAULT_STATE_DIR } from './protocol';
+import { isWildcard, parseMetricsAddress, serveMetrics, TapwireMetrics } from './metrics';
 import { SandboxManager } from './sandboxes';
 import { DEFAULT_CONN_LIMITS } from './conn-limits';
 import { DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, TapmanagerServer } from './server';
@@ -60,6 +61,15 @@ export const FLAGS: FlagSpec[] = [
     help: 'fd-socket connections with no request in flight are closed after this',
     default: String(DEFAULT_IDLE_TIMEOUT_MS),
   },
+  {
+    name: 'metrics-address',
+    help: 'serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 (off without it)',
+  },
+  {
+    name: 'metrics-sandbox-series',
+    help: 'per-sandbox metric series for at most this many sandboxes (the node-wide ones count all)',
+    default: '128',
+  },
   { name: 'help', help: 'print this help', boolean: true },
 ];
 
@@ -109,6 +119,9 @@ async function main(): Promise<void> {
   };
   const frameTimeoutMs = positive(flags, 'frame-timeout-ms');
   const idleTimeoutMs = positive(flags, 'idle-timeout-ms');
+  const metricsAddress =
+    flags['metrics-address'] === undefined ? undefined : parseMetricsAddress(String(flags['metrics-address']));
+  const metrics = new TapwireMetrics({ maxSandboxSeries: positive(flags, 'metrics-sandbox-series') });
   if (process.getuid?.() !== 0) throw new Error('tapmanager must run as root (netns, taps, bridges)');
   // The last line, for a bug: every peer-facing path handles its own failures, and a
   // rejection nobody awaited must not end a daemon that holds every pod's network.
@@ -123,7 +136,9 @@ async function main(): Promise<void> {
     nicModel: String(flags['nic-model']),
     leaseTime: Number(flags['lease-time']),
     netnsDirs: (flags['netns-dir'] as string[]).flatMap((d) => d.split(',')).filter(Boolean),
+    onStep: (step, id) => metrics.stepReached(step, id),
   });
+  metrics.attach(mgr);
   // before any guest talks to us: the first exchanges after a (re)start are then as fast as later ones
   setStartStep('dhcp warm-up');
   const t0 = performance.now();
@@ -134,7 +149,9 @@ async function main(): Promise<void> {
   });
   log.debug('dhcp path warmed', { ms: Math.round((performance.now() - t0) * 10) / 10 });
   setStartStep('recovery of the records');
+  const recoveryStart = performance.now();
   await mgr.recover();
+  metrics.recovered((performance.now() - recoveryStart) / 1000);
   setStartStep('opening the sockets');
   const server = new TapmanagerServer(mgr, {
     controlSocket: String(flags['control-socket']),
@@ -145,8 +162,18 @@ async function main(): Promise<void> {
     limits,
     frameTimeoutMs,
     idleTimeoutMs,
+    metrics,
   });
   await server.start();
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  if (metricsAddress) {
+    setStartStep('opening the metrics endpoint');
+    if (isWildcard(metricsAddress))
+      log.warn('metrics served on every address of the node', { metricsAddress: flags['metrics-address'] });
+    metricsServer = await serveMetrics(metrics, metricsAddress, log).catch((e: Error) => {
+      throw new Error(`cannot serve --metrics-address ${JSON.stringify(flags['metrics-address'])}: ${e.message}`);
+    });
+  }
   // before "ready" is said: a stop asked for the moment it is (systemctl, a test) must find
   // the handlers, or the signal's default action ends the daemon without a clean stop
   let stopping = false;
@@ -155,7 +182,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('stopping; the pod topologies stay, a restart picks them up', { signal: sig });
     notify.stopping(`stopping (${sig}); the pod topologies stay`);
-    void Promise.all([server.close(), mgr.close()])
+    void Promise.all([server.close(), mgr.close(), metricsServer?.close()])
       .then(() => new Promise((r) => stateLock.close(r)))
       .finally(() => process.exit(0));
   };
@@ -167,6 +194,7 @@ async function main(): Promise<void> {
     host: os.hostname(),
     controlSocket: flags['control-socket'],
     fdSocket: flags['fd-socket'],
+    ...(metricsServer ? { metrics: `${metricsAddress!.host}:${metricsServer.port}` } : {}),
     sandboxes: mgr.list().length,
   });
   notify.ready(servingStatus(mgr));

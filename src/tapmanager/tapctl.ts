@@ -3,7 +3,9 @@
 // as a diagram), `status ID`, and `setup`/`teardown` for scripts; `--json` everywhere.
 import * as fs from 'node:fs';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
-import { TapmanagerClient } from './client';
+import { TapmanagerClient, type StatsMetric } from './client';
+import { dhcpSummary } from './metrics/dhcp';
+import type { DhcpCounters } from '../dhcp/counters';
 import { describeRoute } from './plan/routes';
 import { DEFAULT_CONTROL_SOCKET } from './protocol';
 import type { BoundedStatus } from './reply-bounds';
@@ -25,6 +27,7 @@ const HELP = `commands:
   setup SANDBOX_ID --netns PATH --cni-result FILE [--hostname NAME] [--queues N]
   teardown SANDBOX_ID
   revoke SANDBOX_ID         detach whoever holds the sandbox's tap fds (the next fetch then works)
+  stats                     node-wide counters, as the metrics endpoint has them (--metrics-address)
 `;
 
 export function renderDescribe(s: BoundedStatus): string {
@@ -58,6 +61,11 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push(
       `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
     );
+    const counters = dhcp[i] as Partial<DhcpCounters> | undefined;
+    if (counters?.received !== undefined) {
+      const c = dhcpSummary(counters as DhcpCounters);
+      out.push(`  DHCP: received ${c.received}, sent ${c.offer} offer ${c.ack} ack ${c.nak} nak, ignored ${c.ignored}`);
+    }
     const suppressed = dhcp[i]?.logLinesSuppressed ?? 0;
     if (suppressed > 0) out.push(`  DHCP log lines the guest caused, left out by the rate limit: ${suppressed}`);
     out.push(
@@ -80,6 +88,24 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push(`  fence: ${s.fence.length} drop rules, ${hit.length ? `${hit.length} with drops:` : 'nothing dropped'}`);
     for (const f of hit)
       out.push(`    ${f.name.padEnd(36)} ${String(f.packets).padStart(8)} pkts ${String(f.bytes).padStart(10)} bytes`);
+  }
+  return out.join('\n');
+}
+
+/** The node-wide series as "name{labels} value" lines, the zero ones of labelled metrics left out. */
+export function renderStats(metrics: StatsMetric[]): string {
+  const out: string[] = [];
+  for (const m of metrics.filter((x) => x.name.startsWith('tapwire_'))) {
+    for (const v of m.values) {
+      const labels = Object.entries(v.labels)
+        .filter(([k]) => k !== 'le')
+        .map(([k, x]) => `${k}="${String(x)}"`)
+        .join(',');
+      const name = v.metricName ?? m.name;
+      if (m.type === 'histogram' && !name.endsWith('_count') && !name.endsWith('_sum')) continue;
+      if (labels && v.value === 0 && m.type !== 'gauge') continue;
+      out.push(`${name}${labels ? `{${labels}}` : ''} ${v.value}`);
+    }
   }
   return out.join('\n');
 }
@@ -128,6 +154,11 @@ async function main(): Promise<number> {
             ...r.nics.map((n) => `NIC ${n.tap} mac=${n.mac} ip=${n.ip}/${n.prefixLen} queues=${n.queues}`),
           ].join('\n'),
         );
+        return 0;
+      }
+      case 'stats': {
+        const r = await client.stats();
+        print(r, () => renderStats(r.metrics));
         return 0;
       }
       case 'revoke': {

@@ -58,7 +58,8 @@ function relocatedEnv(dir: string): Record<string, string> {
     .readFileSync(ENV_FILE, 'utf8')
     .replaceAll('/var/lib/tapwire', path.join(dir, 'var-lib-tapwire'))
     .replaceAll('/run/tapwire', path.join(dir, 'run-tapwire'))
-    .replaceAll('/run/netns', path.join(dir, 'run-netns'));
+    .replaceAll('/run/netns', path.join(dir, 'run-netns'))
+    .replace(/--metrics-address \S+/, '--metrics-address 127.0.0.1:0'); // not the node's port
   return parseEnvFile(text);
 }
 
