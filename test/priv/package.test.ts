@@ -179,6 +179,12 @@ exec sleep 100000`,
       `NOTIFY_SOCKET=${notify}`,
     ];
     const tapctl = (...args: string[]) => run('tapctl', ...args);
+    // the operator's edit of the config: metrics on a port the kernel picks (9464 may be
+    // taken on a test machine); an upgrade keeps it (a conffile)
+    expect(
+      run('sed', '-i', 's/--metrics-address 127.0.0.1:9464/--metrics-address 127.0.0.1:0/', '/etc/tapwire/tapwire.env')
+        .status,
+    ).toBe(0);
 
     const d1 = await startDaemon();
     const setup = tapctl('setup', 'sb-pkg', '--netns', p.pod.path, '--cni-result', cni);
@@ -190,6 +196,7 @@ exec sleep 100000`,
     const upgrade = run('dpkg', '-i', deb2);
     expect(upgrade.status, upgrade.out).toBe(0);
     expect(run('dpkg-query', '-W', '-f=${Version}', 'tapwire').out).toBe('0.1.0~test2');
+    expect(run('cat', '/etc/tapwire/tapwire.env').out).toContain('--metrics-address 127.0.0.1:0');
     expect(tapctl('list').out).toContain('sb-pkg  ready');
     // where systemd would try-restart it (postinst): stop, start the new files
     expect(await d1.stop()).toBe(0);
