@@ -31,6 +31,7 @@ find "$LIB/dist" -name '*.map' -delete
 install -m 644 build/Release/tapwire.node "$LIB/build/Release/"
 strip --strip-unneeded "$LIB/build/Release/tapwire.node"
 cp -a vendor/cri-api "$LIB/vendor/"
+install -D -m 755 deploy/libvirt/vmwrapper "$LIB/deploy/libvirt/vmwrapper"
 install -m 644 package.json package-lock.json "$LIB/"
 # production node_modules: this checkout's, less the dev dependencies (nothing is fetched or built)
 cp -a node_modules "$LIB/"

@@ -146,6 +146,10 @@ exec sleep 100000`,
     expect(exists('/usr/bin/tapmanager')).toBe(true);
     expect(fs.existsSync('/usr/bin/tapmanager') && !fs.existsSync('/usr/lib/tapwire')).toBe(false); // host untouched
     expect(spawnSync('dpkg', ['-s', 'tapwire']).status).not.toBe(0);
+    // the commands run from the installed files: vmwrapper (the libvirt shim) execs the emulator
+    expect(run('env', 'TAPWIRE_EMULATOR=/bin/echo', 'vmwrapper', 'emulator-ran').out).toBe('emulator-ran\n');
+    expect(run('tapwire-cri', '--help').out).toContain('usage: tapwire-cri');
+    expect(run('man', '-w', 'tapmanager').status).toBe(0);
 
     /** The installed unit's ExecStart, as systemd would start it. */
     const startDaemon = async () => {
