@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 // tapmanager: the root daemon (one per node). Loads its records, repairs what a
 // crash left, serves the control and fd sockets, and tells systemd when it is ready.
-// The shebang caps V8's young generation (see deploy/systemd/tapmanager.service) for any
+// The shebang caps V8's young generation (see deploy/systemd/tapmanager.service and deploy/bin/tapmanager) for any
 // way the bin is started; `node main.js` without the flag works the same, with more RSS.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
