@@ -3,10 +3,11 @@
 // would run it: argv from ExecStart= with $VARs from the EnvironmentFile (the packaged
 // default, its paths moved under a temp dir), systemd's environment (PATH, NOTIFY_SOCKET on a
 // datagram socket this test reads, WATCHDOG_USEC from WatchdogSec=), and tapmanager under
-// its unit's CapabilityBoundingSet and NoNewPrivileges (setpriv), doing a setup and teardown.
+// its unit's CapabilityBoundingSet and NoNewPrivileges (setpriv) and its file-system sandbox
+// (ProtectSystem=strict, PrivateTmp=, ProtectHome= as mounts in a namespace of its own),
+// doing a setup and teardown.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { TapmanagerClient } from '../../src/tapmanager/client';
@@ -80,13 +81,38 @@ function setpriv(svc: Record<string, string[]>, drop?: string): string[] {
   ];
 }
 
+/**
+ * The unit's file-system sandbox as systemd makes it, in a mount namespace of the daemon's
+ * own (unshare, then exec: the same pid): ProtectSystem=strict makes every mount read-only
+ * but the API file systems, StateDirectory= and RuntimeDirectory= are bound writable again
+ * (here: their relocated dirs, rw), PrivateTmp= gives empty /tmp and /var/tmp, and
+ * ProtectHome= empty read-only /home and /root.
+ */
+function fileSystemSandbox(svc: Record<string, string[]>, writable: string[]): string[] {
+  const lines = ['set -e'];
+  if (svc.ProtectSystem?.[0] === 'strict') {
+    for (const d of writable) lines.push(`mkdir -p '${d}'`, `mount --bind '${d}' '${d}'`);
+    lines.push(`findmnt -rno TARGET | grep -Ev '^/(proc|sys|dev)(/|$)' | while read -r m; do
+  mount -o remount,bind,ro "$m" 2>/dev/null || true
+done`);
+    for (const d of writable) lines.push(`mount -o remount,bind,rw '${d}'`);
+  }
+  if (svc.PrivateTmp?.[0] === 'yes')
+    lines.push('mount -t tmpfs -o mode=1777 tmpfs /tmp', 'mount -t tmpfs -o mode=1777 tmpfs /var/tmp');
+  if (svc.ProtectHome?.[0] === 'yes')
+    lines.push('mount -t tmpfs -o ro,mode=0755 tmpfs /home', 'mount -t tmpfs -o ro,mode=0700 tmpfs /root');
+  lines.push('exec "$@"');
+  return ['unshare', '--mount', '--propagation', 'slave', 'sh', '-c', lines.join('\n'), 'sandbox'];
+}
+
 describePrivileged('systemd units', () => {
   const noTools = requireTools('systemd-analyze', 'setpriv', 'python3');
   let dir: string;
   const children = new Set<ChildProcess>();
   const sockets: NotifySocket[] = [];
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-units-'));
+    // not under /tmp: the sandbox of tapmanager.service hides /tmp (PrivateTmp=)
+    dir = fs.mkdtempSync(`/run/twt-${process.pid.toString(36)}-units-`);
   });
   afterEach(async () => {
     await killAndWait(children);
@@ -151,7 +177,10 @@ describePrivileged('systemd units', () => {
       if (inCI) throw new Error(noTools);
       return ctx.skip(noTools);
     }
-    const d = await startUnit('tapmanager.service', path.join(dir, 'notify.sock'), (svc) => setpriv(svc));
+    const d = await startUnit('tapmanager.service', `@twt-${process.pid}-${path.basename(dir)}`, (svc) => [
+      ...fileSystemSandbox(svc, [path.join(dir, 'var-lib-tapwire'), path.join(dir, 'run-tapwire')]),
+      ...setpriv(svc),
+    ]);
     const ready = await d.notify.waitFor('READY', '1').catch((e: Error) => {
       throw new Error(`${e.message}\n${d.stderr.join('')}`);
     });
@@ -162,6 +191,11 @@ describePrivileged('systemd units', () => {
     expect(ready.fields.STATUS).toBe('serving 0 sandboxes');
     expect(d.notify.messages.some((m) => m.fields.STATUS?.startsWith('starting: recovery'))).toBe(true);
     await d.notify.waitFor('WATCHDOG', '1'); // WatchdogSec= is set: pings from ready on
+    // the file-system sandbox is in effect for the daemon: / read-only, /tmp its own
+    const mounts = fs.readFileSync(`/proc/${d.child.pid}/mountinfo`, 'utf8').split('\n');
+    expect(mounts.find((l) => l.split(' ')[4] === '/')?.split(' ')[5]).toMatch(/^ro\b/);
+    expect(mounts.some((l) => l.split(' ')[4] === '/tmp' && l.includes(' - tmpfs '))).toBe(true);
+    expect(fs.readdirSync(`/proc/${d.child.pid}/root/tmp`)).toEqual([]);
     // the capability set the daemon runs with is exactly the unit's
     const status = fs.readFileSync(`/proc/${d.child.pid}/status`, 'utf8');
     const mask = caps(d.svc).reduce((m, c) => m | (1n << BigInt(CAP_BITS[c]!)), 0n);
