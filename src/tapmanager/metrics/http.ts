@@ -1,6 +1,7 @@
 // The Prometheus endpoint: GET /metrics (text format 0.0.4) on --metrics-address. Anything
-// else is 404/405; scrapes are answered one read at a time (TapwireMetrics.refresh), and a
-// client that holds a connection open is cut off by the server's timeouts.
+// else is 404/405; scrapes are answered one read at a time (TapwireMetrics.refresh), a
+// client that holds a connection open is cut off by the server's timeouts, and at most 32
+// connections are open at once.
 import * as http from 'node:http';
 import type { Logger } from '../../util/log';
 import type { MetricsAddress } from './address';
@@ -33,6 +34,7 @@ export async function serveMetrics(
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 50;
+  server.maxConnections = 32; // a scraper needs one; more are closed at accept
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: address.host, port: address.port }, () => {
