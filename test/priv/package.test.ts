@@ -1,5 +1,5 @@
 // The Debian package (scripts/package.sh), built from this checkout and inspected
-// (dpkg-deb -I/-c, lintian), then installed for real with dpkg -i: not on this machine
+// (dpkg-deb -I/-c, lintian), then installed for real with `apt-get install ./deb`: not on this machine
 // but in a private mount namespace whose / is an overlay of the machine's (writes go to a
 // tmpfs that goes with the namespace), so dpkg, its database and the maintainer scripts
 // are the real ones while nothing of the host changes. No systemd runs there (none runs as
@@ -45,13 +45,20 @@ describePrivileged('Debian package', () => {
     return true;
   };
 
-  it('builds tapwire_<version>_<arch>.deb: its control data, files and lintian', (ctx) => {
-    if (skip(ctx)) return;
+  /** The package of this checkout, built once per run of this file. */
+  const buildDeb = (): string => {
+    if (deb) return deb;
     const out = execFileSync('bash', [path.join(ROOT, 'scripts/package.sh'), path.join(dir, 'out')], {
       encoding: 'utf8',
       env: { ...process.env, TAPWIRE_DEB_VERSION: '0.1.0~test1' },
     });
     deb = out.trim().split('\n').pop()!;
+    return deb;
+  };
+
+  it('builds tapwire_<version>_<arch>.deb: its control data, files and lintian', (ctx) => {
+    if (skip(ctx)) return;
+    buildDeb();
     const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
     expect(path.basename(deb)).toBe(`tapwire_0.1.0~test1_${arch}.deb`);
     const field = (f: string) => execFileSync('dpkg-deb', ['-f', deb, f], { encoding: 'utf8' }).trim();
@@ -88,7 +95,8 @@ describePrivileged('Debian package', () => {
   }, 300_000);
 
   it('installs in a private root; an upgrade over the running daemon keeps the sandbox; remove keeps records, purge removes them', async (ctx) => {
-    if (skip(ctx) || !deb) return;
+    if (skip(ctx)) return;
+    buildDeb();
     // the upgrade: the same files as a newer version
     const tree = path.join(dir, 'v2');
     execFileSync('dpkg-deb', ['-R', deb, tree]);
@@ -139,7 +147,9 @@ exec sleep 100000`,
     };
     const exists = (p: string) => run('test', '-e', p).status === 0;
     // host paths under /tmp are seen in the root too (its lower layer): the packages
-    const install = run('dpkg', '-i', deb);
+    const aptInstall = (file: string) =>
+      run('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '--no-install-recommends', file);
+    const install = aptInstall(deb);
     expect(install.status, install.out).toBe(0);
     expect(install.out).toContain('nothing is enabled');
     expect(exists('/etc/systemd/system/multi-user.target.wants/tapmanager.service')).toBe(false);
@@ -197,7 +207,7 @@ exec sleep 100000`,
     const topology = podState(p.pod); // links, masters, addresses, routes (not the bridge's running timers)
 
     // the upgrade, with the daemon running: it serves on through the unpack
-    const upgrade = run('dpkg', '-i', deb2);
+    const upgrade = aptInstall(deb2);
     expect(upgrade.status, upgrade.out).toBe(0);
     expect(run('dpkg-query', '-W', '-f=${Version}', 'tapwire').out).toBe('0.1.0~test2');
     expect(run('cat', '/etc/tapwire/tapwire.env').out).toContain('--metrics-address 127.0.0.1:0');
@@ -214,14 +224,14 @@ exec sleep 100000`,
     // remove: the program goes, the records and the config stay
     const records = run('ls', '/var/lib/tapwire').out.split('\n').filter(Boolean);
     expect(records.length).toBeGreaterThan(0);
-    const remove = run('dpkg', '-r', 'tapwire');
+    const remove = run('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'remove', '-y', 'tapwire');
     expect(remove.status, remove.out).toBe(0);
     expect(exists('/usr/bin/tapmanager')).toBe(false);
     expect(exists('/usr/lib/tapwire')).toBe(false);
     expect(run('ls', '/var/lib/tapwire').out.split('\n').filter(Boolean)).toEqual(records);
     expect(exists('/etc/tapwire/tapwire.env')).toBe(true);
     // purge: both go
-    const purge = run('dpkg', '-P', 'tapwire');
+    const purge = run('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'purge', '-y', 'tapwire');
     expect(purge.status, purge.out).toBe(0);
     expect(exists('/var/lib/tapwire')).toBe(false);
     expect(exists('/etc/tapwire')).toBe(false);
