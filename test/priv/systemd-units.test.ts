@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { TapmanagerClient } from '../../src/tapmanager/client';
+import { SdNotifier } from '../../src/util/sd-notify';
 import { killAndWait } from '../helpers/kill';
 import { removeAllNetns } from '../helpers/netns';
 import { NotifySocket } from '../helpers/notify-socket';
@@ -224,6 +225,26 @@ describePrivileged('systemd units', () => {
     expect(await exited).toBe(0);
     const stopping = await d.notify.waitFor('STOPPING', '1');
     expect(stopping.pid).toBe(d.child.pid);
+  });
+
+  it('WATCHDOG=1 repeats at half of WATCHDOG_USEC once ready, and stops with STOPPING=1', async (ctx) => {
+    if (noTools) {
+      if (inCI) throw new Error(noTools);
+      return ctx.skip(noTools);
+    }
+    const notify = await NotifySocket.open(`@twt-${process.pid}-${path.basename(dir)}-wd`);
+    sockets.push(notify);
+    const sd = new SdNotifier({ NOTIFY_SOCKET: notify.address, WATCHDOG_USEC: '100000' });
+    sd.ready('serving');
+    const count = () => notify.messages.filter((m) => m.fields.WATCHDOG === '1').length;
+    for (const end = Date.now() + 10_000; count() < 4 && Date.now() < end;) await new Promise((r) => setTimeout(r, 20)); // pings every 50 ms
+    sd.stopping();
+    await notify.waitFor('STOPPING', '1');
+    const pings = count();
+    expect(pings).toBeGreaterThanOrEqual(4);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(count()).toBe(pings); // none after STOPPING
+    expect(notify.messages[0]!.fields).toMatchObject({ READY: '1', MAINPID: String(process.pid), STATUS: 'serving' });
   });
 
   it('tapwire-cri.service: ExecStart with the default flags notifies READY and STOPPING (abstract NOTIFY_SOCKET)', async (ctx) => {
