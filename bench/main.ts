@@ -28,11 +28,11 @@ function envFlags(name: string, fallback: string[] = []): string[] {
   return v === undefined ? fallback : v.split(' ').filter(Boolean);
 }
 
-/** The node flags tapmanager runs with in production: those of the systemd unit's ExecStart. */
+/** The node flags tapmanager runs with in production: those of /usr/bin/tapmanager (deploy/bin), which the unit runs. */
 function unitNodeFlags(): string[] {
   try {
-    const unit = fs.readFileSync(path.resolve(__dirname, '../../deploy/systemd/tapmanager.service'), 'utf8');
-    const exec = /^ExecStart=\S*node((?:\s+--\S+)*)\s/m.exec(unit);
+    const wrapper = fs.readFileSync(path.resolve(__dirname, '../../deploy/bin/tapmanager'), 'utf8');
+    const exec = /^exec node((?:\s+--\S+)*)\s/m.exec(wrapper);
     return exec ? exec[1]!.split(/\s+/).filter(Boolean) : [];
   } catch {
     return [];
@@ -84,7 +84,7 @@ const USAGE = `usage: npm run bench -- [--only ${SUITES.map((s) => s.name).join(
 ${SUITES.map((s) => `  ${s.name.padEnd(10)} ${s.what}`).join('\n')}
   --quick     fewer rounds and smaller scales (a smoke run; ratios are noisier)
   --json FILE write every table, target and raw figure as JSON
-env: TWB_TAPMANAGER_NODE_FLAGS (scale suite's daemon; default: the flags of deploy/systemd/tapmanager.service),
+env: TWB_TAPMANAGER_NODE_FLAGS (scale suite's daemon; default: the node flags of deploy/bin/tapmanager, which the unit runs),
      TWB_DHCP_NODE_FLAGS (DHCP server process),
      e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--max-semi-space-size=1"
 `;

@@ -35,10 +35,12 @@ export interface Daemon {
   proc: ChildProcess;
   client: TapmanagerClient;
   dir: string;
+  /** HOST:PORT of the metrics endpoint, when started with --metrics-address */
+  metrics?: string;
 }
 
 /** The real tapmanager daemon from dist/, on sockets in a bench dir; extra node flags e.g. --cpu-prof. */
-export async function startDaemon(nodeFlags: string[] = []): Promise<Daemon> {
+export async function startDaemon(nodeFlags: string[] = [], args: string[] = []): Promise<Daemon> {
   const dir = benchDir('tapmanager');
   const sock = path.join(dir, 'control.sock');
   const proc = track(
@@ -53,6 +55,7 @@ export async function startDaemon(nodeFlags: string[] = []): Promise<Daemon> {
         sock,
         '--fd-socket',
         path.join(dir, 'fd.sock'),
+        ...args,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
     ),
@@ -66,7 +69,8 @@ export async function startDaemon(nodeFlags: string[] = []): Promise<Daemon> {
     proc.on('exit', (c) => reject(new Error(`tapmanager exited ${c}: ${log}`)));
   });
   proc.stderr!.resume();
-  return { proc, client: new TapmanagerClient(sock), dir };
+  const metrics = /"metrics":"([^"]+)"/.exec(log)?.[1];
+  return { proc, client: new TapmanagerClient(sock), dir, ...(metrics ? { metrics } : {}) };
 }
 
 export async function stopDaemon(d: Daemon, keepDir = false): Promise<void> {
@@ -76,6 +80,21 @@ export async function stopDaemon(d: Daemon, keepDir = false): Promise<void> {
     await new Promise((r) => d.proc.once('exit', r));
   }
   if (!keepDir) dropDir(d.dir);
+}
+
+/** n timed runs of fn, in ms. */
+async function timesMs(n: number, fn: () => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    out.push(ms(t0));
+  }
+  return out;
+}
+
+function median(samples: number[]): number {
+  return summarize(samples).p50;
 }
 
 function rssKb(pid: number): number {
@@ -421,7 +440,8 @@ export async function runScaleSuite(opts: { scale?: number[]; nodeFlags?: string
   const data: Record<string, unknown>[] = [];
   const live: Pod[] = [];
   const ids: string[] = [];
-  const d = await startDaemon(opts.nodeFlags);
+  // with the metrics endpoint on, as the package's config has it
+  const d = await startDaemon(opts.nodeFlags, ['--metrics-address', '127.0.0.1:0']);
   let lastRssMb = NaN;
   try {
     const base = rssKb(d.proc.pid!);
@@ -446,7 +466,29 @@ export async function runScaleSuite(opts: { scale?: number[]; nodeFlags?: string
         lastRssMb = rss / 1024;
         if (Number.isNaN(dnsmasqKb)) dnsmasqKb = measureDnsmasqKb(live[0]!);
         const fds = fdCount(d.proc.pid!);
-        data.push({ sandboxes: n, rssKb: rss, fds, nextSetupMs: next, kbPerSandbox: (rss - base) / n, dnsmasqKb });
+        // a Prometheus scrape (every sandbox's DHCP and fence counters read) vs the same
+        // reads as N status requests on the control socket, one after another
+        const scrapeMs = median(
+          await timesMs(3, async () => {
+            const r = await fetch(`http://${d.metrics}/metrics`);
+            await r.text();
+          }),
+        );
+        const statusMs = median(
+          await timesMs(3, async () => {
+            for (const id of ids) await d.client.status(id);
+          }),
+        );
+        data.push({
+          sandboxes: n,
+          rssKb: rss,
+          fds,
+          nextSetupMs: next,
+          kbPerSandbox: (rss - base) / n,
+          dnsmasqKb,
+          scrapeMs,
+          statusMs,
+        });
         srows.push([
           n,
           fmt(rss / 1024, 1),
@@ -455,6 +497,8 @@ export async function runScaleSuite(opts: { scale?: number[]; nodeFlags?: string
           fmt((rss - base) / Math.max(1, n), 1),
           fmt((dnsmasqKb * n) / 1024, 1),
           ratio(dnsmasqKb * n, rss),
+          fmt(scrapeMs),
+          ratio(statusMs, scrapeMs),
         ]);
       }
     } finally {
@@ -474,11 +518,15 @@ export async function runScaleSuite(opts: { scale?: number[]; nodeFlags?: string
             'KB per sandbox',
             'N x dnsmasq RSS MB',
             'dnsmasq/tapwire',
+            'scrape ms',
+            'N status/scrape',
           ],
           rows: srows,
           notes: [
             `KB per sandbox = (RSS now - RSS of the idle daemon, ${fmt(base / 1024, 1)} MB) / N. ` +
               `One dnsmasq serving one static lease has ${fmt(dnsmasqKb / 1024, 2)} MB RSS (shared pages counted, as the reference would run it).`,
+            'The daemon serves metrics (--metrics-address, as packaged). scrape ms: one GET /metrics (median of 3), ' +
+              'which reads every sandbox; N status/scrape: the same reads as N sequential status requests, over the scrape.',
           ],
         },
       ],

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET } from '../tapmanager/protocol';
 import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger, type Logger } from '../util/log';
+import { SdNotifier } from '../util/sd-notify';
 import { kernelPrefixes } from './proxy/kernel-prefixes';
 import { NetnsPins } from './proxy/pin-netns';
 import { ProxyServer } from './proxy/server';
@@ -117,6 +118,14 @@ async function main(): Promise<void> {
   const server = new CriServer({ sandboxes, logger: log });
   stopOnSignals(log, () => server.close(), tapmanager);
   await server.listen(String(flags.listen));
+  notifier(log).ready(`serving the CRI on ${String(flags.listen)} (standalone)`);
+}
+
+/** systemd's notify socket (Type=notify): one per process, a no-op without NOTIFY_SOCKET. */
+let sd: SdNotifier | undefined;
+function notifier(log: Logger): SdNotifier {
+  sd ??= new SdNotifier(process.env, (e) => log.warn('systemd notification failed', { error: e.message }));
+  return sd;
 }
 
 /**
@@ -126,6 +135,7 @@ async function main(): Promise<void> {
 function stopOnSignals(log: Logger, close: () => Promise<void>, tapmanager: TapmanagerClient): void {
   const stop = (sig: string): void => {
     log.info('shutting down', { signal: sig });
+    notifier(log).stopping(`stopping (${sig})`);
     void close().then(() => {
       tapmanager.close();
       process.exit(0);
@@ -183,6 +193,7 @@ async function proxy(flags: Flags, log: Logger): Promise<void> {
   }
   stopOnSignals(log, () => server.close(), tapmanager);
   await server.listen(String(flags.listen));
+  notifier(log).ready(`proxying the CRI on ${String(flags.listen)} to ${String(flags.backend)}`);
 }
 
 main().catch((e: unknown) => {

@@ -110,6 +110,11 @@ export class TapmanagerClient implements TapmanagerApi {
     }>;
   }
 
+  /** The node-wide metrics, as the daemon's Prometheus endpoint has them (prom-client JSON). */
+  stats(): Promise<{ metrics: StatsMetric[] }> {
+    return this.call({ op: 'stats' }) as Promise<{ metrics: StatsMetric[] }>;
+  }
+
   close(): void {
     this.sock?.destroy();
     this.sock = undefined;
@@ -232,4 +237,12 @@ export class TapmanagerClient implements TapmanagerApi {
       p.reject(e);
     }
   }
+}
+
+/** One metric of a `stats` reply (prom-client's getMetricsAsJSON shape). */
+export interface StatsMetric {
+  name: string;
+  help: string;
+  type: string;
+  values: { value: number; labels: Record<string, string | number>; metricName?: string }[];
 }

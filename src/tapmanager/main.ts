@@ -1,16 +1,17 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 // tapmanager: the root daemon (one per node). Loads its records, repairs what a
 // crash left, serves the control and fd sockets, and tells systemd when it is ready.
-// The shebang caps V8's young generation (see deploy/systemd/tapmanager.service) for any
+// The shebang caps V8's young generation (see deploy/systemd/tapmanager.service and deploy/bin/tapmanager) for any
 // way the bin is started; `node main.js` without the flag works the same, with more RSS.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../dhcp/warmup';
-import { unixDatagramSend } from '../native';
 import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger } from '../util/log';
+import { SdNotifier } from '../util/sd-notify';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_FD_SOCKET, DEFAULT_STATE_DIR } from './protocol';
 import { crashHookFromEnv } from './crash-points';
+import { isWildcard, parseMetricsAddress, serveMetrics, TapwireMetrics } from './metrics';
 import { SandboxManager } from './sandboxes';
 import { DEFAULT_CONN_LIMITS } from './conn-limits';
 import { DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, TapmanagerServer } from './server';
@@ -61,6 +62,15 @@ export const FLAGS: FlagSpec[] = [
     help: 'fd-socket connections with no request in flight are closed after this',
     default: String(DEFAULT_IDLE_TIMEOUT_MS),
   },
+  {
+    name: 'metrics-address',
+    help: 'serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 (off without it)',
+  },
+  {
+    name: 'metrics-sandbox-series',
+    help: 'per-sandbox metric series for at most this many sandboxes (the node-wide ones count all)',
+    default: '128',
+  },
   { name: 'help', help: 'print this help', boolean: true },
 ];
 
@@ -99,6 +109,10 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger('tapmanager');
+  const notify = new SdNotifier(process.env, (e) =>
+    log.warn('systemd notification failed (NOTIFY_SOCKET)', { error: e.message }),
+  );
+  notifyStep = (step) => notify.status(`starting: ${step}`);
   const limits = {
     perUid: positive(flags, 'max-conns-per-uid'),
     total: positive(flags, 'max-conns'),
@@ -106,13 +120,16 @@ async function main(): Promise<void> {
   };
   const frameTimeoutMs = positive(flags, 'frame-timeout-ms');
   const idleTimeoutMs = positive(flags, 'idle-timeout-ms');
+  const metricsAddress =
+    flags['metrics-address'] === undefined ? undefined : parseMetricsAddress(String(flags['metrics-address']));
+  const metrics = new TapwireMetrics({ maxSandboxSeries: positive(flags, 'metrics-sandbox-series') });
   if (process.getuid?.() !== 0) throw new Error('tapmanager must run as root (netns, taps, bridges)');
   // The last line, for a bug: every peer-facing path handles its own failures, and a
   // rejection nobody awaited must not end a daemon that holds every pod's network.
   process.on('unhandledRejection', (e) => log.error('unhandled rejection (a bug; the daemon goes on)', { error: e }));
   const store = new RecordStore(String(flags['state-dir']), { fsync: flags['fsync-records'] === true });
   await store.init();
-  startStep = 'locking the state dir';
+  setStartStep('locking the state dir');
   const stateLock = await lockStateDir(String(flags['state-dir'])); // one daemon per state dir
   const crashHook = crashHookFromEnv(); // tests only (crash-points.ts)
   const mgr = new SandboxManager({
@@ -121,10 +138,17 @@ async function main(): Promise<void> {
     nicModel: String(flags['nic-model']),
     leaseTime: Number(flags['lease-time']),
     netnsDirs: (flags['netns-dir'] as string[]).flatMap((d) => d.split(',')).filter(Boolean),
-    ...(crashHook ? { onStep: crashHook } : {}),
+    // the metrics' step hook, and the failure-injection seam's when a test sets one
+    onStep: crashHook
+      ? (step, id) => {
+          metrics.stepReached(step, id);
+          return crashHook(step, id);
+        }
+      : (step, id) => metrics.stepReached(step, id),
   });
+  metrics.attach(mgr);
   // before any guest talks to us: the first exchanges after a (re)start are then as fast as later ones
-  startStep = 'dhcp warm-up';
+  setStartStep('dhcp warm-up');
   const t0 = performance.now();
   warmUpDhcp();
   // an optimisation only: without loopback (lo down) it is skipped, not waited for
@@ -132,9 +156,11 @@ async function main(): Promise<void> {
     onSkip: (why) => log.warn('dhcp warm-up over loopback skipped; the first DHCP exchanges may be slower', { why }),
   });
   log.debug('dhcp path warmed', { ms: Math.round((performance.now() - t0) * 10) / 10 });
-  startStep = 'recovery of the records';
+  setStartStep('recovery of the records');
+  const recoveryStart = performance.now();
   await mgr.recover();
-  startStep = 'opening the sockets';
+  metrics.recovered((performance.now() - recoveryStart) / 1000);
+  setStartStep('opening the sockets');
   const server = new TapmanagerServer(mgr, {
     controlSocket: String(flags['control-socket']),
     fdSocket: String(flags['fd-socket']),
@@ -144,8 +170,18 @@ async function main(): Promise<void> {
     limits,
     frameTimeoutMs,
     idleTimeoutMs,
+    metrics,
   });
   await server.start();
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  if (metricsAddress) {
+    setStartStep('opening the metrics endpoint');
+    if (isWildcard(metricsAddress))
+      log.warn('metrics served on every address of the node', { metricsAddress: flags['metrics-address'] });
+    metricsServer = await serveMetrics(metrics, metricsAddress, log).catch((e: Error) => {
+      throw new Error(`cannot serve --metrics-address ${JSON.stringify(flags['metrics-address'])}: ${e.message}`);
+    });
+  }
   // before "ready" is said: a stop asked for the moment it is (systemctl, a test) must find
   // the handlers, or the signal's default action ends the daemon without a clean stop
   let stopping = false;
@@ -153,8 +189,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('stopping; the pod topologies stay, a restart picks them up', { signal: sig });
-    if (process.env.NOTIFY_SOCKET) unixDatagramSend(process.env.NOTIFY_SOCKET, Buffer.from('STOPPING=1'));
-    void Promise.all([server.close(), mgr.close()])
+    notify.stopping(`stopping (${sig}); the pod topologies stay`);
+    void Promise.all([server.close(), mgr.close(), metricsServer?.close()])
       .then(() => new Promise((r) => stateLock.close(r)))
       .finally(() => process.exit(0));
   };
@@ -166,18 +202,28 @@ async function main(): Promise<void> {
     host: os.hostname(),
     controlSocket: flags['control-socket'],
     fdSocket: flags['fd-socket'],
+    ...(metricsServer ? { metrics: `${metricsAddress!.host}:${metricsServer.port}` } : {}),
     sandboxes: mgr.list().length,
   });
-  if (process.env.NOTIFY_SOCKET) {
-    unixDatagramSend(
-      process.env.NOTIFY_SOCKET,
-      Buffer.from(`READY=1\nMAINPID=${process.pid}\nSTATUS=serving ${mgr.list().length} sandboxes`),
-    );
-  }
+  notify.ready(servingStatus(mgr));
+  // `systemctl status` follows the count; a datagram only when it changed
+  setInterval(() => notify.status(servingStatus(mgr)), 5000).unref();
 }
+
+function servingStatus(mgr: SandboxManager): string {
+  return `serving ${mgr.list().length} sandboxes`;
+}
+
+/** Tells systemd (STATUS=) which start-up step is under way. */
+let notifyStep: (step: string) => void = () => undefined;
 
 /** The start-up step under way; undefined once ready. */
 let startStep: string | undefined = 'start';
+
+function setStartStep(step: string): void {
+  startStep = step;
+  notifyStep(step);
+}
 
 // A start-up step that waits on something which can never happen (a callback that never
 // comes) leaves the event loop empty: Node would end the process with status 0 before it

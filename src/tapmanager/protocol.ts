@@ -11,7 +11,7 @@
 // their replies may arrive in any order (match them by id).
 //
 // Two sockets:
-//  - control socket (root only, 0600): setup, teardown, status, list, revoke
+//  - control socket (root only, 0600): setup, teardown, status, list, revoke, stats
 //  - fd socket (peers checked by SO_PEERCRED + a per-sandbox token): fds only; the reply
 //    frame carries one tap fd per queue of every guest NIC, in order, via SCM_RIGHTS.
 import type { CniResult, DnsConfig } from '../cni/result';
@@ -147,13 +147,19 @@ export interface RevokeRequest {
   sandboxId: string;
 }
 
+/** The node-wide metrics (as the Prometheus endpoint has them), as prom-client JSON. */
+export interface StatsRequest {
+  op: 'stats';
+}
+
 /** fd socket only. key = TAPWIRE_NET_KEY as the runtime got it from setup. */
 export interface FdsRequest {
   op: 'fds';
   key: string;
 }
 
-export type Request = SetupRequest | TeardownRequest | StatusRequest | ListRequest | RevokeRequest | FdsRequest;
+export type Request =
+  SetupRequest | TeardownRequest | StatusRequest | ListRequest | RevokeRequest | StatsRequest | FdsRequest;
 
 /** What the guest is handed for one NIC. */
 export interface GuestNic {

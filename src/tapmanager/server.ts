@@ -21,6 +21,7 @@ import { quote } from '../util/quote';
 import { clearStaleSocket } from '../util/unix-socket';
 import { FD_MAX_FRAME, MAX_CONTROL_QUEUED, MAX_FRAME } from './protocol';
 import { boundStatus, listPage, listPaging, wholeList } from './reply-bounds';
+import type { TapwireMetrics } from './metrics';
 import type { SandboxManager } from './sandboxes';
 
 export interface ServerOptions {
@@ -36,6 +37,8 @@ export interface ServerOptions {
   frameTimeoutMs?: number;
   /** fd-socket connections with nothing in flight are closed after this (default 30 s) */
   idleTimeoutMs?: number;
+  /** counts operations, fd hand-outs and refusals; serves `stats` */
+  metrics?: TapwireMetrics;
 }
 
 export const DEFAULT_FRAME_TIMEOUT_MS = 10_000;
@@ -152,6 +155,7 @@ export class TapmanagerServer {
         gid: cred?.gid,
         pid: cred?.pid,
       });
+      if (socket === 'fd') this.o.metrics?.fdRefused('peer_not_allowed');
       refuse(conn, 0, { code: 'EACCES', message: why });
       return;
     }
@@ -163,6 +167,7 @@ export class TapmanagerServer {
         pid: cred.pid,
         reason: full,
       });
+      if (socket === 'fd') this.o.metrics?.fdRefused('too_many_connections');
       refuse(conn, 0, { code: 'EAGAIN', message: `${socket} socket: ${full}` });
       return;
     }
@@ -176,7 +181,11 @@ export class TapmanagerServer {
 
   private async fds(msg: Record<string, unknown>, cred: Cred): Promise<{ result: unknown; fds: number[] }> {
     if (msg.op !== 'fds') throw new TapError('EINVAL', `fd socket serves only "fds", not ${quote(msg.op)}`, 'op');
-    const { result, fds } = await this.mgr.fds(msg.key);
+    const { result, fds } = await this.mgr.fds(msg.key).catch((error: unknown) => {
+      this.o.metrics?.fdRefused({ error });
+      throw error;
+    });
+    this.o.metrics?.fdHandedOut();
     this.o.log.info('fds handed out', { sandboxId: result.sandboxId, pid: cred.pid, uid: cred.uid, count: fds.length });
     return { result, fds };
   }
@@ -184,9 +193,12 @@ export class TapmanagerServer {
   private async control(msg: Record<string, unknown>): Promise<{ result: unknown }> {
     switch (msg.op) {
       case 'setup':
-        return { result: await this.mgr.setup(msg) };
+        return { result: await this.observe('setup', msg.sandboxId, () => this.mgr.setup(msg)) };
       case 'teardown':
-        return { result: await this.mgr.teardown(msg.sandboxId) };
+        return { result: await this.observe('teardown', msg.sandboxId, () => this.mgr.teardown(msg.sandboxId)) };
+      case 'stats':
+        if (!this.o.metrics) throw new TapError('ENOTSUP', 'this daemon keeps no metrics', 'op');
+        return { result: { metrics: await this.o.metrics.nodeJson() } };
       case 'status':
         return { result: boundStatus(await this.mgr.status(msg.sandboxId)) };
       case 'list': {
@@ -199,6 +211,10 @@ export class TapmanagerServer {
       default:
         throw new TapError('EINVAL', `unknown op ${quote(msg.op)}`, 'op');
     }
+  }
+
+  private observe<T>(op: 'setup' | 'teardown', sandboxId: unknown, fn: () => Promise<T>): Promise<T> {
+    return this.o.metrics ? this.o.metrics.observe(op, sandboxId, fn) : fn();
   }
 
   /** A warning a peer can cause, rate-limited by kind (a fixed set); says how many were left out. */

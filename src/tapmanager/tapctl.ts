@@ -4,7 +4,9 @@
 import * as fs from 'node:fs';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
 import { domainBinding } from './bindings/domain';
-import { TapmanagerClient } from './client';
+import { TapmanagerClient, type StatsMetric } from './client';
+import { dhcpSummary } from './metrics/dhcp';
+import type { DhcpCounters } from '../dhcp/counters';
 import { describeRoute } from './plan/routes';
 import type { CniResult } from '../cni/result';
 import { DEFAULT_CONTROL_SOCKET, type NicRequest } from './protocol';
@@ -30,6 +32,7 @@ const HELP = `commands:
   revoke SANDBOX_ID         detach whoever holds the sandbox's tap fds (the next fetch then works)
   interfaces SANDBOX_ID     the libvirt <interface> elements of the sandbox's NICs, in order (for a
                             runtime that writes its own domain XML instead of running vmwrapper)
+  stats                     node-wide counters, as the metrics endpoint has them (--metrics-address)
 `;
 
 /** The libvirt <interface> elements equivalent to what vmwrapper gives QEMU, in NIC order. */
@@ -93,6 +96,11 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push(
       `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
     );
+    const counters = dhcp[i] as Partial<DhcpCounters> | undefined;
+    if (counters?.received !== undefined) {
+      const c = dhcpSummary(counters as DhcpCounters);
+      out.push(`  DHCP: received ${c.received}, sent ${c.offer} offer ${c.ack} ack ${c.nak} nak, ignored ${c.ignored}`);
+    }
     const suppressed = dhcp[i]?.logLinesSuppressed ?? 0;
     if (suppressed > 0) out.push(`  DHCP log lines the guest caused, left out by the rate limit: ${suppressed}`);
     out.push(
@@ -115,6 +123,24 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push(`  fence: ${s.fence.length} drop rules, ${hit.length ? `${hit.length} with drops:` : 'nothing dropped'}`);
     for (const f of hit)
       out.push(`    ${f.name.padEnd(36)} ${String(f.packets).padStart(8)} pkts ${String(f.bytes).padStart(10)} bytes`);
+  }
+  return out.join('\n');
+}
+
+/** The node-wide series as "name{labels} value" lines, the zero ones of labelled metrics left out. */
+export function renderStats(metrics: StatsMetric[]): string {
+  const out: string[] = [];
+  for (const m of metrics.filter((x) => x.name.startsWith('tapwire_'))) {
+    for (const v of m.values) {
+      const labels = Object.entries(v.labels)
+        .filter(([k]) => k !== 'le')
+        .map(([k, x]) => `${k}="${String(x)}"`)
+        .join(',');
+      const name = v.metricName ?? m.name;
+      if (m.type === 'histogram' && !name.endsWith('_count') && !name.endsWith('_sum')) continue;
+      if (labels && v.value === 0 && m.type !== 'gauge') continue;
+      out.push(`${name}${labels ? `{${labels}}` : ''} ${v.value}`);
+    }
   }
   return out.join('\n');
 }
@@ -175,6 +201,11 @@ async function main(): Promise<number> {
         const s = (await client.status(need(arg, 'SANDBOX_ID'))) as BoundedStatus;
         const xml = renderInterfaces(s);
         print({ sandboxId: s.sandboxId, interfaces: xml.split(/\n(?=<)/) }, () => xml);
+        return 0;
+      }
+      case 'stats': {
+        const r = await client.stats();
+        print(r, () => renderStats(r.metrics));
         return 0;
       }
       case 'revoke': {

@@ -1,0 +1,365 @@
+// tapmanager's metrics on a prom-client registry. Two kinds:
+//  - events, counted as they happen through one-line hooks: setup/teardown durations and
+//    errors (by the step that failed and the errno), recovery duration, fd hand-outs and
+//    refusals (by reason);
+//  - state, read when scraped (refresh()): sandboxes by state, and each sandbox's DHCP
+//    counters and fence drop counters (the nft counters in its netns) through the same
+//    status() that `tapctl describe` shows.
+// Node-wide series carry only labels from fixed lists. Per-sandbox series (label
+// `sandbox`) exist for at most maxSandboxSeries sandboxes (by id order), a few each.
+// Counts of sandboxes that are gone stay in the node-wide totals (as last scraped), so a
+// teardown does not make a counter go down.
+import * as prom from 'prom-client';
+import type { DhcpCounters } from '../../dhcp/counters';
+import { newCounters } from '../../dhcp/counters';
+import type { ListEntry } from '../protocol';
+import type { SandboxStatus } from '../sandboxes';
+import { DHCP_FAULTS, DHCP_IGNORED, DHCP_RECEIVED, DHCP_REPLIES, dhcpSummary } from './dhcp';
+import { fenceReason, fenceRule, type FenceReason } from './fence';
+
+/** What the metrics read from the manager (SandboxManager has both). */
+export interface SandboxSource {
+  list(): ListEntry[];
+  status(id: string): Promise<Pick<SandboxStatus, 'dhcp' | 'fence' | 'drift'>>;
+}
+
+export type Operation = 'setup' | 'teardown';
+
+export const SANDBOX_STATES = ['setting-up', 'ready', 'tearing-down'] as const;
+
+/** The step that failed, from the last step a setup or teardown reached (crash-points.ts). */
+const FAILED_STEP: Record<string, string> = {
+  'setup.': 'plan',
+  'setup.planned': 'record',
+  'setup.recorded': 'links_and_fence',
+  'setup.fenced': 'dhcp',
+  'setup.dhcp': 'finish',
+  'setup.ready': 'finish',
+  'teardown.': 'record',
+  'teardown.recorded': 'unbuild',
+};
+
+const FD_REFUSAL_BY_ERRNO: Record<string, string> = {
+  EACCES: 'bad_key',
+  EBUSY: 'held',
+  EAGAIN: 'not_ready',
+  ENOENT: 'netns_gone',
+  EINVAL: 'invalid_request',
+};
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** An errno name as a label value; anything else (a bug's error) is "other". */
+export function errnoLabel(e: unknown): string {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]{1,15}$/.test(code) ? code : 'other';
+}
+
+interface Sample {
+  dhcp: DhcpCounters;
+  /** packets dropped per fence counter name */
+  fence: Map<string, number>;
+  drifted: boolean;
+}
+
+export interface MetricsOptions {
+  /** per-sandbox series for at most this many sandboxes (default 128) */
+  maxSandboxSeries?: number;
+  /** status() calls at once while scraping (default 4) */
+  concurrency?: number;
+}
+
+export class TapwireMetrics {
+  readonly registry = new prom.Registry();
+  private source: SandboxSource | undefined;
+  private readonly maxSandboxSeries: number;
+  private readonly concurrency: number;
+  /** the last step each running operation reached, by "<op>:<sandboxId>" */
+  private readonly steps = new Map<string, string>();
+  private readonly lastSeen = new Map<string, Sample>();
+  private readonly retired: Sample = { dhcp: newCounters(), fence: new Map(), drifted: false };
+  private refreshing: Promise<void> | undefined;
+
+  private readonly duration: prom.Histogram<'op' | 'outcome'>;
+  private readonly errors: prom.Counter<'op' | 'step' | 'errno'>;
+  private readonly recoverySeconds: prom.Histogram;
+  private readonly fdHandouts: prom.Counter;
+  private readonly fdRefusals: prom.Counter<'reason'>;
+  private readonly sandboxes: prom.Gauge<'state'>;
+  private readonly drifted: prom.Gauge;
+  private readonly omitted: prom.Gauge;
+  private readonly dhcpReceived: prom.Counter<'type'>;
+  private readonly dhcpReplies: prom.Counter<'type'>;
+  private readonly dhcpIgnored: prom.Counter<'reason'>;
+  private readonly dhcpFaults: prom.Counter<'kind'>;
+  private readonly fenceDrops: prom.Counter<'rule'>;
+  private readonly sandboxDhcp: prom.Counter<'sandbox' | 'type'>;
+  private readonly sandboxFence: prom.Counter<'sandbox' | 'reason'>;
+
+  constructor(o: MetricsOptions = {}) {
+    this.maxSandboxSeries = o.maxSandboxSeries ?? 128;
+    this.concurrency = o.concurrency ?? 4;
+    const registers = [this.registry];
+    prom.collectDefaultMetrics({ register: this.registry });
+    // gauges prom-client names like counters (promtool's lint refuses "_total" on a gauge)
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      this.registry.removeSingleMetric(name);
+    this.duration = new prom.Histogram({
+      name: 'tapwire_operation_duration_seconds',
+      help: 'Setup and teardown durations, from the request to the reply',
+      labelNames: ['op', 'outcome'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.errors = new prom.Counter({
+      name: 'tapwire_operation_errors_total',
+      help: 'Failed setups and teardowns, by the step that failed and the errno',
+      labelNames: ['op', 'step', 'errno'],
+      registers,
+    });
+    this.recoverySeconds = new prom.Histogram({
+      name: 'tapwire_recovery_duration_seconds',
+      help: 'Recovery of the records at start (reload, repair, DHCP restart)',
+      buckets: [...DURATION_BUCKETS, 60, 120],
+      registers,
+    });
+    this.fdHandouts = new prom.Counter({
+      name: 'tapwire_fd_handouts_total',
+      help: 'Tap fd hand-outs on the fd socket',
+      registers,
+    });
+    this.fdRefusals = new prom.Counter({
+      name: 'tapwire_fd_refusals_total',
+      help: 'Refused fd-socket peers and fds requests, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.sandboxes = new prom.Gauge({
+      name: 'tapwire_sandboxes',
+      help: 'Sandboxes by state',
+      labelNames: ['state'],
+      registers,
+    });
+    this.drifted = new prom.Gauge({
+      name: 'tapwire_sandboxes_drifted',
+      help: 'Sandboxes whose topology drifted from what setup made (tapctl describe says how)',
+      registers,
+    });
+    this.omitted = new prom.Gauge({
+      name: 'tapwire_metrics_sandboxes_without_series',
+      help: 'Sandboxes past the per-sandbox series limit (counted in the node-wide series only)',
+      registers,
+    });
+    this.dhcpReceived = new prom.Counter({
+      name: 'tapwire_dhcp_received_total',
+      help: 'DHCP messages received from guests, by message type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.dhcpReplies = new prom.Counter({
+      name: 'tapwire_dhcp_replies_total',
+      help: 'DHCP replies sent to guests, by message type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.dhcpIgnored = new prom.Counter({
+      name: 'tapwire_dhcp_ignored_total',
+      help: 'DHCP input not answered, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.dhcpFaults = new prom.Counter({
+      name: 'tapwire_dhcp_faults_total',
+      help: 'DHCP replies that could not be sent, and handler bugs',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.fenceDrops = new prom.Counter({
+      name: 'tapwire_fence_dropped_packets_total',
+      help: 'Frames the sandbox fences dropped (nft counters), by rule',
+      labelNames: ['rule'],
+      registers,
+    });
+    this.sandboxDhcp = new prom.Counter({
+      name: 'tapwire_sandbox_dhcp_messages_total',
+      help: "One sandbox's DHCP messages: received, offer, ack, nak sent, ignored",
+      labelNames: ['sandbox', 'type'],
+      registers,
+    });
+    this.sandboxFence = new prom.Counter({
+      name: 'tapwire_sandbox_fence_dropped_packets_total',
+      help: "Frames one sandbox's fence dropped, by reason",
+      labelNames: ['sandbox', 'reason'],
+      registers,
+    });
+  }
+
+  /** The manager the state metrics are read from. */
+  attach(source: SandboxSource): void {
+    this.source = source;
+  }
+
+  /** ManagerOptions.onStep: remembers how far an operation got, for the error's step label. */
+  stepReached(step: string, sandboxId: string): void {
+    this.steps.set(`${step.slice(0, step.indexOf('.'))}:${sandboxId}`, step);
+  }
+
+  /** Times one setup or teardown (a teardown's result with errors counts as failed in "unbuild"). */
+  async observe<T>(op: Operation, sandboxId: unknown, fn: () => Promise<T>): Promise<T> {
+    const key = `${op}:${String(sandboxId)}`;
+    this.steps.delete(key);
+    const end = this.duration.startTimer({ op });
+    try {
+      const r = await fn();
+      const partial = (r as { errors?: unknown[] } | undefined)?.errors?.length;
+      end({ outcome: partial ? 'error' : 'ok' });
+      if (partial) this.errors.inc({ op, step: 'unbuild', errno: 'EIO' });
+      return r;
+    } catch (e) {
+      end({ outcome: 'error' });
+      this.errors.inc({ op, step: FAILED_STEP[this.steps.get(key) ?? `${op}.`] ?? 'finish', errno: errnoLabel(e) });
+      throw e;
+    } finally {
+      this.steps.delete(key);
+    }
+  }
+
+  recovered(seconds: number): void {
+    this.recoverySeconds.observe(seconds);
+  }
+
+  fdHandedOut(): void {
+    this.fdHandouts.inc();
+  }
+
+  /** A refused fd-socket peer ('peer_not_allowed', 'too_many_connections') or fds request (its error). */
+  fdRefused(reason: 'peer_not_allowed' | 'too_many_connections' | { error: unknown }): void {
+    const r = typeof reason === 'string' ? reason : (FD_REFUSAL_BY_ERRNO[errnoLabel(reason.error)] ?? 'other');
+    this.fdRefusals.inc({ reason: r });
+  }
+
+  /** The Prometheus text of every series, the state ones read now. */
+  async text(): Promise<string> {
+    await this.refresh();
+    return this.registry.metrics();
+  }
+
+  /** The node-wide series as JSON (`tapctl stats`): per-sandbox ones are in `tapctl describe`. */
+  async nodeJson(): Promise<prom.MetricObjectWithValues<prom.MetricValue<string>>[]> {
+    await this.refresh();
+    const all = await this.registry.getMetricsAsJSON();
+    return all.filter((m) => !m.name.startsWith('tapwire_sandbox_'));
+  }
+
+  /** Reads the state metrics; concurrent scrapes share one read. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.doRefresh().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const entries = this.source?.list() ?? [];
+    this.sandboxes.reset();
+    for (const s of SANDBOX_STATES) this.sandboxes.set({ state: s }, 0);
+    for (const e of entries) this.sandboxes.inc({ state: e.state });
+    const ids = entries.map((e) => e.sandboxId).sort();
+    // only ready sandboxes are read: a teardown stops the DHCP servers first, and their
+    // counts must not be lost with them (the last values stand until the record goes)
+    const ready = new Set(entries.filter((e) => e.state === 'ready').map((e) => e.sandboxId));
+    const samples = await mapLimit(ids, this.concurrency, async (id) =>
+      ready.has(id) ? this.source!.status(id).then(sample, () => undefined) : undefined,
+    );
+    const live = new Set(ids);
+    for (const [id, s] of this.lastSeen) {
+      if (live.has(id)) continue;
+      addSample(this.retired, s); // gone: its counts stay in the totals
+      this.lastSeen.delete(id);
+    }
+    ids.forEach((id, i) => {
+      const s = samples[i];
+      // unreadable now (its netns went): the last values stand; and never a count that goes down
+      if (s) this.lastSeen.set(id, maxSample(this.lastSeen.get(id), s));
+    });
+    const total: Sample = { dhcp: { ...this.retired.dhcp }, fence: new Map(this.retired.fence), drifted: false };
+    let drifted = 0;
+    for (const s of this.lastSeen.values()) {
+      addSample(total, s);
+      if (s.drifted) drifted++;
+    }
+    this.drifted.set(drifted);
+    setAll(this.dhcpReceived, DHCP_RECEIVED, 'type', total.dhcp);
+    setAll(this.dhcpReplies, DHCP_REPLIES, 'type', total.dhcp);
+    setAll(this.dhcpIgnored, DHCP_IGNORED, 'reason', total.dhcp);
+    setAll(this.dhcpFaults, DHCP_FAULTS, 'kind', total.dhcp);
+    this.fenceDrops.reset();
+    const byRule = new Map<string, number>();
+    for (const [name, n] of total.fence) byRule.set(fenceRule(name), (byRule.get(fenceRule(name)) ?? 0) + n);
+    for (const [rule, n] of byRule) this.fenceDrops.inc({ rule }, n);
+
+    this.sandboxDhcp.reset();
+    this.sandboxFence.reset();
+    const shown = ids.slice(0, this.maxSandboxSeries);
+    this.omitted.set(ids.length - shown.length);
+    for (const id of shown) {
+      const s = this.lastSeen.get(id);
+      if (!s) continue;
+      for (const [type, n] of Object.entries(dhcpSummary(s.dhcp))) this.sandboxDhcp.inc({ sandbox: id, type }, n);
+      const reasons: Record<FenceReason, number> = {
+        spoofed_source: 0,
+        guest_mac_from_pod: 0,
+        dhcp_from_pod: 0,
+        dhcp_to_pod: 0,
+      };
+      for (const [name, n] of s.fence) reasons[fenceReason(name)] += n;
+      for (const [reason, n] of Object.entries(reasons)) this.sandboxFence.inc({ sandbox: id, reason }, n);
+    }
+  }
+}
+
+function sample(s: Pick<SandboxStatus, 'dhcp' | 'fence' | 'drift'>): Sample {
+  const dhcp = newCounters();
+  for (const server of s.dhcp as Partial<DhcpCounters>[]) {
+    for (const k of Object.keys(dhcp) as (keyof DhcpCounters)[]) dhcp[k] += Number(server[k] ?? 0);
+  }
+  return {
+    dhcp,
+    fence: new Map((s.fence ?? []).map((f) => [f.name, f.packets])),
+    drifted: s.drift.length > 0,
+  };
+}
+
+function maxSample(a: Sample | undefined, b: Sample): Sample {
+  if (!a) return b;
+  for (const k of Object.keys(b.dhcp) as (keyof DhcpCounters)[]) b.dhcp[k] = Math.max(a.dhcp[k], b.dhcp[k]);
+  for (const [name, n] of a.fence) b.fence.set(name, Math.max(n, b.fence.get(name) ?? 0));
+  return b;
+}
+
+function addSample(into: Sample, s: Sample): void {
+  for (const k of Object.keys(into.dhcp) as (keyof DhcpCounters)[]) into.dhcp[k] += s.dhcp[k];
+  for (const [name, n] of s.fence) into.fence.set(name, (into.fence.get(name) ?? 0) + n);
+}
+
+/** Sets a counter's series to the given totals (a counter has no set: reset, then inc). */
+function setAll<L extends string>(
+  c: prom.Counter<L>,
+  list: [string, keyof DhcpCounters][],
+  label: L,
+  totals: DhcpCounters,
+): void {
+  c.reset();
+  for (const [value, key] of list) c.inc({ [label]: value } as Partial<Record<L, string>>, totals[key]);
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
