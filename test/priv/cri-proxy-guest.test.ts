@@ -164,7 +164,7 @@ function vmPodSuite(makeDriver: MakeDriver): void {
     };
   };
 
-  it('a VM pod made with crictl boots its guest through vmwrapper, works across restarts, and stop/remove undo it all', async (ctx) => {
+  it('a VM pod (runp, create, start) boots its guest through vmwrapper, works across restarts, and stop/remove undo it all', async (ctx) => {
     if (!d || !rig || !tap || !proxy) return ctx.skip(missing ?? 'no rig');
     console.log(`[vm pod] driving the pods with ${d.name}`);
 
