@@ -1,6 +1,6 @@
 // Bench suite 6: tapwire-cri as a CRI proxy in front of containerd 1.6 (the test suite's
 // rig: containerd and runc from Debian in namespaces of their own, a pause image built and
-// imported here; test/fixtures/containerd/rig.ts), with the real tapmanager.
+// imported here; src/demo/containerd/rig.ts), with the real tapmanager.
 //  - Per unary call: the same call straight at containerd's socket and through the
 //    tapwire-cri binary (--backend), interleaved one by one, with gRPC clients built from the
 //    official proto. Version and PodSandboxStatus (of an ordinary pod: passthrough).
@@ -22,7 +22,7 @@ import { VmPodStore } from '../src/cri/proxy/vm-store';
 import type { TapmanagerApi } from '../src/tapmanager/client';
 import { criClient, type CriClient } from '../test/fixtures/cni/cri-harness';
 import { startProxy, type ProxyProc } from '../test/fixtures/containerd/proxy-proc';
-import { startContainerd, sweepRigs, type Containerd } from '../test/fixtures/containerd/rig';
+import { startContainerd, sweepRigs, type Containerd } from '../src/demo/containerd/rig';
 import { benchDir, dropDir, onCleanup, track } from './resources';
 import { startDaemon, stopDaemon, type Daemon } from './setup';
 import { atMost, fmt, ratio, summarize, type SuiteResult } from './table';

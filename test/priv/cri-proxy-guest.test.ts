@@ -21,8 +21,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureGuest, guestCmdline, QEMU, qemuArgs, verdict, type GuestImage } from '../../src/guest';
 import { ConsoleReader } from '../../src/guest/console';
 import { mountState } from '../../src/cri/netns';
-import { followCriLog } from '../fixtures/containerd/cri-log';
-import { BUSYBOX_IMAGES } from '../fixtures/containerd/images';
+import { followCriLog } from '../../src/demo/containerd/cri-log';
+import { BUSYBOX_IMAGES } from '../../src/demo/containerd/images';
 import {
   crictlDriver,
   grpcDriver,
@@ -31,8 +31,8 @@ import {
   type PodJson,
 } from '../fixtures/containerd/pod-driver';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
-import { startContainerd, type Containerd } from '../fixtures/containerd/rig';
-import { IMAGE_GUEST, VM_IMAGE, vmImage } from '../fixtures/containerd/vm-image';
+import { startContainerd, type Containerd } from '../../src/demo/containerd/rig';
+import { IMAGE_GUEST, VM_IMAGE, vmImage } from '../../src/demo/containerd/vm-image';
 import { killDaemons, startDaemon, stopDaemon, type Daemon } from '../helpers/daemon';
 import { describeJudgedBy, describePrivileged, inCI, requireTools, SHARED_DIR } from '../helpers/privileged';
 
@@ -40,6 +40,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const CRICTL = 'cri-tools/crictl';
 const GATEWAY = '10.88.0.1'; // the rig's bridge (POD_SUBNET's first address)
 const GUEST_PORT = 8080;
+const SNAPSHOT_PLUGIN = path.join(__dirname, '../fixtures/containerd/netns-snapshot-plugin.js');
 
 const missing =
   requireTools('containerd', 'containerd-shim-runc-v2', 'runc', 'ctr', 'gcc', 'unshare', 'nsenter', QEMU) ??
@@ -110,10 +111,11 @@ function vmPodSuite(makeDriver: MakeDriver): void {
     guest = await ensureGuest(); // cached by setup.sh; built here on a fresh cache
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-proxyguest-'));
     snapshots = path.join(tmp, 'netns-snapshots');
+    fs.mkdirSync(snapshots);
     rig = await startContainerd({
       label: 'guest',
       images: () => [vmImage({ repo: ROOT, guest })],
-      netnsSnapshots: snapshots,
+      extraCniPlugins: [{ type: 'twt-netns-snapshot', script: SNAPSHOT_PLUGIN, conf: { dumpDir: snapshots } }],
     });
     const fdSocket = path.join(tmp, 'tapmanager', 'fd', 'fd.sock');
     tapArgs = ['--fd-socket', fdSocket];

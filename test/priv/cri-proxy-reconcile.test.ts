@@ -14,9 +14,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mountState } from '../../src/cri/netns';
 import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
 import { fetchFds } from '../../src/vmwrapper/fetch';
-import { BUSYBOX_IMAGES } from '../fixtures/containerd/images';
+import { BUSYBOX_IMAGES } from '../../src/demo/containerd/images';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
-import { startContainerd, type Containerd } from '../fixtures/containerd/rig';
+import { startContainerd, type Containerd } from '../../src/demo/containerd/rig';
 import { killDaemons, startDaemon, stopDaemon, type Daemon } from '../helpers/daemon';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
