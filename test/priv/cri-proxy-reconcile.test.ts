@@ -95,9 +95,9 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     await proxy!.stop();
   }
   /** Starts the proxy again; its log so far is returned by the function it resolves to. */
-  async function restartProxy(extra: string[] = []): Promise<() => string> {
+  async function restartProxy(extra: string[] = [], env: Record<string, string> = {}): Promise<() => string> {
     fs.rmSync(path.join(tmp, 'cri.sock'), { force: true });
-    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig!.socket}`, [...proxyArgs, ...extra]);
+    proxy = await startProxy(path.join(tmp, 'cri.sock'), `unix://${rig!.socket}`, [...proxyArgs, ...extra], env);
     client = criClient(proxy.socket);
     return proxy.stderr;
   }
@@ -251,6 +251,40 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
     expect(fs.existsSync(recordFile(id))).toBe(false);
     expect((await direct!.runtime.ListPodSandbox!({ filter: { id } })).items).toEqual([]);
+  });
+
+  it('a crash between containerd making a VM pod and the record: the marked sandbox is adopted at restart', async (ctx) => {
+    if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    await killProxy();
+    await restartProxy([], { TAPWIRE_TEST_CRASH_AFTER: 'proxy.run.created' });
+    await expect(
+      client!.runtime.RunPodSandbox!({ config: podConfig('rec-adopt'), runtimeHandler: 'tapwire' }),
+    ).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    expect(await proxy!.stop()).toBe('SIGKILL');
+    client!.close();
+    const items = (await direct!.runtime.ListPodSandbox!({})).items as { id: string; metadata: { name: string } }[];
+    const sb = items.find((i) => i.metadata.name === 'rec-adopt');
+    expect(sb).toMatchObject({ state: 'SANDBOX_READY', annotations: { 'tapwire.io/vm-pod': 'true' } });
+    const id = String(sb!.id);
+    expect(fs.existsSync(recordFile(id))).toBe(false);
+    expect(await tapIds()).not.toContain(id);
+
+    const log = await restartProxy();
+    await until('the log says it is done', () => log().includes('VM pod adopted and set up'));
+    expect(log()).toContain('sandbox marked as a VM pod without a record');
+    expect(await tapIds()).toContain(id);
+    const rec = JSON.parse(fs.readFileSync(recordFile(id), 'utf8')) as { netKey: string };
+    expect(rec).toMatchObject({ id, pod: { podName: 'rec-adopt', podNamespace: 'default' } });
+    const links = execFileSync('nsenter', [`--net=${pin(id)}`, 'ip', '-o', 'link'], { encoding: 'utf8' });
+    expect(links).toMatch(/ tap0: /);
+    const st = await client!.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(JSON.parse(st.info.tapwire)).toMatchObject({ netKey: rec.netKey, netnsPath: pin(id) });
+
+    await client!.runtime.StopPodSandbox!({ podSandboxId: id });
+    expect(await tapIds()).not.toContain(id);
+    expect(fs.existsSync(pin(id))).toBe(false);
+    await client!.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(fs.existsSync(recordFile(id))).toBe(false);
   });
 
   // last: tapmanager is down for a while
