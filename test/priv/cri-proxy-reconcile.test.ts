@@ -255,10 +255,12 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
 
   it('a crash between containerd making a VM pod and the record: the marked sandbox is adopted at restart', async (ctx) => {
     if (!client || !tap) return ctx.skip(missing ?? 'no rig');
+    const dns = { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] };
+    const adoptConfig = { ...podConfig('rec-adopt'), hostname: 'adopted-host', dnsConfig: dns };
     await killProxy();
     await restartProxy([], { TAPWIRE_TEST_CRASH_AFTER: 'proxy.run.created' });
     await expect(
-      client!.runtime.RunPodSandbox!({ config: podConfig('rec-adopt'), runtimeHandler: 'tapwire' }),
+      client!.runtime.RunPodSandbox!({ config: adoptConfig, runtimeHandler: 'tapwire' }),
     ).rejects.toMatchObject({ code: status.UNAVAILABLE });
     expect(await proxy!.stop()).toBe('SIGKILL');
     client!.close();
@@ -274,7 +276,11 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     expect(log()).toContain('sandbox marked as a VM pod without a record');
     expect(await tapIds()).toContain(id);
     const rec = JSON.parse(fs.readFileSync(recordFile(id), 'utf8')) as { netKey: string };
-    expect(rec).toMatchObject({ id, pod: { podName: 'rec-adopt', podNamespace: 'default' } });
+    // who the pod is, from containerd's status: as the RunPodSandbox that crashed would have set it up
+    expect(rec).toMatchObject({
+      id,
+      pod: { podName: 'rec-adopt', podNamespace: 'default', hostname: 'adopted-host', dns },
+    });
     const links = execFileSync('nsenter', [`--net=${pin(id)}`, 'ip', '-o', 'link'], { encoding: 'utf8' });
     expect(links).toMatch(/ tap0: /);
     const st = await client!.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true });
