@@ -163,7 +163,10 @@ export function tapInfo(fd: number): TapInfo {
 
 /** mount --bind source target (target must exist); throws with errno, code and both paths. */
 export function bindMount(source: string, target: string): void {
-  for (const [field, p] of [['source', source], ['target', target]] as const) {
+  for (const [field, p] of [
+    ['source', source],
+    ['target', target],
+  ] as const) {
     if (typeof p !== 'string' || !p.startsWith('/') || p.includes('\0')) {
       throw new TypeError(`${field} must be an absolute path without NUL bytes (got ${JSON.stringify(p)})`);
     }
