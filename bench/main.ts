@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCriSuite } from './cri';
+import { runProxySuite } from './cri-proxy';
 import { runDhcpSuite } from './dhcp';
 import { installCleanup, sweepStale } from './resources';
 import { runNicsSuite, runScaleSuite, runSetupSuite } from './setup';
@@ -77,6 +78,11 @@ const SUITES: Suite[] = [
     name: 'cri',
     what: '5. CRI RunPodSandbox end to end, split',
     run: (q) => runCriSuite(q ? { rounds: 5 } : {}),
+  },
+  {
+    name: 'proxy',
+    what: '6. tapwire-cri --backend containerd: unary call overhead, RunPodSandbox of a VM pod vs an ordinary one',
+    run: (q) => runProxySuite(q ? { calls: 100, rounds: 3 } : {}),
   },
 ];
 
@@ -169,6 +175,7 @@ async function main(): Promise<void> {
     try {
       const r = await s.run(args.quick);
       out[s.name] = { ...r, seconds: (Date.now() - t0) / 1000 };
+      if (r.skipped) console.log(`### ${s.name}: SKIPPED: ${r.skipped}\n`);
       for (const t of r.tables) console.log(`${renderTable(t)}\n`);
     } catch (e) {
       const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);

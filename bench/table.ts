@@ -52,6 +52,8 @@ export interface SuiteResult {
   targets: Target[];
   /** raw figures for --json */
   data?: Record<string, unknown>;
+  /** why the suite did not run here (e.g. a tool it needs is not installed) */
+  skipped?: string;
 }
 
 /** "at least `goal`x" targets (bigger is better): met when value >= goal. */

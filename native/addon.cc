@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSock(env, exports);
   InitNft(env, exports);
   InitNlBatch(env, exports);
+  InitMount(env, exports);
   return exports;
 }
 

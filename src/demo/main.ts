@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// The tapwire demo (the README's main job): in namespaces and directories it owns, it
-// starts tapmanager and tapwire-cri with the bundled CNI config (bridge + host-local +
-// portmap), runs a pod sandbox through the CRI socket, boots tapwire's guest through
-// vmwrapper on the sandbox's tap, shows the sandbox, its topology and the guest's lease,
-// then stops and removes the sandbox and shows that nothing is left. Whatever happens,
-// everything it made is removed on the way out (Ctrl-C included).
+// The tapwire demo (the README's main job). With containerd installed (and unless
+// --standalone), the shape a kubelet uses (proxy.ts): a containerd of its own, tapwire-cri
+// --backend in front of it, a VM pod by RuntimeClass handler whose container runs vmwrapper
+// and QEMU. Otherwise (--standalone), in namespaces and directories it owns, it starts
+// tapmanager and tapwire-cri with the bundled CNI config (bridge + host-local + portmap),
+// runs a pod sandbox through the CRI socket, boots tapwire's guest through vmwrapper on the
+// sandbox's tap. Both show the sandbox, its topology and the guest's lease, then stop and
+// remove the sandbox and show that nothing is left. Whatever happens, everything it made is
+// removed on the way out (Ctrl-C included).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -12,8 +15,9 @@ import * as path from 'node:path';
 import { mountState } from '../cri/netns';
 import { repoRoot } from '../cri/proto';
 import { runtimeClient, RuntimeClient } from './cri-client';
-import { bootGuest } from './guest';
+import { bootGuest, type GuestRun } from './guest';
 import { Daemon, startDaemon } from './procs';
+import { proxyDemo } from './proxy';
 import { Steps } from './steps';
 
 const ROOT = repoRoot();
@@ -52,12 +56,88 @@ function links(netns: string): string {
     .join(', ');
 }
 
+/** What the proxy demo needs that may be missing (containerd from Debian's package; gcc for the pause image). */
+function proxyMissing(): string[] {
+  return ['containerd', 'containerd-shim-runc-v2', 'runc', 'ctr', 'gcc', 'unshare', 'nsenter'].filter((t) => {
+    try {
+      sh('sh', ['-c', `command -v ${t}`]);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+const USAGE = `usage: demo [--standalone]
+  (default) with containerd installed: tapwire-cri --backend in front of a containerd of the demo's own
+  --standalone  tapwire-cri making the netns and calling CNI itself (also the default without containerd)
+`;
+
+/** The guest's run: how QEMU was started, its report lines and the lease it got. */
+function showGuest(steps: Steps, run: GuestRun): void {
+  steps.show(`ran as ${run.user}; the process was ${run.execedInto}`);
+  for (const l of run.lines) steps.show(l);
+  process.stdout.write('\n== the lease the guest reports ==\n');
+  const lease = run.lease;
+  const rows: [string, string | undefined][] = lease
+    ? [
+        ['nic', lease.nic],
+        ['ip', `${lease.ip}/${lease.mask}`],
+        ['router', lease.router.join(', ')],
+        ['routes', lease.routes.join(', ')],
+        ['dns', lease.dns.join(', ')],
+        ['search', lease.search.join(', ')],
+        ['domain', lease.domain],
+        ['mtu', lease.mtu],
+        ['hostname', lease.hostname],
+        ['lease', lease.lease && `${lease.lease} s`],
+        ['server', lease.server],
+      ]
+    : [['(none)', 'the guest reported no lease']];
+  for (const [k, v] of rows) if (v) process.stdout.write(`   ${k.padEnd(9)} ${v}\n`);
+  for (const p of run.problems) process.stdout.write(`   problem: ${p}\n`);
+  process.stdout.write('\n');
+}
+
+function finish(steps: Steps, ok: boolean): void {
+  steps.summary();
+  process.stdout.write(`\n${ok ? 'DEMO OK' : 'DEMO FAILED: the guest did not finish with its lease and checks ok'}\n`);
+  process.exitCode = ok ? 0 : 1;
+}
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.some((a) => a !== '--standalone')) {
+    process.stderr.write(USAGE);
+    process.exit(args.includes('--help') || args.includes('-h') ? 0 : 2);
+  }
   if (process.getuid?.() !== 0) throw new Error('the demo must run as root (it makes namespaces and bridges)');
   const steps = new Steps();
   const tag = `twdemo-${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
   const work = fs.mkdtempSync(path.join('/run', `${tag}-`));
   undo.push({ what: `remove ${work}`, fn: () => fs.rmSync(work, { recursive: true, force: true }) });
+
+  const missing = args.includes('--standalone') ? [] : proxyMissing();
+  if (!args.includes('--standalone') && !missing.length) {
+    process.stdout.write(
+      '== tapwire demo: CRI -> tapwire-cri --backend -> containerd (netns, CNI) -> tapmanager -> ' +
+        'VM container: vmwrapper -> QEMU guest ==\n',
+    );
+    process.stdout.write(`   (everything lives in ${work} and containerd's own namespaces; removed at the end)\n\n`);
+    const ok = await proxyDemo({
+      steps,
+      work,
+      root: ROOT,
+      dist: DIST,
+      undo: (what, fn) => undo.push({ what, fn }),
+      sh,
+      showGuest: (run) => showGuest(steps, run),
+    });
+    return finish(steps, ok);
+  }
+  if (missing.length) {
+    process.stdout.write(`(standalone mode: the demo with containerd needs ${missing.join(', ')}, not installed)\n`);
+  }
   const nodeNs = `${tag}-node`;
   const sock = {
     control: path.join(work, 'tapmanager', 'control.sock'),
@@ -205,28 +285,7 @@ async function main(): Promise<void> {
       workDir: path.join(work, 'guest'),
       timeoutMs: 150_000,
     });
-    steps.show(`ran as ${run.user}; the process was ${run.execedInto}`);
-    for (const l of run.lines) steps.show(l);
-    process.stdout.write('\n== the lease the guest reports ==\n');
-    const lease = run.lease;
-    const rows: [string, string | undefined][] = lease
-      ? [
-          ['nic', lease.nic],
-          ['ip', `${lease.ip}/${lease.mask}`],
-          ['router', lease.router.join(', ')],
-          ['routes', lease.routes.join(', ')],
-          ['dns', lease.dns.join(', ')],
-          ['search', lease.search.join(', ')],
-          ['domain', lease.domain],
-          ['mtu', lease.mtu],
-          ['hostname', lease.hostname],
-          ['lease', lease.lease && `${lease.lease} s`],
-          ['server', lease.server],
-        ]
-      : [['(none)', 'the guest reported no lease']];
-    for (const [k, v] of rows) if (v) process.stdout.write(`   ${k.padEnd(9)} ${v}\n`);
-    for (const p of run.problems) process.stdout.write(`   problem: ${p}\n`);
-    process.stdout.write('\n');
+    showGuest(steps, run);
     leaseOk = run.ok;
   });
 
@@ -251,11 +310,7 @@ async function main(): Promise<void> {
     if (list.items.length || tap.length || pins.length || leases.length) throw new Error('something was left behind');
   });
 
-  steps.summary();
-  process.stdout.write(
-    `\n${leaseOk ? 'DEMO OK' : 'DEMO FAILED: the guest did not finish with its lease and checks ok'}\n`,
-  );
-  process.exitCode = leaseOk ? 0 : 1;
+  finish(steps, leaseOk);
 }
 
 let interrupted = false;

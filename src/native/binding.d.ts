@@ -44,6 +44,7 @@ export interface Binding {
   openTap(name: string, opts: TapOptions): number[];
   tapSetPersist(fd: number, on: boolean): void;
   tapInfo(fd: number): TapInfo;
+  bindMount(source: string, target: string): void;
   udpSocketBoundToDevice(ifname: string, port: number): number;
   unixDatagramSend(path: string, data: Buffer): void;
   ifIndex(ifname: string): number;

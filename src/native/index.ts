@@ -166,6 +166,19 @@ export function tapInfo(fd: number): TapInfo {
   return native.tapInfo(fd);
 }
 
+/** mount --bind source target (target must exist); throws with errno, code and both paths. */
+export function bindMount(source: string, target: string): void {
+  for (const [field, p] of [
+    ['source', source],
+    ['target', target],
+  ] as const) {
+    if (typeof p !== 'string' || !p.startsWith('/') || p.includes('\0')) {
+      throw new TypeError(`${field} must be an absolute path without NUL bytes (got ${JSON.stringify(p)})`);
+    }
+  }
+  native.bindMount(source, target);
+}
+
 /** A UDP socket bound to ifname:port in the calling thread's namespace, for dgram bind({fd}). */
 export function udpSocketBoundToDevice(ifname: string, port: number): number {
   checkIfname('ifname', ifname);

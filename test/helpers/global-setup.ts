@@ -3,7 +3,7 @@
 // gone; world-readable runtime trees of test processes that are gone) before the tests
 // start and after.
 import { execFileSync } from 'node:child_process';
-import { sweepRigs } from '../fixtures/containerd/rig';
+import { sweepRigs } from '../../src/demo/containerd/rig';
 import { ownerPid, TEST_PREFIX } from './names';
 import { sweepRuntimeTrees } from './runtime-tree';
 

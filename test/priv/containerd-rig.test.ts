@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
-import { BUSYBOX_IMAGES } from '../fixtures/containerd/images';
-import { POD_SUBNET, startContainerd, type Containerd } from '../fixtures/containerd/rig';
+import { BUSYBOX_IMAGES } from '../../src/demo/containerd/images';
+import { POD_SUBNET, startContainerd, type Containerd } from '../../src/demo/containerd/rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const missing = requireTools('containerd', 'containerd-shim-runc-v2', 'runc', 'ctr', 'gcc', 'unshare');

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CRITEST_SKIP, runCritest, type CritestResult } from '../fixtures/containerd/critest';
 import { critestImages } from '../fixtures/containerd/critest-images';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
-import { startContainerd, type Containerd } from '../fixtures/containerd/rig';
+import { startContainerd, type Containerd } from '../../src/demo/containerd/rig';
 import { describeJudgedBy, inCI, requireTools } from '../helpers/privileged';
 
 const missing =

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fetchFds } from '../../src/vmwrapper/fetch';
-import { BUSYBOX_IMAGES } from '../fixtures/containerd/images';
+import { BUSYBOX_IMAGES } from '../../src/demo/containerd/images';
 import { startVmProxy, VM_PROXY_MISSING, type VmProxy } from '../fixtures/containerd/vm-proxy';
 import { stopDaemon } from '../helpers/daemon';
 import { describePrivileged } from '../helpers/privileged';
@@ -183,6 +183,46 @@ describePrivileged('tapwire-cri --backend reconciles VM pods at restart', () => 
     await vm.client.runtime.RemovePodSandbox!({ podSandboxId: id });
     expect(fs.existsSync(recordFile(id))).toBe(false);
     expect((await vm.direct.runtime.ListPodSandbox!({ filter: { id } })).items).toEqual([]);
+  });
+
+  it('a crash between containerd making a VM pod and the record: the marked sandbox is adopted at restart', async (ctx) => {
+    if (!vm?.tap) return ctx.skip(VM_PROXY_MISSING ?? 'no rig');
+    const dns = { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] };
+    const adoptConfig = { ...vm.podConfig('rec-adopt'), hostname: 'adopted-host', dnsConfig: dns };
+    await vm.killProxy();
+    await vm.restartProxy([], { TAPWIRE_TEST_CRASH_AFTER: 'proxy.run.created' });
+    await expect(
+      vm.client.runtime.RunPodSandbox!({ config: adoptConfig, runtimeHandler: 'tapwire' }),
+    ).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    expect(await vm.proxy.stop()).toBe('SIGKILL');
+    vm.client.close();
+    const items = (await vm.direct.runtime.ListPodSandbox!({})).items as { id: string; metadata: { name: string } }[];
+    const sb = items.find((i) => i.metadata.name === 'rec-adopt');
+    expect(sb).toMatchObject({ state: 'SANDBOX_READY', annotations: { 'tapwire.io/vm-pod': 'true' } });
+    const id = String(sb!.id);
+    expect(fs.existsSync(recordFile(id))).toBe(false);
+    expect(await tapIds()).not.toContain(id);
+
+    const log = await vm.restartProxy();
+    await until('the log says it is done', () => log().includes('VM pod adopted and set up'));
+    expect(log()).toContain('sandbox marked as a VM pod without a record');
+    expect(await tapIds()).toContain(id);
+    const rec = JSON.parse(fs.readFileSync(recordFile(id), 'utf8')) as { netKey: string };
+    // who the pod is, from containerd's status: as the RunPodSandbox that crashed would have set it up
+    expect(rec).toMatchObject({
+      id,
+      pod: { podName: 'rec-adopt', podNamespace: 'default', hostname: 'adopted-host', dns },
+    });
+    const links = execFileSync('nsenter', [`--net=${vm.pin(id)}`, 'ip', '-o', 'link'], { encoding: 'utf8' });
+    expect(links).toMatch(/ tap0: /);
+    const st = await vm.client.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    expect(JSON.parse(st.info.tapwire)).toMatchObject({ netKey: rec.netKey, netnsPath: vm.pin(id) });
+
+    await vm.client.runtime.StopPodSandbox!({ podSandboxId: id });
+    expect(await tapIds()).not.toContain(id);
+    expect(fs.existsSync(vm.pin(id))).toBe(false);
+    await vm.client.runtime.RemovePodSandbox!({ podSandboxId: id });
+    expect(fs.existsSync(recordFile(id))).toBe(false);
   });
 
   // last: tapmanager is down for a while

@@ -17,7 +17,7 @@ import { mountState } from '../../src/cri/netns';
 import { NETWORK_SPEC_ANNOTATION } from '../../src/spec';
 import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
-import { CNI_BIN_DIR, startContainerd, type Containerd } from '../fixtures/containerd/rig';
+import { CNI_BIN_DIR, startContainerd, type Containerd } from '../../src/demo/containerd/rig';
 import { killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { BUSYBOX_IMAGES } from '../fixtures/containerd/images';
+import { BUSYBOX_IMAGES } from '../../src/demo/containerd/images';
 import { startVmProxy, VM_PROXY_MISSING, type VmProxy } from '../fixtures/containerd/vm-proxy';
 import { killDaemons } from '../helpers/daemon';
 import { describePrivileged } from '../helpers/privileged';

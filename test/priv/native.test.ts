@@ -324,4 +324,23 @@ print(s.recv(100).decode(), flush=True)`,
     );
     expect(() => native.sendFds(-1, Buffer.from('x'), [])).toThrow(TypeError);
   });
+
+  it('bindMount pins a netns at a file; a missing target or a relative path is refused, naming it', () => {
+    const pin = path.join(tmp, 'pinned-netns');
+    fs.writeFileSync(pin, '');
+    const source = `/proc/${process.pid}/ns/net`;
+    try {
+      native.bindMount(source, pin);
+      const a = fs.statSync(source);
+      const b = fs.statSync(pin);
+      expect([b.dev, b.ino]).toEqual([a.dev, a.ino]);
+    } finally {
+      execFileSync('umount', [pin]);
+    }
+    expect(fs.statSync(pin).size).toBe(0); // the plain file again
+    expect(() => native.bindMount(source, path.join(tmp, 'missing'))).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'mount', target: path.join(tmp, 'missing') }),
+    );
+    expect(() => native.bindMount('proc/self/ns/net', pin)).toThrow(/source must be an absolute path/);
+  });
 });

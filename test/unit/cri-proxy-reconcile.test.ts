@@ -32,4 +32,19 @@ describe('planReconcile', () => {
       { kind: 'orphan', id: 'orphan' },
     ]);
   });
+
+  it('adopts a running sandbox with the vm-pod mark and no record; never an unmarked or stopped one', () => {
+    expect(
+      planReconcile({
+        records: ['known'],
+        backend: new Map([
+          ['known', { ready: true, marked: true }],
+          ['crashed', { ready: true, marked: true }],
+          ['stopped', { ready: false, marked: true }],
+          ['plain', { ready: true, marked: false }],
+        ]),
+        tapmanager: new Set(['known']),
+      }),
+    ).toEqual([{ kind: 'adopt', id: 'crashed' }]);
+  });
 });

@@ -3,13 +3,10 @@
 // proxy bind-mounts /proc/PID/ns/net of the sandbox's process on DIR/<sandbox id>, in a
 // shared mount-point directory as for standalone sandboxes (../netns.ts), and hands
 // tapmanager that path. Unpinning is removePersistentNetns: idempotent.
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
+import { bindMount } from '../../native';
 import { NetnsError, ensureNetnsDir, removePersistentNetns } from '../netns';
-
-const run = promisify(execFile);
 
 export class NetnsPins {
   private ready: Promise<void> | undefined;
@@ -33,7 +30,7 @@ export class NetnsPins {
     const fh = await fs.promises.open(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDONLY, 0o444);
     await fh.close();
     try {
-      await run('mount', ['--bind', source, file]);
+      bindMount(source, file); // a syscall: mount(8) as a process cost milliseconds per pod
       const pinned = fs.statSync(file);
       if (pinned.ino !== before.ino || pinned.dev !== before.dev) {
         throw new Error(`process ${pid} changed network namespace while it was pinned`);

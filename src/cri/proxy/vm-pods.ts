@@ -26,12 +26,15 @@
 //    one NIC per interface of the spec. An ordinary pod's annotation is forwarded untouched.
 //  - Reconciliation (reconcile.ts), at start and periodically: what the backend stopped or
 //    lost is torn down, a tapmanager record of no sandbox is torn down, a running VM pod
-//    tapmanager lost is set up again; each with a log line.
+//    tapmanager lost is set up again, a running sandbox with the proxy's mark and no record
+//    (tapwire-cri stopped right after the backend made it) is adopted and set up; each with a
+//    log line.
 // Calls on one sandbox are serialized.
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SetupRequest } from '../../tapmanager/protocol';
+import { crashHookFromEnv } from '../../tapmanager/crash-points';
 import { isNoSuchSandbox, type TapmanagerApi } from '../../tapmanager/client';
 import type { CniRunner } from '../../cni/network';
 import { defaultNetwork } from '../../cni/config';
@@ -57,6 +60,7 @@ import { BackendStatusError, backendUnary, forwardUnary, type UnaryHandler } fro
 import {
   backendRunRequest,
   createRequestSandbox,
+  isMarkedVmPod,
   readRunRequest,
   refuseReservedAnnotations,
   vmContainerRequest,
@@ -70,6 +74,8 @@ import { withEmbedded } from './wire';
 const RT = '/runtime.v1.RuntimeService/';
 /** How long the proxy's own calls to the backend may take (status, rollback). */
 const OWN_CALL_MS = 30_000;
+/** tests only (crash-points.ts): the hook TAPWIRE_TEST_CRASH_AFTER names, none in production */
+const crashHook = crashHookFromEnv();
 
 export interface NetnsPinner {
   pin(sandboxId: string, pid: number): Promise<string>;
@@ -120,6 +126,9 @@ export class VmPods {
   private timer: NodeJS.Timeout | undefined;
   /** VM pods whose StopPodSandbox failed on tapmanager teardown: since when, how often */
   private readonly stopFailures = new Map<string, { since: number; count: number }>();
+  /** RunPodSandbox calls of VM pods: started so far, and in flight (adoption waits for none) */
+  private runsStarted = 0;
+  private runsInFlight = 0;
 
   constructor(private readonly o: VmPodsOptions) {
     this.log = o.logger ?? silentLogger;
@@ -145,17 +154,22 @@ export class VmPods {
 
   private async reconcileOnce(): Promise<void> {
     const records = [...this.pods.keys()]; // before the lists: each had its setup done
+    const runsBefore = this.runsStarted;
     let tapmanager: Set<string>;
-    let backend: Map<string, { ready: boolean }>;
+    let backend: Map<string, { ready: boolean; marked: boolean }>;
     try {
       tapmanager = new Set(
         (await this.o.tapmanager.list()).map((e) => String((e as { sandboxId?: unknown }).sandboxId)),
       );
       const list = await this.call('ListPodSandbox', this.o.runtime.ListPodSandbox!.requestSerialize({}));
       const items = (
-        this.o.runtime.ListPodSandbox!.responseDeserialize(list.response) as { items?: { id: string; state: string }[] }
+        this.o.runtime.ListPodSandbox!.responseDeserialize(list.response) as {
+          items?: { id: string; state: string; annotations?: Record<string, string> }[];
+        }
       ).items;
-      backend = new Map((items ?? []).map((i) => [i.id, { ready: i.state === 'SANDBOX_READY' }]));
+      backend = new Map(
+        (items ?? []).map((i) => [i.id, { ready: i.state === 'SANDBOX_READY', marked: isMarkedVmPod(i.annotations) }]),
+      );
     } catch (e) {
       this.log.warn('reconciliation skipped: cannot list both sides', { error: e });
       return;
@@ -163,7 +177,7 @@ export class VmPods {
     const actions = planReconcile({ records, backend, tapmanager });
     for (const a of actions) {
       await this.lock
-        .run(a.id, () => this.carryOut(a))
+        .run(a.id, () => this.carryOut(a, runsBefore))
         .catch((e: unknown) => {
           this.log.error('reconciliation step failed', { id: a.id, kind: a.kind, error: e });
         });
@@ -171,9 +185,47 @@ export class VmPods {
     this.log.info('reconciled', { vmPods: records.length, actions: actions.length });
   }
 
-  private async carryOut(a: ReconcileAction): Promise<void> {
+  private async carryOut(a: ReconcileAction, runsBefore: number): Promise<void> {
     const { id } = a;
     switch (a.kind) {
+      case 'adopt': {
+        if (this.pods.has(id)) return; // its RunPodSandbox recorded it meanwhile
+        if (this.runsInFlight > 0 || this.runsStarted !== runsBefore) {
+          // it may be one a RunPodSandbox in flight is about to record: the next pass decides
+          this.log.info('VM pod without a record left to the next reconciliation: a RunPodSandbox is in flight', {
+            id,
+          });
+          return;
+        }
+        if (await this.tapmanagerHas(id)) {
+          this.log.error(
+            'a sandbox marked as a VM pod has no record of tapwire-cri but a tapmanager record: left alone',
+            {
+              id,
+            },
+          );
+          return;
+        }
+        this.log.warn(
+          'sandbox marked as a VM pod without a record (tapwire-cri stopped during its RunPodSandbox): adopting it',
+          {
+            id,
+          },
+        );
+        const pod = await this.identityOf(id);
+        const pending: VmPodRecord = { v: 1, id, netKey: '', netnsPath: '', createdAt: new Date().toISOString(), pod };
+        await this.o.store.write(pending);
+        this.pods.set(id, pending);
+        try {
+          await this.setUp(id, pod);
+          this.log.info('VM pod adopted and set up', { id });
+        } catch (e) {
+          const st = toGrpcStatus(e);
+          this.broken.set(id, `tapwire could not set this VM pod up: ${st.details}`);
+          this.log.error('adopting the VM pod failed: its PodSandboxStatus reports it', { id, error: st.details });
+        }
+        return;
+      }
       case 'orphan':
         if (this.pods.has(id)) return; // made meanwhile
         await this.teardown(id);
@@ -214,6 +266,36 @@ export class VmPods {
         return;
       }
     }
+  }
+
+  /**
+   * Who a sandbox's pod is, from the backend's verbose status: its metadata, and the config
+   * containerd keeps in info["info"] (hostname, DNS), read leniently.
+   */
+  private async identityOf(id: string): Promise<VmPodIdentity> {
+    const statusReq = this.o.runtime.PodSandboxStatus!.requestSerialize({ pod_sandbox_id: id, verbose: true });
+    const st = this.o.runtime.PodSandboxStatus!.responseDeserialize(
+      (await this.call('PodSandboxStatus', statusReq)).response,
+    ) as { status?: { metadata?: { name?: string; namespace?: string } }; info?: Record<string, string> };
+    const podName = st.status?.metadata?.name ?? '';
+    let config: { hostname?: unknown; dns_config?: { servers?: unknown; searches?: unknown; options?: unknown } } = {};
+    try {
+      const parsed = JSON.parse(st.info?.info ?? '{}') as { config?: typeof config };
+      config = parsed.config && typeof parsed.config === 'object' ? parsed.config : {};
+    } catch {
+      /* no config: metadata alone */
+    }
+    const strings = (v: unknown): string[] =>
+      Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+    const dns = config.dns_config;
+    return {
+      hostname: podHostname(typeof config.hostname === 'string' ? config.hostname : undefined, podName),
+      podName,
+      podNamespace: st.status?.metadata?.namespace ?? '',
+      ...(dns && typeof dns === 'object'
+        ? { dns: { servers: strings(dns.servers), searches: strings(dns.searches), options: strings(dns.options) } }
+        : {}),
+    };
   }
 
   /** Whether a VM pod is still running in the backend and still unknown to tapmanager. */
@@ -344,9 +426,24 @@ export class VmPods {
       podNamespace: config.metadata?.namespace ?? '',
       ...(dns ? { dns: { servers: dns.servers ?? [], searches: dns.searches ?? [], options: dns.options ?? [] } } : {}),
     };
+    this.runsStarted++;
+    this.runsInFlight++;
+    try {
+      return await this.runVm(call, pod, plan);
+    } finally {
+      this.runsInFlight--;
+    }
+  }
+
+  private async runVm(
+    call: grpc.ServerUnaryCall<Buffer, Buffer>,
+    pod: VmPodIdentity,
+    plan: ReturnType<typeof planVmNetwork> | undefined,
+  ): Promise<Reply> {
     const created = await this.call('RunPodSandbox', backendRunRequest(call.request, this.o.selector), call);
     const id = (this.o.runtime.RunPodSandbox!.responseDeserialize(created.response) as { pod_sandbox_id: string })
       .pod_sandbox_id;
+    await crashHook?.('proxy.run.created', id); // tests: a crash before the record is written (adopted at restart)
     await this.lock.run(id, async () => {
       try {
         // known from now on (a crash before setup ends leaves a VM pod that stop still tears
