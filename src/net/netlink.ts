@@ -209,6 +209,8 @@ export class NetlinkHandle {
   readonly maxInFlight: number;
   private inFlight = 0;
   private readonly queued: (() => void)[] = [];
+  /** settles when the last dump asked for is done (dump() queues behind it) */
+  private dumping: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly sock: RtNetlinkSocket,
@@ -290,12 +292,22 @@ export class NetlinkHandle {
    * flags it interrupted (the tables changed meanwhile, NLM_F_DUMP_INTR); the messages.
    */
   async dump(type: number, payload: Buffer, what: string, tries = 5): Promise<NetlinkMessage[]> {
-    for (let i = 1; ; i++) {
-      const [msgs] = await this.run('dump', what, () =>
-        this.sock.socket.request(type, payload, { flags: FlagsGet.DUMP }),
-      );
-      if (!msgs.some((m) => m.flags & NLM_F_DUMP_INTR)) return msgs;
-      if (i >= tries) throw new NetError('EINTR', 'dump', `${what} (interrupted ${tries} times)`, this.netns);
+    // one at a time: the kernel runs one dump per socket and answers a second with EBUSY
+    // (callers that share the handle, as a setup's NICs planned at once, need not know)
+    const before = this.dumping;
+    let done!: () => void;
+    this.dumping = new Promise<void>((r) => (done = r));
+    await before;
+    try {
+      for (let i = 1; ; i++) {
+        const [msgs] = await this.run('dump', what, () =>
+          this.sock.socket.request(type, payload, { flags: FlagsGet.DUMP }),
+        );
+        if (!msgs.some((m) => m.flags & NLM_F_DUMP_INTR)) return msgs;
+        if (i >= tries) throw new NetError('EINTR', 'dump', `${what} (interrupted ${tries} times)`, this.netns);
+      }
+    } finally {
+      done();
     }
   }
 
