@@ -5,7 +5,10 @@
 //    entries, the links it made).
 //  - domain side (domain.ts, run by vmwrapper/tapctl unprivileged, pure): the emulator's
 //    arguments for its NIC and the libvirt <interface> element.
-// The sandbox code (sandbox/*.ts) knows bindings only through this contract.
+// The sandbox code (sandbox/*.ts) knows bindings only through this contract, with one
+// exception left for issue #18: the fd hand-out and `revoke` (tap-holders.ts) open and
+// detach every NIC's tap, which is what the bridge (and later macvtap) hands over; a
+// binding that hands the emulator no tap (passt, slirp) adds its hand-out here then.
 import type { CniResult, DnsConfig } from '../../cni/result';
 import type { StaticLease } from '../../dhcp/server';
 import type { LinkState, NetlinkHandle } from '../../net/netlink';
