@@ -81,6 +81,10 @@ describePrivileged('tapmanager setup with nics', () => {
       ],
       [req([nic0, { ...nic1, macAddress: '03:00:00:00:00:01' }]), { field: 'nics[1].macAddress' }],
       [
+        req([nic0, { ...nic1, macAddress: p.mac.toUpperCase() }]),
+        { field: 'nics[1].macAddress', message: expect.stringContaining('which nics[0] has too') },
+      ],
+      [
         req([nic0, { ...nic1, name: 'default' }]),
         { field: 'nics[1].name', message: expect.stringContaining('nics[0]') },
       ],

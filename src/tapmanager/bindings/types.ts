@@ -11,7 +11,8 @@ import type { StaticLease } from '../../dhcp/server';
 import type { LinkState, NetlinkHandle } from '../../net/netlink';
 import type { Logger } from '../../util/log';
 import type { FenceNic } from '../fence/types';
-import type { GuestNic } from '../protocol';
+import type { FdsResult, GuestNic } from '../protocol';
+import type { TapHold } from '../tap-holders';
 import type { NicRecord } from '../record';
 import type { NicLinks } from '../topology';
 import type { UndoError } from './errors';
@@ -134,4 +135,21 @@ export interface PodBinding {
   madeLinks(nic: NicRecord, mark: string): MadeLink[];
   /** The interface its DHCP server listens on. */
   dhcpInterface(nic: NicRecord): string;
+  /** What it hands the emulator over the fd socket, and how an earlier holder is detached. */
+  readonly handOut: FdHandOut;
+}
+
+/**
+ * The fd hand-out of a binding's NICs. The sandbox calls it with each run of consecutive
+ * NICs that share the binding, in NIC order, so the reply's fds stay in NIC order.
+ */
+export interface FdHandOut {
+  /** Refuses (EBUSY, naming what is held) while an earlier holder still has any of the NICs' files. */
+  checkNotHeld(sandboxId: string, nsPath: string, nics: readonly NicRecord[]): Promise<void>;
+  /** The NICs' fds, in order; on failure none stays open. */
+  open(sandboxId: string, nsPath: string, nics: readonly NicRecord[]): number[];
+  /** Detaches whoever holds the NICs' files, so that a fetch works again. */
+  revoke(nsPath: string, nics: readonly NicRecord[], mark: string): Promise<TapHold[]>;
+  /** The NIC's entry in the fds reply (its fds: `queues` of them, as its domain side counts). */
+  entry(nic: NicRecord): FdsResult['nics'][number];
 }

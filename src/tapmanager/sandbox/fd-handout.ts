@@ -1,11 +1,28 @@
-// Handing a sandbox's tap fds to vmwrapper (one holder at a time), and taking them back.
+// Handing a sandbox's NIC fds to vmwrapper (one holder at a time), and taking them back:
+// each binding's hand-out (bindings/types.ts FdHandOut), over the runs of consecutive
+// NICs that share a binding, so the fds come in NIC order.
 import { timingSafeEqual } from 'node:crypto';
+import { bindingOf, type PodBinding } from '../bindings';
+import { closeFd } from '../../native';
 import { TapError, badInput } from '../errors';
 import { linkMark } from '../link-mark';
 import type { FdsResult } from '../protocol';
-import { checkNotHeld, openTaps, revokeTaps, type TapHold } from '../tap-holders';
+import type { NicRecord, SandboxRecord } from '../record';
+import type { TapHold } from '../tap-holders';
 import { checkSandboxId } from '../validate';
 import { goneMessage, pinRecord, type ManagerContext } from './context';
+
+/** The record's NICs as runs of consecutive NICs with one binding, in order. */
+function runs(rec: SandboxRecord): { binding: PodBinding; nics: NicRecord[] }[] {
+  const out: { binding: PodBinding; nics: NicRecord[] }[] = [];
+  for (const nic of rec.nics) {
+    const binding = bindingOf(nic);
+    const last = out.at(-1);
+    if (last?.binding === binding) last.nics.push(nic);
+    else out.push({ binding, nics: [nic] });
+  }
+  return out;
+}
 
 /**
  * fds for vmwrapper: the key is "<sandboxId>:<token>". One holder at a time: refused
@@ -29,34 +46,25 @@ export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ r
       throw new TapError('EAGAIN', `sandbox ${JSON.stringify(id)} is ${rec?.state ?? 'gone'}`, 'key');
     const ns = pinRecord(ctx, rec);
     if (!ns) throw new TapError('ENOENT', goneMessage(rec), 'key');
-    let fds: number[];
+    const fds: number[] = [];
     try {
-      await checkNotHeld(id, ns.path, rec.nics);
-      fds = openTaps(id, ns.path, rec.nics);
+      const groups = runs(rec);
+      for (const g of groups) await g.binding.handOut.checkNotHeld(id, ns.path, g.nics);
+      for (const g of groups) fds.push(...g.binding.handOut.open(id, ns.path, g.nics));
+    } catch (e) {
+      for (const fd of fds) closeFd(fd);
+      throw e;
     } finally {
       ns.close();
     }
     return {
       fds,
-      result: {
-        sandboxId: rec.sandboxId,
-        nics: rec.nics.map((n) => ({
-          // a request without `nics` gets today's reply (no name, and bridge by default)
-          ...(n.name !== undefined ? { name: n.name } : {}),
-          ...(n.binding !== undefined ? { binding: n.binding } : {}),
-          mac: n.guestMac,
-          model: n.model,
-          queues: n.queues,
-          vnetHdr: true,
-          tap: n.tap,
-          vhost: false,
-        })),
-      },
+      result: { sandboxId: rec.sandboxId, nics: rec.nics.map((n) => bindingOf(n).handOut.entry(n)) },
     };
   });
 }
 
-/** Detaches whoever holds the sandbox's taps (tap-holders.ts), so that `fds` works again. */
+/** Detaches whoever holds the sandbox's NIC files (tap-holders.ts), so that `fds` works again. */
 export async function revokeFds(ctx: ManagerContext, id: unknown): Promise<{ sandboxId: string; revoked: TapHold[] }> {
   const sandboxId = checkSandboxId(id);
   return ctx.registry.serialize(sandboxId, async () => {
@@ -65,9 +73,10 @@ export async function revokeFds(ctx: ManagerContext, id: unknown): Promise<{ san
     if (rec.state !== 'ready') throw new TapError('EAGAIN', `sandbox ${JSON.stringify(sandboxId)} is ${rec.state}`);
     const ns = pinRecord(ctx, rec);
     if (!ns) throw new TapError('ENOENT', goneMessage(rec), 'sandboxId');
-    let revoked: TapHold[];
+    const revoked: TapHold[] = [];
     try {
-      revoked = await revokeTaps(ns.path, rec.nics, linkMark(ctx.scope, sandboxId));
+      const mark = linkMark(ctx.scope, sandboxId);
+      for (const g of runs(rec)) revoked.push(...(await g.binding.handOut.revoke(ns.path, g.nics, mark)));
     } finally {
       ns.close();
     }

@@ -7,7 +7,7 @@ import { SERVER_PORT } from '../../dhcp/constants';
 import { closeFd, udpSocketBoundToDevice } from '../../native';
 import type { NetlinkHandle } from '../../net/netlink';
 import { bindingOf, podBinding, type NicSpec } from '../bindings';
-import { TapError } from '../errors';
+import { TapError, badInput } from '../errors';
 import { applyFence } from '../fence';
 import type { FenceNic } from '../fence/types';
 import { linkMark } from '../link-mark';
@@ -44,6 +44,24 @@ async function all<T>(ops: Promise<T>[]): Promise<T[]> {
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/** Two NICs of one guest never share a MAC: a spec's macAddress may be another NIC's pod interface MAC. */
+function checkGuestMacs(req: SetupRequest, nics: NicRecord[]): void {
+  if (!req.nics) return; // without nics every MAC is a pod interface's own
+  const seen = new Map<string, number>();
+  for (const [i, n] of nics.entries()) {
+    const j = seen.get(n.guestMac);
+    if (j !== undefined) {
+      const own = req.nics[i]?.macAddress !== undefined;
+      throw badInput(
+        own ? `nics[${i}].macAddress` : `nics[${i}].podInterface`,
+        own ? req.nics[i]!.macAddress : n.veth.ifname,
+        `gives the guest MAC ${n.guestMac}, which nics[${j}] has too`,
+      );
+    }
+    seen.set(n.guestMac, i);
+  }
 }
 
 function nicSummary(n: NicRecord): string {
@@ -96,6 +114,7 @@ export async function doSetup(
         ),
       ),
     );
+    checkGuestMacs(req, nicRecs);
     await step(ctx, 'setup.planned', req.sandboxId);
     const now = new Date().toISOString();
     rec = {

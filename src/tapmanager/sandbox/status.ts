@@ -3,6 +3,7 @@
 import { NetlinkHandle } from '../../net/netlink';
 import { TapError } from '../errors';
 import { readFenceCounters } from '../fence';
+import { linkMark } from '../link-mark';
 import { bindingOf } from '../bindings';
 import type { NicStatus } from '../bindings/types';
 import type { ListEntry } from '../protocol';
@@ -37,7 +38,18 @@ export async function sandboxStatus(ctx: ManagerContext, id: unknown): Promise<S
       const nl = NetlinkHandle.open(ns.path);
       try {
         const links = await nl.links();
-        live = rec.nics.map((n) => links.filter((l) => [n.veth.ifname, n.bridge, n.tap].includes(l.name)));
+        const mark = linkMark(ctx.scope, rec.sandboxId);
+        live = rec.nics.map((n) => {
+          // the pod interface first, then the links the binding made (the bridge's: bridge, tap)
+          const names = [
+            n.veth.ifname,
+            ...bindingOf(n)
+              .madeLinks(n, mark)
+              .map((m) => m.name)
+              .reverse(),
+          ];
+          return links.filter((l) => names.includes(l.name));
+        });
       } finally {
         nl.close();
       }
