@@ -17,7 +17,7 @@
 // socket fail anyway, its 'error' fails the handle's requests instead of leaving them
 // waiting for replies that were lost.
 import { createRtNetlink, FlagsGet, FlagsNew, NetlinkMessage, RtNetlinkSocket } from 'netlink';
-import { errnoName, netlinkBatchIn, withNetns } from '../native';
+import { errnoName, closeFd, netlinkBatchIn, netlinkDump, netlinkSocketHere, withNetns } from '../native';
 import { ipToBuffer } from './addr-text';
 import { macFromBuffer, macToBuffer } from './mac';
 import { nlattr, nlattrs, u32 } from './nlattr';
@@ -32,8 +32,12 @@ import {
   type RouteSpec,
 } from './rtnl-messages';
 import {
+  linkKindOf,
   parseAddrMessage,
+  parseLinkMessage,
   parseRouteMessage,
+  RTM_GETLINK,
+  RTM_NEWLINK,
   RTM_GETADDR,
   RTM_GETROUTE,
   RTM_NEWADDR,
@@ -160,11 +164,7 @@ function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffe
   return Buffer.concat([head, payload]);
 }
 
-function kindOf(linkinfo: Buffer | undefined): string | undefined {
-  if (!linkinfo) return undefined;
-  for (const [type, data] of nlattrs(linkinfo)) if (type === IFLA_INFO_KIND) return data.toString().replace(/\0+$/, '');
-  return undefined;
-}
+const kindOf = linkKindOf;
 
 const IFLA_TUN_NUM_QUEUES = 8;
 const IFLA_TUN_NUM_DISABLED_QUEUES = 9;
@@ -504,6 +504,7 @@ export const NUD = { PERMANENT: NUD_PERMANENT };
 const IFLA_GROUP = 27;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
+const NLM_F_DUMP = 0x300;
 
 /**
  * Deletes every link of IFLA_GROUP `group` in the namespace at path `netns` with one
@@ -538,4 +539,79 @@ export function deleteLinkGroup(netns: string, group: number): Promise<void> {
       netns,
     });
   });
+}
+
+/**
+ * The reads a setup makes before it changes anything (links, a link's addresses and
+ * routes), answered synchronously on a route socket of tapwire's own (native netlinkDump:
+ * the kernel makes a dump as it is read, in the reader's syscall): no event-loop round
+ * trip per dump, nothing else in flight on the socket. Made in a namespace window; the
+ * socket stays in that namespace. Failures are NetErrors like a NetlinkHandle's.
+ */
+export class NetlinkReader {
+  private seq = 0;
+  private open = true;
+
+  private constructor(
+    private readonly fd: number,
+    readonly netns: string,
+  ) {}
+
+  /** Opens the socket in the calling thread's namespace, which must be the one at `netns` (in a withNetns window for it). */
+  static inWindow(netns: string): NetlinkReader {
+    try {
+      return new NetlinkReader(netlinkSocketHere(NETLINK_ROUTE), netns);
+    } catch (e) {
+      throw new NetError(errCode(e), 'open netlink socket', 'rtnetlink', netns);
+    }
+  }
+
+  close(): void {
+    if (this.open) closeFd(this.fd);
+    this.open = false;
+  }
+
+  /** The payloads of a dump of `type`, retried while the kernel flags it interrupted. */
+  private dump(type: number, payload: Buffer, want: number, what: string, tries = 5): Buffer[] {
+    for (let i = 1; ; i++) {
+      let raw: Buffer;
+      try {
+        raw = netlinkDump(this.fd, nlmsg(type, NLM_F_REQUEST | NLM_F_DUMP, ++this.seq, payload));
+      } catch (e) {
+        throw new NetError(errCode(e), 'dump', what, this.netns);
+      }
+      const out: Buffer[] = [];
+      let intr = false;
+      for (let at = 0; at + 16 <= raw.length;) {
+        const len = raw.readUInt32LE(at);
+        if (len < 16 || at + len > raw.length) break;
+        if (raw.readUInt16LE(at + 6) & NLM_F_DUMP_INTR) intr = true;
+        if (raw.readUInt16LE(at + 4) === want) out.push(raw.subarray(at + 16, at + len));
+        at += (len + 3) & ~3;
+      }
+      if (!intr) return out;
+      if (i >= tries) throw new NetError('EINTR', 'dump', `${what} (interrupted ${tries} times)`, this.netns);
+    }
+  }
+
+  links(): LinkState[] {
+    // struct ifinfomsg, all zero: every link
+    return this.dump(RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, 'links')
+      .map(parseLinkMessage)
+      .filter((l): l is LinkState => l !== undefined);
+  }
+
+  /** Every address on link `ifindex`, both families. */
+  addressesOf(ifindex: number): RtnlAddress[] {
+    return this.dump(RTM_GETADDR, Buffer.alloc(8), RTM_NEWADDR, 'addresses')
+      .map((d) => parseAddrMessage(d, ifindex))
+      .filter((x): x is RtnlAddress => x !== undefined);
+  }
+
+  /** Every route of every table that goes out through link `ifindex` (its oif or one of its nexthops). */
+  routesThrough(ifindex: number): RtnlRoute[] {
+    return this.dump(RTM_GETROUTE, Buffer.alloc(12), RTM_NEWROUTE, 'routes')
+      .map((d) => parseRouteMessage(d, ifindex))
+      .filter((x): x is RtnlRoute => x !== undefined);
+  }
 }

@@ -6,7 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SERVER_PORT } from '../dhcp/constants';
 import { DhcpServer, StaticLease } from '../dhcp/server';
 import { closeFd, udpSocketBoundToDevice } from '../native';
-import { NetlinkHandle } from '../net/netlink';
+import { NetlinkHandle, NetlinkReader } from '../net/netlink';
 import { randomMac } from '../net/mac';
 import type { Logger } from '../util/log';
 import { RateLimiter } from '../util/rate-limit';
@@ -106,22 +106,31 @@ export class SandboxManager {
   async setup(raw: unknown): Promise<SetupResult> {
     const { req, nics } = validateSetup(raw);
     // opened once: every step works in the namespace that was there now (netns-pin.ts)
-    // and its route socket made in the same namespace window
-    let ns: PinnedNetns & { value: NetlinkHandle };
+    // and its route sockets made in the same namespace window
+    let ns: PinnedNetns & { value: { nl: NetlinkHandle; reader: NetlinkReader } };
     try {
-      ns = pinNetns(req.netnsPath, (path) => crashCounting(NetlinkHandle.inWindow(path), 'setup'));
+      ns = pinNetns(req.netnsPath, (path) => {
+        const reader = NetlinkReader.inWindow(path);
+        try {
+          return { nl: crashCounting(NetlinkHandle.inWindow(path), 'setup'), reader };
+        } catch (e) {
+          reader.close();
+          throw e;
+        }
+      });
     } catch (e) {
       if (e instanceof NetnsPinError) throw badInput('netnsPath', req.netnsPath, e.reason);
       throw e;
     }
     try {
       refuseHostNetns(req.netnsPath, ns.path);
-      return await this.serialize(req.sandboxId, () => this.doSetup(req, nics, ns, ns.value));
+      return await this.serialize(req.sandboxId, () => this.doSetup(req, nics, ns, ns.value.nl, ns.value.reader));
     } catch (e) {
       if (e instanceof Error) e.message = unpinned(e.message, ns, req.netnsPath);
       throw e;
     } finally {
-      ns.value.close();
+      ns.value.nl.close();
+      ns.value.reader.close();
       ns.close();
     }
   }
@@ -177,6 +186,7 @@ export class SandboxManager {
     inputs: NicInput[],
     ns: PinnedNetns,
     nl: NetlinkHandle,
+    reader: NetlinkReader,
   ): Promise<SetupResult> {
     const existing = this.records.get(req.sandboxId);
     if (existing) {
@@ -197,11 +207,11 @@ export class SandboxManager {
     try {
       // 1. snapshot every veth before touching anything, and plan what the guest gets
       // and the links it builds: names and indexes no link in the netns has
-      const links = await nl.links();
+      const links = reader.links();
       const made = planNicLinks(links, inputs.length);
       const nicRecs: NicRecord[] = [];
       for (const [i, input] of inputs.entries()) {
-        const snap = await readVethSnapshot(ns.path, input.ifname, { nl, links }).catch((e: unknown) => {
+        const snap = await readVethSnapshot(ns.path, input.ifname, { nl: reader, links }).catch((e: unknown) => {
           throw badInput(
             `cniResult.interfaces[${input.cniIndex}].name`,
             input.ifname,

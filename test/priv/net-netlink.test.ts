@@ -1,7 +1,14 @@
 // src/net/netlink.ts against a real namespace: every verb, and errors that name what failed.
 import { afterEach, expect, it } from 'vitest';
-import { netnsInode } from '../../src/native';
-import { addressDelete, deleteLinkGroup, isNetError, NetlinkHandle, routeChange } from '../../src/net/netlink';
+import { netnsInode, withNetns } from '../../src/native';
+import {
+  addressDelete,
+  deleteLinkGroup,
+  isNetError,
+  NetlinkHandle,
+  NetlinkReader,
+  routeChange,
+} from '../../src/net/netlink';
 import { createNetns, removeAllNetns } from '../helpers/netns';
 import { describePrivileged } from '../helpers/privileged';
 
@@ -130,6 +137,38 @@ describePrivileged('netlink handle', () => {
       ).toEqual(new Set(['ESRCH']));
       expect((await nl.links()).map((l) => l.name)).toContain('d0');
     } finally {
+      nl.close();
+    }
+  });
+
+  it('NetlinkReader reads links, addresses and routes synchronously, as the handle does, on thousands of routes', async () => {
+    const ns = createNetns('nlr');
+    ns.ip('link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1');
+    ns.ip('link', 'add', 'br7', 'type', 'bridge');
+    ns.ip('link', 'set', 'br7', 'alias', 'tapwire:x', 'group', '7');
+    ns.ip('tuntap', 'add', 'dev', 'tap7', 'mode', 'tap');
+    ns.ip('link', 'set', 'd0', 'master', 'br7', 'mtu', '1400', 'up');
+    ns.ip('addr', 'add', '10.1.0.2/24', 'dev', 'd0');
+    ns.ip('addr', 'add', 'fd00::2/64', 'dev', 'd0', 'nodad');
+    const batch = Array.from(
+      { length: 3000 },
+      (_, i) => `route add 10.${100 + (i >> 8)}.${i & 255}.0/24 via 10.1.0.1 dev d0`,
+    );
+    ns.exec('ip', ['-batch', '-'], batch.join('\n'));
+    const nl = NetlinkHandle.open(ns.path);
+    const reader = withNetns(ns.path, () => NetlinkReader.inWindow(ns.path));
+    try {
+      const links = reader.links();
+      expect(links).toEqual(await nl.links());
+      expect(links.find((l) => l.name === 'br7')).toMatchObject({ kind: 'bridge', alias: 'tapwire:x', group: 7 });
+      expect(links.find((l) => l.name === 'd0')).toMatchObject({ kind: 'veth', mtu: 1400, up: true });
+      const d0 = links.find((l) => l.name === 'd0')!.index;
+      expect(reader.addressesOf(d0)).toEqual(await nl.addressesOf(d0));
+      const routes = reader.routesThrough(d0);
+      expect(routes).toEqual(await nl.routesThrough(d0));
+      expect(routes.filter((r) => r.gateway === '10.1.0.1')).toHaveLength(3000);
+    } finally {
+      reader.close();
       nl.close();
     }
   });
