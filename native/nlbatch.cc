@@ -171,14 +171,18 @@ Napi::Value NetlinkSocketHere(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// netlinkDump(fd, request): sends one dump request (a whole netlink message) on the netlink
-// socket fd and reads its answer to NLMSG_DONE, synchronously (the kernel makes each part
-// as the previous one is read, in the reader's own syscall); returns the messages of the
-// answer (headers included) back to back, DONE left out. A NLMSG_ERROR answer throws it.
+// netlinkDump(fd, request, maxBytes): sends one dump request (a whole netlink message) on
+// the netlink socket fd and reads its answer to NLMSG_DONE, synchronously (the kernel makes
+// each part as the previous one is read, in the reader's own syscall); returns the messages
+// of the answer (headers included) back to back, DONE left out. A NLMSG_ERROR answer
+// throws it; an answer past maxBytes throws E2BIG, the rest of it unread (the socket is
+// then of no further use: close it).
 Napi::Value NetlinkDump(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   if (info.Length() < 2 || !info[1].IsBuffer()) ThrowType(env, "request must be a Buffer");
+  if (info.Length() < 3 || !info[2].IsNumber()) ThrowType(env, "maxBytes must be a number");
+  double maxBytes = info[2].As<Napi::Number>().DoubleValue();
   auto req = info[1].As<Napi::Buffer<uint8_t>>();
   if (req.Length() < NLMSG_HDRLEN) ThrowType(env, "request must be a netlink message");
   uint32_t seq = reinterpret_cast<const struct nlmsghdr*>(req.Data())->nlmsg_seq;
@@ -211,6 +215,8 @@ Napi::Value NetlinkDump(const Napi::CallbackInfo& info) {
       }
       auto* b = reinterpret_cast<uint8_t*>(h);
       out.insert(out.end(), b, b + NLMSG_ALIGN(h->nlmsg_len));
+      if (static_cast<double>(out.size()) > maxBytes)
+        throw ErrnoError(env, "recv", E2BIG, "netlink dump past " + std::to_string(static_cast<long long>(maxBytes)) + " bytes");
     }
   }
 }

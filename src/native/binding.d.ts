@@ -51,7 +51,7 @@ export interface Binding {
   nftRunIn(netns: string, script: string, json: boolean): Promise<NftRunResult>;
   netlinkBatchIn(netns: string, protocol: number, messages: Buffer): Promise<NetlinkReply[]>;
   netlinkSocketHere(protocol: number): number;
-  netlinkDump(fd: number, request: Buffer): Buffer;
+  netlinkDump(fd: number, request: Buffer, maxBytes: number): Buffer;
 }
 
 export interface NetlinkReply {

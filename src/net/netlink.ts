@@ -546,8 +546,15 @@ export function deleteLinkGroup(netns: string, group: number): Promise<void> {
  * routes), answered synchronously on a route socket of tapwire's own (native netlinkDump:
  * the kernel makes a dump as it is read, in the reader's syscall): no event-loop round
  * trip per dump, nothing else in flight on the socket. Made in a namespace window; the
- * socket stays in that namespace. Failures are NetErrors like a NetlinkHandle's.
+ * socket stays in that namespace. Failures are NetErrors like a NetlinkHandle's. A dump
+ * past READER_MAX_BYTES (a namespace with thousands of routes, addresses or links, which
+ * its owner can make) is not read here, where it would hold up the event loop in one
+ * piece: that read, and every one after it, goes to a NetlinkHandle (a promise then).
  */
+/** Bytes a NetlinkReader reads of one dump (some 2500 routes); past it the code TOO_LARGE. */
+export const READER_MAX_BYTES = 256 << 10;
+const TOO_LARGE = 'E2BIG';
+
 export class NetlinkReader {
   private seq = 0;
   private open = true;
@@ -569,6 +576,24 @@ export class NetlinkReader {
   close(): void {
     if (this.open) closeFd(this.fd);
     this.open = false;
+    this.handle?.close();
+  }
+
+  /** Where reads go once one was too large for this socket. */
+  private handle: NetlinkHandle | undefined;
+
+  /** `read` here, or `slow` on a NetlinkHandle once a dump was too large to read here. */
+  private read<T>(read: () => T, slow: (nl: NetlinkHandle) => Promise<T>): T | Promise<T> {
+    if (!this.handle) {
+      try {
+        return read();
+      } catch (e) {
+        if (!isNetError(e, TOO_LARGE)) throw e;
+        this.close(); // the rest of that dump is still on the socket
+        this.handle = NetlinkHandle.open(this.netns);
+      }
+    }
+    return slow(this.handle);
   }
 
   /** The payloads of a dump of `type`, retried while the kernel flags it interrupted. */
@@ -576,7 +601,7 @@ export class NetlinkReader {
     for (let i = 1; ; i++) {
       let raw: Buffer;
       try {
-        raw = netlinkDump(this.fd, nlmsg(type, NLM_F_REQUEST | NLM_F_DUMP, ++this.seq, payload));
+        raw = netlinkDump(this.fd, nlmsg(type, NLM_F_REQUEST | NLM_F_DUMP, ++this.seq, payload), READER_MAX_BYTES);
       } catch (e) {
         throw new NetError(errCode(e), 'dump', what, this.netns);
       }
@@ -594,24 +619,36 @@ export class NetlinkReader {
     }
   }
 
-  links(): LinkState[] {
-    // struct ifinfomsg, all zero: every link
-    return this.dump(RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, 'links')
-      .map(parseLinkMessage)
-      .filter((l): l is LinkState => l !== undefined);
+  links(): LinkState[] | Promise<LinkState[]> {
+    return this.read(
+      () =>
+        // struct ifinfomsg, all zero: every link
+        this.dump(RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, 'links')
+          .map(parseLinkMessage)
+          .filter((l): l is LinkState => l !== undefined),
+      (nl) => nl.links(),
+    );
   }
 
   /** Every address on link `ifindex`, both families. */
-  addressesOf(ifindex: number): RtnlAddress[] {
-    return this.dump(RTM_GETADDR, Buffer.alloc(8), RTM_NEWADDR, 'addresses')
-      .map((d) => parseAddrMessage(d, ifindex))
-      .filter((x): x is RtnlAddress => x !== undefined);
+  addressesOf(ifindex: number): RtnlAddress[] | Promise<RtnlAddress[]> {
+    return this.read(
+      () =>
+        this.dump(RTM_GETADDR, Buffer.alloc(8), RTM_NEWADDR, 'addresses')
+          .map((d) => parseAddrMessage(d, ifindex))
+          .filter((x): x is RtnlAddress => x !== undefined),
+      (nl) => nl.addressesOf(ifindex),
+    );
   }
 
   /** Every route of every table that goes out through link `ifindex` (its oif or one of its nexthops). */
-  routesThrough(ifindex: number): RtnlRoute[] {
-    return this.dump(RTM_GETROUTE, Buffer.alloc(12), RTM_NEWROUTE, 'routes')
-      .map((d) => parseRouteMessage(d, ifindex))
-      .filter((x): x is RtnlRoute => x !== undefined);
+  routesThrough(ifindex: number): RtnlRoute[] | Promise<RtnlRoute[]> {
+    return this.read(
+      () =>
+        this.dump(RTM_GETROUTE, Buffer.alloc(12), RTM_NEWROUTE, 'routes')
+          .map((d) => parseRouteMessage(d, ifindex))
+          .filter((x): x is RtnlRoute => x !== undefined),
+      (nl) => nl.routesThrough(ifindex),
+    );
   }
 }

@@ -207,7 +207,7 @@ export class SandboxManager {
     try {
       // 1. snapshot every veth before touching anything, and plan what the guest gets
       // and the links it builds: names and indexes no link in the netns has
-      const links = reader.links();
+      const links = await reader.links();
       const made = planNicLinks(links, inputs.length);
       const nicRecs: NicRecord[] = [];
       for (const [i, input] of inputs.entries()) {
