@@ -41,6 +41,18 @@
 namespace tapwire {
 namespace {
 
+// sendto() the kernel (netlink port 0), retried on EINTR; sendto's result.
+ssize_t SendToKernel(int fd, const uint8_t* data, size_t len) {
+  struct sockaddr_nl kernel;
+  std::memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  ssize_t sent;
+  do {
+    sent = sendto(fd, data, len, 0, reinterpret_cast<struct sockaddr*>(&kernel), sizeof kernel);
+  } while (sent < 0 && errno == EINTR);
+  return sent;
+}
+
 struct Reply {
   uint32_t seq;
   int error;  // 0 for an ack, else a positive errno
@@ -89,14 +101,7 @@ class BatchJob : public NetnsJob {
     int rcv = 1 << 20;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
-    struct sockaddr_nl kernel;
-    std::memset(&kernel, 0, sizeof kernel);
-    kernel.nl_family = AF_NETLINK;
-    ssize_t sent;
-    do {
-      sent = sendto(fd, buf_.data(), buf_.size(), 0, reinterpret_cast<struct sockaddr*>(&kernel), sizeof kernel);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0) return Fail("sendto", errno, std::to_string(buf_.size()) + " bytes");
+    if (SendToKernel(fd, buf_.data(), buf_.size()) < 0) return Fail("sendto", errno, std::to_string(buf_.size()) + " bytes");
     std::vector<uint8_t> in(1 << 16);
     for (;;) {
       ssize_t n = recv(fd, in.data(), in.size(), MSG_DONTWAIT | MSG_TRUNC);
@@ -186,14 +191,7 @@ Napi::Value NetlinkDump(const Napi::CallbackInfo& info) {
   auto req = info[1].As<Napi::Buffer<uint8_t>>();
   if (req.Length() < NLMSG_HDRLEN) ThrowType(env, "request must be a netlink message");
   uint32_t seq = reinterpret_cast<const struct nlmsghdr*>(req.Data())->nlmsg_seq;
-  struct sockaddr_nl kernel;
-  std::memset(&kernel, 0, sizeof kernel);
-  kernel.nl_family = AF_NETLINK;
-  ssize_t sent;
-  do {
-    sent = sendto(fd, req.Data(), req.Length(), 0, reinterpret_cast<struct sockaddr*>(&kernel), sizeof kernel);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) throw ErrnoError(env, "sendto", errno, "netlink dump request");
+  if (SendToKernel(fd, req.Data(), req.Length()) < 0) throw ErrnoError(env, "sendto", errno, "netlink dump request");
   std::vector<uint8_t> out;
   std::vector<uint8_t> in(1 << 15);
   for (;;) {

@@ -21,7 +21,7 @@ import { errnoName, closeFd, netlinkBatchIn, netlinkDump, netlinkSocketHere, wit
 import { ipToBuffer } from './addr-text';
 import { macFromBuffer, macToBuffer } from './mac';
 import { nlattr, nlattrs, u32 } from './nlattr';
-import { RTM_DELLINK } from './rtnl-constants';
+import { IFLA_INFO, RTM_DELLINK } from './rtnl-constants';
 import {
   addressPayload,
   routeLabel,
@@ -42,6 +42,7 @@ import {
   RTM_GETROUTE,
   RTM_NEWADDR,
   type RtnlAddress,
+  type RtnlLink,
   type RtnlRoute,
 } from './rtnl-parse';
 
@@ -74,8 +75,6 @@ function errCode(e: unknown): string {
   return typeof c === 'string' ? c : 'EIO';
 }
 
-const IFLA_INFO_KIND = 1;
-const IFLA_INFO_DATA = 2;
 const IFLA_BR_FORWARD_DELAY = 1;
 const IFLA_BR_STP_STATE = 5;
 const NUD_PERMANENT = 0x80;
@@ -83,22 +82,11 @@ const NUD_PERMANENT = 0x80;
 /** IFLA_LINKINFO for a bridge with STP off and no forward delay. */
 function bridgeLinkInfo(): Buffer {
   const data = Buffer.concat([nlattr(IFLA_BR_STP_STATE, u32(0)), nlattr(IFLA_BR_FORWARD_DELAY, u32(0))]);
-  return Buffer.concat([nlattr(IFLA_INFO_KIND, Buffer.from('bridge\0')), nlattr(IFLA_INFO_DATA | 0x8000, data)]);
+  return Buffer.concat([nlattr(IFLA_INFO.KIND, Buffer.from('bridge\0')), nlattr(IFLA_INFO.DATA | 0x8000, data)]);
 }
 
-export interface LinkState {
-  index: number;
-  name: string;
-  mac: string;
-  mtu: number;
-  up: boolean;
-  master?: number;
-  kind?: string;
-  /** IFLA_IFALIAS, when set */
-  alias?: string;
-  /** IFLA_GROUP (0, the default group, when unset) */
-  group: number;
-}
+/** A link as the kernel reports it (RTM_GETLINK); decoded by rtnl-parse.ts. */
+export type LinkState = RtnlLink;
 
 export interface LinkChange {
   up?: boolean;
@@ -182,7 +170,7 @@ function tunQueuesOf(linkinfo: Buffer | undefined): TunQueues | undefined {
   const q: TunQueues = { attached: 0, disabled: 0 };
   let seen = false;
   for (const [type, data] of nlattrs(linkinfo)) {
-    if (type !== IFLA_INFO_DATA) continue;
+    if (type !== IFLA_INFO.DATA) continue;
     for (const [t, v] of nlattrs(data)) {
       if (v.length < 4) continue;
       if (t === IFLA_TUN_NUM_QUEUES) [q.attached, seen] = [v.readUInt32LE(0), true];

@@ -216,7 +216,9 @@ export interface RtnlLink {
   up: boolean;
   master?: number;
   kind?: string;
+  /** IFLA_IFALIAS, when set */
   alias?: string;
+  /** IFLA_GROUP (0, the default group, when unset) */
   group: number;
 }
 
