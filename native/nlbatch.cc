@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -39,6 +40,18 @@
 
 namespace tapwire {
 namespace {
+
+// sendto() the kernel (netlink port 0), retried on EINTR; sendto's result.
+ssize_t SendToKernel(int fd, const uint8_t* data, size_t len) {
+  struct sockaddr_nl kernel;
+  std::memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  ssize_t sent;
+  do {
+    sent = sendto(fd, data, len, 0, reinterpret_cast<struct sockaddr*>(&kernel), sizeof kernel);
+  } while (sent < 0 && errno == EINTR);
+  return sent;
+}
 
 struct Reply {
   uint32_t seq;
@@ -88,14 +101,7 @@ class BatchJob : public NetnsJob {
     int rcv = 1 << 20;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
-    struct sockaddr_nl kernel;
-    std::memset(&kernel, 0, sizeof kernel);
-    kernel.nl_family = AF_NETLINK;
-    ssize_t sent;
-    do {
-      sent = sendto(fd, buf_.data(), buf_.size(), 0, reinterpret_cast<struct sockaddr*>(&kernel), sizeof kernel);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0) return Fail("sendto", errno, std::to_string(buf_.size()) + " bytes");
+    if (SendToKernel(fd, buf_.data(), buf_.size()) < 0) return Fail("sendto", errno, std::to_string(buf_.size()) + " bytes");
     std::vector<uint8_t> in(1 << 16);
     for (;;) {
       ssize_t n = recv(fd, in.data(), in.size(), MSG_DONTWAIT | MSG_TRUNC);
@@ -152,10 +158,73 @@ Napi::Value NetlinkBatchIn(const Napi::CallbackInfo& info) {
   return QueueJob<BatchJob>(env, std::move(netns), protocol, std::move(buf));
 }
 
+// netlinkSocketHere(protocol): a close-on-exec netlink socket of `protocol` in the calling
+// thread's namespace (call it in a withNetns window), with a 1 MB receive buffer and a 2 s
+// receive timeout, for netlinkDump.
+Napi::Value NetlinkSocketHere(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) ThrowType(env, "protocol must be a number");
+  int protocol = info[0].As<Napi::Number>().Int32Value();
+  if (protocol < 0 || protocol > 31) ThrowType(env, "protocol must be a netlink protocol 0..31");
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  if (fd < 0) throw ErrnoError(env, "socket", errno, "AF_NETLINK, protocol " + std::to_string(protocol));
+  int rcv = 1 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  struct timeval tv = {2, 0};  // a dump is answered as it is read: never waits long
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return Napi::Number::New(env, fd);
+}
+
+// netlinkDump(fd, request, maxBytes): sends one dump request (a whole netlink message) on
+// the netlink socket fd and reads its answer to NLMSG_DONE, synchronously (the kernel makes
+// each part as the previous one is read, in the reader's own syscall); returns the messages
+// of the answer (headers included) back to back, DONE left out. A NLMSG_ERROR answer
+// throws it; an answer past maxBytes throws E2BIG, the rest of it unread (the socket is
+// then of no further use: close it).
+Napi::Value NetlinkDump(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  if (info.Length() < 2 || !info[1].IsBuffer()) ThrowType(env, "request must be a Buffer");
+  if (info.Length() < 3 || !info[2].IsNumber()) ThrowType(env, "maxBytes must be a number");
+  double maxBytes = info[2].As<Napi::Number>().DoubleValue();
+  auto req = info[1].As<Napi::Buffer<uint8_t>>();
+  if (req.Length() < NLMSG_HDRLEN) ThrowType(env, "request must be a netlink message");
+  uint32_t seq = reinterpret_cast<const struct nlmsghdr*>(req.Data())->nlmsg_seq;
+  if (SendToKernel(fd, req.Data(), req.Length()) < 0) throw ErrnoError(env, "sendto", errno, "netlink dump request");
+  std::vector<uint8_t> out;
+  std::vector<uint8_t> in(1 << 15);
+  for (;;) {
+    ssize_t n = recv(fd, in.data(), in.size(), MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ErrnoError(env, "recv", errno, "netlink dump");
+    }
+    if (static_cast<size_t>(n) > in.size()) throw ErrnoError(env, "recv", EMSGSIZE, "netlink dump part");
+    int len = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<struct nlmsghdr*>(in.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_seq != seq) continue;  // an answer to something earlier
+      if (h->nlmsg_type == NLMSG_DONE) return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr))
+                      ? -static_cast<struct nlmsgerr*>(NLMSG_DATA(h))->error
+                      : EPROTO;
+        throw ErrnoError(env, "recv", err != 0 ? err : EPROTO, "netlink dump");
+      }
+      auto* b = reinterpret_cast<uint8_t*>(h);
+      out.insert(out.end(), b, b + NLMSG_ALIGN(h->nlmsg_len));
+      if (static_cast<double>(out.size()) > maxBytes)
+        throw ErrnoError(env, "recv", E2BIG, "netlink dump past " + std::to_string(static_cast<long long>(maxBytes)) + " bytes");
+    }
+  }
+}
+
 }  // namespace
 
 void InitNlBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("netlinkBatchIn", Napi::Function::New(env, NetlinkBatchIn, "netlinkBatchIn"));
+  exports.Set("netlinkSocketHere", Napi::Function::New(env, NetlinkSocketHere, "netlinkSocketHere"));
+  exports.Set("netlinkDump", Napi::Function::New(env, NetlinkDump, "netlinkDump"));
 }
 
 }  // namespace tapwire

@@ -51,6 +51,8 @@ export interface Binding {
   nftRun(script: string, json: boolean): NftRunResult;
   nftRunIn(netns: string, script: string, json: boolean): Promise<NftRunResult>;
   netlinkBatchIn(netns: string, protocol: number, messages: Buffer): Promise<NetlinkReply[]>;
+  netlinkSocketHere(protocol: number): number;
+  netlinkDump(fd: number, request: Buffer, maxBytes: number): Buffer;
 }
 
 export interface NetlinkReply {

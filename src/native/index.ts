@@ -226,3 +226,25 @@ export function netlinkBatchIn(netns: string, protocol: number, messages: Buffer
   if (!Buffer.isBuffer(messages)) throw new TypeError('messages must be a Buffer');
   return native.netlinkBatchIn(netns, protocol, messages);
 }
+
+/**
+ * A netlink socket of `protocol` in the calling thread's namespace (inside a withNetns
+ * window; it stays in that namespace), for netlinkDump. A close-on-exec fd.
+ */
+export function netlinkSocketHere(protocol: number): number {
+  return native.netlinkSocketHere(protocol);
+}
+
+/**
+ * One dump on netlink socket `fd`, synchronously: sends `request` (one whole message),
+ * reads the answer to NLMSG_DONE and returns its messages back to back (headers included,
+ * DONE left out). Throws the kernel's error (a NativeError) if it answers with one, and
+ * E2BIG once the answer passes `maxBytes` (the rest unread: the socket is of no further
+ * use). A dump is made as it is read, so it blocks only for the kernel's own work.
+ */
+export function netlinkDump(fd: number, request: Buffer, maxBytes: number): Buffer {
+  checkFd('fd', fd);
+  if (!Buffer.isBuffer(request)) throw new TypeError('request must be a Buffer');
+  if (!(maxBytes >= 0)) throw new RangeError(`maxBytes must be a number >= 0, got ${String(maxBytes)}`);
+  return native.netlinkDump(fd, request, maxBytes);
+}

@@ -17,11 +17,11 @@
 // socket fail anyway, its 'error' fails the handle's requests instead of leaving them
 // waiting for replies that were lost.
 import { createRtNetlink, FlagsGet, FlagsNew, NetlinkMessage, RtNetlinkSocket } from 'netlink';
-import { errnoName, netlinkBatchIn, withNetns } from '../native';
+import { errnoName, closeFd, netlinkBatchIn, netlinkDump, netlinkSocketHere, withNetns } from '../native';
 import { ipToBuffer } from './addr-text';
 import { macFromBuffer, macToBuffer } from './mac';
 import { nlattr, nlattrs, u32 } from './nlattr';
-import { RTM_DELLINK } from './rtnl-constants';
+import { IFLA_INFO, RTM_DELLINK } from './rtnl-constants';
 import {
   addressPayload,
   routeLabel,
@@ -32,12 +32,17 @@ import {
   type RouteSpec,
 } from './rtnl-messages';
 import {
+  linkKindOf,
   parseAddrMessage,
+  parseLinkMessage,
   parseRouteMessage,
+  RTM_GETLINK,
+  RTM_NEWLINK,
   RTM_GETADDR,
   RTM_GETROUTE,
   RTM_NEWADDR,
   type RtnlAddress,
+  type RtnlLink,
   type RtnlRoute,
 } from './rtnl-parse';
 
@@ -70,8 +75,6 @@ function errCode(e: unknown): string {
   return typeof c === 'string' ? c : 'EIO';
 }
 
-const IFLA_INFO_KIND = 1;
-const IFLA_INFO_DATA = 2;
 const IFLA_BR_FORWARD_DELAY = 1;
 const IFLA_BR_STP_STATE = 5;
 const NUD_PERMANENT = 0x80;
@@ -79,22 +82,11 @@ const NUD_PERMANENT = 0x80;
 /** IFLA_LINKINFO for a bridge with STP off and no forward delay. */
 function bridgeLinkInfo(): Buffer {
   const data = Buffer.concat([nlattr(IFLA_BR_STP_STATE, u32(0)), nlattr(IFLA_BR_FORWARD_DELAY, u32(0))]);
-  return Buffer.concat([nlattr(IFLA_INFO_KIND, Buffer.from('bridge\0')), nlattr(IFLA_INFO_DATA | 0x8000, data)]);
+  return Buffer.concat([nlattr(IFLA_INFO.KIND, Buffer.from('bridge\0')), nlattr(IFLA_INFO.DATA | 0x8000, data)]);
 }
 
-export interface LinkState {
-  index: number;
-  name: string;
-  mac: string;
-  mtu: number;
-  up: boolean;
-  master?: number;
-  kind?: string;
-  /** IFLA_IFALIAS, when set */
-  alias?: string;
-  /** IFLA_GROUP (0, the default group, when unset) */
-  group: number;
-}
+/** A link as the kernel reports it (RTM_GETLINK); decoded by rtnl-parse.ts. */
+export type LinkState = RtnlLink;
 
 export interface LinkChange {
   up?: boolean;
@@ -160,11 +152,7 @@ function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffe
   return Buffer.concat([head, payload]);
 }
 
-function kindOf(linkinfo: Buffer | undefined): string | undefined {
-  if (!linkinfo) return undefined;
-  for (const [type, data] of nlattrs(linkinfo)) if (type === IFLA_INFO_KIND) return data.toString().replace(/\0+$/, '');
-  return undefined;
-}
+const kindOf = linkKindOf;
 
 const IFLA_TUN_NUM_QUEUES = 8;
 const IFLA_TUN_NUM_DISABLED_QUEUES = 9;
@@ -182,7 +170,7 @@ function tunQueuesOf(linkinfo: Buffer | undefined): TunQueues | undefined {
   const q: TunQueues = { attached: 0, disabled: 0 };
   let seen = false;
   for (const [type, data] of nlattrs(linkinfo)) {
-    if (type !== IFLA_INFO_DATA) continue;
+    if (type !== IFLA_INFO.DATA) continue;
     for (const [t, v] of nlattrs(data)) {
       if (v.length < 4) continue;
       if (t === IFLA_TUN_NUM_QUEUES) [q.attached, seen] = [v.readUInt32LE(0), true];
@@ -516,6 +504,7 @@ export const NUD = { PERMANENT: NUD_PERMANENT };
 const IFLA_GROUP = 27;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
+const NLM_F_DUMP = 0x300;
 
 /**
  * Deletes every link of IFLA_GROUP `group` in the namespace at path `netns` with one
@@ -550,4 +539,116 @@ export function deleteLinkGroup(netns: string, group: number): Promise<void> {
       netns,
     });
   });
+}
+
+/**
+ * The reads a setup makes before it changes anything (links, a link's addresses and
+ * routes), answered synchronously on a route socket of tapwire's own (native netlinkDump:
+ * the kernel makes a dump as it is read, in the reader's syscall): no event-loop round
+ * trip per dump, nothing else in flight on the socket. Made in a namespace window; the
+ * socket stays in that namespace. Failures are NetErrors like a NetlinkHandle's. A dump
+ * past READER_MAX_BYTES (a namespace with thousands of routes, addresses or links, which
+ * its owner can make) is not read here, where it would hold up the event loop in one
+ * piece: that read, and every one after it, goes to a NetlinkHandle (a promise then).
+ */
+/** Bytes a NetlinkReader reads of one dump (some 2500 routes); past it the code TOO_LARGE. */
+export const READER_MAX_BYTES = 256 << 10;
+const TOO_LARGE = 'E2BIG';
+
+export class NetlinkReader {
+  private seq = 0;
+  private open = true;
+
+  private constructor(
+    private readonly fd: number,
+    readonly netns: string,
+  ) {}
+
+  /** Opens the socket in the calling thread's namespace, which must be the one at `netns` (in a withNetns window for it). */
+  static inWindow(netns: string): NetlinkReader {
+    try {
+      return new NetlinkReader(netlinkSocketHere(NETLINK_ROUTE), netns);
+    } catch (e) {
+      throw new NetError(errCode(e), 'open netlink socket', 'rtnetlink', netns);
+    }
+  }
+
+  close(): void {
+    if (this.open) closeFd(this.fd);
+    this.open = false;
+    this.handle?.close();
+  }
+
+  /** Where reads go once one was too large for this socket. */
+  private handle: NetlinkHandle | undefined;
+
+  /** `read` here, or `slow` on a NetlinkHandle once a dump was too large to read here. */
+  private read<T>(read: () => T, slow: (nl: NetlinkHandle) => Promise<T>): T | Promise<T> {
+    if (!this.handle) {
+      try {
+        return read();
+      } catch (e) {
+        if (!isNetError(e, TOO_LARGE)) throw e;
+        this.close(); // the rest of that dump is still on the socket
+        this.handle = NetlinkHandle.open(this.netns);
+      }
+    }
+    return slow(this.handle);
+  }
+
+  /** The payloads of a dump of `type`, retried while the kernel flags it interrupted. */
+  private dump(type: number, payload: Buffer, want: number, what: string, tries = 5): Buffer[] {
+    for (let i = 1; ; i++) {
+      let raw: Buffer;
+      try {
+        raw = netlinkDump(this.fd, nlmsg(type, NLM_F_REQUEST | NLM_F_DUMP, ++this.seq, payload), READER_MAX_BYTES);
+      } catch (e) {
+        throw new NetError(errCode(e), 'dump', what, this.netns);
+      }
+      const out: Buffer[] = [];
+      let intr = false;
+      for (let at = 0; at + 16 <= raw.length;) {
+        const len = raw.readUInt32LE(at);
+        if (len < 16 || at + len > raw.length) break;
+        if (raw.readUInt16LE(at + 6) & NLM_F_DUMP_INTR) intr = true;
+        if (raw.readUInt16LE(at + 4) === want) out.push(raw.subarray(at + 16, at + len));
+        at += (len + 3) & ~3;
+      }
+      if (!intr) return out;
+      if (i >= tries) throw new NetError('EINTR', 'dump', `${what} (interrupted ${tries} times)`, this.netns);
+    }
+  }
+
+  links(): LinkState[] | Promise<LinkState[]> {
+    return this.read(
+      () =>
+        // struct ifinfomsg, all zero: every link
+        this.dump(RTM_GETLINK, Buffer.alloc(16), RTM_NEWLINK, 'links')
+          .map(parseLinkMessage)
+          .filter((l): l is LinkState => l !== undefined),
+      (nl) => nl.links(),
+    );
+  }
+
+  /** Every address on link `ifindex`, both families. */
+  addressesOf(ifindex: number): RtnlAddress[] | Promise<RtnlAddress[]> {
+    return this.read(
+      () =>
+        this.dump(RTM_GETADDR, Buffer.alloc(8), RTM_NEWADDR, 'addresses')
+          .map((d) => parseAddrMessage(d, ifindex))
+          .filter((x): x is RtnlAddress => x !== undefined),
+      (nl) => nl.addressesOf(ifindex),
+    );
+  }
+
+  /** Every route of every table that goes out through link `ifindex` (its oif or one of its nexthops). */
+  routesThrough(ifindex: number): RtnlRoute[] | Promise<RtnlRoute[]> {
+    return this.read(
+      () =>
+        this.dump(RTM_GETROUTE, Buffer.alloc(12), RTM_NEWROUTE, 'routes')
+          .map((d) => parseRouteMessage(d, ifindex))
+          .filter((x): x is RtnlRoute => x !== undefined),
+      (nl) => nl.routesThrough(ifindex),
+    );
+  }
 }

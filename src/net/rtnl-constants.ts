@@ -4,7 +4,9 @@
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 
+export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
+export const RTM_GETLINK = 18;
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
@@ -38,3 +40,10 @@ export const RTNH_F_ONLINK = 4;
 
 /** address attributes */
 export const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, CACHEINFO: 6, FLAGS: 8 } as const;
+
+/** link attributes (IFLA_*) */
+export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, LINKINFO: 18, IFALIAS: 20, GROUP: 27 } as const;
+/** nested in IFLA_LINKINFO */
+export const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
+/** ifi_flags: the link is up (administratively) */
+export const IFF_UP = 1;

@@ -5,7 +5,19 @@
 // address flags to an object, so NetlinkHandle dumps these raw and parses them here.
 import { ipFromBuffer } from './addr-text';
 import { nlattrs } from './nlattr';
-import { AF_INET, AF_INET6, IFA, RTA, RTAX, RTM_F_CLONED, RTNH_F_ONLINK } from './rtnl-constants';
+import { macFromBuffer } from './mac';
+import {
+  AF_INET,
+  AF_INET6,
+  IFA,
+  IFF_UP,
+  IFLA,
+  IFLA_INFO,
+  RTA,
+  RTAX,
+  RTM_F_CLONED,
+  RTNH_F_ONLINK,
+} from './rtnl-constants';
 
 /** One address of a link, as the kernel reports it (RTM_GETADDR). */
 export interface RtnlAddress {
@@ -56,7 +68,7 @@ export interface RtnlRoute {
   advmss?: number;
 }
 
-export { RTM_GETADDR, RTM_GETROUTE, RTM_NEWADDR } from './rtnl-constants';
+export { RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK } from './rtnl-constants';
 
 const SCOPES: Record<number, string> = { 0: 'universe', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
 // named as src/tapmanager/topology.ts maps them back; any other protocol stays a number
@@ -193,4 +205,55 @@ export function parseAddrMessage(data: Buffer, ifindex: number): RtnlAddress | u
     out.validLft = ci.readUInt32LE(4);
   }
   return out;
+}
+
+/** One link, as the kernel reports it (RTM_GETLINK); netlink.ts's LinkState. */
+export interface RtnlLink {
+  index: number;
+  name: string;
+  mac: string;
+  mtu: number;
+  up: boolean;
+  master?: number;
+  kind?: string;
+  /** IFLA_IFALIAS, when set */
+  alias?: string;
+  /** IFLA_GROUP (0, the default group, when unset) */
+  group: number;
+}
+
+/** IFLA_INFO_KIND inside an IFLA_LINKINFO: "bridge", "veth", "tun", ... */
+export function linkKindOf(linkinfo: Buffer | undefined): string | undefined {
+  if (!linkinfo) return undefined;
+  for (const [type, data] of nlattrs(linkinfo)) if (type === IFLA_INFO.KIND) return data.toString().replace(/\0+$/, '');
+  return undefined;
+}
+
+function cString(b: Buffer | undefined): string {
+  if (!b) return '';
+  const end = b.indexOf(0);
+  return b.toString('utf8', 0, end < 0 ? b.length : end);
+}
+
+/** One RTM_NEWLINK payload (struct ifinfomsg + attributes). */
+export function parseLinkMessage(data: Buffer): RtnlLink | undefined {
+  if (data.length < 16) return undefined;
+  const a = attrs(data.subarray(16));
+  const mac = a.get(IFLA.ADDRESS);
+  const mtu = a.get(IFLA.MTU);
+  const master = a.get(IFLA.MASTER);
+  const kind = linkKindOf(a.get(IFLA.LINKINFO));
+  const alias = cString(a.get(IFLA.IFALIAS));
+  const group = a.get(IFLA.GROUP);
+  return {
+    index: data.readInt32LE(4),
+    name: cString(a.get(IFLA.IFNAME)),
+    mac: mac ? macFromBuffer(mac) : '',
+    mtu: mtu && mtu.length >= 4 ? mtu.readUInt32LE(0) : 0,
+    up: (data.readUInt32LE(8) & IFF_UP) !== 0,
+    ...(master && master.length >= 4 ? { master: master.readUInt32LE(0) } : {}),
+    ...(kind !== undefined ? { kind } : {}),
+    ...(alias ? { alias } : {}),
+    group: group && group.length >= 4 ? group.readUInt32LE(0) : 0,
+  };
 }

@@ -3,7 +3,7 @@
 // fd-handout.ts, status.ts, recovery.ts), over one registry of records and locks
 // (registry.ts) and the DHCP servers (dhcp-servers.ts). Operations on one sandbox are
 // serialized; different sandboxes proceed in parallel.
-import { NetlinkHandle } from '../net/netlink';
+import { NetlinkHandle, NetlinkReader } from '../net/netlink';
 import { badInput } from './errors';
 import { markScope } from './link-mark';
 import { refuseHostNetns } from './netns-claims';
@@ -39,22 +39,33 @@ export class SandboxManager {
   async setup(raw: unknown): Promise<SetupResult> {
     const { req, nics } = validateSetup(raw, this.ctx.o.nicModel);
     // opened once: every step works in the namespace that was there now (netns-pin.ts)
-    // and the setup's route socket made in the same namespace window
-    let ns: PinnedNetns & { value: NetlinkHandle };
+    // and the setup's route sockets made in the same namespace window
+    let ns: PinnedNetns & { value: { nl: NetlinkHandle; reader: NetlinkReader } };
     try {
-      ns = pinNetns(req.netnsPath, (path) => stepping(this.ctx, NetlinkHandle.inWindow(path), 'setup', req.sandboxId));
+      ns = pinNetns(req.netnsPath, (path) => {
+        const reader = NetlinkReader.inWindow(path);
+        try {
+          return { nl: stepping(this.ctx, NetlinkHandle.inWindow(path), 'setup', req.sandboxId), reader };
+        } catch (e) {
+          reader.close();
+          throw e;
+        }
+      });
     } catch (e) {
       if (e instanceof NetnsPinError) throw badInput('netnsPath', req.netnsPath, e.reason);
       throw e;
     }
     try {
       refuseHostNetns(req.netnsPath, ns.path);
-      return await this.ctx.registry.serialize(req.sandboxId, () => doSetup(this.ctx, req, nics, ns, ns.value));
+      return await this.ctx.registry.serialize(req.sandboxId, () =>
+        doSetup(this.ctx, req, nics, ns, ns.value.nl, ns.value.reader),
+      );
     } catch (e) {
       if (e instanceof Error) e.message = unpinned(e.message, ns, req.netnsPath);
       throw e;
     } finally {
-      ns.value.close();
+      ns.value.nl.close();
+      ns.value.reader.close();
       ns.close();
     }
   }

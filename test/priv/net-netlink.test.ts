@@ -1,7 +1,14 @@
 // src/net/netlink.ts against a real namespace: every verb, and errors that name what failed.
 import { afterEach, expect, it } from 'vitest';
-import { netnsInode } from '../../src/native';
-import { addressDelete, deleteLinkGroup, isNetError, NetlinkHandle, routeChange } from '../../src/net/netlink';
+import { netnsInode, withNetns } from '../../src/native';
+import {
+  addressDelete,
+  deleteLinkGroup,
+  isNetError,
+  NetlinkHandle,
+  NetlinkReader,
+  routeChange,
+} from '../../src/net/netlink';
 import { createNetns, removeAllNetns } from '../helpers/netns';
 import { describePrivileged } from '../helpers/privileged';
 
@@ -130,6 +137,52 @@ describePrivileged('netlink handle', () => {
       ).toEqual(new Set(['ESRCH']));
       expect((await nl.links()).map((l) => l.name)).toContain('d0');
     } finally {
+      nl.close();
+    }
+  });
+
+  it('NetlinkReader reads links, addresses and routes synchronously, as the handle does; a dump too large goes to a handle', async () => {
+    const ns = createNetns('nlr');
+    ns.ip('link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1');
+    ns.ip('link', 'add', 'br7', 'type', 'bridge');
+    ns.ip('link', 'set', 'br7', 'alias', 'tapwire:x', 'group', '7');
+    ns.ip('tuntap', 'add', 'dev', 'tap7', 'mode', 'tap');
+    ns.ip('link', 'set', 'd0', 'master', 'br7', 'mtu', '1400', 'up');
+    ns.ip('addr', 'add', '10.1.0.2/24', 'dev', 'd0');
+    ns.ip('addr', 'add', 'fd00::2/64', 'dev', 'd0', 'nodad');
+    const routes = (from: number, n: number) =>
+      ns.exec(
+        'ip',
+        ['-batch', '-'],
+        Array.from({ length: n }, (_, k) => {
+          const i = from + k;
+          return `route add 10.${100 + (i >> 8)}.${i & 255}.0/24 via 10.1.0.1 dev d0`;
+        }).join('\n'),
+      );
+    routes(0, 1000);
+    const nl = NetlinkHandle.open(ns.path);
+    const reader = withNetns(ns.path, () => NetlinkReader.inWindow(ns.path));
+    try {
+      const links = reader.links();
+      if (!Array.isArray(links)) throw new Error('links: not read synchronously');
+      expect(links).toEqual(await nl.links());
+      expect(links.find((l) => l.name === 'br7')).toMatchObject({ kind: 'bridge', alias: 'tapwire:x', group: 7 });
+      expect(links.find((l) => l.name === 'd0')).toMatchObject({ kind: 'veth', mtu: 1400, up: true });
+      const d0 = links.find((l) => l.name === 'd0')!.index;
+      const addrs = reader.addressesOf(d0);
+      expect(Array.isArray(addrs)).toBe(true);
+      expect(addrs).toEqual(await nl.addressesOf(d0));
+      const some = reader.routesThrough(d0);
+      expect(Array.isArray(some)).toBe(true);
+      expect(some).toEqual(await nl.routesThrough(d0));
+      // past READER_MAX_BYTES: not read in one piece on the event loop, but by a handle, and whole
+      routes(1000, 9000);
+      const many = reader.routesThrough(d0);
+      expect(many).toBeInstanceOf(Promise);
+      expect((await many).filter((r) => r.gateway === '10.1.0.1')).toHaveLength(10000);
+      expect(await reader.links()).toEqual(links); // and so is what comes after it
+    } finally {
+      reader.close();
       nl.close();
     }
   });

@@ -9,6 +9,7 @@
 import type { CniResult, DnsConfig } from '../../cni/result';
 import type { StaticLease } from '../../dhcp/server';
 import type { LinkState, NetlinkHandle } from '../../net/netlink';
+import type { VethReader } from '../plan/read-veth';
 import type { Logger } from '../../util/log';
 import type { FenceNic } from '../fence/types';
 import type { FdsResult, GuestNic } from '../protocol';
@@ -66,8 +67,8 @@ export interface PlanContext {
   links: NicLinks;
   /** the netns's links as the setup found them, before anything changed */
   podLinks: readonly LinkState[];
-  /** the setup's route socket in the netns (reads go on it, not on sockets of their own) */
-  nl: NetlinkHandle;
+  /** the setup's reader of the netns (reads go on it, not on sockets of their own) */
+  reader: VethReader;
   dns?: DnsConfig;
   log: Logger;
 }

@@ -1,7 +1,7 @@
 // Reads a veth as CNI left it (link, addresses, routes of every table) into a
 // VethSnapshot, through the netlink gate in the pod netns (a NetlinkHandle; the raw
 // messages are decoded by src/net/rtnl-parse.ts).
-import { NetlinkHandle, type LinkState } from '../../net/netlink';
+import { NetlinkHandle, type LinkState, type NetlinkReader } from '../../net/netlink';
 import type { VethSnapshot } from '../snapshot';
 
 /** A failed read: "failed to read veth "eth0" in netns /run/netns/x: <cause>", with a code. */
@@ -20,20 +20,24 @@ function codeOf(e: unknown): string {
   return typeof c === 'string' ? c : 'EIO';
 }
 
+/** What reads a namespace's links, addresses and routes: a NetlinkHandle, or a setup's NetlinkReader. */
+export type VethReader = Pick<NetlinkHandle | NetlinkReader, 'links' | 'addressesOf' | 'routesThrough'>;
+
 /**
  * The veth `ifname` in the namespace at `netnsPath`, read on a route socket of its own, or
- * on `within.nl` (one there already) and from `within.links` (a link dump made on it
- * just before, for other uses too) instead of dumping the links again.
+ * with `within.nl` (a reader there already) and from `within.links` (a link dump made on
+ * it just before, for other uses too) instead of dumping the links again.
  */
 export async function readVethSnapshot(
   netnsPath: string,
   ifname: string,
-  within?: { nl: NetlinkHandle; links?: readonly LinkState[] },
+  within?: { nl: VethReader; links?: readonly LinkState[] },
 ): Promise<VethSnapshot> {
   const what = `veth "${ifname}" in netns ${netnsPath}`;
-  let nl: NetlinkHandle;
+  let nl: VethReader;
+  let own: NetlinkHandle | undefined;
   try {
-    nl = within?.nl ?? NetlinkHandle.open(netnsPath);
+    nl = within?.nl ?? (own = NetlinkHandle.open(netnsPath));
   } catch (e) {
     throw new ReadVethError(codeOf(e), `failed to read ${what}: ${(e as Error).message}`);
   }
@@ -54,6 +58,6 @@ export async function readVethSnapshot(
     if (e instanceof ReadVethError) throw e;
     throw new ReadVethError(codeOf(e), `failed to read ${what}: ${(e as Error).message}`);
   } finally {
-    if (!within) nl.close();
+    own?.close();
   }
 }

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SERVER_PORT } from '../../dhcp/constants';
 import { closeFd, udpSocketBoundToDevice } from '../../native';
-import type { NetlinkHandle } from '../../net/netlink';
+import type { NetlinkHandle, NetlinkReader } from '../../net/netlink';
 import { bindingOf, podBinding, type NicSpec } from '../bindings';
 import { TapError, badInput } from '../errors';
 import { applyFence } from '../fence';
@@ -75,6 +75,7 @@ export async function doSetup(
   specs: NicSpec[],
   ns: PinnedNetns,
   nl: NetlinkHandle,
+  reader: NetlinkReader,
 ): Promise<SetupResult> {
   const { registry } = ctx;
   const existing = registry.records.get(req.sandboxId);
@@ -95,7 +96,7 @@ export async function doSetup(
   try {
     // 1. snapshot every pod interface before touching anything, and plan what the guest
     // gets and the links it builds: names and indexes no link in the netns has
-    const podLinks = await nl.links();
+    const podLinks = await reader.links();
     const made = planNicLinks(podLinks, specs.length);
     const nicRecs = await all(
       specs.map((spec, i) =>
@@ -106,7 +107,7 @@ export async function doSetup(
             nsPath: ns.path,
             links: made[i]!,
             podLinks,
-            nl,
+            reader,
             ...(req.dns ? { dns: req.dns } : {}),
             log,
           },

@@ -36,7 +36,7 @@ export const bridgePod: PodBinding = {
     const master = link?.master !== undefined ? ctx.podLinks.find((l) => l.index === link.master) : undefined;
     if (link?.master !== undefined)
       throw badInput(spec.field, spec.podInterface, `is a port of "${master?.name ?? link.master}" already`);
-    const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface, { nl: ctx.nl, links: ctx.podLinks }).catch(
+    const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface, { nl: ctx.reader, links: ctx.podLinks }).catch(
       (e: unknown) => {
         throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
       },
