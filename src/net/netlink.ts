@@ -33,6 +33,7 @@ import {
 import {
   parseAddrMessage,
   parseRouteMessage,
+  routeOif,
   RTM_GETADDR,
   RTM_GETROUTE,
   RTM_NEWADDR,
@@ -118,12 +119,13 @@ export interface RtChange {
   object: string;
 }
 
-/** Route changes: add (or replace what holds its key), replace, append, delete. */
+/** Route changes: add (before the routes with its key), replace (the first with its key), append (after them), delete. */
 export function routeChange(op: 'add' | 'replace' | 'append' | 'delete', r: RouteSpec): RtChange {
   const payload = routePayload(r);
   const object = routeLabel(r);
   if (op === 'delete') return { type: RTM_DELROUTE, flags: 0, payload, verb: 'delete', object };
-  const mode = op === 'append' ? FlagsNew.APPEND : FlagsNew.REPLACE;
+  // add: create, before the routes another interface has with the same key (as `ip route prepend`)
+  const mode = { add: 0, append: FlagsNew.APPEND, replace: FlagsNew.REPLACE }[op];
   return { type: RTM_NEWROUTE, flags: FlagsNew.CREATE | mode, payload, verb: op, object };
 }
 
@@ -344,6 +346,15 @@ export class NetlinkHandle {
       .filter((m) => m.type === RTM_NEWROUTE)
       .map((m) => parseRouteMessage(m.data, ifindex))
       .filter((x): x is RtnlRoute => x !== undefined);
+  }
+
+  /** Every route (both families, every table) in the kernel's order, with the interface it goes out through. */
+  async routesByInterface(): Promise<{ ifindex: number; route: RtnlRoute }[]> {
+    return (await this.dump(RTM_GETROUTE, Buffer.alloc(12), 'routes')).flatMap((m) => {
+      const ifindex = m.type === RTM_NEWROUTE ? routeOif(m.data) : undefined;
+      const route = ifindex === undefined ? undefined : parseRouteMessage(m.data, ifindex);
+      return route ? [{ ifindex: ifindex!, route }] : [];
+    });
   }
 
   async link(name: string): Promise<LinkState | undefined> {

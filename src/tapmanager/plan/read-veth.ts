@@ -2,7 +2,9 @@
 // VethSnapshot, through the netlink gate in the pod netns (a NetlinkHandle; the raw
 // messages are decoded by src/net/rtnl-parse.ts).
 import { NetlinkHandle } from '../../net/netlink';
+import type { RtnlRoute } from '../../net/rtnl-parse';
 import type { VethSnapshot } from '../snapshot';
+import { routeKey } from './restore-routes';
 
 /** A failed read: "failed to read veth "eth0" in netns /run/netns/x: <cause>", with a code. */
 export class ReadVethError extends Error {
@@ -20,7 +22,15 @@ function codeOf(e: unknown): string {
   return typeof c === 'string' ? c : 'EIO';
 }
 
-export async function readVethSnapshot(netnsPath: string, ifname: string): Promise<VethSnapshot> {
+/**
+ * `alsoKeys`: route keys to report in sharedKeys when another interface holds them even
+ * if this one does not (what a restore is about to put back).
+ */
+export async function readVethSnapshot(
+  netnsPath: string,
+  ifname: string,
+  alsoKeys: string[] = [],
+): Promise<VethSnapshot> {
   const what = `veth "${ifname}" in netns ${netnsPath}`;
   let nl: NetlinkHandle;
   try {
@@ -32,6 +42,7 @@ export async function readVethSnapshot(netnsPath: string, ifname: string): Promi
     const link = (await nl.links()).find((l) => l.name === ifname);
     if (!link) throw new ReadVethError('ENODEV', `failed to read ${what}: no such interface`);
     const ifindex = link.index;
+    const sharedKeys = sharedKeysOf(ifindex, await nl.routesByInterface(), new Set(alsoKeys));
     return {
       ifname,
       ifindex,
@@ -40,6 +51,7 @@ export async function readVethSnapshot(netnsPath: string, ifname: string): Promi
       up: link.up,
       addrs: await nl.addressesOf(ifindex),
       routes: await nl.routesThrough(ifindex),
+      ...(sharedKeys ? { sharedKeys } : {}),
     };
   } catch (e) {
     if (e instanceof ReadVethError) throw e;
@@ -47,4 +59,22 @@ export async function readVethSnapshot(netnsPath: string, ifname: string): Promi
   } finally {
     nl.close();
   }
+}
+
+/** The IPv4 keys (ifindex's or `also`) another interface's routes hold, each with its routes' interfaces in order. */
+function sharedKeysOf(
+  ifindex: number,
+  all: { ifindex: number; route: RtnlRoute }[],
+  also: Set<string>,
+): Record<string, number[]> | undefined {
+  const byKey = new Map<string, number[]>();
+  for (const { ifindex: i, route } of all) {
+    if (route.family !== 4) continue;
+    const k = routeKey(route);
+    const ix = byKey.get(k);
+    if (ix) ix.push(i);
+    else byKey.set(k, [i]);
+  }
+  const shared = [...byKey].filter(([k, ix]) => (also.has(k) || ix.includes(ifindex)) && ix.some((i) => i !== ifindex));
+  return shared.length ? Object.fromEntries(shared) : undefined;
 }

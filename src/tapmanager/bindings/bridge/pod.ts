@@ -9,7 +9,7 @@ import { randomMac } from '../../../net/mac';
 import { TapError, badInput } from '../../errors';
 import { planGuestNetwork, PlanError } from '../../plan/guest-network';
 import { readVethSnapshot } from '../../plan/read-veth';
-import { planRouteRestore } from '../../plan/restore-routes';
+import { planRouteRestore, routeKey } from '../../plan/restore-routes';
 import type { GuestNic } from '../../protocol';
 import { BRIDGE_IP, buildNic, nicLinks, ownLink, unbuildNic } from '../../topology';
 import type { PodBinding } from '../types';
@@ -86,7 +86,7 @@ export const bridgePod: PodBinding = {
   },
 
   undo(ctx, nic) {
-    const current = async (ifname: string) => (await readVethSnapshot(ctx.nsPath, ifname)).routes;
+    const current = (ifname: string) => readVethSnapshot(ctx.nsPath, ifname, nic.veth.routes.map(routeKey));
     return unbuildNic(ctx.nl, nic, ctx.mark, current, ctx.warn, ctx.leftAlone);
   },
 
