@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { BASE_CMDLINE, guestCmdline } from '../../src/guest/cmdline';
 import { GuestError } from '../../src/guest/errors';
-import { qemuArgs, QemuOptions } from '../../src/guest/qemu';
+import { QEMU_NIC_MODELS, qemuArgs, QemuOptions } from '../../src/guest/qemu';
 
 function invalid(fn: () => unknown): string {
   try {
@@ -128,5 +128,22 @@ describe('qemuArgs', () => {
     expect(
       invalid(() => qemuArgs({ ...base, nics: [{ netdev: 'tap,fd=3', mac: '02:00:00:00:00:01', queues: 0 }] })),
     ).toMatch(/^invalid nics\[0\]\.queues 0/);
+    const nic = { netdev: 'tap,fd=3', mac: '02:00:00:00:00:01' };
+    expect(invalid(() => qemuArgs({ ...base, nics: [{ ...nic, model: 'e1000,x=1' as never }] }))).toMatch(
+      /^invalid nics\[0\]\.model "e1000,x=1": must be one of virtio-net-pci, e1000/,
+    );
+    expect(invalid(() => qemuArgs({ ...base, nics: [{ ...nic, model: 'e1000', queues: 2 }] }))).toMatch(
+      /^invalid nics\[0\]\.queues 2: .*virtio-net-pci only/,
+    );
+  });
+
+  it('gives each NIC its model: every spec model is a QEMU device', () => {
+    const args = qemuArgs({
+      ...base,
+      nics: QEMU_NIC_MODELS.map((model, i) => ({ netdev: `tap,fd=${3 + i}`, mac: `02:00:00:00:00:0${i}`, model })),
+    });
+    expect(args.filter((_, i) => args[i - 1] === '-device')).toEqual(
+      QEMU_NIC_MODELS.map((m, i) => `${m},netdev=twnet${i},mac=02:00:00:00:00:0${i}`),
+    );
   });
 });
