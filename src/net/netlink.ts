@@ -348,13 +348,22 @@ export class NetlinkHandle {
       .filter((x): x is RtnlRoute => x !== undefined);
   }
 
-  /** Every route (both families, every table) in the kernel's order, with the interface it goes out through. */
-  async routesByInterface(): Promise<{ ifindex: number; route: RtnlRoute }[]> {
-    return (await this.dump(RTM_GETROUTE, Buffer.alloc(12), 'routes')).flatMap((m) => {
-      const ifindex = m.type === RTM_NEWROUTE ? routeOif(m.data) : undefined;
-      const route = ifindex === undefined ? undefined : parseRouteMessage(m.data, ifindex);
-      return route ? [{ ifindex: ifindex!, route }] : [];
-    });
+  /**
+   * One dump: the routes through ifindex (as routesThrough) and every route (both
+   * families, every table) in the kernel's order with the interface it goes out through.
+   */
+  async routesAround(ifindex: number): Promise<{ through: RtnlRoute[]; all: { ifindex: number; route: RtnlRoute }[] }> {
+    const through: RtnlRoute[] = [];
+    const all: { ifindex: number; route: RtnlRoute }[] = [];
+    for (const m of await this.dump(RTM_GETROUTE, Buffer.alloc(12), 'routes')) {
+      if (m.type !== RTM_NEWROUTE) continue;
+      const mine = parseRouteMessage(m.data, ifindex);
+      if (mine) through.push(mine);
+      const oif = routeOif(m.data);
+      const route = oif === ifindex ? mine : oif === undefined ? undefined : parseRouteMessage(m.data, oif);
+      if (route) all.push({ ifindex: oif!, route });
+    }
+    return { through, all };
   }
 
   async link(name: string): Promise<LinkState | undefined> {

@@ -42,7 +42,8 @@ export async function readVethSnapshot(
     const link = (await nl.links()).find((l) => l.name === ifname);
     if (!link) throw new ReadVethError('ENODEV', `failed to read ${what}: no such interface`);
     const ifindex = link.index;
-    const sharedKeys = sharedKeysOf(ifindex, await nl.routesByInterface(), new Set(alsoKeys));
+    const routes = await nl.routesAround(ifindex);
+    const sharedKeys = sharedKeysOf(ifindex, routes.all, new Set(alsoKeys));
     return {
       ifname,
       ifindex,
@@ -50,7 +51,7 @@ export async function readVethSnapshot(
       mtu: link.mtu,
       up: link.up,
       addrs: await nl.addressesOf(ifindex),
-      routes: await nl.routesThrough(ifindex),
+      routes: routes.through,
       ...(sharedKeys ? { sharedKeys } : {}),
     };
   } catch (e) {
