@@ -1,4 +1,4 @@
-// Boots tapwire's guest (src/guest: Debian cloud kernel + busybox initramfs that leases
+// Boots tapwire's guest (src/guest: Debian kernel + busybox initramfs that leases
 // an address, pings its gateway and powers off) through vmwrapper, the way a runtime
 // would: exec the vmwrapper shim with TAPWIRE_NET_KEY in its environment, unprivileged
 // when the checkout allows it. Returns the guest's report for the demo to show.

@@ -62,7 +62,7 @@ export async function resolve(names: string[]): Promise<DebPackage[]> {
 }
 
 /**
- * The package a meta-package version depends on (linux-image-cloud-amd64 -> the kernel
+ * The package a meta-package version depends on (linux-image-amd64 -> the kernel
  * image of the same release), in the exact version it pins, else its candidate.
  */
 export async function dependencyOf(meta: DebPackage, pattern: RegExp): Promise<DebPackage> {

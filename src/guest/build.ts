@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// tapwire's guest image, built when needed: Debian's cloud kernel and busybox-static
+// tapwire's guest image, built when needed: Debian's kernel and busybox-static
 // (apt-get download, unpacked with dpkg-deb, never installed) put together by image.ts
 // with tapwire's own /init (src/guest/rootfs). Cached under cacheRoot() in a directory
 // named for the hash of every input (builder version, the rootfs files, the package
@@ -18,8 +18,10 @@ import { GUEST_DRIVERS } from './modules';
 
 export { BUILDER_VERSION, GuestManifest };
 
-const KERNEL_META = 'linux-image-cloud-amd64';
-const KERNEL_PKG = /^linux-image-[0-9].*-cloud-amd64$/;
+// the generic flavour: the cloud one builds no driver for the spec's emulated NIC models
+// (e1000, e1000e, ne2k_pci, pcnet, rtl8139); the initramfs takes only the modules used
+const KERNEL_META = 'linux-image-amd64';
+const KERNEL_PKG = /^linux-image-[0-9][^-]*-[0-9]+-amd64$/;
 const BUSYBOX = 'busybox-static';
 
 export interface GuestImage {

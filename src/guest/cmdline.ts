@@ -21,6 +21,11 @@ export interface GuestChecks {
   dhcpTries?: number;
   /** after the done line, stay up instead of powering off */
   stay?: boolean;
+  /**
+   * static addresses: the NIC with `mac` gets `address` (IP/prefix, IPv4 or IPv6) and, with
+   * `gateway`, a default route via it; no DHCP on that NIC (an L2-only segment without a server)
+   */
+  static?: { mac: string; address: string; gateway?: string }[];
 }
 
 /** Serial console, no kernel chatter, reboot (which -no-reboot turns into an exit) on panic. */
@@ -36,6 +41,29 @@ function int(field: string, v: unknown, min: number, max: number): number {
 function ip(field: string, v: unknown): string {
   if (typeof v !== 'string' || !isIP(v)) throw invalid(field, v, 'must be an IPv4 or IPv6 address');
   return v;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** One static address as `MAC@IP/LEN[@GW]` (the NIC's MAC in lower case). */
+function staticWord(i: number, s: { mac: string; address: string; gateway?: string }): string {
+  const f = `static[${i}]`;
+  const mac: unknown = s?.mac;
+  if (typeof mac !== 'string' || !MAC.test(mac.toLowerCase()))
+    throw invalid(`${f}.mac`, mac, 'must be a MAC address (aa:bb:cc:dd:ee:ff)');
+  const address: unknown = s.address;
+  const [addr, len, extra] = typeof address === 'string' ? address.split('/') : [];
+  const family = isIP(addr ?? '');
+  const max = family === 6 ? 128 : 32;
+  if (!family || extra !== undefined || !/^\d{1,3}$/.test(len ?? '') || Number(len) > max)
+    throw invalid(`${f}.address`, address, 'must be an IPv4 or IPv6 address with a prefix length (IP/LEN)');
+  let gw = '';
+  if (s.gateway !== undefined) {
+    if (isIP(ip(`${f}.gateway`, s.gateway)) !== family)
+      throw invalid(`${f}.gateway`, s.gateway, `must be an IPv${family} address, as the address is`);
+    gw = `@${s.gateway}`;
+  }
+  return `${mac.toLowerCase()}@${addr}/${len}${gw}`;
 }
 
 /** The kernel command line for `checks` (base words first). */
@@ -63,5 +91,11 @@ export function guestCmdline(checks: GuestChecks = {}): string {
   if (c.dhcp !== undefined) words.push(`tapwire.dhcp=${c.dhcp ? 'on' : 'off'}`);
   if (c.dhcpTries !== undefined) words.push(`tapwire.dhcp_tries=${int('dhcpTries', c.dhcpTries, 1, 1000)}`);
   if (c.stay) words.push('tapwire.stay=1');
+  if (c.static?.length) {
+    const macs = c.static.map((s, i) => staticWord(i, s));
+    const twice = macs.findIndex((m, i) => macs.findIndex((o) => o.split('@')[0] === m.split('@')[0]) !== i);
+    if (twice >= 0) throw invalid(`static[${twice}].mac`, c.static[twice]!.mac, 'has a static address already');
+    words.push(`tapwire.static=${macs.join(',')}`);
+  }
   return words.join(' ');
 }

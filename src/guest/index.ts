@@ -6,7 +6,7 @@ export { ensureGuest, GuestImage, GuestManifest } from './build';
 export { cacheRoot } from './cache';
 export { BASE_CMDLINE, GuestChecks, guestCmdline } from './cmdline';
 export { GuestError, GuestErrorCode } from './errors';
-export { QEMU, QemuNic, QemuOptions, qemuArgs } from './qemu';
+export { QEMU, QEMU_NIC_MODELS, QemuNic, QemuNicModel, QemuOptions, qemuArgs } from './qemu';
 export {
   Expect,
   GuestLease,

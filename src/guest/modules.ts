@@ -7,10 +7,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GuestError } from './errors';
 
-/** Drivers the guest needs and the config symbol that builds each. */
+/**
+ * Drivers the guest needs and the config symbol that builds each: one for every NIC
+ * model of the network spec (virtio, e1000, e1000e, ne2k_pci, pcnet, rtl8139).
+ */
 export const GUEST_DRIVERS: readonly { module: string; config: string }[] = [
   { module: 'virtio_pci', config: 'CONFIG_VIRTIO_PCI' },
   { module: 'virtio_net', config: 'CONFIG_VIRTIO_NET' },
+  { module: 'e1000', config: 'CONFIG_E1000' },
+  { module: 'e1000e', config: 'CONFIG_E1000E' },
+  { module: 'ne2k-pci', config: 'CONFIG_NE2K_PCI' },
+  { module: 'pcnet32', config: 'CONFIG_PCNET32' },
+  { module: '8139cp', config: 'CONFIG_8139CP' }, // QEMU's rtl8139 is a C+ chip (rev 0x20), which 8139too refuses
 ];
 
 /** Module names treat '-' and '_' alike. */

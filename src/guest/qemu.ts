@@ -1,7 +1,7 @@
 // QEMU's command line for tapwire's guest: a small pc machine under TCG, no default
 // devices, no display or monitor, the kernel and initramfs given directly, the serial
-// console on stdout or in a file, and virtio-net NICs on given netdevs (tap fds, or
-// none when vmwrapper adds them from tapmanager's reply).
+// console on stdout or in a file, and NICs (virtio-net or another emulated model) on given
+// netdevs (tap fds, or none when vmwrapper adds them from tapmanager's reply).
 import { invalid } from './errors';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
@@ -12,7 +12,13 @@ export interface QemuNic {
   mac: string;
   /** queues (multiqueue virtio-net when > 1) */
   queues?: number;
+  /** QEMU's device (default virtio-net-pci) */
+  model?: QemuNicModel;
 }
+
+/** QEMU's devices for the network spec's NIC models (virtio, e1000, e1000e, ne2k_pci, pcnet, rtl8139). */
+export const QEMU_NIC_MODELS = ['virtio-net-pci', 'e1000', 'e1000e', 'ne2k_pci', 'pcnet', 'rtl8139'] as const;
+export type QemuNicModel = (typeof QEMU_NIC_MODELS)[number];
 
 export interface QemuOptions {
   kernel: string;
@@ -58,11 +64,14 @@ export function qemuArgs(o: QemuOptions): string[] {
     if (typeof netdev !== 'string' || !/^[a-z-]+(,[^,\s=]+=[^,\s]+)*$/.test(netdev) || /,id=/.test(netdev)) {
       throw invalid(`nics[${i}].netdev`, netdev, 'must be "TYPE,key=value,..." without an id (one is added)');
     }
+    const model = n.model ?? 'virtio-net-pci';
+    if (!QEMU_NIC_MODELS.includes(model))
+      throw invalid(`nics[${i}].model`, model, `must be one of ${QEMU_NIC_MODELS.join(', ')}`);
     const q = n.queues ?? 1;
-    if (!Number.isInteger(q) || q < 1 || q > 16)
-      throw invalid(`nics[${i}].queues`, q, 'must be an integer from 1 to 16');
+    if (!Number.isInteger(q) || q < 1 || q > 16 || (q > 1 && model !== 'virtio-net-pci'))
+      throw invalid(`nics[${i}].queues`, q, 'must be an integer from 1 to 16 (above 1 with virtio-net-pci only)');
     const mq = q > 1 ? `,mq=on,vectors=${2 * q + 2}` : '';
-    args.push('-netdev', `${netdev},id=twnet${i}`, '-device', `virtio-net-pci,netdev=twnet${i},mac=${n.mac}${mq}`);
+    args.push('-netdev', `${netdev},id=twnet${i}`, '-device', `${model},netdev=twnet${i},mac=${n.mac}${mq}`);
   });
   return args;
 }

@@ -34,6 +34,8 @@ export interface GuestReport {
   nics: { name: string; mac: string; mtu: number; driver: string }[];
   leases: GuestLease[];
   dhcpFailures: { nic: string; family: string; rc: string }[];
+  /** static addresses applied (tapwire.static) */
+  statics: { nic: string; addr: string; gateway: string; ok: boolean }[];
   addrs: { nic: string; family: string; addr: string }[];
   routes: Record<string, string>[];
   resolv?: { nameservers: string[]; search: string[] };
@@ -69,6 +71,7 @@ export function emptyReport(): GuestReport {
     nics: [],
     leases: [],
     dhcpFailures: [],
+    statics: [],
     addrs: [],
     routes: [],
     listens: [],
@@ -110,6 +113,9 @@ export function addLine(r: GuestReport, l: GuestLine, raw: string): void {
       break;
     case 'dhcp-fail':
       r.dhcpFailures.push({ nic: val(f.nic), family: val(f.family), rc: val(f.rc) });
+      break;
+    case 'static':
+      r.statics.push({ nic: val(f.nic), addr: val(f.addr), gateway: val(f.gateway), ok: f.ok === '1' });
       break;
     case 'addr':
       r.addrs.push({ nic: val(f.nic), family: val(f.family), addr: val(f.addr) });

@@ -38,6 +38,7 @@ import {
   parseRouteMessage,
   RTM_GETLINK,
   RTM_NEWLINK,
+  routeOif,
   RTM_GETADDR,
   RTM_GETROUTE,
   RTM_NEWADDR,
@@ -111,12 +112,13 @@ export interface RtChange {
   object: string;
 }
 
-/** Route changes: add (or replace what holds its key), replace, append, delete. */
+/** Route changes: add (before the routes with its key), replace (the first with its key), append (after them), delete. */
 export function routeChange(op: 'add' | 'replace' | 'append' | 'delete', r: RouteSpec): RtChange {
   const payload = routePayload(r);
   const object = routeLabel(r);
   if (op === 'delete') return { type: RTM_DELROUTE, flags: 0, payload, verb: 'delete', object };
-  const mode = op === 'append' ? FlagsNew.APPEND : FlagsNew.REPLACE;
+  // add: create, before the routes another interface has with the same key (as `ip route prepend`)
+  const mode = { add: 0, append: FlagsNew.APPEND, replace: FlagsNew.REPLACE }[op];
   return { type: RTM_NEWROUTE, flags: FlagsNew.CREATE | mode, payload, verb: op, object };
 }
 
@@ -188,6 +190,26 @@ const RCVBUF = 256 << 10;
  */
 const RCVBUF_PER_REQUEST = 4096;
 const MAX_IN_FLIGHT = 16;
+
+/** The routes through one link and every route with the link it goes out through (routesAround). */
+export interface RoutesAround {
+  through: RtnlRoute[];
+  all: { ifindex: number; route: RtnlRoute }[];
+}
+
+/** RoutesAround from the payloads of a route dump, in the kernel's order. */
+function routesAroundOf(payloads: readonly Buffer[], ifindex: number): RoutesAround {
+  const through: RtnlRoute[] = [];
+  const all: { ifindex: number; route: RtnlRoute }[] = [];
+  for (const d of payloads) {
+    const mine = parseRouteMessage(d, ifindex);
+    if (mine) through.push(mine);
+    const oif = routeOif(d);
+    const route = oif === ifindex ? mine : oif === undefined ? undefined : parseRouteMessage(d, oif);
+    if (route) all.push({ ifindex: oif!, route });
+  }
+  return { through, all };
+}
 
 export class NetlinkHandle {
   /** rejects once the socket failed (never resolves); every request races it */
@@ -376,6 +398,18 @@ export class NetlinkHandle {
       .filter((m) => m.type === RTM_NEWROUTE)
       .map((m) => parseRouteMessage(m.data, ifindex))
       .filter((x): x is RtnlRoute => x !== undefined);
+  }
+
+  /**
+   * One dump: the routes through ifindex (as routesThrough) and every route (both
+   * families, every table) in the kernel's order with the interface it goes out through.
+   */
+  async routesAround(ifindex: number): Promise<RoutesAround> {
+    const msgs = await this.dump(RTM_GETROUTE, Buffer.alloc(12), 'routes');
+    return routesAroundOf(
+      msgs.filter((m) => m.type === RTM_NEWROUTE).map((m) => m.data),
+      ifindex,
+    );
   }
 
   async link(name: string): Promise<LinkState | undefined> {
@@ -649,6 +683,14 @@ export class NetlinkReader {
           .map((d) => parseRouteMessage(d, ifindex))
           .filter((x): x is RtnlRoute => x !== undefined),
       (nl) => nl.routesThrough(ifindex),
+    );
+  }
+
+  /** One dump: the routes through ifindex and every route with its link (NetlinkHandle.routesAround). */
+  routesAround(ifindex: number): RoutesAround | Promise<RoutesAround> {
+    return this.read(
+      () => routesAroundOf(this.dump(RTM_GETROUTE, Buffer.alloc(12), RTM_NEWROUTE, 'routes'), ifindex),
+      (nl) => nl.routesAround(ifindex),
     );
   }
 }

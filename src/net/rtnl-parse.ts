@@ -125,6 +125,14 @@ function parseNextHops(b: Buffer): NextHop[] {
   return out;
 }
 
+/** The interface an RTM_NEWROUTE payload goes out through: RTA_OIF, or a multipath route's first hop's. */
+export function routeOif(data: Buffer): number | undefined {
+  if (data.length < 12) return undefined;
+  const a = attrs(data.subarray(12));
+  const hops = a.get(RTA.MULTIPATH) ? parseNextHops(a.get(RTA.MULTIPATH)!) : [];
+  return a.get(RTA.OIF)?.readUInt32LE(0) ?? hops[0]?.ifindex;
+}
+
 /** One RTM_NEWROUTE payload (struct rtmsg + attributes) if it goes out through ifindex. */
 export function parseRouteMessage(data: Buffer, ifindex: number): RtnlRoute | undefined {
   if (data.length < 12) return undefined;

@@ -17,4 +17,10 @@ export interface VethSnapshot {
   up: boolean;
   addrs: AddrSnapshot[];
   routes: RouteSnapshot[];
+  /**
+   * The IPv4 route keys (routeKey) this veth shares with another interface's routes, each
+   * with the interface indexes of its routes in the kernel's order: a restore puts this
+   * veth's routes back before or after the others' as they were. Absent: none shared.
+   */
+  sharedKeys?: Record<string, number[]>;
 }

@@ -288,7 +288,7 @@ export async function unbuildNic(
   nl: NetlinkHandle,
   nic: NicRecord,
   mark: string,
-  currentRoutes: (ifname: string) => Promise<RouteSnapshot[]>,
+  currentRoutes: (ifname: string) => Promise<Pick<VethSnapshot, 'routes' | 'sharedKeys'>>,
   warn: (message: string) => void = () => undefined,
   warnLink: (message: string) => void = () => undefined,
 ): Promise<UndoError[]> {
@@ -338,7 +338,8 @@ export async function unbuildNic(
     );
   }
   await step('restore routes', async () => {
-    const r = await restoreRoutes(nl, idx, v, await currentRoutes(v.ifname));
+    const now = await currentRoutes(v.ifname);
+    const r = await restoreRoutes(nl, idx, v, now.routes, now.sharedKeys);
     errors.push(...r.errors);
     r.warnings.forEach(warn);
   });
@@ -352,7 +353,8 @@ function describeLink(l: LinkState): string {
 /**
  * Makes the veth's IPv4 route table equal the snapshot's by applying planRouteRestore's
  * operations in order: the kernel's re-created subnet route is replaced or deleted, so
- * an add never meets "File exists" (if one does, a route appeared meanwhile: replaced).
+ * an add never meets "File exists" (if one does, a route appeared meanwhile: an error);
+ * another interface's routes with a key this veth's share are kept, this veth's go beside them.
  * Rejects only when the batch itself fails (a chunk not sent, its acks lost).
  */
 export async function restoreRoutes(
@@ -360,11 +362,11 @@ export async function restoreRoutes(
   ifindex: number,
   snap: VethSnapshot,
   current: RouteSnapshot[],
+  currentShared?: Record<string, number[]>,
 ): Promise<{ errors: UndoError[]; warnings: string[] }> {
-  const plan = planRouteRestore(snap, current);
+  const plan = planRouteRestore(snap, current, currentShared);
   const errors: UndoError[] = [];
-  // in order, in one batch of however many: an add goes in as "create or replace", so a
-  // route that appeared meanwhile with its key is replaced, not an error
+  // in order, in one batch of however many
   const results = plan.ops.length
     ? await nl.batch(plan.ops.map((o) => routeChange(o.op, routeSpec(o.route, ifindex))))
     : [];

@@ -1,16 +1,16 @@
 // The network spec's proof, end to end: tapwire-cri (standalone, in process) with the real
 // CNI plugins and the real tapmanager daemon runs a pod whose annotation asks for three NICs
-// (a custom-MAC NIC on the pod network, a NIC on a second network from a NAD file with its
-// own bridge and host-local range, an L2-only NIC on an interface placed in the pod before
-// tapmanager's setup, as a device plugin would), and tapwire's guest boots through vmwrapper
-// on a real QEMU (TCG). The guest reports the NICs in spec order with the spec's MACs, a
-// lease from tapmanager on each IP network and one from the L2 segment's own DHCP server (a
-// peer on that segment: tapmanager serves none there), and pings each network's gateway and
-// a peer pod on each IP network (a netns attached to the same two networks by CNI).
-// Stop leaves the pod's interfaces byte for byte as tapmanager found them; Stop and Remove
-// leave nothing. The same with autoattachPodInterface: false and no pod-network NIC.
-// (The second NIC is virtio, not e1000: Debian's cloud kernel in the guest is built
-// without e1000; vmwrapper's e1000 arguments are checked where it builds them.)
+// (a custom-MAC virtio NIC on the pod network, an e1000 NIC on a second network from a NAD
+// file with its own bridge and host-local range and a default route of its own (so the pod
+// has two), an L2-only NIC on an interface placed in the pod before tapmanager's setup, as
+// a device plugin would), and tapwire's guest boots through vmwrapper on a real QEMU (TCG).
+// The guest reports the NICs in spec order with the spec's MACs, a lease from tapmanager on
+// each IP network and a static address on the L2 segment (no DHCP server there), and pings
+// each network's gateway, a peer pod on each IP network (a netns attached to the same two
+// networks by CNI) and the peer on the L2 segment (a static address of its own).
+// Stop leaves the pod's interfaces byte for byte as tapmanager found them (both default
+// routes); Stop and Remove leave nothing. The same with autoattachPodInterface: false and no
+// pod-network NIC.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,7 +22,7 @@ import { ensureGuest, guestCmdline, QEMU, qemuArgs, startGuest } from '../../src
 import { NETWORK_SPEC_ANNOTATION } from '../../src/spec';
 import type { TapmanagerApi } from '../../src/tapmanager/client';
 import { waitFor } from '../fixtures/dhcp-net';
-import { startDnsmasq, stopAll } from '../fixtures/fence/topology';
+import { stopAll } from '../fixtures/fence/topology';
 import { killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
 import { dadDone, settledDump } from '../helpers/ip-dump';
 import { uniqueName } from '../helpers/names';
@@ -89,7 +89,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
         'apiVersion: k8s.cni.cncf.io/v1',
         'kind: NetworkAttachmentDefinition',
         'metadata: {name: blue, namespace: default}',
-        `spec: {config: '${JSON.stringify(bridgeConf('blue', 'br-blue', `10.${n}.1.0/24`, '10.200.0.0/16'))}'}`,
+        `spec: {config: '${JSON.stringify(bridgeConf('blue', 'br-blue', `10.${n}.1.0/24`, '0.0.0.0/0'))}'}`,
       ].join('\n'),
     );
     // a peer pod on both networks
@@ -175,7 +175,8 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
     return { sandboxes, id };
   }
 
-  async function boot(netKey: string, nics: number, peers: string[]) {
+  /** The guest: `leases` NICs lease, the L2 NIC takes SEG_ADDR; it pings every gateway and `peers`. */
+  async function boot(netKey: string, leases: number, peers: string[]) {
     const image = await ensureGuest();
     const work = path.join(tmp, `guest-${netKey.slice(0, 6)}`);
     fs.mkdirSync(work);
@@ -184,7 +185,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
       args: qemuArgs({
         kernel: image.kernel,
         initrd: image.initrd,
-        append: guestCmdline({ dhcpTries: 20, ping: ['gw', ...peers] }),
+        append: guestCmdline({ dhcpTries: 20, ping: ['gw', ...peers], static: [{ mac: SEG_MAC, address: SEG_ADDR }] }),
         name: 'tapwire-spec',
         console: 'stdio',
       }),
@@ -198,7 +199,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
         TAPWIRE_FD_SOCKET: daemon.fdSocket,
       },
       timeoutMs: 300_000,
-      expect: { leases: nics, pings: nics + peers.length },
+      expect: { leases, pings: leases + peers.length },
     });
     return run.result;
   }
@@ -219,9 +220,11 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
     await waitFor('segp gone with the pod netns', () => !peer.ip('-o', 'link', 'show').includes('segp'));
   }
 
+  const SEG_MAC = '02:00:00:77:00:03';
+  const SEG_ADDR = '192.168.77.5/24';
   const blueAndSeg = [
-    { name: 'blue', model: 'virtio', bridge: {} },
-    { name: 'seg', macAddress: '02:00:00:77:00:03', bridge: {} },
+    { name: 'blue', model: 'e1000', bridge: {} },
+    { name: 'seg', macAddress: SEG_MAC, bridge: {} },
   ];
   const blueAndSegNets = [
     { name: 'blue', multus: { networkName: 'blue' } },
@@ -250,29 +253,33 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
       networks: [{ name: 'default', pod: {} }, ...blueAndSegNets],
     };
     const { sandboxes, id } = await runPod('spec3', spec);
-    const dns = await startDnsmasq(peer, 'segp', tmp, 'seg', [
-      '--dhcp-range=192.168.77.50,192.168.77.60,255.255.255.0,1h',
-      '--dhcp-option=3,192.168.77.1',
-    ]);
     const st = await sandboxes.status(id, true);
-    const res = await boot(st.info.netKey!, 3, peerIps);
+    const pod = new TestNetns(path.basename(pinned.at(-1)!));
+    expect(pod.ip('-4', 'route', 'show', 'default')).toBe(''); // both pod interfaces' routes are stripped
+    const defaults = dumps.before!.match(/^unicast default via \S+ dev \S+/gm) ?? [];
+    expect(defaults.map((l) => l.split(' dev ')[1]).sort()).toEqual(['eth0', 'net1']); // the NAD's own default route
+    const res = await boot(st.info.netKey!, 2, [...peerIps, '192.168.77.1']);
     const r = res.report;
     expect(res.verdict.problems).toEqual([]);
     const blueMac = (JSON.parse(st.info['k8s.v1.cni.cncf.io/network-status']!) as { mac: string }[])[1]!.mac;
-    expect(r.nics.map((x) => x.mac)).toEqual(['de:ad:00:00:be:af', blueMac, '02:00:00:77:00:03']);
+    expect(r.nics.map((x) => [x.mac, x.driver])).toEqual([
+      ['de:ad:00:00:be:af', 'virtio_net'],
+      [blueMac, 'e1000'],
+      [SEG_MAC, 'virtio_net'],
+    ]);
     const byNic = new Map(r.leases.map((l) => [l.nic, l]));
     const podIps = JSON.parse(st.info['k8s.v1.cni.cncf.io/network-status']!) as { ips: string[] }[];
     expect(byNic.get(r.nics[0]!.name)).toMatchObject({ ip: podIps[0]!.ips[0], router: [`10.${n}.0.1`] });
     expect(byNic.get(r.nics[1]!.name)).toMatchObject({ ip: podIps[1]!.ips[0], router: [`10.${n}.1.1`] });
-    // the L2 segment's lease comes from its own server, a peer on the segment
-    expect(byNic.get(r.nics[2]!.name)).toMatchObject({ server: '192.168.77.1', router: ['192.168.77.1'] });
+    // no lease on the L2 segment (no server there): its static address
+    expect(byNic.get(r.nics[2]!.name)).toBeUndefined();
+    expect(r.statics).toEqual([{ nic: r.nics[2]!.name, addr: SEG_ADDR, gateway: '', ok: true }]);
     expect(
       r.pings
         .filter((p) => p.ok)
         .map((p) => p.target)
         .sort(),
     ).toEqual([`10.${n}.0.1`, `10.${n}.1.1`, '192.168.77.1', ...peerIps].sort());
-    expect(dns.child.exitCode).toBeNull();
     await stopAndRemove(sandboxes, id);
   }, 600_000);
 
@@ -285,15 +292,14 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
       networks: blueAndSegNets,
     };
     const { sandboxes, id } = await runPod('spec2', spec);
-    await startDnsmasq(peer, 'segp', tmp, 'seg2', ['--dhcp-range=192.168.77.50,192.168.77.60,255.255.255.0,1h']);
     const st = await sandboxes.status(id, true);
-    const res = await boot(st.info.netKey!, 2, [peerIps[1]!]);
+    const res = await boot(st.info.netKey!, 1, [peerIps[1]!, '192.168.77.1']);
     expect(res.verdict.problems).toEqual([]);
-    expect(res.report.nics.map((x) => x.mac).at(-1)).toBe('02:00:00:77:00:03');
+    expect(res.report.nics.map((x) => x.mac).at(-1)).toBe(SEG_MAC);
     expect(res.report.nics).toHaveLength(2);
-    const ips = res.report.leases.map((l) => l.ip);
-    expect(ips.filter((ip) => ip.startsWith(`10.${n}.1.`))).toHaveLength(1);
-    expect(ips.filter((ip) => ip.startsWith('192.168.77.'))).toHaveLength(1);
+    expect(res.report.leases.map((l) => l.ip)).toEqual([expect.stringMatching(`^10\\.${n}\\.1\\.`)]);
+    expect(res.report.statics).toEqual([expect.objectContaining({ addr: SEG_ADDR, ok: true })]);
+    expect(res.report.pings.filter((p) => p.ok).map((p) => p.target)).toContain('192.168.77.1');
     await stopAndRemove(sandboxes, id);
   }, 600_000);
 });

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpioNewc } from '../../src/guest/cpio';
 import { GuestError } from '../../src/guest/errors';
-import { modinfo, moduleLoadOrder, parseKernelConfig } from '../../src/guest/modules';
+import { GUEST_DRIVERS, modinfo, moduleLoadOrder, parseKernelConfig } from '../../src/guest/modules';
 
 interface Entry {
   name: string;
@@ -130,6 +130,7 @@ describe('moduleLoadOrder', () => {
   const config = parseKernelConfig(
     '# CONFIG_FOO is not set\nCONFIG_VIRTIO_PCI=m\nCONFIG_VIRTIO_NET=m\nCONFIG_PACKET=y\n',
   );
+  const virtio = GUEST_DRIVERS.filter((d) => d.module.startsWith('virtio'));
 
   it('parses a kernel config', () => {
     expect([...config]).toEqual([
@@ -140,7 +141,7 @@ describe('moduleLoadOrder', () => {
   });
 
   it('lists each module once, after the modules it depends on', () => {
-    expect(moduleLoadOrder(mods, config)).toEqual([
+    expect(moduleLoadOrder(mods, config, virtio)).toEqual([
       'kernel/drivers/virtio/virtio_ring.ko',
       'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
       'kernel/drivers/virtio/virtio.ko',
@@ -153,8 +154,8 @@ describe('moduleLoadOrder', () => {
 
   it('needs nothing for a built-in driver', () => {
     const builtIn = parseKernelConfig('CONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=m\n');
-    expect(moduleLoadOrder(mods, builtIn)).not.toContain('kernel/drivers/virtio/virtio_pci.ko');
-    expect(moduleLoadOrder(mods, parseKernelConfig('CONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=y\n'))).toEqual([]);
+    expect(moduleLoadOrder(mods, builtIn, virtio)).not.toContain('kernel/drivers/virtio/virtio_pci.ko');
+    expect(moduleLoadOrder(mods, parseKernelConfig('CONFIG_VIRTIO_PCI=y\nCONFIG_VIRTIO_NET=y\n'), virtio)).toEqual([]);
   });
 
   it('fails with a typed error naming what is missing, unset or looping', () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { BASE_CMDLINE, guestCmdline } from '../../src/guest/cmdline';
 import { GuestError } from '../../src/guest/errors';
-import { qemuArgs, QemuOptions } from '../../src/guest/qemu';
+import { QEMU_NIC_MODELS, qemuArgs, QemuOptions } from '../../src/guest/qemu';
 
 function invalid(fn: () => unknown): string {
   try {
@@ -63,6 +63,43 @@ describe('guestCmdline', () => {
     expect(invalid(() => guestCmdline({ hold: -1 }))).toMatch(/^invalid hold -1/);
     expect(invalid(() => guestCmdline({ count: 0 }))).toMatch(/^invalid count 0/);
     expect(invalid(() => guestCmdline({ dhcpTries: Number.NaN }))).toMatch(/^invalid dhcpTries null/);
+  });
+
+  it('gives a NIC a static address by its MAC: IPv4 or IPv6, with or without a gateway', () => {
+    expect(
+      guestCmdline({
+        static: [
+          { mac: '02:00:00:77:00:03', address: '192.168.77.5/24' },
+          { mac: 'DE:AD:00:00:BE:AF', address: '10.1.0.5/16', gateway: '10.1.0.1' },
+          { mac: '02:00:00:00:00:06', address: 'fd00:77::5/64', gateway: 'fd00:77::1' },
+        ],
+      }),
+    ).toBe(
+      'console=ttyS0 quiet panic=-1 tapwire.static=02:00:00:77:00:03@192.168.77.5/24,' +
+        'de:ad:00:00:be:af@10.1.0.5/16@10.1.0.1,02:00:00:00:00:06@fd00:77::5/64@fd00:77::1',
+    );
+    const mac = '02:00:00:77:00:03';
+    expect(invalid(() => guestCmdline({ static: [{ mac: '02:00', address: '10.0.0.1/24' }] }))).toBe(
+      'invalid static[0].mac "02:00": must be a MAC address (aa:bb:cc:dd:ee:ff)',
+    );
+    for (const address of ['10.0.0.1', '10.0.0.1/33', '10.0.0.1/24/1', 'x/24', 'fd00::1/129', '10.0.0.1/ 24'])
+      expect(invalid(() => guestCmdline({ static: [{ mac, address }] }))).toMatch(/^invalid static\[0\]\.address/);
+    expect(invalid(() => guestCmdline({ static: [{ mac, address: '10.0.0.2/24', gateway: 'fd00::1' }] }))).toBe(
+      'invalid static[0].gateway "fd00::1": must be an IPv4 address, as the address is',
+    );
+    expect(invalid(() => guestCmdline({ static: [{ mac, address: '10.0.0.2/24', gateway: 'a,b' }] }))).toMatch(
+      /^invalid static\[0\]\.gateway "a,b": must be an IPv4 or IPv6 address/,
+    );
+    expect(
+      invalid(() =>
+        guestCmdline({
+          static: [
+            { mac, address: '10.0.0.2/24' },
+            { mac: mac.toUpperCase(), address: '10.0.1.2/24' },
+          ],
+        }),
+      ),
+    ).toMatch(/^invalid static\[1\]\.mac "02:00:00:77:00:03": has a static address already/);
   });
 });
 
@@ -128,5 +165,22 @@ describe('qemuArgs', () => {
     expect(
       invalid(() => qemuArgs({ ...base, nics: [{ netdev: 'tap,fd=3', mac: '02:00:00:00:00:01', queues: 0 }] })),
     ).toMatch(/^invalid nics\[0\]\.queues 0/);
+    const nic = { netdev: 'tap,fd=3', mac: '02:00:00:00:00:01' };
+    expect(invalid(() => qemuArgs({ ...base, nics: [{ ...nic, model: 'e1000,x=1' as never }] }))).toMatch(
+      /^invalid nics\[0\]\.model "e1000,x=1": must be one of virtio-net-pci, e1000/,
+    );
+    expect(invalid(() => qemuArgs({ ...base, nics: [{ ...nic, model: 'e1000', queues: 2 }] }))).toMatch(
+      /^invalid nics\[0\]\.queues 2: .*virtio-net-pci only/,
+    );
+  });
+
+  it('gives each NIC its model: every spec model is a QEMU device', () => {
+    const args = qemuArgs({
+      ...base,
+      nics: QEMU_NIC_MODELS.map((model, i) => ({ netdev: `tap,fd=${3 + i}`, mac: `02:00:00:00:00:0${i}`, model })),
+    });
+    expect(args.filter((_, i) => args[i - 1] === '-device')).toEqual(
+      QEMU_NIC_MODELS.map((m, i) => `${m},netdev=twnet${i},mac=02:00:00:00:00:0${i}`),
+    );
   });
 });

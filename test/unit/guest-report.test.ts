@@ -97,6 +97,17 @@ describe('parseConsole', () => {
     expect(r.lines.every((l) => l.startsWith('tapwire-guest ') && !l.endsWith('\r'))).toBe(true);
   });
 
+  it('collects the static addresses the guest applied', () => {
+    const r2 = parseConsole(
+      'tapwire-guest static nic=eth2 addr=192.168.77.5/24 gateway=- ok=1 up=3.1\n' +
+        'tapwire-guest static nic=eth3 addr=fd00::5/64 gateway=fd00::1 ok=0 up=3.2\n',
+    );
+    expect(r2.statics).toEqual([
+      { nic: 'eth2', addr: '192.168.77.5/24', gateway: '', ok: true },
+      { nic: 'eth3', addr: 'fd00::5/64', gateway: 'fd00::1', ok: false },
+    ]);
+  });
+
   it('keeps lines of events it does not know, and a number it cannot read is NaN', () => {
     const r2 = parseConsole('tapwire-guest future-event a=1\ntapwire-guest nic name=eth0 mtu=x\n');
     expect(r2.lines).toEqual(['tapwire-guest future-event a=1', 'tapwire-guest nic name=eth0 mtu=x']);

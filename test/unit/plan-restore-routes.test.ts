@@ -308,6 +308,47 @@ describe('planRouteRestore on hand-made tables', () => {
   });
 });
 
+describe('planRouteRestore beside another interface holding the same keys', () => {
+  // eth0 (ifindex 2) and net1 (ifindex 3) each with a default route; net1 restored already
+  const dflt = route('0.0.0.0/0', { gateway: '10.0.0.1' });
+  const snap = (order: number[]): VethSnapshot => ({
+    ifname: 'eth0',
+    ifindex: 2,
+    mac: '0a:00:00:00:00:01',
+    mtu: 1500,
+    up: true,
+    addrs: [],
+    routes: [route('10.0.0.0/24', { protocol: 'kernel', prefsrc: '10.0.0.2' }), dflt],
+    sharedKeys: { '254|0.0.0.0/0|0|0': order },
+  });
+  const current = afterAddressAdd('10.0.0.2', 24, '10.0.0.0/24');
+  const now = { '254|0.0.0.0/0|0|0': [3] };
+
+  it("never replaces the other interface's route: goes before it when it was before it", () => {
+    const plan = planRouteRestore(snap([2, 3]), current, now);
+    expect(plan.ops.map((o) => o.op)).toEqual(['add']);
+    expect(plan.ops[0]!.reason).toContain('it goes before them');
+  });
+
+  it('appends after it when it was after it, or when the snapshot did not know it', () => {
+    for (const order of [[3, 2], [2]]) {
+      const plan = planRouteRestore(snap(order), current, now);
+      expect(show(plan.ops), JSON.stringify(order)).toEqual(['append 0.0.0.0/0 via 10.0.0.1']);
+    }
+  });
+
+  it("several routes of its own at the key: its current ones deleted, its own put back in the snapshot's order", () => {
+    const second = route('0.0.0.0/0', { gateway: '10.0.0.3' });
+    const s = { ...snap([2, 2, 3]), routes: [...snap([]).routes, second] };
+    const cur = [...current, second];
+    expect(show(planRouteRestore(s, cur, now).ops)).toEqual([
+      'delete 0.0.0.0/0 via 10.0.0.3',
+      'add 0.0.0.0/0 via 10.0.0.3',
+      'add 0.0.0.0/0 via 10.0.0.1',
+    ]);
+  });
+});
+
 describe('a table of tens of thousands of routes', () => {
   // status() plans against the snapshot on every call, on the event loop: a plan
   // quadratic in the routes took 6 s for 6,000 of them (and was never done for 50,000)

@@ -6,10 +6,13 @@
 // Order: on-link routes (add or replace), then routes via gateways, so every gateway
 // is reachable when its route goes in; deletions of routes the snapshot lacked come
 // last (the kernel checks a gateway only when a route is added, so nothing breaks).
-// A route whose kernel key (table, dst, tos, metric) is already taken is replaced, not
-// added: adding it would fail with "File exists". Routes sharing one key (a metric tie,
-// made with `ip route append`) go back in the snapshot's order: whatever holds the key
-// is deleted, the first is added, the others appended (NLM_F_APPEND). A route whose
+// A route whose kernel key (table, dst, tos, metric) this veth already holds is replaced,
+// not added: adding it would fail with "File exists". Routes sharing one key (a metric tie,
+// made with `ip route append`) go back in the snapshot's order: what this veth holds there
+// is deleted, the first is added, the others appended (NLM_F_APPEND). Another interface's
+// routes with the key (a second network's default route) are never replaced: this veth's
+// go in before them (add: create without replace) or after them (append), where the
+// snapshot's sharedKeys had them, whichever interface is restored first. A route whose
 // gateway no on-link route reaches (the kernel would refuse it: "Nexthop has invalid
 // gateway") is reported as unrestorable, naming the route, instead of failing at apply
 // time; so are multipath routes and IPv4 routes via an IPv6 gateway, whose nexthops the
@@ -124,10 +127,44 @@ function byKey(routes: RouteSnapshot[]): Map<string, RouteSnapshot[]> {
 }
 
 /**
+ * This veth's routes `w` at a key another interface's routes (`others`, their indexes in
+ * the kernel's order now) also hold: this veth's current ones there (`c`) are deleted
+ * (a delete names the veth, so it takes none of the others'), then `w` goes in before
+ * the others (each added in reverse order: an add goes first) when every one of them was
+ * after this veth's in the snapshot's order `was`, else after them (appended in order).
+ */
+function besideOthers(
+  w: RouteSnapshot[],
+  c: RouteSnapshot[],
+  others: number[],
+  was: number[],
+  ifindex: number,
+): RouteOp[] {
+  const why = `"${label(w[0]!)}" shares its key with another interface's routes, which are left as they are`;
+  const mine = was.indexOf(ifindex);
+  const left = [...was];
+  const before = others.every((o) => {
+    const at = left.indexOf(o);
+    if (at >= 0) left[at] = -1;
+    return at > mine;
+  });
+  return [
+    ...c.map((x): RouteOp => ({ op: 'delete', route: x, reason: why })),
+    ...(before
+      ? [...w].reverse().map((r): RouteOp => ({ op: 'add', route: r, reason: `${why}; it goes before them` }))
+      : w.map((r): RouteOp => ({ op: 'append', route: r, reason: `${why}; it goes after them` }))),
+  ];
+}
+
+/**
  * Linear in the routes: a table of thousands plans in milliseconds (status() plans on
  * every call, on the event loop).
  */
-export function planRouteRestore(snapshot: VethSnapshot, current: RouteSnapshot[]): RouteRestorePlan {
+export function planRouteRestore(
+  snapshot: VethSnapshot,
+  current: RouteSnapshot[],
+  currentShared: Record<string, number[]> = {},
+): RouteRestorePlan {
   const unrestorable: RouteRestorePlan['unrestorable'] = [];
   let want: RouteSnapshot[] = [];
   for (const r of snapshot.routes) {
@@ -160,8 +197,14 @@ export function planRouteRestore(snapshot: VethSnapshot, current: RouteSnapshot[
 
   const ops: RouteOp[] = [];
   for (const w of ordered) {
-    const c = curGroups.get(routeKey(w[0]!)) ?? [];
+    const key = routeKey(w[0]!);
+    const c = curGroups.get(key) ?? [];
     if (c.length === w.length && c.every((x, i) => sameRoute(x, w[i]!))) continue;
+    const others = (currentShared[key] ?? []).filter((i) => i !== snapshot.ifindex);
+    if (others.length) {
+      ops.push(...besideOthers(w, c, others, snapshot.sharedKeys?.[key] ?? [], snapshot.ifindex));
+      continue;
+    }
     if (w.length === 1 && c.length <= 1) {
       const r = w[0]!;
       const taken = c[0];

@@ -9,7 +9,7 @@ import { randomMac } from '../../../net/mac';
 import { TapError, badInput } from '../../errors';
 import { planGuestNetwork, PlanError } from '../../plan/guest-network';
 import { readVethSnapshot } from '../../plan/read-veth';
-import { planRouteRestore } from '../../plan/restore-routes';
+import { planRouteRestore, routeKey } from '../../plan/restore-routes';
 import type { GuestNic } from '../../protocol';
 import { BRIDGE_IP, buildNic, nicLinks, ownLink, unbuildNic } from '../../topology';
 import { checkNotHeld, openTaps, revokeTaps } from '../../tap-holders';
@@ -36,11 +36,11 @@ export const bridgePod: PodBinding = {
     const master = link?.master !== undefined ? ctx.podLinks.find((l) => l.index === link.master) : undefined;
     if (link?.master !== undefined)
       throw badInput(spec.field, spec.podInterface, `is a port of "${master?.name ?? link.master}" already`);
-    const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface, { nl: ctx.reader, links: ctx.podLinks }).catch(
-      (e: unknown) => {
-        throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
-      },
-    );
+    const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface, {
+      within: { nl: ctx.reader, links: ctx.podLinks },
+    }).catch((e: unknown) => {
+      throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
+    });
     let plan;
     if (spec.cniResult) {
       try {
@@ -89,7 +89,8 @@ export const bridgePod: PodBinding = {
   },
 
   undo(ctx, nic) {
-    const current = async (ifname: string) => (await readVethSnapshot(ctx.nsPath, ifname)).routes;
+    const current = (ifname: string) =>
+      readVethSnapshot(ctx.nsPath, ifname, { alsoKeys: nic.veth.routes.map(routeKey) });
     return unbuildNic(ctx.nl, nic, ctx.mark, current, ctx.warn, ctx.leftAlone);
   },
 
