@@ -23,6 +23,8 @@ import { execArgv, parseEnvFile, readUnit } from '../helpers/unit-file';
 const ROOT = path.resolve(__dirname, '../..');
 const UNITS = path.join(ROOT, 'deploy/systemd');
 const ENV_FILE = path.join(ROOT, 'deploy/config/tapwire.env');
+/** A checkout under /tmp or /var/tmp (PrivateTmp= would hide it; the package's is in /usr/lib). */
+const CHECKOUT_IN_TMP = /^\/(var\/)?tmp\//.test(ROOT);
 
 /** Capability numbers (linux/capability.h) of the names the units use. */
 const CAP_BITS: Record<string, number> = {
@@ -87,10 +89,14 @@ function setpriv(svc: Record<string, string[]>, drop?: string): string[] {
  * own (unshare, then exec: the same pid): ProtectSystem=strict makes every mount read-only
  * but the API file systems, StateDirectory= and RuntimeDirectory= are bound writable again
  * (here: their relocated dirs, rw), PrivateTmp= gives empty /tmp and /var/tmp, and
- * ProtectHome= empty read-only /home and /root.
+ * ProtectHome= empty read-only /home and /root. The checkout (`/usr/lib/tapwire` of the
+ * test's root) stays in sight where it is, even under /tmp (a clone there, as a CI may
+ * make): staged at `stage` (a writable dir) and bound back over the new /tmp.
  */
-function fileSystemSandbox(svc: Record<string, string[]>, writable: string[]): string[] {
+function fileSystemSandbox(svc: Record<string, string[]>, writable: string[], stage: string): string[] {
   const lines = ['set -e'];
+  const hidden = CHECKOUT_IN_TMP;
+  if (hidden) lines.push(`mkdir -p '${stage}'`, `mount --bind '${ROOT}' '${stage}'`);
   if (svc.ProtectSystem?.[0] === 'strict') {
     for (const d of writable) lines.push(`mkdir -p '${d}'`, `mount --bind '${d}' '${d}'`);
     lines.push(`findmnt -rno TARGET | grep -Ev '^/(proc|sys|dev)(/|$)' | while read -r m; do
@@ -102,6 +108,7 @@ done`);
     lines.push('mount -t tmpfs -o mode=1777 tmpfs /tmp', 'mount -t tmpfs -o mode=1777 tmpfs /var/tmp');
   if (svc.ProtectHome?.[0] === 'yes')
     lines.push('mount -t tmpfs -o ro,mode=0755 tmpfs /home', 'mount -t tmpfs -o ro,mode=0700 tmpfs /root');
+  if (hidden) lines.push(`mkdir -p '${ROOT}'`, `mount --bind '${stage}' '${ROOT}'`);
   lines.push('exec "$@"');
   return ['unshare', '--mount', '--propagation', 'slave', 'sh', '-c', lines.join('\n'), 'sandbox'];
 }
@@ -179,7 +186,11 @@ describePrivileged('systemd units', () => {
       return ctx.skip(noTools);
     }
     const d = await startUnit('tapmanager.service', `@twt-${process.pid}-${path.basename(dir)}`, (svc) => [
-      ...fileSystemSandbox(svc, [path.join(dir, 'var-lib-tapwire'), path.join(dir, 'run-tapwire')]),
+      ...fileSystemSandbox(
+        svc,
+        [path.join(dir, 'var-lib-tapwire'), path.join(dir, 'run-tapwire')],
+        path.join(dir, 'checkout'),
+      ),
       ...setpriv(svc),
     ]);
     const ready = await d.notify.waitFor('READY', '1').catch((e: Error) => {
@@ -196,7 +207,9 @@ describePrivileged('systemd units', () => {
     const mounts = fs.readFileSync(`/proc/${d.child.pid}/mountinfo`, 'utf8').split('\n');
     expect(mounts.find((l) => l.split(' ')[4] === '/')?.split(' ')[5]).toMatch(/^ro\b/);
     expect(mounts.some((l) => l.split(' ')[4] === '/tmp' && l.includes(' - tmpfs '))).toBe(true);
-    expect(fs.readdirSync(`/proc/${d.child.pid}/root/tmp`)).toEqual([]);
+    // (empty but for the checkout the test keeps in sight when it is under /tmp)
+    const tmpTop = CHECKOUT_IN_TMP && ROOT.startsWith('/tmp/') ? [ROOT.split('/')[2]] : [];
+    expect(fs.readdirSync(`/proc/${d.child.pid}/root/tmp`)).toEqual(tmpTop);
     // the capability set the daemon runs with is exactly the unit's
     const status = fs.readFileSync(`/proc/${d.child.pid}/status`, 'utf8');
     const mask = caps(d.svc).reduce((m, c) => m | (1n << BigInt(CAP_BITS[c]!)), 0n);
