@@ -64,7 +64,8 @@ describePrivileged('the DaemonSet started as the kubelet would', () => {
       p
         .replaceAll('/var/lib/tapwire', path.join(dir, 'var-lib-tapwire'))
         .replaceAll('/run/tapwire', path.join(dir, 'run-tapwire'))
-        .replaceAll('/run/netns', path.join(dir, 'run-netns'));
+        .replaceAll('/run/netns', path.join(dir, 'run-netns'))
+        .replaceAll('/run/containerd', path.join(dir, 'run-containerd'));
 
     const logs: Record<string, string> = {};
     const started = ds.spec.template.spec.containers.map((c) => {
@@ -79,7 +80,7 @@ describePrivileged('the DaemonSet started as the kubelet would', () => {
         if (e.valueFrom?.fieldRef) {
           expect(e.valueFrom.fieldRef.fieldPath).toBe('status.hostIP');
           env[e.name] = '127.0.0.1';
-        } else env[e.name] = expand(e.value ?? '', env);
+        } else env[e.name] = node(expand(e.value ?? '', env));
       }
       if (env.METRICS_ADDRESS) {
         expect(env.METRICS_ADDRESS).toBe('127.0.0.1:9464');

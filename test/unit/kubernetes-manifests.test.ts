@@ -59,6 +59,7 @@ describe('deploy/kubernetes manifests', () => {
       '/opt/cni/bin',
       '/etc/cni/net.d',
       '/dev/net/tun',
+      '/run/containerd', // tapwire-cri --backend: containerd's socket
     ])
       expect(hostPaths).toContain(p);
     const cm = one('ConfigMap');
