@@ -88,7 +88,7 @@ function toInterface(it: InterfaceShape): InterfaceSpec {
     })),
     ...(it.queues !== undefined ? { queues: it.queues } : {}),
     ...(it.dhcpOptions !== undefined ? { dhcpOptions: it.dhcpOptions } : {}),
-    binding: 'bridge',
+    binding: it.masquerade !== undefined ? 'masquerade' : 'bridge',
   };
 }
 
@@ -99,7 +99,11 @@ function toNetwork(n: NetworkShape): NetworkSpecEntry {
   }
   if (n.resource) return { name: n.name, kind: 'resource', ...n.resource };
   if (n.l2) return { name: n.name, kind: 'l2', interfaceName: n.l2.interfaceName };
-  return { name: n.name, kind: 'pod' };
+  return {
+    name: n.name,
+    kind: 'pod',
+    ...(n.pod?.vmNetworkCIDR !== undefined ? { vmNetworkCIDR: n.pod.vmNetworkCIDR } : {}),
+  };
 }
 
 /** Parses and validates spec text. */

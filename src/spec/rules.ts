@@ -44,7 +44,7 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
     else if (!IMPLEMENTED_BINDINGS.includes(b[0] as (typeof BINDINGS)[number])) {
       out.push({
         path: `${at}.${b[0]}`,
-        reason: `is not available yet: the ${b[0]} binding comes with a later release; today only bridge is implemented`,
+        reason: `is not available yet: the ${b[0]} binding comes with a later release; today ${IMPLEMENTED_BINDINGS.join(' and ')} are implemented`,
       });
     }
     const model = it.model ?? 'virtio';
@@ -132,6 +132,19 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
       continue;
     }
     const [j, n] = net;
+    if (it.masquerade !== undefined && n.pod === undefined) {
+      out.push({
+        path: `interfaces[${i}].masquerade`,
+        reason: `needs the pod network: networks[${j}] is not one (masquerade NATs the pod's own address)`,
+      });
+    }
+    if (isObject(n.pod) && n.pod.vmNetworkCIDR !== undefined && it.masquerade === undefined) {
+      out.push({
+        path: `networks[${j}].pod.vmNetworkCIDR`,
+        value: n.pod.vmNetworkCIDR,
+        reason: `is for a masquerade interface; interfaces[${i}] is not one`,
+      });
+    }
     const l2 = n.l2 !== undefined ? 'l2' : n.resource !== undefined ? 'resource' : undefined;
     if (l2 && it.dhcpOptions !== undefined) {
       out.push({

@@ -3,6 +3,7 @@
 // and a restart) can restore the veth exactly.
 import type { ImplementedBinding } from './bindings/names';
 import type { NicDhcpOptions, NicPort } from './bindings/types';
+import type { MasqRecord } from './bindings/masquerade/pod';
 import type { GuestNetworkPlan } from './plan/guest-network';
 import type { SetupRequest } from './protocol';
 import type { VethSnapshot } from './snapshot';
@@ -46,6 +47,8 @@ export interface NicRecord {
   dhcpOptions?: NicDhcpOptions;
   /** recorded; used by later bindings (masquerade forwards them) */
   ports?: NicPort[];
+  /** a masquerade NIC's NAT side (bindings/masquerade) */
+  masq?: MasqRecord;
 }
 
 export interface SandboxRecord {

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
 import { domainBinding } from './bindings/domain';
+import { renderMasquerade } from './bindings/masquerade/describe';
 import { TapmanagerClient } from './client';
 import { describeRoute } from './plan/routes';
 import type { CniResult } from '../cni/result';
@@ -74,6 +75,13 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push('');
     if (n.name !== undefined)
       out.push(`  nic ${n.name}  binding ${n.binding ?? 'bridge'}${n.l2Only ? '  L2 only' : ''}`);
+    const leaseText = lease
+      ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}`
+      : 'none yet';
+    if (n.masquerade) {
+      out.push(...renderMasquerade(n, l, leaseText));
+      return;
+    }
     out.push(
       `  pod network ══ ${n.veth.padEnd(6)} ${l(n.veth)}   ${n.name !== undefined ? 'pod interface' : `(CNI interface ${n.index})`}`,
     );
@@ -90,9 +98,7 @@ export function renderDescribe(s: BoundedStatus): string {
       `                 guest  ${n.mac}  ${n.ip !== undefined ? `${n.ip}/${n.prefixLen}` : 'L2 only, no address handed over'}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
     );
     if (n.l2Only) return;
-    out.push(
-      `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
-    );
+    out.push(`  lease: ${leaseText}`);
     const suppressed = dhcp[i]?.logLinesSuppressed ?? 0;
     if (suppressed > 0) out.push(`  DHCP log lines the guest caused, left out by the rate limit: ${suppressed}`);
     out.push(

@@ -195,6 +195,11 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
         throw badInput(`${at}.dhcpOptions.privateOptions[${k}].option`, o.option, 'is given twice');
       codes.add(o.option);
     }
+    if (n.guestCidr !== undefined && n.binding !== 'masquerade')
+      throw badInput(`${at}.guestCidr`, n.guestCidr, 'is for the masquerade binding only');
+    for (const [k, p] of (n.ports ?? []).entries())
+      if (p.endPort !== undefined && p.endPort < p.port)
+        throw badInput(`${at}.ports[${k}].endPort`, p.endPort, `is below its port ${p.port}`);
     let cniIndex = 0;
     if (n.cniResult) {
       checkInterfaces(n.cniResult, netnsPath, `${at}.cniResult`);
@@ -226,6 +231,7 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
       queues,
       ...(n.dhcpOptions ? { dhcpOptions: n.dhcpOptions } : {}),
       ...(n.ports ? { ports: n.ports } : {}),
+      ...(n.guestCidr !== undefined ? { guestCidr: n.guestCidr } : {}),
     });
   }
   return out;

@@ -245,7 +245,7 @@ describe('network spec: one problem per problem, with path and value', () => {
       'interfaces[0].queues: 0 is not an integer 1-16 (queues)',
       'networks[0].multus.networkName: "x/y/z" is not a NetworkAttachmentDefinition name: "name" or "namespace/name", lower case',
       'extra: true is not a known field',
-      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today only bridge is implemented',
+      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today bridge and masquerade are implemented',
       'interfaces[0].name: "A_" has no network of the same name in networks',
     ]);
     try {
@@ -398,16 +398,34 @@ describe('network spec: one problem per problem, with path and value', () => {
       expect(problems(one({ ports: Array.from({ length: 257 }, (_, i) => ({ port: i + 1 })) }))).toHaveLength(1);
     });
 
-    it('exactly one binding; only bridge today', () => {
+    it('masquerade: on the pod network, with its vmNetworkCIDR; refused elsewhere, the CIDR refused on bridge', () => {
+      const s = validateSpec(
+        one({ bridge: undefined, masquerade: {}, ports: [{ port: 80 }] }, { pod: { vmNetworkCIDR: '10.11.0.0/24' } }),
+      );
+      expect(s.interfaces[0]).toMatchObject({ binding: 'masquerade', ports: [{ port: 80, protocol: 'TCP' }] });
+      expect(s.networks[0]).toEqual({ name: 'a', kind: 'pod', vmNetworkCIDR: '10.11.0.0/24' });
+      expect(problems(one({ bridge: undefined, masquerade: {} }, { multus: { networkName: 'blue' } }))).toEqual([
+        "interfaces[0].masquerade: needs the pod network: networks[0] is not one (masquerade NATs the pod's own address)",
+      ]);
+      expect(problems(one({}, { pod: { vmNetworkCIDR: '10.11.0.0/24' } }))).toEqual([
+        'networks[0].pod.vmNetworkCIDR: "10.11.0.0/24" is for a masquerade interface; interfaces[0] is not one',
+      ]);
+      expect(problems(one({ bridge: undefined, masquerade: {} }, { pod: { vmNetworkCIDR: '10.11.0.0/31' } }))).toEqual([
+        'networks[0].pod.vmNetworkCIDR: "10.11.0.0/31" is not an IPv4 network of at most /30 in CIDR form (e.g. 10.0.2.0/24)',
+      ]);
+      expect(problems(one({}, { pod: { cidr: 'x' } }))).toEqual(['networks[0].pod.cidr: "x" is not a known field']);
+    });
+
+    it('exactly one binding; bridge and masquerade today', () => {
       expect(problems(one({ bridge: undefined }))).toEqual([
         'interfaces[0]: has no binding: give exactly one, e.g. bridge: {}',
       ]);
       expect(problems(one({ masquerade: {} }))).toEqual([
         'interfaces[0]: has 2 bindings (bridge, masquerade): give exactly one',
       ]);
-      for (const b of ['masquerade', 'passt', 'macvtap', 'slirp'])
+      for (const b of ['passt', 'macvtap', 'slirp'])
         expect(problems(one({ bridge: undefined, [b]: {} }))).toEqual([
-          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today only bridge is implemented`,
+          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today bridge and masquerade are implemented`,
         ]);
       expect(problems(one({ bridge: { x: 1 } }))).toEqual(['interfaces[0].bridge.x: 1 is not a known field']);
       expect(problems(one({ bridge: [] }))).toEqual([

@@ -3,7 +3,11 @@ import { bridgeDomain } from './bridge/domain';
 import type { DomainBinding } from './domain-types';
 import { isImplemented, type ImplementedBinding } from './names';
 
-const DOMAIN: Record<ImplementedBinding, DomainBinding> = { bridge: bridgeDomain };
+// masquerade hands QEMU a tap just as bridge does
+const DOMAIN: Record<ImplementedBinding, DomainBinding> = {
+  bridge: bridgeDomain,
+  masquerade: { ...bridgeDomain, name: 'masquerade' },
+};
 
 /** The domain side of a binding, or undefined for one tapwire does not build. */
 export function domainBinding(name: string): DomainBinding | undefined {

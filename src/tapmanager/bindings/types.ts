@@ -29,6 +29,8 @@ export interface NicPort {
   name?: string;
   port: number;
   protocol: 'TCP' | 'UDP';
+  /** the last port of a range (masquerade forwards port..endPort) */
+  endPort?: number;
 }
 
 /** One NIC to build, validated and with its defaults filled in (validate.ts). */
@@ -53,6 +55,8 @@ export interface NicSpec {
   queues: number;
   dhcpOptions?: NicDhcpOptions;
   ports?: NicPort[];
+  /** masquerade: the guest's IPv4 network (default 10.0.2.0/24) */
+  guestCidr?: string;
 }
 
 export interface PlanContext {
@@ -127,4 +131,6 @@ export interface PodBinding {
   madeLinks(nic: NicRecord, mark: string): MadeLink[];
   /** The interface its DHCP server listens on. */
   dhcpInterface(nic: NicRecord): string;
+  /** The DHCP server's identifier (its address on that interface); absent: BRIDGE_IP. */
+  dhcpServerId?(nic: NicRecord): string;
 }

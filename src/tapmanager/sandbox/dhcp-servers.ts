@@ -31,7 +31,7 @@ export class DhcpServers {
           DhcpServer.start({
             ifname: binding.dhcpInterface(nic),
             netns,
-            serverId: BRIDGE_IP,
+            serverId: binding.dhcpServerId?.(nic) ?? BRIDGE_IP,
             leases: [lease],
             logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
             logLimit,
