@@ -7,7 +7,7 @@
 // unknownFields() reports every unknown key from the same entry lists.
 import * as v from 'valibot';
 import { isDnsLabel, isDnsName } from '../net/dns-name';
-import { isIpv4, parsePrefix4 } from '../net/ipv4';
+import { isIpv4, isNetworkAddress, parseCidr4 } from '../net/ipv4';
 import { isUnicastMac, parseMac } from '../net/mac';
 import { BINDINGS, NIC_MODELS, SPEC_API_VERSIONS, SPEC_LIMITS as L } from './types';
 
@@ -169,10 +169,10 @@ export const networkSchema = strict(
           vmNetworkCIDR: v.optional(
             v.pipe(
               v.string('is not a string (an IPv4 CIDR)'),
-              v.check(
-                (x: string) => parsePrefix4(x) !== undefined && parsePrefix4(x)!.len <= 30,
-                'is not an IPv4 network of at most /30 in CIDR form (e.g. 10.0.2.0/24)',
-              ),
+              v.check((x: string) => {
+                const c = parseCidr4(x);
+                return c !== undefined && c.len <= 30 && isNetworkAddress(c.ip, c.len);
+              }, 'is not an IPv4 network of at most /30 in CIDR form, host bits clear (e.g. 10.0.2.0/24)'),
             ),
           ),
         },

@@ -48,6 +48,12 @@ val = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))
 ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(val)) + bytes(16)
 fcntl.ioctl(socket.socket(), 0x8946, ifr)
 `;
+/** Holds UDP port 67 on every address with no SO_REUSEADDR, so that no DHCP server can bind it. */
+const SQUAT_67 = `
+import socket, threading
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 67)); print("BOUND", flush=True)
+threading.Event().wait()
+`;
 const CONNECT = `
 import socket, sys
 try:
@@ -55,6 +61,12 @@ try:
 except ConnectionRefusedError: print("REFUSED")
 except OSError as e: print("ERROR", e)
 `;
+
+async function storeAt(dir: string): Promise<RecordStore> {
+  const store = new RecordStore(dir);
+  await store.init();
+  return store;
+}
 
 describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
   const missing = ['bridge', 'host-local'].filter((p) => !fs.existsSync(`${CNI_PATH}/${p}`));
@@ -272,5 +284,74 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
     expect(await mgr.teardown('sb-masq')).toEqual({ errors: [] });
     expect(await settledDump(a.pod)).toBe(before);
     expect(a.pod.exec('nft', ['list', 'ruleset'])).toBe(nftBefore);
+  }, 90_000);
+
+  it('refuses a guest CIDR overlapping the pod network (nothing touched); a restart finds no drift, repairs a lost NAT table and forwarding; a failed setup rolls back exactly', async (ctx) => {
+    const why = noTools ?? (missing.length ? `CNI plugins missing in ${CNI_PATH}: ${missing.join(', ')}` : undefined);
+    if (why) {
+      if (inCI) throw new Error(why);
+      return ctx.skip(why);
+    }
+    const node = createNetns('masqnode');
+    const a = cniPod(node, 'masqpod');
+    const before = await settledDump(a.pod);
+    const nftBefore = a.pod.exec('nft', ['list', 'ruleset']);
+    const fwdBefore = a.pod.exec('sysctl', ['-n', 'net.ipv4.ip_forward']).trim();
+    const req = (extra: Record<string, unknown> = {}, id = 'sb-masq2') => ({
+      sandboxId: id,
+      netnsPath: a.pod.path,
+      nics: [{ name: 'default', binding: 'masquerade', podInterface: 'eth0', cniResult: a.result, ...extra }],
+    });
+    for (const [cidr, why] of [
+      ['10.79.0.0/16', 'overlaps the pod'],
+      ['10.79.0.128/25', 'overlaps the pod'],
+      ['10.0.2.0/31', 'at most /30'],
+      ['10.0.2.1/24', 'CIDR form'],
+    ] as const) {
+      await expect(mgr.setup(req({ guestCidr: cidr }))).rejects.toMatchObject({
+        code: 'EINVAL',
+        field: 'nics[0].guestCidr',
+        message: expect.stringMatching(
+          new RegExp(`^invalid nics\\[0\\]\\.guestCidr "${cidr.replace(/\./g, '\\.')}": .*${why}`),
+        ),
+      });
+    }
+    await expect(
+      mgr.setup({ ...req(), nics: [{ ...req().nics[0]!, binding: 'bridge', guestCidr: '10.9.0.0/24' }] }),
+    ).rejects.toMatchObject({ field: 'nics[0].guestCidr' });
+    expect(await settledDump(a.pod)).toBe(before);
+
+    // a configured CIDR; a restarted manager recovers it without drift
+    const res = await mgr.setup(req({ guestCidr: '192.168.77.0/24', ports: [{ port: 22, protocol: 'TCP' }] }));
+    expect(res.nics[0]).toMatchObject({ ip: '192.168.77.2', gateway: '192.168.77.1', prefixLen: 24 });
+    await mgr.close();
+    mgr = new SandboxManager({ store: await storeAt(dir), log: silentLogger });
+    await mgr.recover();
+    expect(await mgr.status('sb-masq2')).toMatchObject({ state: 'ready', drift: [] });
+    // the table and forwarding lost behind its back: the next restart puts them back
+    a.pod.exec('nft', ['delete', 'table', 'ip', 'tapwire_masq_br0']);
+    a.pod.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
+    await mgr.close();
+    mgr = new SandboxManager({ store: await storeAt(dir), log: silentLogger });
+    await mgr.recover();
+    expect((await mgr.status('sb-masq2')).drift).toEqual([
+      'ip_forward was off: turned on',
+      'NAT table tapwire_masq_br0 missing: re-applied',
+    ]);
+    expect(a.pod.exec('nft', ['list', 'table', 'ip', 'tapwire_masq_br0'])).toContain(
+      'tcp dport 22 dnat to 192.168.77.2',
+    );
+    expect(await mgr.teardown('sb-masq2')).toEqual({ errors: [] });
+    expect(await settledDump(a.pod)).toBe(before);
+    expect(a.pod.exec('nft', ['list', 'ruleset'])).toBe(nftBefore);
+
+    // a setup that fails after the NIC is built (its DHCP server cannot start: the port is taken) rolls back exactly
+    const squat = spawnIn(a.pod, 'python3', ['-c', SQUAT_67]);
+    await waitFor('port 67 taken', () => squat.output().includes('BOUND') || undefined);
+    await expect(mgr.setup(req({}, 'sb-masq3'))).rejects.toThrow(/EADDRINUSE|in use/i);
+    await killAll();
+    expect(await settledDump(a.pod)).toBe(before);
+    expect(a.pod.exec('nft', ['list', 'ruleset'])).toBe(nftBefore);
+    expect(a.pod.exec('sysctl', ['-n', 'net.ipv4.ip_forward']).trim()).toBe(fwdBefore);
   }, 90_000);
 });

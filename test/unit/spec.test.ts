@@ -411,7 +411,7 @@ describe('network spec: one problem per problem, with path and value', () => {
         'networks[0].pod.vmNetworkCIDR: "10.11.0.0/24" is for a masquerade interface; interfaces[0] is not one',
       ]);
       expect(problems(one({ bridge: undefined, masquerade: {} }, { pod: { vmNetworkCIDR: '10.11.0.0/31' } }))).toEqual([
-        'networks[0].pod.vmNetworkCIDR: "10.11.0.0/31" is not an IPv4 network of at most /30 in CIDR form (e.g. 10.0.2.0/24)',
+        'networks[0].pod.vmNetworkCIDR: "10.11.0.0/31" is not an IPv4 network of at most /30 in CIDR form, host bits clear (e.g. 10.0.2.0/24)',
       ]);
       expect(problems(one({}, { pod: { cidr: 'x' } }))).toEqual(['networks[0].pod.cidr: "x" is not a known field']);
     });

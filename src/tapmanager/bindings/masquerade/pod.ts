@@ -10,7 +10,15 @@
 // as it was found.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { formatIpv4, ip4ToNum, maskFromPrefix, parsePrefix4, type Prefix4 } from '../../../net/ipv4';
+import {
+  formatIpv4,
+  ip4ToNum,
+  isNetworkAddress,
+  maskFromPrefix,
+  parseCidr4,
+  parsePrefix4,
+  type Prefix4,
+} from '../../../net/ipv4';
 import { randomMac } from '../../../net/mac';
 import { ifIndex, withNetns } from '../../../native';
 import { badInput } from '../../errors';
@@ -49,8 +57,9 @@ function overlaps(a: Prefix4, b: Prefix4): boolean {
 
 /** The guest CIDR's bridge and guest addresses (its first two); refuses a CIDR too small for them. */
 export function guestAddresses(cidr: string, field: string): { prefix: Prefix4; bridgeIp: string; guestIp: string } {
-  const prefix = parsePrefix4(cidr);
-  if (!prefix) throw badInput(field, cidr, 'is not an IPv4 network in CIDR form (e.g. 10.0.2.0/24)');
+  const c = parseCidr4(cidr);
+  const prefix = c && isNetworkAddress(c.ip, c.len) ? parsePrefix4(cidr) : undefined;
+  if (!prefix) throw badInput(field, cidr, 'is not an IPv4 network in CIDR form, host bits clear (e.g. 10.0.2.0/24)');
   if (prefix.len > 30) throw badInput(field, cidr, 'leaves no room for a bridge and a guest address (at most /30)');
   return { prefix, bridgeIp: formatIpv4(prefix.net + 1), guestIp: formatIpv4(prefix.net + 2) };
 }
