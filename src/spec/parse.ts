@@ -88,7 +88,7 @@ function toInterface(it: InterfaceShape): InterfaceSpec {
     })),
     ...(it.queues !== undefined ? { queues: it.queues } : {}),
     ...(it.dhcpOptions !== undefined ? { dhcpOptions: it.dhcpOptions } : {}),
-    binding: it.masquerade !== undefined ? 'masquerade' : 'bridge',
+    binding: it.masquerade !== undefined ? 'masquerade' : it.slirp !== undefined ? 'slirp' : 'bridge',
   };
 }
 

@@ -44,7 +44,7 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
     else if (!IMPLEMENTED_BINDINGS.includes(b[0] as (typeof BINDINGS)[number])) {
       out.push({
         path: `${at}.${b[0]}`,
-        reason: `is not available yet: the ${b[0]} binding comes with a later release; today ${IMPLEMENTED_BINDINGS.join(' and ')} are implemented`,
+        reason: `is not available yet: the ${b[0]} binding comes with a later release; today ${IMPLEMENTED_BINDINGS.join(', ')} are implemented`,
       });
     }
     const model = it.model ?? 'virtio';
@@ -137,6 +137,15 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
         path: `interfaces[${i}].masquerade`,
         reason: `needs the pod network: networks[${j}] is not one (masquerade NATs the pod's own address)`,
       });
+    }
+    if (it.slirp !== undefined && n.pod === undefined) {
+      out.push({
+        path: `interfaces[${i}].slirp`,
+        reason: `needs the pod network: networks[${j}] is not one (slirp forwards ports from the pod's own address)`,
+      });
+    }
+    if (it.slirp !== undefined && it.dhcpOptions !== undefined) {
+      out.push({ path: `interfaces[${i}].dhcpOptions`, reason: 'cannot be served: slirp runs its own DHCP server' });
     }
     if (isObject(n.pod) && n.pod.vmNetworkCIDR !== undefined && it.masquerade === undefined) {
       out.push({

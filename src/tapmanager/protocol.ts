@@ -180,6 +180,8 @@ export interface GuestNic {
   l2Only?: boolean;
   /** a masquerade NIC: the guest network, the pod's own addresses (kept) and the NAT rules */
   masquerade?: { guestCidr: string; podIps: string[]; table: string; rules: string[] };
+  /** a slirp NIC: the pod IP its ports are forwarded from, and the forwards */
+  slirp?: { podIp: string; forwards: string[] };
 }
 
 export interface SetupResult {
@@ -203,6 +205,8 @@ export interface FdsResult {
     vnetHdr: boolean;
     tap: string;
     vhost: boolean;
+    /** slirp: ports vmwrapper forwards from the pod IP to the guest (no fd for this NIC) */
+    hostfwd?: { ip: string; ports: { protocol: 'TCP' | 'UDP'; port: number; endPort?: number }[] };
   }[];
 }
 

@@ -49,6 +49,8 @@ export interface NicRecord {
   ports?: NicPort[];
   /** a masquerade NIC's NAT side (bindings/masquerade) */
   masq?: MasqRecord;
+  /** a slirp NIC: the pod interface's IPv4 address its ports are forwarded from */
+  slirp?: { podIp: string };
 }
 
 export interface SandboxRecord {

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { parseFlags, usage, FlagSpec } from '../util/flags';
 import { domainBinding } from './bindings/domain';
 import { renderMasquerade } from './bindings/masquerade/describe';
+import { renderSlirp } from './bindings/slirp/describe';
 import { TapmanagerClient } from './client';
 import { describeRoute } from './plan/routes';
 import type { CniResult } from '../cni/result';
@@ -80,6 +81,10 @@ export function renderDescribe(s: BoundedStatus): string {
       : 'none yet';
     if (n.masquerade) {
       out.push(...renderMasquerade(n, l, leaseText));
+      return;
+    }
+    if (n.slirp) {
+      out.push(...renderSlirp(n, l));
       return;
     }
     out.push(

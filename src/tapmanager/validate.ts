@@ -195,6 +195,8 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
         throw badInput(`${at}.dhcpOptions.privateOptions[${k}].option`, o.option, 'is given twice');
       codes.add(o.option);
     }
+    if (n.dhcpOptions && n.binding === 'slirp')
+      throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'cannot be served: slirp runs its own DHCP server');
     if (n.guestCidr !== undefined && n.binding !== 'masquerade')
       throw badInput(`${at}.guestCidr`, n.guestCidr, 'is for the masquerade binding only');
     for (const [k, p] of (n.ports ?? []).entries())

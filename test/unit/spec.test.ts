@@ -245,7 +245,7 @@ describe('network spec: one problem per problem, with path and value', () => {
       'interfaces[0].queues: 0 is not an integer 1-16 (queues)',
       'networks[0].multus.networkName: "x/y/z" is not a NetworkAttachmentDefinition name: "name" or "namespace/name", lower case',
       'extra: true is not a known field',
-      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today bridge and masquerade are implemented',
+      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today bridge, masquerade, slirp are implemented',
       'interfaces[0].name: "A_" has no network of the same name in networks',
     ]);
     try {
@@ -423,9 +423,9 @@ describe('network spec: one problem per problem, with path and value', () => {
       expect(problems(one({ masquerade: {} }))).toEqual([
         'interfaces[0]: has 2 bindings (bridge, masquerade): give exactly one',
       ]);
-      for (const b of ['passt', 'macvtap', 'slirp'])
+      for (const b of ['passt', 'macvtap'])
         expect(problems(one({ bridge: undefined, [b]: {} }))).toEqual([
-          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today bridge and masquerade are implemented`,
+          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today bridge, masquerade, slirp are implemented`,
         ]);
       expect(problems(one({ bridge: { x: 1 } }))).toEqual(['interfaces[0].bridge.x: 1 is not a known field']);
       expect(problems(one({ bridge: [] }))).toEqual([

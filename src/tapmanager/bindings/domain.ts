@@ -1,5 +1,6 @@
 // The domain-side bindings by name (vmwrapper, tapctl). Pure: no netlink, no root.
 import { bridgeDomain } from './bridge/domain';
+import { slirpDomain } from './slirp/domain';
 import type { DomainBinding } from './domain-types';
 import { isImplemented, type ImplementedBinding } from './names';
 
@@ -7,6 +8,7 @@ import { isImplemented, type ImplementedBinding } from './names';
 const DOMAIN: Record<ImplementedBinding, DomainBinding> = {
   bridge: bridgeDomain,
   masquerade: { ...bridgeDomain, name: 'masquerade' },
+  slirp: slirpDomain,
 };
 
 /** The domain side of a binding, or undefined for one tapwire does not build. */

@@ -3,10 +3,11 @@
 import { BindingNotImplementedError } from './errors';
 import { bridgePod } from './bridge/pod';
 import { masqueradePod } from './masquerade/pod';
+import { slirpPod } from './slirp/pod';
 import { isImplemented, type ImplementedBinding } from './names';
 import type { PodBinding } from './types';
 
-const POD: Record<ImplementedBinding, PodBinding> = { bridge: bridgePod, masquerade: masqueradePod };
+const POD: Record<ImplementedBinding, PodBinding> = { bridge: bridgePod, masquerade: masqueradePod, slirp: slirpPod };
 
 /** The pod side of a binding; `field` names where the request asked for it. */
 export function podBinding(name: string, field = 'binding'): PodBinding {

@@ -111,6 +111,8 @@ export type NicStatus = GuestNic & {
 
 export interface PodBinding {
   readonly name: ImplementedBinding;
+  /** true: the NIC has no tap (slirp): no fd is handed out for it */
+  readonly tapless?: boolean;
   /** Reads what the NIC takes over and plans it; touches nothing. The result is recorded before apply. */
   plan(ctx: PlanContext, spec: NicSpec): Promise<NicRecord>;
   /** Builds the NIC as planned. A failure leaves what undo removes. */

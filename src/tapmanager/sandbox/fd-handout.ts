@@ -1,11 +1,18 @@
 // Handing a sandbox's tap fds to vmwrapper (one holder at a time), and taking them back.
 import { timingSafeEqual } from 'node:crypto';
+import { bindingOf } from '../bindings';
 import { TapError, badInput } from '../errors';
 import { linkMark } from '../link-mark';
 import type { FdsResult } from '../protocol';
+import type { NicRecord } from '../record';
 import { checkNotHeld, openTaps, revokeTaps, type TapHold } from '../tap-holders';
 import { checkSandboxId } from '../validate';
 import { goneMessage, pinRecord, type ManagerContext } from './context';
+
+/** The NICs that have a tap (a slirp NIC has none: no fd, nothing to revoke). */
+function tapNics(nics: readonly NicRecord[]): NicRecord[] {
+  return nics.filter((n) => !bindingOf(n).tapless);
+}
 
 /**
  * fds for vmwrapper: the key is "<sandboxId>:<token>". One holder at a time: refused
@@ -31,8 +38,8 @@ export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ r
     if (!ns) throw new TapError('ENOENT', goneMessage(rec), 'key');
     let fds: number[];
     try {
-      await checkNotHeld(id, ns.path, rec.nics);
-      fds = openTaps(id, ns.path, rec.nics);
+      await checkNotHeld(id, ns.path, tapNics(rec.nics));
+      fds = openTaps(id, ns.path, tapNics(rec.nics));
     } finally {
       ns.close();
     }
@@ -50,6 +57,18 @@ export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ r
           vnetHdr: true,
           tap: n.tap,
           vhost: false,
+          ...(n.slirp
+            ? {
+                hostfwd: {
+                  ip: n.slirp.podIp,
+                  ports: (n.ports ?? []).map((p) => ({
+                    protocol: p.protocol,
+                    port: p.port,
+                    ...(p.endPort !== undefined ? { endPort: p.endPort } : {}),
+                  })),
+                },
+              }
+            : {}),
         })),
       },
     };
@@ -67,7 +86,7 @@ export async function revokeFds(ctx: ManagerContext, id: unknown): Promise<{ san
     if (!ns) throw new TapError('ENOENT', goneMessage(rec), 'sandboxId');
     let revoked: TapHold[];
     try {
-      revoked = await revokeTaps(ns.path, rec.nics, linkMark(ctx.scope, sandboxId));
+      revoked = await revokeTaps(ns.path, tapNics(rec.nics), linkMark(ctx.scope, sandboxId));
     } finally {
       ns.close();
     }
