@@ -88,7 +88,14 @@ function toInterface(it: InterfaceShape): InterfaceSpec {
     })),
     ...(it.queues !== undefined ? { queues: it.queues } : {}),
     ...(it.dhcpOptions !== undefined ? { dhcpOptions: it.dhcpOptions } : {}),
-    binding: it.masquerade !== undefined ? 'masquerade' : it.slirp !== undefined ? 'slirp' : 'bridge',
+    binding:
+      it.masquerade !== undefined
+        ? 'masquerade'
+        : it.slirp !== undefined
+          ? 'slirp'
+          : it.macvtap !== undefined
+            ? 'macvtap'
+            : 'bridge',
   };
 }
 

@@ -144,6 +144,15 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
         reason: `needs the pod network: networks[${j}] is not one (slirp forwards ports from the pod's own address)`,
       });
     }
+    if (it.macvtap !== undefined && n.pod !== undefined) {
+      out.push({
+        path: `interfaces[${i}].macvtap`,
+        reason: `needs an L2 network (multus, l2 or resource): networks[${j}] is the pod network`,
+      });
+    }
+    if (it.macvtap !== undefined && it.dhcpOptions !== undefined) {
+      out.push({ path: `interfaces[${i}].dhcpOptions`, reason: 'cannot be served: a macvtap NIC has no DHCP server' });
+    }
     if (it.slirp !== undefined && it.dhcpOptions !== undefined) {
       out.push({ path: `interfaces[${i}].dhcpOptions`, reason: 'cannot be served: slirp runs its own DHCP server' });
     }

@@ -15,10 +15,10 @@ export const NETWORK_SPEC_ANNOTATION = 'tapwire.io/network-spec';
 export const NIC_MODELS = ['virtio', 'e1000', 'e1000e', 'ne2k_pci', 'pcnet', 'rtl8139'] as const;
 export type NicModel = (typeof NIC_MODELS)[number];
 
-/** Bindings KubeVirt knows; `bridge`, `masquerade` and `slirp` are implemented, the others come with the bindings issue. */
+/** Bindings KubeVirt knows; all but `passt` are implemented (passt comes with the bindings issue). */
 export const BINDINGS = ['bridge', 'masquerade', 'passt', 'macvtap', 'slirp'] as const;
 export type BindingName = (typeof BINDINGS)[number];
-export const IMPLEMENTED_BINDINGS: readonly BindingName[] = ['bridge', 'masquerade', 'slirp'];
+export const IMPLEMENTED_BINDINGS: readonly BindingName[] = ['bridge', 'masquerade', 'slirp', 'macvtap'];
 
 /** Network kinds; exactly one per network. */
 export const NETWORK_KINDS = ['pod', 'multus', 'resource', 'l2'] as const;
@@ -72,7 +72,7 @@ export interface InterfaceSpec {
   ports: PortSpec[];
   queues?: number;
   dhcpOptions?: DhcpOptionsSpec;
-  binding: 'bridge' | 'masquerade' | 'slirp';
+  binding: 'bridge' | 'masquerade' | 'slirp' | 'macvtap';
 }
 
 /** A NetworkAttachmentDefinition reference; no namespace means the pod's. */

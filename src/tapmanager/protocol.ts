@@ -84,6 +84,8 @@ export interface NicRequest {
   ports?: { name?: string; port: number; endPort?: number; protocol?: 'TCP' | 'UDP' }[];
   /** masquerade: the guest's IPv4 network (default 10.0.2.0/24; must not overlap the pod's) */
   guestCidr?: string;
+  /** macvtap only: bridge (default) or passthru */
+  macvtapMode?: 'bridge' | 'passthru';
 }
 
 /**
@@ -182,6 +184,8 @@ export interface GuestNic {
   masquerade?: { guestCidr: string; podIps: string[]; table: string; rules: string[] };
   /** a slirp NIC: the pod IP its ports are forwarded from, and the forwards */
   slirp?: { podIp: string; forwards: string[] };
+  /** a macvtap NIC: its mode and the character device its fds are opened from */
+  macvtap?: { mode: string; device: string };
 }
 
 export interface SetupResult {

@@ -51,6 +51,8 @@ export interface NicRecord {
   masq?: MasqRecord;
   /** a slirp NIC: the pod interface's IPv4 address its ports are forwarded from */
   slirp?: { podIp: string };
+  /** a macvtap NIC: its mode (the macvtap is `tap`, at `tapIndex`) */
+  macvtap?: { mode: 'bridge' | 'passthru' };
 }
 
 export interface SandboxRecord {

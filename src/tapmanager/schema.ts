@@ -214,6 +214,7 @@ const nicRequest = strictObj({
   dhcpOptions: v.optional(nicDhcpOptions),
   ports: v.optional(list(nicPort, 256)),
   guestCidr: v.optional(text(18)),
+  macvtapMode: v.optional(v.picklist(['bridge', 'passthru'], 'must be "bridge" or "passthru"')),
 });
 
 export type NicRequestShape = v.InferOutput<typeof nicRequest>;

@@ -6,6 +6,7 @@ import { parseFlags, usage, FlagSpec } from '../util/flags';
 import { domainBinding } from './bindings/domain';
 import { renderMasquerade } from './bindings/masquerade/describe';
 import { renderSlirp } from './bindings/slirp/describe';
+import { renderMacvtap } from './bindings/macvtap/describe';
 import { TapmanagerClient } from './client';
 import { describeRoute } from './plan/routes';
 import type { CniResult } from '../cni/result';
@@ -85,6 +86,10 @@ export function renderDescribe(s: BoundedStatus): string {
     }
     if (n.slirp) {
       out.push(...renderSlirp(n, l));
+      return;
+    }
+    if (n.macvtap) {
+      out.push(...renderMacvtap(n, l));
       return;
     }
     out.push(

@@ -197,6 +197,10 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
     }
     if (n.dhcpOptions && n.binding === 'slirp')
       throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'cannot be served: slirp runs its own DHCP server');
+    if (n.macvtapMode !== undefined && n.binding !== 'macvtap')
+      throw badInput(`${at}.macvtapMode`, n.macvtapMode, 'is for the macvtap binding only');
+    if (n.dhcpOptions && n.binding === 'macvtap')
+      throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'cannot be served: a macvtap NIC has no DHCP server');
     if (n.guestCidr !== undefined && n.binding !== 'masquerade')
       throw badInput(`${at}.guestCidr`, n.guestCidr, 'is for the masquerade binding only');
     for (const [k, p] of (n.ports ?? []).entries())
@@ -234,6 +238,7 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
       ...(n.dhcpOptions ? { dhcpOptions: n.dhcpOptions } : {}),
       ...(n.ports ? { ports: n.ports } : {}),
       ...(n.guestCidr !== undefined ? { guestCidr: n.guestCidr } : {}),
+      ...(n.macvtapMode !== undefined ? { macvtapMode: n.macvtapMode } : {}),
     });
   }
   return out;

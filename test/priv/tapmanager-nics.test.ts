@@ -68,7 +68,7 @@ describePrivileged('tapmanager setup with nics', () => {
           code: 'ENOTSUP',
           field: 'nics[0].binding',
           message:
-            'invalid nics[0].binding "passt": the passt binding is not implemented yet (implemented: bridge, masquerade, slirp)',
+            'invalid nics[0].binding "passt": the passt binding is not implemented yet (implemented: bridge, masquerade, slirp, macvtap)',
         },
       ],
       [req([{ ...nic0, binding: 'vhostuser' }]), { code: 'EINVAL', field: 'nics[0].binding' }],

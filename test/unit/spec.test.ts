@@ -245,7 +245,7 @@ describe('network spec: one problem per problem, with path and value', () => {
       'interfaces[0].queues: 0 is not an integer 1-16 (queues)',
       'networks[0].multus.networkName: "x/y/z" is not a NetworkAttachmentDefinition name: "name" or "namespace/name", lower case',
       'extra: true is not a known field',
-      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today bridge, masquerade, slirp are implemented',
+      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today bridge, masquerade, slirp, macvtap are implemented',
       'interfaces[0].name: "A_" has no network of the same name in networks',
     ]);
     try {
@@ -416,6 +416,21 @@ describe('network spec: one problem per problem, with path and value', () => {
       expect(problems(one({}, { pod: { cidr: 'x' } }))).toEqual(['networks[0].pod.cidr: "x" is not a known field']);
     });
 
+    it('slirp on the pod network only and without dhcpOptions; macvtap on an L2 network only', () => {
+      expect(validateSpec(one({ bridge: undefined, slirp: {} })).interfaces[0]!.binding).toBe('slirp');
+      expect(problems(one({ bridge: undefined, slirp: {} }, { multus: { networkName: 'blue' } }))).toEqual([
+        "interfaces[0].slirp: needs the pod network: networks[0] is not one (slirp forwards ports from the pod's own address)",
+      ]);
+      expect(problems(one({ bridge: undefined, slirp: {}, dhcpOptions: { bootFileName: 'x' } }))).toEqual([
+        'interfaces[0].dhcpOptions: cannot be served: slirp runs its own DHCP server',
+      ]);
+      const l2 = { l2: { interfaceName: 'seg0' } };
+      expect(validateSpec(one({ bridge: undefined, macvtap: {} }, l2)).interfaces[0]!.binding).toBe('macvtap');
+      expect(problems(one({ bridge: undefined, macvtap: {} }))).toEqual([
+        'interfaces[0].macvtap: needs an L2 network (multus, l2 or resource): networks[0] is the pod network',
+      ]);
+    });
+
     it('exactly one binding; bridge and masquerade today', () => {
       expect(problems(one({ bridge: undefined }))).toEqual([
         'interfaces[0]: has no binding: give exactly one, e.g. bridge: {}',
@@ -423,9 +438,9 @@ describe('network spec: one problem per problem, with path and value', () => {
       expect(problems(one({ masquerade: {} }))).toEqual([
         'interfaces[0]: has 2 bindings (bridge, masquerade): give exactly one',
       ]);
-      for (const b of ['passt', 'macvtap'])
+      for (const b of ['passt'])
         expect(problems(one({ bridge: undefined, [b]: {} }))).toEqual([
-          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today bridge, masquerade, slirp are implemented`,
+          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today bridge, masquerade, slirp, macvtap are implemented`,
         ]);
       expect(problems(one({ bridge: { x: 1 } }))).toEqual(['interfaces[0].bridge.x: 1 is not a known field']);
       expect(problems(one({ bridge: [] }))).toEqual([

@@ -9,6 +9,8 @@ const DOMAIN: Record<ImplementedBinding, DomainBinding> = {
   bridge: bridgeDomain,
   masquerade: { ...bridgeDomain, name: 'masquerade' },
   slirp: slirpDomain,
+  // the macvtap's /dev/tapN fds are tap fds to QEMU (vnet_hdr on, one per queue)
+  macvtap: { ...bridgeDomain, name: 'macvtap' },
 };
 
 /** The domain side of a binding, or undefined for one tapwire does not build. */

@@ -57,6 +57,8 @@ export interface NicSpec {
   ports?: NicPort[];
   /** masquerade: the guest's IPv4 network (default 10.0.2.0/24) */
   guestCidr?: string;
+  /** macvtap: bridge (default) or passthru */
+  macvtapMode?: 'bridge' | 'passthru';
 }
 
 export interface PlanContext {
@@ -97,7 +99,7 @@ export interface CheckContext {
 export interface MadeLink {
   name: string;
   index: number | undefined;
-  kind: 'bridge' | 'tun';
+  kind: 'bridge' | 'tun' | 'macvtap';
   mark: string;
 }
 
@@ -113,6 +115,8 @@ export interface PodBinding {
   readonly name: ImplementedBinding;
   /** true: the NIC has no tap (slirp): no fd is handed out for it */
   readonly tapless?: boolean;
+  /** The NIC's fds for vmwrapper when they are not a tun/tap's (macvtap: /dev/tapN); absent: its tap's. */
+  openFds?(nic: NicRecord, nsPath: string): number[];
   /** Reads what the NIC takes over and plans it; touches nothing. The result is recorded before apply. */
   plan(ctx: PlanContext, spec: NicSpec): Promise<NicRecord>;
   /** Builds the NIC as planned. A failure leaves what undo removes. */

@@ -1,5 +1,6 @@
 // Handing a sandbox's tap fds to vmwrapper (one holder at a time), and taking them back.
 import { timingSafeEqual } from 'node:crypto';
+import { closeFd } from '../../native';
 import { bindingOf } from '../bindings';
 import { TapError, badInput } from '../errors';
 import { linkMark } from '../link-mark';
@@ -9,9 +10,26 @@ import { checkNotHeld, openTaps, revokeTaps, type TapHold } from '../tap-holders
 import { checkSandboxId } from '../validate';
 import { goneMessage, pinRecord, type ManagerContext } from './context';
 
-/** The NICs that have a tap (a slirp NIC has none: no fd, nothing to revoke). */
+/** The NICs that have a tun/tap (a slirp NIC has none: no fd; a macvtap's fds are its own device's). */
 function tapNics(nics: readonly NicRecord[]): NicRecord[] {
-  return nics.filter((n) => !bindingOf(n).tapless);
+  return nics.filter((n) => !bindingOf(n).tapless && !bindingOf(n).openFds);
+}
+
+/** Every NIC's fds in NIC order: taps as tap-holders opens them, others by their binding; all closed on a failure. */
+function openNics(id: string, nsPath: string, nics: readonly NicRecord[]): number[] {
+  if (nics.every((n) => !bindingOf(n).tapless && !bindingOf(n).openFds)) return openTaps(id, nsPath, nics);
+  const fds: number[] = [];
+  try {
+    for (const n of nics) {
+      const b = bindingOf(n);
+      if (b.tapless) continue;
+      fds.push(...(b.openFds ? b.openFds(n, nsPath) : openTaps(id, nsPath, [n])));
+    }
+  } catch (e) {
+    fds.forEach((fd) => closeFd(fd));
+    throw e;
+  }
+  return fds;
 }
 
 /**
@@ -39,7 +57,7 @@ export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ r
     let fds: number[];
     try {
       await checkNotHeld(id, ns.path, tapNics(rec.nics));
-      fds = openTaps(id, ns.path, tapNics(rec.nics));
+      fds = openNics(id, ns.path, rec.nics);
     } finally {
       ns.close();
     }
