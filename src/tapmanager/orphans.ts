@@ -14,7 +14,7 @@ import type { Logger } from '../util/log';
 import { fenceExists, removeFence } from './fence';
 import { markedSandbox } from './link-mark';
 
-const ORPHAN_KINDS = new Set(['bridge', 'tun']);
+const ORPHAN_KINDS = new Set(['bridge', 'tun', 'macvtap']);
 
 export interface OrphanScan {
   /** dirs of pinned netns files to look through */
