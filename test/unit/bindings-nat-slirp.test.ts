@@ -122,3 +122,30 @@ describe('slirp domain side', () => {
       expect(() => checkNic({ ...nic, hostfwd }, 2)).toThrow(expect.objectContaining({ field: 'nics[2].hostfwd' }));
   });
 });
+
+describe('masquerade request checks', () => {
+  it('refuses two masquerade NICs whose guest networks overlap, naming the second', async () => {
+    const { validateSetup } = await import('../../src/tapmanager/validate');
+    const req = (second: Record<string, unknown>) => ({
+      sandboxId: 'sb',
+      netnsPath: '/proc/self/ns/net',
+      nics: [
+        { name: 'a', binding: 'masquerade', podInterface: 'eth0' },
+        { name: 'b', binding: 'masquerade', podInterface: 'net1', ...second },
+      ],
+    });
+    expect(() => validateSetup(req({}))).toThrow(
+      expect.objectContaining({
+        field: 'nics[1].guestCidr',
+        message: expect.stringContaining("overlaps nics[0]'s guest network 10.0.2.0/24"),
+      }),
+    );
+    expect(() => validateSetup(req({ guestCidr: '10.0.2.128/25' }))).toThrow(
+      expect.objectContaining({ field: 'nics[1].guestCidr' }),
+    );
+    expect(validateSetup(req({ guestCidr: '10.0.3.0/24' })).nics[1]).toMatchObject({ guestCidr: '10.0.3.0/24' });
+    expect(() => validateSetup(req({ binding: 'bridge', guestCidr: '10.0.3.0/24' }))).toThrow(
+      expect.objectContaining({ field: 'nics[1].guestCidr' }),
+    );
+  });
+});

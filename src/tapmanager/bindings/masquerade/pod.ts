@@ -34,6 +34,11 @@ import { applyNat, natExists, natRules, natRuleText, removeNat, type MasqNat } f
 
 export const DEFAULT_GUEST_CIDR = '10.0.2.0/24';
 
+/** The NAT table of the masquerade NIC whose bridge is `bridge`. */
+export function masqTable(bridge: string): string {
+  return `tapwire_masq_${bridge}`;
+}
+
 /** What a masquerade NIC records beyond the common NIC fields. */
 export interface MasqRecord {
   /** the guest CIDR, e.g. 10.0.2.0/24 */
@@ -49,7 +54,8 @@ export interface MasqRecord {
   podIps: string[];
 }
 
-function overlaps(a: Prefix4, b: Prefix4): boolean {
+/** Whether two IPv4 networks share an address. */
+export function prefixesOverlap(a: Prefix4, b: Prefix4): boolean {
   const len = Math.min(a.len, b.len);
   const m = maskFromPrefix(len);
   return (a.net & m) >>> 0 === (b.net & m) >>> 0;
@@ -131,7 +137,7 @@ export const masqueradePod: PodBinding = {
         p: { net: (n & maskFromPrefix(Number(len))) >>> 0, len: Number(len) },
       });
     }
-    const clash = pod.find((x) => overlaps(x.p, prefix));
+    const clash = pod.find((x) => prefixesOverlap(x.p, prefix));
     if (clash) throw badInput(cidrField, cidr, `overlaps the pod's network (${clash.what} on ${spec.podInterface})`);
     const dns = planDns(spec.cniResult, ctx.dns);
     const ipForward = sysctl(ctx.nsPath, 'ip_forward');
@@ -164,7 +170,7 @@ export const masqueradePod: PodBinding = {
         bridgeIp,
         guestIp,
         prefixLen: prefix.len,
-        table: `tapwire_masq_${ctx.links.bridge}`,
+        table: masqTable(ctx.links.bridge),
         ipForward,
         podIps: v4.map((a) => a.address),
       },
