@@ -1,11 +1,14 @@
 // The pure parts of the masquerade and slirp bindings: the NAT table's rules (ports,
 // ranges, all ports), the guest CIDR's addresses and refusals, slirp's QEMU arguments
 // (hostfwd per listed port, bound to the pod IP) and libvirt element, and vmwrapper's
-// check of a slirp NIC's forwards.
+// check of a slirp NIC's forwards, and tapctl describe's picture of each.
 import { describe, expect, it } from 'vitest';
 import { natBatch, natRules, natRuleText } from '../../src/tapmanager/bindings/masquerade/nat';
 import { guestAddresses } from '../../src/tapmanager/bindings/masquerade/pod';
 import { slirpDomain } from '../../src/tapmanager/bindings/slirp/domain';
+import { bindingOf } from '../../src/tapmanager/bindings';
+import type { NicRecord } from '../../src/tapmanager/record';
+import { renderDescribe } from '../../src/tapmanager/tapctl';
 import { checkNic, netArgs } from '../../src/vmwrapper/args';
 
 const NAT = { podInterface: 'eth0', bridge: 'br0', guestIp: '10.0.2.2', gatewayIp: '10.0.2.1' };
@@ -147,5 +150,97 @@ describe('masquerade request checks', () => {
     expect(() => validateSetup(req({ binding: 'bridge', guestCidr: '10.0.3.0/24' }))).toThrow(
       expect.objectContaining({ field: 'nics[1].guestCidr' }),
     );
+  });
+});
+
+describe('tapctl describe of the new bindings', () => {
+  const veth = { ifname: 'eth0', ifindex: 2, mac: '02:00:00:00:00:01', mtu: 1450, up: true, addrs: [], routes: [] };
+  const common = {
+    cniIndex: 0,
+    veth,
+    vethNewMac: veth.mac,
+    bridgeMac: '02:00:00:00:00:02',
+    guestMac: '02:00:00:00:00:03',
+    mtu: 1450,
+    model: 'virtio-net-pci',
+    queues: 1,
+  };
+  const masq: NicRecord = {
+    ...common,
+    name: 'default',
+    binding: 'masquerade',
+    bridge: 'br0',
+    tap: 'tap0',
+    ports: [{ protocol: 'TCP', port: 80 }],
+    plan: {
+      ip: '10.0.2.2',
+      prefixLen: 24,
+      routers: ['10.0.2.1'],
+      classlessRoutes: [],
+      dns: ['10.96.0.10'],
+      search: [],
+      mtu: 1450,
+      unexpressible: [],
+      warnings: [],
+    },
+    masq: {
+      cidr: '10.0.2.0/24',
+      bridgeIp: '10.0.2.1',
+      guestIp: '10.0.2.2',
+      prefixLen: 24,
+      table: 'tapwire_masq_br0',
+      ipForward: '0',
+      podIps: ['10.1.0.5'],
+    },
+  };
+  const slirp: NicRecord = {
+    ...common,
+    name: 'user',
+    binding: 'slirp',
+    bridge: '',
+    tap: '',
+    bridgeMac: '',
+    ports: [{ protocol: 'UDP', port: 53 }],
+    slirp: { podIp: '10.1.0.5' },
+  };
+  const mv: NicRecord = {
+    ...common,
+    name: 'seg',
+    binding: 'macvtap',
+    bridge: '',
+    tap: 'mvtap1',
+    tapIndex: 1234567890,
+    bridgeMac: '',
+    queues: 2,
+    macvtap: { mode: 'passthru' },
+  };
+
+  it('draws each NIC as its binding builds it', () => {
+    const nics = [masq, slirp, mv];
+    const text = renderDescribe({
+      sandboxId: 'sb',
+      state: 'ready',
+      netnsPath: '/run/netns/x',
+      createdAt: 'now',
+      nics: nics.map((n) => bindingOf(n).status(n)),
+      dhcp: [],
+      drift: [],
+    });
+    expect(text).toContain('nic default  binding masquerade');
+    expect(text).toContain('pod interface, untouched: 10.1.0.5');
+    expect(text).toContain('10.0.2.1/24 (10.0.2.0/24), route_localnet, DHCP server');
+    expect(text).toContain('prerouting: iifname "eth0" tcp dport 80 dnat to 10.0.2.2');
+    expect(text).toContain('nic user  binding slirp');
+    expect(text).toContain('forwards: udp 10.1.0.5:53 -> guest');
+    expect(text).toContain('nic seg  binding macvtap');
+    expect(text).toContain('macvtap, passthru mode');
+    expect(text).toContain('/dev/tap1234567890, vnet_hdr, queues 2');
+    expect(bindingOf(mv).fence(mv)).toBeUndefined();
+    expect(bindingOf(slirp).madeLinks(slirp, 'm')).toEqual([]);
+    expect(bindingOf(mv).madeLinks(mv, 'm')).toEqual([
+      { name: 'mvtap1', index: 1234567890, kind: 'macvtap', mark: 'm' },
+    ]);
+    expect(bindingOf(masq).lease(masq, {})).toMatchObject({ ip: '10.0.2.2', routers: ['10.0.2.1'], prefixLen: 24 });
+    expect(bindingOf(masq).dhcpServerId?.(masq)).toBe('10.0.2.1');
   });
 });
