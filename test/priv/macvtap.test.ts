@@ -116,6 +116,23 @@ describePrivileged('macvtap binding on an L2 pod interface', () => {
     }, 60_000);
   }
 
+  it("hands out no fd once its macvtap is gone (a /dev/tapN of that name could be another netns's later)", async () => {
+    const pod = createNetns('mvpod');
+    const seg = createNetns('mvseg');
+    vethBetween(seg, 'peer0', pod, 'net2');
+    pod.ip('link', 'set', 'net2', 'up');
+    const before = await settledDump(pod);
+    const res = await mgr.setup({
+      sandboxId: 'sb-mv-gone',
+      netnsPath: pod.path,
+      nics: [{ name: 'seg', binding: 'macvtap', podInterface: 'net2' }],
+    });
+    pod.ip('link', 'del', res.nics[0]!.tap);
+    await expect(mgr.fds(res.netKey)).rejects.toMatchObject({ code: 'EIO', message: expect.stringContaining('gone') });
+    expect(await mgr.teardown('sb-mv-gone')).toEqual({ errors: [] });
+    expect(await settledDump(pod)).toBe(before);
+  });
+
   it('refuses a macvtap on the loopback, a mode on another binding, DHCP options; nothing touched', async () => {
     const pod = createNetns('mvpod');
     const seg = createNetns('mvseg');

@@ -115,8 +115,11 @@ export interface PodBinding {
   readonly name: ImplementedBinding;
   /** true: the NIC has no tap (slirp): no fd is handed out for it */
   readonly tapless?: boolean;
-  /** The NIC's fds for vmwrapper when they are not a tun/tap's (macvtap: /dev/tapN); absent: its tap's. */
-  openFds?(nic: NicRecord, nsPath: string): number[];
+  /**
+   * The NIC's fds for vmwrapper when they are not a tun/tap's (macvtap: /dev/tapN), once
+   * it has checked that the device is the one this sandbox (`mark`) made; absent: its tap's.
+   */
+  openFds?(nic: NicRecord, nsPath: string, mark: string): Promise<number[]>;
   /** Reads what the NIC takes over and plans it; touches nothing. The result is recorded before apply. */
   plan(ctx: PlanContext, spec: NicSpec): Promise<NicRecord>;
   /** Builds the NIC as planned. A failure leaves what undo removes. */

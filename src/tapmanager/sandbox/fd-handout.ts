@@ -16,14 +16,14 @@ function tapNics(nics: readonly NicRecord[]): NicRecord[] {
 }
 
 /** Every NIC's fds in NIC order: taps as tap-holders opens them, others by their binding; all closed on a failure. */
-function openNics(id: string, nsPath: string, nics: readonly NicRecord[]): number[] {
+async function openNics(id: string, nsPath: string, nics: readonly NicRecord[], mark: string): Promise<number[]> {
   if (nics.every((n) => !bindingOf(n).tapless && !bindingOf(n).openFds)) return openTaps(id, nsPath, nics);
   const fds: number[] = [];
   try {
     for (const n of nics) {
       const b = bindingOf(n);
       if (b.tapless) continue;
-      fds.push(...(b.openFds ? b.openFds(n, nsPath) : openTaps(id, nsPath, [n])));
+      fds.push(...(b.openFds ? await b.openFds(n, nsPath, mark) : openTaps(id, nsPath, [n])));
     }
   } catch (e) {
     fds.forEach((fd) => closeFd(fd));
@@ -57,7 +57,7 @@ export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ r
     let fds: number[];
     try {
       await checkNotHeld(id, ns.path, tapNics(rec.nics));
-      fds = openNics(id, ns.path, rec.nics);
+      fds = await openNics(id, ns.path, rec.nics, linkMark(ctx.scope, id));
     } finally {
       ns.close();
     }

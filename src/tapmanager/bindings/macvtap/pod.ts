@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync } from 'node:fs';
 import { randomMac } from '../../../net/mac';
 import { LINK_GROUP } from '../../link-mark';
-import { badInput } from '../../errors';
+import { NetlinkHandle } from '../../../net/netlink';
+import { TapError, badInput } from '../../errors';
 import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
 import type { NicRecord } from '../../record';
@@ -153,9 +154,19 @@ export const macvtapPod: PodBinding = {
     return '';
   },
 
-  openFds(nic) {
-    // /dev is the host's (devtmpfs): the device is named for the macvtap's ifindex, which
-    // this sandbox picked free and recorded; one open per queue (libuv opens with O_CLOEXEC)
+  async openFds(nic, nsPath, mark) {
+    // /dev is the host's (devtmpfs): the device is named tap<ifindex> for the macvtap's
+    // ifindex, which this sandbox picked free and recorded. Device names are global, so
+    // while this sandbox's macvtap has that ifindex no other macvtap's device has the name:
+    // check it is there (and ours) first. One open per queue (libuv opens with O_CLOEXEC).
+    const nl = NetlinkHandle.open(nsPath);
+    try {
+      const l = (await nl.links()).find((x) => x.index === nic.tapIndex);
+      if (!l || !ownLink(l, made(nic, mark)))
+        throw new TapError('EIO', `macvtap "${nic.tap}" (ifindex ${nic.tapIndex}) is not this sandbox's or is gone`);
+    } finally {
+      nl.close();
+    }
     const fds: number[] = [];
     try {
       for (let q = 0; q < nic.queues; q++) fds.push(openSync(macvtapDevice(nic), constants.O_RDWR));
