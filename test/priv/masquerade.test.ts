@@ -255,6 +255,20 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
 
     // out: the guest reaches the peer pod, which sees the pod's IP
     expect(guest.exec('busybox', ['ping', '-c', '2', '-W', '3', peer.ip])).toMatch(/2 packets received/);
+    // a forged source never leaves the pod (the guest sends anything); the peer would
+    // answer it (its route to the forged address goes through the pod), so only the drop
+    // stops the replies
+    guest.ip('addr', 'add', '10.0.2.9/24', 'dev', 'g0');
+    peer.pod.ip('route', 'add', '10.0.2.9/32', 'via', a.ip);
+    let forged = '';
+    try {
+      forged = guest.exec('busybox', ['ping', '-c', '2', '-W', '2', '-I', '10.0.2.9', peer.ip]);
+    } catch (e) {
+      forged = String((e as { stdout?: unknown }).stdout ?? '');
+    }
+    expect(forged).toMatch(/0 packets received/);
+    guest.ip('addr', 'del', '10.0.2.9/24', 'dev', 'g0');
+    peer.pod.ip('route', 'del', '10.0.2.9/32', 'via', a.ip);
     const listener = spawnIn(guest, 'python3', ['-u', '-c', LISTEN, '8080', '8081', '9001']);
     await waitFor('guest listening', () => listener.output().includes('LISTENING') || undefined);
     // in: listed ports reach the guest (from the peer's address, not NATed), an unlisted one is refused

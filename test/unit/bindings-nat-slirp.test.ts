@@ -14,12 +14,13 @@ import { checkNic, netArgs } from '../../src/vmwrapper/args';
 const NAT = { podInterface: 'eth0', bridge: 'br0', guestIp: '10.0.2.2', gatewayIp: '10.0.2.1' };
 
 describe('masquerade NAT table', () => {
-  it('with no ports listed forwards everything, and masquerades the guest out of the pod interface', () => {
+  it('with no ports listed forwards everything, masquerades the guest out of the pod interface, drops forged sources', () => {
     expect(natRules({ ...NAT, ports: [] }).map(natRuleText)).toEqual([
       'prerouting: iifname "eth0" dnat to 10.0.2.2',
       'output: ip daddr 127.0.0.1 dnat to 10.0.2.2',
       'postrouting: ip saddr 10.0.2.2 oifname "eth0" masquerade',
       'postrouting: oifname "br0" ip saddr 127.0.0.1 snat to 10.0.2.1',
+      'forward: iifname "br0" ip saddr != 10.0.2.2 drop',
     ]);
   });
 
@@ -39,10 +40,11 @@ describe('masquerade NAT table', () => {
       'postrouting: ip saddr 10.0.2.2 oifname "eth0" masquerade',
       'postrouting: oifname "br0" ip saddr 127.0.0.1 tcp dport 80 snat to 10.0.2.1',
       'postrouting: oifname "br0" ip saddr 127.0.0.1 udp dport 5000-5010 snat to 10.0.2.1',
+      'forward: iifname "br0" ip saddr != 10.0.2.2 drop',
     ]);
   });
 
-  it('is one batch: table, flush, three chains, the rules, each message named', () => {
+  it('is one batch: table, flush, four chains, the rules, each message named', () => {
     const b = natBatch('tapwire_masq_br0', { ...NAT, ports: [{ protocol: 'TCP', port: 22 }] });
     expect(b.seqs.map((s) => s.what)).toEqual([
       'add table ip tapwire_masq_br0',
@@ -50,10 +52,12 @@ describe('masquerade NAT table', () => {
       'add chain prerouting',
       'add chain output',
       'add chain postrouting',
+      'add chain forward',
       'add rule prerouting: iifname "eth0" tcp dport 22 dnat to 10.0.2.2',
       'add rule output: ip daddr 127.0.0.1 tcp dport 22 dnat to 10.0.2.2',
       'add rule postrouting: ip saddr 10.0.2.2 oifname "eth0" masquerade',
       'add rule postrouting: oifname "br0" ip saddr 127.0.0.1 tcp dport 22 snat to 10.0.2.1',
+      'add rule forward: iifname "br0" ip saddr != 10.0.2.2 drop',
     ]);
     expect(() => natBatch('bad name', { ...NAT, ports: [] })).toThrow(/invalid NAT table name/);
   });

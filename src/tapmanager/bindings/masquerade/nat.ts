@@ -1,6 +1,6 @@
 // The masquerade binding's NAT table (family ip), as one nf_tables netlink batch the
 // way the fence goes in (fence/batch.ts): the table added if missing and flushed, its
-// three base chains, its rules; the kernel commits all of it or none. Per NIC, in the
+// four base chains, its rules; the kernel commits all of it or none. Per NIC, in the
 // pod netns:
 //   prerouting  (dstnat): from the pod interface, each listed port (or every packet when
 //                         none is listed) -> dnat to the guest
@@ -9,6 +9,8 @@
 //                         from 127.0.0.1 out of the bridge (a port-forward into the pod
 //                         reaching the guest), each listed port (or all) -> snat to the
 //                         bridge address (route_localnet on the bridge lets it out)
+//   forward     (filter): from the bridge with a source other than the guest's -> drop
+//                         (a guest sends anything: a forged source never leaves the pod)
 // Removal and the existence check go through nft (fence/nft.ts), as the fence's do.
 import { ip4ToNum } from '../../../net/ipv4';
 import { NftBatchWriter, NLM_F_APPEND, NLM_F_CREATE, NETLINK_NETFILTER, type Batch } from '../../../net/nfnl';
@@ -20,13 +22,14 @@ import { netnsState, nftInNetns, requireNetns } from '../../fence/nft';
 const NFPROTO_IPV4 = 2;
 // nf_tables.h
 const MSG = { NEWTABLE: 0, NEWCHAIN: 3, NEWRULE: 6, DELRULE: 8 };
-const HOOK = { prerouting: 0, output: 3, postrouting: 4 } as const;
-const PRIORITY = { prerouting: -100, output: -100, postrouting: 100 } as const;
+const HOOK = { prerouting: 0, output: 3, postrouting: 4, forward: 2 } as const;
+const PRIORITY = { prerouting: -100, output: -100, postrouting: 100, forward: 0 } as const;
 const NF_ACCEPT = 1;
+const NF_DROP = 0;
 const REG_1 = 1;
 const META = { IIFNAME: 6, OIFNAME: 7, L4PROTO: 16 };
 const BASE = { NETWORK: 1, TRANSPORT: 2 };
-const CMP = { EQ: 0, LTE: 3, GTE: 5 };
+const CMP = { EQ: 0, NEQ: 1, LTE: 3, GTE: 5 };
 const NAT = { SNAT: 0, DNAT: 1 };
 const IPPROTO = { TCP: 6, UDP: 17 } as const;
 const LOOPBACK = '127.0.0.1';
@@ -53,8 +56,10 @@ type Chain = keyof typeof HOOK;
 
 /** One rule: its matches, then dnat/snat/masquerade. */
 type Match =
-  { kind: 'iif' | 'oif'; name: string } | { kind: 'saddr' | 'daddr'; ip: string } | { kind: 'port'; port: NatPort };
-type Action = { kind: 'dnat' | 'snat'; ip: string } | { kind: 'masquerade' };
+  | { kind: 'iif' | 'oif'; name: string }
+  | { kind: 'saddr' | 'daddr'; ip: string; neq?: boolean }
+  | { kind: 'port'; port: NatPort };
+type Action = { kind: 'dnat' | 'snat'; ip: string } | { kind: 'masquerade' } | { kind: 'drop' };
 export interface NatRule {
   chain: Chain;
   matches: Match[];
@@ -92,6 +97,14 @@ export function natRules(n: MasqNat): NatRule[] {
       matches,
       action: { kind: 'snat' as const, ip: n.gatewayIp },
     })),
+    {
+      chain: 'forward',
+      matches: [
+        { kind: 'iif', name: n.bridge },
+        { kind: 'saddr', ip: n.guestIp, neq: true },
+      ],
+      action: { kind: 'drop' },
+    },
   ];
 }
 
@@ -105,12 +118,13 @@ export function natRuleText(r: NatRule): string {
         return `oifname "${x.name}"`;
       case 'saddr':
       case 'daddr':
-        return `ip ${x.kind} ${x.ip}`;
+        return `ip ${x.kind} ${x.neq ? '!= ' : ''}${x.ip}`;
       case 'port':
         return `${x.port.protocol.toLowerCase()} dport ${x.port.port}${x.port.endPort ? `-${x.port.endPort}` : ''}`;
     }
   });
-  const a = r.action.kind === 'masquerade' ? 'masquerade' : `${r.action.kind} to ${r.action.ip}`;
+  const a =
+    r.action.kind === 'masquerade' || r.action.kind === 'drop' ? r.action.kind : `${r.action.kind} to ${r.action.ip}`;
   return `${r.chain}: ${[...m, a].join(' ')}`;
 }
 
@@ -178,6 +192,17 @@ class Writer {
     this.expr('masq', () => undefined);
   }
 
+  drop(): void {
+    this.expr('immediate', () => {
+      this.w.u32(1 /* DREG: the verdict register */, 0);
+      const d = this.w.nest(2 /* DATA */);
+      const v = this.w.nest(2 /* VERDICT */);
+      this.w.u32(1 /* CODE */, NF_DROP);
+      this.w.nestEnd(v);
+      this.w.nestEnd(d);
+    });
+  }
+
   match(m: Match): void {
     switch (m.kind) {
       case 'iif':
@@ -188,7 +213,7 @@ class Writer {
       case 'saddr':
       case 'daddr':
         this.payload(BASE.NETWORK, m.kind === 'saddr' ? 12 : 16, 4);
-        this.cmp(CMP.EQ, (w) => w.beInt(1, ip4ToNum(m.ip)!, 4));
+        this.cmp(m.neq ? CMP.NEQ : CMP.EQ, (w) => w.beInt(1, ip4ToNum(m.ip)!, 4));
         return;
       case 'port': {
         const p = m.port;
@@ -223,7 +248,7 @@ export function natBatch(table: string, n: MasqNat): Batch {
       w.begin(MSG.NEWCHAIN, NLM_F_CREATE, `add chain ${c}`);
       w.str(1 /* TABLE */, t);
       w.str(3 /* NAME */, c);
-      w.str(7 /* TYPE */, 'nat');
+      w.str(7 /* TYPE */, c === 'forward' ? 'filter' : 'nat');
       w.u32(5 /* POLICY */, NF_ACCEPT);
       const hook = w.nest(4 /* HOOK */);
       w.u32(1 /* HOOKNUM */, HOOK[c]);
@@ -239,6 +264,7 @@ export function natBatch(table: string, n: MasqNat): Batch {
       const x = new Writer(w);
       r.matches.forEach((m) => x.match(m));
       if (r.action.kind === 'masquerade') x.masq();
+      else if (r.action.kind === 'drop') x.drop();
       else {
         x.immediateIp(r.action.ip);
         x.nat(r.action.kind === 'dnat' ? NAT.DNAT : NAT.SNAT);
