@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { NetlinkHandle } from '../net/netlink';
 import { liveNetnsKey } from '../net/netns';
 import type { Logger } from '../util/log';
-import { masqTable } from './bindings/masquerade/pod';
+import { masqTable } from './bindings/masquerade/cidr';
 import { removeNat } from './bindings/masquerade/nat';
 import { fenceExists, removeFence } from './fence';
 import { markedSandbox } from './link-mark';

@@ -14,7 +14,7 @@ import { badInput } from './errors';
 import type { CniResult } from '../cni/result';
 import { MAX_FDS, type SetupRequest } from './protocol';
 import { BindingNotImplementedError } from './bindings/errors';
-import { DEFAULT_GUEST_CIDR, guestAddresses, prefixesOverlap } from './bindings/masquerade/pod';
+import { DEFAULT_GUEST_CIDR, guestAddresses, prefixesOverlap } from './bindings/masquerade/cidr';
 import { qemuDevice } from './bindings/models';
 import { isImplemented } from './bindings/names';
 import { parseSetup, SANDBOX_ID_RE, type NicRequestShape } from './schema';

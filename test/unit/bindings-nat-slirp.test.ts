@@ -4,7 +4,7 @@
 // check of a slirp NIC's forwards, and tapctl describe's picture of each.
 import { describe, expect, it } from 'vitest';
 import { natBatch, natRules, natRuleText } from '../../src/tapmanager/bindings/masquerade/nat';
-import { guestAddresses } from '../../src/tapmanager/bindings/masquerade/pod';
+import { guestAddresses } from '../../src/tapmanager/bindings/masquerade/cidr';
 import { slirpDomain } from '../../src/tapmanager/bindings/slirp/domain';
 import { bindingOf } from '../../src/tapmanager/bindings';
 import type { NicRecord } from '../../src/tapmanager/record';

@@ -10,15 +10,7 @@
 // as it was found.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import {
-  formatIpv4,
-  ip4ToNum,
-  isNetworkAddress,
-  maskFromPrefix,
-  parseCidr4,
-  parsePrefix4,
-  type Prefix4,
-} from '../../../net/ipv4';
+import { isIpv4, networkOf, parseCidr4, type Prefix4 } from '../../../net/ipv4';
 import { randomMac } from '../../../net/mac';
 import { ifIndex, withNetns } from '../../../native';
 import { badInput } from '../../errors';
@@ -30,14 +22,8 @@ import type { NicRecord } from '../../record';
 import { makeTap, nicLinks, ownLink } from '../../topology';
 import { UndoError } from '../errors';
 import type { PodBinding } from '../types';
+import { DEFAULT_GUEST_CIDR, guestAddresses, masqTable, prefixesOverlap } from './cidr';
 import { applyNat, natExists, natRules, natRuleText, removeNat, type MasqNat } from './nat';
-
-export const DEFAULT_GUEST_CIDR = '10.0.2.0/24';
-
-/** The NAT table of the masquerade NIC whose bridge is `bridge`. */
-export function masqTable(bridge: string): string {
-  return `tapwire_masq_${bridge}`;
-}
 
 /** What a masquerade NIC records beyond the common NIC fields. */
 export interface MasqRecord {
@@ -52,22 +38,6 @@ export interface MasqRecord {
   ipForward: string;
   /** the pod interface's IPv4 addresses (they stay; describe shows them) */
   podIps: string[];
-}
-
-/** Whether two IPv4 networks share an address. */
-export function prefixesOverlap(a: Prefix4, b: Prefix4): boolean {
-  const len = Math.min(a.len, b.len);
-  const m = maskFromPrefix(len);
-  return (a.net & m) >>> 0 === (b.net & m) >>> 0;
-}
-
-/** The guest CIDR's bridge and guest addresses (its first two); refuses a CIDR too small for them. */
-export function guestAddresses(cidr: string, field: string): { prefix: Prefix4; bridgeIp: string; guestIp: string } {
-  const c = parseCidr4(cidr);
-  const prefix = c && isNetworkAddress(c.ip, c.len) ? parsePrefix4(cidr) : undefined;
-  if (!prefix) throw badInput(field, cidr, 'is not an IPv4 network in CIDR form, host bits clear (e.g. 10.0.2.0/24)');
-  if (prefix.len > 30) throw badInput(field, cidr, 'leaves no room for a bridge and a guest address (at most /30)');
-  return { prefix, bridgeIp: formatIpv4(prefix.net + 1), guestIp: formatIpv4(prefix.net + 2) };
 }
 
 function sysctlPath(key: string): string {
@@ -119,23 +89,14 @@ export const masqueradePod: PodBinding = {
     const { prefix, bridgeIp, guestIp } = guestAddresses(cidr, cidrField);
     // the pod's networks: its addresses' subnets, its routes' destinations, the CNI result's
     const pod: { what: string; p: Prefix4 }[] = [];
-    for (const a of v4)
-      pod.push({
-        what: `address ${a.address}/${a.prefixLen}`,
-        p: parsePrefix4(`${formatIpv4((ip4ToNum(a.address)! & maskFromPrefix(a.prefixLen)) >>> 0)}/${a.prefixLen}`)!,
-      });
+    for (const a of v4) pod.push({ what: `address ${a.address}/${a.prefixLen}`, p: networkOf(a.address, a.prefixLen) });
     for (const r of snap.routes.filter((x) => x.family === 4 && x.dst !== 'default')) {
-      const p = parsePrefix4(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
-      if (p && p.len > 0) pod.push({ what: `route ${r.dst}`, p });
+      const c = parseCidr4(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
+      if (c && c.len > 0) pod.push({ what: `route ${r.dst}`, p: networkOf(c.ip, c.len) });
     }
     for (const ip of spec.cniResult.ips ?? []) {
-      const [addr, len] = ip.address.split('/');
-      const n = ip4ToNum(addr);
-      if (n === undefined || len === undefined) continue;
-      pod.push({
-        what: `CNI address ${ip.address}`,
-        p: { net: (n & maskFromPrefix(Number(len))) >>> 0, len: Number(len) },
-      });
+      const c = parseCidr4(ip.address);
+      if (c && isIpv4(c.ip)) pod.push({ what: `CNI address ${ip.address}`, p: networkOf(c.ip, c.len) });
     }
     const clash = pod.find((x) => prefixesOverlap(x.p, prefix));
     if (clash) throw badInput(cidrField, cidr, `overlaps the pod's network (${clash.what} on ${spec.podInterface})`);
