@@ -84,6 +84,7 @@ function toInterface(it: InterfaceShape): InterfaceSpec {
     ports: it.ports.map((p) => ({
       ...(p.name !== undefined ? { name: p.name } : {}),
       port: p.port,
+      ...(p.endPort !== undefined ? { endPort: p.endPort } : {}),
       protocol: p.protocol,
     })),
     ...(it.queues !== undefined ? { queues: it.queues } : {}),

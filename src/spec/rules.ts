@@ -70,6 +70,8 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
     for (const [j, p] of items(it.ports)) {
       const key = `${String(p.port)}/${String(p.protocol ?? 'TCP')}`;
       if (ports.has(key)) out.push({ path: `${at}.ports[${j}]`, value: key, reason: 'is given twice' });
+      if (typeof p.endPort === 'number' && typeof p.port === 'number' && p.endPort < p.port)
+        out.push({ path: `${at}.ports[${j}].endPort`, value: p.endPort, reason: `is below its port ${p.port}` });
       ports.add(key);
       if (p.name !== undefined) {
         if (portNames.has(p.name))

@@ -79,9 +79,10 @@ const port = strict(
       ),
     ),
     port: int(1, 65535, 'a port'),
+    endPort: v.optional(int(1, 65535, 'a port')),
     protocol: v.optional(v.picklist(['TCP', 'UDP'], 'is not TCP or UDP'), 'TCP'),
   },
-  'a port: name, port, protocol',
+  'a port: name, port, endPort, protocol',
 );
 
 /** Options 66 and 67 are NVT ASCII (RFC 2132 2): printable characters only. */

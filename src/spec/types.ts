@@ -45,6 +45,8 @@ export const SPEC_LIMITS = {
 export interface PortSpec {
   name?: string;
   port: number;
+  /** tapwire's extension: the last port of a range port..endPort (masquerade and slirp forward it all) */
+  endPort?: number;
   protocol: 'TCP' | 'UDP';
 }
 

@@ -416,6 +416,16 @@ describe('network spec: one problem per problem, with path and value', () => {
       expect(problems(one({}, { pod: { cidr: 'x' } }))).toEqual(['networks[0].pod.cidr: "x" is not a known field']);
     });
 
+    it('ports may be ranges (endPort, at or after port)', () => {
+      const s = validateSpec(
+        one({ bridge: undefined, masquerade: {}, ports: [{ port: 5000, endPort: 5010, protocol: 'UDP' }] }),
+      );
+      expect(s.interfaces[0]!.ports).toEqual([{ port: 5000, endPort: 5010, protocol: 'UDP' }]);
+      expect(problems(one({ ports: [{ port: 5000, endPort: 4000 }] }))).toEqual([
+        'interfaces[0].ports[0].endPort: 4000 is below its port 5000',
+      ]);
+    });
+
     it('slirp on the pod network only and without dhcpOptions; macvtap on an L2 network only', () => {
       expect(validateSpec(one({ bridge: undefined, slirp: {} })).interfaces[0]!.binding).toBe('slirp');
       expect(problems(one({ bridge: undefined, slirp: {} }, { multus: { networkName: 'blue' } }))).toEqual([
