@@ -344,11 +344,12 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
     expect(await mgr.status('sb-masq2')).toMatchObject({ state: 'ready', drift: [] });
     // the table and forwarding lost behind its back: the next restart puts them back
     a.pod.exec('nft', ['delete', 'table', 'ip', 'tapwire_masq_br0']);
-    a.pod.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
+    a.pod.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=0', 'net.ipv4.conf.br0.route_localnet=0']);
     await mgr.close();
     mgr = new SandboxManager({ store: await storeAt(dir), log: silentLogger });
     await mgr.recover();
     expect((await mgr.status('sb-masq2')).drift).toEqual([
+      'route_localnet was off on br0: turned on',
       'ip_forward was off: turned on',
       'NAT table tapwire_masq_br0 missing: re-applied',
     ]);

@@ -221,6 +221,10 @@ export const masqueradePod: PodBinding = {
     }
     if (!links.some((l) => l.name === nic.veth.ifname)) drift.push(`pod interface ${nic.veth.ifname} missing`);
     const ns = ctx.nl.netns;
+    if (links.some((l) => l.name === nic.bridge) && sysctl(ns, `conf/${nic.bridge}/route_localnet`) !== '1') {
+      sysctl(ns, `conf/${nic.bridge}/route_localnet`, '1');
+      drift.push(`route_localnet was off on ${nic.bridge}: turned on`);
+    }
     if (sysctl(ns, 'ip_forward') !== '1') {
       sysctl(ns, 'ip_forward', '1');
       drift.push('ip_forward was off: turned on');
