@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { runBindingsSuite } from './bindings';
 import { runCriSuite } from './cri';
 import { runProxySuite } from './cri-proxy';
 import { runDhcpSuite } from './dhcp';
@@ -50,6 +51,11 @@ const SUITES: Suite[] = [
     name: 'nics',
     what: '1b. setup/teardown of one sandbox with 1 vs 3 NICs (nics request)',
     run: (q) => runNicsSuite(q ? { rounds: 8 } : {}),
+  },
+  {
+    name: 'bindings',
+    what: '1c. setup/teardown of one NIC per binding (bridge vs masquerade) and the NAT batch',
+    run: (q) => runBindingsSuite(q ? { rounds: 8 } : {}),
   },
   {
     name: 'scale',

@@ -151,6 +151,7 @@ export function buildNics(state: VmNetworkState, podIfName: string, podResult: C
       ...(it.queues !== undefined ? { queues: it.queues } : {}),
       ...(it.dhcpOptions && cniResult ? { dhcpOptions: it.dhcpOptions } : {}),
       ...(it.ports.length ? { ports: it.ports } : {}),
+      ...(it.binding === 'masquerade' && n.kind === 'pod' && n.vmNetworkCIDR ? { guestCidr: n.vmNetworkCIDR } : {}),
     };
   });
 }

@@ -86,6 +86,15 @@ function bridgeLinkInfo(): Buffer {
   return Buffer.concat([nlattr(IFLA_INFO.KIND, Buffer.from('bridge\0')), nlattr(IFLA_INFO.DATA | 0x8000, data)]);
 }
 
+/** IFLA_MACVLAN_MODE values (if_link.h) of the modes a macvtap NIC may take. */
+export const MACVTAP_MODES = { bridge: 4, passthru: 8 } as const;
+
+/** IFLA_LINKINFO for a macvtap in `mode`. */
+function macvtapLinkInfo(mode: keyof typeof MACVTAP_MODES): Buffer {
+  const data = nlattr(1 /* IFLA_MACVLAN_MODE */, u32(MACVTAP_MODES[mode]));
+  return Buffer.concat([nlattr(IFLA_INFO.KIND, Buffer.from('macvtap\0')), nlattr(IFLA_INFO.DATA | 0x8000, data)]);
+}
+
 /** A link as the kernel reports it (RTM_GETLINK); decoded by rtnl-parse.ts. */
 export type LinkState = RtnlLink;
 
@@ -444,6 +453,42 @@ export class NetlinkHandle {
         {
           ifname: name,
           linkinfo: bridgeLinkInfo(),
+          ...(opts.mtu ? { mtu: opts.mtu } : {}),
+          ...(opts.mac ? { address: macToBuffer(opts.mac) } : {}),
+          ...(opts.group ? { group: opts.group } : {}),
+        },
+        { flags: FlagsNew.CREATE | FlagsNew.EXCL },
+      ),
+    );
+  }
+
+  /**
+   * Creates a macvtap on the link `lower` (its /dev/tap<index> appears with it), up if
+   * `up`, with interface index `index` when given; EEXIST if the name is taken, EBUSY if
+   * the index is.
+   */
+  async createMacvtap(
+    name: string,
+    lower: number,
+    opts: {
+      mode: keyof typeof MACVTAP_MODES;
+      mtu?: number;
+      mac?: string;
+      group?: number;
+      up?: boolean;
+      index?: number;
+    },
+  ): Promise<void> {
+    await this.run('create macvtap', `"${name}"${opts.index ? ` (ifindex ${opts.index})` : ''}`, () =>
+      this.sock.newLink(
+        {
+          ...(opts.index ? { index: opts.index } : {}),
+          ...(opts.up ? { change: { up: true }, flags: { up: true } } : {}),
+        },
+        {
+          ifname: name,
+          link: u32(lower),
+          linkinfo: macvtapLinkInfo(opts.mode),
           ...(opts.mtu ? { mtu: opts.mtu } : {}),
           ...(opts.mac ? { address: macToBuffer(opts.mac) } : {}),
           ...(opts.group ? { group: opts.group } : {}),

@@ -84,11 +84,19 @@ function toInterface(it: InterfaceShape): InterfaceSpec {
     ports: it.ports.map((p) => ({
       ...(p.name !== undefined ? { name: p.name } : {}),
       port: p.port,
+      ...(p.endPort !== undefined ? { endPort: p.endPort } : {}),
       protocol: p.protocol,
     })),
     ...(it.queues !== undefined ? { queues: it.queues } : {}),
     ...(it.dhcpOptions !== undefined ? { dhcpOptions: it.dhcpOptions } : {}),
-    binding: 'bridge',
+    binding:
+      it.masquerade !== undefined
+        ? 'masquerade'
+        : it.slirp !== undefined
+          ? 'slirp'
+          : it.macvtap !== undefined
+            ? 'macvtap'
+            : 'bridge',
   };
 }
 
@@ -99,7 +107,11 @@ function toNetwork(n: NetworkShape): NetworkSpecEntry {
   }
   if (n.resource) return { name: n.name, kind: 'resource', ...n.resource };
   if (n.l2) return { name: n.name, kind: 'l2', interfaceName: n.l2.interfaceName };
-  return { name: n.name, kind: 'pod' };
+  return {
+    name: n.name,
+    kind: 'pod',
+    ...(n.pod?.vmNetworkCIDR !== undefined ? { vmNetworkCIDR: n.pod.vmNetworkCIDR } : {}),
+  };
 }
 
 /** Parses and validates spec text. */

@@ -44,7 +44,7 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
     else if (!IMPLEMENTED_BINDINGS.includes(b[0] as (typeof BINDINGS)[number])) {
       out.push({
         path: `${at}.${b[0]}`,
-        reason: `is not available yet: the ${b[0]} binding comes with a later release; today only bridge is implemented`,
+        reason: `is not available yet: the ${b[0]} binding comes with a later release; today ${IMPLEMENTED_BINDINGS.join(', ')} are implemented`,
       });
     }
     const model = it.model ?? 'virtio';
@@ -70,6 +70,8 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
     for (const [j, p] of items(it.ports)) {
       const key = `${String(p.port)}/${String(p.protocol ?? 'TCP')}`;
       if (ports.has(key)) out.push({ path: `${at}.ports[${j}]`, value: key, reason: 'is given twice' });
+      if (typeof p.endPort === 'number' && typeof p.port === 'number' && p.endPort < p.port)
+        out.push({ path: `${at}.ports[${j}].endPort`, value: p.endPort, reason: `is below its port ${p.port}` });
       ports.add(key);
       if (p.name !== undefined) {
         if (portNames.has(p.name))
@@ -132,6 +134,37 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
       continue;
     }
     const [j, n] = net;
+    if (it.masquerade !== undefined && n.pod === undefined) {
+      out.push({
+        path: `interfaces[${i}].masquerade`,
+        reason: `needs the pod network: networks[${j}] is not one (masquerade NATs the pod's own address)`,
+      });
+    }
+    if (it.slirp !== undefined && n.pod === undefined) {
+      out.push({
+        path: `interfaces[${i}].slirp`,
+        reason: `needs the pod network: networks[${j}] is not one (slirp forwards ports from the pod's own address)`,
+      });
+    }
+    if (it.macvtap !== undefined && n.pod !== undefined) {
+      out.push({
+        path: `interfaces[${i}].macvtap`,
+        reason: `needs an L2 network (multus, l2 or resource): networks[${j}] is the pod network`,
+      });
+    }
+    if (it.macvtap !== undefined && it.dhcpOptions !== undefined) {
+      out.push({ path: `interfaces[${i}].dhcpOptions`, reason: 'cannot be served: a macvtap NIC has no DHCP server' });
+    }
+    if (it.slirp !== undefined && it.dhcpOptions !== undefined) {
+      out.push({ path: `interfaces[${i}].dhcpOptions`, reason: 'cannot be served: slirp runs its own DHCP server' });
+    }
+    if (isObject(n.pod) && n.pod.vmNetworkCIDR !== undefined && it.masquerade === undefined) {
+      out.push({
+        path: `networks[${j}].pod.vmNetworkCIDR`,
+        value: n.pod.vmNetworkCIDR,
+        reason: `is for a masquerade interface; interfaces[${i}] is not one`,
+      });
+    }
     const l2 = n.l2 !== undefined ? 'l2' : n.resource !== undefined ? 'resource' : undefined;
     if (l2 && it.dhcpOptions !== undefined) {
       out.push({

@@ -7,7 +7,7 @@
 // unknownFields() reports every unknown key from the same entry lists.
 import * as v from 'valibot';
 import { isDnsLabel, isDnsName } from '../net/dns-name';
-import { isIpv4 } from '../net/ipv4';
+import { isIpv4, isNetworkAddress, parseCidr4 } from '../net/ipv4';
 import { isUnicastMac, parseMac } from '../net/mac';
 import { BINDINGS, NIC_MODELS, SPEC_API_VERSIONS, SPEC_LIMITS as L } from './types';
 
@@ -79,9 +79,10 @@ const port = strict(
       ),
     ),
     port: int(1, 65535, 'a port'),
+    endPort: v.optional(int(1, 65535, 'a port')),
     protocol: v.optional(v.picklist(['TCP', 'UDP'], 'is not TCP or UDP'), 'TCP'),
   },
-  'a port: name, port, protocol',
+  'a port: name, port, endPort, protocol',
 );
 
 /** Options 66 and 67 are NVT ASCII (RFC 2132 2): printable characters only. */
@@ -163,7 +164,22 @@ export function isResourceName(s: string): boolean {
 export const networkSchema = strict(
   {
     name,
-    pod: v.optional(strict({}, 'the pod network takes no fields: {}')),
+    pod: v.optional(
+      strict(
+        {
+          vmNetworkCIDR: v.optional(
+            v.pipe(
+              v.string('is not a string (an IPv4 CIDR)'),
+              v.check((x: string) => {
+                const c = parseCidr4(x);
+                return c !== undefined && c.len <= 30 && isNetworkAddress(c.ip, c.len);
+              }, 'is not an IPv4 network of at most /30 in CIDR form, host bits clear (e.g. 10.0.2.0/24)'),
+            ),
+          ),
+        },
+        'the pod network takes vmNetworkCIDR only',
+      ),
+    ),
     multus: v.optional(
       strict(
         {
@@ -224,6 +240,7 @@ const KEYS = {
   multus: new Set(['networkName']),
   resource: new Set(['resourceName', 'interfaceName']),
   l2: new Set(['interfaceName']),
+  pod: new Set(['vmNetworkCIDR']),
   none: new Set<string>(),
 };
 
@@ -257,7 +274,7 @@ export function unknownFields(raw: unknown): { path: string; value: unknown }[] 
     raw.networks,
     (n, p) => {
       if (!at(n, KEYS.network, p)) return;
-      at(n.pod, KEYS.none, `${p}.pod`);
+      at(n.pod, KEYS.pod, `${p}.pod`);
       at(n.multus, KEYS.multus, `${p}.multus`);
       at(n.resource, KEYS.resource, `${p}.resource`);
       at(n.l2, KEYS.l2, `${p}.l2`);

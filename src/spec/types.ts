@@ -15,10 +15,10 @@ export const NETWORK_SPEC_ANNOTATION = 'tapwire.io/network-spec';
 export const NIC_MODELS = ['virtio', 'e1000', 'e1000e', 'ne2k_pci', 'pcnet', 'rtl8139'] as const;
 export type NicModel = (typeof NIC_MODELS)[number];
 
-/** Bindings KubeVirt knows; only `bridge` is implemented, the others come with the bindings issue. */
+/** Bindings KubeVirt knows; all but `passt` are implemented (passt comes with the bindings issue). */
 export const BINDINGS = ['bridge', 'masquerade', 'passt', 'macvtap', 'slirp'] as const;
 export type BindingName = (typeof BINDINGS)[number];
-export const IMPLEMENTED_BINDINGS: readonly BindingName[] = ['bridge'];
+export const IMPLEMENTED_BINDINGS: readonly BindingName[] = ['bridge', 'masquerade', 'slirp', 'macvtap'];
 
 /** Network kinds; exactly one per network. */
 export const NETWORK_KINDS = ['pod', 'multus', 'resource', 'l2'] as const;
@@ -45,6 +45,8 @@ export const SPEC_LIMITS = {
 export interface PortSpec {
   name?: string;
   port: number;
+  /** tapwire's extension: the last port of a range port..endPort (masquerade and slirp forward it all) */
+  endPort?: number;
   protocol: 'TCP' | 'UDP';
 }
 
@@ -72,7 +74,7 @@ export interface InterfaceSpec {
   ports: PortSpec[];
   queues?: number;
   dhcpOptions?: DhcpOptionsSpec;
-  binding: 'bridge';
+  binding: 'bridge' | 'masquerade' | 'slirp' | 'macvtap';
 }
 
 /** A NetworkAttachmentDefinition reference; no namespace means the pod's. */
@@ -82,7 +84,8 @@ export interface NadRef {
 }
 
 export type NetworkSpecEntry =
-  | { name: string; kind: 'pod' }
+  /** vmNetworkCIDR: a masquerade guest's IPv4 network (KubeVirt's field; default 10.0.2.0/24) */
+  | { name: string; kind: 'pod'; vmNetworkCIDR?: string }
   | { name: string; kind: 'multus'; networkName: NadRef }
   /** an interface a device plugin put into the pod for this resource: L2 only */
   | { name: string; kind: 'resource'; resourceName: string; interfaceName: string }

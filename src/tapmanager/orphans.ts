@@ -4,17 +4,19 @@
 // tapwire-cri's dir). A link without the mark, or of another kind, is never touched;
 // nor is a marked link whose sandbox has a record (wherever that record points).
 // In a netns no record references, the fence table goes too once an orphan was found
-// there. The veth such a bridge held is left as it is (released, stripped): without
+// there, and so does the NAT table of a masquerade bridge deleted there. The veth such a bridge held is left as it is (released, stripped): without
 // the record there is no snapshot to restore it from.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NetlinkHandle } from '../net/netlink';
 import { liveNetnsKey } from '../net/netns';
 import type { Logger } from '../util/log';
+import { masqTable } from './bindings/masquerade/cidr';
+import { removeNat } from './bindings/masquerade/nat';
 import { fenceExists, removeFence } from './fence';
 import { markedSandbox } from './link-mark';
 
-const ORPHAN_KINDS = new Set(['bridge', 'tun']);
+const ORPHAN_KINDS = new Set(['bridge', 'tun', 'macvtap']);
 
 export interface OrphanScan {
   /** dirs of pinned netns files to look through */
@@ -83,6 +85,14 @@ export async function collectOrphanLinks(o: OrphanScan): Promise<OrphanLink[]> {
         () => o.log.warn('orphan fence: no record references this netns; removed', { netnsPath, table: o.fenceTable }),
         (e: unknown) => o.log.error('orphan fence: cannot remove it', { netnsPath, error: (e as Error).message }),
       );
+    }
+    // a masquerade NIC's NAT table is named for its bridge (bindings/masquerade)
+    if (found > 0 && !recordNs.has(ino)) {
+      for (const d of deleted.filter((x) => x.netnsPath === netnsPath && x.kind === 'bridge')) {
+        await removeNat(netnsPath, masqTable(d.name)).catch((e: unknown) =>
+          o.log.error('orphan NAT table: cannot remove it', { netnsPath, error: (e as Error).message }),
+        );
+      }
     }
   }
   return deleted;

@@ -61,7 +61,7 @@ export interface SetupRequest {
 export interface NicRequest {
   /** the spec's interface name (== its network's name); unique in the request */
   name: string;
-  /** 'bridge'; masquerade, passt, macvtap and slirp are refused (not implemented yet) */
+  /** 'bridge' or 'masquerade'; passt, macvtap and slirp are refused (not implemented yet) */
   binding: string;
   /** the interface in the pod netns the NIC takes over (eth0, net1, or one a device plugin put there) */
   podInterface: string;
@@ -81,7 +81,11 @@ export interface NicRequest {
     privateOptions?: { option: number; value: string }[];
   };
   /** recorded; used by later bindings */
-  ports?: { name?: string; port: number; protocol?: 'TCP' | 'UDP' }[];
+  ports?: { name?: string; port: number; endPort?: number; protocol?: 'TCP' | 'UDP' }[];
+  /** masquerade: the guest's IPv4 network (default 10.0.2.0/24; must not overlap the pod's) */
+  guestCidr?: string;
+  /** macvtap only: bridge (default) or passthru */
+  macvtapMode?: 'bridge' | 'passthru';
 }
 
 /**
@@ -182,6 +186,12 @@ export interface GuestNic {
   gateway?: string;
   /** no IP handed over and no DHCP server: the pod interface bridged as it is */
   l2Only?: boolean;
+  /** a masquerade NIC: the guest network, the pod's own addresses (kept) and the NAT rules */
+  masquerade?: { guestCidr: string; podIps: string[]; table: string; rules: string[] };
+  /** a slirp NIC: the pod IP its ports are forwarded from, and the forwards */
+  slirp?: { podIp: string; forwards: string[] };
+  /** a macvtap NIC: its mode and the character device its fds are opened from */
+  macvtap?: { mode: string; device: string };
 }
 
 export interface SetupResult {
@@ -205,6 +215,8 @@ export interface FdsResult {
     vnetHdr: boolean;
     tap: string;
     vhost: boolean;
+    /** slirp: ports vmwrapper forwards from the pod IP to the guest (no fd for this NIC) */
+    hostfwd?: { ip: string; ports: { protocol: 'TCP' | 'UDP'; port: number; endPort?: number }[] };
   }[];
 }
 

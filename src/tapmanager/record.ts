@@ -3,6 +3,7 @@
 // and a restart) can restore the veth exactly.
 import type { ImplementedBinding } from './bindings/names';
 import type { NicDhcpOptions, NicPort } from './bindings/types';
+import type { MasqRecord } from './bindings/masquerade/pod';
 import type { GuestNetworkPlan } from './plan/guest-network';
 import type { SetupRequest } from './protocol';
 import type { VethSnapshot } from './snapshot';
@@ -46,6 +47,12 @@ export interface NicRecord {
   dhcpOptions?: NicDhcpOptions;
   /** recorded; used by later bindings (masquerade forwards them) */
   ports?: NicPort[];
+  /** a masquerade NIC's NAT side (bindings/masquerade) */
+  masq?: MasqRecord;
+  /** a slirp NIC: the pod interface's IPv4 address its ports are forwarded from */
+  slirp?: { podIp: string };
+  /** a macvtap NIC: its mode (the macvtap is `tap`, at `tapIndex`) */
+  macvtap?: { mode: 'bridge' | 'passthru' };
 }
 
 export interface SandboxRecord {

@@ -190,6 +190,7 @@ const nicPort = strictObj({
     v.pipe(text(15), v.regex(/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/, 'must be a port name (IANA_SVC_NAME)')),
   ),
   port: int(1, 65535),
+  endPort: v.optional(int(1, 65535)),
   protocol: v.optional(v.picklist(['TCP', 'UDP'], 'must be "TCP" or "UDP"'), 'TCP'),
 });
 
@@ -210,6 +211,8 @@ const nicRequest = strictObj({
   queues: v.optional(int(1, MAX_QUEUES)),
   dhcpOptions: v.optional(nicDhcpOptions),
   ports: v.optional(list(nicPort, 256)),
+  guestCidr: v.optional(text(18)),
+  macvtapMode: v.optional(v.picklist(['bridge', 'passthru'], 'must be "bridge" or "passthru"')),
 });
 
 export type NicRequestShape = v.InferOutput<typeof nicRequest>;

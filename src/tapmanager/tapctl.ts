@@ -7,6 +7,9 @@ import { domainBinding } from './bindings/domain';
 import { TapmanagerClient, type StatsMetric } from './client';
 import { dhcpSummary } from './metrics/dhcp';
 import type { DhcpCounters } from '../dhcp/counters';
+import { renderMasquerade } from './bindings/masquerade/describe';
+import { renderSlirp } from './bindings/slirp/describe';
+import { renderMacvtap } from './bindings/macvtap/describe';
 import { describeRoute } from './plan/routes';
 import type { CniResult } from '../cni/result';
 import { DEFAULT_CONTROL_SOCKET, type NicRequest } from './protocol';
@@ -77,6 +80,21 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push('');
     if (n.name !== undefined)
       out.push(`  nic ${n.name}  binding ${n.binding ?? 'bridge'}${n.l2Only ? '  L2 only' : ''}`);
+    const leaseText = lease
+      ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}`
+      : 'none yet';
+    if (n.masquerade) {
+      out.push(...renderMasquerade(n, l, leaseText));
+      return;
+    }
+    if (n.slirp) {
+      out.push(...renderSlirp(n, l));
+      return;
+    }
+    if (n.macvtap) {
+      out.push(...renderMacvtap(n, l));
+      return;
+    }
     out.push(
       `  pod network ══ ${n.veth.padEnd(6)} ${l(n.veth)}   ${n.name !== undefined ? 'pod interface' : `(CNI interface ${n.index})`}`,
     );
@@ -93,9 +111,7 @@ export function renderDescribe(s: BoundedStatus): string {
       `                 guest  ${n.mac}  ${n.ip !== undefined ? `${n.ip}/${n.prefixLen}` : 'L2 only, no address handed over'}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
     );
     if (n.l2Only) return;
-    out.push(
-      `  lease: ${lease ? `${lease.state}${lease.boundAt ? ` since ${lease.boundAt}` : ''}${lease.expiresAt ? `, expires ${lease.expiresAt}` : ''}` : 'none yet'}`,
-    );
+    out.push(`  lease: ${leaseText}`);
     const counters = dhcp[i] as Partial<DhcpCounters> | undefined;
     if (counters?.received !== undefined) {
       const c = dhcpSummary(counters as DhcpCounters);

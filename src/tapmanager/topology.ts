@@ -84,7 +84,7 @@ function ignore(code: string | string[]) {
  */
 export function ownLink(
   l: LinkState,
-  want: { name: string; index: number | undefined; kind: 'bridge' | 'tun'; mark: string },
+  want: { name: string; index: number | undefined; kind: 'bridge' | 'tun' | 'macvtap'; mark: string },
 ): boolean {
   if (l.kind !== want.kind) return false;
   if (want.index !== undefined && l.index === want.index) {

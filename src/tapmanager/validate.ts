@@ -16,6 +16,7 @@ import { badInput } from './errors';
 import type { CniResult } from '../cni/result';
 import { MAX_FDS, type SetupRequest } from './protocol';
 import { BindingNotImplementedError } from './bindings/errors';
+import { DEFAULT_GUEST_CIDR, guestAddresses, prefixesOverlap } from './bindings/masquerade/cidr';
 import { qemuDevice } from './bindings/models';
 import { isImplemented } from './bindings/names';
 import { parseSetup, SANDBOX_ID_RE, type NicRequestShape } from './schema';
@@ -170,6 +171,7 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
     seen[key].set(value, i);
   };
   let fds = 0;
+  const guestNets: { at: number; cidr: string }[] = [];
   for (const [i, n] of nics.entries()) {
     const at = `nics[${i}]`;
     unique(i, 'name', n.name);
@@ -195,6 +197,25 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
         throw badInput(`${at}.dhcpOptions.privateOptions[${k}].option`, o.option, 'is given twice');
       codes.add(o.option);
     }
+    if (n.dhcpOptions && n.binding === 'slirp')
+      throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'cannot be served: slirp runs its own DHCP server');
+    if (n.macvtapMode !== undefined && n.binding !== 'macvtap')
+      throw badInput(`${at}.macvtapMode`, n.macvtapMode, 'is for the macvtap binding only');
+    if (n.dhcpOptions && n.binding === 'macvtap')
+      throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'cannot be served: a macvtap NIC has no DHCP server');
+    if (n.guestCidr !== undefined && n.binding !== 'masquerade')
+      throw badInput(`${at}.guestCidr`, n.guestCidr, 'is for the masquerade binding only');
+    if (n.binding === 'masquerade') {
+      // two masquerade NICs on one guest network would share its addresses and routes
+      const cidr = n.guestCidr ?? DEFAULT_GUEST_CIDR;
+      const mine = guestAddresses(cidr, `${at}.guestCidr`).prefix;
+      const other = guestNets.find((g) => prefixesOverlap(guestAddresses(g.cidr, '').prefix, mine));
+      if (other) throw badInput(`${at}.guestCidr`, cidr, `overlaps nics[${other.at}]'s guest network ${other.cidr}`);
+      guestNets.push({ at: i, cidr });
+    }
+    for (const [k, p] of (n.ports ?? []).entries())
+      if (p.endPort !== undefined && p.endPort < p.port)
+        throw badInput(`${at}.ports[${k}].endPort`, p.endPort, `is below its port ${p.port}`);
     let cniIndex = 0;
     if (n.cniResult) {
       checkInterfaces(n.cniResult, netnsPath, `${at}.cniResult`);
@@ -226,6 +247,8 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
       queues,
       ...(n.dhcpOptions ? { dhcpOptions: n.dhcpOptions } : {}),
       ...(n.ports ? { ports: n.ports } : {}),
+      ...(n.guestCidr !== undefined ? { guestCidr: n.guestCidr } : {}),
+      ...(n.macvtapMode !== undefined ? { macvtapMode: n.macvtapMode } : {}),
     });
   }
   return out;

@@ -16,6 +16,7 @@
 // explicitly addressed balloon does ("slot 2 function 0 not available"). When argv
 // already carries JSON -device options, the NIC is written as JSON too, so it is created
 // after them and gets a free slot. No explicit bus/addr is ever chosen here.
+import { isIpv4 } from '../net/ipv4';
 import { parseMac } from '../net/mac';
 import { domainBinding, type DomainBinding } from '../tapmanager/bindings/domain';
 import { NIC_NAME_RE } from '../tapmanager/bindings/names';
@@ -28,6 +29,8 @@ export interface WrapperNic {
   model: string;
   queues: number;
   vhost: boolean;
+  /** slirp: the ports to forward from the pod IP */
+  hostfwd?: { ip: string; ports: { protocol: 'TCP' | 'UDP'; port: number; endPort?: number }[] };
 }
 
 function domainOf(nic: WrapperNic): DomainBinding {
@@ -62,6 +65,26 @@ export function expectedFdCount(nics: readonly WrapperNic[]): number {
   return nics.reduce((n, nic) => n + domainOf(nic).fdCount({ ...nic, binding: nic.binding ?? 'bridge' }), 0);
 }
 
+/** A slirp NIC's forwards: an IPv4 address, ports 1-65535 (ranges in order), TCP or UDP; at most 256 ports in all. */
+function checkHostfwd(v: unknown, bad: (field: string, why: string) => ArgsError): NonNullable<WrapperNic['hostfwd']> {
+  const h = (typeof v === 'object' && v !== null ? v : {}) as { ip?: unknown; ports?: unknown };
+  if (!isIpv4(h.ip)) throw bad('hostfwd', 'ip must be an IPv4 address');
+  if (!Array.isArray(h.ports)) throw bad('hostfwd', 'ports must be a list');
+  const port = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= 65535;
+  let count = 0;
+  const ports = h.ports.map((p: unknown) => {
+    const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
+    if (!port(o.port) || (o.endPort !== undefined && (!port(o.endPort) || o.endPort < o.port)))
+      throw bad('hostfwd', 'ports must be 1-65535, a range ending at or after its start');
+    if (o.protocol !== 'TCP' && o.protocol !== 'UDP') throw bad('hostfwd', 'protocol must be TCP or UDP');
+    count += (typeof o.endPort === 'number' ? o.endPort : o.port) - o.port + 1;
+    const protocol: 'TCP' | 'UDP' = o.protocol;
+    return { protocol, port: o.port, ...(typeof o.endPort === 'number' ? { endPort: o.endPort } : {}) };
+  });
+  if (count > 256) throw bad('hostfwd', `forwards ${count} ports, over 256`);
+  return { ip: h.ip, ports };
+}
+
 /** Checks one NIC description; throws ArgsError naming the field and the value. */
 export function checkNic(nic: unknown, i: number): WrapperNic {
   const n = (typeof nic === 'object' && nic !== null ? nic : {}) as Record<string, unknown>;
@@ -80,7 +103,9 @@ export function checkNic(nic: unknown, i: number): WrapperNic {
     throw bad('binding', 'is not a binding this vmwrapper can attach');
   if (n.name !== undefined && (typeof n.name !== 'string' || !NIC_NAME_RE.test(n.name)))
     throw bad('name', 'must be 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit');
+  const hostfwd = n.hostfwd === undefined ? undefined : checkHostfwd(n.hostfwd, bad);
   return {
+    ...(hostfwd ? { hostfwd } : {}),
     ...(typeof n.name === 'string' ? { name: n.name } : {}),
     ...(typeof n.binding === 'string' ? { binding: n.binding } : {}),
     mac,

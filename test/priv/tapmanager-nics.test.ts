@@ -63,12 +63,12 @@ describePrivileged('tapmanager setup with nics', () => {
     });
     const cases: [unknown, Record<string, unknown>][] = [
       [
-        req([{ ...nic0, binding: 'masquerade' }]),
+        req([{ ...nic0, binding: 'passt' }]),
         {
           code: 'ENOTSUP',
           field: 'nics[0].binding',
           message:
-            'invalid nics[0].binding "masquerade": the masquerade binding is not implemented yet (only "bridge" is)',
+            'invalid nics[0].binding "passt": the passt binding is not implemented yet (implemented: bridge, masquerade, slirp, macvtap)',
         },
       ],
       [req([{ ...nic0, binding: 'vhostuser' }]), { code: 'EINVAL', field: 'nics[0].binding' }],

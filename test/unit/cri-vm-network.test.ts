@@ -40,6 +40,26 @@ describe('the VM network spec to tapmanager nics', () => {
     extras: [{ name: 'blue', nad: 'ns/blue', network: 'bluenet', ifName: 'net1', ...(r ? { result: r } : {}) }],
   });
 
+  it('masquerade on the pod network carries vmNetworkCIDR as guestCidr; macvtap on an L2 network gets its binding', () => {
+    const s = validateSpec({
+      apiVersion: 'tapwire.io/v1alpha1',
+      interfaces: [
+        { name: 'default', masquerade: {}, ports: [{ port: 22 }] },
+        { name: 'seg', macvtap: {} },
+      ],
+      networks: [
+        { name: 'default', pod: { vmNetworkCIDR: '10.11.0.0/24' } },
+        { name: 'seg', l2: { interfaceName: 'seg0' } },
+      ],
+    });
+    const nics = buildNics({ spec: s, extras: [] }, 'eth0', pod);
+    expect(nics.map((n) => [n.name, n.binding, n.podInterface, n.guestCidr])).toEqual([
+      ['default', 'masquerade', 'eth0', '10.11.0.0/24'],
+      ['seg', 'macvtap', 'seg0', undefined],
+    ]);
+    expect(nics[0]!.ports).toEqual([{ port: 22, protocol: 'TCP' }]);
+  });
+
   it('one NIC per interface, in spec order, each with its pod interface and CNI result', () => {
     const nics = buildNics(state(result('net1', '10.1.0.5/24')), 'eth0', pod);
     expect(nics).toEqual([

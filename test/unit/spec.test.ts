@@ -245,7 +245,7 @@ describe('network spec: one problem per problem, with path and value', () => {
       'interfaces[0].queues: 0 is not an integer 1-16 (queues)',
       'networks[0].multus.networkName: "x/y/z" is not a NetworkAttachmentDefinition name: "name" or "namespace/name", lower case',
       'extra: true is not a known field',
-      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today only bridge is implemented',
+      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today bridge, masquerade, slirp, macvtap are implemented',
       'interfaces[0].name: "A_" has no network of the same name in networks',
     ]);
     try {
@@ -398,16 +398,59 @@ describe('network spec: one problem per problem, with path and value', () => {
       expect(problems(one({ ports: Array.from({ length: 257 }, (_, i) => ({ port: i + 1 })) }))).toHaveLength(1);
     });
 
-    it('exactly one binding; only bridge today', () => {
+    it('masquerade: on the pod network, with its vmNetworkCIDR; refused elsewhere, the CIDR refused on bridge', () => {
+      const s = validateSpec(
+        one({ bridge: undefined, masquerade: {}, ports: [{ port: 80 }] }, { pod: { vmNetworkCIDR: '10.11.0.0/24' } }),
+      );
+      expect(s.interfaces[0]).toMatchObject({ binding: 'masquerade', ports: [{ port: 80, protocol: 'TCP' }] });
+      expect(s.networks[0]).toEqual({ name: 'a', kind: 'pod', vmNetworkCIDR: '10.11.0.0/24' });
+      expect(problems(one({ bridge: undefined, masquerade: {} }, { multus: { networkName: 'blue' } }))).toEqual([
+        "interfaces[0].masquerade: needs the pod network: networks[0] is not one (masquerade NATs the pod's own address)",
+      ]);
+      expect(problems(one({}, { pod: { vmNetworkCIDR: '10.11.0.0/24' } }))).toEqual([
+        'networks[0].pod.vmNetworkCIDR: "10.11.0.0/24" is for a masquerade interface; interfaces[0] is not one',
+      ]);
+      expect(problems(one({ bridge: undefined, masquerade: {} }, { pod: { vmNetworkCIDR: '10.11.0.0/31' } }))).toEqual([
+        'networks[0].pod.vmNetworkCIDR: "10.11.0.0/31" is not an IPv4 network of at most /30 in CIDR form, host bits clear (e.g. 10.0.2.0/24)',
+      ]);
+      expect(problems(one({}, { pod: { cidr: 'x' } }))).toEqual(['networks[0].pod.cidr: "x" is not a known field']);
+    });
+
+    it('ports may be ranges (endPort, at or after port)', () => {
+      const s = validateSpec(
+        one({ bridge: undefined, masquerade: {}, ports: [{ port: 5000, endPort: 5010, protocol: 'UDP' }] }),
+      );
+      expect(s.interfaces[0]!.ports).toEqual([{ port: 5000, endPort: 5010, protocol: 'UDP' }]);
+      expect(problems(one({ ports: [{ port: 5000, endPort: 4000 }] }))).toEqual([
+        'interfaces[0].ports[0].endPort: 4000 is below its port 5000',
+      ]);
+    });
+
+    it('slirp on the pod network only and without dhcpOptions; macvtap on an L2 network only', () => {
+      expect(validateSpec(one({ bridge: undefined, slirp: {} })).interfaces[0]!.binding).toBe('slirp');
+      expect(problems(one({ bridge: undefined, slirp: {} }, { multus: { networkName: 'blue' } }))).toEqual([
+        "interfaces[0].slirp: needs the pod network: networks[0] is not one (slirp forwards ports from the pod's own address)",
+      ]);
+      expect(problems(one({ bridge: undefined, slirp: {}, dhcpOptions: { bootFileName: 'x' } }))).toEqual([
+        'interfaces[0].dhcpOptions: cannot be served: slirp runs its own DHCP server',
+      ]);
+      const l2 = { l2: { interfaceName: 'seg0' } };
+      expect(validateSpec(one({ bridge: undefined, macvtap: {} }, l2)).interfaces[0]!.binding).toBe('macvtap');
+      expect(problems(one({ bridge: undefined, macvtap: {} }))).toEqual([
+        'interfaces[0].macvtap: needs an L2 network (multus, l2 or resource): networks[0] is the pod network',
+      ]);
+    });
+
+    it('exactly one binding; bridge and masquerade today', () => {
       expect(problems(one({ bridge: undefined }))).toEqual([
         'interfaces[0]: has no binding: give exactly one, e.g. bridge: {}',
       ]);
       expect(problems(one({ masquerade: {} }))).toEqual([
         'interfaces[0]: has 2 bindings (bridge, masquerade): give exactly one',
       ]);
-      for (const b of ['masquerade', 'passt', 'macvtap', 'slirp'])
+      for (const b of ['passt'])
         expect(problems(one({ bridge: undefined, [b]: {} }))).toEqual([
-          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today only bridge is implemented`,
+          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today bridge, masquerade, slirp, macvtap are implemented`,
         ]);
       expect(problems(one({ bridge: { x: 1 } }))).toEqual(['interfaces[0].bridge.x: 1 is not a known field']);
       expect(problems(one({ bridge: [] }))).toEqual([

@@ -12,6 +12,8 @@ export interface DomainNic {
   vhost: boolean;
   /** the tap's name in the pod netns (bindings that hand over a tap) */
   tap?: string;
+  /** slirp: the ports forwarded from the pod IP to the guest */
+  hostfwd?: { ip: string; ports: { protocol: 'TCP' | 'UDP'; port: number; endPort?: number }[] };
 }
 
 export interface DomainBinding {

@@ -1,9 +1,17 @@
 // The domain-side bindings by name (vmwrapper, tapctl). Pure: no netlink, no root.
 import { bridgeDomain } from './bridge/domain';
+import { slirpDomain } from './slirp/domain';
 import type { DomainBinding } from './domain-types';
 import { isImplemented, type ImplementedBinding } from './names';
 
-const DOMAIN: Record<ImplementedBinding, DomainBinding> = { bridge: bridgeDomain };
+// masquerade hands QEMU a tap just as bridge does
+const DOMAIN: Record<ImplementedBinding, DomainBinding> = {
+  bridge: bridgeDomain,
+  masquerade: { ...bridgeDomain, name: 'masquerade' },
+  slirp: slirpDomain,
+  // the macvtap's /dev/tapN fds are tap fds to QEMU (vnet_hdr on, one per queue)
+  macvtap: { ...bridgeDomain, name: 'macvtap' },
+};
 
 /** The domain side of a binding, or undefined for one tapwire does not build. */
 export function domainBinding(name: string): DomainBinding | undefined {

@@ -1,8 +1,9 @@
 // The typed errors of the binding layer.
 import { quote } from '../../util/quote';
 import { TapError } from '../errors';
+import { IMPLEMENTED_BINDINGS } from './names';
 
-/** A binding tapwire knows by name but does not build yet (masquerade, passt, macvtap, slirp: issue #18). */
+/** A binding tapwire knows by name but does not build yet (passt, macvtap, slirp: issue #18). */
 export class BindingNotImplementedError extends TapError {
   constructor(
     field: string,
@@ -10,7 +11,7 @@ export class BindingNotImplementedError extends TapError {
   ) {
     super(
       'ENOTSUP',
-      `invalid ${field} ${quote(binding)}: the ${binding} binding is not implemented yet (only "bridge" is)`,
+      `invalid ${field} ${quote(binding)}: the ${binding} binding is not implemented yet (implemented: ${IMPLEMENTED_BINDINGS.join(', ')})`,
       field,
     );
     this.name = 'BindingNotImplementedError';

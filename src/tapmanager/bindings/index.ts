@@ -2,10 +2,18 @@
 // (BindingNotImplementedError) before anything is built.
 import { BindingNotImplementedError } from './errors';
 import { bridgePod } from './bridge/pod';
+import { masqueradePod } from './masquerade/pod';
+import { slirpPod } from './slirp/pod';
+import { macvtapPod } from './macvtap/pod';
 import { isImplemented, type ImplementedBinding } from './names';
 import type { PodBinding } from './types';
 
-const POD: Record<ImplementedBinding, PodBinding> = { bridge: bridgePod };
+const POD: Record<ImplementedBinding, PodBinding> = {
+  bridge: bridgePod,
+  masquerade: masqueradePod,
+  slirp: slirpPod,
+  macvtap: macvtapPod,
+};
 
 /** The pod side of a binding; `field` names where the request asked for it. */
 export function podBinding(name: string, field = 'binding'): PodBinding {

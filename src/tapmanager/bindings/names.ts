@@ -5,7 +5,12 @@ export const BINDING_NAMES = ['bridge', 'masquerade', 'passt', 'macvtap', 'slirp
 export type BindingName = (typeof BINDING_NAMES)[number];
 
 /** The bindings that have a module (bindings/<name>/); the others come with issue #18. */
-export const IMPLEMENTED_BINDINGS = ['bridge'] as const satisfies readonly BindingName[];
+export const IMPLEMENTED_BINDINGS = [
+  'bridge',
+  'masquerade',
+  'slirp',
+  'macvtap',
+] as const satisfies readonly BindingName[];
 export type ImplementedBinding = (typeof IMPLEMENTED_BINDINGS)[number];
 
 export function isImplemented(name: string): name is ImplementedBinding {

@@ -31,6 +31,8 @@ export interface NicPort {
   name?: string;
   port: number;
   protocol: 'TCP' | 'UDP';
+  /** the last port of a range (masquerade forwards port..endPort) */
+  endPort?: number;
 }
 
 /** One NIC to build, validated and with its defaults filled in (validate.ts). */
@@ -55,6 +57,10 @@ export interface NicSpec {
   queues: number;
   dhcpOptions?: NicDhcpOptions;
   ports?: NicPort[];
+  /** masquerade: the guest's IPv4 network (default 10.0.2.0/24) */
+  guestCidr?: string;
+  /** macvtap: bridge (default) or passthru */
+  macvtapMode?: 'bridge' | 'passthru';
 }
 
 export interface PlanContext {
@@ -102,7 +108,7 @@ export interface CheckContext {
 export interface MadeLink {
   name: string;
   index: number | undefined;
-  kind: 'bridge' | 'tun';
+  kind: 'bridge' | 'tun' | 'macvtap';
   mark: string;
 }
 
@@ -136,6 +142,8 @@ export interface PodBinding {
   madeLinks(nic: NicRecord, mark: string): MadeLink[];
   /** The interface its DHCP server listens on. */
   dhcpInterface(nic: NicRecord): string;
+  /** The DHCP server's identifier (its address on that interface); absent: BRIDGE_IP. */
+  dhcpServerId?(nic: NicRecord): string;
   /** What it hands the emulator over the fd socket, and how an earlier holder is detached. */
   readonly handOut: FdHandOut;
 }
@@ -147,8 +155,11 @@ export interface PodBinding {
 export interface FdHandOut {
   /** Refuses (EBUSY, naming what is held) while an earlier holder still has any of the NICs' files. */
   checkNotHeld(sandboxId: string, nsPath: string, nics: readonly NicRecord[]): Promise<void>;
-  /** The NICs' fds, in order; on failure none stays open. */
-  open(sandboxId: string, nsPath: string, nics: readonly NicRecord[]): number[];
+  /**
+   * The NICs' fds, in order; on failure none stays open. `mark` is the sandbox's link mark,
+   * for a binding that checks its device is the one the sandbox made before opening it.
+   */
+  open(sandboxId: string, nsPath: string, nics: readonly NicRecord[], mark: string): number[] | Promise<number[]>;
   /** Detaches whoever holds the NICs' files, so that a fetch works again. */
   revoke(nsPath: string, nics: readonly NicRecord[], mark: string): Promise<TapHold[]>;
   /** The NIC's entry in the fds reply (its fds: `queues` of them, as its domain side counts). */

@@ -38,7 +38,7 @@ export class DhcpServers {
             ifname: binding.dhcpInterface(nic),
             netns,
             ...(fd !== undefined ? { fd } : {}),
-            serverId: BRIDGE_IP,
+            serverId: binding.dhcpServerId?.(nic) ?? BRIDGE_IP,
             leases: [lease],
             logger: this.o.log.child(`dhcp.${rec.sandboxId.slice(0, 12)}`),
             logLimit,

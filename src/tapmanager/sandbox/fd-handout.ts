@@ -50,7 +50,8 @@ export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ r
     try {
       const groups = runs(rec);
       for (const g of groups) await g.binding.handOut.checkNotHeld(id, ns.path, g.nics);
-      for (const g of groups) fds.push(...g.binding.handOut.open(id, ns.path, g.nics));
+      const mark = linkMark(ctx.scope, id);
+      for (const g of groups) fds.push(...(await g.binding.handOut.open(id, ns.path, g.nics, mark)));
     } catch (e) {
       for (const fd of fds) closeFd(fd);
       throw e;

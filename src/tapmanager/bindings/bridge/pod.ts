@@ -12,7 +12,7 @@ import { readVethSnapshot } from '../../plan/read-veth';
 import { planRouteRestore, routeKey } from '../../plan/restore-routes';
 import type { GuestNic } from '../../protocol';
 import { BRIDGE_IP, buildNic, nicLinks, ownLink, unbuildNic } from '../../topology';
-import { checkNotHeld, openTaps, revokeTaps } from '../../tap-holders';
+import { tapHandOut } from '../tap-hand-out';
 import type { PodBinding } from '../types';
 
 /** A plan's field or message about `cniResult...` as about the NIC's CNI result at `cniField`. */
@@ -188,20 +188,5 @@ export const bridgePod: PodBinding = {
   },
 
   // the persistent tap, one fd per queue (tap-holders.ts)
-  handOut: {
-    checkNotHeld,
-    open: openTaps,
-    revoke: revokeTaps,
-    entry: (n) => ({
-      // a request without `nics` gets today's reply (no name, and bridge by default)
-      ...(n.name !== undefined ? { name: n.name } : {}),
-      ...(n.binding !== undefined ? { binding: n.binding } : {}),
-      mac: n.guestMac,
-      model: n.model,
-      queues: n.queues,
-      vnetHdr: true,
-      tap: n.tap,
-      vhost: false,
-    }),
-  },
+  handOut: tapHandOut,
 };

@@ -1,0 +1,116 @@
+// The slirp binding, pod side: nothing to build. QEMU's user networking runs inside the
+// emulator in the pod netns (domain.ts); the daemon only records the NIC in spec order,
+// with the pod interface's IPv4 address its listed ports are forwarded from, and hands
+// vmwrapper no fd for it. No links, no DHCP server (slirp has its own), no fence.
+import { randomBytes } from 'node:crypto';
+import { randomMac } from '../../../net/mac';
+import { badInput } from '../../errors';
+import { readVethSnapshot } from '../../plan/read-veth';
+import type { GuestNic } from '../../protocol';
+import { fdsEntry } from '../tap-hand-out';
+import type { PodBinding } from '../types';
+
+/** slirp's own network: the guest gets .15, slirp answers as .2 (QEMU's defaults). */
+export const SLIRP_GUEST = { ip: '10.0.2.15', prefixLen: 24, gateway: '10.0.2.2' };
+
+export const slirpPod: PodBinding = {
+  name: 'slirp',
+
+  async plan(ctx, spec) {
+    if (spec.queues > 1)
+      throw badInput(spec.field.replace(/podInterface$/, 'queues'), spec.queues, 'slirp has one queue');
+    const snap = await readVethSnapshot(ctx.nsPath, spec.podInterface).catch((e: unknown) => {
+      throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
+    });
+    const v4 = snap.addrs.find((a) => a.family === 4);
+    if (!v4) throw badInput(spec.field, spec.podInterface, 'has no IPv4 address to forward the ports from');
+    return {
+      name: spec.name!,
+      binding: 'slirp',
+      cniIndex: spec.cniIndex,
+      veth: snap,
+      vethNewMac: snap.mac,
+      bridge: '',
+      bridgeMac: '',
+      tap: '',
+      guestMac: spec.mac ?? randomMac(() => randomBytes(6)),
+      mtu: snap.mtu,
+      model: spec.model,
+      queues: 1,
+      slirp: { podIp: v4.address },
+      ...(spec.ports ? { ports: spec.ports } : {}),
+    };
+  },
+
+  async apply() {},
+
+  async undo() {
+    return [];
+  },
+
+  async check(ctx, nic) {
+    return ctx.links.some((l) => l.name === nic.veth.ifname) ? [] : [`pod interface ${nic.veth.ifname} missing`];
+  },
+
+  describe(n): GuestNic {
+    return {
+      name: n.name!,
+      binding: 'slirp',
+      index: n.cniIndex,
+      veth: n.veth.ifname,
+      bridge: '',
+      tap: '',
+      mac: n.guestMac,
+      mtu: n.mtu,
+      model: n.model,
+      queues: 1,
+      vnetHdr: false,
+      ip: SLIRP_GUEST.ip,
+      prefixLen: SLIRP_GUEST.prefixLen,
+      gateway: SLIRP_GUEST.gateway,
+      slirp: {
+        podIp: n.slirp!.podIp,
+        forwards: (n.ports ?? []).map(
+          (p) => `${p.protocol.toLowerCase()} ${n.slirp!.podIp}:${p.port}${p.endPort ? `-${p.endPort}` : ''} -> guest`,
+        ),
+      },
+    };
+  },
+
+  status(n) {
+    return { ...this.describe(n), routes: [], unexpressible: [], unrestorable: [], warnings: [] };
+  },
+
+  lease() {
+    return undefined;
+  },
+
+  fence() {
+    return undefined;
+  },
+
+  madeLinks() {
+    return [];
+  },
+
+  dhcpInterface() {
+    return '';
+  },
+  // no device and no fd: the emulator makes the NIC itself, with the forwards the entry names
+  handOut: {
+    checkNotHeld: async () => undefined,
+    open: () => [],
+    revoke: async () => [],
+    entry: (n) => ({
+      ...fdsEntry(n),
+      hostfwd: {
+        ip: n.slirp!.podIp,
+        ports: (n.ports ?? []).map((p) => ({
+          protocol: p.protocol,
+          port: p.port,
+          ...(p.endPort !== undefined ? { endPort: p.endPort } : {}),
+        })),
+      },
+    }),
+  },
+};

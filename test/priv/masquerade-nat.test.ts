@@ -1,0 +1,65 @@
+// The masquerade NAT table as tapwire's one netlink batch (nat.ts) against the same
+// table written as an nft script (from the same rules' text) in another netns: the
+// kernel lists both the same, for all ports and for listed ports and ranges. Applying
+// the batch twice leaves one copy; removing it leaves nothing.
+import { afterEach, expect, it } from 'vitest';
+import {
+  applyNat,
+  natExists,
+  natRules,
+  natRuleText,
+  removeNat,
+  type MasqNat,
+} from '../../src/tapmanager/bindings/masquerade/nat';
+import { createNetns, removeAllNetns } from '../helpers/netns';
+import { describePrivileged } from '../helpers/privileged';
+
+const HOOKS = {
+  prerouting: 'type nat hook prerouting priority -100',
+  output: 'type nat hook output priority -100',
+  postrouting: 'type nat hook postrouting priority 100',
+  forward: 'type filter hook forward priority 0',
+} as const;
+
+function script(table: string, n: MasqNat): string {
+  const rules = natRules(n);
+  const chains = (Object.keys(HOOKS) as (keyof typeof HOOKS)[]).map((c) => {
+    const body = rules.filter((r) => r.chain === c).map((r) => `    ${natRuleText(r).slice(c.length + 2)}`);
+    return [`  chain ${c} {`, `    ${HOOKS[c]}; policy accept;`, ...body, '  }'].join('\n');
+  });
+  return `table ip ${table} {\n${chains.join('\n')}\n}\n`;
+}
+
+describePrivileged('masquerade NAT batch vs nft', () => {
+  afterEach(() => removeAllNetns());
+
+  const base = { podInterface: 'eth0', bridge: 'br0', guestIp: '10.0.2.2', gatewayIp: '10.0.2.1' };
+  for (const [what, ports] of [
+    ['all ports', []],
+    [
+      'listed ports and ranges',
+      [
+        { protocol: 'TCP', port: 22 },
+        { protocol: 'UDP', port: 5000, endPort: 5010 },
+        { protocol: 'TCP', port: 65535 },
+      ],
+    ],
+  ] as const) {
+    it(`${what}: the kernel holds the same table either way`, async () => {
+      const n: MasqNat = { ...base, ports };
+      const a = createNetns('nata');
+      const b = createNetns('natb');
+      await applyNat(a.path, 'tapwire_masq_br0', n);
+      await applyNat(a.path, 'tapwire_masq_br0', n); // flushed and rewritten, not doubled
+      b.exec('nft', ['-f', '-'], script('tapwire_masq_br0', n));
+      const list = a.exec('nft', ['list', 'ruleset']);
+      expect(list).toBe(b.exec('nft', ['list', 'ruleset']));
+      expect(list.match(/dnat to/g)).toHaveLength(ports.length ? 2 * ports.length : 2);
+      expect(await natExists(a.path, 'tapwire_masq_br0')).toBe(true);
+      await removeNat(a.path, 'tapwire_masq_br0');
+      await removeNat(a.path, 'tapwire_masq_br0'); // gone already: done
+      expect(a.exec('nft', ['list', 'ruleset'])).toBe('');
+      expect(await natExists(a.path, 'tapwire_masq_br0')).toBe(false);
+    });
+  }
+});
