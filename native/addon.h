@@ -10,4 +10,5 @@ void InitTun(Napi::Env env, Napi::Object exports);
 void InitSock(Napi::Env env, Napi::Object exports);
 void InitNft(Napi::Env env, Napi::Object exports);
 void InitNlBatch(Napi::Env env, Napi::Object exports);
+void InitIcmp6(Napi::Env env, Napi::Object exports);
 }  // namespace tapwire

@@ -68,8 +68,8 @@ export function resolveLease6(lease: Dhcp6Lease): ResolvedLease6 {
       throw new Dhcp6ConfigError(`lease.search[${i}]`, n, 'not a DNS name');
   });
   const leaseTime = lease.leaseTime ?? DEFAULT_LEASE_TIME6;
-  if (!Number.isInteger(leaseTime) || leaseTime < 60 || leaseTime > 0xfffffffe) {
-    throw new Dhcp6ConfigError('lease.leaseTime', lease.leaseTime, 'must be 60..4294967294 seconds');
+  if (!Number.isInteger(leaseTime) || leaseTime < 10 || leaseTime > 0xfffffffe) {
+    throw new Dhcp6ConfigError('lease.leaseTime', lease.leaseTime, 'must be 10..4294967294 seconds');
   }
   return {
     lease,

@@ -44,6 +44,11 @@ export interface Binding {
   tapSetPersist(fd: number, on: boolean): void;
   tapInfo(fd: number): TapInfo;
   udpSocketBoundToDevice(ifname: string, port: number): number;
+  udp6SocketBoundToDevice(ifname: string, port: number): number;
+  icmp6Open(ifname: string): number;
+  icmp6Watch(fd: number, cb: (data: Buffer, from: string, hopLimit: number) => void): void;
+  icmp6Close(fd: number): void;
+  icmp6Send(fd: number, dst: string, src: string, data: Buffer): void;
   unixDatagramSend(path: string, data: Buffer): void;
   ifIndex(ifname: string): number;
   nftRun(script: string, json: boolean): NftRunResult;

@@ -170,6 +170,46 @@ export function udpSocketBoundToDevice(ifname: string, port: number): number {
   return native.udpSocketBoundToDevice(ifname, port);
 }
 
+/**
+ * A UDP/IPv6 socket bound to [::]:port on ifname and joined to ff02::1:2 there (the DHCPv6
+ * servers' group), in the calling thread's namespace, for dgram bind({fd}) as udp6.
+ */
+export function udp6SocketBoundToDevice(ifname: string, port: number): number {
+  checkIfname('ifname', ifname);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be 0..65535, got ${String(port)}`);
+  }
+  return native.udp6SocketBoundToDevice(ifname, port);
+}
+
+/**
+ * A raw ICMPv6 socket on ifname (calling thread's namespace) that receives Router
+ * Solicitations only, sends with hop limit 255, and may send from an address the netns
+ * does not own (IPV6_FREEBIND). Watch it with icmp6Watch; close it with icmp6Close.
+ */
+export function icmp6Open(ifname: string): number {
+  checkIfname('ifname', ifname);
+  return native.icmp6Open(ifname);
+}
+
+/** Calls cb for each datagram the socket receives, from the event loop (no thread); does not keep the process up. */
+export function icmp6Watch(fd: number, cb: (data: Buffer, from: string, hopLimit: number) => void): void {
+  checkFd('fd', fd);
+  native.icmp6Watch(fd, cb);
+}
+
+/** Stops watching (if watched) and closes the socket. */
+export function icmp6Close(fd: number): void {
+  checkFd('fd', fd);
+  native.icmp6Close(fd);
+}
+
+/** One ICMPv6 message to dst from src on the socket's interface; the kernel sets the checksum. */
+export function icmp6Send(fd: number, dst: string, src: string, data: Buffer): void {
+  checkFd('fd', fd);
+  native.icmp6Send(fd, dst, src, data);
+}
+
 /** Sends one datagram to a Unix datagram socket ('@name' = abstract), e.g. NOTIFY_SOCKET. */
 export function unixDatagramSend(socketPath: string, data: Buffer): void {
   native.unixDatagramSend(socketPath, data);
