@@ -1,6 +1,7 @@
 // Router advertisements for one guest bridge (RFC 4861 6.2): a raw ICMPv6 socket on the
 // bridge (made by the addon in the pod netns), answering each valid Router Solicitation
-// and sending unsolicited advertisements at random intervals, all to ff02::1 on the bridge.
+// (by unicast to the soliciting address) and sending unsolicited advertisements at random
+// intervals to ff02::1 on the bridge.
 // The fence keeps them off the veth, so only the guest hears them.
 //
 // Which router the guest learns: the advertisements are sent FROM the link-local address
@@ -27,6 +28,8 @@ const MAX_INITIAL_RTR_ADVERT_INTERVAL = 16;
 const MAX_INITIAL_RTR_ADVERTISEMENTS = 3;
 /** RFC 4861 10: multicast advertisements at most this often (ms). */
 const MIN_DELAY_BETWEEN_RAS = 3000;
+/** Unicast answers to solicitations, per second. */
+const MAX_UNICAST_PER_SECOND = 10;
 /** RFC 4861 6.2.1: AdvDefaultLifetime default, 3 x MaxRtrAdvInterval. */
 export const DEFAULT_ROUTER_LIFETIME = 3 * MAX_RTR_ADV_INTERVAL;
 
@@ -52,6 +55,8 @@ export class RouterAdvertiser {
   private timer?: NodeJS.Timeout;
   private pending?: NodeJS.Timeout;
   private lastSent = 0;
+  private unicastWindow = 0;
+  private unicastSent = 0;
   private initialLeft = MAX_INITIAL_RTR_ADVERTISEMENTS;
   private packet: Buffer;
   private closed = false;
@@ -104,16 +109,26 @@ export class RouterAdvertiser {
       return;
     }
     this.stats_.solicitations++;
-    if (this.pending) return; // one answer is already on its way
-    const wait = Math.max(0, this.lastSent + MIN_DELAY_BETWEEN_RAS - Date.now());
-    if (wait === 0) this.advertise();
-    else {
-      this.pending = setTimeout(() => {
-        this.pending = undefined;
-        this.advertise();
-      }, wait);
-      this.pending.unref();
+    // RFC 4861 6.2.6: a solicitation from an address may be answered by unicast to it, at
+    // once (the guest is booting and waiting); bounded per second so a flood of solicitations
+    // cannot make a flood of advertisements. From :: the answer is multicast, at most one per
+    // MIN_DELAY_BETWEEN_RAS.
+    if (from !== '::') {
+      const now = Date.now();
+      if (now - this.unicastWindow >= 1000) {
+        this.unicastWindow = now;
+        this.unicastSent = 0;
+      }
+      if (this.unicastSent++ < MAX_UNICAST_PER_SECOND) this.send(from);
+      return;
     }
+    if (this.pending) return; // a multicast answer is already on its way
+    const wait = Math.max(0, this.lastSent + MIN_DELAY_BETWEEN_RAS - Date.now());
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.advertise();
+    }, wait);
+    this.pending.unref();
   }
 
   private advertise(): void {
@@ -129,11 +144,11 @@ export class RouterAdvertiser {
     this.timer.unref();
   }
 
-  private send(): void {
+  private send(to = ALL_NODES): void {
     try {
-      icmp6Send(this.fd, ALL_NODES, this.o.source, this.packet);
+      icmp6Send(this.fd, to, this.o.source, this.packet);
       this.stats_.sent++;
-      this.lastSent = Date.now();
+      if (to === ALL_NODES) this.lastSent = Date.now();
     } catch (e) {
       this.stats_.sendErrors++;
       this.log.debug('failed to send a router advertisement', { ifname: this.o.ifname, error: e });
