@@ -38,12 +38,16 @@ import {
   RTM_NEWADDR,
   type RtnlAddress,
   type RtnlRoute,
+  parseNeighMessage,
+  RTM_GETNEIGH,
+  RTM_NEWNEIGH,
+  type RtnlNeighbour,
 } from './rtnl-parse';
 
 export { ipFromBuffer, ipToBuffer } from './addr-text';
 export { macFromBuffer, macToBuffer } from './mac';
 export type { RouteSpec } from './rtnl-messages';
-export type { RtnlAddress, RtnlRoute } from './rtnl-parse';
+export type { RtnlAddress, RtnlNeighbour, RtnlRoute } from './rtnl-parse';
 
 /** A failed netlink operation: "failed to <verb> <object> in netns <path>: <CODE>". */
 export class NetError extends Error {
@@ -335,6 +339,15 @@ export class NetlinkHandle {
       .filter((m) => m.type === RTM_NEWADDR)
       .map((m) => parseAddrMessage(m.data, ifindex))
       .filter((x): x is RtnlAddress => x !== undefined);
+  }
+
+  /** The neighbour entries of link `ifindex`, both families. */
+  async neighboursOf(ifindex: number): Promise<RtnlNeighbour[]> {
+    // struct ndmsg, all zero: both families
+    return (await this.dump(RTM_GETNEIGH, Buffer.alloc(12), 'neighbours'))
+      .filter((m) => m.type === RTM_NEWNEIGH)
+      .map((m) => parseNeighMessage(m.data, ifindex))
+      .filter((x): x is RtnlNeighbour => x !== undefined);
   }
 
   /** Every route of every table that goes out through link `ifindex` (its oif or one of its nexthops). */

@@ -1,6 +1,7 @@
 // A sandbox's record on disk: the request, the veth snapshots taken before anything
 // was touched, and everything that was built, so that teardown (even after a crash
 // and a restart) can restore the veth exactly.
+import type { GuestIpv6Plan } from './plan/guest-ipv6';
 import type { GuestNetworkPlan } from './plan/guest-network';
 import type { SetupRequest } from './protocol';
 import type { VethSnapshot } from './snapshot';
@@ -35,6 +36,8 @@ export interface NicRecord {
   model: string;
   queues: number;
   plan: GuestNetworkPlan;
+  /** IPv6 for the guest (DHCPv6 + RAs), when the veth had a global IPv6 address */
+  plan6?: GuestIpv6Plan;
 }
 
 export interface SandboxRecord {

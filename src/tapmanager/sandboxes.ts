@@ -17,6 +17,7 @@ import { collectOrphanLinks } from './orphans';
 import { applyFence, fenceExists, readFenceCounters, removeFence } from './fence';
 import { planGuestNetwork, PlanError } from './plan/guest-network';
 import { readVethSnapshot } from './plan/read-veth';
+import { GuestIpv6, planNicIpv6, restoreVethIpv6, stripVethIpv6 } from './ipv6-nic';
 import { planRouteRestore } from './plan/restore-routes';
 import type { FdsResult, GuestNic, ListEntry, SetupRequest, SetupResult } from './protocol';
 import { RECORD_VERSION, NicRecord, SandboxRecord } from './record';
@@ -72,6 +73,7 @@ function requestHash(req: SetupRequest): string {
 export class SandboxManager {
   private readonly records = new Map<string, SandboxRecord>();
   private readonly dhcp = new Map<string, DhcpServer[]>();
+  private readonly ipv6 = new Map<string, GuestIpv6[]>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly drift = new Map<string, string[]>();
   /** one sandbox per netns, the host's and the daemon's own never */
@@ -216,6 +218,7 @@ export class SandboxManager {
           if (e instanceof PlanError) throw new TapError('EINVAL', e.message, e.field);
           throw e;
         }
+        const plan6 = await planNicIpv6(nl, snap, req.dns?.servers ?? req.cniResult.dns?.nameservers, plan.search);
         if (snap.addrs.every((a) => a.family !== 4)) {
           throw badInput(
             `cniResult.interfaces[${input.cniIndex}].name`,
@@ -240,6 +243,7 @@ export class SandboxManager {
           model: req.nicModel ?? this.o.nicModel ?? 'virtio-net-pci',
           queues: req.queues ?? 1,
           plan,
+          ...(plan6 ? { plan6 } : {}),
         });
       }
       await this.step('setup.planned', req.sandboxId);
@@ -280,6 +284,7 @@ export class SandboxManager {
       try {
         for (const nic of rec.nics) {
           await buildNic(nl, ns.path, nic, linkMark(this.scope, req.sandboxId));
+          stripVethIpv6(ns.path, nic.veth, nic.bridge);
           hook();
         }
       } catch (e) {
@@ -358,12 +363,27 @@ export class SandboxManager {
           logLimit,
         }),
       );
+      if (nic.plan6) {
+        const v6 = this.ipv6.get(rec.sandboxId) ?? [];
+        this.ipv6.set(rec.sandboxId, v6);
+        v6.push(
+          await GuestIpv6.start({
+            bridge: nic.bridge,
+            bridgeMac: nic.bridgeMac,
+            netns,
+            plan: nic.plan6,
+            logger: this.o.log.child(`dhcp6.${rec.sandboxId.slice(0, 12)}`),
+            logLimit,
+          }),
+        );
+      }
     }
   }
 
   private async stopDhcp(id: string): Promise<void> {
-    const servers = this.dhcp.get(id) ?? [];
+    const servers = [...(this.dhcp.get(id) ?? []), ...(this.ipv6.get(id) ?? [])];
     this.dhcp.delete(id);
+    this.ipv6.delete(id);
     await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
   }
 
@@ -422,6 +442,7 @@ export class SandboxManager {
             (w) => warnings.push(w),
             (w) => leftAlone.push(w),
           )),
+          ...(await restoreVethIpv6(nl, nic.veth)),
         );
       }
     } finally {
