@@ -1,14 +1,18 @@
 // icmp6.cc: the sockets IPv6 on a guest's bridge needs that dgram cannot make itself.
 //   udp6SocketBoundToDevice(ifname, port): a UDP/IPv6 socket for the DHCPv6 server, bound
-//     to [::]:port on ifname and joined to ff02::1:2 there (RFC 8415 7.1); dgram adopts it.
+//     to [::]:port on ifname and joined to ff02::1:2 there (RFC 8415 7.1). Not for dgram:
+//     libuv names a link-local peer's scope with if_indextoname in the process's own netns,
+//     where the bridge's index does not exist, and fails the receive (ENXIO).
 //   icmp6Open(ifname): a raw ICMPv6 socket on ifname that receives only Router
 //     Solicitations (ICMP6_FILTER), joined to ff02::2 (all-routers), sending with hop limit
 //     255 (RFC 4861 6.1.2) and allowed a source address the netns does not own
 //     (IPV6_FREEBIND), so a Router Advertisement can carry the pod gateway's link-local.
-//   icmp6Watch(fd, cb): calls cb(data, from, hopLimit) for each datagram, from the loop's
-//     own poll (uv_poll on the fd): no thread. icmp6Close(fd): stops watching and closes.
-//   icmp6Send(fd, dst, src, data): one ICMPv6 message on the socket's interface from src
-//     (IPV6_PKTINFO); the kernel fills in the checksum.
+//   sock6Watch(fd, cb): calls cb(data, from, port, hopLimit) for each datagram of either
+//     socket, from the loop's own poll (uv_poll on the fd): no thread. sock6Close(fd):
+//     stops watching and closes.
+//   sock6Send(fd, dst, port, src, data): one datagram on the socket's interface to dst
+//     (scoped to that interface) from src (IPV6_PKTINFO; "::" lets the kernel choose); on
+//     the raw socket the kernel fills in the ICMPv6 checksum.
 // Call the two open functions inside withNetns: a socket belongs to the netns it was made in.
 #include <arpa/inet.h>
 #include <errno.h>
@@ -127,7 +131,7 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   Napi::HandleScope scope(w->env);
   // Drain what is queued, bounded so a flood cannot hold the loop.
   for (int n = 0; n < 64; n++) {
-    unsigned char buf[1500];
+    unsigned char buf[9216];
     unsigned char ctrl[CMSG_SPACE(sizeof(int)) + 64];
     struct sockaddr_in6 from;
     struct iovec iov = {buf, sizeof buf};
@@ -149,7 +153,8 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
     inet_ntop(AF_INET6, &from.sin6_addr, text, sizeof text);
     try {
       w->cb.MakeCallback(w->env.Global(), {Napi::Buffer<unsigned char>::Copy(w->env, buf, static_cast<size_t>(got)),
-                                           Napi::String::New(w->env, text), Napi::Number::New(w->env, hopLimit)});
+                                           Napi::String::New(w->env, text), Napi::Number::New(w->env, ntohs(from.sin6_port)),
+                                           Napi::Number::New(w->env, hopLimit)});
     } catch (const Napi::Error&) {
       // the JS side handles its own errors; one that escapes it must not end the loop here
     }
@@ -157,7 +162,7 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   }
 }
 
-Napi::Value Icmp6Watch(const Napi::CallbackInfo& info) {
+Napi::Value Sock6Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   if (info.Length() < 2 || !info[1].IsFunction()) ThrowType(env, "cb must be a function");
@@ -177,7 +182,7 @@ Napi::Value Icmp6Watch(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value Icmp6Close(const Napi::CallbackInfo& info) {
+Napi::Value Sock6Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   auto it = Watches().find(fd);
@@ -192,16 +197,19 @@ Napi::Value Icmp6Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value Icmp6Send(const Napi::CallbackInfo& info) {
+Napi::Value Sock6Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   std::string dst = ArgString(info, 1, "dst");
-  std::string src = ArgString(info, 2, "src");
-  if (info.Length() < 4 || !info[3].IsBuffer()) ThrowType(env, "data must be a Buffer");
-  auto data = info[3].As<Napi::Buffer<unsigned char>>();
+  int port = ArgFd(info, 2, "port");
+  if (port > 65535) ThrowType(env, "port must be 0..65535, got " + std::to_string(port));
+  std::string src = ArgString(info, 3, "src");
+  if (info.Length() < 5 || !info[4].IsBuffer()) ThrowType(env, "data must be a Buffer");
+  auto data = info[4].As<Napi::Buffer<unsigned char>>();
   struct sockaddr_in6 to;
   std::memset(&to, 0, sizeof to);
   to.sin6_family = AF_INET6;
+  to.sin6_port = htons(static_cast<uint16_t>(port));
   if (inet_pton(AF_INET6, dst.c_str(), &to.sin6_addr) != 1) ThrowType(env, "dst is not an IPv6 address: " + dst);
   struct in6_pktinfo pi;
   std::memset(&pi, 0, sizeof pi);
@@ -238,9 +246,9 @@ Napi::Value Icmp6Send(const Napi::CallbackInfo& info) {
 void InitIcmp6(Napi::Env env, Napi::Object exports) {
   exports.Set("udp6SocketBoundToDevice", Napi::Function::New(env, Udp6SocketBoundToDevice, "udp6SocketBoundToDevice"));
   exports.Set("icmp6Open", Napi::Function::New(env, Icmp6Open, "icmp6Open"));
-  exports.Set("icmp6Watch", Napi::Function::New(env, Icmp6Watch, "icmp6Watch"));
-  exports.Set("icmp6Close", Napi::Function::New(env, Icmp6Close, "icmp6Close"));
-  exports.Set("icmp6Send", Napi::Function::New(env, Icmp6Send, "icmp6Send"));
+  exports.Set("sock6Watch", Napi::Function::New(env, Sock6Watch, "sock6Watch"));
+  exports.Set("sock6Close", Napi::Function::New(env, Sock6Close, "sock6Close"));
+  exports.Set("sock6Send", Napi::Function::New(env, Sock6Send, "sock6Send"));
 }
 
 }  // namespace tapwire

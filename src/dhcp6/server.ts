@@ -1,16 +1,17 @@
 // One DHCPv6 server per guest bridge, serving that guest's one static lease. Its socket is
 // made in the sandbox's netns by the addon (SO_BINDTODEVICE to the bridge, [::]:547, joined
-// to ff02::1:2) and adopted by dgram, so it is listening when start() resolves. Replies go
-// to the client's address and port, from the bridge's link-local. Bad input is counted and
-// debug-logged, never thrown out of the socket handler.
+// to ff02::1:2), so it is listening when start() resolves, and read and written through the
+// addon too (sock6Watch/sock6Send), not dgram: libuv names a link-local peer's scope by its
+// interface index in the daemon's own netns, where the bridge does not exist, and drops the
+// message (ENXIO). Replies go to the client's address and port, from the bridge's
+// link-local. Bad input is counted and debug-logged, never thrown out of the socket handler.
 //
 // The server DUID is DUID-LL of the bridge's MAC (RFC 8415 11.4), not DUID-LLT or DUID-EN:
 // the bridge's MAC is chosen once at setup and kept in the sandbox record, so a restarted
 // daemon derives the same DUID with nothing more to persist (LLT would need its time stored,
 // EN an enterprise number tapwire does not own), and clients renewing after a restart still
 // reach "their" server (RFC 8415 11: a server's DUID must not change).
-import * as dgram from 'node:dgram';
-import { closeFd, udp6SocketBoundToDevice, withNetns } from '../native';
+import { sock6Close, sock6Send, sock6Watch, udp6SocketBoundToDevice, withNetns } from '../native';
 import { macToBuffer, parseMac } from '../net/mac';
 import { silentLogger, type Logger } from '../util/log';
 import { RateLimiter } from '../util/rate-limit';
@@ -57,18 +58,14 @@ export interface Dhcp6ServerStats extends Dhcp6Counters {
 }
 
 export class Dhcp6Server {
-  private closed?: Promise<void>;
+  private closed = false;
 
   private constructor(
-    private readonly sock: dgram.Socket,
+    private readonly fd: number,
     private readonly o: Dhcp6ServerOptions,
     private readonly ctx: Handler6Context,
   ) {
-    sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    sock.on('error', (e) => {
-      ctx.counters.internalErrors++;
-      ctx.log.error('socket error', { error: e, code: (e as NodeJS.ErrnoException).code });
-    });
+    sock6Watch(fd, (msg, from, port) => this.onMessage(msg, from, port));
   }
 
   static async start(o: Dhcp6ServerOptions): Promise<Dhcp6Server> {
@@ -95,23 +92,6 @@ export class Dhcp6Server {
       wrapped.code = err.code;
       throw wrapped;
     }
-    const sock = dgram.createSocket({ type: 'udp6' });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind({ fd }, () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (e) {
-      try {
-        sock.close();
-      } catch {
-        closeFd(fd);
-      }
-      throw e;
-    }
     const ctx: Handler6Context = {
       serverDuid: DuidOption.linkLayer(mac).bytes,
       lease,
@@ -123,7 +103,7 @@ export class Dhcp6Server {
       now: Date.now,
     };
     log.debug('listening', { ifname: o.ifname, port, addresses: lease.addresses });
-    return new Dhcp6Server(sock, o, ctx);
+    return new Dhcp6Server(fd, o, ctx);
   }
 
   /** Replaces the lease; bindings stay (their addresses are the lease's, whatever it holds). */
@@ -132,14 +112,11 @@ export class Dhcp6Server {
   }
 
   close(): Promise<void> {
-    this.closed ??= new Promise<void>((resolve) => {
-      try {
-        this.sock.close(() => resolve());
-      } catch {
-        resolve();
-      }
-    });
-    return this.closed;
+    if (!this.closed) {
+      this.closed = true;
+      sock6Close(this.fd);
+    }
+    return Promise.resolve();
   }
 
   stats(): Dhcp6ServerStats {
@@ -159,7 +136,7 @@ export class Dhcp6Server {
     };
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onMessage(msg: Buffer, from: string, port: number): void {
     const c = this.ctx.counters;
     c.received++;
     try {
@@ -171,7 +148,7 @@ export class Dhcp6Server {
         if (e.reason === 'relay') c.relay++;
         else c.decodeErrors++;
         this.ctx.log.debug('dropped message', {
-          from: rinfo.address,
+          from,
           bytes: msg.length,
           reason: e.reason,
           error: e.message,
@@ -181,12 +158,12 @@ export class Dhcp6Server {
       const reply = handleMessage6(this.ctx, req);
       if (!reply) return;
       // RFC 8415 18.3.10: to the source address and port of the message answered
-      const to = rinfo.address.includes('%') ? rinfo.address : `${rinfo.address}%${this.o.ifname}`;
-      this.sock.send(reply.encode(), rinfo.port || CLIENT_PORT, to, (err) => {
-        if (!err) return;
+      try {
+        sock6Send(this.fd, from, port || CLIENT_PORT, '::', reply.encode());
+      } catch (e) {
         c.sendErrors++;
-        this.ctx.log.debug('failed to send DHCPv6 reply', { to, code: (err as NodeJS.ErrnoException).code });
-      });
+        this.ctx.log.debug('failed to send DHCPv6 reply', { to: from, code: (e as NodeJS.ErrnoException).code });
+      }
     } catch (e) {
       c.internalErrors++;
       this.ctx.log.error('failed to handle DHCPv6 message', { error: e, bytes: msg.length });

@@ -46,9 +46,9 @@ export interface Binding {
   udpSocketBoundToDevice(ifname: string, port: number): number;
   udp6SocketBoundToDevice(ifname: string, port: number): number;
   icmp6Open(ifname: string): number;
-  icmp6Watch(fd: number, cb: (data: Buffer, from: string, hopLimit: number) => void): void;
-  icmp6Close(fd: number): void;
-  icmp6Send(fd: number, dst: string, src: string, data: Buffer): void;
+  sock6Watch(fd: number, cb: (data: Buffer, from: string, port: number, hopLimit: number) => void): void;
+  sock6Close(fd: number): void;
+  sock6Send(fd: number, dst: string, port: number, src: string, data: Buffer): void;
   unixDatagramSend(path: string, data: Buffer): void;
   ifIndex(ifname: string): number;
   nftRun(script: string, json: boolean): NftRunResult;

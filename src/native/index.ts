@@ -172,7 +172,8 @@ export function udpSocketBoundToDevice(ifname: string, port: number): number {
 
 /**
  * A UDP/IPv6 socket bound to [::]:port on ifname and joined to ff02::1:2 there (the DHCPv6
- * servers' group), in the calling thread's namespace, for dgram bind({fd}) as udp6.
+ * servers' group), in the calling thread's namespace. Watch it with sock6Watch, not dgram
+ * (dgram fails to name a link-local peer whose interface is in another netns).
  */
 export function udp6SocketBoundToDevice(ifname: string, port: number): number {
   checkIfname('ifname', ifname);
@@ -185,7 +186,7 @@ export function udp6SocketBoundToDevice(ifname: string, port: number): number {
 /**
  * A raw ICMPv6 socket on ifname (calling thread's namespace) that receives Router
  * Solicitations only, sends with hop limit 255, and may send from an address the netns
- * does not own (IPV6_FREEBIND). Watch it with icmp6Watch; close it with icmp6Close.
+ * does not own (IPV6_FREEBIND). Watch it with sock6Watch; close it with sock6Close.
  */
 export function icmp6Open(ifname: string): number {
   checkIfname('ifname', ifname);
@@ -193,21 +194,21 @@ export function icmp6Open(ifname: string): number {
 }
 
 /** Calls cb for each datagram the socket receives, from the event loop (no thread); does not keep the process up. */
-export function icmp6Watch(fd: number, cb: (data: Buffer, from: string, hopLimit: number) => void): void {
+export function sock6Watch(fd: number, cb: (data: Buffer, from: string, port: number, hopLimit: number) => void): void {
   checkFd('fd', fd);
-  native.icmp6Watch(fd, cb);
+  native.sock6Watch(fd, cb);
 }
 
 /** Stops watching (if watched) and closes the socket. */
-export function icmp6Close(fd: number): void {
+export function sock6Close(fd: number): void {
   checkFd('fd', fd);
-  native.icmp6Close(fd);
+  native.sock6Close(fd);
 }
 
-/** One ICMPv6 message to dst from src on the socket's interface; the kernel sets the checksum. */
-export function icmp6Send(fd: number, dst: string, src: string, data: Buffer): void {
+/** One datagram to [dst]:port on the socket's interface, from src ('::': the kernel chooses). */
+export function sock6Send(fd: number, dst: string, port: number, src: string, data: Buffer): void {
   checkFd('fd', fd);
-  native.icmp6Send(fd, dst, src, data);
+  native.sock6Send(fd, dst, port, src, data);
 }
 
 /** Sends one datagram to a Unix datagram socket ('@name' = abstract), e.g. NOTIFY_SOCKET. */

@@ -13,7 +13,7 @@
 // no proxy NDP entries and needs no forwarding sysctls, exactly as the IPv4 bridge binding
 // hands the guest the pod's real gateway. Calico's fe80::1 / ecee:eeff:feee:eeee gateways
 // are link-local already; the host side answers NDP for them as it did for the pod.
-import { icmp6Close, icmp6Open, icmp6Send, icmp6Watch, withNetns } from '../native';
+import { icmp6Open, sock6Close, sock6Send, sock6Watch, withNetns } from '../native';
 import { silentLogger, type Logger } from '../util/log';
 import { encodeRouterAdvert, isValidRouterSolicit, type RouterAdvert } from './messages';
 
@@ -67,7 +67,7 @@ export class RouterAdvertiser {
     private readonly log: Logger,
   ) {
     this.packet = encodeRouterAdvert(o.advert);
-    icmp6Watch(fd, (data, from, hopLimit) => this.onSolicit(data, from, hopLimit));
+    sock6Watch(fd, (data, from, _port, hopLimit) => this.onSolicit(data, from, hopLimit));
   }
 
   /** Opens the socket, sends the first advertisement now, and schedules the next. */
@@ -99,7 +99,7 @@ export class RouterAdvertiser {
     this.closed = true;
     clearTimeout(this.timer);
     clearTimeout(this.pending);
-    icmp6Close(this.fd);
+    sock6Close(this.fd);
   }
 
   private onSolicit(data: Buffer, from: string, hopLimit: number): void {
@@ -146,7 +146,7 @@ export class RouterAdvertiser {
 
   private send(to = ALL_NODES): void {
     try {
-      icmp6Send(this.fd, to, this.o.source, this.packet);
+      sock6Send(this.fd, to, 0, this.o.source, this.packet);
       this.stats_.sent++;
       if (to === ALL_NODES) this.lastSent = Date.now();
     } catch (e) {

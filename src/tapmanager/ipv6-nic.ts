@@ -7,14 +7,14 @@
 //                   now has: left, the veth's own NDP and MLD would speak for the guest's
 //                   link-local from another MAC) and stops its DAD, MLD and solicitations.
 //                   The bridge takes no router advertisements (the fence drops the guest's
-//                   anyway): the pod netns keeps the routes it has.
+//                   anyway): the pod netns keeps the routes it has. The tap, a port too,
+//                   gets no IPv6 either: its RS, MLD and DAD would go to the guest.
 //   restoreVethIpv6: the undo, after the veth has its MAC back: IPv6 on again (the kernel
 //                   makes the same link-local from the same MAC), then the snapshot's other
 //                   addresses and its non-kernel routes, as they were.
 //   GuestIpv6:      the DHCPv6 server and the router advertiser on the NIC's bridge.
-import * as dgram from 'node:dgram';
 import { Dhcp6Server, type Dhcp6ServerStats } from '../dhcp6/server';
-import { closeFd, udp6SocketBoundToDevice, withNetns } from '../native';
+import { sock6Close, sock6Send, udp6SocketBoundToDevice, withNetns } from '../native';
 import { isNetError, NetlinkHandle, routeChange } from '../net/netlink';
 import { getIpv6Conf, setIpv6Conf } from '../net/sysctl';
 import { DEFAULT_ROUTER_LIFETIME, RouterAdvertiser, type AdvertiserStats } from '../ndp/advertiser';
@@ -33,23 +33,12 @@ const NEIGHBOUR_WAIT_MS = 1000;
 const DAD_WAIT_MS = 2000;
 
 /** Sends one empty datagram to [ip]:9 from the veth, so that the kernel resolves ip's MAC. */
-async function nudge(netns: string, ifname: string, ip: string): Promise<void> {
+function nudge(netns: string, ifname: string, ip: string): void {
   const fd = withNetns(netns, () => udp6SocketBoundToDevice(ifname, 0));
-  const sock = dgram.createSocket({ type: 'udp6' });
   try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind({ fd }, () => resolve());
-    });
-    await new Promise<void>((resolve) => sock.send(Buffer.alloc(0), 9, `${ip}%${ifname}`, () => resolve()));
-  } catch {
-    closeFd(fd);
+    sock6Send(fd, ip, 9, '::', Buffer.alloc(0));
   } finally {
-    try {
-      sock.close();
-    } catch {
-      /* closed with the fd */
-    }
+    sock6Close(fd);
   }
 }
 
@@ -65,7 +54,11 @@ export async function planNicIpv6(
   if (gw && !gw.toLowerCase().startsWith('fe8') && veth.addrs.some((a) => a.family === 6 && a.scope === 0)) {
     neighbours = await nl.neighboursOf(veth.ifindex);
     if (!neighbours.some((n) => n.address === gw && n.mac)) {
-      await nudge(nl.netns, veth.ifname, gw).catch(() => undefined);
+      try {
+        nudge(nl.netns, veth.ifname, gw);
+      } catch {
+        /* no route to it: the plan says so */
+      }
       for (const end = Date.now() + NEIGHBOUR_WAIT_MS; Date.now() < end;) {
         await new Promise((r) => setTimeout(r, 50));
         neighbours = await nl.neighboursOf(veth.ifindex);
@@ -81,8 +74,9 @@ export function vethHasIpv6(veth: VethSnapshot): boolean {
   return veth.addrs.some((a) => a.family === 6);
 }
 
-export function stripVethIpv6(netns: string, veth: VethSnapshot, bridge: string): void {
+export function stripVethIpv6(netns: string, veth: VethSnapshot, bridge: string, tap: string): void {
   setIpv6Conf(netns, bridge, 'accept_ra', '0');
+  setIpv6Conf(netns, tap, 'disable_ipv6', '1'); // a port: its own solicitations and reports would reach the guest
   if (vethHasIpv6(veth)) setIpv6Conf(netns, veth.ifname, 'disable_ipv6', '1');
 }
 

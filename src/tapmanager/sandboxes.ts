@@ -284,7 +284,7 @@ export class SandboxManager {
       try {
         for (const nic of rec.nics) {
           await buildNic(nl, ns.path, nic, linkMark(this.scope, req.sandboxId));
-          stripVethIpv6(ns.path, nic.veth, nic.bridge);
+          stripVethIpv6(ns.path, nic.veth, nic.bridge, nic.tap);
           hook();
         }
       } catch (e) {
