@@ -442,9 +442,11 @@ export class SandboxManager {
             (w) => warnings.push(w),
             (w) => leftAlone.push(w),
           )),
-          ...(await restoreVethIpv6(nl, nic.veth)),
         );
       }
+      // IPv6 back in NIC order, after every veth has its MAC: the kernel lists routes of
+      // one prefix (each veth's fe80::/64) in the order they were made
+      for (const nic of rec.nics) errors.push(...(await restoreVethIpv6(nl, nic.veth)));
     } finally {
       if (!nlIn) nl.close();
     }
