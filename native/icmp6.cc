@@ -31,6 +31,10 @@
 #include "addon.h"
 #include "errors.h"
 
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62
+#endif
+
 namespace tapwire {
 namespace {
 
@@ -214,11 +218,13 @@ Napi::Value Sock6Send(const Napi::CallbackInfo& info) {
   struct in6_pktinfo pi;
   std::memset(&pi, 0, sizeof pi);
   if (inet_pton(AF_INET6, src.c_str(), &pi.ipi6_addr) != 1) ThrowType(env, "src is not an IPv6 address: " + src);
-  // the interface: the one the socket is bound to (SO_BINDTODEVICE), also the scope of dst
-  char ifname[IFNAMSIZ] = "";
-  socklen_t len = sizeof ifname;
-  if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, &len) < 0) throw ErrnoError(env, "getsockopt", errno, "SO_BINDTODEVICE");
-  pi.ipi6_ifindex = if_nametoindex(ifname);
+  // the interface: the one the socket is bound to, by index (SO_BINDTOIFINDEX reads the
+  // socket's own; a name would be looked up in this thread's netns, not the socket's)
+  int bound = 0;
+  socklen_t len = sizeof bound;
+  if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &bound, &len) < 0)
+    throw ErrnoError(env, "getsockopt", errno, "SO_BINDTOIFINDEX");
+  pi.ipi6_ifindex = static_cast<unsigned int>(bound);
   to.sin6_scope_id = pi.ipi6_ifindex;
   unsigned char ctrl[CMSG_SPACE(sizeof pi)];
   std::memset(ctrl, 0, sizeof ctrl);
