@@ -124,6 +124,24 @@ export async function restoreVethIpv6(nl: NetlinkHandle, v: VethSnapshot): Promi
   } catch (e) {
     errors.push(`restore accept_dad of "${v.ifname}": ${(e as Error).message}`);
   }
+  // a prefix route the kernel made again for a re-added address, that the snapshot did not
+  // have (the ptp plugin deletes it): deleted again, as the IPv4 restore does
+  const now = await nl.routesThrough(ifindex).catch(() => []);
+  const extra = now.filter(
+    (r) =>
+      r.family === 6 &&
+      r.protocol === 'kernel' &&
+      r.table === 254 &&
+      !v.routes.some((o) => o.family === 6 && o.dst === r.dst && o.table === r.table && o.metric === r.metric),
+  );
+  for (const r of extra) {
+    try {
+      await nl.delRoute(routeSpec(r, ifindex));
+    } catch (e) {
+      if (!isNetError(e, 'ESRCH') && !isNetError(e, 'ENOENT'))
+        errors.push(`delete route ${r.dst}: ${(e as Error).message}`);
+    }
+  }
   const routes = v.routes.filter((r) => r.family === 6 && r.protocol !== 'kernel' && !r.multipath);
   const results = routes.length ? await nl.batch(routes.map((r) => routeChange('replace', routeSpec(r, ifindex)))) : [];
   results.forEach((e, i) => {

@@ -58,7 +58,7 @@ it('bridge plugin shape: a /64 on-link, a global gateway whose link-local is its
     { family: 6, address: 'fe80::858:aff:fe00:1', mac: '0a:58:0a:00:00:01', state: 4 },
   ];
   const p = planGuestIpv6(input(v, n))!;
-  expect(p.onLink).toEqual([{ prefix: 'fd00:10::5', prefixLen: 64 }]);
+  expect(p.onLink).toEqual([{ prefix: 'fd00:10::', prefixLen: 64 }]);
   expect(p.router).toBe('fe80::858:aff:fe00:1');
   // without that entry: the EUI-64 address of the gateway's MAC
   expect(planGuestIpv6(input(v, [n[0]!]))!.router).toBe(eui64LinkLocal('0a:58:0a:00:00:01'));
@@ -72,4 +72,11 @@ it('no default route, or a global gateway never resolved: no router, and a warni
   const unresolved = planGuestIpv6(input(veth([addr('fd00:10::5', 64)], [route('::/0', 'fd00:10::1')])))!;
   expect(unresolved.router).toBeUndefined();
   expect(unresolved.warnings[0]).toMatch(/fd00:10::1 .* no neighbour entry/);
+});
+
+it('ptp shape: a /64 address whose subnet route the plugin deleted is not on-link; the gateway /128 is not advertised', () => {
+  const v = veth([addr('fd00:20::5', 64)], [route('fd00:20::1/128'), route('::/0', 'fd00:20::1')]);
+  const p = planGuestIpv6(input(v, [{ family: 6, address: 'fd00:20::1', mac: '0a:58:0a:00:00:01', state: 2 }]))!;
+  expect(p.onLink).toEqual([]);
+  expect(p.router).toBe('fe80::858:aff:fe00:1');
 });

@@ -1,8 +1,8 @@
 // What one guest NIC is handed over IPv6, planned from the veth's kernel state as it was
 // snapshotted before stripping (the source of truth, as for IPv4): its global (and ULA)
-// addresses go to the guest by DHCPv6 in one IA_NA; the prefixes of those that are not a
-// /128 are advertised on-link (L set, A clear); the router the advertisements come from
-// is the pod's own IPv6 gateway. Pure: no I/O (neighbours are read by the caller).
+// addresses go to the guest by DHCPv6 in one IA_NA; the prefixes the pod's table has on
+// the link (not /128s) are advertised on-link (L set, A clear); the router the
+// advertisements come from is the pod's own IPv6 gateway. Pure: no I/O (neighbours are read by the caller).
 //
 // The router: the advertisements' source address becomes the guest's default route, so it
 // must be the link-local address of the router that really forwards the pod's traffic
@@ -70,9 +70,16 @@ export function planGuestIpv6(input: {
   if (own.length === 0) return undefined;
   const warnings: string[] = [];
   const addresses = own.map((a) => ipFromBuffer(ipToBuffer(a.address)));
-  const onLink = own
-    .filter((a) => a.prefixLen < 128)
-    .map((a) => ({ prefix: a.address, prefixLen: a.prefixLen }))
+  // on-link: what the pod's own table says is on the link (its device routes without a
+  // gateway, main table), not the address's prefix length: the ptp plugin gives a /64 and
+  // deletes its route, and the neighbours in it are not on the link. /128s are left out.
+  const onLink = veth.routes
+    .filter((r) => r.family === 6 && !r.gateway && r.type === 'unicast' && r.table === 254)
+    .map((r) => {
+      const [prefix, len] = r.dst.split('/');
+      return { prefix: prefix!, prefixLen: Number(len) };
+    })
+    .filter((p) => p.prefixLen > 0 && p.prefixLen < 128 && !isLinkLocal(p.prefix) && ipToBuffer(p.prefix)[0] !== 0xff)
     .filter((p, i, all) => all.findIndex((q) => q.prefix === p.prefix && q.prefixLen === p.prefixLen) === i);
   const gw = ipv6Gateway(veth);
   let router: string | undefined;
