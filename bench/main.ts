@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCriSuite } from './cri';
 import { runDhcpSuite } from './dhcp';
+import { runDhcp6Suite } from './dhcp6';
 import { installCleanup, sweepStale } from './resources';
 import { runScaleSuite, runSetupSuite } from './setup';
 import { renderTable, SuiteResult, Table } from './table';
@@ -62,6 +63,11 @@ const SUITES: Suite[] = [
         ...(q ? { many: 50, rounds: 100, warmup: 300, passes: 1 } : {}),
         nodeFlags: envFlags('TWB_DHCP_NODE_FLAGS'),
       }),
+  },
+  {
+    name: 'dhcp6',
+    what: '3b. DHCPv6 SOLICIT->ADVERTISE, REQUEST->REPLY vs dnsmasq (same static address)',
+    run: (q) => runDhcp6Suite(q ? { rounds: 100 } : {}),
   },
   {
     name: 'vmwrapper',
