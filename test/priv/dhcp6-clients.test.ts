@@ -138,7 +138,7 @@ describePrivileged('DHCPv6 server and router advertisements with real clients', 
       guest6State(net.guest).routes.find((r) => r.startsWith('default via fe80::1')),
     );
     expect(guest6State(net.guest)).toMatchObject({ addrs: [`${ADDR}/128`], mtu6: 1450 });
-    expect(net.guest.exec('ping', ['-6', '-c', '1', '-W', '5', PEER])).toContain('1 received');
+    expect(net.guest.exec('busybox', ['ping', '-6', '-c', '1', '-W', '5', PEER])).toContain('1 packets received');
   });
 
   it('dhclient -6 with rapid commit: one SOLICIT, one committing REPLY', async () => {
@@ -254,7 +254,7 @@ describePrivileged('DHCPv6 server and router advertisements with real clients', 
       10_000,
       p.output,
     );
-    expect(net.guest.exec('ping', ['-6', '-c', '1', '-W', '5', PEER])).toContain('1 received');
+    expect(net.guest.exec('busybox', ['ping', '-6', '-c', '1', '-W', '5', PEER])).toContain('1 packets received');
     expect(s.stats().reply).toBeGreaterThanOrEqual(1);
   });
 });

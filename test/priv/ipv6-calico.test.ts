@@ -104,7 +104,7 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     node.ip('route', 'add', 'default', 'via', '192.0.2.254', 'dev', 'up0');
     const p1 = calicoPod(node, 1);
     const p2 = calicoPod(node, 2);
-    p1.pod.exec('ping', ['-6', '-c', '1', '-W', '2', p2.ip6]);
+    p1.pod.exec('busybox', ['ping', '-6', '-c', '1', '-W', '2', p2.ip6]);
     await dadDone(p1.pod, ['eth0']);
     await dadDone(p2.pod, ['eth0']);
     const before = { p1: ipDump(p1.pod), p2: ipDump(p2.pod) };
@@ -191,15 +191,15 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
 
     await dadDone(guest, ['g0']); // the address is used as a source once DAD is over
     // both families to pod 2, through the node
-    expect(guest.exec('ping', ['-c', '2', '-W', '3', p2.ip])).toMatch(/2 received/);
-    expect(guest.exec('ping', ['-6', '-c', '2', '-W', '3', p2.ip6])).toMatch(/2 received/);
-    expect(p2.pod.exec('ping', ['-6', '-c', '1', '-W', '3', p1.ip6])).toMatch(/1 received/);
+    expect(guest.exec('busybox', ['ping', '-c', '2', '-W', '3', p2.ip])).toMatch(/2 packets received/);
+    expect(guest.exec('busybox', ['ping', '-6', '-c', '2', '-W', '3', p2.ip6])).toMatch(/2 packets received/);
+    expect(p2.pod.exec('busybox', ['ping', '-6', '-c', '1', '-W', '3', p1.ip6])).toMatch(/1 packets received/);
 
     await killAll();
     relay.kill('SIGKILL');
     expect(await mgr.teardown('sb-calico6')).toEqual({ errors: [] });
     expect(ipDump(p1.pod)).toBe(before.p1);
     expect(ipDump(p2.pod)).toBe(before.p2);
-    p1.pod.exec('ping', ['-6', '-c', '1', '-W', '2', p2.ip6]);
+    p1.pod.exec('busybox', ['ping', '-6', '-c', '1', '-W', '2', p2.ip6]);
   }, 90_000);
 });

@@ -184,9 +184,9 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
       if (plugin === 'bridge') expect(guest.ip('-6', 'route', 'show')).toContain(`fd00:${n}::/64 dev g0`);
       else expect(guest.ip('-6', 'route', 'show')).not.toContain(`fd00:${n}::/64`);
 
-      expect(guest.exec('ping', ['-c', '2', '-W', '3', ipOf(b, false)])).toMatch(/2 received/);
-      expect(guest.exec('ping', ['-6', '-c', '2', '-W', '3', ipOf(b, true)])).toMatch(/2 received/);
-      expect(guest.exec('ping', ['-6', '-c', '2', '-W', '3', NODE6])).toMatch(/2 received/); // beyond the gateway
+      expect(guest.exec('busybox', ['ping', '-c', '2', '-W', '3', ipOf(b, false)])).toMatch(/2 packets received/);
+      expect(guest.exec('busybox', ['ping', '-6', '-c', '2', '-W', '3', ipOf(b, true)])).toMatch(/2 packets received/);
+      expect(guest.exec('busybox', ['ping', '-6', '-c', '2', '-W', '3', NODE6])).toMatch(/2 packets received/); // beyond the gateway
 
       await killAll();
       relay.kill('SIGKILL');
