@@ -60,6 +60,8 @@ export interface SandboxStatus {
     warnings: string[];
   })[];
   dhcp: unknown[];
+  /** per NIC with IPv6: the DHCPv6 server's and the router advertiser's counters */
+  ipv6?: unknown[];
   fence?: { name: string; packets: number; bytes: number }[];
   drift: string[];
   /** per NIC: the live state of its veth, bridge and tap */
@@ -583,6 +585,7 @@ export class SandboxManager {
         warnings: n.plan.warnings,
       })),
       dhcp: servers.map((s) => ({ ...s.stats(), netns: rec.netnsPath })), // opened as /proc/self/fd/N
+      ...(this.ipv6.get(sandboxId)?.length ? { ipv6: this.ipv6.get(sandboxId)!.map((s) => s.stats()) } : {}),
       ...(fence ? { fence } : {}),
       ...(live ? { live } : {}),
       drift: [...(this.drift.get(sandboxId) ?? []), ...(ns ? [] : [goneMessage(rec)])],

@@ -190,6 +190,13 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     );
 
     await dadDone(guest, ['g0']); // the address is used as a source once DAD is over
+    const st = await mgr.status('sb-calico6');
+    expect(st.ipv6).toEqual([
+      expect.objectContaining({
+        dhcp6: expect.objectContaining({ addresses: [p1.ip6], request: 1, reply: expect.any(Number) }),
+        ra: expect.objectContaining({ router: GW6 }),
+      }),
+    ]);
     // both families to pod 2, through the node
     expect(guest.exec('busybox', ['ping', '-c', '2', '-W', '3', p2.ip])).toMatch(/2 packets received/);
     expect(guest.exec('busybox', ['ping', '-6', '-c', '2', '-W', '3', p2.ip6])).toMatch(/2 packets received/);
