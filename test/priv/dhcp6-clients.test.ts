@@ -201,6 +201,39 @@ describePrivileged('DHCPv6 server and router advertisements with real clients', 
     expect(s2.stats().bindings.map((b) => b.state)).toEqual(['bound']);
   });
 
+  it('survives hostile input: malformed DHCPv6, relay messages and a solicitation flood are counted, and a real client is still served', async () => {
+    net = makeDhcp6Net(ADDR);
+    const s = await start();
+    // from the guest's side: garbage, a truncated option, a relay message, then 2000 RSs
+    const script = [
+      'import socket, os',
+      's = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      "s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'eth0')",
+      "idx = socket.if_nametoindex('eth0')",
+      'for p in [os.urandom(n) for n in (0, 1, 3, 5, 64, 1400)] + [bytes([1,0,0,0,0,1,0,200,1]), bytes([12]+[0]*40)]:',
+      "    s.sendto(p, ('ff02::1:2', 547, 0, idx))",
+      'r = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)',
+      'r.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)',
+      'for i in range(2000):',
+      "    r.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), ('ff02::2', 0, 0, idx))",
+    ].join('\n');
+    net.guest.exec('python3', ['-c', script]);
+    await waitFor('the malformed messages counted', () =>
+      s.stats().decodeErrors + s.stats().relay >= 8 ? true : undefined,
+    );
+    expect(s.stats()).toMatchObject({ relay: 1, internalErrors: 0, advertise: 0 });
+    await waitFor(
+      'the solicitations seen',
+      () => (ra!.stats().solicitations >= 200 ? true : undefined),
+      20_000,
+      () => JSON.stringify(ra!.stats()),
+    );
+    // what the socket buffer held (the rest the kernel dropped), answered at most 10/s, not one per solicitation
+    expect(ra!.stats().sent).toBeLessThan(60);
+    const p = dhclient();
+    await waitFor('BOUND6', () => readEvents(dir).find((e) => e.name === 'BOUND6'), 20_000, p.output);
+  });
+
   it('dhcpcd: RA (RDNSS, DNSSL, MTU, default route) and DHCPv6 address', async () => {
     if (!which('dhcpcd')) throw new Error('dhcpcd is not installed (apt-get install dhcpcd-base)');
     net = makeDhcp6Net(ADDR);
