@@ -75,9 +75,17 @@ export function vethHasIpv6(veth: VethSnapshot): boolean {
 }
 
 export function stripVethIpv6(netns: string, veth: VethSnapshot, bridge: string, tap: string): void {
-  setIpv6Conf(netns, bridge, 'accept_ra', '0');
-  setIpv6Conf(netns, tap, 'disable_ipv6', '1'); // a port: its own solicitations and reports would reach the guest
-  if (vethHasIpv6(veth)) setIpv6Conf(netns, veth.ifname, 'disable_ipv6', '1');
+  // ENOENT: the kernel has no IPv6 at all (ipv6.disable=1), so there is nothing to turn off
+  const set = (ifname: string, key: string, value: string): void => {
+    try {
+      setIpv6Conf(netns, ifname, key, value);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  };
+  set(bridge, 'accept_ra', '0');
+  set(tap, 'disable_ipv6', '1'); // a port: its own solicitations and reports would reach the guest
+  if (vethHasIpv6(veth)) set(veth.ifname, 'disable_ipv6', '1');
 }
 
 /** Errors of the steps that failed; never throws. */
