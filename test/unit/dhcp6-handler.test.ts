@@ -13,6 +13,7 @@ import {
   Ip6ListOption,
   StatusCodeOption,
 } from '../../src/dhcp6/options';
+import { REAL_PACKETS6 } from '../fixtures/dhcp6-packets';
 import { FUZZ_ADDRESS, FUZZ_CLIENT_DUID, FUZZ_SERVER_DUID, fuzzContext6 } from '../fixtures/dhcp6-fuzz';
 
 const IAID = 7;
@@ -41,6 +42,17 @@ describe('codec', () => {
     expect(Dhcp6Message.decode(m.encode()).encode()).toEqual(m.encode());
     expect(m.toString()).toContain('SOLICIT xid=0xabcdef');
     expect(m.toString()).toContain('client-id(1)=LL 02:42:0a:4d:00:05');
+  });
+
+  it('decodes what real clients sent, byte for byte back, and answers each', () => {
+    const ctx = fuzzContext6();
+    for (const [name, h] of Object.entries(REAL_PACKETS6)) {
+      const m = Dhcp6Message.decode(Buffer.from(h, 'hex'));
+      expect(m.encode().toString('hex'), name).toBe(h);
+      expect(m.raw(Opt6.CLIENTID), name).toBeDefined();
+    }
+    const solicit = Dhcp6Message.decode(Buffer.from(REAL_PACKETS6.solicit1!, 'hex'));
+    expect(handleMessage6(ctx, solicit)?.type).toBeGreaterThan(0);
   });
 
   it('rejects truncated, oversized, relay and malformed known options with typed errors', () => {
