@@ -162,7 +162,8 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
     } catch (const Napi::Error&) {
       // the JS side handles its own errors; one that escapes it must not end the loop here
     }
-    if (Watches().find(w->fd) == Watches().end()) return;  // the callback closed it
+    auto it = Watches().find(w->fd);
+    if (it == Watches().end() || it->second != w) return;  // the callback closed it (and maybe reused the fd)
   }
 }
 
