@@ -3,6 +3,7 @@
 // and a restart) can restore the veth exactly.
 import type { ImplementedBinding } from './bindings/names';
 import type { NicDhcpOptions, NicPort } from './bindings/types';
+import type { GuestIpv6Plan } from './plan/guest-ipv6';
 import type { GuestNetworkPlan } from './plan/guest-network';
 import type { SetupRequest } from './protocol';
 import type { VethSnapshot } from './snapshot';
@@ -46,6 +47,8 @@ export interface NicRecord {
   dhcpOptions?: NicDhcpOptions;
   /** recorded; used by later bindings (masquerade forwards them) */
   ports?: NicPort[];
+  /** IPv6 for the guest (DHCPv6 + RAs), when the veth had a global IPv6 address */
+  plan6?: GuestIpv6Plan;
 }
 
 export interface SandboxRecord {

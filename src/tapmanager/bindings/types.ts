@@ -9,6 +9,7 @@
 import type { CniResult, DnsConfig } from '../../cni/result';
 import type { StaticLease } from '../../dhcp/server';
 import type { LinkState, NetlinkHandle } from '../../net/netlink';
+import type { NeighbourReader } from '../ipv6-nic';
 import type { VethReader } from '../plan/read-veth';
 import type { Logger } from '../../util/log';
 import type { FenceNic } from '../fence/types';
@@ -68,7 +69,7 @@ export interface PlanContext {
   /** the netns's links as the setup found them, before anything changed */
   podLinks: readonly LinkState[];
   /** the setup's reader of the netns (reads go on it, not on sockets of their own) */
-  reader: VethReader;
+  reader: VethReader & NeighbourReader;
   dns?: DnsConfig;
   log: Logger;
 }
@@ -122,6 +123,12 @@ export interface PodBinding {
   apply(ctx: ApplyContext, nic: NicRecord): Promise<void>;
   /** Undoes apply (any part of it, or none), each step on its own; never throws. */
   undo(ctx: UndoContext, nic: NicRecord): Promise<UndoError[]>;
+  /**
+   * The last part of undo, when a binding has one: called in NIC order once every NIC's
+   * undo is done (the bridge puts IPv6 back only once every veth has its MAC again, so
+   * that the kernel re-makes their link-local routes in the order they were made).
+   */
+  undoLast?(ctx: UndoContext, nic: NicRecord): Promise<UndoError[]>;
   /** After a restart: how a ready NIC drifted from its record, repairing what it can. */
   check(ctx: CheckContext, nic: NicRecord): Promise<string[]>;
   /** The NIC as setup's reply shows it. */

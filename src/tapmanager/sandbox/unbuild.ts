@@ -1,6 +1,7 @@
 // The undo of everything a setup may have done, each step independent: DHCP stopped,
 // fence removed, the links the NICs made deleted (one batch when it can), then each
-// NIC's binding undoes the rest (in reverse order). Returns typed errors (UndoError).
+// NIC's binding undoes the rest (in reverse order), and finishes (undoLast, in NIC
+// order). Returns typed errors (UndoError).
 import { NetlinkHandle } from '../../net/netlink';
 import { bindingOf, UndoError } from '../bindings';
 import { removeFence } from '../fence';
@@ -75,6 +76,7 @@ async function unbuildIn(
       leftAlone: (w: string) => leftAlone.push(w),
     };
     for (const nic of [...rec.nics].reverse()) errors.push(...(await bindingOf(nic).undo(undo, nic)));
+    for (const nic of rec.nics) errors.push(...((await bindingOf(nic).undoLast?.(undo, nic)) ?? []));
   } finally {
     if (!nlIn) nl.close();
   }

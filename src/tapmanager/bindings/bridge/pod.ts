@@ -4,9 +4,13 @@
 // the spec's). An L2-only NIC (no CNI result) is bridged as it is: nothing stripped, no
 // bridge address, no DHCP server, no fence. The links are built and undone by
 // topology.ts (buildNic, unbuildNic); this module plans, describes and checks.
+// IPv6 (ipv6-nic.ts): a NIC with a CNI result whose interface has global IPv6 addresses
+// also gets plan6 (DHCPv6 + RAs, served by sandbox/dhcp-servers.ts); apply takes IPv6 off
+// the veth (and keeps it off the bridge and tap), undoLast puts it back.
 import { randomBytes } from 'node:crypto';
 import { randomMac } from '../../../net/mac';
 import { TapError, badInput } from '../../errors';
+import { planNicIpv6, restoreVethIpv6, stripVethIpv6 } from '../../ipv6-nic';
 import { planGuestNetwork, PlanError } from '../../plan/guest-network';
 import { readVethSnapshot } from '../../plan/read-veth';
 import { planRouteRestore, routeKey } from '../../plan/restore-routes';
@@ -42,6 +46,7 @@ export const bridgePod: PodBinding = {
       throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
     });
     let plan;
+    let plan6;
     if (spec.cniResult) {
       try {
         plan = planGuestNetwork({
@@ -57,6 +62,7 @@ export const bridgePod: PodBinding = {
           throw new TapError('EINVAL', inCni(e.message, spec.cniField), inCni(e.field, spec.cniField));
         throw e;
       }
+      plan6 = await planNicIpv6(ctx.reader, snap, ctx.dns?.servers ?? spec.cniResult.dns?.nameservers, plan.search);
       if (snap.addrs.every((a) => a.family !== 4)) {
         throw badInput(spec.field, spec.podInterface, 'has no IPv4 address in the pod netns');
       }
@@ -79,19 +85,29 @@ export const bridgePod: PodBinding = {
       model: spec.model,
       queues: spec.queues,
       ...(plan ? { plan } : {}),
+      ...(plan6 ? { plan6 } : {}),
       ...(spec.dhcpOptions ? { dhcpOptions: spec.dhcpOptions } : {}),
       ...(spec.ports ? { ports: spec.ports } : {}),
     };
   },
 
-  apply(ctx, nic) {
-    return buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark, ctx.inWindow && (() => ctx.inWindow!(nic)));
+  async apply(ctx, nic) {
+    await buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark, ctx.inWindow && (() => ctx.inWindow!(nic)));
+    // a NIC with IP: the veth stops being an IPv6 host, the bridge and tap never were (ipv6-nic.ts)
+    if (nic.plan) stripVethIpv6(ctx.nsPath, nic.veth, nic.bridge, nic.tap);
   },
 
   undo(ctx, nic) {
     const current = (ifname: string) =>
       readVethSnapshot(ctx.nsPath, ifname, { alsoKeys: nic.veth.routes.map(routeKey) });
     return unbuildNic(ctx.nl, nic, ctx.mark, current, ctx.warn, ctx.leftAlone);
+  },
+
+  // IPv6 back (after every NIC's undo, in NIC order: each veth has its MAC again, and the
+  // kernel lists the routes of one prefix, each veth's fe80::/64, in the order they were
+  // made); an L2-only NIC never lost it
+  async undoLast(ctx, nic) {
+    return nic.plan ? restoreVethIpv6(ctx.nl, nic.veth) : [];
   },
 
   async check(ctx, nic) {
