@@ -30,7 +30,13 @@ export type { GuestIpv6Plan } from './plan/guest-ipv6';
 const IFA_F_NODAD = 0x02;
 const IFA_F_NOPREFIXROUTE = 0x200;
 const IFA_F_TENTATIVE = 0x40;
-const NEIGHBOUR_WAIT_MS = 1000;
+/**
+ * How long the plan waits for the gateway's MAC: past one DAD (1 s, RFC 4862's default
+ * RetransTimer), since a gateway whose address is still tentative (the ptp plugin's
+ * host side, just made) answers no solicitation until it is done, and then the kernel's
+ * second solicitation (1 s after the first) is the one answered.
+ */
+const NEIGHBOUR_WAIT_MS = 3000;
 const DAD_WAIT_MS = 2000;
 
 /** Sends one empty datagram to [ip]:9 from the veth, so that the kernel resolves ip's MAC. */
