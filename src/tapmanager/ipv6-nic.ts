@@ -98,13 +98,39 @@ export function stripVethIpv6(netns: string, veth: VethSnapshot, bridge: string,
   if (vethHasIpv6(veth)) set(veth.ifname, 'disable_ipv6', '1');
 }
 
-/** Errors of the steps that failed; never throws. */
-export async function restoreVethIpv6(nl: NetlinkHandle, v: VethSnapshot): Promise<UndoError[]> {
-  if (!vethHasIpv6(v)) return [];
+/**
+ * IPv6 back on the veth as the snapshot had it; never throws. Only a veth whose IPv6 is
+ * off (stripVethIpv6 ran) is touched, unless `cycle`: then IPv6 goes off and on again here
+ * too, so that the kernel re-makes its fe80::/64 and ff00::/8 after those of the
+ * interfaces re-enabled before it (it lists the routes of one prefix in the order they
+ * were made). `reenabled`: whether IPv6 was turned back on here.
+ */
+export async function restoreVethIpv6(
+  nl: NetlinkHandle,
+  v: VethSnapshot,
+  cycle = false,
+): Promise<{ errors: UndoError[]; reenabled: boolean }> {
+  const none = { errors: [], reenabled: false };
+  if (!vethHasIpv6(v)) return none;
   // the veth by its index and name, as unbuildNic finds it: gone (or another link) is left alone
   const ifindex = v.ifindex;
   const links = await nl.links().catch(() => undefined);
-  if (!links?.some((l) => l.index === ifindex && l.name === v.ifname)) return [];
+  if (!links?.some((l) => l.index === ifindex && l.name === v.ifname)) return none;
+  try {
+    if (getIpv6Conf(nl.netns, v.ifname, 'disable_ipv6') !== '1') {
+      if (!cycle) return none; // never stripped (a setup that failed before): as it was
+      setIpv6Conf(nl.netns, v.ifname, 'disable_ipv6', '1');
+    }
+  } catch (e) {
+    // no IPv6 in this kernel: nothing was stripped
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return none;
+    return { errors: [UndoError.of('read disable_ipv6 of', v.ifname, e)], reenabled: false };
+  }
+  return { errors: await reenable(nl, v), reenabled: true };
+}
+
+async function reenable(nl: NetlinkHandle, v: VethSnapshot): Promise<UndoError[]> {
+  const ifindex = v.ifindex;
   const errors: UndoError[] = [];
   // The addresses come back at once, not tentative for a second of DAD: they were the
   // veth's before and nothing else on the link has them now (the guest's NIC is gone).
@@ -159,11 +185,15 @@ export async function restoreVethIpv6(nl: NetlinkHandle, v: VethSnapshot): Promi
       if (!isNetError(e, 'ESRCH') && !isNetError(e, 'ENOENT')) errors.push(UndoError.of('delete route', r.dst, e));
     }
   }
+  // added, not replaced: an IPv6 replace takes another interface's route with the same
+  // prefix and metric; this veth has none of its own now (IPv6 was off), and the others'
+  // stay ahead of it, as when the pod was made in this order
   const routes = v.routes.filter((r) => r.family === 6 && r.protocol !== 'kernel' && !r.multipath);
-  const results = routes.length ? await nl.batch(routes.map((r) => routeChange('replace', routeSpec(r, ifindex)))) : [];
+  const results = routes.length ? await nl.batch(routes.map((r) => routeChange('add', routeSpec(r, ifindex)))) : [];
   results.forEach((e, i) => {
     const r = routes[i]!;
-    if (e) errors.push(UndoError.of('restore route', `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}`, e));
+    if (e && !isNetError(e, 'EEXIST'))
+      errors.push(UndoError.of('restore route', `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}`, e));
   });
   return errors;
 }

@@ -91,6 +91,11 @@ export interface UndoContext extends ApplyContext {
   warn: (message: string) => void;
   /** a link this sandbox did not make, or one that is gone: left alone, logged */
   leftAlone: (message: string) => void;
+  /**
+   * Shared by the undoLast pass: set once a NIC's IPv6 came back on, so that the pod
+   * interfaces after it cycle theirs too (ipv6-nic.ts restoreVethIpv6)
+   */
+  ipv6Reenabled?: boolean;
 }
 
 export interface CheckContext {
@@ -124,9 +129,10 @@ export interface PodBinding {
   /** Undoes apply (any part of it, or none), each step on its own; never throws. */
   undo(ctx: UndoContext, nic: NicRecord): Promise<UndoError[]>;
   /**
-   * The last part of undo, when a binding has one: called in NIC order once every NIC's
-   * undo is done (the bridge puts IPv6 back only once every veth has its MAC again, so
-   * that the kernel re-makes their link-local routes in the order they were made).
+   * The last part of undo, when a binding has one: called once every NIC's undo is done,
+   * in the order of the pod interfaces' indexes (the bridge puts IPv6 back only once every
+   * veth has its MAC again, so that the kernel re-makes their link-local routes in the
+   * order the interfaces were made, which their indexes follow).
    */
   undoLast?(ctx: UndoContext, nic: NicRecord): Promise<UndoError[]>;
   /** After a restart: how a ready NIC drifted from its record, repairing what it can. */
