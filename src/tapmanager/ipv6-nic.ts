@@ -98,6 +98,16 @@ export function stripVethIpv6(netns: string, veth: VethSnapshot, bridge: string,
   if (vethHasIpv6(veth)) set(veth.ifname, 'disable_ipv6', '1');
 }
 
+/** Whether IPv6 is on for ifname (false in a kernel without IPv6). */
+export function ipv6IsOn(netns: string, ifname: string): boolean {
+  try {
+    return getIpv6Conf(netns, ifname, 'disable_ipv6') === '0';
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
 /**
  * IPv6 back on the veth as the snapshot had it; never throws. Only a veth whose IPv6 is
  * off (stripVethIpv6 ran) is touched, unless `cycle`: then IPv6 goes off and on again here

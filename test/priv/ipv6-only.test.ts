@@ -2,8 +2,8 @@
 // tapmanager: the bridge NIC has no IPv4 at all, so no DHCPv4 server runs; the guest (a
 // netns behind tap-relay.py) takes its address with dhclient -6 and its default route
 // from the RA, and reaches a second pod and the node beyond the gateway. A restarted
-// manager recovers the sandbox and serves DHCPv6 and RAs again; teardown restores the
-// pod byte for byte.
+// manager recovers the sandbox (turning IPv6 off the veth again, as drift) and serves
+// DHCPv6 and RAs again; teardown restores the pod byte for byte.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -180,10 +180,13 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     await killAll();
     fs.rmSync(path.join(dir, 'dhclient6-BOUND6'));
     await mgr.close();
+    // meanwhile IPv6 came back on the veth: the recovery turns it off again, as drift
+    a.ns.sh('sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0');
     mgr = new SandboxManager({ store, log: silentLogger });
     await mgr.recover();
     const st2 = await mgr.status('sb-v6only');
-    expect(st2).toMatchObject({ state: 'ready', drift: [], dhcp: [] });
+    expect(st2).toMatchObject({ state: 'ready', drift: ['veth eth0 had IPv6 on: turned off'], dhcp: [] });
+    expect(a.ns.sh('sysctl -n net.ipv6.conf.eth0.disable_ipv6').trim()).toBe('1');
     expect(st2.ipv6).toHaveLength(1);
     guest.ip('-6', 'addr', 'flush', 'dev', 'g0', 'scope', 'global');
     const p2 = dhclient('2');

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { randomMac } from '../../../net/mac';
 import { TapError, badInput } from '../../errors';
-import { planNicIpv6, restoreVethIpv6, stripVethIpv6 } from '../../ipv6-nic';
+import { ipv6IsOn, planNicIpv6, restoreVethIpv6, stripVethIpv6, vethHasIpv6 } from '../../ipv6-nic';
 import type { CniResult } from '../../../cni/result';
 import { planDns } from '../../plan/dns';
 import { planGuestNetwork, PlanError } from '../../plan/guest-network';
@@ -157,6 +157,11 @@ export const bridgePod: PodBinding = {
     if (!veth) drift.push(`veth ${nic.veth.ifname} missing`);
     if (br && veth && veth.master !== br.index) drift.push(`veth ${nic.veth.ifname} not enslaved to ${nic.bridge}`);
     if (br && tap && tap.master !== br.index) drift.push(`tap ${nic.tap} not enslaved to ${nic.bridge}`);
+    // IPv6 stays off the veth while it is a port (ipv6-nic.ts): off again if it came back
+    if (veth && hasIp(nic) && vethHasIpv6(nic.veth) && ipv6IsOn(ctx.nl.netns, nic.veth.ifname)) {
+      stripVethIpv6(ctx.nl.netns, nic.veth, nic.bridge, nic.tap);
+      drift.push(`veth ${nic.veth.ifname} had IPv6 on: turned off`);
+    }
     for (const l of [br, tap]) {
       if (!l || l.alias === mark) continue;
       await ctx.nl.setLink(l.index, l.name, { alias: mark });
