@@ -13,7 +13,8 @@
         "native/nft.cc",
         "native/netns_job.cc",
         "native/nlbatch.cc",
-        "native/mount.cc"
+        "native/mount.cc",
+        "native/icmp6.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"],

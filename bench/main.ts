@@ -11,6 +11,7 @@ import { runBindingsSuite } from './bindings';
 import { runCriSuite } from './cri';
 import { runProxySuite } from './cri-proxy';
 import { runDhcpSuite } from './dhcp';
+import { runDhcp6Suite } from './dhcp6';
 import { installCleanup, sweepStale } from './resources';
 import { runNicsSuite, runScaleSuite, runSetupSuite } from './setup';
 import { renderTable, SuiteResult, Table } from './table';
@@ -74,6 +75,11 @@ const SUITES: Suite[] = [
         ...(q ? { many: 50, rounds: 100, warmup: 300, passes: 1 } : {}),
         nodeFlags: envFlags('TWB_DHCP_NODE_FLAGS'),
       }),
+  },
+  {
+    name: 'dhcp6',
+    what: '3b. DHCPv6 SOLICIT->ADVERTISE, REQUEST->REPLY vs dnsmasq (same static address)',
+    run: (q) => runDhcp6Suite(q ? { rounds: 100 } : {}),
   },
   {
     name: 'vmwrapper',

@@ -118,11 +118,25 @@ export function benchPod(): Pod {
   return makePod({ net, node, pod });
 }
 
-async function pods(n: number): Promise<Pod[]> {
+/** As benchPod, dual-stack the Calico way: fd00:N::2/64 and `default via fe80::1` (fe80::1 on cni0). */
+function benchPod6(): Pod {
+  const net = 1 + (netCounter++ % 250);
+  const node = benchNetns('node');
+  const pod = benchNetns('pod');
+  node.ip('link', 'add', 'cni0', 'mtu', '1450', 'type', 'bridge');
+  node.ip('addr', 'add', `10.${net}.0.1/24`, 'dev', 'cni0');
+  node.ip('addr', 'add', 'fe80::1/64', 'dev', 'cni0', 'nodad');
+  node.ip('link', 'set', 'cni0', 'up');
+  const p = makePod({ net, node, pod, ipv6: true });
+  pod.ip('-6', 'route', 'add', 'default', 'via', 'fe80::1', 'dev', 'eth0');
+  return p;
+}
+
+async function pods(n: number, dual = false): Promise<Pod[]> {
   const out: Pod[] = [];
   // one node netns per pod keeps the bench free of cross-pod interference
   for (let i = 0; i < n; i++) {
-    out.push(benchPod());
+    out.push(dual ? benchPod6() : benchPod());
     await breathe();
   }
   return out;
@@ -372,6 +386,32 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
         dropPods(ps);
       }
     }
+    // dual-stack next to IPv4-only, sequential, blocks alternating so load drifts hit both
+    const v4: number[] = [];
+    const v6: number[] = [];
+    for (let b = 0; b < 4; b++) {
+      for (const dual of [false, true]) {
+        const ps = await pods(Math.max(2, Math.ceil(rounds / 4)), dual);
+        try {
+          (dual ? v6 : v4).push(...(await timedSetups(d, ps, 1)).setup);
+        } finally {
+          dropPods(ps);
+        }
+      }
+    }
+    const s4 = summarize(v4);
+    const s6 = summarize(v6);
+    data.ipv4Only = s4;
+    data.dualStack = s6;
+    rows.push(['IPv4-only pod (sequential)', fmt(s4.p50), fmt(s4.p99), '-', '-', '-']);
+    rows.push([
+      `dual-stack pod (sequential; ${ratio(s6.p50, s4.p50)} of IPv4-only)`,
+      fmt(s6.p50),
+      fmt(s6.p99),
+      '-',
+      '-',
+      '-',
+    ]);
   } finally {
     await stopDaemon(d);
   }
@@ -424,6 +464,8 @@ export async function runSetupSuite(opts: SetupOptions = {}): Promise<SuiteResul
           `The fence (one nf_tables transaction, ${fmt(fe.p50)} ms alone) goes in on a pool thread while the links are built, so a setup pays ` +
             `only what of it outlasts the build; "floor + fence" is the same work done one after the other, and tapwire's ` +
             `1-concurrent setup p50 is ${ratio(tapwireP50, f.p50 + fe.p50)} that.`,
+          'Dual-stack: the same pod with fd00:N::2/64 and a link-local IPv6 gateway; its setup adds the IPv6 plan, ' +
+            'disable_ipv6 on the veth and tap, and a DHCPv6 server and router advertiser on the bridge.',
           'setups/s: sandboxes set up divided by the wall time of all their setups (for the reference and floor rows: 1000/p50).',
         ],
       },

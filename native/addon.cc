@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNft(env, exports);
   InitNlBatch(env, exports);
   InitMount(env, exports);
+  InitIcmp6(env, exports);
   return exports;
 }
 

@@ -11,4 +11,5 @@ void InitSock(Napi::Env env, Napi::Object exports);
 void InitNft(Napi::Env env, Napi::Object exports);
 void InitNlBatch(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
+void InitIcmp6(Napi::Env env, Napi::Object exports);
 }  // namespace tapwire

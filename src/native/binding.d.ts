@@ -46,6 +46,11 @@ export interface Binding {
   tapInfo(fd: number): TapInfo;
   bindMount(source: string, target: string): void;
   udpSocketBoundToDevice(ifname: string, port: number): number;
+  udp6SocketBoundToDevice(ifname: string, port: number): number;
+  icmp6Open(ifname: string): number;
+  sock6Watch(fd: number, cb: (data: Buffer, from: string, port: number, hopLimit: number) => void): void;
+  sock6Close(fd: number): void;
+  sock6Send(fd: number, dst: string, port: number, src: string, data: Buffer): void;
   unixDatagramSend(path: string, data: Buffer): void;
   ifIndex(ifname: string): number;
   nftRun(script: string, json: boolean): NftRunResult;

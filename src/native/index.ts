@@ -188,6 +188,47 @@ export function udpSocketBoundToDevice(ifname: string, port: number): number {
   return native.udpSocketBoundToDevice(ifname, port);
 }
 
+/**
+ * A UDP/IPv6 socket bound to [::]:port on ifname and joined to ff02::1:2 there (the DHCPv6
+ * servers' group), in the calling thread's namespace. Watch it with sock6Watch, not dgram
+ * (dgram fails to name a link-local peer whose interface is in another netns).
+ */
+export function udp6SocketBoundToDevice(ifname: string, port: number): number {
+  checkIfname('ifname', ifname);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be 0..65535, got ${String(port)}`);
+  }
+  return native.udp6SocketBoundToDevice(ifname, port);
+}
+
+/**
+ * A raw ICMPv6 socket on ifname (calling thread's namespace) that receives Router
+ * Solicitations only, sends with hop limit 255, and may send from an address the netns
+ * does not own (IPV6_FREEBIND). Watch it with sock6Watch; close it with sock6Close.
+ */
+export function icmp6Open(ifname: string): number {
+  checkIfname('ifname', ifname);
+  return native.icmp6Open(ifname);
+}
+
+/** Calls cb for each datagram the socket receives, from the event loop (no thread); does not keep the process up. */
+export function sock6Watch(fd: number, cb: (data: Buffer, from: string, port: number, hopLimit: number) => void): void {
+  checkFd('fd', fd);
+  native.sock6Watch(fd, cb);
+}
+
+/** Stops watching (if watched) and closes the socket. */
+export function sock6Close(fd: number): void {
+  checkFd('fd', fd);
+  native.sock6Close(fd);
+}
+
+/** One datagram to [dst]:port on the socket's interface, from src ('::': the kernel chooses). */
+export function sock6Send(fd: number, dst: string, port: number, src: string, data: Buffer): void {
+  checkFd('fd', fd);
+  native.sock6Send(fd, dst, port, src, data);
+}
+
 /** Sends one datagram to a Unix datagram socket ('@name' = abstract), e.g. NOTIFY_SOCKET. */
 export function unixDatagramSend(socketPath: string, data: Buffer): void {
   native.unixDatagramSend(socketPath, data);

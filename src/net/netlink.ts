@@ -45,12 +45,16 @@ import {
   type RtnlAddress,
   type RtnlLink,
   type RtnlRoute,
+  parseNeighMessage,
+  RTM_GETNEIGH,
+  RTM_NEWNEIGH,
+  type RtnlNeighbour,
 } from './rtnl-parse';
 
 export { ipFromBuffer, ipToBuffer } from './addr-text';
 export { macFromBuffer, macToBuffer } from './mac';
 export type { RouteSpec } from './rtnl-messages';
-export type { RtnlAddress, RtnlRoute } from './rtnl-parse';
+export type { RtnlAddress, RtnlNeighbour, RtnlRoute } from './rtnl-parse';
 
 /** A failed netlink operation: "failed to <verb> <object> in netns <path>: <CODE>". */
 export class NetError extends Error {
@@ -400,6 +404,15 @@ export class NetlinkHandle {
       .filter((x): x is RtnlAddress => x !== undefined);
   }
 
+  /** The neighbour entries of link `ifindex`, both families. */
+  async neighboursOf(ifindex: number): Promise<RtnlNeighbour[]> {
+    // struct ndmsg, all zero: both families
+    return (await this.dump(RTM_GETNEIGH, Buffer.alloc(12), 'neighbours'))
+      .filter((m) => m.type === RTM_NEWNEIGH)
+      .map((m) => parseNeighMessage(m.data, ifindex))
+      .filter((x): x is RtnlNeighbour => x !== undefined);
+  }
+
   /** Every route of every table that goes out through link `ifindex` (its oif or one of its nexthops). */
   async routesThrough(ifindex: number): Promise<RtnlRoute[]> {
     // struct rtmsg, all zero: both families; RT_TABLE_UNSPEC = every table
@@ -728,6 +741,18 @@ export class NetlinkReader {
           .map((d) => parseRouteMessage(d, ifindex))
           .filter((x): x is RtnlRoute => x !== undefined),
       (nl) => nl.routesThrough(ifindex),
+    );
+  }
+
+  /** The neighbour entries of link `ifindex`, both families. */
+  neighboursOf(ifindex: number): RtnlNeighbour[] | Promise<RtnlNeighbour[]> {
+    return this.read(
+      () =>
+        // struct ndmsg, all zero: both families
+        this.dump(RTM_GETNEIGH, Buffer.alloc(12), RTM_NEWNEIGH, 'neighbours')
+          .map((d) => parseNeighMessage(d, ifindex))
+          .filter((x): x is RtnlNeighbour => x !== undefined),
+      (nl) => nl.neighboursOf(ifindex),
     );
   }
 

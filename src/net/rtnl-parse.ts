@@ -265,3 +265,35 @@ export function parseLinkMessage(data: Buffer): RtnlLink | undefined {
     group: group && group.length >= 4 ? group.readUInt32LE(0) : 0,
   };
 }
+
+export const RTM_NEWNEIGH = 28;
+export const RTM_GETNEIGH = 30;
+const NDA_DST = 1;
+const NDA_LLADDR = 2;
+
+/** One neighbour entry of a link, as the kernel reports it (RTM_GETNEIGH). */
+export interface RtnlNeighbour {
+  family: 4 | 6;
+  address: string;
+  /** lower-case aa:bb:..; absent while unresolved */
+  mac?: string;
+  /** NUD_* state bits */
+  state: number;
+}
+
+/** One RTM_NEWNEIGH payload (struct ndmsg + attributes) if it is on ifindex. */
+export function parseNeighMessage(data: Buffer, ifindex: number): RtnlNeighbour | undefined {
+  if (data.length < 12) return undefined;
+  const family = familyOf(data.readUInt8(0));
+  if (!family || data.readInt32LE(4) !== ifindex) return undefined;
+  const a = attrs(data.subarray(12));
+  const dst = a.get(NDA_DST);
+  if (!dst || (dst.length !== 4 && dst.length !== 16)) return undefined;
+  const ll = a.get(NDA_LLADDR);
+  return {
+    family,
+    address: ipFromBuffer(dst),
+    ...(ll?.length === 6 ? { mac: [...ll].map((b) => b.toString(16).padStart(2, '0')).join(':') } : {}),
+    state: data.readUInt16LE(8),
+  };
+}

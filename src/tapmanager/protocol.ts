@@ -180,10 +180,12 @@ export interface GuestNic {
   model: string;
   queues: number;
   vnetHdr: boolean;
-  /** absent on an L2-only NIC (l2Only) */
+  /** absent on an L2-only NIC (l2Only) and an IPv6-only one (ipv6) */
   ip?: string;
   prefixLen?: number;
   gateway?: string;
+  /** on an IPv6-only NIC: the addresses the guest gets by DHCPv6 (no IPv4, no DHCPv4 server) */
+  ipv6?: string[];
   /** no IP handed over and no DHCP server: the pod interface bridged as it is */
   l2Only?: boolean;
   /** a masquerade NIC: the guest network, the pod's own addresses (kept) and the NAT rules */

@@ -2,7 +2,7 @@
 // (schema.ts: types, sizes, formats, unknown fields), then what needs more than the
 // request: the netns on disk, the interfaces against it, the guest hostname, queues
 // times NICs. Every error names the field and the value. Returns the NICs to build: the
-// CNI interfaces inside the sandbox that carry an IPv4 address.
+// CNI interfaces inside the sandbox that carry an IPv4 address (an IPv6 one, on an IPv6-only result).
 import * as path from 'node:path';
 import { DHCP_NAME_RULE, isDhcpName } from '../dhcp/lease';
 import { parseCidr } from '../net/addr-text';
@@ -25,7 +25,7 @@ export interface NicInput {
   /** index in cniResult.interfaces (or 0 when the result lists none) */
   cniIndex: number;
   ifname: string;
-  /** the CNI IPv4 address for this interface, 'a.b.c.d/len' */
+  /** the CNI IPv4 address for this interface, 'a.b.c.d/len' (an IPv6 one on an IPv6-only result) */
   cniAddress: string;
   cniGateway?: string;
 }
@@ -72,8 +72,10 @@ function checkInterfaces(res: CniResult, netnsPath: string, at = 'cniResult'): v
 
 /** The NICs a setup builds, from the CNI result. */
 export function nicsFromResult(res: CniResult): NicInput[] {
-  const v4 = (res.ips ?? []).map((ip, i) => ({ ip, i })).filter(({ ip }) => parseCidr(ip.address)?.family === 4);
-  if (v4.length === 0) throw badInput('cniResult.ips', res.ips, 'no IPv4 address to hand to the guest');
+  // IPv4 addresses; on an IPv6-only result, its IPv6 ones (the guest gets them by DHCPv6)
+  const all = (res.ips ?? []).map((ip, i) => ({ ip, i, family: parseCidr(ip.address)?.family }));
+  const v4 = all.some((x) => x.family === 4) ? all.filter((x) => x.family === 4) : all.filter((x) => x.family === 6);
+  if (v4.length === 0) throw badInput('cniResult.ips', res.ips, 'no IPv4 or IPv6 address to hand to the guest');
   const ifaces = res.interfaces ?? [];
   if (ifaces.length === 0) {
     const first = v4[0]!.ip;
@@ -136,7 +138,7 @@ export function guestHostname(req: Pick<SetupRequest, 'hostname' | 'podName'>): 
 
 const NAME_RULE = dnsNameRule(DHCP_NAME_RULE);
 
-/** The NICs of a request without `nics`: one bridge NIC per CNI interface with an IPv4 address. */
+/** The NICs of a request without `nics`: one bridge NIC per CNI interface with an IPv4 address (IPv6 if none has). */
 function legacySpecs(req: SetupRequest, inputs: NicInput[], defaultModel: string): NicSpec[] {
   return inputs.map((input) => ({
     binding: 'bridge',
@@ -231,8 +233,8 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
           );
         }
       }
-      if (!(n.cniResult.ips ?? []).some((ip) => parseCidr(ip.address)?.family === 4))
-        throw badInput(`${at}.cniResult.ips`, n.cniResult.ips, 'no IPv4 address to hand to the guest');
+      if (!(n.cniResult.ips ?? []).some((ip) => parseCidr(ip.address)?.family !== undefined))
+        throw badInput(`${at}.cniResult.ips`, n.cniResult.ips, 'no IPv4 or IPv6 address to hand to the guest');
     }
     out.push({
       name: n.name,

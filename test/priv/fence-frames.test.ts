@@ -84,6 +84,74 @@ DHCP.push(
   { name: 'client with IP options QinQ', frame: { ipOptions: true, encap: 'qinq' }, expect: ['qinq_ipopt'] },
   { name: 'client in three tags', frame: { encap: 'vlan3' }, expect: ['vlan3'] },
 );
+/** DHCPv6 and router discovery/redirect frames; `guest` = as the guest sends them (prerouting drops its RAs and redirects). */
+function v6Cases(guest: boolean): Case[] {
+  const out: Case[] = [];
+  const icmp = (t: number, kernel: string, fixed: string): void => {
+    const own = guest && t !== 133 ? [`nic0_guest_${t === 134 ? 'ra' : 'redirect'}`] : undefined;
+    const f = { ipv6: 'icmp6' as const, icmpType: t };
+    out.push(
+      { name: `icmp6 ${t} untagged`, frame: f, expect: own ?? [kernel] },
+      {
+        name: `icmp6 ${t} 802.1Q`,
+        frame: { ...f, encap: 'dot1q' },
+        expect: own ? [...own, `vlan6_${fixed}`] : [kernel, `vlan6_${fixed}`],
+      },
+      {
+        name: `icmp6 ${t} 802.1ad`,
+        frame: { ...f, encap: 'dot1ad' },
+        expect: own ? [...own, `vlan6_${fixed}`] : [kernel, `vlan6_${fixed}`],
+      },
+      { name: `icmp6 ${t} QinQ`, frame: { ...f, encap: 'qinq' }, expect: [`qinq6_${fixed}`] },
+      { name: `icmp6 ${t} hop-by-hop`, frame: { ...f, ipOptions: true }, expect: own ?? [kernel] },
+      {
+        name: `icmp6 ${t} hop-by-hop 802.1Q`,
+        frame: { ...f, ipOptions: true, encap: 'dot1q' },
+        expect: [...(own ?? [kernel]), 'vlan6_ext'],
+      },
+      { name: `icmp6 ${t} hop-by-hop QinQ`, frame: { ...f, ipOptions: true, encap: 'qinq' }, expect: ['qinq6_ext'] },
+    );
+  };
+  icmp(133, 'icmp6_router', 'router');
+  icmp(134, 'icmp6_router', 'router');
+  icmp(137, 'icmp6_redirect', 'redirect');
+  for (const [kind, sport, dport] of [
+    ['dhcp6 client', 546, 547],
+    ['dhcp6 server', 547, 546],
+  ] as const) {
+    const f = { ipv6: 'udp' as const, sport, dport };
+    out.push(
+      { name: `${kind} untagged`, frame: f, expect: ['udp6_dport'] },
+      { name: `${kind} 802.1Q`, frame: { ...f, encap: 'dot1q' }, expect: ['udp6_dport', 'vlan6_dport'] },
+      { name: `${kind} 802.1ad`, frame: { ...f, encap: 'dot1ad' }, expect: ['udp6_dport', 'vlan6_dport'] },
+      { name: `${kind} QinQ`, frame: { ...f, encap: 'qinq' }, expect: ['qinq6_dport'] },
+      { name: `${kind} first fragment`, frame: { ...f, firstFragment: true }, expect: ['udp6_dport'] },
+      {
+        name: `${kind} first fragment 802.1Q`,
+        frame: { ...f, firstFragment: true, encap: 'dot1q' },
+        expect: ['udp6_dport', 'vlan6_ext'],
+      },
+      { name: `${kind} hop-by-hop QinQ`, frame: { ...f, ipOptions: true, encap: 'qinq' }, expect: ['qinq6_ext'] },
+    );
+  }
+  out.push({
+    name: 'dhcp6 server sport only',
+    frame: { ipv6: 'udp', sport: 547, dport: 5000 },
+    expect: ['udp6_sport'],
+  });
+  out.push({
+    name: 'dhcp6 server sport only QinQ',
+    frame: { ipv6: 'udp', sport: 547, dport: 5000, encap: 'qinq' },
+    expect: ['qinq6_sport'],
+  });
+  return out;
+}
+/** What must cross: neighbour discovery proper (NS 135, NA 136) and other IPv6 UDP, in every encapsulation. */
+const CONTROL6: Case[] = (['none', 'dot1q', 'dot1ad', 'qinq'] as const).flatMap((encap) => [
+  { name: `icmp6 135 ${encap}`, frame: { ipv6: 'icmp6' as const, icmpType: 135, encap }, expect: [] },
+  { name: `icmp6 136 ${encap}`, frame: { ipv6: 'icmp6' as const, icmpType: 136, encap }, expect: [] },
+  { name: `udp6 5000 ${encap}`, frame: { ipv6: 'udp' as const, sport: 5000, dport: 5001, encap }, expect: [] },
+]);
 const CONTROL: Case[] = (['none', 'dot1q', 'dot1ad', 'qinq'] as const).flatMap((encap) => [
   { name: `udp 5000 ${encap}`, frame: { sport: 5000, dport: 5001, encap }, expect: [] },
   {
@@ -138,7 +206,7 @@ describePrivileged('fence (real frames)', () => {
       } else {
         moved = delta(before, await counters(sb));
       }
-      const allowed = c.expect.map((s) => `nic0_${dir_}_${s}`);
+      const allowed = c.expect.map((s) => (s.startsWith('nic0_') ? s : `nic0_${dir_}_${s}`));
       expect({ case: c.name, moved: Object.keys(moved).length ? moved : 'nothing' }).toEqual({
         case: c.name,
         moved: allowed.length ? { [Object.keys(moved).find((k) => allowed.includes(k)) ?? allowed[0]!]: 1 } : 'nothing',
@@ -216,6 +284,55 @@ describePrivileged('fence (real frames)', () => {
     expect(scan.dhcp).toHaveLength(DHCP.length);
   });
 
+  it('drops DHCPv6, RS, RA and redirects in every encapsulation from the guest; NS, NA and other UDP pass', async () => {
+    await applyFence(sb.pod.path, TABLE, [NIC]);
+    await run(
+      'guest6',
+      sb.guest,
+      'g0',
+      GUEST_MAC,
+      'out',
+      [...v6Cases(true), ...CONTROL6],
+      [{ ns: sb.node, ifname: 'n0' }],
+    );
+  });
+
+  it('drops a rogue RA, redirect or DHCPv6 server on the pod network before the guest and br0', async () => {
+    await applyFence(sb.pod.path, TABLE, [NIC]);
+    await run(
+      'node6',
+      sb.node,
+      'n0',
+      macOf(sb.node, 'n0'),
+      'in',
+      [...v6Cases(false), ...CONTROL6],
+      [
+        { ns: sb.guest, ifname: 'g0' },
+        { ns: sb.pod, ifname: 'br0' },
+      ],
+    );
+  });
+
+  it('drops the RAs and DHCPv6 that br0 itself sends out the veth (tags inline)', async () => {
+    await applyFence(sb.pod.path, TABLE, [NIC]);
+    const inline = v6Cases(false).map((c) => ({
+      ...c,
+      expect:
+        c.frame.encap === 'dot1q' || c.frame.encap === 'dot1ad'
+          ? c.expect.filter((e) => !e.startsWith('udp6_') && !e.startsWith('icmp6_'))
+          : c.expect,
+    }));
+    await run(
+      'br06',
+      sb.pod,
+      'br0',
+      macOf(sb.pod, 'br0'),
+      'out',
+      [...inline, ...CONTROL6],
+      [{ ns: sb.node, ifname: 'n0' }],
+    );
+  });
+
   it('drops frames from the tap with a source MAC other than the guest MAC', async () => {
     await applyFence(sb.pod.path, TABLE, [NIC]);
     const cap = await startCapture(sb.node, 'n0', path.join(dir, 'spoof.pcap'));
@@ -280,7 +397,7 @@ describePrivileged('fence (real frames)', () => {
     const list = await readFenceCounters(sb.pod.path, TABLE);
     expect(list.map((c) => c.name)).toEqual(fenceCounterNames([NIC]));
     expect(list.find((c) => c.name === 'nic0_in_udp_dport')).toMatchObject({ packets: 1 });
-    expect(sb.pod.exec('nft', ['list', 'table', 'bridge', TABLE]).match(/ drop$/gm)).toHaveLength(24);
+    expect(sb.pod.exec('nft', ['list', 'table', 'bridge', TABLE]).match(/ drop$/gm)).toHaveLength(62);
 
     await removeFence(sb.pod.path, TABLE);
     expect(await fenceExists(sb.pod.path, TABLE)).toBe(false);

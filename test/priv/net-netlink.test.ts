@@ -96,14 +96,15 @@ describePrivileged('netlink handle', () => {
       const adds = Array.from({ length: n }, (_, i) => routeChange('add', { dst: dst(i), gateway: '10.1.0.1', oif }));
       expect(await nl.batch(adds)).toEqual(Array(n).fill(undefined));
       expect(ns.ip('-4', 'route', 'show', 'proto', 'static').trim().split('\n')).toHaveLength(n);
-      // an add of a route that is there replaces it; append keeps both; a delete of one not there: ESRCH
+      // an add of a route that is there: EEXIST (it never replaces another's route, and says
+      // so); append keeps both; a delete of one not there: ESRCH
       const again = await nl.batch([
         routeChange('add', { dst: dst(0), gateway: '10.1.0.1', oif, metric: 0 }),
         routeChange('append', { dst: dst(1), gateway: '10.1.0.3', oif }),
         routeChange('delete', { dst: '10.99.0.0/16', oif }),
         routeChange('add', { dst: '10.98.0.0/16', gateway: '10.7.7.7', oif }),
       ]);
-      expect(again.map((e) => e?.code)).toEqual([undefined, undefined, 'ESRCH', 'ENETUNREACH']);
+      expect(again.map((e) => e?.code)).toEqual(['EEXIST', undefined, 'ESRCH', 'ENETUNREACH']);
       expect(String(again[2])).toContain(`failed to delete route 10.99.0.0/16 in netns ${ns.path}: ESRCH`);
       expect(ns.ip('-4', 'route', 'show', dst(1))).toContain('10.1.0.3');
       const dels = Array.from({ length: n }, (_, i) =>

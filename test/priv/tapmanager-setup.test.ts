@@ -10,6 +10,7 @@ import { RecordStore } from '../../src/tapmanager/store';
 import { silentLogger } from '../../src/util/log';
 import { removeAllNetns } from '../helpers/netns';
 import { makePod, podState } from '../helpers/pod';
+import { dadDone } from '../helpers/ip-dump';
 import { describePrivileged } from '../helpers/privileged';
 
 describePrivileged('tapmanager setup/teardown', () => {
@@ -36,6 +37,7 @@ describePrivileged('tapmanager setup/teardown', () => {
 
   it('builds br0 + tap0 around the veth, hands the guest its MAC and restores it exactly', async () => {
     const p = makePod({ ipv6: true });
+    await dadDone(p.pod, ['eth0']); // IPv6 comes back settled: compare it settled
     const before = podState(p.pod);
     const res = await mgr.setup({ sandboxId: 'sb-one', netnsPath: p.pod.path, cniResult: p.cniResult });
     expect(res.netKey).toMatch(/^sb-one:[A-Za-z0-9_-]{32}$/);
@@ -58,7 +60,9 @@ describePrivileged('tapmanager setup/teardown', () => {
     expect(links).toContain('tun type tap');
     expect(p.pod.ip('-o', 'link', 'show', 'eth0')).not.toContain(p.mac);
     expect(p.pod.ip('-4', '-o', 'addr', 'show', 'eth0')).toBe('');
-    expect(p.pod.ip('-6', '-o', 'addr', 'show', 'eth0')).toContain(`fd00:`); // IPv6 left alone
+    // a bridge port speaks no IPv6: its link-local was made from the MAC the guest now has
+    expect(p.pod.ip('-6', '-o', 'addr', 'show', 'eth0')).toBe('');
+    expect(p.pod.sh('cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6').trim()).toBe('1');
     expect(p.pod.ip('-4', '-o', 'addr', 'show', 'br0')).toContain('169.254.254.2/24');
     expect(p.pod.ip('neigh', 'show', 'dev', 'br0')).toContain(`${p.ip} lladdr ${p.mac} PERMANENT`);
     expect(p.pod.exec('ss', ['-H', '-lun', 'sport = :67'])).toContain('%br0:67');
@@ -86,6 +90,7 @@ describePrivileged('tapmanager setup/teardown', () => {
       net: (Number(p.ip.split('.')[1]) % 200) + 1,
       mtu: 1500,
     });
+    await dadDone(p.pod, ['eth0', 'net1']); // IPv6 comes back settled: compare it settled
     const before = podState(p.pod);
     const cniResult = {
       ...p.cniResult,
@@ -105,6 +110,7 @@ describePrivileged('tapmanager setup/teardown', () => {
 
   it('refuses bad input with errors naming the field and value, touching nothing', async () => {
     const p = makePod();
+    await dadDone(p.pod, ['eth0']); // IPv6 comes back settled: compare it settled
     const before = podState(p.pod);
     const base = { sandboxId: 'sb-bad', netnsPath: p.pod.path, cniResult: p.cniResult };
     await expect(
@@ -149,6 +155,7 @@ describePrivileged('tapmanager setup/teardown', () => {
       await mgr.close();
       mgr = await newManager(step);
       const p = makePod({ ipv6: true });
+      await dadDone(p.pod, ['eth0']); // IPv6 comes back settled: compare it settled
       const before = podState(p.pod);
       await expect(
         mgr.setup({ sandboxId: `sb-fail${step}`, netnsPath: p.pod.path, cniResult: p.cniResult }),
@@ -161,6 +168,7 @@ describePrivileged('tapmanager setup/teardown', () => {
 
   it('puts its taps and bridges in the tapwire link group and deletes them in one batch; a foreign link in that group makes it delete one by one and spare the stranger', async () => {
     const p = makePod();
+    await dadDone(p.pod, ['eth0']); // IPv6 comes back settled: compare it settled
     const before = podState(p.pod);
     await mgr.setup({ sandboxId: 'sb-grp', netnsPath: p.pod.path, cniResult: p.cniResult });
     const group = `group ${LINK_GROUP}`;

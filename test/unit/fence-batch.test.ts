@@ -32,7 +32,7 @@ describe('fenceBatch', () => {
     const acked = h.filter(([, flags]) => flags & 0x4);
     expect(acked.map((x) => x[2])).toEqual([b.seqs[b.seqs.length - 1]!.seq]);
     expect(b.seqs.slice(0, 2).map((s) => s.what)).toEqual(['add table bridge tapwire', 'flush table bridge tapwire']);
-    expect(b.seqs.filter((s) => s.what.startsWith('add counter'))).toHaveLength(24);
+    expect(b.seqs.filter((s) => s.what.startsWith('add counter'))).toHaveLength(62);
   });
 
   it('writes each NIC into the shared encoding: same layout, its own names and MAC', () => {
@@ -46,9 +46,9 @@ describe('fenceBatch', () => {
       return n;
     };
     const mac = (m: string): Buffer => Buffer.from(m.split(':').map((x) => parseInt(x, 16)));
-    // veth: the prerouting and postrouting jumps; tap: the spoof rule; MAC: spoof + guestmac
+    // veth: the prerouting and postrouting jumps; tap: the spoof, guest RA and redirect rules; MAC: spoof + guestmac
     expect([count(b.buf, ifname('net1')), count(b.buf, ifname('tapw-x.1')), count(b.buf, mac(OTHER.guestMac))]).toEqual(
-      [2, 1, 2],
+      [2, 3, 2],
     );
     expect([count(b.buf, ifname('eth0')), count(b.buf, mac(NIC.guestMac))]).toEqual([0, 0]);
     expect(fenceBatch('tapwire', [NIC]).buf.equals(a.buf)).toBe(true);

@@ -54,8 +54,8 @@ describe('fenceRuleset', () => {
     ]);
     const inRules = chain(s, 'nic0_in').slice(1);
     const outRules = chain(s, 'nic0_out');
-    expect(inRules).toHaveLength(11);
-    expect(outRules).toHaveLength(11);
+    expect(inRules).toHaveLength(29);
+    expect(outRules).toHaveLength(29);
     expect(inRules[0]).toBe('udp dport 67-68 counter name "nic0_in_udp_dport" drop');
     expect(inRules[1]).toBe('udp sport 67 counter name "nic0_in_udp_sport" drop');
     // untagged, option-less IPv4 UDP first fragment, dport at byte 14+20+2 = 36 (bit 288)
@@ -76,6 +76,32 @@ describe('fenceRuleset', () => {
       '@ll,96,16 @vlan_types @ll,128,16 @vlan_types @ll,160,16 @vlan_types counter name "nic0_in_vlan3" drop',
     );
     expect(outRules.map((l) => l.replace('_out_', '_in_'))).toEqual(inRules);
+  });
+
+  it('fences DHCPv6 and router discovery/redirects both ways on the veth, kernel-parsed and at fixed offsets', () => {
+    const s = fenceRuleset('tapwire', [NIC]);
+    const inRules = chain(s, 'nic0_in').slice(12);
+    expect(inRules.slice(0, 4)).toEqual([
+      'udp dport 546-547 counter name "nic0_in_udp6_dport" drop',
+      'udp sport 547 counter name "nic0_in_udp6_sport" drop',
+      'meta l4proto ipv6-icmp @th,0,8 133-134 counter name "nic0_in_icmp6_router" drop',
+      'meta l4proto ipv6-icmp @th,0,8 137 counter name "nic0_in_icmp6_redirect" drop',
+    ]);
+    // untagged: IPv6 at byte 14, next header at byte 20 (bit 160), UDP/ICMPv6 at byte 54 (bit 432)
+    expect(inRules[4]).toBe('@ll,96,16 0x86dd @ll,160,8 17 @ll,448,16 546-547 counter name "nic0_in_raw6_dport" drop');
+    expect(inRules[6]).toBe('@ll,96,16 0x86dd @ll,160,8 58 @ll,432,8 133-134 counter name "nic0_in_raw6_router" drop');
+    // two tags: IPv6 at byte 22, ICMPv6 type at byte 62 (bit 496)
+    expect(inRules[15]).toContain('@ll,160,16 0x86dd @ll,224,8 58 @ll,496,8 137 counter name "nic0_in_qinq6_redirect"');
+    expect(inRules[16]).toBe(
+      '@ll,96,16 @vlan_types @ll,128,16 0x86dd @ll,192,8 != 6 @ll,192,8 != 17 @ll,192,8 != 58 counter name "nic0_in_vlan6_ext" drop',
+    );
+    // the guest sends no RA or redirect anywhere
+    expect(chain(s, 'prerouting')).toEqual(
+      expect.arrayContaining([
+        'iifname "tap0" meta l4proto ipv6-icmp @th,0,8 134 counter name "nic0_guest_ra" drop',
+        'iifname "tap0" meta l4proto ipv6-icmp @th,0,8 137 counter name "nic0_guest_redirect" drop',
+      ]),
+    );
   });
 
   it('drops frames from the veth that carry the guest MAC (hairpin reflections), before the bridge learns them', () => {
@@ -99,11 +125,11 @@ describe('fenceRuleset', () => {
   it('names one counter per rule, per NIC, in rule order', () => {
     const s = fenceRuleset('t', [NIC, NIC1]);
     const names = fenceCounterNames([NIC, NIC1]);
-    expect(names).toHaveLength(48);
-    expect(new Set(names).size).toBe(48);
-    expect(names[0]).toBe('nic0_spoof');
-    expect(names[1]).toBe('nic0_in_guestmac');
-    expect(names[24]).toBe('nic1_spoof');
+    expect(names).toHaveLength(124);
+    expect(new Set(names).size).toBe(124);
+    expect(names.slice(0, 4)).toEqual(['nic0_spoof', 'nic0_guest_ra', 'nic0_guest_redirect', 'nic0_in_guestmac']);
+    expect(names[62]).toBe('nic1_spoof');
+    expect(names).toContain('nic1_out_qinq6_router');
     expect(names).toContain('nic1_out_qinq_dport');
     for (const n of names) expect(s).toContain(`  counter ${n} { }`);
     expect(

@@ -9,6 +9,7 @@
 import type { CniResult, DnsConfig } from '../../cni/result';
 import type { StaticLease } from '../../dhcp/server';
 import type { LinkState, NetlinkHandle } from '../../net/netlink';
+import type { NeighbourReader } from '../ipv6-nic';
 import type { VethReader } from '../plan/read-veth';
 import type { Logger } from '../../util/log';
 import type { FenceNic } from '../fence/types';
@@ -74,7 +75,7 @@ export interface PlanContext {
   /** the netns's links as the setup found them, before anything changed */
   podLinks: readonly LinkState[];
   /** the setup's reader of the netns (reads go on it, not on sockets of their own) */
-  reader: VethReader;
+  reader: VethReader & NeighbourReader;
   dns?: DnsConfig;
   log: Logger;
 }
@@ -96,6 +97,11 @@ export interface UndoContext extends ApplyContext {
   warn: (message: string) => void;
   /** a link this sandbox did not make, or one that is gone: left alone, logged */
   leftAlone: (message: string) => void;
+  /**
+   * Shared by the undoLast pass: set once a NIC's IPv6 came back on, so that the pod
+   * interfaces after it cycle theirs too (ipv6-nic.ts restoreVethIpv6)
+   */
+  ipv6Reenabled?: boolean;
 }
 
 export interface CheckContext {
@@ -128,6 +134,13 @@ export interface PodBinding {
   apply(ctx: ApplyContext, nic: NicRecord): Promise<void>;
   /** Undoes apply (any part of it, or none), each step on its own; never throws. */
   undo(ctx: UndoContext, nic: NicRecord): Promise<UndoError[]>;
+  /**
+   * The last part of undo, when a binding has one: called once every NIC's undo is done,
+   * in the order of the pod interfaces' indexes (the bridge puts IPv6 back only once every
+   * veth has its MAC again, so that the kernel re-makes their link-local routes in the
+   * order the interfaces were made, which their indexes follow).
+   */
+  undoLast?(ctx: UndoContext, nic: NicRecord): Promise<UndoError[]>;
   /** After a restart: how a ready NIC drifted from its record, repairing what it can. */
   check(ctx: CheckContext, nic: NicRecord): Promise<string[]>;
   /** The NIC as setup's reply shows it. */

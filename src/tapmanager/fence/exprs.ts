@@ -16,6 +16,7 @@ const META = { IIFNAME: 6, OIFNAME: 7, L4PROTO: 16 };
 const BASE = { LL: 0, TRANSPORT: 2 };
 const CMP = { EQ: 0, NEQ: 1, LTE: 3, GTE: 5 };
 const IPPROTO_UDP = 17;
+const IPPROTO_ICMPV6 = 58;
 /** NFTA_SET_ID of the VLAN set in the batch that defines it, so rules can name it before the commit */
 export const SET_ID = 1;
 
@@ -166,6 +167,12 @@ function writeMatches(x: Exprs, matches: readonly Match[]): void {
         x.cmp(CMP.EQ, IPPROTO_UDP, 1);
         x.payload(BASE.TRANSPORT, m.field === 'dport' ? 2 : 0, 2);
         x.compare(m.value, false, 2);
+        break;
+      case 'icmp6':
+        x.meta(META.L4PROTO);
+        x.cmp(CMP.EQ, IPPROTO_ICMPV6, 1);
+        x.payload(BASE.TRANSPORT, 0, 1);
+        x.compare(m.value, false, 1);
         break;
       case 'raw': {
         const offset = Math.floor(m.bit / 8);

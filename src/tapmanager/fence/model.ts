@@ -16,6 +16,8 @@ export type Match =
   | { kind: 'ether_saddr'; neq: boolean; mac: string }
   /** the kernel's own UDP parse (meta l4proto udp, then the transport header) */
   | { kind: 'udp'; field: 'sport' | 'dport'; value: Value }
+  /** the kernel's own ICMPv6 parse (meta l4proto ipv6-icmp, then the type byte) */
+  | { kind: 'icmp6'; value: Value }
   /** `len` bits at bit offset `bit` of the link-layer header, as on the wire */
   | { kind: 'raw'; bit: number; len: number; neq: boolean; value: Value; hex?: boolean };
 
@@ -49,7 +51,7 @@ const raw = (bit: number, len: number, value: Value, o: { neq?: boolean; hex?: b
   ...(o.hex ? { hex: true } : {}),
 });
 
-/** The ethertype chain leading to IPv4, and where the IP header starts (bytes). */
+/** The ethertype chain leading to IPv4 (or IPv6), and where the IP header starts (bytes). */
 interface Encap {
   name: 'raw' | 'vlan' | 'qinq';
   matches: Match[];
@@ -105,7 +107,56 @@ function makeDhcpMatches(): [string, Match[]][] {
   return out;
 }
 
-const DHCP_MATCHES = makeDhcpMatches();
+const DHCP6_DPORTS: Value = { lo: 546, hi: 547 };
+/** ICMPv6 types: Router Solicitation and Advertisement (RFC 4861 4.1-4.2), and Redirect (4.5). */
+const ND_ROUTER: Value = { lo: 133, hi: 134 };
+const ND_REDIRECT = 137;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const IPPROTO_ICMPV6 = 58;
+
+/** ethertype IPv6 at bit offset `bit`; the IPv6 encapsulations, as ENCAPS for IPv4 */
+const ipv6At = (bit: number): Match => raw(bit, 16, 0x86dd, { hex: true });
+const ENCAPS6: Encap[] = [
+  { name: 'raw', matches: [ipv6At(96)], ip: 14 },
+  { name: 'vlan', matches: [raw(96, 16, 'vlan_types'), ipv6At(128)], ip: 18 },
+  { name: 'qinq', matches: [raw(96, 16, 'vlan_types'), raw(128, 16, 'vlan_types'), ipv6At(160)], ip: 22 },
+];
+
+function makeDhcp6Matches(): [string, Match[]][] {
+  const out: [string, Match[]][] = [
+    ['udp6_dport', [{ kind: 'udp', field: 'dport', value: DHCP6_DPORTS }]],
+    ['udp6_sport', [{ kind: 'udp', field: 'sport', value: 547 }]],
+    ['icmp6_router', [{ kind: 'icmp6', value: ND_ROUTER }]],
+    ['icmp6_redirect', [{ kind: 'icmp6', value: ND_REDIRECT }]],
+  ];
+  for (const e of ENCAPS6) {
+    const bit = e.ip * 8;
+    const next = (proto: number): Match => raw(bit + 48, 8, proto); // next header, byte 6
+    const l4 = bit + 320; // the header right after the fixed 40 bytes
+    out.push([`${e.name}6_dport`, [...e.matches, next(IPPROTO_UDP), raw(l4 + 16, 16, DHCP6_DPORTS)]]);
+    out.push([`${e.name}6_sport`, [...e.matches, next(IPPROTO_UDP), raw(l4, 16, 547)]]);
+    out.push([`${e.name}6_router`, [...e.matches, next(IPPROTO_ICMPV6), raw(l4, 8, ND_ROUTER)]]);
+    out.push([`${e.name}6_redirect`, [...e.matches, next(IPPROTO_ICMPV6), raw(l4, 8, ND_REDIRECT)]]);
+  }
+  for (const e of ENCAPS6.filter((x) => x.name !== 'raw')) {
+    // tagged IPv6 whose first header is an extension header (or anything but TCP, UDP,
+    // ICMPv6) cannot be read at a fixed offset: dropped, as tagged IPv4 with options is
+    const bit = e.ip * 8 + 48;
+    out.push([
+      `${e.name}6_ext`,
+      [
+        ...e.matches,
+        raw(bit, 8, IPPROTO_TCP, { neq: true }),
+        raw(bit, 8, IPPROTO_UDP, { neq: true }),
+        raw(bit, 8, IPPROTO_ICMPV6, { neq: true }),
+      ],
+    ]);
+  }
+  return out;
+}
+
+const DHCP_MATCHES = [...makeDhcpMatches(), ...makeDhcp6Matches()];
 
 /**
  * The fence over already-validated NICs: per NIC, the spoof rule and a jump in
@@ -123,6 +174,24 @@ export function fenceModel(nics: FenceNic[]): FenceModel {
         { kind: 'ether_saddr', neq: true, mac: n.guestMac },
       ],
       counter: `nic${i}_spoof`,
+    });
+    // the guest is no router: its RAs and redirects reach neither the pod network (nic_out
+    // drops them too) nor the pod netns on the bridge
+    pre.push({
+      chain: 'prerouting',
+      matches: [
+        { kind: 'ifname', dir: 'iif', name: n.tap },
+        { kind: 'icmp6', value: 134 },
+      ],
+      counter: `nic${i}_guest_ra`,
+    });
+    pre.push({
+      chain: 'prerouting',
+      matches: [
+        { kind: 'ifname', dir: 'iif', name: n.tap },
+        { kind: 'icmp6', value: ND_REDIRECT },
+      ],
+      counter: `nic${i}_guest_redirect`,
     });
     pre.push({ chain: 'prerouting', matches: [{ kind: 'ifname', dir: 'iif', name: n.veth }], jump: `nic${i}_in` });
     post.push({ chain: 'postrouting', matches: [{ kind: 'ifname', dir: 'oif', name: n.veth }], jump: `nic${i}_out` });

@@ -5,14 +5,15 @@
 //
 //   prerouting  (every frame entering a bridge port, before forward/local delivery)
 //     iifname <tap>  ether saddr != <guest MAC>      drop  nic<i>_spoof
+//     iifname <tap>  ICMPv6 type 134 / 137           drop  nic<i>_guest_ra / _guest_redirect
 //     iifname <veth> jump nic<i>_in
 //   nic<i>_in
 //     ether saddr == <guest MAC>                     drop  nic<i>_in_guestmac
-//     <DHCP in any encapsulation>                    drop  nic<i>_in_<match>
+//     <DHCP, DHCPv6, RS/RA, redirect, any encap>     drop  nic<i>_in_<match>
 //   postrouting (every frame leaving a bridge port, forwarded from the tap or sent by br0)
 //     oifname <veth> jump nic<i>_out
 //   nic<i>_out
-//     <DHCP in any encapsulation>                    drop  nic<i>_out_<match>
+//     <DHCP, DHCPv6, RS/RA, redirect, any encap>     drop  nic<i>_out_<match>
 //
 // A frame of another port costs one comparison per NIC and hook, and the kernel gets
 // the interface match once per NIC instead of once per rule (a transaction's cost grows
@@ -39,7 +40,19 @@
 // Fragments: only a first fragment (fragment offset 0; with MF set or not) carries the
 // UDP header, so only it is matched and dropped; later fragments carry no ports, and
 // without their first fragment they can never be reassembled into a DHCP message.
-// Not covered: DHCPv6 (UDP 546/547) is not fenced; the guest gets no IPv6 from tapwire.
+//
+// IPv6 the same way (the guest gets its IPv6 from the bridge: DHCPv6 and RAs, src/dhcp6 and
+// src/ndp): DHCPv6 is UDP to port 546 or 547, or from 547 (udp6_*, and raw6/vlan6/qinq6_*
+// at fixed offsets past the 40-byte header); router discovery is ICMPv6 133-134 (RS, RA) and
+// 137 (redirect) (icmp6_*, *6_router, *6_redirect). The kernel's parse walks extension
+// headers and takes a first fragment's ports; at fixed offsets, a tagged IPv6 frame whose
+// first header is not TCP, UDP or ICMPv6 (an extension header) is dropped whatever it
+// carries (*6_ext), as tagged IPv4 with options is. Neighbour solicitations and
+// advertisements (135, 136) pass: the guest resolves the pod's real gateway through them.
+// So the bridge's RAs and DHCPv6 never leave through the veth, a rogue RA, redirect or
+// DHCPv6 server behind the veth reaches neither the guest nor br0, and the guest's own RAs
+// and redirects are dropped as they enter (guest_ra, guest_redirect), before the pod netns
+// on br0 could take a route from them.
 //
 // The guest's MAC never legitimately arrives from the pod network. It does when the node
 // side reflects the guest's own frames (the CNI bridge plugin's hairpinMode, kubelet's
@@ -69,6 +82,10 @@ export function matchText(m: Match): string {
       return `ether saddr ${m.neq ? '!= ' : ''}${m.mac}`;
     case 'udp':
       return `udp ${m.field} ${valueText(m.value, false, 16)}`;
+    case 'icmp6':
+      // not `icmpv6 type`: in a bridge table nft would add `ether type ip6`, which a tag
+      // (offloaded or not) hides; the l4proto dependency alone is what the kernel's parse gives
+      return `meta l4proto ipv6-icmp @th,0,8 ${valueText(m.value, false, 8)}`;
     case 'raw':
       return `@ll,${m.bit},${m.len} ${m.neq ? '!= ' : ''}${valueText(m.value, m.hex, m.len)}`;
   }

@@ -65,7 +65,7 @@ function checkGuestMacs(req: SetupRequest, nics: NicRecord[]): void {
 }
 
 function nicSummary(n: NicRecord): string {
-  const addr = n.plan ? `${n.plan.ip}/${n.plan.prefixLen}` : 'L2 only';
+  const addr = n.plan ? `${n.plan.ip}/${n.plan.prefixLen}` : n.plan6 ? n.plan6.addresses.join(',') : 'L2 only';
   return `${n.name ? `${n.name}: ` : ''}${n.veth.ifname}->${n.tap} ${n.model} ${n.guestMac} ${addr}`;
 }
 

@@ -18,6 +18,8 @@ export interface SandboxStatus {
   /** per NIC, in order: what it got, and the routes it could not hand over or put back (NicStatus) */
   nics: NicStatus[];
   dhcp: unknown[];
+  /** per NIC with IPv6: the DHCPv6 server's and the router advertiser's counters */
+  ipv6?: unknown[];
   fence?: { name: string; packets: number; bytes: number }[];
   drift: string[];
   /** per NIC: the live state of its veth, bridge and tap */
@@ -29,6 +31,7 @@ export async function sandboxStatus(ctx: ManagerContext, id: unknown): Promise<S
   const rec = ctx.registry.records.get(sandboxId);
   if (!rec) throw new TapError('ENOENT', `no sandbox ${JSON.stringify(sandboxId)}`, 'sandboxId');
   const dhcp = ctx.dhcp.stats(sandboxId);
+  const ipv6 = ctx.dhcp.stats6(sandboxId);
   let fence;
   let live;
   const ns = pinRecord(ctx, rec);
@@ -66,6 +69,7 @@ export async function sandboxStatus(ctx: ManagerContext, id: unknown): Promise<S
     createdAt: rec.createdAt,
     nics: rec.nics.map((n) => bindingOf(n).status(n)),
     dhcp: dhcp.map((s) => ({ ...s, netns: rec.netnsPath })), // opened as /proc/self/fd/N
+    ...(ipv6.length ? { ipv6 } : {}),
     ...(fence ? { fence } : {}),
     ...(live ? { live } : {}),
     drift: [...(ctx.drift.get(sandboxId) ?? []), ...(ns ? [] : [goneMessage(rec)])],

@@ -1,8 +1,10 @@
 // The undo of everything a setup may have done, each step independent: DHCP stopped,
 // fence removed, the links the NICs made deleted (one batch when it can), then each
-// NIC's binding undoes the rest (in reverse order). Returns typed errors (UndoError).
+// NIC's binding undoes the rest (in reverse order), and finishes (undoLast, in the pod
+// interfaces' order). Returns typed errors (UndoError).
 import { NetlinkHandle } from '../../net/netlink';
 import { bindingOf, UndoError } from '../bindings';
+import type { UndoContext } from '../bindings/types';
 import { removeFence } from '../fence';
 import { linkMark } from '../link-mark';
 import { unpinned } from '../netns-pin';
@@ -67,7 +69,7 @@ async function unbuildIn(
       return false;
     });
     if (batched) await step(ctx, `${op}.links-deleted`, rec.sandboxId);
-    const undo = {
+    const undo: UndoContext = {
       nl,
       nsPath: path,
       mark,
@@ -75,6 +77,9 @@ async function unbuildIn(
       leftAlone: (w: string) => leftAlone.push(w),
     };
     for (const nic of [...rec.nics].reverse()) errors.push(...(await bindingOf(nic).undo(undo, nic)));
+    // the last steps in the order the pod interfaces were made (their indexes), not the NICs'
+    const byIndex = [...rec.nics].sort((a, b) => a.veth.ifindex - b.veth.ifindex);
+    for (const nic of byIndex) errors.push(...((await bindingOf(nic).undoLast?.(undo, nic)) ?? []));
   } finally {
     if (!nlIn) nl.close();
   }

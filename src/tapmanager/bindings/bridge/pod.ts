@@ -4,16 +4,37 @@
 // the spec's). An L2-only NIC (no CNI result) is bridged as it is: nothing stripped, no
 // bridge address, no DHCP server, no fence. The links are built and undone by
 // topology.ts (buildNic, unbuildNic); this module plans, describes and checks.
+// IPv6 (ipv6-nic.ts): a NIC with a CNI result whose interface has global IPv6 addresses
+// also gets plan6 (DHCPv6 + RAs, served by sandbox/dhcp-servers.ts); apply takes IPv6 off
+// the veth (and keeps it off the bridge and tap), undoLast puts it back.
 import { randomBytes } from 'node:crypto';
 import { randomMac } from '../../../net/mac';
 import { TapError, badInput } from '../../errors';
+import { ipv6IsOn, planNicIpv6, restoreVethIpv6, stripVethIpv6, vethHasIpv6 } from '../../ipv6-nic';
+import type { CniResult } from '../../../cni/result';
+import { planDns } from '../../plan/dns';
 import { planGuestNetwork, PlanError } from '../../plan/guest-network';
 import { readVethSnapshot } from '../../plan/read-veth';
 import { planRouteRestore, routeKey } from '../../plan/restore-routes';
 import type { GuestNic } from '../../protocol';
+import type { NicRecord } from '../../record';
 import { BRIDGE_IP, buildNic, nicLinks, ownLink, unbuildNic } from '../../topology';
 import { tapHandOut } from '../tap-hand-out';
 import type { PodBinding } from '../types';
+
+/** Whether the CNI result gives interface `index` (or every interface) an IPv4 address. */
+function cniHasIpv4(cni: CniResult, index: number): boolean {
+  return (cni.ips ?? []).some(
+    (e) =>
+      (e.version === '4' || (typeof e.address === 'string' && !e.address.includes(':'))) &&
+      (e.interface === undefined || e.interface === index),
+  );
+}
+
+/** A NIC that hands the guest an address (IPv4, IPv6 or both); the others are L2-only. */
+export function hasIp(nic: NicRecord): boolean {
+  return nic.plan !== undefined || nic.plan6 !== undefined;
+}
 
 /** A plan's field or message about `cniResult...` as about the NIC's CNI result at `cniField`. */
 function inCni(text: string, cniField: string): string {
@@ -42,30 +63,42 @@ export const bridgePod: PodBinding = {
       throw badInput(spec.field, spec.podInterface, `not found in netns ${ctx.netnsPath} (${(e as Error).message})`);
     });
     let plan;
+    let plan6;
     if (spec.cniResult) {
+      const cni = spec.cniResult;
+      // IPv6-only: neither the pod interface nor its CNI result has IPv4 (no DHCPv4 server then)
+      const v6Only = snap.addrs.every((a) => a.family !== 4) && !cniHasIpv4(cni, spec.cniIndex);
+      let search: readonly string[];
       try {
-        plan = planGuestNetwork({
-          veth: snap,
-          cni: spec.cniResult,
-          cniInterfaceIndex: spec.cniIndex,
-          ...(ctx.dns ? { dns: ctx.dns } : {}),
-          serverId: BRIDGE_IP,
-        });
+        plan = v6Only
+          ? undefined
+          : planGuestNetwork({
+              veth: snap,
+              cni,
+              cniInterfaceIndex: spec.cniIndex,
+              ...(ctx.dns ? { dns: ctx.dns } : {}),
+              serverId: BRIDGE_IP,
+            });
+        search = plan?.search ?? planDns(cni, ctx.dns).search;
       } catch (e) {
         // the plan names fields from the CNI result's root: from the request's, here
         if (e instanceof PlanError)
           throw new TapError('EINVAL', inCni(e.message, spec.cniField), inCni(e.field, spec.cniField));
         throw e;
       }
-      if (snap.addrs.every((a) => a.family !== 4)) {
+      plan6 = await planNicIpv6(ctx.reader, snap, ctx.dns?.servers ?? cni.dns?.nameservers, search);
+      if (!plan && !plan6)
+        throw badInput(spec.field, spec.podInterface, 'has neither an IPv4 nor a global IPv6 address in the pod netns');
+      if (plan && snap.addrs.every((a) => a.family !== 4)) {
         throw badInput(spec.field, spec.podInterface, 'has no IPv4 address in the pod netns');
       }
-      for (const u of plan.unexpressible)
+      for (const u of plan?.unexpressible ?? [])
         ctx.log.warn('route cannot be handed to the guest', {
           sandboxId: ctx.sandboxId,
           route: u.route,
           reason: u.reason,
         });
+      for (const w of plan6?.warnings ?? []) ctx.log.warn(w, { sandboxId: ctx.sandboxId });
     }
     return {
       ...(spec.name !== undefined ? { name: spec.name, binding: 'bridge' as const } : {}),
@@ -79,19 +112,32 @@ export const bridgePod: PodBinding = {
       model: spec.model,
       queues: spec.queues,
       ...(plan ? { plan } : {}),
+      ...(plan6 ? { plan6 } : {}),
       ...(spec.dhcpOptions ? { dhcpOptions: spec.dhcpOptions } : {}),
       ...(spec.ports ? { ports: spec.ports } : {}),
     };
   },
 
-  apply(ctx, nic) {
-    return buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark, ctx.inWindow && (() => ctx.inWindow!(nic)));
+  async apply(ctx, nic) {
+    await buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark, ctx.inWindow && (() => ctx.inWindow!(nic)));
+    // a NIC with IP: the veth stops being an IPv6 host, the bridge and tap never were (ipv6-nic.ts)
+    if (hasIp(nic)) stripVethIpv6(ctx.nsPath, nic.veth, nic.bridge, nic.tap);
   },
 
   undo(ctx, nic) {
     const current = (ifname: string) =>
       readVethSnapshot(ctx.nsPath, ifname, { alsoKeys: nic.veth.routes.map(routeKey) });
     return unbuildNic(ctx.nl, nic, ctx.mark, current, ctx.warn, ctx.leftAlone);
+  },
+
+  // IPv6 back (after every NIC's undo, in the pod interfaces' order: each veth has its MAC
+  // again). An L2-only NIC never lost it, but cycles it once an interface before it got
+  // IPv6 back, so that the kernel lists every fe80::/64 and ff00::/8 as before.
+  async undoLast(ctx, nic) {
+    if (!hasIp(nic) && !ctx.ipv6Reenabled) return [];
+    const r = await restoreVethIpv6(ctx.nl, nic.veth, ctx.ipv6Reenabled === true);
+    if (r.reenabled) ctx.ipv6Reenabled = true;
+    return r.errors;
   },
 
   async check(ctx, nic) {
@@ -111,6 +157,11 @@ export const bridgePod: PodBinding = {
     if (!veth) drift.push(`veth ${nic.veth.ifname} missing`);
     if (br && veth && veth.master !== br.index) drift.push(`veth ${nic.veth.ifname} not enslaved to ${nic.bridge}`);
     if (br && tap && tap.master !== br.index) drift.push(`tap ${nic.tap} not enslaved to ${nic.bridge}`);
+    // IPv6 stays off the veth while it is a port (ipv6-nic.ts): off again if it came back
+    if (veth && hasIp(nic) && vethHasIpv6(nic.veth) && ipv6IsOn(ctx.nl.netns, nic.veth.ifname)) {
+      stripVethIpv6(ctx.nl.netns, nic.veth, nic.bridge, nic.tap);
+      drift.push(`veth ${nic.veth.ifname} had IPv6 on: turned off`);
+    }
     for (const l of [br, tap]) {
       if (!l || l.alias === mark) continue;
       await ctx.nl.setLink(l.index, l.name, { alias: mark });
@@ -137,7 +188,9 @@ export const bridgePod: PodBinding = {
             prefixLen: n.plan.prefixLen,
             ...(n.plan.routers[0] ? { gateway: n.plan.routers[0] } : {}),
           }
-        : { l2Only: true }),
+        : n.plan6
+          ? { ipv6: n.plan6.addresses }
+          : { l2Only: true }),
     };
   },
 
@@ -147,7 +200,7 @@ export const bridgePod: PodBinding = {
       routes: n.plan?.classlessRoutes ?? [],
       unexpressible: n.plan?.unexpressible ?? [],
       unrestorable: planRouteRestore(n.veth, n.veth.routes).unrestorable,
-      warnings: n.plan?.warnings ?? [],
+      warnings: [...(n.plan?.warnings ?? []), ...(n.plan6?.warnings ?? [])],
     };
   },
 
@@ -176,7 +229,7 @@ export const bridgePod: PodBinding = {
 
   fence(n) {
     // L2-only: no DHCP server to fence in, and the segment's own DHCP (if any) must pass
-    return n.plan ? { bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac } : undefined;
+    return hasIp(n) ? { bridge: n.bridge, veth: n.veth.ifname, tap: n.tap, guestMac: n.guestMac } : undefined;
   },
 
   madeLinks(nic, mark) {

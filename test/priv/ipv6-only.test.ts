@@ -1,0 +1,206 @@
+// An IPv6-only pod (the CNI bridge plugin with one host-local IPv6 range) through
+// tapmanager: the bridge NIC has no IPv4 at all, so no DHCPv4 server runs; the guest (a
+// netns behind tap-relay.py) takes its address with dhclient -6 and its default route
+// from the RA, and reaches a second pod and the node beyond the gateway. A restarted
+// manager recovers the sandbox (turning IPv6 off the veth again, as drift) and serves
+// DHCPv6 and RAs again; teardown restores the pod byte for byte.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { CniRunner, parseConfList, type Attachment } from '../../src/cni';
+import type { CniResult } from '../../src/cni/result';
+import { SandboxManager } from '../../src/tapmanager/sandboxes';
+import { RecordStore } from '../../src/tapmanager/store';
+import { silentLogger } from '../../src/util/log';
+import { waitFor } from '../fixtures/dhcp-net';
+import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { dadDone, ipDump } from '../helpers/ip-dump';
+import { createNetns, removeAllNetns, type TestNetns } from '../helpers/netns';
+import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
+
+const BIN = '/usr/lib/cni';
+const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
+const NODE6 = 'fd00:fe::1';
+
+describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no DHCPv4)', () => {
+  const noTools =
+    requireTools('busybox', 'python3', 'dhclient', 'nsenter') ??
+    (fs.existsSync(`${BIN}/bridge`) ? undefined : `no ${BIN}/bridge`);
+  let dir: string;
+  let store: RecordStore;
+  let mgr: SandboxManager;
+  let relay: ChildProcess | undefined;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-v6only-'));
+    store = new RecordStore(path.join(dir, 'state'));
+    await store.init();
+    mgr = new SandboxManager({ store, log: silentLogger });
+  });
+  afterEach(async () => {
+    await killAll();
+    if (relay && relay.exitCode === null && relay.signalCode === null) {
+      const gone = new Promise((r) => relay!.once('exit', r));
+      relay.kill('SIGKILL');
+      await gone;
+    }
+    relay = undefined;
+    await mgr.close();
+    removeAllNetns();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the guest gets its IPv6 address and default route, reaches pod 2 and the node; a restarted manager serves it again', async (ctx) => {
+    if (noTools) {
+      if (inCI) throw new Error(noTools);
+      return ctx.skip(noTools);
+    }
+    const n = 100 + Math.floor(Math.random() * 100);
+    const node = createNetns('v6onode');
+    node.sh('sysctl -qw net.ipv6.conf.all.forwarding=1');
+    node.ip('addr', 'add', `${NODE6}/128`, 'dev', 'lo');
+    const runner = new CniRunner({ binDirs: [BIN], hostNetns: node.path, cacheDir: path.join(dir, 'cache') });
+    const list = parseConfList(
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'twv6only',
+        plugins: [
+          {
+            type: 'bridge',
+            bridge: 'cni6',
+            isGateway: true,
+            ipam: {
+              type: 'host-local',
+              dataDir: path.join(dir, 'ipam'),
+              ranges: [[{ subnet: `fd00:${n}::/64` }]],
+              routes: [{ dst: '::/0' }],
+            },
+          },
+        ],
+      }),
+    );
+    const pods: { ns: TestNetns; res: CniResult }[] = [];
+    for (const id of ['a', 'b']) {
+      const ns = createNetns(`v6o${id}`);
+      const att: Attachment = {
+        containerId: `v6o${id}`,
+        netns: ns.path,
+        ifName: 'eth0',
+        pod: { podNamespace: 'default', podName: `pod-${id}`, infraContainerId: `v6o${id}` },
+      };
+      const res = await runner.add(list, att);
+      pods.push({ ns, res: { ...res, dns: { nameservers: ['fd00:96::10'], search: ['default.svc.cluster.local'] } } });
+    }
+    const [a, b] = pods as [(typeof pods)[0], (typeof pods)[0]];
+    const ipOf = (p: (typeof pods)[0]): string => p.res.ips![0]!.address.split('/')[0]!;
+    await dadDone(a.ns, ['eth0']);
+    await dadDone(b.ns, ['eth0']);
+    await dadDone(node, ['cni6']);
+    const before = ipDump(a.ns);
+
+    const cniResult: CniResult = {
+      ...a.res,
+      interfaces: a.res.interfaces!.filter((i) => i.sandbox),
+      ips: a.res.ips!.map((i) => ({ ...i, interface: 0 })),
+    };
+    const res = await mgr.setup({ sandboxId: 'sb-v6only', netnsPath: a.ns.path, cniResult });
+    const nic = res.nics[0]!;
+    expect(nic).toMatchObject({ ipv6: [ipOf(a)] });
+    expect(nic.ip).toBeUndefined();
+    expect(nic.l2Only).toBeUndefined();
+    const st = await mgr.status('sb-v6only');
+    expect(st.dhcp).toEqual([]); // no DHCPv4 server
+    expect(st.ipv6).toHaveLength(1);
+
+    const guest = createNetns('v6oguest');
+    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
+    guest.ip('link', 'set', 'g0', 'address', nic.mac);
+    guest.ip('link', 'set', 'r0', 'up');
+    const { fds } = await mgr.fds(res.netKey);
+    let relayOut = '';
+    try {
+      relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], { stdio: ['ignore', 'pipe', 'pipe', fds[0]!] });
+    } finally {
+      fds.forEach((fd) => fs.closeSync(fd));
+    }
+    relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
+    relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
+    await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+    guest.ip('link', 'set', 'g0', 'up');
+    await dadDone(guest, ['g0']);
+
+    const gwLL = /inet6 (fe80::\S+)\/64/.exec(node.ip('-6', 'addr', 'show', 'dev', 'cni6'))![1]!;
+    await waitFor(
+      'IPv6 default route via cni6 from the RA',
+      () => guest.ip('-6', 'route', 'show', 'default').includes(`via ${gwLL} dev g0`) || undefined,
+      20_000,
+      () => `cni6 ${gwLL}; guest routes:\n${guest.ip('-6', 'route', 'show')}`,
+    );
+    const hook = path.join(dir, 'hook6.sh');
+    fs.writeFileSync(
+      hook,
+      '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
+        `env | sort > "${dir}/dhclient6-$reason"\n`,
+      { mode: 0o755 },
+    );
+    const dhclient = (tag: string) =>
+      spawnIn(guest, 'dhclient', [
+        '-d',
+        '-6',
+        '-v',
+        '-sf',
+        hook,
+        '-lf',
+        path.join(dir, `l6-${tag}`),
+        '-pf',
+        path.join(dir, `p6-${tag}`),
+        'g0',
+      ]);
+    // the hook's env dump (sort writes it at once; read until it is there)
+    const boundEnv = () => {
+      const f = path.join(dir, 'dhclient6-BOUND6');
+      return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+    };
+    const p = dhclient('1');
+    await waitFor('dhclient -6 bound', () => boundEnv().includes('new_ip6_address=') || undefined, 20_000, p.output);
+    const bound = boundEnv();
+    expect(bound).toContain(`new_ip6_address=${ipOf(a)}`);
+    expect(bound).toContain('new_dhcp6_name_servers=fd00:96::10');
+    await waitFor(
+      'the IPv6 address applied',
+      () => guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0').includes(ipOf(a)) || undefined,
+    );
+    await dadDone(guest, ['g0']);
+    expect(guest.exec('busybox', ['ping', '-6', '-c', '2', '-W', '3', ipOf(b)])).toMatch(/2 packets received/);
+    expect(guest.exec('busybox', ['ping', '-6', '-c', '2', '-W', '3', NODE6])).toMatch(/2 packets received/);
+
+    // a restarted manager: DHCPv6 and RAs served again from the record
+    await killAll();
+    fs.rmSync(path.join(dir, 'dhclient6-BOUND6'));
+    await mgr.close();
+    // meanwhile IPv6 came back on the veth: the recovery turns it off again, as drift
+    a.ns.sh('sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0');
+    mgr = new SandboxManager({ store, log: silentLogger });
+    await mgr.recover();
+    const st2 = await mgr.status('sb-v6only');
+    expect(st2).toMatchObject({ state: 'ready', drift: ['veth eth0 had IPv6 on: turned off'], dhcp: [] });
+    expect(a.ns.sh('sysctl -n net.ipv6.conf.eth0.disable_ipv6').trim()).toBe('1');
+    expect(st2.ipv6).toHaveLength(1);
+    guest.ip('-6', 'addr', 'flush', 'dev', 'g0', 'scope', 'global');
+    const p2 = dhclient('2');
+    await waitFor(
+      'dhclient -6 bound by the restarted manager',
+      () => boundEnv().includes('new_ip6_address=') || undefined,
+      20_000,
+      p2.output,
+    );
+    expect(boundEnv()).toContain(`new_ip6_address=${ipOf(a)}`);
+
+    await killAll();
+    relay.kill('SIGKILL');
+    expect(await mgr.teardown('sb-v6only')).toEqual({ errors: [] });
+    expect(ipDump(a.ns)).toBe(before);
+  }, 120_000);
+});
