@@ -42,6 +42,9 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
   /** the critest images the rig imported (the specs but Image Manager's use them) */
   let imported: string[] = [];
 
+  /** manifest requests containerd made of the registry as gcr.io's mirror (it adds ?ns=gcr.io) */
+  const mirrorPulls = (): number => registry!.log().match(/\/manifests\/[^\s"]*\?ns=gcr\.io/g)?.length ?? 0;
+
   const importedNow = async (): Promise<string[]> =>
     (await rig!.ctr('images', 'ls', '-q'))
       .split('\n')
@@ -73,6 +76,7 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
 
   it('passes against containerd directly (the baseline)', async (ctx) => {
     if (!rig) return ctx.skip(missing ?? 'no rig');
+    const pulls = mirrorPulls();
     direct = await runCritest(critest, rig.socket, {
       wrap: rig.inNamespace,
       tmpDir: path.join(tmp, 'tmp'),
@@ -81,11 +85,13 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
     console.log(`[critest] containerd directly (skip '${CRITEST_SKIP}'): ${summary(direct)}`);
     for (const f of direct.failures) console.log(`[critest]   failed directly: ${f}`);
     expect(direct.ran).toBeGreaterThan(0);
+    expect(mirrorPulls()).toBeGreaterThan(pulls);
     expect(await importedNow()).toEqual(imported);
   }, 600_000);
 
   it('passes through tapwire-cri --backend every spec that passes directly', async (ctx) => {
     if (!rig || !proxy) return ctx.skip(missing ?? 'no rig');
+    const pulls = mirrorPulls();
     const via = await runCritest(critest, proxy.socket, {
       wrap: rig.inNamespace,
       tmpDir: path.join(tmp, 'tmp'),
@@ -100,6 +106,7 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
     expect(via.ran).toBe(direct?.ran ?? via.ran);
     expect(extra).toEqual([]);
     expect(via.passed).toBe(direct?.passed ?? via.passed);
+    expect(mirrorPulls()).toBeGreaterThan(pulls);
     expect(await importedNow()).toEqual(imported);
   }, 600_000);
 });
