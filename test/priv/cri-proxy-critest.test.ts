@@ -42,8 +42,9 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
   /** the critest images the rig imported (the specs but Image Manager's use them) */
   let imported: string[] = [];
 
-  /** manifest requests containerd made of the registry as gcr.io's mirror (it adds ?ns=gcr.io) */
-  const mirrorPulls = (): number => registry!.log().match(/\/manifests\/[^\s"]*\?ns=gcr\.io/g)?.length ?? 0;
+  /** manifest requests containerd made of the registry as gcr.io's mirror (it adds ?ns=gcr.io): access log lines */
+  const mirrorPulls = (): number =>
+    registry!.log().match(/"(?:GET|HEAD) \/v2\/\S*\/manifests\/\S*\?ns=gcr\.io HTTP/g)?.length ?? 0;
 
   const importedNow = async (): Promise<string[]> =>
     (await rig!.ctr('images', 'ls', '-q'))
@@ -82,7 +83,10 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
       tmpDir: path.join(tmp, 'tmp'),
       logTo: path.join(tmp, 'direct.log'),
     });
-    console.log(`[critest] containerd directly (skip '${CRITEST_SKIP}'): ${summary(direct)}`);
+    console.log(
+      `[critest] containerd directly (skip '${CRITEST_SKIP}'): ${summary(direct)}; ` +
+        `${mirrorPulls() - pulls} manifest requests to the registry`,
+    );
     for (const f of direct.failures) console.log(`[critest]   failed directly: ${f}`);
     expect(direct.ran).toBeGreaterThan(0);
     expect(mirrorPulls()).toBeGreaterThan(pulls);
@@ -97,7 +101,10 @@ describeJudgedBy('critest through the tapwire-cri proxy', 'cri-tools/critest', (
       tmpDir: path.join(tmp, 'tmp'),
       logTo: path.join(tmp, 'proxy.log'),
     });
-    console.log(`[critest] through tapwire-cri --backend containerd: ${summary(via)}`);
+    console.log(
+      `[critest] through tapwire-cri --backend containerd: ${summary(via)}; ` +
+        `${mirrorPulls() - pulls} manifest requests to the registry`,
+    );
     const extra = via.failures.filter((f) => !direct?.failures.includes(f));
     if (extra.length || via.ran === 0) {
       console.log(via.output.slice(-20_000));
