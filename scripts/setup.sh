@@ -14,7 +14,7 @@ node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
 
 PKGS=(iproute2 nftables ebtables tcpdump busybox isc-dhcp-client dhcpcd-base containernetworking-plugins
   dnsmasq-base qemu-system-x86 python3 make g++ libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
-  containerd runc prometheus systemd lintian)
+  containerd runc prometheus systemd lintian docker-registry)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -24,6 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
     "${missing[@]}" >&2
+  # the critest test runs a docker-registry of its own; the package's service (on :5000) is not used
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry.service >&2 || true
+  fi
 fi
 # br_netfilter is not loaded: it turns on bridge-nf-call-iptables for every bridge on the host, and the fence
 # filters in nftables' bridge family, which needs no such module.
