@@ -6,9 +6,6 @@
 // the tap fd (from the manager's fds()) and a veth whose peer is the guest NIC, where
 // busybox udhcpc gets the lease. The guest must route as the pod did and reach pod 2
 // through the node's proxy ARP. Teardown restores both pods byte for byte.
-import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
 import type { CniResult } from '../../src/cni/result';
@@ -16,10 +13,9 @@ import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { createNetns, TestNetns } from '../helpers/netns';
 import { dadDone, ipDump } from '../helpers/ip-dump';
-import { relayRig } from '../helpers/relay-rig';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const GW = '169.254.1.1';
 const MTU = 1440;
 
@@ -102,19 +98,7 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
     guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
     guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU), 'up');
     guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    const { fds } = await rig.mgr.fds(res.netKey);
-    expect(fds).toHaveLength(1);
-    let relayOut = '';
-    try {
-      rig.relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], {
-        stdio: ['ignore', 'pipe', 'pipe', fds[0]!],
-      });
-    } finally {
-      fds.forEach((fd) => fs.closeSync(fd));
-    }
-    rig.relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    rig.relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+    const relayOut = await startRelay(rig, guest, res.netKey);
 
     const udhcpc = spawnIn(guest, 'busybox', [
       'udhcpc',
@@ -132,10 +116,10 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
       '-O',
       'mtu',
     ]);
-    const bound = await waitFor(`udhcpc bound (udhcpc: ${udhcpc.output()}; relay: ${relayOut})`, () =>
+    const bound = await waitFor(`udhcpc bound (udhcpc: ${udhcpc.output()}; relay: ${relayOut()})`, () =>
       readEvents(rig.dir).find((e) => e.name === 'bound'),
     ).catch((e: Error) => {
-      throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}\nrelay: ${relayOut}`);
+      throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}\nrelay: ${relayOut()}`);
     });
     expect(bound.env).toMatchObject({
       ip: p1.ip,
@@ -161,7 +145,7 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
 
     // teardown: both pods and the node's routes as they were, byte for byte
     await killAll();
-    rig.relay.kill('SIGKILL');
+    rig.relay!.kill('SIGKILL');
     expect(await rig.mgr.teardown('sb-calico')).toEqual({ errors: [] });
     expect(ipDump(p1.pod)).toBe(before.p1);
     expect(ipDump(p2.pod)).toBe(before.p2);

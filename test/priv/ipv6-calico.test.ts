@@ -4,7 +4,6 @@
 // on). The guest (a netns behind tap-relay.py) gets its IPv4 lease from udhcpc, its IPv6
 // address from ISC dhclient -6 and its default route from the kernel's RA handling; it
 // reaches the second pod over both families; teardown restores both pods byte for byte.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
@@ -13,10 +12,9 @@ import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, TestNetns } from '../helpers/netns';
-import { relayRig } from '../helpers/relay-rig';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const GW = '169.254.1.1';
 const GW6 = 'fe80::1';
 const MTU = 1440;
@@ -95,18 +93,7 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
     guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU));
     guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    const { fds } = await rig.mgr.fds(res.netKey);
-    let relayOut = '';
-    try {
-      rig.relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], {
-        stdio: ['ignore', 'pipe', 'pipe', fds[0]!],
-      });
-    } finally {
-      fds.forEach((fd) => fs.closeSync(fd));
-    }
-    rig.relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    rig.relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+    await startRelay(rig, guest, res.netKey);
     guest.ip('link', 'set', 'g0', 'up'); // RS, and DAD of its link-local (the pod's old one): must succeed
     await dadDone(guest, ['g0']);
     expect(guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0')).not.toContain('dadfailed');
@@ -182,7 +169,7 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     expect(p2.pod.exec('busybox', ['ping', '-6', '-c', '1', '-W', '3', p1.ip6])).toMatch(/1 packets received/);
 
     await killAll();
-    rig.relay.kill('SIGKILL');
+    rig.relay!.kill('SIGKILL');
     expect(await rig.mgr.teardown('sb-calico6')).toEqual({ errors: [] });
     expect(ipDump(p1.pod)).toBe(before.p1);
     expect(ipDump(p2.pod)).toBe(before.p2);

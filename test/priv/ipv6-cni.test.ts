@@ -5,7 +5,6 @@
 // its IPv4 lease with udhcpc, its IPv6 address with dhclient -6 and its route from the RA,
 // and reaches a second pod over both families and the node beyond the gateway over IPv6;
 // teardown restores the pod byte for byte.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
@@ -15,11 +14,10 @@ import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, type TestNetns } from '../helpers/netns';
-import { relayRig } from '../helpers/relay-rig';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const BIN = '/usr/lib/cni';
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const NODE6 = 'fd00:ff::1';
 
 describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)', () => {
@@ -87,18 +85,7 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
       guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
       guest.ip('link', 'set', 'g0', 'address', nic.mac);
       guest.ip('link', 'set', 'r0', 'up');
-      const { fds } = await rig.mgr.fds(res.netKey);
-      let relayOut = '';
-      try {
-        rig.relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], {
-          stdio: ['ignore', 'pipe', 'pipe', fds[0]!],
-        });
-      } finally {
-        fds.forEach((fd) => fs.closeSync(fd));
-      }
-      rig.relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-      rig.relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-      await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+      await startRelay(rig, guest, res.netKey);
       guest.ip('link', 'set', 'g0', 'up');
       await dadDone(guest, ['g0']);
 
@@ -168,7 +155,7 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
       expect(guest.exec('busybox', ['ping', '-6', '-c', '2', '-W', '3', NODE6])).toMatch(/2 packets received/); // beyond the gateway
 
       await killAll();
-      rig.relay.kill('SIGKILL');
+      rig.relay!.kill('SIGKILL');
       expect(await rig.mgr.teardown(`sb-cni6-${plugin}`)).toEqual({ errors: [] });
       expect(ipDump(a.ns)).toBe(before);
     }, 90_000);

@@ -4,7 +4,6 @@
 // from the RA, and reaches a second pod and the node beyond the gateway. A restarted
 // manager recovers the sandbox (turning IPv6 off the veth again, as drift) and serves
 // DHCPv6 and RAs again; teardown restores the pod byte for byte.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
@@ -16,11 +15,10 @@ import { waitFor } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, type TestNetns } from '../helpers/netns';
-import { relayRig } from '../helpers/relay-rig';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const BIN = '/usr/lib/cni';
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const NODE6 = 'fd00:fe::1';
 
 describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no DHCPv4)', () => {
@@ -96,18 +94,7 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
     guest.ip('link', 'set', 'g0', 'address', nic.mac);
     guest.ip('link', 'set', 'r0', 'up');
-    const { fds } = await rig.mgr.fds(res.netKey);
-    let relayOut = '';
-    try {
-      rig.relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], {
-        stdio: ['ignore', 'pipe', 'pipe', fds[0]!],
-      });
-    } finally {
-      fds.forEach((fd) => fs.closeSync(fd));
-    }
-    rig.relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    rig.relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+    await startRelay(rig, guest, res.netKey);
     guest.ip('link', 'set', 'g0', 'up');
     await dadDone(guest, ['g0']);
 
@@ -179,7 +166,7 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     expect(boundEnv()).toContain(`new_ip6_address=${ipOf(a)}`);
 
     await killAll();
-    rig.relay.kill('SIGKILL');
+    rig.relay!.kill('SIGKILL');
     expect(await rig.mgr.teardown('sb-v6only')).toEqual({ errors: [] });
     expect(ipDump(a.ns)).toBe(before);
   }, 120_000);

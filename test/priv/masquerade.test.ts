@@ -7,7 +7,7 @@
 // peer at podIP:port for a listed port (and from the pod's own loopback), refused for an
 // unlisted one; with no ports listed, every port reaches it. eth0 keeps its addresses,
 // and teardown leaves the pod exactly as CNI made it (no NAT table, forwarding as found).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
@@ -20,11 +20,10 @@ import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { settledDump } from '../helpers/ip-dump';
 import { createNetns, type TestNetns } from '../helpers/netns';
-import { relayRig } from '../helpers/relay-rig';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const CNI_PATH = '/usr/lib/cni';
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const GUEST_MAC = '02:00:00:4d:41:53';
 const LISTEN = `
 import socket, sys, threading
@@ -131,25 +130,13 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
 
   /** The "VM": guest NIC g0 with the NIC's MAC, its peer r0 relayed to the tap. */
   async function startVm(guest: TestNetns, key: string): Promise<void> {
-    const { fds } = await rig.mgr.fds(key);
-    expect(fds).toHaveLength(1);
-    let out = '';
-    try {
-      rig.relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], {
-        stdio: ['ignore', 'pipe', 'pipe', fds[0]!],
-      });
-    } finally {
-      fds.forEach((fd) => fs.closeSync(fd));
-    }
-    rig.relay.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    rig.relay.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(`relay ready (${out})`, () => out.includes('RELAY-READY'), 10_000);
+    await startRelay(rig, guest, key);
   }
 
   async function stopVm(): Promise<void> {
     if (!rig.relay) return;
     const gone = new Promise((r) => rig.relay!.once('exit', r));
-    rig.relay.kill('SIGKILL');
+    rig.relay!.kill('SIGKILL');
     await gone;
     rig.relay = undefined;
   }
