@@ -3,12 +3,11 @@
 // masquerade <= 1.3x bridge), and the masquerade NAT table's own apply time (one
 // nf_tables netlink batch from a pool thread in the netns), next to the fence's, in the
 // same run.
-import { randomBytes } from 'node:crypto';
 import { applyFence, removeFence } from '../src/tapmanager/fence';
 import { applyNat, removeNat } from '../src/tapmanager/bindings/masquerade/nat';
 import { makePod, type Pod } from '../test/helpers/pod';
 import { benchNetns, breathe, dropNetns } from './resources';
-import { startDaemon, stopDaemon } from './setup';
+import { startDaemon, stopDaemon, timeSetupTeardown } from './setup';
 import { atMost, fmt, ratio, summarize, type SuiteResult } from './table';
 
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -54,15 +53,7 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
   const fence: number[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
-      for (const [k, s] of shapes.entries()) {
-        const id = `b-${randomBytes(6).toString('hex')}`;
-        const t0 = process.hrtime.bigint();
-        await d.client.setup({ sandboxId: id, ...s.req });
-        samples[k]!.setup.push(ms(t0));
-        const t1 = process.hrtime.bigint();
-        await d.client.teardown(id);
-        samples[k]!.teardown.push(ms(t1));
-      }
+      await timeSetupTeardown(d, shapes, samples, 'b');
       // the NAT batch alone and the fence batch alone, in the same (idle) pod netns
       const n = { podInterface: 'eth0', bridge: 'br0', guestIp: '10.0.2.2', gatewayIp: '10.0.2.1', ports: [] };
       let t = process.hrtime.bigint();

@@ -16,6 +16,7 @@ import type { StaticLease } from '../src/dhcp/server';
 import { DhcpTestClient } from '../test/fixtures/dhcp-client';
 import { makeLease } from '../test/fixtures/dhcp-net';
 import type { TestNetns } from '../test/helpers/netns';
+import { DNSMASQ_DHCP_ON_BR0 } from './dnsmasq';
 import { benchDir, benchNetns, breathe, cleanupAll, dropDir, dropNetns, installCleanup, track } from './resources';
 import { atMost, fmt, ratio, renderTable, summarize, SuiteResult, Table } from './table';
 
@@ -139,13 +140,7 @@ function dnsmasqArgs(s: Sandbox, dir: string, i: number): string[] {
   const l = s.lease;
   const netaddr = l.ip.replace(/\.\d+$/, '.0');
   const a = [
-    '--conf-file=/dev/null',
-    '--keep-in-foreground',
-    '--no-resolv',
-    '--no-hosts',
-    '--port=0',
-    '--interface=br0',
-    '--bind-interfaces',
+    ...DNSMASQ_DHCP_ON_BR0,
     '--except-interface=lo',
     '--dhcp-authoritative',
     '--no-ping',

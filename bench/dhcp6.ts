@@ -12,6 +12,7 @@ import { DuidOption, IaOption, OroOption, UintOption } from '../src/dhcp6/option
 import { Dhcp6Server } from '../src/dhcp6/server';
 import { sock6Close, sock6Send, sock6Watch, udp6SocketBoundToDevice, withNetns } from '../src/native';
 import type { TestNetns } from '../test/helpers/netns';
+import { DNSMASQ_DHCP_ON_BR0 } from './dnsmasq';
 import { benchDir, benchNetns, cleanupAll, dropDir, dropNetns, installCleanup, track } from './resources';
 import { fmt, ratio, renderTable, summarize, SuiteResult, Table } from './table';
 
@@ -134,13 +135,7 @@ export async function runDhcp6Suite(opts: { rounds?: number } = {}): Promise<Sui
           'exec',
           pod.name,
           'dnsmasq',
-          '--conf-file=/dev/null',
-          '--keep-in-foreground',
-          '--no-resolv',
-          '--no-hosts',
-          '--port=0',
-          '--interface=br0',
-          '--bind-interfaces',
+          ...DNSMASQ_DHCP_ON_BR0,
           '--dhcp-authoritative',
           '--dhcp-range=fd00:77::,static,64,1h',
           `--dhcp-host=id:${CLIENT_DUID.toString('hex').replace(/(..)(?!$)/g, '$1:')},[${ADDR}]`,

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { NetlinkHandle } from '../src/net/netlink';
 import { closeFd, ifIndex, openTap, withNetns } from '../src/native';
 import { TapmanagerClient } from '../src/tapmanager/client';
+import type { SetupRequest } from '../src/tapmanager/protocol';
 import { applyFence } from '../src/tapmanager/fence';
 import { makePod, Pod } from '../test/helpers/pod';
 import { benchDir, benchNetns, breathe, dropDir, dropNetns, track } from './resources';
@@ -634,6 +635,28 @@ function multiPod(count: number): Pod[] {
 }
 
 /**
+ * One round of setup and teardown of each shape in turn, over the daemon's control
+ * socket, each sandbox a fresh id (`prefix-` and random hex); the times (ms) go to
+ * samples[k] of shape k.
+ */
+export async function timeSetupTeardown(
+  d: Daemon,
+  shapes: readonly { req: Omit<SetupRequest, 'op' | 'sandboxId'> }[],
+  samples: { setup: number[]; teardown: number[] }[],
+  prefix: string,
+): Promise<void> {
+  for (const [k, s] of shapes.entries()) {
+    const id = `${prefix}-${randomBytes(6).toString('hex')}`;
+    const t0 = process.hrtime.bigint();
+    await d.client.setup({ sandboxId: id, ...s.req });
+    samples[k]!.setup.push(ms(t0));
+    const t1 = process.hrtime.bigint();
+    await d.client.teardown(id);
+    samples[k]!.teardown.push(ms(t1));
+  }
+}
+
+/**
  * Suite 1b: setup/teardown p50 of one sandbox with 1 NIC (the request without `nics`,
  * and with `nics`) against 3 NICs (`nics`, three pod interfaces), interleaved round by
  * round on the same daemon; the 3 NICs are planned and built concurrently, so they
@@ -659,15 +682,7 @@ export async function runNicsSuite(opts: { rounds?: number } = {}): Promise<Suit
   const samples = shapes.map(() => ({ setup: [] as number[], teardown: [] as number[] }));
   try {
     for (let i = 0; i < rounds; i++) {
-      for (const [k, s] of shapes.entries()) {
-        const id = `n-${randomBytes(6).toString('hex')}`;
-        const t0 = process.hrtime.bigint();
-        await d.client.setup({ sandboxId: id, ...s.req });
-        samples[k]!.setup.push(ms(t0));
-        const t1 = process.hrtime.bigint();
-        await d.client.teardown(id);
-        samples[k]!.teardown.push(ms(t1));
-      }
+      await timeSetupTeardown(d, shapes, samples, 'n');
       await breathe();
     }
   } finally {

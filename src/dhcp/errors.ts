@@ -9,30 +9,41 @@ export type DecodeReason =
   | 'bad-field' // a fixed header field has an impossible value
   | 'bad-option'; // an option value does not fit its type
 
-export class DecodeError extends Error {
-  readonly code = 'EDHCPDECODE';
+/**
+ * What a DHCP-family codec (DHCP here, DHCPv6 in src/dhcp6) throws on malformed input:
+ * why (`reason`, the codec's own list) and, inside an option, which option.
+ */
+export abstract class WireDecodeError<Reason extends string> extends Error {
   constructor(
-    readonly reason: DecodeReason,
+    readonly reason: Reason,
     message: string,
     /** option code, when the error is inside an option */
     readonly option?: number,
   ) {
     super(message);
-    this.name = 'DecodeError';
   }
 }
 
-export class DhcpConfigError extends Error {
+/** A bad field of a DHCP-family server's configuration, named with its value and why. */
+export abstract class LeaseFieldError extends Error {
   readonly code = 'EINVAL';
   constructor(
-    /** the offending field, e.g. "leases[0].classlessRoutes[1].dst" */
+    /** the offending field, e.g. "leases[0].classlessRoutes[1].dst" or "lease.addresses[0]" */
     readonly field: string,
     readonly value: unknown,
     why: string,
   ) {
     super(`invalid ${field} ${JSON.stringify(value)}: ${why}`);
-    this.name = 'DhcpConfigError';
   }
+}
+
+export class DecodeError extends WireDecodeError<DecodeReason> {
+  readonly code = 'EDHCPDECODE';
+  override readonly name = 'DecodeError';
+}
+
+export class DhcpConfigError extends LeaseFieldError {
+  override readonly name = 'DhcpConfigError';
 }
 
 /** Throws a DecodeError with reason 'bad-option' unless ok. */

@@ -6,23 +6,16 @@
 // the tap fd (from the manager's fds()) and a veth whose peer is the guest NIC, where
 // busybox udhcpc gets the lease. The guest must route as the pod did and reach pod 2
 // through the node's proxy ARP. Teardown restores both pods byte for byte.
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { SandboxManager } from '../../src/tapmanager/sandboxes';
-import { RecordStore } from '../../src/tapmanager/store';
+import { expect, it } from 'vitest';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
 import type { CniResult } from '../../src/cni/result';
-import { silentLogger } from '../../src/util/log';
 import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
-import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
+import { createNetns, TestNetns } from '../helpers/netns';
 import { dadDone, ipDump } from '../helpers/ip-dump';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const GW = '169.254.1.1';
 const MTU = 1440;
 
@@ -62,28 +55,8 @@ function calicoPod(node: TestNetns, n: number): CalicoPod {
 
 describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () => {
   const noTools = requireTools('busybox', 'python3');
-  let dir: string;
-  let mgr: SandboxManager;
-  let relay: ChildProcess | undefined;
 
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-calico-'));
-    const store = new RecordStore(dir);
-    await store.init();
-    mgr = new SandboxManager({ store, log: silentLogger });
-  });
-  afterEach(async () => {
-    await killAll();
-    if (relay && relay.exitCode === null && relay.signalCode === null) {
-      const gone = new Promise((r) => relay!.once('exit', r));
-      relay.kill('SIGKILL');
-      await gone;
-    }
-    relay = undefined;
-    await mgr.close();
-    removeAllNetns();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const rig = relayRig({ prefix: 'twt-calico-' });
 
   it('the guest gets IP/32 with the link-local gateway, reaches the second pod, and teardown restores both pods', async (ctx) => {
     if (noTools) {
@@ -108,10 +81,10 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
     await dadDone(node, ['up0', 'up1', p1.hostVeth, p2.hostVeth]);
     const before = { p1: ipDump(p1.pod), p2: ipDump(p2.pod), node: node.ip('-d', 'route', 'show', 'table', 'all') };
 
-    const res = await mgr.setup({ sandboxId: 'sb-calico', netnsPath: p1.pod.path, cniResult: p1.cniResult });
+    const res = await rig.mgr.setup({ sandboxId: 'sb-calico', netnsPath: p1.pod.path, cniResult: p1.cniResult });
     const nic = res.nics[0]!;
     expect(nic).toMatchObject({ ip: p1.ip, prefixLen: 32, gateway: GW, mtu: MTU });
-    const st = await mgr.status('sb-calico');
+    const st = await rig.mgr.status('sb-calico');
     expect(st.nics[0]!.routes).toEqual([
       { dst: '169.254.254.2/32', gw: '0.0.0.0' },
       { dst: `${GW}/32`, gw: '0.0.0.0' },
@@ -125,19 +98,7 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
     guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
     guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU), 'up');
     guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    const { fds } = await mgr.fds(res.netKey);
-    expect(fds).toHaveLength(1);
-    let relayOut = '';
-    try {
-      relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], {
-        stdio: ['ignore', 'pipe', 'pipe', fds[0]!],
-      });
-    } finally {
-      fds.forEach((fd) => fs.closeSync(fd));
-    }
-    relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+    const relayOut = await startRelay(rig, guest, res.netKey);
 
     const udhcpc = spawnIn(guest, 'busybox', [
       'udhcpc',
@@ -145,7 +106,7 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
       '-i',
       'g0',
       '-s',
-      writeRecorder(dir, 'udhcpc'),
+      writeRecorder(rig.dir, 'udhcpc'),
       '-t',
       '10',
       '-T',
@@ -155,10 +116,10 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
       '-O',
       'mtu',
     ]);
-    const bound = await waitFor(`udhcpc bound (udhcpc: ${udhcpc.output()}; relay: ${relayOut})`, () =>
-      readEvents(dir).find((e) => e.name === 'bound'),
+    const bound = await waitFor(`udhcpc bound (udhcpc: ${udhcpc.output()}; relay: ${relayOut()})`, () =>
+      readEvents(rig.dir).find((e) => e.name === 'bound'),
     ).catch((e: Error) => {
-      throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}\nrelay: ${relayOut}`);
+      throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}\nrelay: ${relayOut()}`);
     });
     expect(bound.env).toMatchObject({
       ip: p1.ip,
@@ -184,8 +145,8 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
 
     // teardown: both pods and the node's routes as they were, byte for byte
     await killAll();
-    relay.kill('SIGKILL');
-    expect(await mgr.teardown('sb-calico')).toEqual({ errors: [] });
+    rig.relay!.kill('SIGKILL');
+    expect(await rig.mgr.teardown('sb-calico')).toEqual({ errors: [] });
     expect(ipDump(p1.pod)).toBe(before.p1);
     expect(ipDump(p2.pod)).toBe(before.p2);
     expect(node.ip('-d', 'route', 'show', 'table', 'all')).toBe(before.node);

@@ -4,22 +4,17 @@
 // on). The guest (a netns behind tap-relay.py) gets its IPv4 lease from udhcpc, its IPv6
 // address from ISC dhclient -6 and its default route from the kernel's RA handling; it
 // reaches the second pod over both families; teardown restores both pods byte for byte.
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { CniResult } from '../../src/cni/result';
-import { SandboxManager } from '../../src/tapmanager/sandboxes';
-import { RecordStore } from '../../src/tapmanager/store';
-import { silentLogger } from '../../src/util/log';
 import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { dadDone, ipDump } from '../helpers/ip-dump';
-import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
+import { createNetns, TestNetns } from '../helpers/netns';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const GW = '169.254.1.1';
 const GW6 = 'fe80::1';
 const MTU = 1440;
@@ -67,28 +62,8 @@ function calicoPod(node: TestNetns, n: number): Pod {
 
 describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () => {
   const noTools = requireTools('busybox', 'python3', 'dhclient');
-  let dir: string;
-  let mgr: SandboxManager;
-  let relay: ChildProcess | undefined;
 
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-calico6-'));
-    const store = new RecordStore(dir);
-    await store.init();
-    mgr = new SandboxManager({ store, log: silentLogger });
-  });
-  afterEach(async () => {
-    await killAll();
-    if (relay && relay.exitCode === null && relay.signalCode === null) {
-      const gone = new Promise((r) => relay!.once('exit', r));
-      relay.kill('SIGKILL');
-      await gone;
-    }
-    relay = undefined;
-    await mgr.close();
-    removeAllNetns();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const rig = relayRig({ prefix: 'twt-calico6-' });
 
   it('the guest gets both addresses and default routes, reaches pod 2 over both, and teardown restores both pods', async (ctx) => {
     if (noTools) {
@@ -109,7 +84,7 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     await dadDone(p2.pod, ['eth0']);
     const before = { p1: ipDump(p1.pod), p2: ipDump(p2.pod) };
 
-    const res = await mgr.setup({ sandboxId: 'sb-calico6', netnsPath: p1.pod.path, cniResult: p1.cniResult });
+    const res = await rig.mgr.setup({ sandboxId: 'sb-calico6', netnsPath: p1.pod.path, cniResult: p1.cniResult });
     const nic = res.nics[0]!;
     // the veth speaks no IPv6 while it is a bridge port (its link-local was the guest's)
     expect(p1.pod.ip('-6', '-o', 'addr', 'show', 'dev', 'eth0')).toBe('');
@@ -118,16 +93,7 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
     guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU));
     guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    const { fds } = await mgr.fds(res.netKey);
-    let relayOut = '';
-    try {
-      relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], { stdio: ['ignore', 'pipe', 'pipe', fds[0]!] });
-    } finally {
-      fds.forEach((fd) => fs.closeSync(fd));
-    }
-    relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+    await startRelay(rig, guest, res.netKey);
     guest.ip('link', 'set', 'g0', 'up'); // RS, and DAD of its link-local (the pod's old one): must succeed
     await dadDone(guest, ['g0']);
     expect(guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0')).not.toContain('dadfailed');
@@ -139,7 +105,7 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
       '-i',
       'g0',
       '-s',
-      writeRecorder(dir, 'udhcpc'),
+      writeRecorder(rig.dir, 'udhcpc'),
       '-t',
       '10',
       '-T',
@@ -147,7 +113,7 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
       '-O',
       'staticroutes',
     ]);
-    await waitFor('udhcpc bound', () => readEvents(dir).find((e) => e.name === 'bound'));
+    await waitFor('udhcpc bound', () => readEvents(rig.dir).find((e) => e.name === 'bound'));
     // IPv6: the kernel's RA handling for the route, dhclient -6 for the address
     const route6 = await waitFor(
       'IPv6 default route from the RA',
@@ -155,11 +121,11 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     );
     expect(route6).toBe(true);
     expect(guest.sh('cat /proc/sys/net/ipv6/conf/g0/mtu').trim()).toBe(String(MTU));
-    const hook = path.join(dir, 'hook6.sh');
+    const hook = path.join(rig.dir, 'hook6.sh');
     fs.writeFileSync(
       hook,
       '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
-        `env | sort > "${dir}/dhclient6-$reason"\n`,
+        `env | sort > "${rig.dir}/dhclient6-$reason"\n`,
       { mode: 0o755 },
     );
     const p = spawnIn(guest, 'dhclient', [
@@ -169,18 +135,18 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
       '-sf',
       hook,
       '-lf',
-      path.join(dir, 'l6'),
+      path.join(rig.dir, 'l6'),
       '-pf',
-      path.join(dir, 'p6'),
+      path.join(rig.dir, 'p6'),
       'g0',
     ]);
     await waitFor(
       'dhclient -6 bound',
-      () => fs.existsSync(path.join(dir, 'dhclient6-BOUND6')) || undefined,
+      () => fs.existsSync(path.join(rig.dir, 'dhclient6-BOUND6')) || undefined,
       20_000,
       p.output,
     );
-    const env6 = fs.readFileSync(path.join(dir, 'dhclient6-BOUND6'), 'utf8');
+    const env6 = fs.readFileSync(path.join(rig.dir, 'dhclient6-BOUND6'), 'utf8');
     expect(env6).toContain(`new_ip6_address=${p1.ip6}`);
     expect(env6).toContain('new_dhcp6_name_servers=fd00:96::a');
     expect(env6).toContain('new_dhcp6_domain_search=default.svc.cluster.local.');
@@ -190,7 +156,7 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     );
 
     await dadDone(guest, ['g0']); // the address is used as a source once DAD is over
-    const st = await mgr.status('sb-calico6');
+    const st = await rig.mgr.status('sb-calico6');
     expect(st.ipv6).toEqual([
       expect.objectContaining({
         dhcp6: expect.objectContaining({ addresses: [p1.ip6], request: 1, reply: expect.any(Number) }),
@@ -203,8 +169,8 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     expect(p2.pod.exec('busybox', ['ping', '-6', '-c', '1', '-W', '3', p1.ip6])).toMatch(/1 packets received/);
 
     await killAll();
-    relay.kill('SIGKILL');
-    expect(await mgr.teardown('sb-calico6')).toEqual({ errors: [] });
+    rig.relay!.kill('SIGKILL');
+    expect(await rig.mgr.teardown('sb-calico6')).toEqual({ errors: [] });
     expect(ipDump(p1.pod)).toBe(before.p1);
     expect(ipDump(p2.pod)).toBe(before.p2);
     p1.pod.exec('busybox', ['ping', '-6', '-c', '1', '-W', '2', p2.ip6]);

@@ -5,52 +5,27 @@
 // its IPv4 lease with udhcpc, its IPv6 address with dhclient -6 and its route from the RA,
 // and reaches a second pod over both families and the node beyond the gateway over IPv6;
 // teardown restores the pod byte for byte.
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CniRunner, parseConfList, type Attachment } from '../../src/cni';
 import type { CniResult } from '../../src/cni/result';
-import { SandboxManager } from '../../src/tapmanager/sandboxes';
-import { RecordStore } from '../../src/tapmanager/store';
-import { silentLogger } from '../../src/util/log';
 import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { dadDone, ipDump } from '../helpers/ip-dump';
-import { createNetns, removeAllNetns, type TestNetns } from '../helpers/netns';
+import { createNetns, type TestNetns } from '../helpers/netns';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const BIN = '/usr/lib/cni';
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const NODE6 = 'fd00:ff::1';
 
 describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)', () => {
   const noTools =
     requireTools('busybox', 'python3', 'dhclient', 'nsenter') ??
     (fs.existsSync(`${BIN}/bridge`) ? undefined : `no ${BIN}/bridge`);
-  let dir: string;
-  let mgr: SandboxManager;
-  let relay: ChildProcess | undefined;
 
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-cni6-'));
-    const store = new RecordStore(path.join(dir, 'state'));
-    await store.init();
-    mgr = new SandboxManager({ store, log: silentLogger });
-  });
-  afterEach(async () => {
-    await killAll();
-    if (relay && relay.exitCode === null && relay.signalCode === null) {
-      const gone = new Promise((r) => relay!.once('exit', r));
-      relay.kill('SIGKILL');
-      await gone;
-    }
-    relay = undefined;
-    await mgr.close();
-    removeAllNetns();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const rig = relayRig({ prefix: 'twt-cni6-', storeIn: 'state' });
 
   for (const plugin of ['bridge', 'ptp'] as const)
     it(`${plugin}: the guest gets both addresses, the default route via the gateway, and reaches pod 2 and the node over both`, async (ctx) => {
@@ -62,7 +37,7 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
       const node = createNetns('c6bnode');
       node.sh('sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1');
       node.ip('addr', 'add', `${NODE6}/128`, 'dev', 'lo');
-      const runner = new CniRunner({ binDirs: [BIN], hostNetns: node.path, cacheDir: path.join(dir, 'cache') });
+      const runner = new CniRunner({ binDirs: [BIN], hostNetns: node.path, cacheDir: path.join(rig.dir, 'cache') });
       const list = parseConfList(
         JSON.stringify({
           cniVersion: '1.0.0',
@@ -73,7 +48,7 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
               ...(plugin === 'bridge' ? { bridge: 'cni0', isGateway: true } : {}),
               ipam: {
                 type: 'host-local',
-                dataDir: path.join(dir, 'ipam'),
+                dataDir: path.join(rig.dir, 'ipam'),
                 ranges: [[{ subnet: `10.${n}.0.0/24` }], [{ subnet: `fd00:${n}::/64` }]],
                 routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }],
               },
@@ -103,25 +78,14 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
 
       const cniResult: CniResult = { ...a.res, interfaces: a.res.interfaces!.filter((i) => i.sandbox) };
       const ipIndexFix = { ...cniResult, ips: a.res.ips!.map((i) => ({ ...i, interface: 0 })) };
-      const res = await mgr.setup({ sandboxId: `sb-cni6-${plugin}`, netnsPath: a.ns.path, cniResult: ipIndexFix });
+      const res = await rig.mgr.setup({ sandboxId: `sb-cni6-${plugin}`, netnsPath: a.ns.path, cniResult: ipIndexFix });
       const nic = res.nics[0]!;
 
       const guest = createNetns('c6bguest');
       guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
       guest.ip('link', 'set', 'g0', 'address', nic.mac);
       guest.ip('link', 'set', 'r0', 'up');
-      const { fds } = await mgr.fds(res.netKey);
-      let relayOut = '';
-      try {
-        relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], {
-          stdio: ['ignore', 'pipe', 'pipe', fds[0]!],
-        });
-      } finally {
-        fds.forEach((fd) => fs.closeSync(fd));
-      }
-      relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-      relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-      await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+      await startRelay(rig, guest, res.netKey);
       guest.ip('link', 'set', 'g0', 'up');
       await dadDone(guest, ['g0']);
 
@@ -131,7 +95,7 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
         '-i',
         'g0',
         '-s',
-        writeRecorder(dir, 'udhcpc'),
+        writeRecorder(rig.dir, 'udhcpc'),
         '-t',
         '10',
         '-T',
@@ -139,7 +103,7 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
         '-O',
         'staticroutes',
       ]);
-      await waitFor('udhcpc bound', () => readEvents(dir).find((e) => e.name === 'bound'));
+      await waitFor('udhcpc bound', () => readEvents(rig.dir).find((e) => e.name === 'bound'));
       // the gateway's link: cni0 for the bridge plugin, the pod's host-side veth for ptp
       const gwLink = plugin === 'bridge' ? 'cni0' : a.res.interfaces!.find((i) => !i.sandbox)!.name;
       const cni0LL = /inet6 (fe80::\S+)\/64/.exec(node.ip('-6', 'addr', 'show', 'dev', gwLink))![1]!;
@@ -149,11 +113,11 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
         20_000,
         () => `cni0 ${cni0LL}; guest routes:\n${guest.ip('-6', 'route', 'show')}`,
       );
-      const hook = path.join(dir, 'hook6.sh');
+      const hook = path.join(rig.dir, 'hook6.sh');
       fs.writeFileSync(
         hook,
         '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
-          `env | sort > "${dir}/dhclient6-$reason"\n`,
+          `env | sort > "${rig.dir}/dhclient6-$reason"\n`,
         { mode: 0o755 },
       );
       const p = spawnIn(guest, 'dhclient', [
@@ -163,18 +127,20 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
         '-sf',
         hook,
         '-lf',
-        path.join(dir, 'l6'),
+        path.join(rig.dir, 'l6'),
         '-pf',
-        path.join(dir, 'p6'),
+        path.join(rig.dir, 'p6'),
         'g0',
       ]);
       await waitFor(
         'dhclient -6 bound',
-        () => fs.existsSync(path.join(dir, 'dhclient6-BOUND6')) || undefined,
+        () => fs.existsSync(path.join(rig.dir, 'dhclient6-BOUND6')) || undefined,
         20_000,
         p.output,
       );
-      expect(fs.readFileSync(path.join(dir, 'dhclient6-BOUND6'), 'utf8')).toContain(`new_ip6_address=${ipOf(a, true)}`);
+      expect(fs.readFileSync(path.join(rig.dir, 'dhclient6-BOUND6'), 'utf8')).toContain(
+        `new_ip6_address=${ipOf(a, true)}`,
+      );
       await waitFor(
         'the IPv6 address applied',
         () => guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0').includes(ipOf(a, true)) || undefined,
@@ -189,8 +155,8 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
       expect(guest.exec('busybox', ['ping', '-6', '-c', '2', '-W', '3', NODE6])).toMatch(/2 packets received/); // beyond the gateway
 
       await killAll();
-      relay.kill('SIGKILL');
-      expect(await mgr.teardown(`sb-cni6-${plugin}`)).toEqual({ errors: [] });
+      rig.relay!.kill('SIGKILL');
+      expect(await rig.mgr.teardown(`sb-cni6-${plugin}`)).toEqual({ errors: [] });
       expect(ipDump(a.ns)).toBe(before);
     }, 90_000);
 });

@@ -4,53 +4,29 @@
 // from the RA, and reaches a second pod and the node beyond the gateway. A restarted
 // manager recovers the sandbox (turning IPv6 off the veth again, as drift) and serves
 // DHCPv6 and RAs again; teardown restores the pod byte for byte.
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CniRunner, parseConfList, type Attachment } from '../../src/cni';
 import type { CniResult } from '../../src/cni/result';
 import { SandboxManager } from '../../src/tapmanager/sandboxes';
-import { RecordStore } from '../../src/tapmanager/store';
 import { silentLogger } from '../../src/util/log';
 import { waitFor } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { dadDone, ipDump } from '../helpers/ip-dump';
-import { createNetns, removeAllNetns, type TestNetns } from '../helpers/netns';
+import { createNetns, type TestNetns } from '../helpers/netns';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const BIN = '/usr/lib/cni';
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const NODE6 = 'fd00:fe::1';
 
 describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no DHCPv4)', () => {
   const noTools =
     requireTools('busybox', 'python3', 'dhclient', 'nsenter') ??
     (fs.existsSync(`${BIN}/bridge`) ? undefined : `no ${BIN}/bridge`);
-  let dir: string;
-  let store: RecordStore;
-  let mgr: SandboxManager;
-  let relay: ChildProcess | undefined;
 
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-v6only-'));
-    store = new RecordStore(path.join(dir, 'state'));
-    await store.init();
-    mgr = new SandboxManager({ store, log: silentLogger });
-  });
-  afterEach(async () => {
-    await killAll();
-    if (relay && relay.exitCode === null && relay.signalCode === null) {
-      const gone = new Promise((r) => relay!.once('exit', r));
-      relay.kill('SIGKILL');
-      await gone;
-    }
-    relay = undefined;
-    await mgr.close();
-    removeAllNetns();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const rig = relayRig({ prefix: 'twt-v6only-', storeIn: 'state' });
 
   it('the guest gets its IPv6 address and default route, reaches pod 2 and the node; a restarted manager serves it again', async (ctx) => {
     if (noTools) {
@@ -61,7 +37,7 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     const node = createNetns('v6onode');
     node.sh('sysctl -qw net.ipv6.conf.all.forwarding=1');
     node.ip('addr', 'add', `${NODE6}/128`, 'dev', 'lo');
-    const runner = new CniRunner({ binDirs: [BIN], hostNetns: node.path, cacheDir: path.join(dir, 'cache') });
+    const runner = new CniRunner({ binDirs: [BIN], hostNetns: node.path, cacheDir: path.join(rig.dir, 'cache') });
     const list = parseConfList(
       JSON.stringify({
         cniVersion: '1.0.0',
@@ -73,7 +49,7 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
             isGateway: true,
             ipam: {
               type: 'host-local',
-              dataDir: path.join(dir, 'ipam'),
+              dataDir: path.join(rig.dir, 'ipam'),
               ranges: [[{ subnet: `fd00:${n}::/64` }]],
               routes: [{ dst: '::/0' }],
             },
@@ -105,12 +81,12 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
       interfaces: a.res.interfaces!.filter((i) => i.sandbox),
       ips: a.res.ips!.map((i) => ({ ...i, interface: 0 })),
     };
-    const res = await mgr.setup({ sandboxId: 'sb-v6only', netnsPath: a.ns.path, cniResult });
+    const res = await rig.mgr.setup({ sandboxId: 'sb-v6only', netnsPath: a.ns.path, cniResult });
     const nic = res.nics[0]!;
     expect(nic).toMatchObject({ ipv6: [ipOf(a)] });
     expect(nic.ip).toBeUndefined();
     expect(nic.l2Only).toBeUndefined();
-    const st = await mgr.status('sb-v6only');
+    const st = await rig.mgr.status('sb-v6only');
     expect(st.dhcp).toEqual([]); // no DHCPv4 server
     expect(st.ipv6).toHaveLength(1);
 
@@ -118,16 +94,7 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
     guest.ip('link', 'set', 'g0', 'address', nic.mac);
     guest.ip('link', 'set', 'r0', 'up');
-    const { fds } = await mgr.fds(res.netKey);
-    let relayOut = '';
-    try {
-      relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], { stdio: ['ignore', 'pipe', 'pipe', fds[0]!] });
-    } finally {
-      fds.forEach((fd) => fs.closeSync(fd));
-    }
-    relay.stdout!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    relay.stderr!.on('data', (d: Buffer) => (relayOut += d.toString()));
-    await waitFor('relay ready', () => relayOut.includes('RELAY-READY'), 10_000);
+    await startRelay(rig, guest, res.netKey);
     guest.ip('link', 'set', 'g0', 'up');
     await dadDone(guest, ['g0']);
 
@@ -138,11 +105,11 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
       20_000,
       () => `cni6 ${gwLL}; guest routes:\n${guest.ip('-6', 'route', 'show')}`,
     );
-    const hook = path.join(dir, 'hook6.sh');
+    const hook = path.join(rig.dir, 'hook6.sh');
     fs.writeFileSync(
       hook,
       '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
-        `env | sort > "${dir}/dhclient6-$reason"\n`,
+        `env | sort > "${rig.dir}/dhclient6-$reason"\n`,
       { mode: 0o755 },
     );
     const dhclient = (tag: string) =>
@@ -153,14 +120,14 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
         '-sf',
         hook,
         '-lf',
-        path.join(dir, `l6-${tag}`),
+        path.join(rig.dir, `l6-${tag}`),
         '-pf',
-        path.join(dir, `p6-${tag}`),
+        path.join(rig.dir, `p6-${tag}`),
         'g0',
       ]);
     // the hook's env dump (sort writes it at once; read until it is there)
     const boundEnv = () => {
-      const f = path.join(dir, 'dhclient6-BOUND6');
+      const f = path.join(rig.dir, 'dhclient6-BOUND6');
       return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
     };
     const p = dhclient('1');
@@ -178,13 +145,13 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
 
     // a restarted manager: DHCPv6 and RAs served again from the record
     await killAll();
-    fs.rmSync(path.join(dir, 'dhclient6-BOUND6'));
-    await mgr.close();
+    fs.rmSync(path.join(rig.dir, 'dhclient6-BOUND6'));
+    await rig.mgr.close();
     // meanwhile IPv6 came back on the veth: the recovery turns it off again, as drift
     a.ns.sh('sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0');
-    mgr = new SandboxManager({ store, log: silentLogger });
-    await mgr.recover();
-    const st2 = await mgr.status('sb-v6only');
+    rig.mgr = new SandboxManager({ store: rig.store, log: silentLogger });
+    await rig.mgr.recover();
+    const st2 = await rig.mgr.status('sb-v6only');
     expect(st2).toMatchObject({ state: 'ready', drift: ['veth eth0 had IPv6 on: turned off'], dhcp: [] });
     expect(a.ns.sh('sysctl -n net.ipv6.conf.eth0.disable_ipv6').trim()).toBe('1');
     expect(st2.ipv6).toHaveLength(1);
@@ -199,8 +166,8 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     expect(boundEnv()).toContain(`new_ip6_address=${ipOf(a)}`);
 
     await killAll();
-    relay.kill('SIGKILL');
-    expect(await mgr.teardown('sb-v6only')).toEqual({ errors: [] });
+    rig.relay!.kill('SIGKILL');
+    expect(await rig.mgr.teardown('sb-v6only')).toEqual({ errors: [] });
     expect(ipDump(a.ns)).toBe(before);
   }, 120_000);
 });

@@ -7,11 +7,10 @@
 // peer at podIP:port for a listed port (and from the pod's own loopback), refused for an
 // unlisted one; with no ports listed, every port reaches it. eth0 keeps its addresses,
 // and teardown leaves the pod exactly as CNI made it (no NAT table, forwarding as found).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { CniResult } from '../../src/cni/result';
 import { SandboxManager } from '../../src/tapmanager/sandboxes';
 import { RecordStore } from '../../src/tapmanager/store';
@@ -20,11 +19,11 @@ import { silentLogger } from '../../src/util/log';
 import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { settledDump } from '../helpers/ip-dump';
-import { createNetns, removeAllNetns, type TestNetns } from '../helpers/netns';
+import { createNetns, type TestNetns } from '../helpers/netns';
+import { relayRig, startRelay } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const CNI_PATH = '/usr/lib/cni';
-const RELAY = path.join(__dirname, '..', 'fixtures', 'tap-relay.py');
 const GUEST_MAC = '02:00:00:4d:41:53';
 const LISTEN = `
 import socket, sys, threading
@@ -71,35 +70,19 @@ async function storeAt(dir: string): Promise<RecordStore> {
 describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
   const missing = ['bridge', 'host-local'].filter((p) => !fs.existsSync(`${CNI_PATH}/${p}`));
   const noTools = requireTools('busybox', 'python3', 'nft');
-  let dir: string;
-  let mgr: SandboxManager;
-  let relay: ChildProcess | undefined;
   const cniRuns: { pod: TestNetns; node: TestNetns; id: string }[] = [];
 
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-masq-'));
-    const store = new RecordStore(dir);
-    await store.init();
-    mgr = new SandboxManager({ store, log: silentLogger });
-  });
-  afterEach(async () => {
-    await killAll();
-    if (relay && relay.exitCode === null && relay.signalCode === null) {
-      const gone = new Promise((r) => relay!.once('exit', r));
-      relay.kill('SIGKILL');
-      await gone;
-    }
-    relay = undefined;
-    await mgr.close();
-    for (const r of cniRuns.splice(0)) {
-      try {
-        cni(r.node, r.pod, r.id, 'DEL');
-      } catch {
-        // the netns goes anyway
+  const rig = relayRig({
+    prefix: 'twt-masq-',
+    beforeNetnsGone: () => {
+      for (const r of cniRuns.splice(0)) {
+        try {
+          cni(r.node, r.pod, r.id, 'DEL');
+        } catch {
+          // the netns goes anyway
+        }
       }
-    }
-    removeAllNetns();
-    fs.rmSync(dir, { recursive: true, force: true });
+    },
   });
 
   function conf(): string {
@@ -113,7 +96,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
       mtu: 1450,
       ipam: {
         type: 'host-local',
-        dataDir: path.join(dir, 'ipam'),
+        dataDir: path.join(rig.dir, 'ipam'),
         ranges: [[{ subnet: '10.79.0.0/24', gateway: '10.79.0.1' }]],
         routes: [{ dst: '0.0.0.0/0' }],
       },
@@ -147,25 +130,15 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
 
   /** The "VM": guest NIC g0 with the NIC's MAC, its peer r0 relayed to the tap. */
   async function startVm(guest: TestNetns, key: string): Promise<void> {
-    const { fds } = await mgr.fds(key);
-    expect(fds).toHaveLength(1);
-    let out = '';
-    try {
-      relay = spawn('python3', [RELAY, '--fd', '3', guest.path, 'r0'], { stdio: ['ignore', 'pipe', 'pipe', fds[0]!] });
-    } finally {
-      fds.forEach((fd) => fs.closeSync(fd));
-    }
-    relay.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    relay.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(`relay ready (${out})`, () => out.includes('RELAY-READY'), 10_000);
+    await startRelay(rig, guest, key);
   }
 
   async function stopVm(): Promise<void> {
-    if (!relay) return;
-    const gone = new Promise((r) => relay!.once('exit', r));
-    relay.kill('SIGKILL');
+    if (!rig.relay) return;
+    const gone = new Promise((r) => rig.relay!.once('exit', r));
+    rig.relay!.kill('SIGKILL');
     await gone;
-    relay = undefined;
+    rig.relay = undefined;
   }
 
   const connect = (ns: TestNetns, ip: string, port: number): string =>
@@ -203,7 +176,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
     });
 
     // 1. ports 8080 and 9000-9001 listed
-    const res = await mgr.setup(
+    const res = await rig.mgr.setup(
       nic([
         { port: 8080, protocol: 'TCP' },
         { port: 9000, endPort: 9001, protocol: 'TCP' },
@@ -212,7 +185,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
     expect(res.nics[0]).toMatchObject({ binding: 'masquerade', ip: '10.0.2.2', prefixLen: 24, gateway: '10.0.2.1' });
     expect(eth0Addrs()).toBe(addrsBefore); // the pod keeps its IP
     expect(a.pod.exec('sysctl', ['-n', 'net.ipv4.ip_forward']).trim()).toBe('1');
-    const st = await mgr.status('sb-masq');
+    const st = await rig.mgr.status('sb-masq');
     const text = renderDescribe(st);
     expect(text).toContain('masquerade');
     expect(text).toContain('10.0.2.0/24');
@@ -230,7 +203,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
       '-i',
       'g0',
       '-s',
-      writeRecorder(dir, 'udhcpc'),
+      writeRecorder(rig.dir, 'udhcpc'),
       '-t',
       '10',
       '-T',
@@ -238,7 +211,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
       '-O',
       'search',
     ]);
-    const bound = await waitFor('udhcpc bound', () => readEvents(dir).find((e) => e.name === 'bound')).catch(
+    const bound = await waitFor('udhcpc bound', () => readEvents(rig.dir).find((e) => e.name === 'bound')).catch(
       (e: Error) => {
         throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}`);
       },
@@ -281,13 +254,13 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
 
     // teardown: the pod exactly as CNI made it
     await stopVm();
-    expect(await mgr.teardown('sb-masq')).toEqual({ errors: [] });
+    expect(await rig.mgr.teardown('sb-masq')).toEqual({ errors: [] });
     expect(await settledDump(a.pod)).toBe(before);
     expect(a.pod.exec('nft', ['list', 'ruleset'])).toBe(nftBefore);
     expect(a.pod.exec('sysctl', ['-n', 'net.ipv4.ip_forward']).trim()).toBe(fwdBefore);
 
     // 2. no ports listed: every port is forwarded (the guest keeps its address and MAC)
-    const res2 = await mgr.setup(nic());
+    const res2 = await rig.mgr.setup(nic());
     await startVm(guest, res2.netKey);
     guest.ip('neigh', 'flush', 'dev', 'g0'); // the new bridge has a new MAC (a rebooted VM asks again anyway)
     expect(connect(peer.pod, a.ip, 8081)).toBe(`guest:8081 from ${peer.ip}`);
@@ -295,7 +268,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
     expect(guest.exec('busybox', ['ping', '-c', '1', '-W', '3', peer.ip])).toMatch(/1 packets received/);
     await stopVm();
     await killAll();
-    expect(await mgr.teardown('sb-masq')).toEqual({ errors: [] });
+    expect(await rig.mgr.teardown('sb-masq')).toEqual({ errors: [] });
     expect(await settledDump(a.pod)).toBe(before);
     expect(a.pod.exec('nft', ['list', 'ruleset'])).toBe(nftBefore);
   }, 90_000);
@@ -322,7 +295,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
       ['10.0.2.0/31', 'at most /30'],
       ['10.0.2.1/24', 'CIDR form'],
     ] as const) {
-      await expect(mgr.setup(req({ guestCidr: cidr }))).rejects.toMatchObject({
+      await expect(rig.mgr.setup(req({ guestCidr: cidr }))).rejects.toMatchObject({
         code: 'EINVAL',
         field: 'nics[0].guestCidr',
         message: expect.stringMatching(
@@ -331,24 +304,24 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
       });
     }
     await expect(
-      mgr.setup({ ...req(), nics: [{ ...req().nics[0]!, binding: 'bridge', guestCidr: '10.9.0.0/24' }] }),
+      rig.mgr.setup({ ...req(), nics: [{ ...req().nics[0]!, binding: 'bridge', guestCidr: '10.9.0.0/24' }] }),
     ).rejects.toMatchObject({ field: 'nics[0].guestCidr' });
     expect(await settledDump(a.pod)).toBe(before);
 
     // a configured CIDR; a restarted manager recovers it without drift
-    const res = await mgr.setup(req({ guestCidr: '192.168.77.0/24', ports: [{ port: 22, protocol: 'TCP' }] }));
+    const res = await rig.mgr.setup(req({ guestCidr: '192.168.77.0/24', ports: [{ port: 22, protocol: 'TCP' }] }));
     expect(res.nics[0]).toMatchObject({ ip: '192.168.77.2', gateway: '192.168.77.1', prefixLen: 24 });
-    await mgr.close();
-    mgr = new SandboxManager({ store: await storeAt(dir), log: silentLogger });
-    await mgr.recover();
-    expect(await mgr.status('sb-masq2')).toMatchObject({ state: 'ready', drift: [] });
+    await rig.mgr.close();
+    rig.mgr = new SandboxManager({ store: await storeAt(rig.dir), log: silentLogger });
+    await rig.mgr.recover();
+    expect(await rig.mgr.status('sb-masq2')).toMatchObject({ state: 'ready', drift: [] });
     // the table and forwarding lost behind its back: the next restart puts them back
     a.pod.exec('nft', ['delete', 'table', 'ip', 'tapwire_masq_br0']);
     a.pod.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=0', 'net.ipv4.conf.br0.route_localnet=0']);
-    await mgr.close();
-    mgr = new SandboxManager({ store: await storeAt(dir), log: silentLogger });
-    await mgr.recover();
-    expect((await mgr.status('sb-masq2')).drift).toEqual([
+    await rig.mgr.close();
+    rig.mgr = new SandboxManager({ store: await storeAt(rig.dir), log: silentLogger });
+    await rig.mgr.recover();
+    expect((await rig.mgr.status('sb-masq2')).drift).toEqual([
       'route_localnet was off on br0: turned on',
       'ip_forward was off: turned on',
       'NAT table tapwire_masq_br0 missing: re-applied',
@@ -356,14 +329,14 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
     expect(a.pod.exec('nft', ['list', 'table', 'ip', 'tapwire_masq_br0'])).toContain(
       'tcp dport 22 dnat to 192.168.77.2',
     );
-    expect(await mgr.teardown('sb-masq2')).toEqual({ errors: [] });
+    expect(await rig.mgr.teardown('sb-masq2')).toEqual({ errors: [] });
     expect(await settledDump(a.pod)).toBe(before);
     expect(a.pod.exec('nft', ['list', 'ruleset'])).toBe(nftBefore);
 
     // a setup that fails after the NIC is built (its DHCP server cannot start: the port is taken) rolls back exactly
     const squat = spawnIn(a.pod, 'python3', ['-c', SQUAT_67]);
     await waitFor('port 67 taken', () => squat.output().includes('BOUND') || undefined);
-    await expect(mgr.setup(req({}, 'sb-masq3'))).rejects.toThrow(/EADDRINUSE|in use/i);
+    await expect(rig.mgr.setup(req({}, 'sb-masq3'))).rejects.toThrow(/EADDRINUSE|in use/i);
     await killAll();
     expect(await settledDump(a.pod)).toBe(before);
     expect(a.pod.exec('nft', ['list', 'ruleset'])).toBe(nftBefore);

@@ -21,7 +21,14 @@ export async function applyFence(netnsPath: string, table: string, nics: FenceNi
     await nftInNetns(netnsPath, { script }, verb);
     return;
   }
-  const batch = fenceBatch(table, nics); // validates before anything runs
+  await applyBatchInNetns(netnsPath, fenceBatch(table, nics), verb); // the batch validates before anything runs
+}
+
+/**
+ * Sends an nf_tables batch into the netns (which must be there) as one transaction; a
+ * failure is an EIO TapError saying `verb`, the netns and why the kernel refused.
+ */
+export async function applyBatchInNetns(netnsPath: string, batch: Batch, verb: string): Promise<void> {
   requireNetns(netnsPath, verb);
   let replies;
   try {

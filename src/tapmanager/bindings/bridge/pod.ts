@@ -20,6 +20,7 @@ import type { GuestNic } from '../../protocol';
 import type { NicRecord } from '../../record';
 import { BRIDGE_IP, buildNic, nicLinks, ownLink, unbuildNic } from '../../topology';
 import { tapHandOut } from '../tap-hand-out';
+import { planLease, tapNicFields } from '../common';
 import type { PodBinding } from '../types';
 
 /** Whether the CNI result gives interface `index` (or every interface) an IPv4 address. */
@@ -173,15 +174,7 @@ export const bridgePod: PodBinding = {
   describe(n): GuestNic {
     return {
       ...(n.name !== undefined ? { name: n.name, binding: 'bridge' as const } : {}),
-      index: n.cniIndex,
-      veth: n.veth.ifname,
-      bridge: n.bridge,
-      tap: n.tap,
-      mac: n.guestMac,
-      mtu: n.mtu,
-      model: n.model,
-      queues: n.queues,
-      vnetHdr: true,
+      ...tapNicFields(n, n.bridge),
       ...(n.plan
         ? {
             ip: n.plan.ip,
@@ -205,26 +198,7 @@ export const bridgePod: PodBinding = {
   },
 
   lease(nic, common) {
-    const p = nic.plan;
-    if (!p) return undefined;
-    const o = nic.dhcpOptions;
-    return {
-      mac: nic.guestMac,
-      ip: p.ip,
-      prefixLen: p.prefixLen,
-      routers: p.routers,
-      classlessRoutes: p.classlessRoutes,
-      dns: p.dns,
-      search: p.search,
-      ...(p.domain ? { domain: p.domain } : {}),
-      ...(common.hostname ? { hostname: common.hostname } : {}),
-      mtu: p.mtu,
-      ...(common.leaseTime ? { leaseTime: common.leaseTime } : {}),
-      ...(o?.bootFileName !== undefined ? { bootFileName: o.bootFileName } : {}),
-      ...(o?.tftpServerName !== undefined ? { tftpServerName: o.tftpServerName } : {}),
-      ...(o?.ntpServers?.length ? { ntpServers: o.ntpServers } : {}),
-      ...(o?.privateOptions?.length ? { privateOptions: o.privateOptions } : {}),
-    };
+    return planLease(nic, common, true);
   },
 
   fence(n) {

@@ -15,6 +15,7 @@ import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
 import type { NicRecord } from '../../record';
 import { ownLink } from '../../topology';
+import { routelessStatus, tapNicFields } from '../common';
 import { UndoError } from '../errors';
 import { fdsEntry } from '../tap-hand-out';
 import type { MadeLink, PodBinding } from '../types';
@@ -121,22 +122,14 @@ export const macvtapPod: PodBinding = {
     return {
       name: n.name!,
       binding: 'macvtap',
-      index: n.cniIndex,
-      veth: n.veth.ifname,
-      bridge: '',
-      tap: n.tap,
-      mac: n.guestMac,
-      mtu: n.mtu,
-      model: n.model,
-      queues: n.queues,
-      vnetHdr: true,
+      ...tapNicFields(n, ''),
       l2Only: true,
       macvtap: { mode: n.macvtap!.mode, device: macvtapDevice(n) },
     };
   },
 
   status(n) {
-    return { ...this.describe(n), routes: [], unexpressible: [], unrestorable: [], warnings: [] };
+    return routelessStatus(this.describe(n), []);
   },
 
   lease() {

@@ -13,11 +13,10 @@
 //                         (a guest sends anything: a forged source never leaves the pod)
 // Removal and the existence check go through nft (fence/nft.ts), as the fence's do.
 import { ip4ToNum } from '../../../net/ipv4';
-import { NftBatchWriter, NLM_F_APPEND, NLM_F_CREATE, NETLINK_NETFILTER, type Batch } from '../../../net/nfnl';
-import { netlinkBatchIn } from '../../../native';
+import { NftBatchWriter, NLM_F_APPEND, NLM_F_CREATE, type Batch } from '../../../net/nfnl';
 import { TapError } from '../../errors';
-import { batchFailure } from '../../fence/apply';
-import { netnsState, nftInNetns, requireNetns } from '../../fence/nft';
+import { applyBatchInNetns } from '../../fence/apply';
+import { netnsState, nftInNetns } from '../../fence/nft';
 
 const NFPROTO_IPV4 = 2;
 // nf_tables.h
@@ -281,17 +280,7 @@ export function natBatch(table: string, n: MasqNat): Batch {
 
 /** Puts the NIC's NAT table in place in one transaction. */
 export async function applyNat(netnsPath: string, table: string, n: MasqNat): Promise<void> {
-  const verb = `apply NAT table "${table}"`;
-  const batch = natBatch(table, n);
-  requireNetns(netnsPath, verb);
-  let replies;
-  try {
-    replies = await netlinkBatchIn(netnsPath, NETLINK_NETFILTER, batch.buf);
-  } catch (e) {
-    throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${(e as Error).message}`);
-  }
-  const why = batchFailure(batch, replies);
-  if (why !== undefined) throw new TapError('EIO', `failed to ${verb} in netns ${netnsPath}: ${why}`);
+  await applyBatchInNetns(netnsPath, natBatch(table, n), `apply NAT table "${table}"`);
 }
 
 /** Deletes the table; already gone, or its netns gone, counts as done. */

@@ -22,6 +22,7 @@ import type { NicRecord } from '../../record';
 import { makeTap, nicLinks, ownLink } from '../../topology';
 import { UndoError } from '../errors';
 import { tapHandOut } from '../tap-hand-out';
+import { planLease, routelessStatus, tapNicFields } from '../common';
 import type { PodBinding } from '../types';
 import { DEFAULT_GUEST_CIDR, guestAddresses, masqTable, prefixesOverlap } from './cidr';
 import { applyNat, natExists, natRules, natRuleText, removeNat, type MasqNat } from './nat';
@@ -242,15 +243,7 @@ export const masqueradePod: PodBinding = {
     return {
       name: n.name!,
       binding: 'masquerade',
-      index: n.cniIndex,
-      veth: n.veth.ifname,
-      bridge: n.bridge,
-      tap: n.tap,
-      mac: n.guestMac,
-      mtu: n.mtu,
-      model: n.model,
-      queues: n.queues,
-      vnetHdr: true,
+      ...tapNicFields(n, n.bridge),
       ip: m.guestIp,
       prefixLen: m.prefixLen,
       gateway: m.bridgeIp,
@@ -264,30 +257,11 @@ export const masqueradePod: PodBinding = {
   },
 
   status(n) {
-    return { ...this.describe(n), routes: [], unexpressible: [], unrestorable: [], warnings: n.plan?.warnings ?? [] };
+    return routelessStatus(this.describe(n), n.plan?.warnings ?? []);
   },
 
   lease(nic, common) {
-    const p = nic.plan;
-    if (!p) return undefined;
-    const o = nic.dhcpOptions;
-    return {
-      mac: nic.guestMac,
-      ip: p.ip,
-      prefixLen: p.prefixLen,
-      routers: p.routers,
-      classlessRoutes: [],
-      dns: p.dns,
-      search: p.search,
-      ...(p.domain ? { domain: p.domain } : {}),
-      ...(common.hostname ? { hostname: common.hostname } : {}),
-      mtu: p.mtu,
-      ...(common.leaseTime ? { leaseTime: common.leaseTime } : {}),
-      ...(o?.bootFileName !== undefined ? { bootFileName: o.bootFileName } : {}),
-      ...(o?.tftpServerName !== undefined ? { tftpServerName: o.tftpServerName } : {}),
-      ...(o?.ntpServers?.length ? { ntpServers: o.ntpServers } : {}),
-      ...(o?.privateOptions?.length ? { privateOptions: o.privateOptions } : {}),
-    };
+    return planLease(nic, common, false);
   },
 
   fence() {

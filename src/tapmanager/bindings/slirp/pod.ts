@@ -7,6 +7,7 @@ import { randomMac } from '../../../net/mac';
 import { badInput } from '../../errors';
 import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
+import { routelessStatus } from '../common';
 import { fdsEntry } from '../tap-hand-out';
 import type { PodBinding } from '../types';
 
@@ -78,7 +79,7 @@ export const slirpPod: PodBinding = {
   },
 
   status(n) {
-    return { ...this.describe(n), routes: [], unexpressible: [], unrestorable: [], warnings: [] };
+    return routelessStatus(this.describe(n), []);
   },
 
   lease() {

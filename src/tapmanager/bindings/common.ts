@@ -1,0 +1,61 @@
+// What the pod bindings share when they describe a NIC and hand out its DHCP lease: the
+// tap-side fields of a GuestNic, the status of a NIC that keeps no pod routes, and the
+// lease built from the NIC's IPv4 plan and DHCP options.
+import type { StaticLease } from '../../dhcp/server';
+import type { GuestNic } from '../protocol';
+import type { NicRecord } from '../record';
+import type { NicStatus } from './types';
+
+/** The fields of a GuestNic every tap-backed binding fills the same way (vnet headers on). */
+export function tapNicFields(
+  n: NicRecord,
+  bridge: string,
+): Pick<GuestNic, 'index' | 'veth' | 'bridge' | 'tap' | 'mac' | 'mtu' | 'model' | 'queues' | 'vnetHdr'> {
+  return {
+    index: n.cniIndex,
+    veth: n.veth.ifname,
+    bridge,
+    tap: n.tap,
+    mac: n.guestMac,
+    mtu: n.mtu,
+    model: n.model,
+    queues: n.queues,
+    vnetHdr: true,
+  };
+}
+
+/** The status of a NIC that takes over no pod routes: what describe says, plus its warnings. */
+export function routelessStatus(described: GuestNic, warnings: string[]): NicStatus {
+  return { ...described, routes: [], unexpressible: [], unrestorable: [], warnings };
+}
+
+/**
+ * The lease a NIC's DHCP server hands out, from its IPv4 plan (none without one) and its
+ * DHCP options; `classlessRoutes` says whether the plan's classless routes go with it.
+ */
+export function planLease(
+  nic: NicRecord,
+  common: Pick<StaticLease, 'hostname' | 'leaseTime'>,
+  classlessRoutes: boolean,
+): StaticLease | undefined {
+  const p = nic.plan;
+  if (!p) return undefined;
+  const o = nic.dhcpOptions;
+  return {
+    mac: nic.guestMac,
+    ip: p.ip,
+    prefixLen: p.prefixLen,
+    routers: p.routers,
+    classlessRoutes: classlessRoutes ? p.classlessRoutes : [],
+    dns: p.dns,
+    search: p.search,
+    ...(p.domain ? { domain: p.domain } : {}),
+    ...(common.hostname ? { hostname: common.hostname } : {}),
+    mtu: p.mtu,
+    ...(common.leaseTime ? { leaseTime: common.leaseTime } : {}),
+    ...(o?.bootFileName !== undefined ? { bootFileName: o.bootFileName } : {}),
+    ...(o?.tftpServerName !== undefined ? { tftpServerName: o.tftpServerName } : {}),
+    ...(o?.ntpServers?.length ? { ntpServers: o.ntpServers } : {}),
+    ...(o?.privateOptions?.length ? { privateOptions: o.privateOptions } : {}),
+  };
+}
