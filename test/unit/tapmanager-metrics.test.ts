@@ -50,6 +50,10 @@ describe('metric labels', () => {
     expect(fenceReason('nic1_in_guestmac')).toBe('guest_mac_from_pod');
     expect(fenceReason('nic1_in_qinq_sport')).toBe('dhcp_from_pod');
     expect(fenceReason('nic0_out_udp_dport')).toBe('dhcp_to_pod');
+    expect(fenceReason('nic0_in_raw6_dport')).toBe('dhcp_from_pod');
+    expect(fenceReason('nic0_in_raw6_router')).toBe('router_from_pod');
+    expect(fenceReason('nic2_out_vlan6_redirect')).toBe('router_to_pod');
+    expect(fenceReason('nic0_guest_ra')).toBe('router_from_guest');
   });
 });
 

@@ -15,7 +15,7 @@ import { newCounters } from '../../dhcp/counters';
 import type { ListEntry } from '../protocol';
 import type { SandboxStatus } from '../sandboxes';
 import { DHCP_FAULTS, DHCP_IGNORED, DHCP_RECEIVED, DHCP_REPLIES, dhcpSummary } from './dhcp';
-import { fenceReason, fenceRule, type FenceReason } from './fence';
+import { FENCE_REASONS, fenceReason, fenceRule, type FenceReason } from './fence';
 
 /** What the metrics read from the manager (SandboxManager has both). */
 export interface SandboxSource {
@@ -304,12 +304,7 @@ export class TapwireMetrics {
       const s = this.lastSeen.get(id);
       if (!s) continue;
       for (const [type, n] of Object.entries(dhcpSummary(s.dhcp))) this.sandboxDhcp.inc({ sandbox: id, type }, n);
-      const reasons: Record<FenceReason, number> = {
-        spoofed_source: 0,
-        guest_mac_from_pod: 0,
-        dhcp_from_pod: 0,
-        dhcp_to_pod: 0,
-      };
+      const reasons = Object.fromEntries(FENCE_REASONS.map((r) => [r, 0])) as Record<FenceReason, number>;
       for (const [name, n] of s.fence) reasons[fenceReason(name)] += n;
       for (const [reason, n] of Object.entries(reasons)) this.sandboxFence.inc({ sandbox: id, reason }, n);
     }
