@@ -32,6 +32,7 @@ const FAILED_STEP: Record<string, string> = {
   'setup.': 'plan',
   'setup.planned': 'record',
   'setup.recorded': 'links_and_fence',
+  'setup.built': 'links_and_fence', // the links are built, the fence still being applied
   'setup.fenced': 'dhcp',
   'setup.dhcp': 'finish',
   'setup.ready': 'finish',
@@ -199,7 +200,7 @@ export class TapwireMetrics {
     this.source = source;
   }
 
-  /** ManagerOptions.onStep: remembers how far an operation got, for the error's step label. */
+  /** ManagerOptions.onProgress: remembers how far an operation got, for the error's step label. */
   stepReached(step: string, sandboxId: string): void {
     this.steps.set(`${step.slice(0, step.indexOf('.'))}:${sandboxId}`, step);
   }

@@ -23,6 +23,11 @@ export interface ManagerOptions {
    * setup/teardown/rollback and after each of its netlink changes; tests only
    */
   onStep?: StepHook;
+  /**
+   * told each named point a setup/teardown/rollback reaches (metrics: how far a failed one
+   * got); not the netlink changes between them, so the netlink handle is not wrapped for it
+   */
+  onProgress?: (point: string, sandboxId: string) => void;
 }
 
 export const FENCE_TABLE = 'tapwire';
@@ -39,6 +44,7 @@ export interface ManagerContext {
 
 /** A named point of a setup/teardown/rollback: the onStep hook's (crash-points.ts). */
 export async function step(ctx: ManagerContext, name: string, sandboxId: string): Promise<void> {
+  ctx.o.onProgress?.(name, sandboxId);
   await ctx.o.onStep?.(name, sandboxId);
 }
 
