@@ -112,12 +112,14 @@ export function detachExtras(
   return detachNetworks(runner, state?.extras ?? [], base);
 }
 
-const hasIpv4 = (r: CniResult | undefined): boolean => (r?.ips ?? []).some((ip) => !ip.address.includes(':'));
+const hasIp = (r: CniResult | undefined, v6: boolean): boolean =>
+  (r?.ips ?? []).some((ip) => ip.address.includes(':') === v6);
 
 /**
  * tapmanager's `nics`, in spec order. The pod network's NIC takes `podIfName` with the pod's
- * CNI result; a multus network's its netN with that network's result, or none (L2 only)
- * when its CNI gave no IPv4 address; a resource or l2 network's the interface it names.
+ * CNI result; a multus network's its netN with that network's result (IPv4, IPv6 or both:
+ * tapmanager serves DHCPv4, DHCPv6 + RAs for what it holds), or none (L2 only) when its CNI
+ * gave no address; a resource or l2 network's the interface it names.
  */
 export function buildNics(state: VmNetworkState, podIfName: string, podResult: CniResult | undefined): NicRequest[] {
   const { interfaces, networks } = effectiveNics(state.spec);
@@ -131,11 +133,12 @@ export function buildNics(state: VmNetworkState, podIfName: string, podResult: C
     } else if (n.kind === 'multus') {
       const x = state.extras.find((e) => e.name === n.name)!;
       podInterface = x.ifName;
-      cniResult = hasIpv4(x.result) ? x.result : undefined;
+      cniResult = hasIp(x.result, false) || hasIp(x.result, true) ? x.result : undefined;
     } else {
       podInterface = n.interfaceName;
     }
-    if (it.dhcpOptions && !cniResult) {
+    // the spec's dhcpOptions are DHCPv4 options: only a DHCPv4 server takes them
+    if (it.dhcpOptions && !hasIp(cniResult, false)) {
       throw new CriError(
         Status.FAILED_PRECONDITION,
         `interfaces[${i}].dhcpOptions: network "${n.name}" got no IPv4 address from CNI, so no DHCP server serves it`,
@@ -149,7 +152,7 @@ export function buildNics(state: VmNetworkState, podIfName: string, podResult: C
       ...(it.macAddress ? { macAddress: it.macAddress } : {}),
       model: it.model,
       ...(it.queues !== undefined ? { queues: it.queues } : {}),
-      ...(it.dhcpOptions && cniResult ? { dhcpOptions: it.dhcpOptions } : {}),
+      ...(it.dhcpOptions ? { dhcpOptions: it.dhcpOptions } : {}),
       ...(it.ports.length ? { ports: it.ports } : {}),
       ...(it.binding === 'masquerade' && n.kind === 'pod' && n.vmNetworkCIDR ? { guestCidr: n.vmNetworkCIDR } : {}),
     };

@@ -264,6 +264,41 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
     expect((err as { details: string }).details).toContain('autoattachPodInterface: false with no interfaces');
   });
 
+  it('an IPv6-only NAD network is a bridge NIC with its IPv6 result (DHCPv6 + RA), not L2 only', async () => {
+    const conf = bridgeConf('green', 'br-green', `fd00:${n}:3::/64`);
+    writeNad('default', 'green', conf);
+    const spec = {
+      apiVersion: 'tapwire.io/v1alpha1',
+      interfaces: [
+        { name: 'default', bridge: {} },
+        { name: 'green', bridge: {} },
+      ],
+      networks: [
+        { name: 'default', pod: {} },
+        { name: 'green', multus: { networkName: 'green' } },
+      ],
+    };
+    const { podSandboxId: id } = await rt().RunPodSandbox!({ config: withSpec('vm6', spec) });
+    const req = tap.calls.find((c) => c.op === 'setup')!.req! as unknown as { nics: NicRequest[] };
+    expect(req.nics.map((x) => [x.name, x.binding, x.podInterface, x.cniResult?.ips?.map((i) => i.address)])).toEqual([
+      ['default', 'bridge', 'eth0', [`10.${n}.0.2/24`]],
+      ['green', 'bridge', 'net1', [`fd00:${n}:3::2/64`]],
+    ]);
+    // the NIC's result names net1 as its interface, as tapmanager takes it
+    const green = req.nics[1]!.cniResult!;
+    expect(green.interfaces![green.ips![0]!.interface!]).toMatchObject({ name: 'net1' });
+    const st = await rt().PodSandboxStatus!({ podSandboxId: id, verbose: true });
+    const ns = JSON.parse(st.info['k8s.v1.cni.cncf.io/network-status'] as string) as Record<string, unknown>[];
+    expect(ns.map((x) => [x.name, x.interface, x.ips])).toEqual([
+      ['twnet', 'eth0', [`10.${n}.0.2`]],
+      ['default/green', 'net1', [`fd00:${n}:3::2`]],
+    ]);
+    await rt().StopPodSandbox!({ podSandboxId: id });
+    await rt().RemovePodSandbox!({ podSandboxId: id });
+    expect(node.ip('-o', 'link', 'show', 'master', 'br-green')).toBe('');
+    expect(records()).toEqual([]);
+  });
+
   it('a restart between run and stop still deletes the extra networks (the record and the CNI cache)', async () => {
     const { podSandboxId: id } = await rt().RunPodSandbox!({ config: withSpec('vm4', SPEC) });
     expect(allLeases()).toHaveLength(3);

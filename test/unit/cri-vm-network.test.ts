@@ -85,11 +85,20 @@ describe('the VM network spec to tapmanager nics', () => {
     ]);
   });
 
-  it('a multus network whose CNI gave no IPv4 address is L2 only', () => {
+  it('a multus network whose CNI gave no address is L2 only', () => {
     const nics = buildNics(state(result('net1')), 'eth0', pod);
     expect(nics[2]).toEqual({ name: 'blue', binding: 'bridge', podInterface: 'net1', model: 'rtl8139' });
+  });
+
+  it('a multus network whose CNI gave only IPv6 is a bridge NIC with its IPv6 result (DHCPv6 + RA)', () => {
     const v6 = result('net1', 'fd00::5/64');
-    expect(buildNics(state(v6), 'eth0', pod)[2]!.cniResult).toBeUndefined();
+    expect(buildNics(state(v6), 'eth0', pod)[2]).toEqual({
+      name: 'blue',
+      binding: 'bridge',
+      podInterface: 'net1',
+      cniResult: v6,
+      model: 'rtl8139',
+    });
   });
 
   it('dhcpOptions on a network with no IPv4 address fail, naming the interface', () => {
@@ -102,6 +111,11 @@ describe('the VM network spec to tapmanager nics', () => {
       spec: s,
       extras: [{ name: 'blue', nad: 'ns/blue', network: 'b', ifName: 'net1', result: result('net1') }],
     };
+    expect(() => buildNics(st, 'eth0', pod)).toThrow(
+      'interfaces[0].dhcpOptions: network "blue" got no IPv4 address from CNI, so no DHCP server serves it',
+    );
+    // an IPv6-only network has no DHCPv4 server either
+    st.extras[0]!.result = result('net1', 'fd00::5/64');
     expect(() => buildNics(st, 'eth0', pod)).toThrow(
       'interfaces[0].dhcpOptions: network "blue" got no IPv4 address from CNI, so no DHCP server serves it',
     );
