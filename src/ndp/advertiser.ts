@@ -46,12 +46,24 @@ export interface AdvertiserStats {
   solicitations: number;
   /** invalid solicitations (hop limit, code, options): dropped */
   invalid: number;
+  /** valid solicitations answered: by unicast at once, or by the multicast advertisement due next */
+  answered: number;
+  /** valid solicitations past the unicast limit (MAX_UNICAST_PER_SECOND): not answered */
+  rateLimited: number;
+  /** advertisements sent (answers and the periodic ones) */
   sent: number;
   sendErrors: number;
 }
 
 export class RouterAdvertiser {
-  private readonly stats_: AdvertiserStats = { solicitations: 0, invalid: 0, sent: 0, sendErrors: 0 };
+  private readonly stats_: AdvertiserStats = {
+    solicitations: 0,
+    invalid: 0,
+    answered: 0,
+    rateLimited: 0,
+    sent: 0,
+    sendErrors: 0,
+  };
   private timer?: NodeJS.Timeout;
   private pending?: NodeJS.Timeout;
   private lastSent = 0;
@@ -119,9 +131,13 @@ export class RouterAdvertiser {
         this.unicastWindow = now;
         this.unicastSent = 0;
       }
-      if (this.unicastSent++ < MAX_UNICAST_PER_SECOND) this.send(from);
+      if (this.unicastSent++ < MAX_UNICAST_PER_SECOND) {
+        this.stats_.answered++;
+        this.send(from);
+      } else this.stats_.rateLimited++;
       return;
     }
+    this.stats_.answered++;
     if (this.pending) return; // a multicast answer is already on its way
     const wait = Math.max(0, this.lastSent + MIN_DELAY_BETWEEN_RAS - Date.now());
     this.pending = setTimeout(() => {

@@ -233,6 +233,10 @@ describePrivileged('DHCPv6 server and router advertisements with real clients', 
     );
     // what the socket buffer held (the rest the kernel dropped), answered at most 10/s, not one per solicitation
     expect(ra!.stats().sent).toBeLessThan(60);
+    // every solicitation counted once: answered (by unicast, or by the multicast advertisement due) or rate-limited
+    const st = ra!.stats();
+    expect(st.answered + st.rateLimited).toBe(st.solicitations);
+    expect(st.answered).toBeGreaterThan(0);
     const p = dhclient();
     await waitFor('BOUND6', () => readEvents(dir).find((e) => e.name === 'BOUND6'), 20_000, p.output);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { newCounters } from '../../src/dhcp/counters';
+import { newCounters6 } from '../../src/dhcp6/counters';
 import { errnoLabel, parseMetricsAddress, TapwireMetrics, type SandboxSource } from '../../src/tapmanager/metrics';
 import { fenceReason, fenceRule } from '../../src/tapmanager/metrics/fence';
 import type { ListEntry } from '../../src/tapmanager/protocol';
@@ -80,6 +81,52 @@ describe('TapwireMetrics', () => {
     text = await m.text();
     expect(value(text, 'tapwire_dhcp_replies_total{type="ack"}')).toBe(3);
     expect(value(text, 'tapwire_sandboxes{state="ready"}')).toBe(0);
+  });
+
+  it('sums the DHCPv6 and router advertisement counters of every IPv6 NIC, by type, status, reason and outcome', async () => {
+    const m = new TapwireMetrics();
+    const nic = (solicit: number, reply: number, answered: number) => ({
+      dhcp6: { ...newCounters6(), received: solicit + reply + 1, solicit, request: reply, advertise: solicit, reply },
+      ra: {
+        solicitations: answered + 1,
+        invalid: 2,
+        answered,
+        rateLimited: 1,
+        sent: answered + 3,
+        sendErrors: 0,
+        router: 'fe80::1',
+      },
+    });
+    const ids = ['v6', 'v4'];
+    m.attach({
+      list: () => ids.map((id) => ({ sandboxId: id, state: 'ready', netnsPath: '/x', ips: [], createdAt: '' })),
+      status: (id) =>
+        Promise.resolve({
+          dhcp: [],
+          ...(id === 'v6'
+            ? { ipv6: [nic(2, 3, 4), { ...nic(1, 1, 1), dhcp6: { ...nic(1, 1, 1).dhcp6, noBinding: 2, relay: 5 } }] }
+            : {}),
+          drift: [],
+        }),
+    });
+    const text = await m.text();
+    expect(value(text, 'tapwire_dhcp6_received_total{type="solicit"}')).toBe(3);
+    expect(value(text, 'tapwire_dhcp6_received_total{type="request"}')).toBe(4);
+    expect(value(text, 'tapwire_dhcp6_received_total{type="information_request"}')).toBe(0);
+    expect(value(text, 'tapwire_dhcp6_replies_total{type="advertise"}')).toBe(3);
+    expect(value(text, 'tapwire_dhcp6_replies_total{type="reply"}')).toBe(4);
+    expect(value(text, 'tapwire_dhcp6_status_codes_total{status="no_binding"}')).toBe(2);
+    expect(value(text, 'tapwire_dhcp6_ignored_total{reason="relay"}')).toBe(5);
+    expect(value(text, 'tapwire_dhcp6_faults_total{kind="send_error"}')).toBe(0);
+    expect(value(text, 'tapwire_router_solicitations_total{outcome="answered"}')).toBe(5);
+    expect(value(text, 'tapwire_router_solicitations_total{outcome="rate_limited"}')).toBe(2);
+    expect(value(text, 'tapwire_router_solicitations_total{outcome="invalid"}')).toBe(4);
+    expect(value(text, 'tapwire_router_advertisements_total{outcome="sent"}')).toBe(11);
+    expect(value(text, 'tapwire_sandbox_dhcp6_messages_total{sandbox="v6",type="reply"}')).toBe(4);
+    expect(value(text, 'tapwire_sandbox_dhcp6_messages_total{sandbox="v6",type="ignored"}')).toBe(5);
+    expect(value(text, 'tapwire_sandbox_dhcp6_messages_total{sandbox="v6",type="router_advertisements"}')).toBe(11);
+    // a sandbox without IPv6 has no DHCPv6 series of its own
+    expect(text).not.toContain('tapwire_sandbox_dhcp6_messages_total{sandbox="v4"');
   });
 
   it('counts a failed setup by the step it failed in and its errno', async () => {

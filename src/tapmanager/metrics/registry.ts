@@ -2,8 +2,8 @@
 //  - events, counted as they happen through one-line hooks: setup/teardown durations and
 //    errors (by the step that failed and the errno), recovery duration, fd hand-outs and
 //    refusals (by reason);
-//  - state, read when scraped (refresh()): sandboxes by state, and each sandbox's DHCP
-//    counters and fence drop counters (the nft counters in its netns) through the same
+//  - state, read when scraped (refresh()): sandboxes by state, and each sandbox's DHCP,
+//    DHCPv6 and router advertisement counters and fence drop counters (the nft counters in its netns) through the same
 //    status() that `tapctl describe` shows.
 // Node-wide series carry only labels from fixed lists. Per-sandbox series (label
 // `sandbox`) exist for at most maxSandboxSeries sandboxes (by id order), a few each.
@@ -14,13 +14,27 @@ import type { DhcpCounters } from '../../dhcp/counters';
 import { newCounters } from '../../dhcp/counters';
 import type { ListEntry } from '../protocol';
 import type { SandboxStatus } from '../sandboxes';
+import type { Dhcp6Counters } from '../../dhcp6/counters';
 import { DHCP_FAULTS, DHCP_IGNORED, DHCP_RECEIVED, DHCP_REPLIES, dhcpSummary } from './dhcp';
+import {
+  DHCP6_FAULTS,
+  DHCP6_IGNORED,
+  DHCP6_RECEIVED,
+  DHCP6_REPLIES,
+  DHCP6_STATUS,
+  dhcp6Summary,
+  newCounters6,
+  newRaCounters,
+  RA_SENT,
+  RS_OUTCOMES,
+  type RaCounters,
+} from './dhcp6';
 import { FENCE_REASONS, fenceReason, fenceRule, type FenceReason } from './fence';
 
 /** What the metrics read from the manager (SandboxManager has both). */
 export interface SandboxSource {
   list(): ListEntry[];
-  status(id: string): Promise<Pick<SandboxStatus, 'dhcp' | 'fence' | 'drift'>>;
+  status(id: string): Promise<Pick<SandboxStatus, 'dhcp' | 'ipv6' | 'fence' | 'drift'>>;
 }
 
 export type Operation = 'setup' | 'teardown';
@@ -58,6 +72,10 @@ export function errnoLabel(e: unknown): string {
 
 interface Sample {
   dhcp: DhcpCounters;
+  dhcp6: Dhcp6Counters;
+  ra: RaCounters;
+  /** a NIC of the sandbox serves IPv6 (its per-sandbox DHCPv6 series are shown) */
+  hasIpv6?: boolean;
   /** packets dropped per fence counter name */
   fence: Map<string, number>;
   drifted: boolean;
@@ -78,7 +96,7 @@ export class TapwireMetrics {
   /** the last step each running operation reached, by "<op>:<sandboxId>" */
   private readonly steps = new Map<string, string>();
   private readonly lastSeen = new Map<string, Sample>();
-  private readonly retired: Sample = { dhcp: newCounters(), fence: new Map(), drifted: false };
+  private readonly retired: Sample = emptySample();
   private refreshing: Promise<void> | undefined;
 
   private readonly duration: prom.Histogram<'op' | 'outcome'>;
@@ -93,8 +111,16 @@ export class TapwireMetrics {
   private readonly dhcpReplies: prom.Counter<'type'>;
   private readonly dhcpIgnored: prom.Counter<'reason'>;
   private readonly dhcpFaults: prom.Counter<'kind'>;
+  private readonly dhcp6Received: prom.Counter<'type'>;
+  private readonly dhcp6Replies: prom.Counter<'type'>;
+  private readonly dhcp6Status: prom.Counter<'status'>;
+  private readonly dhcp6Ignored: prom.Counter<'reason'>;
+  private readonly dhcp6Faults: prom.Counter<'kind'>;
+  private readonly routerSolicitations: prom.Counter<'outcome'>;
+  private readonly routerAdverts: prom.Counter<'outcome'>;
   private readonly fenceDrops: prom.Counter<'rule'>;
   private readonly sandboxDhcp: prom.Counter<'sandbox' | 'type'>;
+  private readonly sandboxDhcp6: prom.Counter<'sandbox' | 'type'>;
   private readonly sandboxFence: prom.Counter<'sandbox' | 'reason'>;
 
   constructor(o: MetricsOptions = {}) {
@@ -175,6 +201,48 @@ export class TapwireMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.dhcp6Received = new prom.Counter({
+      name: 'tapwire_dhcp6_received_total',
+      help: 'DHCPv6 messages received from guests, by message type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.dhcp6Replies = new prom.Counter({
+      name: 'tapwire_dhcp6_replies_total',
+      help: 'DHCPv6 replies sent to guests, by message type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.dhcp6Status = new prom.Counter({
+      name: 'tapwire_dhcp6_status_codes_total',
+      help: 'Status codes other than Success in DHCPv6 replies (per IA or message), by status',
+      labelNames: ['status'],
+      registers,
+    });
+    this.dhcp6Ignored = new prom.Counter({
+      name: 'tapwire_dhcp6_ignored_total',
+      help: 'DHCPv6 input not answered, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.dhcp6Faults = new prom.Counter({
+      name: 'tapwire_dhcp6_faults_total',
+      help: 'DHCPv6 replies that could not be sent, and handler bugs',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.routerSolicitations = new prom.Counter({
+      name: 'tapwire_router_solicitations_total',
+      help: 'Router solicitations from guests, by outcome (answered, rate_limited, invalid)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.routerAdverts = new prom.Counter({
+      name: 'tapwire_router_advertisements_total',
+      help: 'Router advertisements to guests (answers and periodic ones), sent or failed to send',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.fenceDrops = new prom.Counter({
       name: 'tapwire_fence_dropped_packets_total',
       help: 'Frames the sandbox fences dropped (nft counters), by rule',
@@ -184,6 +252,12 @@ export class TapwireMetrics {
     this.sandboxDhcp = new prom.Counter({
       name: 'tapwire_sandbox_dhcp_messages_total',
       help: "One sandbox's DHCP messages: received, offer, ack, nak sent, ignored",
+      labelNames: ['sandbox', 'type'],
+      registers,
+    });
+    this.sandboxDhcp6 = new prom.Counter({
+      name: 'tapwire_sandbox_dhcp6_messages_total',
+      help: "One sandbox's DHCPv6 and NDP messages: received, advertise, reply, ignored, router solicitations and advertisements",
       labelNames: ['sandbox', 'type'],
       registers,
     });
@@ -281,7 +355,8 @@ export class TapwireMetrics {
       // unreadable now (its netns went): the last values stand; and never a count that goes down
       if (s) this.lastSeen.set(id, maxSample(this.lastSeen.get(id), s));
     });
-    const total: Sample = { dhcp: { ...this.retired.dhcp }, fence: new Map(this.retired.fence), drifted: false };
+    const total = emptySample();
+    addSample(total, this.retired);
     let drifted = 0;
     for (const s of this.lastSeen.values()) {
       addSample(total, s);
@@ -292,12 +367,20 @@ export class TapwireMetrics {
     setAll(this.dhcpReplies, DHCP_REPLIES, 'type', total.dhcp);
     setAll(this.dhcpIgnored, DHCP_IGNORED, 'reason', total.dhcp);
     setAll(this.dhcpFaults, DHCP_FAULTS, 'kind', total.dhcp);
+    setAll(this.dhcp6Received, DHCP6_RECEIVED, 'type', total.dhcp6);
+    setAll(this.dhcp6Replies, DHCP6_REPLIES, 'type', total.dhcp6);
+    setAll(this.dhcp6Status, DHCP6_STATUS, 'status', total.dhcp6);
+    setAll(this.dhcp6Ignored, DHCP6_IGNORED, 'reason', total.dhcp6);
+    setAll(this.dhcp6Faults, DHCP6_FAULTS, 'kind', total.dhcp6);
+    setAll(this.routerSolicitations, RS_OUTCOMES, 'outcome', total.ra);
+    setAll(this.routerAdverts, RA_SENT, 'outcome', total.ra);
     this.fenceDrops.reset();
     const byRule = new Map<string, number>();
     for (const [name, n] of total.fence) byRule.set(fenceRule(name), (byRule.get(fenceRule(name)) ?? 0) + n);
     for (const [rule, n] of byRule) this.fenceDrops.inc({ rule }, n);
 
     this.sandboxDhcp.reset();
+    this.sandboxDhcp6.reset();
     this.sandboxFence.reset();
     const shown = ids.slice(0, this.maxSandboxSeries);
     this.omitted.set(ids.length - shown.length);
@@ -305,6 +388,9 @@ export class TapwireMetrics {
       const s = this.lastSeen.get(id);
       if (!s) continue;
       for (const [type, n] of Object.entries(dhcpSummary(s.dhcp))) this.sandboxDhcp.inc({ sandbox: id, type }, n);
+      if (s.hasIpv6)
+        for (const [type, n] of Object.entries(dhcp6Summary(s.dhcp6, s.ra)))
+          this.sandboxDhcp6.inc({ sandbox: id, type }, n);
       const reasons = Object.fromEntries(FENCE_REASONS.map((r) => [r, 0])) as Record<FenceReason, number>;
       for (const [name, n] of s.fence) reasons[fenceReason(name)] += n;
       for (const [reason, n] of Object.entries(reasons)) this.sandboxFence.inc({ sandbox: id, reason }, n);
@@ -312,39 +398,60 @@ export class TapwireMetrics {
   }
 }
 
-function sample(s: Pick<SandboxStatus, 'dhcp' | 'fence' | 'drift'>): Sample {
-  const dhcp = newCounters();
-  for (const server of s.dhcp as Partial<DhcpCounters>[]) {
-    for (const k of Object.keys(dhcp) as (keyof DhcpCounters)[]) dhcp[k] += Number(server[k] ?? 0);
+function emptySample(): Sample {
+  return { dhcp: newCounters(), dhcp6: newCounters6(), ra: newRaCounters(), fence: new Map(), drifted: false };
+}
+
+/** Adds each of `into`'s numeric fields from `from` (missing ones count 0). */
+function addFields<T extends object>(into: T, from: Partial<Record<keyof T, unknown>> | undefined): void {
+  for (const k of Object.keys(into) as (keyof T)[]) (into[k] as number) += Number(from?.[k] ?? 0) || 0;
+}
+
+/** Sets each of `b`'s numeric fields to the larger of `a`'s and `b`'s. */
+function maxFields<T extends object>(a: T, b: T): void {
+  for (const k of Object.keys(b) as (keyof T)[]) (b[k] as number) = Math.max(a[k] as number, b[k] as number);
+}
+
+function sample(s: Pick<SandboxStatus, 'dhcp' | 'ipv6' | 'fence' | 'drift'>): Sample {
+  const out = emptySample();
+  for (const server of s.dhcp as Partial<DhcpCounters>[]) addFields(out.dhcp, server);
+  const ipv6 = (s.ipv6 ?? []) as { dhcp6?: Partial<Dhcp6Counters>; ra?: Partial<RaCounters> }[];
+  for (const nic of ipv6) {
+    addFields(out.dhcp6, nic.dhcp6);
+    addFields(out.ra, nic.ra);
   }
-  return {
-    dhcp,
-    fence: new Map((s.fence ?? []).map((f) => [f.name, f.packets])),
-    drifted: s.drift.length > 0,
-  };
+  out.hasIpv6 = ipv6.length > 0;
+  out.fence = new Map((s.fence ?? []).map((f) => [f.name, f.packets]));
+  out.drifted = s.drift.length > 0;
+  return out;
 }
 
 function maxSample(a: Sample | undefined, b: Sample): Sample {
   if (!a) return b;
-  for (const k of Object.keys(b.dhcp) as (keyof DhcpCounters)[]) b.dhcp[k] = Math.max(a.dhcp[k], b.dhcp[k]);
+  maxFields(a.dhcp, b.dhcp);
+  maxFields(a.dhcp6, b.dhcp6);
+  maxFields(a.ra, b.ra);
+  b.hasIpv6 ||= a.hasIpv6;
   for (const [name, n] of a.fence) b.fence.set(name, Math.max(n, b.fence.get(name) ?? 0));
   return b;
 }
 
 function addSample(into: Sample, s: Sample): void {
-  for (const k of Object.keys(into.dhcp) as (keyof DhcpCounters)[]) into.dhcp[k] += s.dhcp[k];
+  addFields(into.dhcp, s.dhcp);
+  addFields(into.dhcp6, s.dhcp6);
+  addFields(into.ra, s.ra);
   for (const [name, n] of s.fence) into.fence.set(name, (into.fence.get(name) ?? 0) + n);
 }
 
 /** Sets a counter's series to the given totals (a counter has no set: reset, then inc). */
-function setAll<L extends string>(
+function setAll<L extends string, C extends object>(
   c: prom.Counter<L>,
-  list: [string, keyof DhcpCounters][],
+  list: [string, keyof C][],
   label: L,
-  totals: DhcpCounters,
+  totals: C,
 ): void {
   c.reset();
-  for (const [value, key] of list) c.inc({ [label]: value } as Partial<Record<L, string>>, totals[key]);
+  for (const [value, key] of list) c.inc({ [label]: value } as Partial<Record<L, string>>, totals[key] as number);
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
