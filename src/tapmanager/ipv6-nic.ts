@@ -210,7 +210,8 @@ async function reenable(nl: NetlinkHandle, v: VethSnapshot): Promise<UndoError[]
 
 export interface GuestIpv6Stats {
   dhcp6: Dhcp6ServerStats;
-  ra: AdvertiserStats & { router?: string };
+  /** the advertiser's counters and what it advertises: the router (absent: none), MTU, on-link prefixes */
+  ra: AdvertiserStats & { router?: string; mtu: number; onLink: string[] };
 }
 
 /** The DHCPv6 server and router advertiser of one NIC's bridge. */
@@ -274,7 +275,12 @@ export class GuestIpv6 {
   stats(): GuestIpv6Stats {
     return {
       dhcp6: this.server.stats(),
-      ra: { ...this.ra.stats(), ...(this.plan.router ? { router: this.plan.router } : {}) },
+      ra: {
+        ...this.ra.stats(),
+        ...(this.plan.router ? { router: this.plan.router } : {}),
+        mtu: this.plan.mtu,
+        onLink: this.plan.onLink.map((p) => `${p.prefix}/${p.prefixLen}`),
+      },
     };
   }
 

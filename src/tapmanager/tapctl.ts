@@ -10,6 +10,7 @@ import type { DhcpCounters } from '../dhcp/counters';
 import { renderMasquerade } from './bindings/masquerade/describe';
 import { renderSlirp } from './bindings/slirp/describe';
 import { renderMacvtap } from './bindings/macvtap/describe';
+import { ipv6Of, renderIpv6 } from './bindings/bridge/describe';
 import { describeRoute } from './plan/routes';
 import type { CniResult } from '../cni/result';
 import { DEFAULT_CONTROL_SOCKET, type NicRequest } from './protocol';
@@ -65,6 +66,7 @@ export function renderDescribe(s: BoundedStatus): string {
   const moreDrift = s.omitted?.drift ? `; and ${s.omitted.drift} more` : '';
   out.push(`netns ${s.netnsPath}${s.drift.length ? `  DRIFT: ${s.drift.join('; ')}${moreDrift}` : ''}`);
   const dhcp = s.dhcp as {
+    ifname?: string;
     leases?: { mac: string; state: string; boundAt?: string; expiresAt?: string }[];
     logLinesSuppressed?: number;
   }[];
@@ -76,7 +78,12 @@ export function renderDescribe(s: BoundedStatus): string {
       const x = live.find((y) => y.name === name);
       return x ? `${x.mac}  mtu ${x.mtu}  ${x.up ? 'UP' : 'DOWN'}` : 'MISSING';
     };
-    const lease = dhcp[i]?.leases?.find((x) => x.mac === n.mac);
+    // the NIC's DHCP server is the one on its bridge (a NIC without one, L2-only or
+    // IPv6-only, has none: the list is not one entry per NIC)
+    const server = dhcp.find((x) => x.ifname === n.bridge);
+    const v6 = ipv6Of(s.ipv6, n.bridge);
+    const v4 = n.ip !== undefined;
+    const lease = server?.leases?.find((x) => x.mac === n.mac);
     out.push('');
     if (n.name !== undefined)
       out.push(`  nic ${n.name}  binding ${n.binding ?? 'bridge'}${n.l2Only ? '  L2 only' : ''}`);
@@ -98,30 +105,43 @@ export function renderDescribe(s: BoundedStatus): string {
     out.push(
       `  pod network ══ ${n.veth.padEnd(6)} ${l(n.veth)}   ${n.name !== undefined ? 'pod interface' : `(CNI interface ${n.index})`}`,
     );
+    const fenced = [...(v4 ? ['DHCP'] : []), ...(v6 ? ['DHCPv6', 'RS/RA'] : [])].join(', ') || 'DHCP';
     out.push(
-      `                    │   ${n.l2Only ? "no fence: the segment is the guest's" : `fence: no DHCP crosses ${n.veth}`}`,
+      `                    │   ${n.l2Only ? "no fence: the segment is the guest's" : `fence: no ${fenced} crosses ${n.veth}`}`,
     );
+    const serves = [...(v4 ? ['169.254.254.2/24, DHCP server'] : []), ...(v6 ? ['DHCPv6 server, router adverts'] : [])];
     out.push(
-      `                 ${n.bridge.padEnd(6)} ${l(n.bridge)}   ${n.l2Only ? 'no address, no DHCP server' : '169.254.254.2/24, DHCP server'}`,
+      `                 ${n.bridge.padEnd(6)} ${l(n.bridge)}   ${n.l2Only ? 'no address, no DHCP server' : serves.join('; ')}`,
     );
     out.push(`                    │`);
     out.push(`                 ${n.tap.padEnd(6)} ${l(n.tap)}   vnet_hdr, queues ${n.queues}`);
     out.push(`                    ║ fd → vmwrapper → QEMU ${n.model}`);
+    const addrs = [
+      ...(v4 ? [`${n.ip}/${n.prefixLen}`] : []),
+      ...(v6?.dhcp6.addresses ?? n.ipv6 ?? []).map((a) => `${a}/128`),
+    ];
+    const gws = [...(n.gateway ? [n.gateway] : []), ...(v6?.ra.router ? [v6.ra.router] : [])];
     out.push(
-      `                 guest  ${n.mac}  ${n.ip !== undefined ? `${n.ip}/${n.prefixLen}` : 'L2 only, no address handed over'}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu}`,
+      `                 guest  ${n.mac}  ${addrs.length ? addrs.join(' ') : 'L2 only, no address handed over'}${gws.length ? `  gw ${gws.join(' ')}` : ''}  mtu ${n.mtu}`,
     );
     if (n.l2Only) return;
-    out.push(`  lease: ${leaseText}`);
-    const counters = dhcp[i] as Partial<DhcpCounters> | undefined;
-    if (counters?.received !== undefined) {
-      const c = dhcpSummary(counters as DhcpCounters);
-      out.push(`  DHCP: received ${c.received}, sent ${c.offer} offer ${c.ack} ack ${c.nak} nak, ignored ${c.ignored}`);
+    if (v4) {
+      out.push(`  lease: ${leaseText}`);
+      const counters = server as Partial<DhcpCounters> | undefined;
+      if (counters?.received !== undefined) {
+        const c = dhcpSummary(counters as DhcpCounters);
+        out.push(
+          `  DHCP: received ${c.received}, sent ${c.offer} offer ${c.ack} ack ${c.nak} nak, ignored ${c.ignored}`,
+        );
+      }
     }
-    const suppressed = dhcp[i]?.logLinesSuppressed ?? 0;
+    if (v6) out.push(...renderIpv6(v6));
+    const suppressed = server?.logLinesSuppressed ?? 0;
     if (suppressed > 0) out.push(`  DHCP log lines the guest caused, left out by the rate limit: ${suppressed}`);
-    out.push(
-      `  option 121: ${n.routes.map((r) => (r.gw === '0.0.0.0' ? `${r.dst} on-link` : `${r.dst} via ${r.gw}`)).join(', ')}${more('routes')}`,
-    );
+    if (v4)
+      out.push(
+        `  option 121: ${n.routes.map((r) => (r.gw === '0.0.0.0' ? `${r.dst} on-link` : `${r.dst} via ${r.gw}`)).join(', ')}${more('routes')}`,
+      );
     if (n.unexpressible.length) {
       out.push(`  NOT handed to the guest (${n.unexpressible.length + (n.omitted?.unexpressible ?? 0)}):`);
       for (const u of n.unexpressible) out.push(`    ${describeRoute(u.route, n.veth)}: ${u.reason}`);

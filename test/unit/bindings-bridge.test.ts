@@ -14,6 +14,8 @@ import { domainBinding } from '../../src/tapmanager/bindings/domain';
 import { libvirtModel, qemuDevice } from '../../src/tapmanager/bindings/models';
 import type { NicRecord } from '../../src/tapmanager/record';
 import { renderDescribe, renderInterfaces } from '../../src/tapmanager/tapctl';
+import { newCounters } from '../../src/dhcp/counters';
+import { newCounters6 } from '../../src/dhcp6/counters';
 import { inCI } from '../helpers/privileged';
 
 const veth = { ifname: 'net1', ifindex: 7, mac: '02:00:00:00:00:07', mtu: 1500, up: true, addrs: [], routes: [] };
@@ -47,6 +49,52 @@ const base: NicRecord = {
 };
 const l2: NicRecord = { ...base, name: 'raw', plan: undefined };
 delete (l2 as { plan?: unknown }).plan;
+
+const plan6 = {
+  addresses: ['fd00:7::5'],
+  onLink: [{ prefix: 'fd00:7::', prefixLen: 64 }],
+  router: 'fe80::1',
+  dns: ['fd00:96::a'],
+  search: [],
+  mtu: 1450,
+  warnings: [],
+};
+const v6only: NicRecord = { ...l2, name: 'six', plan6 };
+/** a status's `ipv6` entry of the NIC on bridge br1, as GuestIpv6.stats() gives it */
+const ipv6Stats = (bound: boolean) => [
+  {
+    dhcp6: {
+      ...newCounters6(),
+      ifname: 'br1',
+      serverDuid: '00030001020000000207',
+      addresses: ['fd00:7::5'],
+      bindings: bound ? [{ client: '0001', iaid: 1, state: 'bound', boundAt: 'T0', expiresAt: 'T1' }] : [],
+      received: 3,
+      solicit: 1,
+      request: 1,
+      renew: 1,
+      advertise: 1,
+      reply: 2,
+      relay: 1,
+    },
+    ra: {
+      solicitations: 2,
+      invalid: 1,
+      answered: 2,
+      rateLimited: 0,
+      sent: 4,
+      sendErrors: 0,
+      router: 'fe80::1',
+      mtu: 1450,
+      onLink: ['fd00:7::/64'],
+    },
+  },
+  // another NIC's, on another bridge: not this one's
+  {
+    dhcp6: { ...newCounters6(), ifname: 'br9', serverDuid: 'x', addresses: ['fd00:9::9'], bindings: [] },
+    ra: { router: 'fe80::9' },
+  },
+];
 
 describe('bridge binding, pod side', () => {
   const b = bindingOf(base);
@@ -220,6 +268,54 @@ describe('bridge binding, domain side', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('tapctl describe of an IPv6-only NIC: no DHCPv4 server line; the DHCPv6 address and exchange and the RA picture', () => {
+    const text = renderDescribe({
+      sandboxId: 'sb',
+      state: 'ready',
+      netnsPath: '/run/netns/x',
+      createdAt: 'now',
+      nics: [bindingOf(v6only).status(v6only)],
+      dhcp: [],
+      ipv6: ipv6Stats(true),
+      drift: [],
+    });
+    expect(text).not.toContain('169.254.254.2');
+    expect(text).not.toContain('lease:');
+    expect(text).not.toContain('option 121');
+    expect(text).not.toMatch(/DHCP:/);
+    expect(text).toContain('fence: no DHCPv6, RS/RA crosses net1');
+    expect(text).toMatch(/br1 .*DHCPv6 server, router adverts$/m);
+    expect(text).toContain('guest  de:ad:00:00:be:af  fd00:7::5/128  gw fe80::1  mtu 1500');
+    expect(text).toContain(
+      'DHCPv6: fd00:7::5 (IA_NA), server DUID 00030001020000000207; binding: bound since T0, expires T1',
+    );
+    expect(text).toContain('DHCPv6: received 3 (1 solicit, 1 request, 1 renew), sent 1 advertise 2 reply, ignored 1');
+    expect(text).toContain('RA: router fe80::1, managed (M+O), mtu 1450, on-link fd00:7::/64');
+    expect(text).toContain('RA: sent 4; router solicitations 3: 2 answered, 0 rate-limited, 1 invalid');
+    expect(text).not.toContain('fd00:9::9');
+  });
+
+  it('tapctl describe of a dual-stack NIC: the DHCPv4 lines and the IPv6 ones', () => {
+    const dual: NicRecord = { ...base, plan6 };
+    const text = renderDescribe({
+      sandboxId: 'sb',
+      state: 'ready',
+      netnsPath: '/run/netns/x',
+      createdAt: 'now',
+      nics: [bindingOf(dual).status(dual)],
+      dhcp: [{ ...newCounters(), ifname: 'br1', received: 2, offer: 1, ack: 1, leases: [] }],
+      ipv6: ipv6Stats(false),
+      drift: [],
+    });
+    expect(text).toContain('fence: no DHCP, DHCPv6, RS/RA crosses net1');
+    expect(text).toMatch(/br1 .*169\.254\.254\.2\/24, DHCP server; DHCPv6 server, router adverts$/m);
+    expect(text).toContain('guest  de:ad:00:00:be:af  10.1.0.2/24 fd00:7::5/128  gw 10.1.0.1 fe80::1  mtu 1500');
+    expect(text).toContain('lease: none yet');
+    expect(text).toContain('DHCP: received 2, sent 1 offer 1 ack 0 nak, ignored 0');
+    expect(text).toContain('binding: none yet');
+    expect(text).toContain('option 121: 0.0.0.0/0 via 10.1.0.1');
   });
 
   it('tapctl describe shows an L2-only NIC without address, fence or lease', () => {
