@@ -4,7 +4,8 @@
 // from tapwire's DHCPv4 server (udhcpc), its IPv6 address from tapwire's DHCPv6 server
 // (dhcpcd, IA_NA) and its default route from tapwire's RAs (the kernel's accept_ra),
 // which name the pod's real gateway; it pings a peer pod over both families, the node
-// beyond the gateway over IPv6, and its gateways. Teardown restores the pod byte for byte.
+// beyond the gateway over IPv6, and its gateways. tapctl describe and the metrics show the
+// DHCPv6 exchange and the RAs. Teardown restores the pod byte for byte.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +13,8 @@ import { expect, it } from 'vitest';
 import { CniRunner, parseConfList, type Attachment } from '../../src/cni';
 import type { CniResult } from '../../src/cni/result';
 import { guestCmdline, QEMU, qemuArgs, startGuest } from '../../src/guest';
+import { TapwireMetrics } from '../../src/tapmanager/metrics';
+import { renderDescribe } from '../../src/tapmanager/tapctl';
 import { checkNic, netArgs } from '../../src/vmwrapper/args';
 import { guestRig } from '../helpers/guest-rig';
 import { dadDone, ipDump } from '../helpers/ip-dump';
@@ -160,6 +163,30 @@ describePrivileged("tapwire's guest on IPv6 CNI pods (DHCPv4 + DHCPv6 + RA)", ()
           [b.v6, true],
           [NODE6, true],
         ]);
+
+        // what the operator sees: tapctl describe's IPv6 picture, the metrics' DHCPv6 and RA counts
+        const described = renderDescribe(await rig.mgr.status(id));
+        expect(described).toContain(`DHCPv6: ${a.v6} (IA_NA), server DUID `);
+        expect(described).toMatch(/binding: bound since /);
+        expect(described).toMatch(
+          /DHCPv6: received \d+ \(\d+ solicit, \d+ request\), sent [1-9]\d* advertise [1-9]\d* reply, ignored 0/,
+        );
+        expect(described).toContain(`RA: router ${gwLL}, managed (M+O), mtu 1500, `);
+        expect(described).toMatch(/RA: sent \d+; router solicitations \d+: [1-9]\d* answered/);
+        expect(described.includes('169.254.254.2/24, DHCP server')).toBe(c.v4);
+        const metrics = new TapwireMetrics();
+        metrics.attach(rig.mgr);
+        const text = await metrics.text();
+        const value = (series: string): number => Number(text.match(new RegExp(`^${series} (\\S+)$`, 'm'))?.[1]);
+        // at least: under load a client may send again before the answer is in
+        expect(value('tapwire_dhcp6_received_total\\{type="solicit"\\}')).toBeGreaterThanOrEqual(1);
+        expect(value('tapwire_dhcp6_replies_total\\{type="reply"\\}')).toBeGreaterThanOrEqual(1);
+        expect(value('tapwire_router_solicitations_total\\{outcome="answered"\\}')).toBeGreaterThan(0);
+        expect(value('tapwire_router_advertisements_total\\{outcome="sent"\\}')).toBeGreaterThan(0);
+        expect(value(`tapwire_sandbox_dhcp6_messages_total\\{sandbox="${id}",type="reply"\\}`)).toBeGreaterThanOrEqual(
+          1,
+        );
+        expect(value('tapwire_dhcp_replies_total\\{type="ack"\\}') > 0).toBe(c.v4);
 
         await rig.run.kill();
         rig.run = undefined;
