@@ -8,7 +8,6 @@ import type { Dhcp6Counters } from './counters';
 import type { ResolvedLease6 } from './lease';
 import { Dhcp6Message } from './message';
 import { DuidOption, IaAddrOption, IaOption, IaTaOption, StatusCodeOption, UintOption } from './options';
-import { canonical6 } from './lease';
 import type { Logger } from '../util/log';
 import type { RateLimiter } from '../util/rate-limit';
 
@@ -76,20 +75,18 @@ function addConfig(ctx: Handler6Context, reply: Dhcp6Message): void {
   if (ctx.lease.search) reply.add(Opt6.DOMAIN_LIST, ctx.lease.search);
 }
 
-function ourAddress(ctx: Handler6Context, a: string): boolean {
-  return ctx.lease.addresses.includes(canonical6(a));
+function ourAddress(ctx: Handler6Context, a: IaAddrOption): boolean {
+  const b = a.bytes;
+  return ctx.lease.addressBytes.some((x) => x.equals(b));
 }
 
 /** The IA_NA handing out the lease's addresses, plus any the client named that are not ours at lifetime 0. */
 function leasedIa(ctx: Handler6Context, ia: IaOption): IaOption {
   const l = ctx.lease;
-  const opts = l.addresses.map((a) => ({
-    code: Opt6.IAADDR,
-    value: new IaAddrOption(a, l.leaseTime, l.leaseTime).encode(),
-  }));
+  // the lease's options are encoded once (lease.ts) and only copied into the reply
+  const opts = l.iaAddrs.map((value) => ({ code: Opt6.IAADDR, value }));
   for (const a of ia.addresses) {
-    if (!ourAddress(ctx, a.address))
-      opts.push({ code: Opt6.IAADDR, value: new IaAddrOption(a.address, 0, 0).encode() });
+    if (!ourAddress(ctx, a)) opts.push({ code: Opt6.IAADDR, value: new IaAddrOption(a.bytes, 0, 0).encode() });
   }
   return new IaOption(Opt6.IA_NA, ia.iaid, l.t1, l.t2, opts);
 }
@@ -108,16 +105,18 @@ function bind(ctx: Handler6Context, clientDuid: Buffer, iaid: number, kind: stri
   const prev = ctx.bindings.get(k);
   ctx.bindings.delete(k); // re-inserted last: the map's order is the eviction order
   ctx.bindings.set(k, {
-    clientDuid: Buffer.from(clientDuid),
+    clientDuid, // the decoded message's own copy (options/wire.ts readOptions), no view of a socket buffer
     iaid,
     state: 'bound',
     boundAt: now,
     expiresAt: now + ctx.lease.leaseTime * 1000,
   });
   while (ctx.bindings.size > MAX_BINDINGS) ctx.bindings.delete(ctx.bindings.keys().next().value!);
-  const fields = { client: new DuidOption(clientDuid).toString(), iaid, addresses: ctx.lease.addresses, kind };
-  if (prev?.state !== 'bound' || prev.expiresAt <= now) guestLog(ctx, 'bound', 'info', 'IPv6 lease bound', fields);
-  else ctx.log.debug('IPv6 lease bound', fields);
+  // a renewal is a debug line without the DUID's text: made for every renewal, read by no one
+  if (prev?.state !== 'bound' || prev.expiresAt <= now) {
+    const client = new DuidOption(clientDuid).toString();
+    guestLog(ctx, 'bound', 'info', 'IPv6 lease bound', { client, iaid, addresses: ctx.lease.addresses, kind });
+  } else ctx.log.debug('IPv6 lease bound', { iaid, kind });
 }
 
 function liveBinding(ctx: Handler6Context, clientDuid: Buffer, iaid: number): Binding6 | undefined {
@@ -213,7 +212,7 @@ export function handleMessage6(ctx: Handler6Context, req: Dhcp6Message): Dhcp6Me
       c.confirm++;
       const addrs = req.all(Opt6.IA_NA, IaOption).flatMap((ia) => ia.addresses);
       if (addrs.length === 0) return undefined;
-      const ok = addrs.every((a) => ourAddress(ctx, a.address));
+      const ok = addrs.every((a) => ourAddress(ctx, a));
       const reply = answer(ctx, req, MessageType.REPLY);
       if (ok) reply.add(Opt6.STATUS_CODE, status(Status.SUCCESS, 'all addresses are on link'));
       else {
@@ -238,7 +237,7 @@ export function handleMessage6(ctx: Handler6Context, req: Dhcp6Message): Dhcp6Me
         const named = ia.addresses;
         if (known || (rebind && named.length > 0)) {
           reply.add(Opt6.IA_NA, leasedIa(ctx, ia));
-          if (known || named.every((a) => ourAddress(ctx, a.address)))
+          if (known || named.every((a) => ourAddress(ctx, a)))
             bind(ctx, clientDuid!, ia.iaid, rebind ? 'rebind' : 'renew');
         } else {
           reply.add(Opt6.IA_NA, failedIa(ctx, Opt6.IA_NA, ia.iaid, Status.NO_BINDING, 'no binding for this IA'));

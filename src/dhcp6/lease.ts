@@ -5,7 +5,7 @@ import { isIPv6 } from 'node:net';
 import { ipFromBuffer, ipToBuffer } from '../net/addr-text';
 import { isDnsName } from '../net/dns-name';
 import { Dhcp6ConfigError } from './errors';
-import { DomainListOption, Ip6ListOption } from './options';
+import { DomainListOption, IaAddrOption, Ip6ListOption } from './options';
 
 export interface Dhcp6Lease {
   /** the guest's global (or ULA) addresses, e.g. from the CNI result */
@@ -22,6 +22,10 @@ export interface ResolvedLease6 {
   readonly lease: Dhcp6Lease;
   /** canonical text (RFC 5952) */
   readonly addresses: readonly string[];
+  /** the same, as 16 bytes each */
+  readonly addressBytes: readonly Buffer[];
+  /** option 5 (IAADDR) of each address at the lease time, encoded once for every reply */
+  readonly iaAddrs: readonly Buffer[];
   readonly leaseTime: number;
   readonly t1: number;
   readonly t2: number;
@@ -71,9 +75,12 @@ export function resolveLease6(lease: Dhcp6Lease): ResolvedLease6 {
   if (!Number.isInteger(leaseTime) || leaseTime < 10 || leaseTime > 0xfffffffe) {
     throw new Dhcp6ConfigError('lease.leaseTime', lease.leaseTime, 'must be 10..4294967294 seconds');
   }
+  const addressBytes = addresses.map((a) => ipToBuffer(a));
   return {
     lease,
     addresses,
+    addressBytes,
+    iaAddrs: addressBytes.map((b) => new IaAddrOption(b, leaseTime, leaseTime).encode()),
     leaseTime,
     // RFC 8415 21.4: recommended T1 0.5 and T2 0.8 of the shortest preferred lifetime
     t1: Math.floor(leaseTime * 0.5),

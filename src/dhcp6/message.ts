@@ -8,6 +8,9 @@ import { OPTION6_TYPES, type Option6Type, type Option6Value } from './options';
 import { optionsSize, readOptions, writeOptions, type RawOption } from './options/wire';
 
 export class Dhcp6Message {
+  /** decode()'s typed values, by option index (its check decodes every known option once) */
+  private typed: (Option6Value | undefined)[] | undefined;
+
   constructor(
     public type: number,
     /** 24 bits */
@@ -29,7 +32,7 @@ export class Dhcp6Message {
     const msg = new Dhcp6Message(type, buf.readUIntBE(1, 3), readOptions(buf, HEADER_SIZE, buf.length, 'message'));
     // Every option of a known type is checked here, once, so that what decodes can be read
     // by the handler without a second error path; unknown codes stay opaque.
-    for (const { code, value } of msg.options) OPTION6_TYPES[code]?.[1].decode(value, code);
+    msg.typed = msg.options.map(({ code, value }) => OPTION6_TYPES[code]?.[1].decode(value, code));
     return msg;
   }
 
@@ -38,7 +41,7 @@ export class Dhcp6Message {
   }
 
   encode(): Buffer {
-    const buf = Buffer.alloc(this.encodedSize());
+    const buf = Buffer.allocUnsafe(this.encodedSize()); // every byte written below
     buf[0] = this.type;
     buf.writeUIntBE(this.xid & 0xffffff, 1, 3);
     writeOptions(this.options, buf, HEADER_SIZE);
@@ -56,17 +59,29 @@ export class Dhcp6Message {
 
   /** The first option with this code, decoded; undefined if absent; throws Dhcp6DecodeError if malformed. */
   get<T extends Option6Value>(code: number, type: Option6Type<T>): T | undefined {
-    const v = this.raw(code);
-    return v === undefined ? undefined : type.decode(v, code);
+    const i = this.options.findIndex((o) => o.code === code);
+    return i < 0 ? undefined : this.typedAt(i, type);
   }
 
   /** Every option with this code, decoded; throws Dhcp6DecodeError if any is malformed. */
   all<T extends Option6Value>(code: number, type: Option6Type<T>): T[] {
-    return this.options.filter((o) => o.code === code).map((o) => type.decode(o.value, code));
+    const out: T[] = [];
+    this.options.forEach((o, i) => {
+      if (o.code === code) out.push(this.typedAt(i, type));
+    });
+    return out;
+  }
+
+  /** Option i as `type`: decode()'s value when it decoded it as that type, else decoded now. */
+  private typedAt<T extends Option6Value>(i: number, type: Option6Type<T>): T {
+    const o = this.options[i]!;
+    const known = this.typed?.[i];
+    return known !== undefined && OPTION6_TYPES[o.code]?.[1] === type ? (known as T) : type.decode(o.value, o.code);
   }
 
   add(code: number, value: Option6Value | Buffer): this {
     this.options.push({ code, value: Buffer.isBuffer(value) ? value : value.encode() });
+    this.typed = undefined; // options changed: decode's values no longer line up
     return this;
   }
 

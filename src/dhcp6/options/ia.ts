@@ -18,24 +18,37 @@ function statusOf(options: readonly RawOption[]): StatusCodeOption | undefined {
 }
 
 export class IaAddrOption implements Option6Value {
+  // the address as text or as its 16 bytes, whichever it was made from; the other on
+  // demand (a server compares bytes and copies them: the text is for logs and tests)
+  private text: string | undefined;
+  private raw: Buffer | undefined;
+
   constructor(
-    readonly address: string,
+    address: string | Buffer,
     readonly preferred: number,
     readonly valid: number,
     readonly options: readonly RawOption[] = [],
-  ) {}
+  ) {
+    if (typeof address === 'string') this.text = address;
+    else this.raw = address;
+  }
 
   static decode(value: Buffer): IaAddrOption {
     checkOption(value.length >= 24, Opt6.IAADDR, `an IA address needs at least 24 bytes, got ${value.length}`);
     const options = readOptions(value, 24, value.length, 'IAADDR');
-    const a = new IaAddrOption(
-      ipFromBuffer(value.subarray(0, 16)),
-      value.readUInt32BE(16),
-      value.readUInt32BE(20),
-      options,
-    );
+    const a = new IaAddrOption(value.subarray(0, 16), value.readUInt32BE(16), value.readUInt32BE(20), options);
     void a.status; // decodes a nested status code, or throws
     return a;
+  }
+
+  /** RFC 5952 text */
+  get address(): string {
+    return (this.text ??= ipFromBuffer(this.raw!));
+  }
+
+  /** the 16 bytes */
+  get bytes(): Buffer {
+    return (this.raw ??= ipToBuffer(this.text!));
   }
 
   get status(): StatusCodeOption | undefined {
@@ -43,8 +56,8 @@ export class IaAddrOption implements Option6Value {
   }
 
   encode(): Buffer {
-    const b = Buffer.alloc(24 + optionsSize(this.options));
-    ipToBuffer(this.address).copy(b, 0);
+    const b = Buffer.allocUnsafe(24 + optionsSize(this.options)); // every byte written below
+    this.bytes.copy(b, 0);
     b.writeUInt32BE(this.preferred >>> 0, 16);
     b.writeUInt32BE(this.valid >>> 0, 20);
     writeOptions(this.options, b, 24);
@@ -76,10 +89,14 @@ export class IaOption implements Option6Value {
     return ia;
   }
 
-  /** The IAADDR options inside an IA_NA (none for an IA_PD, whose IAPREFIXes are not read). */
+  private decoded: IaAddrOption[] | undefined;
+
+  /** The IAADDR options inside an IA_NA (none for an IA_PD, whose IAPREFIXes are not read); decoded once. */
   get addresses(): IaAddrOption[] {
     if (this.code !== Opt6.IA_NA) return [];
-    return this.options.filter((o) => o.code === Opt6.IAADDR).map((o) => IaAddrOption.decode(o.value));
+    return (this.decoded ??= this.options
+      .filter((o) => o.code === Opt6.IAADDR)
+      .map((o) => IaAddrOption.decode(o.value)));
   }
 
   get status(): StatusCodeOption | undefined {
@@ -87,7 +104,7 @@ export class IaOption implements Option6Value {
   }
 
   encode(): Buffer {
-    const b = Buffer.alloc(12 + optionsSize(this.options));
+    const b = Buffer.allocUnsafe(12 + optionsSize(this.options)); // every byte written below
     b.writeUInt32BE(this.iaid >>> 0, 0);
     b.writeUInt32BE(this.t1 >>> 0, 4);
     b.writeUInt32BE(this.t2 >>> 0, 8);
