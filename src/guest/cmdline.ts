@@ -15,8 +15,8 @@ export interface GuestChecks {
   listen?: number[];
   /** seconds the guest stays up after the checks, before its done line */
   hold?: number;
-  /** DHCPv4 on every NIC (default true) */
-  dhcp?: boolean;
+  /** DHCPv4 on every NIC (default true), on none, or on the NICs with these MACs only */
+  dhcp?: boolean | string[];
   /** DHCPv6 (dhcpcd, IA_NA) on every NIC, the kernel taking the RAs (default false) */
   dhcp6?: boolean;
   /** DHCPDISCOVERs before the guest gives up on a NIC (default 15, 2 s apart) */
@@ -90,7 +90,14 @@ export function guestCmdline(checks: GuestChecks = {}): string {
   if (c.listen?.length)
     words.push(`tapwire.listen=${c.listen.map((p, i) => int(`listen[${i}]`, p, 1, 65535)).join(',')}`);
   if (c.hold !== undefined) words.push(`tapwire.hold=${int('hold', c.hold, 0, 86_400)}`);
-  if (c.dhcp !== undefined) words.push(`tapwire.dhcp=${c.dhcp ? 'on' : 'off'}`);
+  if (Array.isArray(c.dhcp)) {
+    const macs = c.dhcp.map((m: unknown, i) => {
+      if (typeof m !== 'string' || !MAC.test(m.toLowerCase()))
+        throw invalid(`dhcp[${i}]`, m, 'must be a MAC address (aa:bb:cc:dd:ee:ff)');
+      return m.toLowerCase();
+    });
+    words.push(`tapwire.dhcp=${macs.length ? macs.join(',') : 'off'}`);
+  } else if (c.dhcp !== undefined) words.push(`tapwire.dhcp=${c.dhcp ? 'on' : 'off'}`);
   if (c.dhcp6 !== undefined) words.push(`tapwire.dhcp6=${c.dhcp6 ? 'on' : 'off'}`);
   if (c.dhcpTries !== undefined) words.push(`tapwire.dhcp_tries=${int('dhcpTries', c.dhcpTries, 1, 1000)}`);
   if (c.stay) words.push('tapwire.stay=1');

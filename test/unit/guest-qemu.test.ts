@@ -44,6 +44,13 @@ describe('guestCmdline', () => {
         ' tapwire.dhcp6=on tapwire.dhcp_tries=20 tapwire.stay=1',
     );
     expect(guestCmdline({ ping: [] })).toBe('console=ttyS0 quiet panic=-1 tapwire.ping=none');
+    expect(guestCmdline({ dhcp: ['02:00:00:00:00:AA', '02:00:00:00:00:bb'] })).toBe(
+      'console=ttyS0 quiet panic=-1 tapwire.dhcp=02:00:00:00:00:aa,02:00:00:00:00:bb',
+    );
+    expect(guestCmdline({ dhcp: [] })).toBe('console=ttyS0 quiet panic=-1 tapwire.dhcp=off');
+    expect(invalid(() => guestCmdline({ dhcp: ['x'] }))).toBe(
+      'invalid dhcp[0] "x": must be a MAC address (aa:bb:cc:dd:ee:ff)',
+    );
     expect(guestCmdline({ dhcp: true, stay: false, tcp: [], listen: [] })).toBe(
       'console=ttyS0 quiet panic=-1 tapwire.dhcp=on',
     );
