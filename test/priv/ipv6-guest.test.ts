@@ -12,7 +12,9 @@ import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import { CniRunner, parseConfList, type Attachment } from '../../src/cni';
 import type { CniResult } from '../../src/cni/result';
+import { buildNics } from '../../src/cri/vm-network';
 import { guestCmdline, QEMU, qemuArgs, startGuest } from '../../src/guest';
+import { validateSpec } from '../../src/spec';
 import { TapwireMetrics } from '../../src/tapmanager/metrics';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
 import { checkNic, netArgs } from '../../src/vmwrapper/args';
@@ -196,4 +198,139 @@ describePrivileged("tapwire's guest on IPv6 CNI pods (DHCPv4 + DHCPv6 + RA)", ()
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }, 300_000);
+  it('a dual-stack pod network and an IPv6-only multus network (as tapwire-cri asks for them): both NICs get their IPv6 address and router', async () => {
+    const n = 100 + Math.floor(Math.random() * 100);
+    const node = createNetns('v6mnode');
+    node.sh('sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-v6m-'));
+    try {
+      const runner = new CniRunner({ binDirs: [BIN], hostNetns: node.path, cacheDir: path.join(dir, 'cache') });
+      const conf = (name: string, bridge: string, ranges: unknown[], routes: unknown[]) =>
+        parseConfList(
+          JSON.stringify({
+            cniVersion: '1.0.0',
+            name,
+            plugins: [
+              {
+                type: 'bridge',
+                bridge,
+                isGateway: true,
+                ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges, routes },
+              },
+            ],
+          }),
+        );
+      const pod = conf(
+        `twv6m${n}`,
+        `cv6m${n}`,
+        [[{ subnet: `10.${n}.0.0/24` }], [{ subnet: `fd00:${n}::/64` }]],
+        [{ dst: '0.0.0.0/0' }, { dst: '::/0' }],
+      );
+      const green = conf(`twv6g${n}`, `cv6n${n}`, [[{ subnet: `fd00:${n}:1::/64` }]], []);
+      const made: { ns: TestNetns; eth0: CniResult; net1: CniResult }[] = [];
+      for (const id of ['a', 'b']) {
+        const ns = createNetns(`v6m${id}`);
+        const att = {
+          containerId: `v6m${id}${n}`,
+          netns: ns.path,
+          pod: { podNamespace: 'default', podName: `pod-${id}`, infraContainerId: `v6m${id}${n}` },
+        };
+        const eth0 = await runner.add(pod, { ...att, ifName: 'eth0' });
+        const net1 = await runner.add(green, { ...att, ifName: 'net1' });
+        made.push({ ns, eth0, net1 });
+      }
+      const [a, b] = made as [(typeof made)[0], (typeof made)[0]];
+      const ip = (r: CniResult, v6: boolean) =>
+        r.ips!.map((i) => i.address.split('/')[0]!).find((x) => x.includes(':') === v6)!;
+      await dadDone(a.ns, ['eth0', 'net1']);
+      await dadDone(b.ns, ['eth0', 'net1']);
+      await dadDone(node, [`cv6m${n}`, `cv6n${n}`]);
+      const before = ipDump(a.ns);
+
+      // what tapwire-cri sends for this spec (src/cri/vm-network.ts buildNics)
+      const spec = validateSpec({
+        apiVersion: 'tapwire.io/v1alpha1',
+        interfaces: [
+          { name: 'default', bridge: {} },
+          { name: 'green', bridge: {} },
+        ],
+        networks: [
+          { name: 'default', pod: {} },
+          { name: 'green', multus: { networkName: 'green' } },
+        ],
+      });
+      const nicsReq = buildNics(
+        {
+          spec,
+          extras: [{ name: 'green', nad: 'default/green', network: `twv6g${n}`, ifName: 'net1', result: a.net1 }],
+        },
+        'eth0',
+        { ...a.eth0, dns: DNS },
+      );
+      expect(nicsReq[1]!.cniResult?.ips?.map((i) => i.address)).toEqual([`${ip(a.net1, true)}/64`]);
+      const id = `sb-v6multus-${n}`;
+      const res = await rig.mgr.setup({ sandboxId: id, netnsPath: a.ns.path, nics: nicsReq });
+      expect(res.nics.map((x) => [x.name, x.ip !== undefined, x.ipv6, x.l2Only])).toEqual([
+        ['default', true, undefined, undefined],
+        ['green', false, [ip(a.net1, true)], undefined],
+      ]);
+      const { result, fds } = await rig.mgr.fds(res.netKey);
+      rig.run = startGuest({
+        command: QEMU,
+        args: [
+          ...qemuArgs({
+            kernel: rig.image.kernel,
+            initrd: rig.image.initrd,
+            // DHCPv4 only where there is a DHCPv4 server: the pod network's NIC
+            append: guestCmdline({
+              dhcp: [res.nics[0]!.mac],
+              dhcp6: true,
+              dhcpTries: 20,
+              ping: [ip(b.eth0, false), ip(b.eth0, true), ip(b.net1, true)],
+            }),
+            console: 'stdio',
+          }),
+          ...netArgs(
+            [],
+            result.nics.map((x, i) => checkNic(x, i)),
+            fds.map((_, i) => 3 + i),
+          ),
+        ],
+        console: 'stdio',
+        fds,
+        timeoutMs: 240_000,
+        until: 'done',
+        expect: { leases: 1, leases6: 2, pings: 3 },
+      });
+      fds.forEach((fd) => fs.closeSync(fd));
+      const r = await rig.run.result;
+      const why = [...r.verdict.problems, ...r.tail, `qemu stderr: ${r.stderr}`].join('\n');
+      expect(r.verdict.ok, why).toBe(true);
+      const [eth0, eth1] = r.report.nics.map((x) => x.name) as [string, string];
+      expect(r.report.leases.map((l) => [l.nic, l.family, l.ip])).toEqual(
+        expect.arrayContaining([
+          [eth0, 4, ip(a.eth0, false)],
+          [eth0, 6, ip(a.eth0, true)],
+          [eth1, 6, ip(a.net1, true)],
+        ]),
+      );
+      expect(r.report.leases.filter((l) => l.family === 4).map((l) => l.nic)).toEqual([eth0]);
+      const ll = (br: string) => /inet6 (fe80::\S+)\/64/.exec(node.ip('-6', 'addr', 'show', 'dev', br))![1]!;
+      // each NIC's RAs name its own network's gateway; the IPv6-only network has no default route, so no router
+      expect(r.report.routers6).toEqual([
+        { nic: eth0, router: ll(`cv6m${n}`), mtu: 1500 },
+        { nic: eth1, router: '', mtu: 1500 },
+      ]);
+      expect(r.report.routes).toContainEqual(
+        expect.objectContaining({ family: '6', dst: `fd00:${n}:1::/64`, dev: eth1 }),
+      );
+
+      await rig.run.kill();
+      rig.run = undefined;
+      expect(await rig.mgr.teardown(id)).toEqual({ errors: [] });
+      expect(ipDump(a.ns)).toBe(before);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
