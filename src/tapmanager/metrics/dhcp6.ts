@@ -36,7 +36,7 @@ export const DHCP6_REPLIES: [type: string, key: keyof Dhcp6Counters][] = [
   ['reply', 'reply'],
 ];
 
-/** the status codes (RFC 8415 21.13) the replies carried, per IA or message */
+/** the status codes (RFC 8415 21.13) the replies carried, per IA or message (no_addrs_avail counts NoPrefixAvail too) */
 export const DHCP6_STATUS: [status: string, key: keyof Dhcp6Counters][] = [
   ['no_binding', 'noBinding'],
   ['no_addrs_avail', 'noAddrsAvail'],
