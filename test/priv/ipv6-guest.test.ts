@@ -174,7 +174,7 @@ describePrivileged("tapwire's guest on IPv6 CNI pods (DHCPv4 + DHCPv6 + RA)", ()
           /DHCPv6: received \d+ \(\d+ solicit, \d+ request\), sent [1-9]\d* advertise [1-9]\d* reply, ignored 0/,
         );
         expect(described).toContain(`RA: router ${gwLL}, managed (M+O), mtu 1500, `);
-        expect(described).toMatch(/RA: sent \d+; router solicitations \d+: [1-9]\d* answered/);
+        expect(described).toMatch(/RA: sent \d+(?: \(\d+ failed\))?; router solicitations \d+: [1-9]\d* answered/);
         expect(described.includes('169.254.254.2/24, DHCP server')).toBe(c.v4);
         const metrics = new TapwireMetrics();
         metrics.attach(rig.mgr);
@@ -188,7 +188,8 @@ describePrivileged("tapwire's guest on IPv6 CNI pods (DHCPv4 + DHCPv6 + RA)", ()
         expect(value(`tapwire_sandbox_dhcp6_messages_total\\{sandbox="${id}",type="reply"\\}`)).toBeGreaterThanOrEqual(
           1,
         );
-        expect(value('tapwire_dhcp_replies_total\\{type="ack"\\}') > 0).toBe(c.v4);
+        // this sandbox's own series: the node-wide ones hold whatever else the rig's manager served
+        expect(value(`tapwire_sandbox_dhcp_messages_total\\{sandbox="${id}",type="ack"\\}`) > 0).toBe(c.v4);
 
         await rig.run.kill();
         rig.run = undefined;
