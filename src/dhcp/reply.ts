@@ -3,16 +3,14 @@
 // relay agent information (RFC 3046 2.2); the caller adds the rest.
 import { OP_BOOTREPLY, Opt } from './constants';
 import { MessageTypeOption, type OptionValue } from './options';
-import { DhcpPacket } from './packet';
+import { DhcpPacket, NO_FILE, NO_SNAME } from './packet';
 
 export type Modifier = (p: DhcpPacket) => void;
 
 // What every reply shares instead of allocating its own (the server makes one per OFFER
-// and ACK): the empty sname and file (a lease's boot file replaces the reference, nothing
-// writes into them) and option 53's value per type. Own allocations, not pool slices: they
-// live as long as the process.
-const NO_SNAME = Buffer.alloc(64);
-const NO_FILE = Buffer.alloc(128);
+// and ACK): the empty sname and file (packet.ts; a lease's boot file replaces the
+// reference, nothing writes into them) and option 53's value per type, an own allocation
+// (not a pool slice: it lives as long as the process).
 const TYPE_VALUES: readonly Buffer[] = Array.from({ length: 9 }, (_, t) => {
   const b = Buffer.alloc(1);
   b[0] = t;
