@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     // as the tapmanager daemon does at start
     warmUpDhcp();
     await warmUpDhcpFromSocket();
+    if (process.env.TWB_DHCP_TRACE) process.stdout.write('warm-up done\n'); // a mark among --trace-deopt lines
   }
   const servers: { close(): Promise<void> }[] = [];
   for (const c of conf) {

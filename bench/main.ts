@@ -73,7 +73,7 @@ const SUITES: Suite[] = [
     run: (q) =>
       runDhcpSuite({
         ...(q ? { many: 50, rounds: 100, warmup: 300, passes: 1, burstCount: 500 } : {}),
-        nodeFlags: envFlags('TWB_DHCP_NODE_FLAGS'),
+        nodeFlags: envFlags('TWB_DHCP_NODE_FLAGS', unitNodeFlags()), // the daemon's young generation
       }),
   },
   {

@@ -17,14 +17,17 @@ import { DhcpPacket } from './packet';
 
 const MAC = '02:00:5e:00:53:01';
 const SERVER_ID = '169.254.254.2';
-// udhcpc's, dhclient's and dhcpcd's kinds of lists, so the handler sees the shapes it will
-const PRLS = [
-  [1, 3, 6, 12, 15, 28, 42, 121, 119, 26],
-  [1, 28, 2, 3, 15, 6, 119, 12, 44, 47, 26, 121, 42],
-  [1, 121, 33, 3, 6, 15, 26, 28, 51, 54, 58, 59, 119],
+// udhcpc's, dhclient's and dhcpcd's kinds of lists, so the handler sees the shapes it will;
+// dhclient's without a maximum message size (57) as dhclient sends them: a warm-up whose
+// requests all had one left the first real request without it to deoptimise the reply
+// path (--trace-deopt: "not a Smi" in maxReplySize, inlined into addLeaseOptions)
+const PRLS: { prl: number[]; maxSize?: number }[] = [
+  { prl: [1, 3, 6, 12, 15, 28, 42, 121, 119, 26], maxSize: 576 },
+  { prl: [1, 28, 2, 3, 15, 6, 119, 12, 44, 47, 26, 121, 42] },
+  { prl: [1, 121, 33, 3, 6, 15, 26, 28, 51, 54, 58, 59, 119], maxSize: 1500 },
 ];
 
-function request(type: number, prl: number[], xid: number, renewing: boolean): Buffer {
+function request(type: number, prl: number[], xid: number, renewing: boolean, maxSize?: number): Buffer {
   const p = new DhcpPacket();
   p.op = OP_BOOTREQUEST;
   p.htype = 1;
@@ -33,7 +36,7 @@ function request(type: number, prl: number[], xid: number, renewing: boolean): B
   p.setMac(MAC);
   p.set(Opt.MESSAGE_TYPE, new MessageTypeOption(type));
   p.set(Opt.PARAMETER_REQUEST_LIST, new ParameterListOption(prl));
-  p.set(Opt.MAX_MESSAGE_SIZE, new Uint16Option(1500));
+  if (maxSize !== undefined) p.set(Opt.MAX_MESSAGE_SIZE, new Uint16Option(maxSize));
   if (type === MessageType.REQUEST && renewing) p.ciaddr = '10.200.0.2';
   else if (type === MessageType.REQUEST) {
     p.set(Opt.REQUESTED_IP, new IpOption('10.200.0.2'));
@@ -75,10 +78,10 @@ function synthetic(): Buffer[] {
   // packet's field keeps the representation real traffic gives it (a small xid here, then
   // a real one, deoptimized the whole path on the first real exchanges)
   const xid = (i: number): number => (0x9e3779b9 * (i + 1)) >>> 0;
-  return PRLS.flatMap((prl, i) => [
-    request(MessageType.DISCOVER, prl, xid(3 * i), false),
-    request(MessageType.REQUEST, prl, xid(3 * i + 1), false),
-    request(MessageType.REQUEST, prl, xid(3 * i + 2), true),
+  return PRLS.flatMap(({ prl, maxSize }, i) => [
+    request(MessageType.DISCOVER, prl, xid(3 * i), false, maxSize),
+    request(MessageType.REQUEST, prl, xid(3 * i + 1), false, maxSize),
+    request(MessageType.REQUEST, prl, xid(3 * i + 2), true, maxSize),
   ]);
 }
 
