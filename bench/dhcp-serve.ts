@@ -17,6 +17,7 @@ import * as readline from 'node:readline';
 import { udpSocketBoundToDevice, withNetns } from '../src/native';
 import { DhcpServer, StaticLease } from '../src/dhcp/server';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../src/dhcp/warmup';
+import { warmUpDhcpServer } from '../src/dhcp/warmup-server';
 
 function rssKb(): number {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1]);
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
     // as the tapmanager daemon does at start
     warmUpDhcp();
     await warmUpDhcpFromSocket();
+    if (!process.env.TWB_DHCP_NO_SERVER_WARMUP) await warmUpDhcpServer();
     if (process.env.TWB_DHCP_TRACE) process.stdout.write('warm-up done\n'); // a mark among --trace-deopt lines
   }
   const servers: { close(): Promise<void> }[] = [];
