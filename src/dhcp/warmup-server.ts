@@ -8,11 +8,11 @@
 // a 1-CPU share the compiler's thread competes with it). Nothing leaves the host: every
 // reply goes to 127.0.0.1. 1000 rounds, ~0.1 s (0.35 s on a loaded 2-CPU machine), once per process.
 import * as dgram from 'node:dgram';
-import { silentLogger } from '../util/log';
 import { MessageType, Opt, OP_BOOTREQUEST } from './constants';
 import { IpOption, MessageTypeOption, ParameterListOption, Uint16Option } from './options';
 import { DhcpPacket } from './packet';
 import { DhcpServer, type StaticLease } from './server';
+import { WARM_UP_LOGGER } from './warmup';
 
 const MAC = '02:00:5e:00:53:02';
 const LOOPBACK = '127.0.0.1';
@@ -92,7 +92,7 @@ export async function warmUpDhcpServer(
       port: 0,
       clientPort: client.address().port,
       leases: [LEASE],
-      logger: silentLogger,
+      logger: WARM_UP_LOGGER,
     });
     const port = server.localPort();
     const msgs = requests();
