@@ -6,11 +6,18 @@
 // With argv[3] = --echo it runs the Node floor instead: the same bound dgram socket, but each
 // request is answered by a copy of itself turned into a reply (op 2, type 53 rewritten), with
 // no decoding, state or options: what any DHCP server written on Node's dgram costs at least.
+// With TWB_DHCP_TRACE=1 it records its GC pauses (perf_hooks 'gc' entries, in CLOCK_MONOTONIC
+// ms like the bench client's hrtime) and its event-loop delay (monitorEventLoopDelay at 1 ms
+// resolution, which is itself a 1 ms timer: trace runs are not the measurement); a line
+// "trace" on stdin prints "trace <json>" with what was recorded since the last one.
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import * as readline from 'node:readline';
 import { udpSocketBoundToDevice, withNetns } from '../src/native';
 import { DhcpServer, StaticLease } from '../src/dhcp/server';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../src/dhcp/warmup';
+import { warmUpDhcpServer } from '../src/dhcp/warmup-server';
 
 function rssKb(): number {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1]);
@@ -23,6 +30,8 @@ async function main(): Promise<void> {
     // as the tapmanager daemon does at start
     warmUpDhcp();
     await warmUpDhcpFromSocket();
+    if (!process.env.TWB_DHCP_NO_SERVER_WARMUP) await warmUpDhcpServer();
+    if (process.env.TWB_DHCP_TRACE) process.stdout.write('warm-up done\n'); // a mark among --trace-deopt lines
   }
   const servers: { close(): Promise<void> }[] = [];
   for (const c of conf) {
@@ -39,7 +48,53 @@ async function main(): Promise<void> {
     void Promise.all(servers.map((s) => s.close())).then(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
-  process.stdin.on('end', stop).resume();
+  const trace = process.env.TWB_DHCP_TRACE ? startTrace() : undefined;
+  readline
+    .createInterface({ input: process.stdin })
+    .on('line', (l) => {
+      if (l === 'trace') process.stdout.write(`trace ${JSON.stringify(trace?.() ?? null)}\n`);
+    })
+    .on('close', stop);
+}
+
+interface GcEvent {
+  /** CLOCK_MONOTONIC ms */
+  start: number;
+  ms: number;
+  kind: number;
+}
+
+function startTrace(): () => { gc: GcEvent[]; loopDelay: Record<string, number>; elu: number } {
+  const toMono = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+  let gc: GcEvent[] = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.push({
+        start: e.startTime + toMono,
+        ms: e.duration,
+        kind: (e as unknown as { detail: { kind: number } }).detail.kind,
+      });
+    }
+  }).observe({ entryTypes: ['gc'] });
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  let elu = performance.eventLoopUtilization();
+  return () => {
+    const out = {
+      gc,
+      loopDelay: {
+        p50: h.percentile(50) / 1e6,
+        p99: h.percentile(99) / 1e6,
+        max: h.max / 1e6,
+        samples: h.count,
+      },
+      elu: performance.eventLoopUtilization(elu).utilization,
+    };
+    gc = [];
+    h.reset();
+    elu = performance.eventLoopUtilization();
+    return out;
+  };
 }
 
 const REPLY_TYPE: Record<number, number> = { 1: 2, 3: 5, 8: 5 }; // DISCOVER->OFFER, REQUEST->ACK, INFORM->ACK

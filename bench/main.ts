@@ -72,8 +72,8 @@ const SUITES: Suite[] = [
     what: '3. DHCP DISCOVER->OFFER, REQUEST->ACK, renewals at 1000 sandboxes, vs dnsmasq',
     run: (q) =>
       runDhcpSuite({
-        ...(q ? { many: 50, rounds: 100, warmup: 300, passes: 1 } : {}),
-        nodeFlags: envFlags('TWB_DHCP_NODE_FLAGS'),
+        ...(q ? { many: 50, rounds: 100, warmup: 300, passes: 1, burstCount: 500 } : {}),
+        nodeFlags: envFlags('TWB_DHCP_NODE_FLAGS', unitNodeFlags()), // the daemon's young generation
       }),
   },
   {

@@ -7,7 +7,7 @@ import type { ResolvedLease } from './lease';
 import { addLeaseOptions } from './lease-options';
 import { IpOption, TextOption } from './options';
 import type { DhcpPacket } from './packet';
-import { replyTo, withClientIp, withMessageType, withOption, withYourIp } from './reply';
+import { replyOf } from './reply';
 import type { Logger } from '../util/log';
 import type { RateLimiter } from '../util/rate-limit';
 
@@ -63,7 +63,9 @@ function binding(ctx: HandlerContext, mac: string): Binding {
 }
 
 function ack(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease, kind: string): DhcpPacket {
-  const reply = replyTo(req, withMessageType(MessageType.ACK), withYourIp(lease.ip), withClientIp(req.ciaddr));
+  const reply = replyOf(req, MessageType.ACK);
+  reply.yiaddr = lease.ip;
+  reply.ciaddr = req.ciaddr;
   reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
   ctx.counters.optionsDropped += addLeaseOptions(reply, req, lease, true).length;
   const b = binding(ctx, lease.mac);
@@ -85,10 +87,11 @@ function nak(ctx: HandlerContext, req: DhcpPacket, why: string): DhcpPacket {
   // RFC 2131 table 3: NAK carries no ciaddr/yiaddr and no lease options. 4.3.2: through a
   // relay (giaddr set) the server MUST set the broadcast bit, so that the relay broadcasts
   // the NAK to a client whose address or mask may be wrong.
-  return replyTo(req, withMessageType(MessageType.NAK), withOption(Opt.MESSAGE, new TextOption(why)), (p) => {
-    p.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
-    if (req.giaddr !== ZERO) p.flags |= FLAG_BROADCAST;
-  });
+  const p = replyOf(req, MessageType.NAK);
+  p.set(Opt.MESSAGE, new TextOption(why));
+  p.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
+  if (req.giaddr !== ZERO) p.flags |= FLAG_BROADCAST;
+  return p;
 }
 
 function serverIdOf(req: DhcpPacket): string | undefined {
@@ -112,7 +115,8 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
   switch (type) {
     case MessageType.DISCOVER: {
       c.discover++;
-      const reply = replyTo(req, withMessageType(MessageType.OFFER), withYourIp(lease.ip));
+      const reply = replyOf(req, MessageType.OFFER);
+      reply.yiaddr = lease.ip;
       reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
       c.optionsDropped += addLeaseOptions(reply, req, lease, true).length;
       const b = binding(ctx, lease.mac);
@@ -187,7 +191,8 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
     case MessageType.INFORM: {
       // 4.3.5: ACK with the configuration, no yiaddr, no lease time, sent to ciaddr.
       c.inform++;
-      const reply = replyTo(req, withMessageType(MessageType.ACK), withClientIp(req.ciaddr));
+      const reply = replyOf(req, MessageType.ACK);
+      reply.ciaddr = req.ciaddr;
       reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
       c.optionsDropped += addLeaseOptions(reply, req, lease, false).length;
       c.ack++;

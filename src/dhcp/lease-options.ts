@@ -9,7 +9,6 @@
 // the lease: they are fixed fields, they never make a reply larger.
 import { IP_UDP_HEADERS, isPrivateOption, MIN_MAX_MESSAGE, Opt } from './constants';
 import type { ResolvedLease } from './lease';
-import { ParameterListOption, Uint16Option } from './options';
 import type { DhcpPacket } from './packet';
 
 const ALWAYS: number[] = [Opt.SUBNET_MASK, Opt.ROUTER];
@@ -33,8 +32,21 @@ function onRequest(code: number): boolean {
 
 /** The largest DHCP message (UDP payload) this request's sender accepts. */
 export function maxReplySize(req: DhcpPacket): number {
-  const m = req.getOr(Opt.MAX_MESSAGE_SIZE, Uint16Option, undefined);
-  return Math.max(MIN_MAX_MESSAGE, m?.value ?? 0) - IP_UDP_HEADERS;
+  const m = req.options.get(Opt.MAX_MESSAGE_SIZE); // a malformed one counts as absent
+  return Math.max(MIN_MAX_MESSAGE, m?.length === 2 ? m.readUInt16BE(0) : 0) - IP_UDP_HEADERS;
+}
+
+// Which codes the reply being built still takes, by code: set, then cleared as each is
+// put (one reply at a time: nothing between awaits). A table, not a Set per reply: this
+// runs for every OFFER and ACK and allocated a Set, arrays and a decoded list each time.
+const wanted = new Uint8Array(256);
+const NONE_DROPPED: readonly number[] = Object.freeze([]);
+
+function take(reply: DhcpPacket, values: ReadonlyMap<number, Buffer>, code: number): void {
+  if (wanted[code] === 0) return;
+  wanted[code] = 0;
+  const b = values.get(code);
+  if (b) reply.options.set(code, b);
 }
 
 /**
@@ -46,23 +58,39 @@ export function addLeaseOptions(
   req: DhcpPacket,
   lease: ResolvedLease,
   withLease: boolean,
-): number[] {
-  const prl = req.getOr(Opt.PARAMETER_REQUEST_LIST, ParameterListOption, undefined);
+): readonly number[] {
+  // option 55 as its bytes (an empty one is malformed: as if there were none)
+  const listed = req.options.get(Opt.PARAMETER_REQUEST_LIST);
+  const prl = listed !== undefined && listed.length > 0 ? listed : undefined;
   const v = lease.values;
-  const put = (code: number): void => {
-    const b = v.get(code);
-    if (b) reply.options.set(code, b);
-  };
-  const optional = prl ? prl.codes.filter(onRequest) : [...ON_REQUEST, ...[...v.keys()].filter(isPrivateOption)];
   if (lease.header.file) reply.file = lease.header.file;
   if (lease.header.sname) reply.sname = lease.header.sname;
-  const sent = new Set([...ALWAYS, ...(withLease ? LEASE_TIMING : []), ...optional]);
-  // the client's order first (RFC 2132 9.8: "MUST try"), then what it did not ask for
-  for (const c of prl?.codes ?? []) if (sent.delete(c)) put(c);
-  sent.forEach(put);
+  try {
+    for (const c of ALWAYS) wanted[c] = 1;
+    if (withLease) for (const c of LEASE_TIMING) wanted[c] = 1;
+    if (prl) {
+      for (let i = 0; i < prl.length; i++) if (onRequest(prl[i]!)) wanted[prl[i]!] = 1;
+      // the client's order first (RFC 2132 9.8: "MUST try"), then what it did not ask for
+      for (let i = 0; i < prl.length; i++) take(reply, v, prl[i]!);
+    } else {
+      for (const c of ON_REQUEST) wanted[c] = 1;
+      for (const c of v.keys()) if (isPrivateOption(c)) wanted[c] = 1;
+    }
+    for (const c of ALWAYS) take(reply, v, c);
+    if (withLease) for (const c of LEASE_TIMING) take(reply, v, c);
+    if (!prl) {
+      for (const c of ON_REQUEST) take(reply, v, c);
+      for (const c of v.keys()) take(reply, v, c);
+    }
+  } finally {
+    wanted.fill(0);
+  }
 
-  const dropped: number[] = [];
   const limit = maxReplySize(req);
+  if (reply.encodedSize() <= limit) return NONE_DROPPED;
+  // optional options, least preferred last: the client's order, or without a list the spec's
+  const optional = prl ? Array.from(prl).filter(onRequest) : [...ON_REQUEST, ...[...v.keys()].filter(isPrivateOption)];
+  const dropped: number[] = [];
   for (let i = optional.length - 1; i >= 0 && reply.encodedSize() > limit; i--) {
     if (reply.options.delete(optional[i]!)) dropped.push(optional[i]!);
   }

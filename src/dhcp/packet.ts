@@ -39,6 +39,30 @@ function zeroed(n: number): Buffer {
   return Buffer.allocUnsafe(n).fill(0);
 }
 
+/**
+ * The empty sname and file that decoded packets and replies share (most messages carry
+ * none, and the server decodes and builds one of each per exchange): a packet's field
+ * may be one of these, so code replaces a decoded packet's or a reply's sname/file and
+ * never writes into it. Own allocations: they live as long as the process.
+ */
+export const NO_SNAME: Buffer = Buffer.alloc(64);
+export const NO_FILE: Buffer = Buffer.alloc(128);
+
+function isZero(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/** buf[from, to) as a buffer of its own, or `none` when it is all zero. */
+function copyOr(buf: Buffer, from: number, to: number, none: Buffer): Buffer {
+  return isZero(buf, from, to) ? none : Buffer.from(buf.subarray(from, to));
+}
+
+/** The address at buf[off]; the unset one without making a string (requests mostly have three). */
+function addressAt(buf: Buffer, off: number): string {
+  return isZero(buf, off, off + 4) ? ZERO_IP : ipv4FromBuffer(buf, off);
+}
+
 export class DhcpPacket {
   op = OP_BOOTREQUEST;
   htype = 1; // Ethernet (RFC 1700 hardware types)
@@ -53,9 +77,9 @@ export class DhcpPacket {
   giaddr = ZERO_IP;
   /** 16 bytes; the first hlen are the client hardware address */
   chaddr: Buffer;
-  /** 64 bytes, NUL-padded */
+  /** 64 bytes, NUL-padded; when decoded or a reply, possibly the shared NO_SNAME: replace it, never write into it */
   sname: Buffer;
-  /** 128 bytes, NUL-padded */
+  /** 128 bytes, NUL-padded; when decoded or a reply, possibly the shared NO_FILE: replace it, never write into it */
   file: Buffer;
   /** option values by code (no code/length bytes), joined per RFC 3396 */
   options = new Map<number, Buffer>();
@@ -79,8 +103,8 @@ export class DhcpPacket {
     }
     const p = new DhcpPacket({
       chaddr: Buffer.from(buf.subarray(28, 44)),
-      sname: Buffer.from(buf.subarray(SNAME_OFFSET, FILE_OFFSET)),
-      file: Buffer.from(buf.subarray(FILE_OFFSET, HEADER_SIZE)),
+      sname: copyOr(buf, SNAME_OFFSET, FILE_OFFSET, NO_SNAME),
+      file: copyOr(buf, FILE_OFFSET, HEADER_SIZE, NO_FILE),
     });
     p.op = buf[0]!;
     if (p.op !== OP_BOOTREQUEST && p.op !== OP_BOOTREPLY)
@@ -92,10 +116,10 @@ export class DhcpPacket {
     p.xid = buf.readUInt32BE(4);
     p.secs = buf.readUInt16BE(8);
     p.flags = buf.readUInt16BE(10);
-    p.ciaddr = ipv4FromBuffer(buf, 12);
-    p.yiaddr = ipv4FromBuffer(buf, 16);
-    p.siaddr = ipv4FromBuffer(buf, 20);
-    p.giaddr = ipv4FromBuffer(buf, 24);
+    p.ciaddr = addressAt(buf, 12);
+    p.yiaddr = addressAt(buf, 16);
+    p.siaddr = addressAt(buf, 20);
+    p.giaddr = addressAt(buf, 24);
     const cookie = buf.readUInt32BE(HEADER_SIZE);
     if (cookie !== MAGIC_COOKIE) {
       throw new DecodeError(
@@ -116,8 +140,8 @@ export class DhcpPacket {
       // The moved options now live in the map: the fields that carried them hold no file
       // or server name, and encode() writes every option into the options area, so keeping
       // 52 (or the bytes) would make a decode of our own encoding read them twice.
-      if (v & 1) p.file.fill(0);
-      if (v & 2) p.sname.fill(0);
+      if (v & 1) p.file = NO_FILE;
+      if (v & 2) p.sname = NO_SNAME;
       p.options.delete(Opt.OVERLOAD);
     }
     return p;

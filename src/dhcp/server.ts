@@ -166,6 +166,11 @@ export class DhcpServer {
     this.ctx.leases = next;
   }
 
+  /** The port the socket is bound to (the configured one, or the kernel's pick for port 0). */
+  localPort(): number {
+    return this.sock.address().port;
+  }
+
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
       try {

@@ -5,8 +5,9 @@
 // warmUpDhcpFromSocket then runs them on buffers as dgram makes them.
 // About 2000 rounds at ~6 us each: some 10-20 ms, once per process.
 import * as dgram from 'node:dgram';
-import { silentLogger } from '../util/log';
-import { MessageType, Opt, OP_BOOTREQUEST } from './constants';
+import { createLogger, type Logger } from '../util/log';
+import { RateLimiter } from '../util/rate-limit';
+import { FLAG_BROADCAST, MessageType, Opt, OP_BOOTREQUEST } from './constants';
 import { newCounters } from './counters';
 import { replyDestination } from './destination';
 import { handleRequest, type HandlerContext } from './handler';
@@ -17,23 +18,34 @@ import { DhcpPacket } from './packet';
 
 const MAC = '02:00:5e:00:53:01';
 const SERVER_ID = '169.254.254.2';
-// udhcpc's, dhclient's and dhcpcd's kinds of lists, so the handler sees the shapes it will
-const PRLS = [
-  [1, 3, 6, 12, 15, 28, 42, 121, 119, 26],
-  [1, 28, 2, 3, 15, 6, 119, 12, 44, 47, 26, 121, 42],
-  [1, 121, 33, 3, 6, 15, 26, 28, 51, 54, 58, 59, 119],
+// udhcpc's, dhclient's and dhcpcd's kinds of lists, so the handler sees the shapes it will;
+// dhclient's without a maximum message size (57) as dhclient sends them: a warm-up whose
+// requests all had one left the first real request without it to deoptimise the reply
+// path (--trace-deopt: "not a Smi" in maxReplySize, inlined into addLeaseOptions)
+// udhcpc's with the broadcast flag, so that the reply destination has seen that branch too
+const PRLS: { prl: number[]; maxSize?: number; broadcast?: boolean }[] = [
+  { prl: [1, 3, 6, 12, 15, 28, 42, 121, 119, 26], maxSize: 576, broadcast: true },
+  { prl: [1, 28, 2, 3, 15, 6, 119, 12, 44, 47, 26, 121, 42] },
+  { prl: [1, 121, 33, 3, 6, 15, 26, 28, 51, 54, 58, 59, 119], maxSize: 1500 },
 ];
 
-function request(type: number, prl: number[], xid: number, renewing: boolean): Buffer {
+function request(
+  type: number,
+  prl: number[],
+  xid: number,
+  renewing: boolean,
+  o: { maxSize?: number; broadcast?: boolean },
+): Buffer {
   const p = new DhcpPacket();
   p.op = OP_BOOTREQUEST;
+  if (o.broadcast) p.flags = FLAG_BROADCAST;
   p.htype = 1;
   p.hlen = 6;
   p.xid = xid;
   p.setMac(MAC);
   p.set(Opt.MESSAGE_TYPE, new MessageTypeOption(type));
   p.set(Opt.PARAMETER_REQUEST_LIST, new ParameterListOption(prl));
-  p.set(Opt.MAX_MESSAGE_SIZE, new Uint16Option(1500));
+  if (o.maxSize !== undefined) p.set(Opt.MAX_MESSAGE_SIZE, new Uint16Option(o.maxSize));
   if (type === MessageType.REQUEST && renewing) p.ciaddr = '10.200.0.2';
   else if (type === MessageType.REQUEST) {
     p.set(Opt.REQUESTED_IP, new IpOption('10.200.0.2'));
@@ -41,6 +53,13 @@ function request(type: number, prl: number[], xid: number, renewing: boolean): B
   }
   return p.encode();
 }
+
+/**
+ * The warm-up's logger: of the kind the daemon gives its servers (createLogger's closures),
+ * writing nowhere. With silentLogger's functions as the only call targets seen, the first
+ * real ACK's debug line called another function and deoptimised the handler beside it.
+ */
+export const WARM_UP_LOGGER: Logger = createLogger('dhcp.warmup', () => undefined);
 
 function context(): HandlerContext {
   return {
@@ -65,7 +84,8 @@ function context(): HandlerContext {
     ]),
     bindings: new Map(),
     counters: newCounters(),
-    log: silentLogger,
+    log: WARM_UP_LOGGER,
+    logLimit: new RateLimiter(), // as DhcpServer makes its context: the same shape
     now: Date.now,
   };
 }
@@ -75,10 +95,10 @@ function synthetic(): Buffer[] {
   // packet's field keeps the representation real traffic gives it (a small xid here, then
   // a real one, deoptimized the whole path on the first real exchanges)
   const xid = (i: number): number => (0x9e3779b9 * (i + 1)) >>> 0;
-  return PRLS.flatMap((prl, i) => [
-    request(MessageType.DISCOVER, prl, xid(3 * i), false),
-    request(MessageType.REQUEST, prl, xid(3 * i + 1), false),
-    request(MessageType.REQUEST, prl, xid(3 * i + 2), true),
+  return PRLS.flatMap(({ prl, ...o }, i) => [
+    request(MessageType.DISCOVER, prl, xid(3 * i), false, o),
+    request(MessageType.REQUEST, prl, xid(3 * i + 1), false, o),
+    request(MessageType.REQUEST, prl, xid(3 * i + 2), true, o),
   ]);
 }
 

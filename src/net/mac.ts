@@ -32,9 +32,16 @@ export function hwAddrToBuffer(s: string): Buffer {
   return Buffer.from(s.split(':').map((h) => parseInt(h, 16)));
 }
 
-/** Bytes as lower-case hex pairs joined by ':' (any length: a DHCP chaddr may be up to 16). */
+const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * Bytes as lower-case hex pairs joined by ':' (any length: a DHCP chaddr may be up to 16).
+ * A loop over a table, not map/join: the DHCP server formats one per message.
+ */
 export function macFromBuffer(b: Uint8Array): string {
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += i === 0 ? HEX_PAIRS[b[i]!]! : `:${HEX_PAIRS[b[i]!]!}`;
+  return s;
 }
 
 /** Random locally administered unicast MAC. */

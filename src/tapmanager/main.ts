@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --min-semi-space-size=4 --max-semi-space-size=4
 // tapmanager: the root daemon (one per node). Loads its records, repairs what a
 // crash left, serves the control and fd sockets, and tells systemd when it is ready.
 // The shebang caps V8's young generation (see deploy/systemd/tapmanager.service and deploy/bin/tapmanager) for any
@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../dhcp/warmup';
+import { warmUpDhcpServer } from '../dhcp/warmup-server';
 import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger } from '../util/log';
 import { SdNotifier } from '../util/sd-notify';
@@ -149,6 +150,10 @@ async function main(): Promise<void> {
   // an optimisation only: without loopback (lo down) it is skipped, not waited for
   await warmUpDhcpFromSocket(undefined, {
     onSkip: (why) => log.warn('dhcp warm-up over loopback skipped; the first DHCP exchanges may be slower', { why }),
+  });
+  await warmUpDhcpServer(undefined, {
+    onSkip: (why) =>
+      log.warn('dhcp warm-up through a loopback server skipped; the first DHCP exchanges may be slower', { why }),
   });
   log.debug('dhcp path warmed', { ms: Math.round((performance.now() - t0) * 10) / 10 });
   setStartStep('recovery of the records');

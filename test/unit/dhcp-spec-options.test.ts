@@ -41,7 +41,7 @@ function request(prl?: number[], maxSize?: number): DhcpPacket {
   return DhcpPacket.decode(p.encode());
 }
 
-function ack(lease: StaticLease, req: DhcpPacket): { reply: DhcpPacket; dropped: number[] } {
+function ack(lease: StaticLease, req: DhcpPacket): { reply: DhcpPacket; dropped: readonly number[] } {
   const reply = replyTo(req, withMessageType(MessageType.ACK));
   reply.options.set(Opt.SERVER_ID, Buffer.from([169, 254, 254, 2]));
   const dropped = addLeaseOptions(reply, req, resolveLease(lease), true);

@@ -8,7 +8,9 @@ export class ParameterListOption implements OptionValue {
 
   static decode(value: Buffer): ParameterListOption {
     checkOption(value.length > 0, 55, 'parameter request list must not be empty');
-    return new ParameterListOption([...value]);
+    const codes = new Array<number>(value.length); // a loop: spreading a Buffer runs its iterator
+    for (let i = 0; i < value.length; i++) codes[i] = value[i]!;
+    return new ParameterListOption(codes);
   }
 
   encode(): Buffer {

@@ -61,28 +61,53 @@ export function wireOrder(codes: Iterable<number>): number[] {
 /** Bytes the options take on the wire, END included. */
 export function optionAreaSize(options: Map<number, Buffer>): number {
   let n = 1;
-  for (const [code, v] of options) {
+  // keys and get, not entries: an entry is an array per option (this runs for every reply)
+  for (const code of options.keys()) {
     if (code === Opt.PAD || code === Opt.END) continue;
-    n += v.length === 0 ? 2 : v.length + 2 * Math.ceil(v.length / 255);
+    const len = options.get(code)!.length;
+    n += len === 0 ? 2 : len + 2 * Math.ceil(len / 255);
   }
   return n;
 }
 
-/** Writes every option (split per RFC 3396) and END at buf[at]; returns the offset after END. */
+/** Writes one option (split per RFC 3396) at buf[o]; returns the offset after it. */
+function writeOption(buf: Buffer, o: number, code: number, v: Buffer): number {
+  let off = 0;
+  do {
+    const chunk = Math.min(255, v.length - off);
+    buf[o++] = code;
+    buf[o++] = chunk;
+    v.copy(buf, o, off, off + chunk);
+    o += chunk;
+    off += chunk;
+  } while (off < v.length);
+  return o;
+}
+
+/**
+ * Writes every option in wireOrder (split per RFC 3396) and END at buf[at]; returns the
+ * offset after END. The order is made while writing (no list of codes per reply): 53, then
+ * the rest in order with the mask moved before the router, then 82.
+ */
 export function writeOptionArea(options: Map<number, Buffer>, buf: Buffer, at: number): number {
   let o = at;
-  for (const code of wireOrder(options.keys())) {
-    const v = options.get(code)!;
-    let off = 0;
-    do {
-      const chunk = Math.min(255, v.length - off);
-      buf[o++] = code;
-      buf[o++] = chunk;
-      v.copy(buf, o, off, off + chunk);
-      o += chunk;
-      off += chunk;
-    } while (off < v.length);
+  const type = options.get(Opt.MESSAGE_TYPE);
+  if (type !== undefined) o = writeOption(buf, o, Opt.MESSAGE_TYPE, type);
+  const mask = options.get(Opt.SUBNET_MASK);
+  let maskDone = false;
+  for (const code of options.keys()) {
+    if (code === Opt.PAD || code === Opt.END || code === Opt.MESSAGE_TYPE || code === Opt.RELAY_AGENT_INFO) continue;
+    if (code === Opt.SUBNET_MASK) {
+      if (maskDone) continue;
+      maskDone = true;
+    } else if (code === Opt.ROUTER && mask !== undefined && !maskDone) {
+      o = writeOption(buf, o, Opt.SUBNET_MASK, mask);
+      maskDone = true;
+    }
+    o = writeOption(buf, o, code, options.get(code)!);
   }
+  const relay = options.get(Opt.RELAY_AGENT_INFO);
+  if (relay !== undefined) o = writeOption(buf, o, Opt.RELAY_AGENT_INFO, relay);
   buf[o++] = Opt.END;
   return o;
 }
