@@ -78,11 +78,11 @@ describePrivileged('masquerade NAT batch vs nft', () => {
       b.exec('nft', ['-f', '-'], script('tapwire_masq_br0', n));
       const list = a.exec('nft', ['list', 'ruleset']);
       expect(list).toBe(b.exec('nft', ['list', 'ruleset']));
-      expect(list.match(/dnat to/g)).toHaveLength((ports.length ? 2 * ports.length : 2) * n.length);
+      expect(list.match(/dnat to/g)).toHaveLength((ports.length ? ports.length : 1) * (dual ? 3 : 2));
       expect(await natExists(a.path, 'tapwire_masq_br0')).toBe(true);
       expect(await natFamilies(a.path, 'tapwire_masq_br0')).toEqual(dual ? [4, 6] : [4]);
       if (dual) {
-        expect(list).toContain('ip6 daddr ::1 ');
+        expect(list).not.toContain('::1'); // no IPv6 loopback rules (nat.ts says why)
         expect(await natComment(a.path, 'tapwire_masq_br0', 6)).toBe('tapwire forwarding all=0 default=0');
         expect(await natComment(a.path, 'tapwire_masq_br0', 4)).toBe('tapwire ip_forward=0');
       }

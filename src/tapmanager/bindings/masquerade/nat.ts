@@ -2,7 +2,7 @@
 // pod, both named for the NIC's bridge), as one nf_tables netlink batch the way the fence
 // goes in (fence/batch.ts): each table added if missing and flushed, its four base
 // chains, its rules; the kernel commits all of it or none. Per NIC and family, in the
-// pod netns (127.0.0.1 is ::1 in ip6):
+// pod netns:
 //   prerouting  (dstnat): from the pod interface, each listed port (or every packet when
 //                         none is listed) -> dnat to the guest
 //   output      (dstnat): to 127.0.0.1, each listed port (or all) -> dnat to the guest
@@ -12,9 +12,14 @@
 //                         bridge address (route_localnet on the bridge lets it out)
 //   forward     (filter): from the bridge with a source other than the guest's -> drop
 //                         (a guest sends anything: a forged source never leaves the pod)
-// IPv6 has no route_localnet: a packet from ::1 may leave a non-loopback interface as
-// long as its source is rewritten before it goes (the postrouting snat does that; the
-// kernel drops ::1 only on input and on forwarding), so the loopback rules work alike.
+// The ip6 table has no loopback rules: IPv6 has no route_localnet, and although a
+// connection to [::1]:port DNATed to the guest does leave (its source snat-ed to the
+// bridge's address on the way out), the guest's reply, de-NATed back to ::1 on arrival
+// at the bridge, is dropped by the kernel (a loopback destination is looked up strictly
+// on its arrival interface: no route from br0; a "local ::1 dev br0" route only moves the
+// drop to Ip6InHdrErrors; kernel 6.18, tried in a netns). Such rules would only turn a
+// pod-local [::1]:port into a black hole, so there are none; the port-forward path
+// (containerd dials tcp4 localhost in the pod netns) is the ip table's 127.0.0.1 rules.
 // Each table carries a comment (its NFTA_TABLE_USERDATA) saying what the setup found of
 // forwarding, so that the orphan collector can put it back without the record.
 // Removal and the existence check go through nft (fence/nft.ts), as the fence's do.
@@ -43,7 +48,7 @@ const BASE = { NETWORK: 1, TRANSPORT: 2 };
 const CMP = { EQ: 0, NEQ: 1, LTE: 3, GTE: 5 };
 const NAT = { SNAT: 0, DNAT: 1 };
 const IPPROTO = { TCP: 6, UDP: 17 } as const;
-const LOOPBACK = { 4: '127.0.0.1', 6: '::1' } as const;
+const LOOPBACK = '127.0.0.1';
 
 export interface NatPort {
   protocol: 'TCP' | 'UDP';
@@ -83,7 +88,7 @@ export interface NatRule {
 
 /** The rules of a NIC's table, in order (pure). */
 export function natRules(n: MasqNat): NatRule[] {
-  const lo = LOOPBACK[n.family ?? 4];
+  const lo = n.family === 6 ? undefined : LOOPBACK;
   const each = (m: Match[]): Match[][] =>
     n.ports.length ? n.ports.map((port) => [...m, { kind: 'port', port }]) : [m];
   return [
@@ -92,7 +97,7 @@ export function natRules(n: MasqNat): NatRule[] {
       matches,
       action: { kind: 'dnat' as const, ip: n.guestIp },
     })),
-    ...each([{ kind: 'daddr', ip: lo }]).map((matches) => ({
+    ...(lo ? each([{ kind: 'daddr', ip: lo }]) : []).map((matches) => ({
       chain: 'output' as const,
       matches,
       action: { kind: 'dnat' as const, ip: n.guestIp },
@@ -105,10 +110,13 @@ export function natRules(n: MasqNat): NatRule[] {
       ],
       action: { kind: 'masquerade' },
     },
-    ...each([
-      { kind: 'oif', name: n.bridge },
-      { kind: 'saddr', ip: lo },
-    ]).map((matches) => ({
+    ...(lo
+      ? each([
+          { kind: 'oif', name: n.bridge },
+          { kind: 'saddr', ip: lo },
+        ])
+      : []
+    ).map((matches) => ({
       chain: 'postrouting' as const,
       matches,
       action: { kind: 'snat' as const, ip: n.gatewayIp },
