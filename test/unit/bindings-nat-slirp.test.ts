@@ -4,7 +4,18 @@
 // check of a slirp NIC's forwards, and tapctl describe's picture of each.
 import { describe, expect, it } from 'vitest';
 import { natBatch, natRules, natRuleText } from '../../src/tapmanager/bindings/masquerade/nat';
-import { guestAddresses } from '../../src/tapmanager/bindings/masquerade/cidr';
+import {
+  guestAddresses,
+  guestAddresses6,
+  network6,
+  prefixesOverlap6,
+} from '../../src/tapmanager/bindings/masquerade/cidr';
+import {
+  forwarding6Comment,
+  forwarding6FromComment,
+  ipForwardComment,
+  ipForwardFromComment,
+} from '../../src/tapmanager/bindings/masquerade/forwarding';
 import { slirpDomain } from '../../src/tapmanager/bindings/slirp/domain';
 import { bindingOf } from '../../src/tapmanager/bindings';
 import type { NicRecord } from '../../src/tapmanager/record';
@@ -49,17 +60,58 @@ describe('masquerade NAT table', () => {
     expect(b.seqs.map((s) => s.what)).toEqual([
       'add table ip tapwire_masq_br0',
       'flush table ip tapwire_masq_br0',
-      'add chain prerouting',
-      'add chain output',
-      'add chain postrouting',
-      'add chain forward',
-      'add rule prerouting: iifname "eth0" tcp dport 22 dnat to 10.0.2.2',
-      'add rule output: ip daddr 127.0.0.1 tcp dport 22 dnat to 10.0.2.2',
-      'add rule postrouting: ip saddr 10.0.2.2 oifname "eth0" masquerade',
-      'add rule postrouting: oifname "br0" ip saddr 127.0.0.1 tcp dport 22 snat to 10.0.2.1',
-      'add rule forward: iifname "br0" ip saddr != 10.0.2.2 drop',
+      'add chain ip prerouting',
+      'add chain ip output',
+      'add chain ip postrouting',
+      'add chain ip forward',
+      'add rule ip prerouting: iifname "eth0" tcp dport 22 dnat to 10.0.2.2',
+      'add rule ip output: ip daddr 127.0.0.1 tcp dport 22 dnat to 10.0.2.2',
+      'add rule ip postrouting: ip saddr 10.0.2.2 oifname "eth0" masquerade',
+      'add rule ip postrouting: oifname "br0" ip saddr 127.0.0.1 tcp dport 22 snat to 10.0.2.1',
+      'add rule ip forward: iifname "br0" ip saddr != 10.0.2.2 drop',
     ]);
     expect(() => natBatch('bad name', { ...NAT, ports: [] })).toThrow(/invalid NAT table name/);
+  });
+
+  it('dual-stack: the ip6 table follows the ip one in the same batch, without loopback rules', () => {
+    const six = { ...NAT, family: 6 as const, guestIp: 'fd10:0:2::2', gatewayIp: 'fd10:0:2::1', ports: [] };
+    const b = natBatch('tapwire_masq_br0', [{ ...NAT, ports: [] }, six]);
+    const what = b.seqs.map((s) => s.what);
+    expect(what.slice(what.indexOf('add table ip6 tapwire_masq_br0'))).toEqual([
+      'add table ip6 tapwire_masq_br0',
+      'flush table ip6 tapwire_masq_br0',
+      'add chain ip6 prerouting',
+      'add chain ip6 output',
+      'add chain ip6 postrouting',
+      'add chain ip6 forward',
+      'add rule ip6 prerouting: iifname "eth0" dnat to fd10:0:2::2',
+      'add rule ip6 postrouting: ip6 saddr fd10:0:2::2 oifname "eth0" masquerade',
+      'add rule ip6 forward: iifname "br0" ip6 saddr != fd10:0:2::2 drop',
+    ]);
+    expect(() => natBatch('t', { ...six, guestIp: '10.0.2.2' })).toThrow(/invalid NAT address/);
+    expect(() => natBatch('t', { ...six, comment: 'x'.repeat(128) })).toThrow(/comment/);
+  });
+
+  it('the IPv6 guest CIDR: ::1 and ::2; refusals name the field', () => {
+    expect(guestAddresses6('fd10:0:2::/120', 'f')).toMatchObject({ bridgeIp: 'fd10:0:2::1', guestIp: 'fd10:0:2::2' });
+    expect(guestAddresses6('fd00:1::4/126', 'f')).toMatchObject({ bridgeIp: 'fd00:1::5', guestIp: 'fd00:1::6' });
+    for (const bad of ['fd10:0:2::/127', 'fd10:0:2::1/120', 'fe80::/64', 'ff02::/16', '10.0.2.0/24', 'x', '::/0'])
+      expect(() => guestAddresses6(bad, 'nics[0].guestCidr6')).toThrow(
+        expect.objectContaining({ code: 'EINVAL', field: 'nics[0].guestCidr6' }),
+      );
+    expect(prefixesOverlap6(network6('fd10:0:2::5', 120), network6('fd10::', 16))).toBe(true);
+    expect(prefixesOverlap6(network6('fd10:0:2::', 120), network6('fd10:0:2::100', 120))).toBe(false);
+  });
+
+  it('forwarding comments round-trip; anything else is not read as one', () => {
+    expect(ipForwardFromComment(ipForwardComment('0'))).toBe('0');
+    expect(ipForwardFromComment(ipForwardComment('1'))).toBe('1');
+    expect(forwarding6FromComment(forwarding6Comment({ all: '1', default: '0', eth0: '1' }))).toEqual({
+      all: '1',
+      default: '0',
+    });
+    for (const c of [undefined, '', 'tapwire ip_forward=2', 'someone else', 'tapwire forwarding all=1'])
+      expect([ipForwardFromComment(c), forwarding6FromComment(c)]).toEqual([undefined, undefined]);
   });
 
   it('the guest CIDR gives the bridge its first address and the guest its second; refusals name the field', () => {

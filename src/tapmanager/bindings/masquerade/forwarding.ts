@@ -5,6 +5,8 @@
 // default and each interface still there whose value differs. The NAT tables' comments
 // carry the same (nat.ts) for the orphan collector, which has no record: "all" and
 // "default" only (a comment holds 127 bytes), which restores the usual uniform case.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { withNetns } from '../../../native';
 import { getIpv6Conf, setIpv6Conf } from '../../../net/sysctl';
 import { UndoError } from '../errors';
 
@@ -73,4 +75,27 @@ export function restoreForwarding6(nsPath: string, f: Record<string, string>): U
     if (now !== undefined && now !== f[n]) set(n, f[n]!);
   }
   return errors;
+}
+
+/**
+ * For the orphan collector: puts forwarding back as the NAT tables' comments say the
+ * setup found it (`ip4`: the ip table's, `ip6`: the ip6 table's); says what it did.
+ */
+export function restoreFromComments(nsPath: string, ip4: string | undefined, ip6: string | undefined): string[] {
+  const done: string[] = [];
+  const v4 = ipForwardFromComment(ip4);
+  if (v4 !== undefined) {
+    const now = withNetns(nsPath, () => readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim());
+    if (now !== v4) {
+      withNetns(nsPath, () => writeFileSync('/proc/sys/net/ipv4/ip_forward', v4));
+      done.push(`ip_forward=${v4}`);
+    }
+  }
+  const v6 = forwarding6FromComment(ip6);
+  if (v6) {
+    const errors = restoreForwarding6(nsPath, v6);
+    if (errors.length) throw errors[0]!;
+    done.push(`IPv6 forwarding all=${v6.all} default=${v6.default}`);
+  }
+  return done;
 }

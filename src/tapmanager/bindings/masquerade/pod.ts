@@ -317,32 +317,36 @@ export const masqueradePod: PodBinding = {
       throw new Error(
         `"${nic.bridge}"/"${nic.tap}" in netns ${ctx.nsPath} do not have the ifindexes they were made with`,
       );
-    await Promise.all([
-      ctx.nl.setLink(br, nic.bridge, { alias: ctx.mark }),
-      ctx.nl.setLink(tap, nic.tap, { mtu: nic.mtu, group: LINK_GROUP, master: br, alias: ctx.mark, up: true }),
-    ]);
-    if (m.v6) {
+    const v4 = m.ipv4 !== false;
+    const v6 = m.v6;
+    if (v6) {
       // the tap is a port: its own solicitations, reports and DAD would reach the guest;
-      // the bridge routes, so it takes no advertisements
+      // the bridge routes, so it takes no advertisements, and needs no DAD: nothing but
+      // the guest is on its link (its own link-local, made by the kernel from the MAC as
+      // planned when it came up, would wait for one otherwise)
       setIpv6Conf(ctx.nsPath, nic.tap, 'disable_ipv6', '1');
-      // and needs no DAD: nothing but the guest is on its link (its own link-local, made by
-      // the kernel when it came up from the MAC as planned, would wait for one otherwise)
       setIpv6Conf(ctx.nsPath, nic.bridge, 'accept_ra', '0');
       setIpv6Conf(ctx.nsPath, nic.bridge, 'accept_dad', '0');
-      await Promise.all([
-        ctx.nl.addAddress(br, nic.bridge, m.v6.linkLocal, 64, undefined, IFA_F_NODAD).catch((e: unknown) => {
-          if (!isNetError(e, 'EEXIST')) throw e;
-        }),
-        ctx.nl.addAddress(br, nic.bridge, m.v6.bridgeIp, m.v6.prefixLen, undefined, IFA_F_NODAD),
-      ]);
-      setIpv6Conf(ctx.nsPath, 'all', 'forwarding', '1');
     }
-    if (m.ipv4 !== false) {
-      await Promise.all([
-        ctx.nl.addAddress(br, nic.bridge, m.bridgeIp, m.prefixLen),
-        // the DHCP server unicasts its OFFER to a client with no address yet (RFC 2131 4.1)
-        ctx.nl.setNeighbor(br, nic.bridge, m.guestIp, nic.guestMac),
-      ]);
+    // one round of changes (a second round, while other NICs build, once made a
+    // concurrent link dump fail in the netlink library: "Multipart message not terminated")
+    await Promise.all([
+      ctx.nl.setLink(br, nic.bridge, { alias: ctx.mark }),
+      ...(v4 ? [ctx.nl.addAddress(br, nic.bridge, m.bridgeIp, m.prefixLen)] : []),
+      ...(v6
+        ? [
+            ctx.nl.addAddress(br, nic.bridge, v6.linkLocal, 64, undefined, IFA_F_NODAD).catch((e: unknown) => {
+              if (!isNetError(e, 'EEXIST')) throw e;
+            }),
+            ctx.nl.addAddress(br, nic.bridge, v6.bridgeIp, v6.prefixLen, undefined, IFA_F_NODAD),
+          ]
+        : []),
+      ctx.nl.setLink(tap, nic.tap, { mtu: nic.mtu, group: LINK_GROUP, master: br, alias: ctx.mark, up: true }),
+      // the DHCP server unicasts its OFFER to a client with no address yet (RFC 2131 4.1)
+      ...(v4 ? [ctx.nl.setNeighbor(br, nic.bridge, m.guestIp, nic.guestMac)] : []),
+    ]);
+    if (v6) setIpv6Conf(ctx.nsPath, 'all', 'forwarding', '1');
+    if (v4) {
       sysctl(ctx.nsPath, `conf/${nic.bridge}/route_localnet`, '1');
       sysctl(ctx.nsPath, 'ip_forward', '1');
     }
