@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// tapwire's guest image, built when needed: Debian's kernel and busybox-static
-// (apt-get download, unpacked with dpkg-deb, never installed) put together by image.ts
-// with tapwire's own /init (src/guest/rootfs). Cached under cacheRoot() in a directory
-// named for the hash of every input (builder version, the rootfs files, the package
-// versions apt would install today, the drivers), so a change to any of them builds a
-// new image and an unchanged one is reused.
+// tapwire's guest image, built when needed: Debian's kernel, busybox-static and dhcpcd
+// (dhcpcd-base, the DHCPv6 client, as Debian's busybox has no udhcpc6; libc6 for the
+// libraries it loads) (apt-get download, unpacked with dpkg-deb, never installed) put
+// together by image.ts with tapwire's own /init (src/guest/rootfs). Cached under
+// cacheRoot() in a directory named for the hash of every input (builder version, the
+// rootfs files, the package versions apt would install today, the drivers), so a change
+// to any of them builds a new image and an unchanged one is reused.
 //
 //   node dist/src/guest/build.js [--json]   builds when needed, prints the image
 import { createHash } from 'node:crypto';
@@ -23,6 +24,10 @@ export { BUILDER_VERSION, GuestManifest };
 const KERNEL_META = 'linux-image-amd64';
 const KERNEL_PKG = /^linux-image-[0-9][^-]*-[0-9]+-amd64$/;
 const BUSYBOX = 'busybox-static';
+// dhcpcd over ISC dhclient: 380 KB against 2.7 MB (both need only libc), and it applies the
+// DHCPv6 address itself where dhclient needs a script to (dhclient-script is bash)
+const DHCPCD_PKG = 'dhcpcd-base';
+const LIBC = 'libc6';
 
 export interface GuestImage {
   /** the build's directory under the cache */
@@ -54,7 +59,7 @@ export interface EnsureOptions {
   cacheDir?: string;
   /** progress lines (default: none) */
   log?: (line: string) => void;
-  /** the directory holding init, dhcp4 and serve (default: src/guest/rootfs) */
+  /** the directory holding the rootfs files (ROOTFS_FILES; default: src/guest/rootfs) */
   rootfsDir?: string;
 }
 
@@ -71,10 +76,10 @@ function newestBuild(root: string, rootfsHash: string): GuestImage | undefined {
   return found[0]?.i;
 }
 
-/** The packages apt would install today: the cloud kernel image and busybox-static. */
+/** The packages apt would install today: the kernel image, busybox-static, dhcpcd and libc. */
 async function currentPackages(): Promise<DebPackage[]> {
-  const [meta, busybox] = await resolve([KERNEL_META, BUSYBOX]);
-  return [await dependencyOf(meta!, KERNEL_PKG), busybox!];
+  const [meta, ...rest] = await resolve([KERNEL_META, BUSYBOX, DHCPCD_PKG, LIBC]);
+  return [await dependencyOf(meta!, KERNEL_PKG), ...rest];
 }
 
 /**

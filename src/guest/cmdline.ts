@@ -17,6 +17,8 @@ export interface GuestChecks {
   hold?: number;
   /** DHCPv4 on every NIC (default true) */
   dhcp?: boolean;
+  /** DHCPv6 (dhcpcd, IA_NA) on every NIC, the kernel taking the RAs (default false) */
+  dhcp6?: boolean;
   /** DHCPDISCOVERs before the guest gives up on a NIC (default 15, 2 s apart) */
   dhcpTries?: number;
   /** after the done line, stay up instead of powering off */
@@ -89,6 +91,7 @@ export function guestCmdline(checks: GuestChecks = {}): string {
     words.push(`tapwire.listen=${c.listen.map((p, i) => int(`listen[${i}]`, p, 1, 65535)).join(',')}`);
   if (c.hold !== undefined) words.push(`tapwire.hold=${int('hold', c.hold, 0, 86_400)}`);
   if (c.dhcp !== undefined) words.push(`tapwire.dhcp=${c.dhcp ? 'on' : 'off'}`);
+  if (c.dhcp6 !== undefined) words.push(`tapwire.dhcp6=${c.dhcp6 ? 'on' : 'off'}`);
   if (c.dhcpTries !== undefined) words.push(`tapwire.dhcp_tries=${int('dhcpTries', c.dhcpTries, 1, 1000)}`);
   if (c.stay) words.push('tapwire.stay=1');
   if (c.static?.length) {

@@ -13,7 +13,10 @@ export interface GuestLine {
 export interface GuestLease {
   nic: string;
   family: 4 | 6;
+  /** the (first) address */
   ip: string;
+  /** every address of the lease (DHCPv6 IA_NA may hold several; IPv4: ip) */
+  addrs: string[];
   /** prefix length */
   mask: string;
   router: string[];
@@ -24,9 +27,19 @@ export interface GuestLease {
   /** option 121 as dst/len:gw */
   routes: string[];
   hostname: string;
-  /** seconds */
+  /** seconds (DHCPv6: the first address's valid lifetime) */
   lease: string;
+  /** IPv4 server id; DHCPv6 server DUID (hex) */
   server: string;
+}
+
+/** What the kernel took from the router advertisements on a NIC with DHCPv6 (tapwire.dhcp6). */
+export interface GuestRouter6 {
+  nic: string;
+  /** the default route's router (link-local), '' when no RA gave one */
+  router: string;
+  /** the NIC's IPv6 MTU (an RA's MTU option sets it) */
+  mtu: number;
 }
 
 export interface GuestReport {
@@ -36,7 +49,11 @@ export interface GuestReport {
   dhcpFailures: { nic: string; family: string; rc: string }[];
   /** static addresses applied (tapwire.static) */
   statics: { nic: string; addr: string; gateway: string; ok: boolean }[];
+  /** the RA's router per NIC with DHCPv6 */
+  routers6: GuestRouter6[];
+  /** every address the kernel has, after DHCP (IPv6 link-local ones included) */
   addrs: { nic: string; family: string; addr: string }[];
+  /** every IPv4 and IPv6 route (main table), after DHCP and the RAs */
   routes: Record<string, string>[];
   resolv?: { nameservers: string[]; search: string[] };
   listens: { port: number; ok: boolean }[];
@@ -72,6 +89,7 @@ export function emptyReport(): GuestReport {
     leases: [],
     dhcpFailures: [],
     statics: [],
+    routers6: [],
     addrs: [],
     routes: [],
     listens: [],
@@ -99,6 +117,7 @@ export function addLine(r: GuestReport, l: GuestLine, raw: string): void {
         nic: val(f.nic),
         family: f.family === '6' ? 6 : 4,
         ip: val(f.ip),
+        addrs: f.addrs === undefined ? list(f.ip) : list(f.addrs),
         mask: val(f.mask),
         router: list(f.router),
         dns: list(f.dns),
@@ -116,6 +135,9 @@ export function addLine(r: GuestReport, l: GuestLine, raw: string): void {
       break;
     case 'static':
       r.statics.push({ nic: val(f.nic), addr: val(f.addr), gateway: val(f.gateway), ok: f.ok === '1' });
+      break;
+    case 'ra':
+      r.routers6.push({ nic: val(f.nic), router: val(f.router), mtu: num(f.mtu) });
       break;
     case 'addr':
       r.addrs.push({ nic: val(f.nic), family: val(f.family), addr: val(f.addr) });
@@ -167,6 +189,8 @@ export function parseConsole(text: string): GuestReport {
 export interface Expect {
   /** leases (IPv4) the guest must report, at least (default 1) */
   leases?: number;
+  /** DHCPv6 leases the guest must report, at least (default 0) */
+  leases6?: number;
   /** fields the first lease must have: ip, router (first), hostname, mtu, mask */
   lease?: Partial<Record<'ip' | 'router' | 'hostname' | 'mtu' | 'mask', string>>;
   /** pings that must have been made, at least (default 1 when the guest pinged its gateway) */
@@ -188,6 +212,8 @@ export function verdict(r: GuestReport, e: Expect = {}): Verdict {
   const leases = r.leases.filter((l) => l.family === 4);
   if (leases.length < (e.leases ?? 1))
     problems.push(`the guest reported ${leases.length} lease(s), expected ${e.leases ?? 1}`);
+  const leases6 = r.leases.filter((l) => l.family === 6).length;
+  if (leases6 < (e.leases6 ?? 0)) problems.push(`the guest reported ${leases6} DHCPv6 lease(s), expected ${e.leases6}`);
   const first = leases[0];
   for (const [k, want] of Object.entries(e.lease ?? {})) {
     const got = first === undefined ? undefined : k === 'router' ? first.router[0] : first[k as 'ip'];

@@ -8,6 +8,7 @@ import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   cacheRoot,
@@ -96,7 +97,13 @@ describePrivileged("tapwire's guest", () => {
       expect(mine.manifest.packages.map((p) => p.name)).toEqual([
         expect.stringMatching(/^linux-image-[0-9.]+-[0-9]+-amd64$/),
         'busybox-static',
+        'dhcpcd-base',
+        'libc6',
       ]);
+      // dhcpcd and the libraries it loads, from the packages: no host file in the image
+      const cpio = gunzipSync(fs.readFileSync(mine.initrd));
+      for (const name of ['usr/sbin/dhcpcd', 'lib/x86_64-linux-gnu/libc.so.6', 'lib64/ld-linux-x86-64.so.2'])
+        expect(cpio.includes(`${name}\0`), name).toBe(true);
       console.log(
         `[guest] image ${mine.manifest.key}: kernel ${mine.manifest.kernelVersion} ${mine.manifest.kernelBytes} B, ` +
           `initrd ${mine.manifest.initrdBytes} B`,
@@ -219,6 +226,49 @@ describePrivileged("tapwire's guest", () => {
       }
       expect(events.filter((e) => e.event === 'accept').map((e) => e.fields.port)).toEqual(['8080']);
       console.log(`[guest] boot to done: ${r.done?.up} s of guest uptime under TCG`);
+    }, 300_000);
+
+    it('DHCPv6 and router advertisements from dnsmasq: the IPv6 address, default route and DNS beside the IPv4 lease', async () => {
+      net = makeGuestNet(tmp, 1, { v6: true });
+      const fds = net.tap('twg6');
+      run = startGuest({
+        command: QEMU,
+        args: qemuArgs({
+          kernel: image.kernel,
+          initrd: image.initrd,
+          append: guestCmdline({ dhcpTries: 20, dhcp6: true, ping: ['gw', net.gw6!] }),
+          console: 'stdio',
+          nics: [{ netdev: 'tap,fd=3', mac: net.mac }],
+        }),
+        console: 'stdio',
+        fds,
+        timeoutMs: 200_000,
+        until: 'done',
+        expect: { leases: 1, leases6: 1, pings: 3 },
+      });
+      const res = await run.result;
+      const why = [...res.verdict.problems, ...res.tail, `qemu stderr: ${res.stderr}`].join('\n');
+      expect(res.verdict.ok, why).toBe(true);
+      const r = res.report;
+      const nic = r.nics[0]!.name;
+      const lease6 = r.leases.find((l) => l.family === 6)!;
+      const [lo, hi] = net.range6!.map((a) => parseInt(a.split(':').at(-1)!, 16));
+      const got = parseInt(lease6.ip.split(':').at(-1)!, 16);
+      expect(lease6.ip.startsWith(net.gw6!.slice(0, -1)), why).toBe(true);
+      expect(got >= lo! && got <= hi!, `${lease6.ip} in ${net.range6!.join('-')}`).toBe(true);
+      expect(lease6).toMatchObject({ nic, mask: '128', dns: [net.gw6] });
+      expect(r.addrs).toContainEqual({ nic, family: '6', addr: `${lease6.ip}/128` });
+      expect(r.addrs).toContainEqual({ nic, family: '4', addr: `${net.guestIp}/24` }); // udhcpc's, untouched
+      const br0LL = /inet6 (fe80::\S+)\/64/.exec(net.ns.ip('-6', 'addr', 'show', 'dev', 'br0'))![1]!;
+      expect(r.routers6).toEqual([{ nic, router: br0LL, mtu: 1500 }]);
+      expect(r.routes).toContainEqual(expect.objectContaining({ family: '6', dst: 'default', via: br0LL, dev: nic }));
+      expect(r.routes).toContainEqual(expect.objectContaining({ family: '6', dst: `${net.gw6!.slice(0, -1)}/64` }));
+      expect(r.resolv?.nameservers).toContain(net.gw6);
+      expect(r.pings).toEqual([
+        { target: net.gw, sent: 2, recv: 2, ok: true },
+        { target: `${br0LL}%${nic}`, sent: 2, recv: 2, ok: true },
+        { target: net.gw6, sent: 2, recv: 2, ok: true },
+      ]);
     }, 300_000);
 
     it('drives a NIC of each spec model: reports their MACs in device order and leases on each', async () => {

@@ -34,13 +34,14 @@ describe('guestCmdline', () => {
         listen: [8080, 9090],
         hold: 5,
         dhcp: false,
+        dhcp6: true,
         dhcpTries: 20,
         stay: true,
       }),
     ).toBe(
       'console=ttyS0 quiet panic=-1 tapwire.ping=gw,10.0.0.1,fd00::1 tapwire.count=3' +
         ' tapwire.tcp=10.0.0.1:80,10.0.0.2:8080 tapwire.listen=8080,9090 tapwire.hold=5 tapwire.dhcp=off' +
-        ' tapwire.dhcp_tries=20 tapwire.stay=1',
+        ' tapwire.dhcp6=on tapwire.dhcp_tries=20 tapwire.stay=1',
     );
     expect(guestCmdline({ ping: [] })).toBe('console=ttyS0 quiet panic=-1 tapwire.ping=none');
     expect(guestCmdline({ dhcp: true, stay: false, tcp: [], listen: [] })).toBe(

@@ -70,6 +70,7 @@ describe('parseConsole', () => {
         nic: 'eth0',
         family: 4,
         ip: '10.250.0.2',
+        addrs: ['10.250.0.2'],
         mask: '24',
         router: ['10.250.0.1'],
         dns: ['10.250.0.10', '10.250.0.11'],
@@ -105,6 +106,46 @@ describe('parseConsole', () => {
     expect(r2.statics).toEqual([
       { nic: 'eth2', addr: '192.168.77.5/24', gateway: '', ok: true },
       { nic: 'eth3', addr: 'fd00::5/64', gateway: 'fd00::1', ok: false },
+    ]);
+  });
+
+  it('collects a DHCPv6 lease (every IA_NA address), the RA router and the IPv6 routes', () => {
+    const r2 = parseConsole(
+      [
+        'tapwire-guest lease nic=eth0 family=6 ip=fd00:7::5 mask=128 addrs=fd00:7::5,fd00:7::6 router=-' +
+          ' dns=fd00:96::a search=svc.cluster.local,cluster.local mtu=- routes=- hostname=- lease=3600' +
+          ' server=00030001aabbccddeeff event=bound6 up=6.7',
+        'tapwire-guest ra nic=eth0 router=fe80::1 mtu=1450 up=6.8',
+        'tapwire-guest ra nic=eth1 router=- mtu=1500 up=6.9',
+        'tapwire-guest route family=6 dst=default via=fe80::1 dev=eth0 metric=1024 up=6.9',
+        'tapwire-guest ping target=fe80::1%eth0 sent=2 recv=2 ok=1 up=7.2',
+        'tapwire-guest done status=ok failed=- up=7.3',
+      ].join('\n'),
+    );
+    expect(r2.leases).toEqual([
+      expect.objectContaining({
+        nic: 'eth0',
+        family: 6,
+        ip: 'fd00:7::5',
+        addrs: ['fd00:7::5', 'fd00:7::6'],
+        mask: '128',
+        router: [],
+        dns: ['fd00:96::a'],
+        search: ['svc.cluster.local', 'cluster.local'],
+        server: '00030001aabbccddeeff',
+      }),
+    ]);
+    expect(r2.routers6).toEqual([
+      { nic: 'eth0', router: 'fe80::1', mtu: 1450 },
+      { nic: 'eth1', router: '', mtu: 1500 },
+    ]);
+    expect(r2.routes).toEqual([{ family: '6', dst: 'default', via: 'fe80::1', dev: 'eth0', metric: '1024' }]);
+    expect(r2.pings).toEqual([{ target: 'fe80::1%eth0', sent: 2, recv: 2, ok: true }]);
+    // an IPv6 lease is not an IPv4 one
+    expect(verdict(r2, { leases: 0, leases6: 1 })).toEqual({ ok: true, problems: [] });
+    expect(verdict(r2).problems).toEqual(['the guest reported 0 lease(s), expected 1']);
+    expect(verdict(r2, { leases: 0, leases6: 2 }).problems).toEqual([
+      'the guest reported 1 DHCPv6 lease(s), expected 2',
     ]);
   });
 
