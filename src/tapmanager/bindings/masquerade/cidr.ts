@@ -9,7 +9,10 @@ import {
   parsePrefix4,
   type Prefix4,
 } from '../../../net/ipv4';
-import { ipFromBuffer, ipToBuffer, parseCidr } from '../../../net/addr-text';
+import { ipFromBuffer, parseCidr } from '../../../net/addr-text';
+import { guestNetwork6Problem, network6, type Prefix6 } from '../../../net/prefix6';
+
+export { network6, prefixesOverlap6, type Prefix6 } from '../../../net/prefix6';
 import { badInput } from '../../errors';
 
 /** KubeVirt's default guest network. */
@@ -38,50 +41,16 @@ export function guestAddresses(cidr: string, field: string): { prefix: Prefix4; 
 /** KubeVirt's default IPv6 guest network. */
 export const DEFAULT_GUEST_CIDR6 = 'fd10:0:2::/120';
 
-/** An IPv6 network: its first address (16 bytes) and length. */
-export interface Prefix6 {
-  net: Buffer;
-  len: number;
-}
-
-/** Whether two IPv6 networks share an address. */
-export function prefixesOverlap6(a: Prefix6, b: Prefix6): boolean {
-  const len = Math.min(a.len, b.len);
-  for (let bit = 0; bit < len; bit += 8) {
-    const mask = len - bit >= 8 ? 0xff : (0xff << (8 - (len - bit))) & 0xff;
-    if ((a.net[bit / 8]! & mask) !== (b.net[bit / 8]! & mask)) return false;
-  }
-  return true;
-}
-
-/** The network of an IPv6 address with a prefix length (host bits cleared). */
-export function network6(ip: string, len: number): Prefix6 {
-  const b = ipToBuffer(ip);
-  for (let i = 0; i < 16; i++) {
-    const keep = Math.max(0, Math.min(8, len - i * 8));
-    b[i] = b[i]! & ((0xff << (8 - keep)) & 0xff);
-  }
-  return { net: b, len };
-}
-
 /**
  * The IPv6 guest CIDR's bridge and guest addresses (its first two, "::1" and "::2" of
  * fd10:0:2::/120); refuses a CIDR that is not a network, a link-local or multicast one, or
  * one too small for them.
  */
 export function guestAddresses6(cidr: string, field: string): { prefix: Prefix6; bridgeIp: string; guestIp: string } {
-  const c = parseCidr(cidr);
-  const bad = 'is not an IPv6 network in CIDR form, host bits clear (e.g. fd10:0:2::/120)';
-  if (!c || c.family !== 6) throw badInput(field, cidr, bad);
+  const why = guestNetwork6Problem(cidr);
+  if (why) throw badInput(field, cidr, why);
+  const c = parseCidr(cidr)!;
   const prefix = network6(c.ip, c.len);
-  if (!prefix.net.equals(ipToBuffer(c.ip))) throw badInput(field, cidr, bad);
-  if (prefix.len > 126) throw badInput(field, cidr, 'leaves no room for a bridge and a guest address (at most /126)');
-  if (prefix.net[0] === 0xff || (prefix.net[0] === 0xfe && (prefix.net[1]! & 0xc0) === 0x80) || prefix.len < 8)
-    throw badInput(
-      field,
-      cidr,
-      'is not a unicast network a guest can be given (link-local, multicast or shorter than /8)',
-    );
   const at = (n: number): string => {
     const b = Buffer.from(prefix.net);
     b[15] = b[15]! + n; // host bits are clear and at least 2 of them: no carry
