@@ -298,6 +298,9 @@ describePrivileged('masquerade binding, dual-stack and IPv6-only (DHCPv6 + RA fr
       return ctx.skip(noTools);
     }
     const { a, b } = await pods(false);
+    // as if eth0 had learnt a route from an RA (accept_ra=1 takes them only while forwarding is off)
+    a.ns.exec('sysctl', ['-qw', 'net.ipv6.conf.eth0.accept_ra=1']);
+    a.ns.ip('-6', 'route', 'add', 'fd00:abcd::/64', 'via', 'fe80::1', 'dev', 'eth0', 'proto', 'ra');
     const before = await snapshot(a);
     const req = (extra: Record<string, unknown> = {}) => ({
       sandboxId: 'sb-masq6o',
@@ -328,6 +331,7 @@ describePrivileged('masquerade binding, dual-stack and IPv6-only (DHCPv6 + RA fr
     expect(nft).toContain('table ip6 tapwire_masq_');
     expect(a.ns.exec('sysctl', ['net.ipv4.ip_forward']).trim()).toBe(before.sysctls.split('\n')[0]); // untouched
     expect(a.ns.exec('ss', ['-lun'])).not.toMatch(/:67\b/); // no DHCPv4 server
+    expect(a.ns.exec('sysctl', ['-n', 'net.ipv6.conf.eth0.accept_ra']).trim()).toBe('2'); // RAs still taken
 
     const guest = await guestUp(res.netKey, nic.mac);
     await raRoute(guest, nic.masquerade!.ipv6!.router);

@@ -83,7 +83,16 @@ export interface Masq6Record {
   forwarding: Record<string, string>;
   /** the pod interface's global IPv6 addresses (they stay) */
   podIps: string[];
+  /**
+   * '1': the pod interface learnt routes or addresses from router advertisements and took
+   * them with accept_ra=1, which stops once forwarding is on: it gets accept_ra=2 while
+   * the NIC exists, and 1 back after
+   */
+  podAcceptRa?: '1';
 }
+
+const IFA_F_PERMANENT = 0x80;
+const RTPROT_RA = '9';
 
 const IFA_F_NODAD = 0x02;
 
@@ -175,7 +184,24 @@ function planV6(
     prefixLen: prefix.len,
     forwarding: readForwarding6(nsPath, podLinks),
     podIps: global.map((a) => a.address),
+    ...(fromRa(snap) && podAcceptRa(nsPath, spec.podInterface) === '1' ? { podAcceptRa: '1' as const } : {}),
   };
+}
+
+/** Whether the pod interface holds IPv6 routes or addresses that router advertisements gave it. */
+function fromRa(snap: VethSnapshot): boolean {
+  return (
+    snap.routes.some((r) => r.family === 6 && (r.protocol === RTPROT_RA || r.protocol === 'ra')) ||
+    snap.addrs.some((a) => a.family === 6 && a.scope === 0 && !(a.flags & IFA_F_PERMANENT))
+  );
+}
+
+function podAcceptRa(nsPath: string, ifname: string): string | undefined {
+  try {
+    return getIpv6Conf(nsPath, ifname, 'accept_ra');
+  } catch {
+    return undefined;
+  }
 }
 
 export const masqueradePod: PodBinding = {
@@ -345,7 +371,11 @@ export const masqueradePod: PodBinding = {
       // the DHCP server unicasts its OFFER to a client with no address yet (RFC 2131 4.1)
       ...(v4 ? [ctx.nl.setNeighbor(br, nic.bridge, m.guestIp, nic.guestMac)] : []),
     ]);
-    if (v6) setIpv6Conf(ctx.nsPath, 'all', 'forwarding', '1');
+    if (v6) {
+      // forwarding on would make the pod interface ignore the advertisements it lives on
+      if (v6.podAcceptRa) setIpv6Conf(ctx.nsPath, nic.veth.ifname, 'accept_ra', '2');
+      setIpv6Conf(ctx.nsPath, 'all', 'forwarding', '1');
+    }
     if (v4) {
       sysctl(ctx.nsPath, `conf/${nic.bridge}/route_localnet`, '1');
       sysctl(ctx.nsPath, 'ip_forward', '1');
@@ -386,6 +416,13 @@ export const masqueradePod: PodBinding = {
       }
     }
     if (m.v6) errors.push(...restoreForwarding6(ctx.nsPath, m.v6.forwarding));
+    if (m.v6?.podAcceptRa && podAcceptRa(ctx.nsPath, nic.veth.ifname) === '2') {
+      try {
+        setIpv6Conf(ctx.nsPath, nic.veth.ifname, 'accept_ra', m.v6.podAcceptRa);
+      } catch (e) {
+        errors.push(UndoError.of(`restore accept_ra of ${nic.veth.ifname} to`, m.v6.podAcceptRa, e));
+      }
+    }
     return errors;
   },
 
