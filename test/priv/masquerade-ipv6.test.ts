@@ -372,5 +372,32 @@ describePrivileged('masquerade binding, dual-stack and IPv6-only (DHCPv6 + RA fr
     await stopRelay(rig);
     expect(await rig.mgr.teardown('sb-masq6o')).toEqual({ errors: [] });
     expect(await snapshot(a)).toEqual(before);
+
+    // two masquerade NICs on one IPv6 guest network (both the default) are refused before anything is built
+    const other = createNetns('m6other');
+    other.ip('link', 'add', 'o0', 'type', 'veth', 'peer', 'name', 'net1', 'netns', a.ns.name);
+    a.ns.ip('addr', 'add', 'fd00:77::2/64', 'dev', 'net1', 'nodad');
+    a.ns.ip('link', 'set', 'net1', 'up');
+    const withNet1 = await snapshot(a);
+    const net1Cni: CniResult = {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'net1', sandbox: a.ns.path }],
+      ips: [{ address: 'fd00:77::2/64', interface: 0 }],
+    };
+    await expect(
+      rig.mgr.setup({
+        sandboxId: 'sb-masq6two',
+        netnsPath: a.ns.path,
+        nics: [
+          { name: 'default', binding: 'masquerade', podInterface: 'eth0', cniResult: a.cni },
+          { name: 'second', binding: 'masquerade', podInterface: 'net1', cniResult: net1Cni, guestCidr: '10.0.3.0/24' },
+        ],
+      }),
+    ).rejects.toMatchObject({
+      code: 'EINVAL',
+      field: 'nics[1].guestCidr6',
+      message: expect.stringContaining("overlaps nics[0]'s IPv6 guest network fd10:0:2::/120"),
+    });
+    expect(await snapshot(a)).toEqual(withNet1);
   }, 120_000);
 });

@@ -262,15 +262,15 @@ export const masqueradePod: PodBinding = {
       ...(spec.ports ? { ports: spec.ports } : {}),
     };
     if (v4.length === 0) {
-      // IPv6-only: the IPv4 fields name the network it would have had (describe shows none)
-      const { prefix, bridgeIp, guestIp } = guestAddresses(DEFAULT_GUEST_CIDR, cidrField);
-      if (spec.guestCidr !== undefined)
-        throw badInput(cidrField, spec.guestCidr, `is for IPv4; "${spec.podInterface}" has no IPv4 address`);
+      // IPv6-only: the IPv4 fields name the network it would have had (describe shows none);
+      // a guestCidr given goes unused (the request cannot know the interface's families)
+      const cidr4 = spec.guestCidr ?? DEFAULT_GUEST_CIDR;
+      const { prefix, bridgeIp, guestIp } = guestAddresses(cidr4, cidrField);
       return {
         ...common,
         plan6: plan6!,
         masq: {
-          cidr: DEFAULT_GUEST_CIDR,
+          cidr: cidr4,
           bridgeIp,
           guestIp,
           prefixLen: prefix.len,
@@ -529,3 +529,25 @@ export const masqueradePod: PodBinding = {
   // the persistent tap, one fd per queue (tap-holders.ts)
   handOut: tapHandOut,
 };
+
+/**
+ * Refuses two masquerade NICs of one sandbox whose IPv6 guest networks overlap (both on
+ * the default fd10:0:2::/120, say): known only once each has planned IPv6 (its pod
+ * interface has a global IPv6 address), so checked after the plans, before anything is built.
+ */
+export function checkGuestNetworks6(nics: readonly NicRecord[]): void {
+  const seen: { at: number; cidr: string; p: Prefix6 }[] = [];
+  nics.forEach((nic, at) => {
+    const v6 = nic.masq?.v6;
+    if (!v6) return;
+    const p = network6(v6.bridgeIp, v6.prefixLen);
+    const other = seen.find((s) => prefixesOverlap6(s.p, p));
+    if (other)
+      throw badInput(
+        `nics[${at}].guestCidr6`,
+        v6.cidr,
+        `overlaps nics[${other.at}]'s IPv6 guest network ${other.cidr} (give each masquerade NIC its own)`,
+      );
+    seen.push({ at, cidr: v6.cidr, p });
+  });
+}
