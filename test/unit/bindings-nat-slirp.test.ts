@@ -299,4 +299,43 @@ describe('tapctl describe of the new bindings', () => {
     expect(bindingOf(masq).lease(masq, {})).toMatchObject({ ip: '10.0.2.2', routers: ['10.0.2.1'], prefixLen: 24 });
     expect(bindingOf(masq).dhcpServerId?.(masq)).toBe('10.0.2.1');
   });
+
+  const v6 = {
+    cidr: 'fd10:0:2::/120',
+    bridgeIp: 'fd10:0:2::1',
+    guestIp: 'fd10:0:2::2',
+    prefixLen: 120,
+    linkLocal: 'fe80::2:ff:fe00:2',
+    forwarding: { all: '0', default: '0' },
+    podIps: ['fd00:1::5'],
+  };
+  const describeOne = (n: NicRecord): string =>
+    renderDescribe({
+      sandboxId: 'sb',
+      state: 'ready',
+      netnsPath: '/run/netns/x',
+      createdAt: 'now',
+      nics: [bindingOf(n).status(n)],
+      dhcp: [],
+      drift: [],
+    });
+
+  it('dual-stack and IPv6-only masquerade: both tables, the IPv6 side of the bridge and the guest', () => {
+    const dual: NicRecord = { ...masq, masq: { ...masq.masq!, v6 } };
+    const text = describeOne(dual);
+    expect(text).toContain('pod interface, untouched: 10.1.0.5, fd00:1::5');
+    expect(text).toContain('NAT table ip + ip6 tapwire_masq_br0');
+    expect(text).toContain('fd10:0:2::1 (fd10:0:2::/120), fe80::2:ff:fe00:2: DHCPv6 server, router advertisements');
+    expect(text).toContain('10.0.2.2/24  gw 10.0.2.1  fd10:0:2::2  gw fe80::2:ff:fe00:2');
+    expect(text).toContain('prerouting: iifname "eth0" tcp dport 80 dnat to fd10:0:2::2');
+    expect(text).not.toContain('daddr ::1');
+    const { plan: _plan, ...noV4 } = masq;
+    const only6: NicRecord = { ...noV4, masq: { ...masq.masq!, ipv4: false, podIps: [], v6 } };
+    const text6 = describeOne(only6);
+    expect(text6).toContain('NAT table ip6 tapwire_masq_br0');
+    expect(text6).not.toContain('10.0.2');
+    expect(bindingOf(only6).describe(only6)).toMatchObject({ ipv6: ['fd10:0:2::2'] });
+    expect(bindingOf(only6).describe(only6).ip).toBeUndefined();
+    expect(bindingOf(only6).lease(only6, {})).toBeUndefined();
+  });
 });
