@@ -1,8 +1,10 @@
 // Bench suite 'bindings' (issue 18): setup/teardown p50 of a one-NIC sandbox per binding
 // through the daemon, interleaved round by round on one daemon and one pod (target:
-// masquerade <= 1.3x bridge), and the masquerade NAT table's own apply time (one
-// nf_tables netlink batch from a pool thread in the netns), next to the fence's, in the
-// same run.
+// masquerade <= 1.3x bridge), a dual-stack masquerade (a second pod with an IPv6
+// address too: ip + ip6 tables in the batch, IPv6 forwarding, DHCPv6 server and RA
+// advertiser) next to them, and the masquerade NAT table's own apply time (one nf_tables
+// netlink batch from a pool thread in the netns; IPv4 and dual-stack), next to the
+// fence's, in the same run.
 import { applyFence, removeFence } from '../src/tapmanager/fence';
 import { applyNat, removeNat } from '../src/tapmanager/bindings/masquerade/nat';
 import { makePod, type Pod } from '../test/helpers/pod';
@@ -12,27 +14,27 @@ import { atMost, fmt, ratio, summarize, type SuiteResult } from './table';
 
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
 
-function pod(): Pod {
-  const net = 180 + Math.floor(Math.random() * 60);
+function pod(ipv6 = false, net = 180 + Math.floor(Math.random() * 60)): Pod {
   const node = benchNetns('node');
   const p = benchNetns('pod');
   node.ip('link', 'add', 'cni0', 'mtu', '1450', 'type', 'bridge');
   node.ip('addr', 'add', `10.${net}.0.1/24`, 'dev', 'cni0');
   node.ip('link', 'set', 'cni0', 'up');
-  return makePod({ net, node, pod: p });
+  return makePod({ net, node, pod: p, ipv6 });
 }
 
 export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<SuiteResult> {
   const rounds = opts.rounds ?? 40;
   const d = await startDaemon();
   const p = pod();
+  const p6 = pod(true, p.ip.split('.')[1] === '250' ? 251 : 250); // dual-stack: fd00:250::2/64 beside 10.250.0.2
   // an L2 interface for macvtap: net2, a veth to a segment netns
   const seg = benchNetns('seg');
   seg.ip('link', 'add', 'l2peer', 'type', 'veth', 'peer', 'name', 'net2', 'netns', p.pod.name);
   p.pod.ip('link', 'set', 'net2', 'up');
-  const nic = (binding: string, ports?: { port: number; protocol: 'TCP' }[]) => ({
-    netnsPath: p.pod.path,
-    nics: [{ name: 'default', binding, podInterface: 'eth0', cniResult: p.cniResult, ...(ports ? { ports } : {}) }],
+  const nic = (binding: string, ports?: { port: number; protocol: 'TCP' }[], on: Pod = p) => ({
+    netnsPath: on.pod.path,
+    nics: [{ name: 'default', binding, podInterface: 'eth0', cniResult: on.cniResult, ...(ports ? { ports } : {}) }],
   });
   const l2 = { netnsPath: p.pod.path, nics: [{ name: 'seg', binding: 'macvtap', podInterface: 'net2' }] };
   const shapes = [
@@ -47,9 +49,12 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
     },
     { what: 'slirp (nothing built in the pod)', req: nic('slirp', [{ port: 22, protocol: 'TCP' }]) },
     { what: 'macvtap (bridge mode, on net2)', req: l2 },
+    { what: 'masquerade dual-stack (all ports; IPv4 + IPv6)', req: nic('masquerade', undefined, p6) },
+    { what: 'bridge dual-stack (IPv4 + IPv6)', req: nic('bridge', undefined, p6) },
   ];
   const samples = shapes.map(() => ({ setup: [] as number[], teardown: [] as number[] }));
   const nat: number[] = [];
+  const nat6: number[] = [];
   const fence: number[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
@@ -59,6 +64,11 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
       let t = process.hrtime.bigint();
       await applyNat(p.pod.path, 'twbench_nat', n);
       nat.push(ms(t));
+      const n6 = { ...n, family: 6 as const, guestIp: 'fd10:0:2::2', gatewayIp: 'fd10:0:2::1' };
+      t = process.hrtime.bigint();
+      await applyNat(p6.pod.path, 'twbench_nat', [n, n6]);
+      nat6.push(ms(t));
+      await removeNat(p6.pod.path, 'twbench_nat');
       t = process.hrtime.bigint();
       await applyFence(p.pod.path, 'twbench', [{ bridge: 'br0', veth: 'eth0', tap: 'tap0', guestMac: p.mac }]);
       fence.push(ms(t));
@@ -68,10 +78,11 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
     }
   } finally {
     await stopDaemon(d);
-    dropNetns(p.pod, p.node, seg);
+    dropNetns(p.pod, p.node, seg, p6.pod, p6.node);
   }
   const sums = samples.map((x) => ({ setup: summarize(x.setup), teardown: summarize(x.teardown) }));
   const natS = summarize(nat);
+  const nat6S = summarize(nat6);
   const fenceS = summarize(fence);
   const rows = [
     ...shapes.map((s, k) => [
@@ -82,6 +93,7 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
       fmt(sums[k]!.teardown.p99),
     ]),
     ['masquerade NAT table alone (one batch)', fmt(natS.p50), fmt(natS.p99), '', ''],
+    ['masquerade NAT tables alone, ip + ip6 (one batch)', fmt(nat6S.p50), fmt(nat6S.p99), '', ''],
     ['bridge fence alone (one batch), same netns', fmt(fenceS.p50), fmt(fenceS.p99), '', ''],
   ];
   const masq = sums[1]!.setup.p50 / sums[0]!.setup.p50;
@@ -94,7 +106,12 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
         notes: [
           `masquerade vs bridge (setup p50): ${ratio(sums[1]!.setup.p50, sums[0]!.setup.p50)}; ` +
             `with 8 listed ports: ${ratio(sums[2]!.setup.p50, sums[0]!.setup.p50)}; ` +
-            `slirp: ${ratio(sums[3]!.setup.p50, sums[0]!.setup.p50)}; macvtap: ${ratio(sums[4]!.setup.p50, sums[0]!.setup.p50)}.`,
+            `slirp: ${ratio(sums[3]!.setup.p50, sums[0]!.setup.p50)}; macvtap: ${ratio(sums[4]!.setup.p50, sums[0]!.setup.p50)}; ` +
+            `dual-stack masquerade: ${ratio(sums[5]!.setup.p50, sums[6]!.setup.p50)} of dual-stack bridge, ` +
+            `${ratio(sums[5]!.setup.p50, sums[1]!.setup.p50)} of IPv4 masquerade.`,
+          'dual-stack masquerade adds to IPv4 masquerade: the ip6 table in the same batch, two bridge addresses ' +
+            '(no DAD), five IPv6 sysctls (tap, bridge, forwarding) and its reads of forwarding, and the DHCPv6 ' +
+            'server and RA advertiser (as dual-stack bridge does).',
           'masquerade: a bridge and a tap (no veth change), two sysctls, the NAT table as one nf_tables batch; ' +
             'bridge: the veth stripped and bridged, the fence batch. Both start a DHCP server.',
           'Data path (not measurable here: no KVM, no vhost-net): bridge and masquerade hand QEMU the same ' +
@@ -105,6 +122,12 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
       },
     ],
     targets: [atMost('bindings', 'setup p50: masquerade vs bridge', masq, 1.3)],
-    data: { rounds, nat: natS, fence: fenceS, ...Object.fromEntries(shapes.map((s, k) => [s.what, sums[k]])) },
+    data: {
+      rounds,
+      nat: natS,
+      nat6: nat6S,
+      fence: fenceS,
+      ...Object.fromEntries(shapes.map((s, k) => [s.what, sums[k]])),
+    },
   };
 }

@@ -155,6 +155,9 @@ export function buildNics(state: VmNetworkState, podIfName: string, podResult: C
       ...(it.dhcpOptions ? { dhcpOptions: it.dhcpOptions } : {}),
       ...(it.ports.length ? { ports: it.ports } : {}),
       ...(it.binding === 'masquerade' && n.kind === 'pod' && n.vmNetworkCIDR ? { guestCidr: n.vmNetworkCIDR } : {}),
+      ...(it.binding === 'masquerade' && n.kind === 'pod' && n.vmIPv6NetworkCIDR
+        ? { guestCidr6: n.vmIPv6NetworkCIDR }
+        : {}),
     };
   });
 }

@@ -95,10 +95,10 @@ export class NftBatchWriter {
    * ack (finish() sets it): the kernel reports every error anyway, and one ack per
    * message would cost ~1 KB of receive buffer each.
    */
-  begin(type: number, flags: number, what: string): void {
+  begin(type: number, flags: number, what: string, family = this.family): void {
     this.seqs.push({ seq: this.seq >>> 0, what });
     this.lastFlagsAt = this.off + 6;
-    this.header((NFNL_SUBSYS_NFTABLES << 8) | type, NLM_F_REQUEST | flags, this.family, 0);
+    this.header((NFNL_SUBSYS_NFTABLES << 8) | type, NLM_F_REQUEST | flags, family, 0);
   }
 
   /** Ends the message begun last. */

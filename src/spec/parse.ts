@@ -111,6 +111,7 @@ function toNetwork(n: NetworkShape): NetworkSpecEntry {
     name: n.name,
     kind: 'pod',
     ...(n.pod?.vmNetworkCIDR !== undefined ? { vmNetworkCIDR: n.pod.vmNetworkCIDR } : {}),
+    ...(n.pod?.vmIPv6NetworkCIDR !== undefined ? { vmIPv6NetworkCIDR: n.pod.vmIPv6NetworkCIDR } : {}),
   };
 }
 

@@ -158,13 +158,14 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
     if (it.slirp !== undefined && it.dhcpOptions !== undefined) {
       out.push({ path: `interfaces[${i}].dhcpOptions`, reason: 'cannot be served: slirp runs its own DHCP server' });
     }
-    if (isObject(n.pod) && n.pod.vmNetworkCIDR !== undefined && it.masquerade === undefined) {
-      out.push({
-        path: `networks[${j}].pod.vmNetworkCIDR`,
-        value: n.pod.vmNetworkCIDR,
-        reason: `is for a masquerade interface; interfaces[${i}] is not one`,
-      });
-    }
+    for (const key of ['vmNetworkCIDR', 'vmIPv6NetworkCIDR'] as const)
+      if (isObject(n.pod) && n.pod[key] !== undefined && it.masquerade === undefined) {
+        out.push({
+          path: `networks[${j}].pod.${key}`,
+          value: n.pod[key],
+          reason: `is for a masquerade interface; interfaces[${i}] is not one`,
+        });
+      }
     const l2 = n.l2 !== undefined ? 'l2' : n.resource !== undefined ? 'resource' : undefined;
     if (l2 && it.dhcpOptions !== undefined) {
       out.push({

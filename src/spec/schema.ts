@@ -9,6 +9,7 @@ import * as v from 'valibot';
 import { isDnsLabel, isDnsName } from '../net/dns-name';
 import { isIpv4, isNetworkAddress, parseCidr4 } from '../net/ipv4';
 import { isUnicastMac, parseMac } from '../net/mac';
+import { guestNetwork6Problem } from '../net/prefix6';
 import { BINDINGS, NIC_MODELS, SPEC_API_VERSIONS, SPEC_LIMITS as L } from './types';
 
 /** A JSON object (valibot's object schemas also take arrays). */
@@ -176,8 +177,17 @@ export const networkSchema = strict(
               }, 'is not an IPv4 network of at most /30 in CIDR form, host bits clear (e.g. 10.0.2.0/24)'),
             ),
           ),
+          vmIPv6NetworkCIDR: v.optional(
+            v.pipe(
+              v.string('is not a string (an IPv6 CIDR)'),
+              v.check(
+                (x: string) => guestNetwork6Problem(x) === undefined,
+                'is not a unicast IPv6 network of at most /126 in CIDR form, host bits clear (e.g. fd10:0:2::/120)',
+              ),
+            ),
+          ),
         },
-        'the pod network takes vmNetworkCIDR only',
+        'the pod network takes vmNetworkCIDR and vmIPv6NetworkCIDR only',
       ),
     ),
     multus: v.optional(
@@ -240,7 +250,7 @@ const KEYS = {
   multus: new Set(['networkName']),
   resource: new Set(['resourceName', 'interfaceName']),
   l2: new Set(['interfaceName']),
-  pod: new Set(['vmNetworkCIDR']),
+  pod: new Set(['vmNetworkCIDR', 'vmIPv6NetworkCIDR']),
   none: new Set<string>(),
 };
 

@@ -85,7 +85,8 @@ export interface NadRef {
 
 export type NetworkSpecEntry =
   /** vmNetworkCIDR: a masquerade guest's IPv4 network (KubeVirt's field; default 10.0.2.0/24) */
-  | { name: string; kind: 'pod'; vmNetworkCIDR?: string }
+  /** vmIPv6NetworkCIDR: its IPv6 network (KubeVirt's field; default fd10:0:2::/120) */
+  | { name: string; kind: 'pod'; vmNetworkCIDR?: string; vmIPv6NetworkCIDR?: string }
   | { name: string; kind: 'multus'; networkName: NadRef }
   /** an interface a device plugin put into the pod for this resource: L2 only */
   | { name: string; kind: 'resource'; resourceName: string; interfaceName: string }

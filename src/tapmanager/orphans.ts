@@ -4,15 +4,18 @@
 // tapwire-cri's dir). A link without the mark, or of another kind, is never touched;
 // nor is a marked link whose sandbox has a record (wherever that record points).
 // In a netns no record references, the fence table goes too once an orphan was found
-// there, and so does the NAT table of a masquerade bridge deleted there. The veth such a bridge held is left as it is (released, stripped): without
-// the record there is no snapshot to restore it from.
+// there, and so does the NAT table of a masquerade bridge deleted there, forwarding put back
+// as the table's comment says its setup found it (bindings/masquerade/forwarding.ts). The
+// veth a bridge held is left as it is (released, stripped): without the record there is
+// no snapshot to restore it from.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NetlinkHandle } from '../net/netlink';
 import { liveNetnsKey } from '../net/netns';
 import type { Logger } from '../util/log';
 import { masqTable } from './bindings/masquerade/cidr';
-import { removeNat } from './bindings/masquerade/nat';
+import { restoreFromComments } from './bindings/masquerade/forwarding';
+import { natComment, removeNat } from './bindings/masquerade/nat';
 import { fenceExists, removeFence } from './fence';
 import { markedSandbox } from './link-mark';
 
@@ -89,9 +92,27 @@ export async function collectOrphanLinks(o: OrphanScan): Promise<OrphanLink[]> {
     // a masquerade NIC's NAT table is named for its bridge (bindings/masquerade)
     if (found > 0 && !recordNs.has(ino)) {
       for (const d of deleted.filter((x) => x.netnsPath === netnsPath && x.kind === 'bridge')) {
-        await removeNat(netnsPath, masqTable(d.name)).catch((e: unknown) =>
-          o.log.error('orphan NAT table: cannot remove it', { netnsPath, error: (e as Error).message }),
+        const table = masqTable(d.name);
+        // what the setup found of forwarding, from the tables' comments (no record to say it)
+        const [c4, c6] = await Promise.all([
+          natComment(netnsPath, table, 4).catch(() => undefined),
+          natComment(netnsPath, table, 6).catch(() => undefined),
+        ]);
+        const removed = await removeNat(netnsPath, table).then(
+          () => true,
+          (e: unknown) => {
+            o.log.error('orphan NAT table: cannot remove it', { netnsPath, error: (e as Error).message });
+            return false;
+          },
         );
+        if (!removed) continue;
+        try {
+          const restored = restoreFromComments(netnsPath, c4, c6);
+          if (restored.length)
+            o.log.warn('orphan NAT table: forwarding put back as its setup found it', { netnsPath, table, restored });
+        } catch (e) {
+          o.log.error('orphan NAT table: cannot put forwarding back', { netnsPath, error: (e as Error).message });
+        }
       }
     }
   }

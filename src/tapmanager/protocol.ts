@@ -84,6 +84,8 @@ export interface NicRequest {
   ports?: { name?: string; port: number; endPort?: number; protocol?: 'TCP' | 'UDP' }[];
   /** masquerade: the guest's IPv4 network (default 10.0.2.0/24; must not overlap the pod's) */
   guestCidr?: string;
+  /** masquerade: the guest's IPv6 network (default fd10:0:2::/120; must not overlap the pod's) */
+  guestCidr6?: string;
   /** macvtap only: bridge (default) or passthru */
   macvtapMode?: 'bridge' | 'passthru';
 }
@@ -189,7 +191,15 @@ export interface GuestNic {
   /** no IP handed over and no DHCP server: the pod interface bridged as it is */
   l2Only?: boolean;
   /** a masquerade NIC: the guest network, the pod's own addresses (kept) and the NAT rules */
-  masquerade?: { guestCidr: string; podIps: string[]; table: string; rules: string[] };
+  masquerade?: {
+    /** the IPv4 guest network ('' on an IPv6-only pod) */
+    guestCidr: string;
+    podIps: string[];
+    table: string;
+    rules: string[];
+    /** with IPv6: the guest network, the guest's and bridge's addresses, the advertised router */
+    ipv6?: { guestCidr: string; guestIp: string; bridgeIp: string; router: string };
+  };
   /** a slirp NIC: the pod IP its ports are forwarded from, and the forwards */
   slirp?: { podIp: string; forwards: string[] };
   /** a macvtap NIC: its mode and the character device its fds are opened from */

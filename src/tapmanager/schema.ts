@@ -212,6 +212,7 @@ const nicRequest = strictObj({
   dhcpOptions: v.optional(nicDhcpOptions),
   ports: v.optional(list(nicPort, 256)),
   guestCidr: v.optional(text(18)),
+  guestCidr6: v.optional(text(43)),
   macvtapMode: v.optional(v.picklist(['bridge', 'passthru'], 'must be "bridge" or "passthru"')),
 });
 

@@ -31,6 +31,12 @@ export interface TapHold {
   tap: string;
   attached: number;
   disabled: number;
+  /**
+   * A macvtap: its holders cannot be counted (any number of opens of /dev/tapN each add a
+   * queue, and the kernel says how many to nobody), so revoke remakes it anyway and
+   * attached/disabled are 0
+   */
+  uncounted?: true;
 }
 
 /**

@@ -16,7 +16,13 @@ import { badInput } from './errors';
 import type { CniResult } from '../cni/result';
 import { MAX_FDS, type SetupRequest } from './protocol';
 import { BindingNotImplementedError } from './bindings/errors';
-import { DEFAULT_GUEST_CIDR, guestAddresses, prefixesOverlap } from './bindings/masquerade/cidr';
+import {
+  DEFAULT_GUEST_CIDR,
+  guestAddresses,
+  guestAddresses6,
+  prefixesOverlap,
+  prefixesOverlap6,
+} from './bindings/masquerade/cidr';
 import { qemuDevice } from './bindings/models';
 import { isImplemented } from './bindings/names';
 import { parseSetup, SANDBOX_ID_RE, type NicRequestShape } from './schema';
@@ -174,6 +180,7 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
   };
   let fds = 0;
   const guestNets: { at: number; cidr: string }[] = [];
+  const guestNets6: { at: number; cidr: string }[] = [];
   for (const [i, n] of nics.entries()) {
     const at = `nics[${i}]`;
     unique(i, 'name', n.name);
@@ -207,6 +214,16 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
       throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'cannot be served: a macvtap NIC has no DHCP server');
     if (n.guestCidr !== undefined && n.binding !== 'masquerade')
       throw badInput(`${at}.guestCidr`, n.guestCidr, 'is for the masquerade binding only');
+    if (n.guestCidr6 !== undefined && n.binding !== 'masquerade')
+      throw badInput(`${at}.guestCidr6`, n.guestCidr6, 'is for the masquerade binding only');
+    if (n.guestCidr6 !== undefined) {
+      // checked here as well as in the plan: a bad one fails before anything is read
+      const mine6 = guestAddresses6(n.guestCidr6, `${at}.guestCidr6`).prefix;
+      const other6 = guestNets6.find((g) => prefixesOverlap6(guestAddresses6(g.cidr, '').prefix, mine6));
+      if (other6)
+        throw badInput(`${at}.guestCidr6`, n.guestCidr6, `overlaps nics[${other6.at}]'s guest network ${other6.cidr}`);
+      guestNets6.push({ at: i, cidr: n.guestCidr6 });
+    }
     if (n.binding === 'masquerade') {
       // two masquerade NICs on one guest network would share its addresses and routes
       const cidr = n.guestCidr ?? DEFAULT_GUEST_CIDR;
@@ -250,6 +267,7 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
       ...(n.dhcpOptions ? { dhcpOptions: n.dhcpOptions } : {}),
       ...(n.ports ? { ports: n.ports } : {}),
       ...(n.guestCidr !== undefined ? { guestCidr: n.guestCidr } : {}),
+      ...(n.guestCidr6 !== undefined ? { guestCidr6: n.guestCidr6 } : {}),
       ...(n.macvtapMode !== undefined ? { macvtapMode: n.macvtapMode } : {}),
     });
   }

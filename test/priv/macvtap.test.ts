@@ -4,7 +4,8 @@
 // "guest" netns stands in for the VM (test/fixtures/tap-relay.py relays between a fd
 // and a veth whose peer is the guest NIC). The guest, with a static address on the
 // segment, reaches the peer; in passthru mode too; with 2 queues there are 2 fds.
-// Teardown leaves the pod byte for byte as it was.
+// Revoke detaches the holder (the macvtap is remade: same name, ifindex, mode, MAC, mark)
+// and a new fetch works. Teardown leaves the pod byte for byte as it was.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -116,6 +117,69 @@ describePrivileged('macvtap binding on an L2 pod interface', () => {
     }, 60_000);
   }
 
+  it('revoke detaches the holder of the /dev/tapN fds (the macvtap remade as it was); the next fetch carries traffic; teardown exact', async (ctx) => {
+    if (noTools) {
+      if (inCI) throw new Error(noTools);
+      return ctx.skip(noTools);
+    }
+    const pod = createNetns('mvpod');
+    const seg = createNetns('mvseg');
+    vethBetween(seg, 'peer0', pod, 'net2');
+    pod.ip('link', 'set', 'net2', 'up');
+    seg.ip('link', 'set', 'peer0', 'up');
+    seg.ip('addr', 'add', '192.168.62.1/24', 'dev', 'peer0');
+    const before = await settledDump(pod);
+    const res = await mgr.setup({
+      sandboxId: 'sb-mv-rev',
+      netnsPath: pod.path,
+      nics: [{ name: 'seg', binding: 'macvtap', podInterface: 'net2', macAddress: GUEST_MAC }],
+    });
+    const tap = res.nics[0]!.tap;
+    const link = () =>
+      pod
+        .ip('-d', 'link', 'show', tap)
+        .replace(/ state \S+/, '')
+        .replace(/ qdisc \S+/, '');
+    const guest = createNetns('mvguest');
+    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
+    guest.ip('link', 'set', 'g0', 'address', GUEST_MAC, 'up');
+    guest.ip('link', 'set', 'r0', 'up');
+    guest.ip('addr', 'add', '192.168.62.2/24', 'dev', 'g0');
+    const fetchAndRelay = async () => {
+      const { fds } = await mgr.fds(res.netKey);
+      try {
+        await startVm(guest, fds[0]!);
+      } finally {
+        fds.forEach((fd) => fs.closeSync(fd));
+      }
+    };
+    const ping = (): string => {
+      guest.ip('neigh', 'flush', 'dev', 'g0');
+      try {
+        return guest.exec('busybox', ['ping', '-c', '2', '-W', '2', '192.168.62.1']);
+      } catch (e) {
+        return String((e as { stdout?: unknown }).stdout ?? '');
+      }
+    };
+    await fetchAndRelay();
+    expect(ping()).toMatch(/2 packets received/);
+    const linkBefore = link();
+
+    const { revoked } = await mgr.revoke('sb-mv-rev');
+    expect(revoked).toEqual([{ tap, attached: 0, disabled: 0, uncounted: true }]);
+    expect(link()).toBe(linkBefore); // same name, ifindex, mode, MAC, mark
+    // the old holder (the relay still runs with its fd) carries nothing any more
+    expect(relay?.exitCode ?? null).toBeNull();
+    expect(ping()).toMatch(/0 packets received/);
+    await stopVm();
+    // a new fetch (vmwrapper after QEMU restarts) opens the remade device and carries traffic
+    await fetchAndRelay();
+    expect(ping()).toMatch(/2 packets received/);
+    await stopVm();
+    expect(await mgr.teardown('sb-mv-rev')).toEqual({ errors: [] });
+    expect(await settledDump(pod)).toBe(before);
+  }, 60_000);
+
   it("hands out no fd once its macvtap is gone (a /dev/tapN of that name could be another netns's later)", async () => {
     const pod = createNetns('mvpod');
     const seg = createNetns('mvseg');
@@ -129,6 +193,10 @@ describePrivileged('macvtap binding on an L2 pod interface', () => {
     });
     pod.ip('link', 'del', res.nics[0]!.tap);
     await expect(mgr.fds(res.netKey)).rejects.toMatchObject({ code: 'EIO', message: expect.stringContaining('gone') });
+    await expect(mgr.revoke('sb-mv-gone')).rejects.toMatchObject({
+      code: 'EIO',
+      message: expect.stringContaining('gone'),
+    });
     expect(await mgr.teardown('sb-mv-gone')).toEqual({ errors: [] });
     expect(await settledDump(pod)).toBe(before);
   });

@@ -324,7 +324,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
     expect((await rig.mgr.status('sb-masq2')).drift).toEqual([
       'route_localnet was off on br0: turned on',
       'ip_forward was off: turned on',
-      'NAT table tapwire_masq_br0 missing: re-applied',
+      'NAT table ip tapwire_masq_br0 missing: re-applied',
     ]);
     expect(a.pod.exec('nft', ['list', 'table', 'ip', 'tapwire_masq_br0'])).toContain(
       'tcp dport 22 dnat to 192.168.77.2',

@@ -1,7 +1,9 @@
 // Orphan GC when the real daemon (dist) starts: a record whose netns is gone is removed,
 // and bridges/taps marked tapwire:<scope>:<sandboxId> (ifalias) whose sandbox has no
 // record are deleted, a log line each, in record netns and in --netns-dir; unmarked
-// links, links of another kind, and links marked by another state dir's scope stay.
+// links, links of another kind, and links marked by another state dir's scope stay. An
+// orphaned masquerade sandbox (dual-stack) leaves no NAT table and forwarding of both
+// families as its setup found it (the tables' comments say what that was).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -129,6 +131,43 @@ describePrivileged('tapmanager orphan GC at start', () => {
     expect(keep.pod.ip('-d', 'link', 'show', 'tap0')).toContain(`alias ${mark('sb-keep')}`);
     expect(await r.client.teardown('sb-keep')).toEqual({ errors: [] });
     expect(ipDump(keep.pod)).toBe(beforeKeep);
+    await stopDaemon(r);
+  });
+
+  it('an orphaned dual-stack masquerade sandbox: NAT tables removed, forwarding of both families put back as found', async () => {
+    const lost = makePod({ ipv6: true });
+    pin(lost.pod);
+    const fwd = [
+      'net.ipv4.ip_forward',
+      'net.ipv6.conf.all.forwarding',
+      'net.ipv6.conf.default.forwarding',
+      'net.ipv6.conf.eth0.forwarding',
+    ];
+    lost.pod.exec('sysctl', ['-qw', ...fwd.map((k) => `${k}=0`)]);
+    const before = lost.pod.exec('sysctl', fwd);
+    const nftBefore = lost.pod.exec('nft', ['list', 'ruleset']);
+    const d = await startDaemon(dir);
+    const res = await d.client.setup({
+      sandboxId: 'sb-lostmasq',
+      netnsPath: lost.pod.path,
+      nics: [{ name: 'default', binding: 'masquerade', podInterface: 'eth0', cniResult: lost.cniResult }],
+    });
+    expect(res.nics[0]!.masquerade!.ipv6).toMatchObject({ guestIp: 'fd10:0:2::2' });
+    expect(lost.pod.exec('sysctl', ['-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'])).toBe('1\n1\n');
+    await killDaemon(d);
+    fs.rmSync(path.join(dir, 'state', 'sandboxes', 'sb-lostmasq.json')); // the record is lost
+
+    const r = await startDaemon(dir);
+    expect(r.logs()).toContainEqual(
+      expect.objectContaining({
+        msg: 'orphan NAT table: forwarding put back as its setup found it',
+        table: 'tapwire_masq_br0',
+        restored: ['ip_forward=0', 'IPv6 forwarding all=0 default=0'],
+      }),
+    );
+    expect(lost.pod.exec('sysctl', fwd)).toBe(before);
+    expect(lost.pod.exec('nft', ['list', 'ruleset'])).toBe(nftBefore);
+    expect(linkNames(lost.pod)).toEqual(['eth0', 'lo']);
     await stopDaemon(r);
   });
 });

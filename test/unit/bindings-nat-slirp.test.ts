@@ -4,7 +4,18 @@
 // check of a slirp NIC's forwards, and tapctl describe's picture of each.
 import { describe, expect, it } from 'vitest';
 import { natBatch, natRules, natRuleText } from '../../src/tapmanager/bindings/masquerade/nat';
-import { guestAddresses } from '../../src/tapmanager/bindings/masquerade/cidr';
+import {
+  guestAddresses,
+  guestAddresses6,
+  network6,
+  prefixesOverlap6,
+} from '../../src/tapmanager/bindings/masquerade/cidr';
+import {
+  forwarding6Comment,
+  forwarding6FromComment,
+  ipForwardComment,
+  ipForwardFromComment,
+} from '../../src/tapmanager/bindings/masquerade/forwarding';
 import { slirpDomain } from '../../src/tapmanager/bindings/slirp/domain';
 import { bindingOf } from '../../src/tapmanager/bindings';
 import type { NicRecord } from '../../src/tapmanager/record';
@@ -49,17 +60,58 @@ describe('masquerade NAT table', () => {
     expect(b.seqs.map((s) => s.what)).toEqual([
       'add table ip tapwire_masq_br0',
       'flush table ip tapwire_masq_br0',
-      'add chain prerouting',
-      'add chain output',
-      'add chain postrouting',
-      'add chain forward',
-      'add rule prerouting: iifname "eth0" tcp dport 22 dnat to 10.0.2.2',
-      'add rule output: ip daddr 127.0.0.1 tcp dport 22 dnat to 10.0.2.2',
-      'add rule postrouting: ip saddr 10.0.2.2 oifname "eth0" masquerade',
-      'add rule postrouting: oifname "br0" ip saddr 127.0.0.1 tcp dport 22 snat to 10.0.2.1',
-      'add rule forward: iifname "br0" ip saddr != 10.0.2.2 drop',
+      'add chain ip prerouting',
+      'add chain ip output',
+      'add chain ip postrouting',
+      'add chain ip forward',
+      'add rule ip prerouting: iifname "eth0" tcp dport 22 dnat to 10.0.2.2',
+      'add rule ip output: ip daddr 127.0.0.1 tcp dport 22 dnat to 10.0.2.2',
+      'add rule ip postrouting: ip saddr 10.0.2.2 oifname "eth0" masquerade',
+      'add rule ip postrouting: oifname "br0" ip saddr 127.0.0.1 tcp dport 22 snat to 10.0.2.1',
+      'add rule ip forward: iifname "br0" ip saddr != 10.0.2.2 drop',
     ]);
     expect(() => natBatch('bad name', { ...NAT, ports: [] })).toThrow(/invalid NAT table name/);
+  });
+
+  it('dual-stack: the ip6 table follows the ip one in the same batch, without loopback rules', () => {
+    const six = { ...NAT, family: 6 as const, guestIp: 'fd10:0:2::2', gatewayIp: 'fd10:0:2::1', ports: [] };
+    const b = natBatch('tapwire_masq_br0', [{ ...NAT, ports: [] }, six]);
+    const what = b.seqs.map((s) => s.what);
+    expect(what.slice(what.indexOf('add table ip6 tapwire_masq_br0'))).toEqual([
+      'add table ip6 tapwire_masq_br0',
+      'flush table ip6 tapwire_masq_br0',
+      'add chain ip6 prerouting',
+      'add chain ip6 output',
+      'add chain ip6 postrouting',
+      'add chain ip6 forward',
+      'add rule ip6 prerouting: iifname "eth0" dnat to fd10:0:2::2',
+      'add rule ip6 postrouting: ip6 saddr fd10:0:2::2 oifname "eth0" masquerade',
+      'add rule ip6 forward: iifname "br0" ip6 saddr != fd10:0:2::2 drop',
+    ]);
+    expect(() => natBatch('t', { ...six, guestIp: '10.0.2.2' })).toThrow(/invalid NAT address/);
+    expect(() => natBatch('t', { ...six, comment: 'x'.repeat(128) })).toThrow(/comment/);
+  });
+
+  it('the IPv6 guest CIDR: ::1 and ::2; refusals name the field', () => {
+    expect(guestAddresses6('fd10:0:2::/120', 'f')).toMatchObject({ bridgeIp: 'fd10:0:2::1', guestIp: 'fd10:0:2::2' });
+    expect(guestAddresses6('fd00:1::4/126', 'f')).toMatchObject({ bridgeIp: 'fd00:1::5', guestIp: 'fd00:1::6' });
+    for (const bad of ['fd10:0:2::/127', 'fd10:0:2::1/120', 'fe80::/64', 'ff02::/16', '10.0.2.0/24', 'x', '::/0'])
+      expect(() => guestAddresses6(bad, 'nics[0].guestCidr6')).toThrow(
+        expect.objectContaining({ code: 'EINVAL', field: 'nics[0].guestCidr6' }),
+      );
+    expect(prefixesOverlap6(network6('fd10:0:2::5', 120), network6('fd10::', 16))).toBe(true);
+    expect(prefixesOverlap6(network6('fd10:0:2::', 120), network6('fd10:0:2::100', 120))).toBe(false);
+  });
+
+  it('forwarding comments round-trip; anything else is not read as one', () => {
+    expect(ipForwardFromComment(ipForwardComment('0'))).toBe('0');
+    expect(ipForwardFromComment(ipForwardComment('1'))).toBe('1');
+    expect(forwarding6FromComment(forwarding6Comment({ all: '1', default: '0', eth0: '1' }))).toEqual({
+      all: '1',
+      default: '0',
+    });
+    for (const c of [undefined, '', 'tapwire ip_forward=2', 'someone else', 'tapwire forwarding all=1'])
+      expect([ipForwardFromComment(c), forwarding6FromComment(c)]).toEqual([undefined, undefined]);
   });
 
   it('the guest CIDR gives the bridge its first address and the guest its second; refusals name the field', () => {
@@ -246,5 +298,44 @@ describe('tapctl describe of the new bindings', () => {
     ]);
     expect(bindingOf(masq).lease(masq, {})).toMatchObject({ ip: '10.0.2.2', routers: ['10.0.2.1'], prefixLen: 24 });
     expect(bindingOf(masq).dhcpServerId?.(masq)).toBe('10.0.2.1');
+  });
+
+  const v6 = {
+    cidr: 'fd10:0:2::/120',
+    bridgeIp: 'fd10:0:2::1',
+    guestIp: 'fd10:0:2::2',
+    prefixLen: 120,
+    linkLocal: 'fe80::2:ff:fe00:2',
+    forwarding: { all: '0', default: '0' },
+    podIps: ['fd00:1::5'],
+  };
+  const describeOne = (n: NicRecord): string =>
+    renderDescribe({
+      sandboxId: 'sb',
+      state: 'ready',
+      netnsPath: '/run/netns/x',
+      createdAt: 'now',
+      nics: [bindingOf(n).status(n)],
+      dhcp: [],
+      drift: [],
+    });
+
+  it('dual-stack and IPv6-only masquerade: both tables, the IPv6 side of the bridge and the guest', () => {
+    const dual: NicRecord = { ...masq, masq: { ...masq.masq!, v6 } };
+    const text = describeOne(dual);
+    expect(text).toContain('pod interface, untouched: 10.1.0.5, fd00:1::5');
+    expect(text).toContain('NAT table ip + ip6 tapwire_masq_br0');
+    expect(text).toContain('fd10:0:2::1 (fd10:0:2::/120), fe80::2:ff:fe00:2: DHCPv6 server, router advertisements');
+    expect(text).toContain('10.0.2.2/24  gw 10.0.2.1  fd10:0:2::2  gw fe80::2:ff:fe00:2');
+    expect(text).toContain('prerouting: iifname "eth0" tcp dport 80 dnat to fd10:0:2::2');
+    expect(text).not.toContain('daddr ::1');
+    const { plan: _plan, ...noV4 } = masq;
+    const only6: NicRecord = { ...noV4, masq: { ...masq.masq!, ipv4: false, podIps: [], v6 } };
+    const text6 = describeOne(only6);
+    expect(text6).toContain('NAT table ip6 tapwire_masq_br0');
+    expect(text6).not.toContain('10.0.2');
+    expect(bindingOf(only6).describe(only6)).toMatchObject({ ipv6: ['fd10:0:2::2'] });
+    expect(bindingOf(only6).describe(only6).ip).toBeUndefined();
+    expect(bindingOf(only6).lease(only6, {})).toBeUndefined();
   });
 });

@@ -48,7 +48,7 @@ describe('the VM network spec to tapmanager nics', () => {
         { name: 'seg', macvtap: {} },
       ],
       networks: [
-        { name: 'default', pod: { vmNetworkCIDR: '10.11.0.0/24' } },
+        { name: 'default', pod: { vmNetworkCIDR: '10.11.0.0/24', vmIPv6NetworkCIDR: 'fd10:0:9::/120' } },
         { name: 'seg', l2: { interfaceName: 'seg0' } },
       ],
     });
@@ -58,6 +58,7 @@ describe('the VM network spec to tapmanager nics', () => {
       ['seg', 'macvtap', 'seg0', undefined],
     ]);
     expect(nics[0]!.ports).toEqual([{ port: 22, protocol: 'TCP' }]);
+    expect(nics[0]!.guestCidr6).toBe('fd10:0:9::/120');
   });
 
   it('one NIC per interface, in spec order, each with its pod interface and CNI result', () => {

@@ -416,6 +416,20 @@ describe('network spec: one problem per problem, with path and value', () => {
       expect(problems(one({}, { pod: { cidr: 'x' } }))).toEqual(['networks[0].pod.cidr: "x" is not a known field']);
     });
 
+    it("masquerade: vmIPv6NetworkCIDR (KubeVirt's field) for its IPv6 guest network; checked, and masquerade only", () => {
+      const s = validateSpec(
+        one({ bridge: undefined, masquerade: {} }, { pod: { vmIPv6NetworkCIDR: 'fd10:0:9::/120' } }),
+      );
+      expect(s.networks[0]).toEqual({ name: 'a', kind: 'pod', vmIPv6NetworkCIDR: 'fd10:0:9::/120' });
+      expect(problems(one({}, { pod: { vmIPv6NetworkCIDR: 'fd10:0:9::/120' } }))).toEqual([
+        'networks[0].pod.vmIPv6NetworkCIDR: "fd10:0:9::/120" is for a masquerade interface; interfaces[0] is not one',
+      ]);
+      for (const bad of ['fd10:0:9::/127', 'fd10:0:9::1/120', 'fe80::/64', '10.0.2.0/24'])
+        expect(problems(one({ bridge: undefined, masquerade: {} }, { pod: { vmIPv6NetworkCIDR: bad } }))).toEqual([
+          `networks[0].pod.vmIPv6NetworkCIDR: "${bad}" is not a unicast IPv6 network of at most /126 in CIDR form, host bits clear (e.g. fd10:0:2::/120)`,
+        ]);
+    });
+
     it('ports may be ranges (endPort, at or after port)', () => {
       const s = validateSpec(
         one({ bridge: undefined, masquerade: {}, ports: [{ port: 5000, endPort: 5010, protocol: 'UDP' }] }),

@@ -60,6 +60,8 @@ export interface NicSpec {
   ports?: NicPort[];
   /** masquerade: the guest's IPv4 network (default 10.0.2.0/24) */
   guestCidr?: string;
+  /** masquerade: the guest's IPv6 network (default fd10:0:2::/120), used when the pod has IPv6 */
+  guestCidr6?: string;
   /** macvtap: bridge (default) or passthru */
   macvtapMode?: 'bridge' | 'passthru';
 }

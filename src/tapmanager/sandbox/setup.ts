@@ -17,6 +17,7 @@ import { RECORD_VERSION, NicRecord, SandboxRecord } from '../record';
 import { planNicLinks } from '../topology';
 import { FENCE_TABLE, step, type ManagerContext } from './context';
 import { unbuild } from './unbuild';
+import { checkGuestNetworks6 } from '../bindings/masquerade/pod';
 
 function requestHash(req: SetupRequest): string {
   return createHash('sha256').update(JSON.stringify(req)).digest('hex');
@@ -116,6 +117,7 @@ export async function doSetup(
       ),
     );
     checkGuestMacs(req, nicRecs);
+    checkGuestNetworks6(nicRecs);
     await step(ctx, 'setup.planned', req.sandboxId);
     const now = new Date().toISOString();
     rec = {

@@ -4,7 +4,8 @@
 // interface), with the guest's MAC. No bridge, no address, no DHCP server, no fence: the
 // guest talks to whatever the segment offers. vmwrapper gets its /dev/tap<ifindex>,
 // opened once per queue (each open is one queue of the macvtap). Undo deletes the
-// macvtap (only the one this sandbox made: its recorded ifindex and mark).
+// macvtap (only the one this sandbox made: its recorded ifindex and mark). Revoking the fd
+// hand-out deletes and remakes it the same (revokeMacvtaps), which detaches its holders.
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync } from 'node:fs';
 import { randomMac } from '../../../net/mac';
@@ -19,6 +20,7 @@ import { routelessStatus, tapNicFields } from '../common';
 import { UndoError } from '../errors';
 import { fdsEntry } from '../tap-hand-out';
 import type { MadeLink, PodBinding } from '../types';
+import type { TapHold } from '../../tap-holders';
 
 export type MacvtapMode = 'bridge' | 'passthru';
 
@@ -148,7 +150,7 @@ export const macvtapPod: PodBinding = {
     return '';
   },
 
-  // /dev/tap<ifindex> of the macvtap, one fd per queue; a holder is not detached by revoke
+  // /dev/tap<ifindex> of the macvtap, one fd per queue; revoke remakes the macvtap
   handOut: {
     checkNotHeld: async () => undefined,
     async open(_sandboxId, nsPath, nics, mark) {
@@ -161,7 +163,7 @@ export const macvtapPod: PodBinding = {
       }
       return fds;
     },
-    revoke: async () => [],
+    revoke: revokeMacvtaps,
     entry: fdsEntry,
   },
 };
@@ -188,4 +190,29 @@ async function openMacvtap(nic: NicRecord, nsPath: string, mark: string): Promis
     throw e;
   }
   return fds;
+}
+
+/**
+ * Detaches whoever holds the NICs' macvtaps: each is deleted (the kernel detaches every
+ * queue file from it: the old holder's reads and writes carry nothing from then on) and
+ * made again as setup made it (name, ifindex and so /dev/tap<ifindex>, mode, MAC, MTU,
+ * mark), so that the next fetch opens fresh queues. Only a macvtap this sandbox made is
+ * touched. Its holders cannot be counted (see TapHold.uncounted): it is remade every time.
+ */
+async function revokeMacvtaps(nsPath: string, nics: readonly NicRecord[], mark: string): Promise<TapHold[]> {
+  const nl = NetlinkHandle.open(nsPath);
+  try {
+    const revoked: TapHold[] = [];
+    for (const nic of nics) {
+      const l = (await nl.links()).find((x) => x.index === nic.tapIndex);
+      if (!l || !ownLink(l, made(nic, mark)) || l.alias !== mark)
+        throw new TapError('EIO', `macvtap "${nic.tap}" (ifindex ${nic.tapIndex}) is not this sandbox's or is gone`);
+      await nl.deleteLink(l.index, l.name);
+      await macvtapPod.apply({ nl, nsPath, mark }, nic);
+      revoked.push({ tap: nic.tap, attached: 0, disabled: 0, uncounted: true });
+    }
+    return revoked;
+  } finally {
+    nl.close();
+  }
 }

@@ -1,5 +1,6 @@
 // A masquerade NIC's guest network (pure): its addresses, its table's name, and whether
-// it collides with another network. validate.ts checks requests with it; pod.ts plans.
+// it collides with another network, for IPv4 and IPv6. validate.ts checks requests with
+// it; pod.ts plans.
 import {
   formatIpv4,
   isNetworkAddress,
@@ -8,6 +9,10 @@ import {
   parsePrefix4,
   type Prefix4,
 } from '../../../net/ipv4';
+import { ipFromBuffer, parseCidr } from '../../../net/addr-text';
+import { guestNetwork6Problem, network6, type Prefix6 } from '../../../net/prefix6';
+
+export { network6, prefixesOverlap6, type Prefix6 } from '../../../net/prefix6';
 import { badInput } from '../../errors';
 
 /** KubeVirt's default guest network. */
@@ -31,4 +36,25 @@ export function guestAddresses(cidr: string, field: string): { prefix: Prefix4; 
   if (!prefix) throw badInput(field, cidr, 'is not an IPv4 network in CIDR form, host bits clear (e.g. 10.0.2.0/24)');
   if (prefix.len > 30) throw badInput(field, cidr, 'leaves no room for a bridge and a guest address (at most /30)');
   return { prefix, bridgeIp: formatIpv4(prefix.net + 1), guestIp: formatIpv4(prefix.net + 2) };
+}
+
+/** KubeVirt's default IPv6 guest network. */
+export const DEFAULT_GUEST_CIDR6 = 'fd10:0:2::/120';
+
+/**
+ * The IPv6 guest CIDR's bridge and guest addresses (its first two, "::1" and "::2" of
+ * fd10:0:2::/120); refuses a CIDR that is not a network, a link-local or multicast one, or
+ * one too small for them.
+ */
+export function guestAddresses6(cidr: string, field: string): { prefix: Prefix6; bridgeIp: string; guestIp: string } {
+  const why = guestNetwork6Problem(cidr);
+  if (why) throw badInput(field, cidr, why);
+  const c = parseCidr(cidr)!;
+  const prefix = network6(c.ip, c.len);
+  const at = (n: number): string => {
+    const b = Buffer.from(prefix.net);
+    b[15] = b[15]! + n; // host bits are clear and at least 2 of them: no carry
+    return ipFromBuffer(b);
+  };
+  return { prefix, bridgeIp: at(1), guestIp: at(2) };
 }

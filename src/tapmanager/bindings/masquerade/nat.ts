@@ -1,6 +1,7 @@
-// The masquerade binding's NAT table (family ip), as one nf_tables netlink batch the
-// way the fence goes in (fence/batch.ts): the table added if missing and flushed, its
-// four base chains, its rules; the kernel commits all of it or none. Per NIC, in the
+// The masquerade binding's NAT tables (family ip, and ip6 for a dual-stack or IPv6-only
+// pod, both named for the NIC's bridge), as one nf_tables netlink batch the way the fence
+// goes in (fence/batch.ts): each table added if missing and flushed, its four base
+// chains, its rules; the kernel commits all of it or none. Per NIC and family, in the
 // pod netns:
 //   prerouting  (dstnat): from the pod interface, each listed port (or every packet when
 //                         none is listed) -> dnat to the guest
@@ -11,7 +12,19 @@
 //                         bridge address (route_localnet on the bridge lets it out)
 //   forward     (filter): from the bridge with a source other than the guest's -> drop
 //                         (a guest sends anything: a forged source never leaves the pod)
+// The ip6 table has no loopback rules: IPv6 has no route_localnet, and although a
+// connection to [::1]:port DNATed to the guest does leave (its source snat-ed to the
+// bridge's address on the way out), the guest's reply, de-NATed back to ::1 on arrival
+// at the bridge, is dropped by the kernel (a loopback destination is looked up strictly
+// on its arrival interface: no route from br0; a "local ::1 dev br0" route only moves the
+// drop to Ip6InHdrErrors; kernel 6.18, tried in a netns). Such rules would only turn a
+// pod-local [::1]:port into a black hole, so there are none; the port-forward path
+// (containerd dials tcp4 localhost in the pod netns) is the ip table's 127.0.0.1 rules.
+// Each table carries a comment (its NFTA_TABLE_USERDATA) saying what the setup found of
+// forwarding, so that the orphan collector can put it back without the record.
 // Removal and the existence check go through nft (fence/nft.ts), as the fence's do.
+import { isIPv6 } from 'node:net';
+import { ipToBuffer } from '../../../net/addr-text';
 import { ip4ToNum } from '../../../net/ipv4';
 import { NftBatchWriter, NLM_F_APPEND, NLM_F_CREATE, type Batch } from '../../../net/nfnl';
 import { TapError } from '../../errors';
@@ -19,6 +32,10 @@ import { applyBatchInNetns } from '../../fence/apply';
 import { netnsState, nftInNetns } from '../../fence/nft';
 
 const NFPROTO_IPV4 = 2;
+const NFPROTO_IPV6 = 10;
+/** nftnl's table comment TLV (NFTNL_UDATA_TABLE_COMMENT) in NFTA_TABLE_USERDATA */
+const NFTA_TABLE_USERDATA = 6;
+const UDATA_TABLE_COMMENT = 0;
 // nf_tables.h
 const MSG = { NEWTABLE: 0, NEWCHAIN: 3, NEWRULE: 6, DELRULE: 8 };
 const HOOK = { prerouting: 0, output: 3, postrouting: 4, forward: 2 } as const;
@@ -41,6 +58,10 @@ export interface NatPort {
 }
 
 export interface MasqNat {
+  /** the table's family: ip (absent) or ip6 */
+  family?: 4 | 6;
+  /** the table's comment (what the setup found of forwarding), at most 127 bytes */
+  comment?: string;
   /** the pod interface (eth0): its traffic is masqueraded, its inbound DNATed */
   podInterface: string;
   bridge: string;
@@ -67,6 +88,7 @@ export interface NatRule {
 
 /** The rules of a NIC's table, in order (pure). */
 export function natRules(n: MasqNat): NatRule[] {
+  const lo = n.family === 6 ? undefined : LOOPBACK;
   const each = (m: Match[]): Match[][] =>
     n.ports.length ? n.ports.map((port) => [...m, { kind: 'port', port }]) : [m];
   return [
@@ -75,7 +97,7 @@ export function natRules(n: MasqNat): NatRule[] {
       matches,
       action: { kind: 'dnat' as const, ip: n.guestIp },
     })),
-    ...each([{ kind: 'daddr', ip: LOOPBACK }]).map((matches) => ({
+    ...(lo ? each([{ kind: 'daddr', ip: lo }]) : []).map((matches) => ({
       chain: 'output' as const,
       matches,
       action: { kind: 'dnat' as const, ip: n.guestIp },
@@ -88,10 +110,13 @@ export function natRules(n: MasqNat): NatRule[] {
       ],
       action: { kind: 'masquerade' },
     },
-    ...each([
-      { kind: 'oif', name: n.bridge },
-      { kind: 'saddr', ip: LOOPBACK },
-    ]).map((matches) => ({
+    ...(lo
+      ? each([
+          { kind: 'oif', name: n.bridge },
+          { kind: 'saddr', ip: lo },
+        ])
+      : []
+    ).map((matches) => ({
       chain: 'postrouting' as const,
       matches,
       action: { kind: 'snat' as const, ip: n.gatewayIp },
@@ -109,6 +134,7 @@ export function natRules(n: MasqNat): NatRule[] {
 
 /** The same rules as nft text (for describe and the logs). */
 export function natRuleText(r: NatRule): string {
+  const fam = r.matches.some((x) => (x.kind === 'saddr' || x.kind === 'daddr') && x.ip.includes(':')) ? 'ip6' : 'ip';
   const m = r.matches.map((x) => {
     switch (x.kind) {
       case 'iif':
@@ -117,7 +143,7 @@ export function natRuleText(r: NatRule): string {
         return `oifname "${x.name}"`;
       case 'saddr':
       case 'daddr':
-        return `ip ${x.kind} ${x.neq ? '!= ' : ''}${x.ip}`;
+        return `${fam} ${x.kind} ${x.neq ? '!= ' : ''}${x.ip}`;
       case 'port':
         return `${x.port.protocol.toLowerCase()} dport ${x.port.port}${x.port.endPort ? `-${x.port.endPort}` : ''}`;
     }
@@ -133,7 +159,10 @@ function checkTable(t: string): string {
 }
 
 class Writer {
-  constructor(private readonly w: NftBatchWriter) {}
+  constructor(
+    private readonly w: NftBatchWriter,
+    private readonly family: 4 | 6,
+  ) {}
 
   private expr(name: string, body: () => void): void {
     const e = this.w.nest(1 /* NFTA_LIST_ELEM */);
@@ -174,7 +203,7 @@ class Writer {
     this.expr('immediate', () => {
       this.w.u32(1 /* DREG */, REG_1);
       const d = this.w.nest(2 /* DATA */);
-      this.w.beInt(1 /* VALUE */, ip4ToNum(ip)!, 4);
+      this.w.bytes(1 /* VALUE */, ipToBuffer(ip));
       this.w.nestEnd(d);
     });
   }
@@ -182,7 +211,7 @@ class Writer {
   nat(type: number): void {
     this.expr('nat', () => {
       this.w.u32(1 /* TYPE */, type);
-      this.w.u32(2 /* FAMILY */, NFPROTO_IPV4);
+      this.w.u32(2 /* FAMILY */, this.family === 6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
       this.w.u32(3 /* REG_ADDR_MIN */, REG_1);
     });
   }
@@ -211,8 +240,10 @@ class Writer {
         return;
       case 'saddr':
       case 'daddr':
-        this.payload(BASE.NETWORK, m.kind === 'saddr' ? 12 : 16, 4);
-        this.cmp(m.neq ? CMP.NEQ : CMP.EQ, (w) => w.beInt(1, ip4ToNum(m.ip)!, 4));
+        // IPv4: saddr at 12, daddr at 16; IPv6: at 8 and 24
+        if (this.family === 6) this.payload(BASE.NETWORK, m.kind === 'saddr' ? 8 : 24, 16);
+        else this.payload(BASE.NETWORK, m.kind === 'saddr' ? 12 : 16, 4);
+        this.cmp(m.neq ? CMP.NEQ : CMP.EQ, (w) => w.bytes(1, ipToBuffer(m.ip)));
         return;
       case 'port': {
         const p = m.port;
@@ -229,47 +260,70 @@ class Writer {
   }
 }
 
-/** The batch that (re)defines a NIC's NAT table; safe to repeat (the table is flushed first). */
-export function natBatch(table: string, n: MasqNat): Batch {
+const familyName = (f: 4 | 6 | undefined): 'ip' | 'ip6' => (f === 6 ? 'ip6' : 'ip');
+
+function checkAddress(ip: string, family: 4 | 6): void {
+  const ok = family === 6 ? isIPv6(ip) : ip4ToNum(ip) !== undefined;
+  if (!ok) throw new TapError('EINVAL', `invalid NAT address "${ip}"`, family === 6 ? 'guestCidr6' : 'guestCidr');
+}
+
+/**
+ * The batch that (re)defines a NIC's NAT tables, one per family in `nats` (all named
+ * `table`); safe to repeat (each table is flushed first).
+ */
+export function natBatch(table: string, nats: MasqNat | readonly MasqNat[]): Batch {
   const t = checkTable(table);
-  for (const ip of [n.guestIp, n.gatewayIp])
-    if (ip4ToNum(ip) === undefined) throw new TapError('EINVAL', `invalid NAT address "${ip}"`, 'guestCidr');
+  const list = Array.isArray(nats) ? (nats as readonly MasqNat[]) : [nats as MasqNat];
+  for (const n of list) {
+    for (const ip of [n.guestIp, n.gatewayIp]) checkAddress(ip, n.family ?? 4);
+    if (n.comment !== undefined && (Buffer.byteLength(n.comment) > 127 || n.comment.includes('\0')))
+      throw new TapError('EINVAL', `invalid NAT table comment "${n.comment}"`, 'table');
+  }
   const w = new NftBatchWriter(NFPROTO_IPV4);
   try {
-    w.begin(MSG.NEWTABLE, NLM_F_CREATE, `add table ip ${t}`);
-    w.str(1 /* NAME */, t);
-    w.u32(2 /* FLAGS */, 0);
-    w.close();
-    w.begin(MSG.DELRULE, 0, `flush table ip ${t}`);
-    w.str(1 /* TABLE */, t);
-    w.close();
-    for (const c of Object.keys(HOOK) as Chain[]) {
-      w.begin(MSG.NEWCHAIN, NLM_F_CREATE, `add chain ${c}`);
-      w.str(1 /* TABLE */, t);
-      w.str(3 /* NAME */, c);
-      w.str(7 /* TYPE */, c === 'forward' ? 'filter' : 'nat');
-      w.u32(5 /* POLICY */, NF_ACCEPT);
-      const hook = w.nest(4 /* HOOK */);
-      w.u32(1 /* HOOKNUM */, HOOK[c]);
-      w.u32(2 /* PRIORITY */, PRIORITY[c] >>> 0);
-      w.nestEnd(hook);
-      w.close();
-    }
-    for (const r of natRules(n)) {
-      w.begin(MSG.NEWRULE, NLM_F_CREATE | NLM_F_APPEND, `add rule ${natRuleText(r)}`);
-      w.str(1 /* TABLE */, t);
-      w.str(2 /* CHAIN */, r.chain);
-      const list = w.nest(4 /* EXPRESSIONS */);
-      const x = new Writer(w);
-      r.matches.forEach((m) => x.match(m));
-      if (r.action.kind === 'masquerade') x.masq();
-      else if (r.action.kind === 'drop') x.drop();
-      else {
-        x.immediateIp(r.action.ip);
-        x.nat(r.action.kind === 'dnat' ? NAT.DNAT : NAT.SNAT);
+    for (const n of list) {
+      const family = n.family ?? 4;
+      const nfproto = family === 6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+      const fam = familyName(family);
+      w.begin(MSG.NEWTABLE, NLM_F_CREATE, `add table ${fam} ${t}`, nfproto);
+      w.str(1 /* NAME */, t);
+      w.u32(2 /* FLAGS */, 0);
+      if (n.comment !== undefined) {
+        const c = Buffer.from(`${n.comment}\0`);
+        w.bytes(NFTA_TABLE_USERDATA, [UDATA_TABLE_COMMENT, c.length, ...c]);
       }
-      w.nestEnd(list);
       w.close();
+      w.begin(MSG.DELRULE, 0, `flush table ${fam} ${t}`, nfproto);
+      w.str(1 /* TABLE */, t);
+      w.close();
+      for (const c of Object.keys(HOOK) as Chain[]) {
+        w.begin(MSG.NEWCHAIN, NLM_F_CREATE, `add chain ${fam} ${c}`, nfproto);
+        w.str(1 /* TABLE */, t);
+        w.str(3 /* NAME */, c);
+        w.str(7 /* TYPE */, c === 'forward' ? 'filter' : 'nat');
+        w.u32(5 /* POLICY */, NF_ACCEPT);
+        const hook = w.nest(4 /* HOOK */);
+        w.u32(1 /* HOOKNUM */, HOOK[c]);
+        w.u32(2 /* PRIORITY */, PRIORITY[c] >>> 0);
+        w.nestEnd(hook);
+        w.close();
+      }
+      for (const r of natRules(n)) {
+        w.begin(MSG.NEWRULE, NLM_F_CREATE | NLM_F_APPEND, `add rule ${fam} ${natRuleText(r)}`, nfproto);
+        w.str(1 /* TABLE */, t);
+        w.str(2 /* CHAIN */, r.chain);
+        const exprs = w.nest(4 /* EXPRESSIONS */);
+        const x = new Writer(w, family);
+        r.matches.forEach((m) => x.match(m));
+        if (r.action.kind === 'masquerade') x.masq();
+        else if (r.action.kind === 'drop') x.drop();
+        else {
+          x.immediateIp(r.action.ip);
+          x.nat(r.action.kind === 'dnat' ? NAT.DNAT : NAT.SNAT);
+        }
+        w.nestEnd(exprs);
+        w.close();
+      }
     }
   } catch (e) {
     w.abandon();
@@ -278,23 +332,44 @@ export function natBatch(table: string, n: MasqNat): Batch {
   return w.finish();
 }
 
-/** Puts the NIC's NAT table in place in one transaction. */
-export async function applyNat(netnsPath: string, table: string, n: MasqNat): Promise<void> {
-  await applyBatchInNetns(netnsPath, natBatch(table, n), `apply NAT table "${table}"`);
+/** Puts the NIC's NAT tables in place in one transaction. */
+export async function applyNat(netnsPath: string, table: string, nats: MasqNat | readonly MasqNat[]): Promise<void> {
+  await applyBatchInNetns(netnsPath, natBatch(table, nats), `apply NAT table "${table}"`);
 }
 
-/** Deletes the table; already gone, or its netns gone, counts as done. */
+/** Deletes the table of both families; already gone, or its netns gone, counts as done. */
 export async function removeNat(netnsPath: string, table: string): Promise<void> {
   const t = checkTable(table);
   if (netnsState(netnsPath) !== 'ok') return;
-  await nftInNetns(netnsPath, { script: `add table ip ${t}\ndelete table ip ${t}\n` }, `remove NAT table "${t}"`);
+  await nftInNetns(
+    netnsPath,
+    { script: `add table ip ${t}\ndelete table ip ${t}\nadd table ip6 ${t}\ndelete table ip6 ${t}\n` },
+    `remove NAT table "${t}"`,
+  );
 }
 
-/** Whether the table exists. */
-export async function natExists(netnsPath: string, table: string): Promise<boolean> {
+/** Which families (4, 6) have the table. */
+export async function natFamilies(netnsPath: string, table: string): Promise<(4 | 6)[]> {
   const t = checkTable(table);
-  if (netnsState(netnsPath) !== 'ok') return false;
-  const { stdout } = await nftInNetns(netnsPath, { script: 'list tables ip', json: true }, 'list tables');
-  const items = (JSON.parse(stdout) as { nftables?: { table?: { name?: unknown } }[] }).nftables ?? [];
-  return items.some((it) => it.table?.name === t);
+  if (netnsState(netnsPath) !== 'ok') return [];
+  const { stdout } = await nftInNetns(netnsPath, { script: 'list tables', json: true }, 'list tables');
+  const items =
+    (JSON.parse(stdout) as { nftables?: { table?: { name?: unknown; family?: unknown } }[] }).nftables ?? [];
+  const out: (4 | 6)[] = [];
+  if (items.some((it) => it.table?.name === t && it.table.family === 'ip')) out.push(4);
+  if (items.some((it) => it.table?.name === t && it.table.family === 'ip6')) out.push(6);
+  return out;
+}
+
+/** Whether the table exists (family ip, or the one given). */
+export async function natExists(netnsPath: string, table: string, family: 4 | 6 = 4): Promise<boolean> {
+  return (await natFamilies(netnsPath, table)).includes(family);
+}
+
+/** The comment of the table of that family (what the setup found of forwarding), if any. */
+export async function natComment(netnsPath: string, table: string, family: 4 | 6): Promise<string | undefined> {
+  const t = checkTable(table);
+  if (!(await natExists(netnsPath, t, family))) return undefined;
+  const { stdout } = await nftInNetns(netnsPath, { script: `list table ${familyName(family)} ${t}` }, 'list table');
+  return /^\s*comment "([^"]*)"$/m.exec(stdout)?.[1];
 }
