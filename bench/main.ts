@@ -100,7 +100,11 @@ const SUITES: Suite[] = [
   {
     name: 'metrics',
     what: '7. one Prometheus scrape at 50/200/1000 live sandboxes vs one status request each',
-    run: (q) => runMetricsSuite(q ? { scale: [50], rounds: 3 } : {}),
+    run: (q) =>
+      runMetricsSuite({
+        ...(q ? { scale: [50], rounds: 3 } : {}),
+        nodeFlags: envFlags('TWB_TAPMANAGER_NODE_FLAGS', unitNodeFlags()),
+      }),
   },
 ];
 

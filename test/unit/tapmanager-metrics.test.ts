@@ -14,14 +14,21 @@ function source(sandboxes: { id: string; state?: string; ack: number; drops: num
         ips: [],
         createdAt: '',
       })),
-    status: (id) => {
-      const s = sandboxes.find((x) => x.id === id)!;
-      return Promise.resolve({
-        dhcp: [{ ...newCounters(), received: s.ack * 2, ack: s.ack }],
-        fence: [{ name: 'nic0_in_udp_dport', packets: s.drops, bytes: 0 }],
-        drift: [],
-      });
-    },
+    counters: () =>
+      Promise.resolve(
+        new Map(
+          sandboxes
+            .filter((s) => (s.state ?? 'ready') === 'ready')
+            .map((s) => [
+              s.id,
+              {
+                dhcp: [{ ...newCounters(), received: s.ack * 2, ack: s.ack }],
+                fence: [{ name: 'nic0_in_udp_dport', packets: s.drops, bytes: 0 }],
+                drifted: false,
+              },
+            ]),
+        ),
+      ),
   };
 }
 

@@ -3,8 +3,10 @@
 //    errors (by the step that failed and the errno), recovery duration, fd hand-outs and
 //    refusals (by reason);
 //  - state, read when scraped (refresh()): sandboxes by state, and each sandbox's DHCP
-//    counters and fence drop counters (the nft counters in its netns) through the same
-//    status() that `tapctl describe` shows.
+//    counters (from memory) and fence drop counters (the nft counters in its netns), read
+//    for all sandboxes in one counters-only call (SandboxManager.counters: one nf_tables
+//    dump per namespace on one pool thread, no status() or link dump each), bounded in
+//    time: a sandbox not read in time keeps its last values.
 // Node-wide series carry only labels from fixed lists. Per-sandbox series (label
 // `sandbox`) exist for at most maxSandboxSeries sandboxes (by id order), a few each.
 // Counts of sandboxes that are gone stay in the node-wide totals (as last scraped), so a
@@ -13,14 +15,15 @@ import * as prom from 'prom-client';
 import type { DhcpCounters } from '../../dhcp/counters';
 import { newCounters } from '../../dhcp/counters';
 import type { ListEntry } from '../protocol';
-import type { SandboxStatus } from '../sandboxes';
+import type { SandboxCounters } from '../sandboxes';
 import { DHCP_FAULTS, DHCP_IGNORED, DHCP_RECEIVED, DHCP_REPLIES, dhcpSummary } from './dhcp';
 import { FENCE_REASONS, fenceReason, fenceRule, type FenceReason } from './fence';
 
 /** What the metrics read from the manager (SandboxManager has both). */
 export interface SandboxSource {
   list(): ListEntry[];
-  status(id: string): Promise<Pick<SandboxStatus, 'dhcp' | 'fence' | 'drift'>>;
+  /** every ready sandbox's counters, read within timeoutMs */
+  counters(timeoutMs: number): Promise<Map<string, SandboxCounters>>;
 }
 
 export type Operation = 'setup' | 'teardown';
@@ -66,15 +69,15 @@ interface Sample {
 export interface MetricsOptions {
   /** per-sandbox series for at most this many sandboxes (default 128) */
   maxSandboxSeries?: number;
-  /** status() calls at once while scraping (default 4) */
-  concurrency?: number;
+  /** how long a scrape waits for the fence counters of all sandboxes (default 5000 ms) */
+  readTimeoutMs?: number;
 }
 
 export class TapwireMetrics {
   readonly registry = new prom.Registry();
   private source: SandboxSource | undefined;
   private readonly maxSandboxSeries: number;
-  private readonly concurrency: number;
+  private readonly readTimeoutMs: number;
   /** the last step each running operation reached, by "<op>:<sandboxId>" */
   private readonly steps = new Map<string, string>();
   private readonly lastSeen = new Map<string, Sample>();
@@ -99,7 +102,7 @@ export class TapwireMetrics {
 
   constructor(o: MetricsOptions = {}) {
     this.maxSandboxSeries = o.maxSandboxSeries ?? 128;
-    this.concurrency = o.concurrency ?? 4;
+    this.readTimeoutMs = o.readTimeoutMs ?? 5000;
     const registers = [this.registry];
     prom.collectDefaultMetrics({ register: this.registry });
     // gauges prom-client names like counters (promtool's lint refuses "_total" on a gauge)
@@ -267,9 +270,11 @@ export class TapwireMetrics {
     // only ready sandboxes are read: a teardown stops the DHCP servers first, and their
     // counts must not be lost with them (the last values stand until the record goes)
     const ready = new Set(entries.filter((e) => e.state === 'ready').map((e) => e.sandboxId));
-    const samples = await mapLimit(ids, this.concurrency, async (id) =>
-      ready.has(id) ? this.source!.status(id).then(sample, () => undefined) : undefined,
-    );
+    const read = ready.size ? await this.source!.counters(this.readTimeoutMs).catch(() => undefined) : undefined;
+    const samples = ids.map((id) => {
+      const c = ready.has(id) ? read?.get(id) : undefined;
+      return c ? sample(c) : undefined;
+    });
     const live = new Set(ids);
     for (const [id, s] of this.lastSeen) {
       if (live.has(id)) continue;
@@ -312,16 +317,13 @@ export class TapwireMetrics {
   }
 }
 
-function sample(s: Pick<SandboxStatus, 'dhcp' | 'fence' | 'drift'>): Sample {
+function sample(s: SandboxCounters): Sample {
   const dhcp = newCounters();
-  for (const server of s.dhcp as Partial<DhcpCounters>[]) {
+  for (const server of s.dhcp) {
     for (const k of Object.keys(dhcp) as (keyof DhcpCounters)[]) dhcp[k] += Number(server[k] ?? 0);
   }
-  return {
-    dhcp,
-    fence: new Map((s.fence ?? []).map((f) => [f.name, f.packets])),
-    drifted: s.drift.length > 0,
-  };
+  // fence undefined (not read in time): no counts here, and maxSample keeps the last ones
+  return { dhcp, fence: new Map((s.fence ?? []).map((f) => [f.name, f.packets])), drifted: s.drifted };
 }
 
 function maxSample(a: Sample | undefined, b: Sample): Sample {
@@ -345,17 +347,4 @@ function setAll<L extends string>(
 ): void {
   c.reset();
   for (const [value, key] of list) c.inc({ [label]: value } as Partial<Record<L, string>>, totals[key]);
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
