@@ -27,6 +27,8 @@ export interface OrphanScan {
   /** this manager's mark scope: links of other scopes are never touched */
   scope: string;
   log: Logger;
+  /** told each orphan that could not be removed (metrics) */
+  onError?: (e: unknown) => void;
 }
 
 export interface OrphanLink {
@@ -73,6 +75,7 @@ export async function collectOrphanLinks(o: OrphanScan): Promise<OrphanLink[]> {
           o.log.warn('orphan link: no record owns it; deleted', { netnsPath, link: l.name, kind: l.kind, sandboxId });
         } catch (e) {
           o.log.error('orphan link: cannot delete it', { netnsPath, link: l.name, error: (e as Error).message });
+          o.onError?.(e);
         }
       }
     } catch (e) {
@@ -83,15 +86,19 @@ export async function collectOrphanLinks(o: OrphanScan): Promise<OrphanLink[]> {
     if (found > 0 && !recordNs.has(ino) && (await fenceExists(netnsPath, o.fenceTable).catch(() => false))) {
       await removeFence(netnsPath, o.fenceTable).then(
         () => o.log.warn('orphan fence: no record references this netns; removed', { netnsPath, table: o.fenceTable }),
-        (e: unknown) => o.log.error('orphan fence: cannot remove it', { netnsPath, error: (e as Error).message }),
+        (e: unknown) => {
+          o.log.error('orphan fence: cannot remove it', { netnsPath, error: (e as Error).message });
+          o.onError?.(e);
+        },
       );
     }
     // a masquerade NIC's NAT table is named for its bridge (bindings/masquerade)
     if (found > 0 && !recordNs.has(ino)) {
       for (const d of deleted.filter((x) => x.netnsPath === netnsPath && x.kind === 'bridge')) {
-        await removeNat(netnsPath, masqTable(d.name)).catch((e: unknown) =>
-          o.log.error('orphan NAT table: cannot remove it', { netnsPath, error: (e as Error).message }),
-        );
+        await removeNat(netnsPath, masqTable(d.name)).catch((e: unknown) => {
+          o.log.error('orphan NAT table: cannot remove it', { netnsPath, error: (e as Error).message });
+          o.onError?.(e);
+        });
       }
     }
   }

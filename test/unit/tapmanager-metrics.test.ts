@@ -102,7 +102,11 @@ describe('TapwireMetrics', () => {
     ).rejects.toThrow();
     await m.observe('teardown', 's3', () => Promise.resolve({ errors: ['remove fence: x'] }));
     await m.observe('setup', 's4', () => Promise.resolve({}));
+    m.recoveryFailed('repair_fence', Object.assign(new Error('x'), { code: 'EPERM' }));
+    m.recoveryFailed('repair_fence', new Error('a bug'));
     const text = await m.text();
+    expect(value(text, 'tapwire_recovery_errors_total{step="repair_fence",errno="EPERM"}')).toBe(1);
+    expect(value(text, 'tapwire_recovery_errors_total{step="repair_fence",errno="other"}')).toBe(1);
     expect(value(text, 'tapwire_operation_errors_total{op="setup",step="plan",errno="EINVAL"}')).toBe(1);
     expect(value(text, 'tapwire_operation_errors_total{op="setup",step="links_and_fence",errno="EPERM"}')).toBe(1);
     expect(value(text, 'tapwire_operation_errors_total{op="teardown",step="unbuild",errno="EIO"}')).toBe(1);

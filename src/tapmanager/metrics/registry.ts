@@ -1,7 +1,7 @@
 // tapmanager's metrics on a prom-client registry. Two kinds:
 //  - events, counted as they happen through one-line hooks: setup/teardown durations and
-//    errors (by the step that failed and the errno), recovery duration, fd hand-outs and
-//    refusals (by reason);
+//    errors (by the step that failed and the errno), recovery duration and errors (by the
+//    recovery step and the errno), fd hand-outs and refusals (by reason);
 //  - state, read when scraped (refresh()): sandboxes by state, and each sandbox's DHCP
 //    counters (from memory) and fence drop counters (the nft counters in its netns), read
 //    for all sandboxes in one counters-only call (SandboxManager.counters: one nf_tables
@@ -87,6 +87,7 @@ export class TapwireMetrics {
   private readonly duration: prom.Histogram<'op' | 'outcome'>;
   private readonly errors: prom.Counter<'op' | 'step' | 'errno'>;
   private readonly recoverySeconds: prom.Histogram;
+  private readonly recoveryErrors: prom.Counter<'step' | 'errno'>;
   private readonly fdHandouts: prom.Counter;
   private readonly fdRefusals: prom.Counter<'reason'>;
   private readonly sandboxes: prom.Gauge<'state'>;
@@ -125,6 +126,12 @@ export class TapwireMetrics {
       name: 'tapwire_recovery_duration_seconds',
       help: 'Recovery of the records at start (reload, repair, DHCP restart)',
       buckets: [...DURATION_BUCKETS, 60, 120],
+      registers,
+    });
+    this.recoveryErrors = new prom.Counter({
+      name: 'tapwire_recovery_errors_total',
+      help: 'Errors met by the recovery of the records at start, by the recovery step and the errno',
+      labelNames: ['step', 'errno'],
       registers,
     });
     this.fdHandouts = new prom.Counter({
@@ -230,6 +237,11 @@ export class TapwireMetrics {
 
   recovered(seconds: number): void {
     this.recoverySeconds.observe(seconds);
+  }
+
+  /** ManagerOptions.onRecoveryError: an error recovery met in `step` (a RecoveryStep). */
+  recoveryFailed(step: string, error: unknown): void {
+    this.recoveryErrors.inc({ step, errno: errnoLabel(error) });
   }
 
   fdHandedOut(): void {
