@@ -114,3 +114,16 @@ describe('TapwireMetrics', () => {
     expect(value(text, 'tapwire_operation_duration_seconds_count{op="setup",outcome="error"}')).toBe(2);
   });
 });
+
+describe('TapwireMetrics scrape deadline', () => {
+  it('a read that does not finish does not hold the scrape, and no second read starts meanwhile', async () => {
+    const m = new TapwireMetrics({ readTimeoutMs: 50 });
+    let reads = 0;
+    const s = source([{ id: 'a', ack: 1, drops: 1 }]);
+    m.attach({ list: s.list, counters: () => (reads++, new Promise(() => undefined)) });
+    const text = await m.text(); // (a scrape held by the read would time the test out)
+    expect(value(text, 'tapwire_sandboxes{state="ready"}')).toBe(1);
+    await m.text();
+    expect(reads).toBe(1);
+  });
+});

@@ -83,6 +83,8 @@ export class TapwireMetrics {
   private readonly lastSeen = new Map<string, Sample>();
   private readonly retired: Sample = { dhcp: newCounters(), fence: new Map(), drifted: false };
   private refreshing: Promise<void> | undefined;
+  /** the counters read under way: one at a time, even when a scrape stopped waiting for it */
+  private reading: Promise<Map<string, SandboxCounters> | undefined> | undefined;
 
   private readonly duration: prom.Histogram<'op' | 'outcome'>;
   private readonly errors: prom.Counter<'op' | 'step' | 'errno'>;
@@ -273,6 +275,27 @@ export class TapwireMetrics {
     return this.refreshing;
   }
 
+  /**
+   * Every ready sandbox's counters, or undefined when they cannot be read or take longer
+   * than the read's own deadline and a second (the last values then stand): a scrape never
+   * waits on a stuck read, and no second read starts while one is under way.
+   */
+  private async readCounters(): Promise<Map<string, SandboxCounters> | undefined> {
+    this.reading ??= this.source!.counters(this.readTimeoutMs)
+      .catch(() => undefined)
+      .finally(() => (this.reading = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), this.readTimeoutMs + 1000);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([this.reading, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async doRefresh(): Promise<void> {
     const entries = this.source?.list() ?? [];
     this.sandboxes.reset();
@@ -282,7 +305,7 @@ export class TapwireMetrics {
     // only ready sandboxes are read: a teardown stops the DHCP servers first, and their
     // counts must not be lost with them (the last values stand until the record goes)
     const ready = new Set(entries.filter((e) => e.state === 'ready').map((e) => e.sandboxId));
-    const read = ready.size ? await this.source!.counters(this.readTimeoutMs).catch(() => undefined) : undefined;
+    const read = ready.size ? await this.readCounters() : undefined;
     const samples = ids.map((id) => {
       const c = ready.has(id) ? read?.get(id) : undefined;
       return c ? sample(c) : undefined;
