@@ -39,7 +39,7 @@ describePrivileged('the container image', () => {
     for (const m of mounted) execFileSync('umount', ['-l', m]);
     removeAllNetns();
     fs.rmSync(dir, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('builds offline, imports into containerd, and its tapmanager serves a sandbox from a container', async (ctx) => {
     if (noTools) {
