@@ -13,6 +13,7 @@
         "native/nft.cc",
         "native/netns_job.cc",
         "native/nlbatch.cc",
+        "native/nldumps.cc",
         "native/mount.cc",
         "native/icmp6.cc"
       ],

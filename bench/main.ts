@@ -12,6 +12,7 @@ import { runCriSuite } from './cri';
 import { runProxySuite } from './cri-proxy';
 import { runDhcpSuite } from './dhcp';
 import { runDhcp6Suite } from './dhcp6';
+import { runMetricsSuite } from './metrics';
 import { installCleanup, sweepStale } from './resources';
 import { runNicsSuite, runScaleSuite, runSetupSuite } from './setup';
 import { renderTable, SuiteResult, Table } from './table';
@@ -95,6 +96,15 @@ const SUITES: Suite[] = [
     name: 'proxy',
     what: '6. tapwire-cri --backend containerd: unary call overhead, RunPodSandbox of a VM pod vs an ordinary one',
     run: (q) => runProxySuite(q ? { calls: 100, rounds: 3 } : {}),
+  },
+  {
+    name: 'metrics',
+    what: '7. one Prometheus scrape at 50/200/1000 live sandboxes vs one status request each',
+    run: (q) =>
+      runMetricsSuite({
+        ...(q ? { scale: [50], rounds: 3 } : {}),
+        nodeFlags: envFlags('TWB_TAPMANAGER_NODE_FLAGS', unitNodeFlags()),
+      }),
   },
 ];
 

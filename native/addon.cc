@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSock(env, exports);
   InitNft(env, exports);
   InitNlBatch(env, exports);
+  InitNlDumps(env, exports);
   InitMount(env, exports);
   InitIcmp6(env, exports);
   return exports;

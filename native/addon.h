@@ -10,6 +10,7 @@ void InitTun(Napi::Env env, Napi::Object exports);
 void InitSock(Napi::Env env, Napi::Object exports);
 void InitNft(Napi::Env env, Napi::Object exports);
 void InitNlBatch(Napi::Env env, Napi::Object exports);
+void InitNlDumps(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
 void InitIcmp6(Napi::Env env, Napi::Object exports);
 }  // namespace tapwire

@@ -58,6 +58,21 @@ export interface Binding {
   netlinkBatchIn(netns: string, protocol: number, messages: Buffer): Promise<NetlinkReply[]>;
   netlinkSocketHere(protocol: number): number;
   netlinkDump(fd: number, request: Buffer, maxBytes: number): Buffer;
+  netlinkDumpEach(
+    items: DumpItem[],
+    protocol: number,
+    maxBytes: number,
+    timeoutMs: number,
+  ): Promise<(Buffer | Error)[]>;
+}
+
+export interface DumpItem {
+  /** path of the network namespace */
+  netns: string;
+  /** its SO_NETNS_COOKIE, decimal: another namespace at the path is not read (ESTALE) */
+  cookie?: string;
+  /** one whole netlink dump request */
+  request: Buffer;
 }
 
 export interface NetlinkReply {

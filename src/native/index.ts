@@ -4,9 +4,18 @@
 import { constants } from 'node:os';
 import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
-import type { Binding, NetlinkReply, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
+import type {
+  Binding,
+  DumpItem,
+  NetlinkReply,
+  NftRunResult,
+  PeerCred,
+  RecvResult,
+  TapInfo,
+  TapOptions,
+} from './binding';
 
-export type { NetlinkReply, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
+export type { DumpItem, NetlinkReply, NftRunResult, PeerCred, RecvResult, TapInfo, TapOptions } from './binding';
 
 /** What the addon throws for a failed syscall. */
 export interface NativeError extends Error {
@@ -288,4 +297,23 @@ export function netlinkDump(fd: number, request: Buffer, maxBytes: number): Buff
   if (!Buffer.isBuffer(request)) throw new TypeError('request must be a Buffer');
   if (!(maxBytes >= 0)) throw new RangeError(`maxBytes must be a number >= 0, got ${String(maxBytes)}`);
   return native.netlinkDump(fd, request, maxBytes);
+}
+
+/**
+ * One netlink dump in each of many namespaces, on one pool thread (one round trip from JS
+ * for all of them): each item's namespace entered, a socket of `protocol` made there, its
+ * SO_NETNS_COOKIE checked against item.cookie (ESTALE if another namespace is at the
+ * path), item.request sent and its answer read to NLMSG_DONE. Resolves with one outcome
+ * per item, in order: the answer's messages back to back (headers included, DONE left
+ * out), or the NativeError of what failed (the kernel's error, E2BIG past `maxBytes`,
+ * ETIMEDOUT for the items not read within `timeoutMs`).
+ */
+export function netlinkDumpEach(
+  items: DumpItem[],
+  protocol: number,
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<(Buffer | NativeError)[]> {
+  if (!Array.isArray(items)) throw new TypeError('items must be an array');
+  return native.netlinkDumpEach(items, protocol, maxBytes, timeoutMs) as Promise<(Buffer | NativeError)[]>;
 }

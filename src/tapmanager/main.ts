@@ -140,6 +140,7 @@ async function main(): Promise<void> {
     leaseTime: Number(flags['lease-time']),
     netnsDirs: (flags['netns-dir'] as string[]).flatMap((d) => d.split(',')).filter(Boolean),
     onProgress: (step, id) => metrics.stepReached(step, id),
+    onRecoveryError: (step, e) => metrics.recoveryFailed(step, e),
     ...(crashHook ? { onStep: crashHook } : {}),
   });
   metrics.attach(mgr);

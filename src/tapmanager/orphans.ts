@@ -30,6 +30,8 @@ export interface OrphanScan {
   /** this manager's mark scope: links of other scopes are never touched */
   scope: string;
   log: Logger;
+  /** told each orphan that could not be removed (metrics) */
+  onError?: (e: unknown) => void;
 }
 
 export interface OrphanLink {
@@ -76,6 +78,7 @@ export async function collectOrphanLinks(o: OrphanScan): Promise<OrphanLink[]> {
           o.log.warn('orphan link: no record owns it; deleted', { netnsPath, link: l.name, kind: l.kind, sandboxId });
         } catch (e) {
           o.log.error('orphan link: cannot delete it', { netnsPath, link: l.name, error: (e as Error).message });
+          o.onError?.(e);
         }
       }
     } catch (e) {
@@ -86,7 +89,10 @@ export async function collectOrphanLinks(o: OrphanScan): Promise<OrphanLink[]> {
     if (found > 0 && !recordNs.has(ino) && (await fenceExists(netnsPath, o.fenceTable).catch(() => false))) {
       await removeFence(netnsPath, o.fenceTable).then(
         () => o.log.warn('orphan fence: no record references this netns; removed', { netnsPath, table: o.fenceTable }),
-        (e: unknown) => o.log.error('orphan fence: cannot remove it', { netnsPath, error: (e as Error).message }),
+        (e: unknown) => {
+          o.log.error('orphan fence: cannot remove it', { netnsPath, error: (e as Error).message });
+          o.onError?.(e);
+        },
       );
     }
     // a masquerade NIC's NAT table is named for its bridge (bindings/masquerade)
@@ -102,6 +108,7 @@ export async function collectOrphanLinks(o: OrphanScan): Promise<OrphanLink[]> {
           () => true,
           (e: unknown) => {
             o.log.error('orphan NAT table: cannot remove it', { netnsPath, error: (e as Error).message });
+            o.onError?.(e);
             return false;
           },
         );

@@ -15,12 +15,14 @@ import { handOutFds, revokeFds } from './sandbox/fd-handout';
 import { recoverAll } from './sandbox/recovery';
 import { SandboxRegistry } from './sandbox/registry';
 import { doSetup } from './sandbox/setup';
+import { sandboxCounters, type SandboxCounters } from './sandbox/counters';
 import { listSandboxes, sandboxStatus, type SandboxStatus } from './sandbox/status';
 import { doTeardown } from './sandbox/teardown';
 import type { TapHold } from './tap-holders';
 import { checkSandboxId, validateSetup } from './validate';
 
 export type { ManagerOptions } from './sandbox/context';
+export type { SandboxCounters } from './sandbox/counters';
 export type { SandboxStatus } from './sandbox/status';
 
 export class SandboxManager {
@@ -85,6 +87,11 @@ export class SandboxManager {
 
   status(id: unknown): Promise<SandboxStatus> {
     return sandboxStatus(this.ctx, id);
+  }
+
+  /** Every ready sandbox's DHCP and fence counters, without a status() each (metrics). */
+  counters(timeoutMs: number): Promise<Map<string, SandboxCounters>> {
+    return sandboxCounters(this.ctx, timeoutMs);
   }
 
   list(): ListEntry[] {

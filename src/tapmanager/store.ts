@@ -44,15 +44,21 @@ export class RecordStore {
     return this.files.remove(id);
   }
 
-  /** Every readable record; unreadable files (and an unreadable dir) are reported and left in place. */
-  async loadAll(log: Logger): Promise<SandboxRecord[]> {
+  /**
+   * Every readable record; unreadable files (and an unreadable dir) are reported (logged,
+   * and told to onError) and left in place.
+   */
+  async loadAll(log: Logger, onError?: (e: unknown) => void): Promise<SandboxRecord[]> {
     try {
       const { records, errors } = await this.files.loadAll();
-      for (const e of errors)
+      for (const e of errors) {
         log.error('cannot read sandbox record; left in place', { file: path.basename(e.file), error: e.error.message });
+        onError?.(e.error);
+      }
       return records;
     } catch (e) {
       log.error('cannot read the sandbox records', { dir: this.dir, error: (e as Error).message });
+      onError?.(e);
       return [];
     }
   }

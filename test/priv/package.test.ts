@@ -4,11 +4,16 @@
 // tmpfs that goes with the namespace), so dpkg, its database and the maintainer scripts
 // are the real ones while nothing of the host changes. No systemd runs there (none runs as
 // PID 1 on these machines): each start is the installed unit's ExecStart with the
-// installed /etc/tapwire/tapwire.env, as systemd would run it, and where the postinst's
-// try-restart would restart the daemon, the test does. Proven: install enables nothing;
-// the installed daemon serves a sandbox; an upgrade over the running daemon, then its
-// restart, keeps the sandbox (recovered, no drift, the pod as it was); remove leaves the
-// records and the config; purge removes them.
+// installed /etc/tapwire/tapwire.env, as systemd would run it. The maintainer scripts'
+// systemd paths run all the same: the root has /run/systemd/system (what they test for)
+// and a stand-in systemctl (FAKE_SYSTEMCTL) that records every call
+// (deb-systemd-invoke, the real one, execs it too) and stops the daemon of a unit the test
+// marked running where systemd would stop it (stop, restart, try-restart); the start half
+// of a restart is the test's. Proven: install enables, starts or unmasks nothing (a
+// daemon-reload only); the installed daemon serves a sandbox; an upgrade over the running
+// daemon try-restarts it (the old one is stopped by the postinst, the new one recovers the
+// sandbox: no drift, the pod as it was); remove stops it and leaves the records and the
+// config; purge removes them.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,6 +28,30 @@ import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 import { execArgv, parseEnvFile, parseUnit } from '../helpers/unit-file';
 
 const ROOT = path.resolve(__dirname, '../..');
+
+/** systemctl for the private root: records its calls; stops the process of a unit marked running. */
+const FAKE_SYSTEMCTL = `#!/bin/sh
+echo "$*" >> /run/twt-systemctl.log
+verb=
+units=
+for a in "$@"; do
+  case "$a" in
+    -*) ;;
+    *) if [ -z "$verb" ]; then verb=$a; else units="$units $a"; fi ;;
+  esac
+done
+case "$verb" in
+  stop|restart|try-restart)
+    for u in $units; do
+      f=/run/twt-units/$u.pid
+      if [ -f "$f" ]; then kill -TERM "$(cat "$f")" && rm "$f"; fi
+    done ;;
+  is-active)
+    for u in $units; do [ -f "/run/twt-units/$u.pid" ] || exit 3; done ;;
+  is-enabled) echo disabled; exit 1 ;;
+esac
+exit 0
+`;
 
 describePrivileged('Debian package', () => {
   const noTools = requireTools('dpkg-deb', 'dpkg', 'unshare', 'nsenter', 'python3');
@@ -148,12 +177,35 @@ exec sleep 100000`,
       return { status: r.status, out: `${r.stdout}${r.stderr}` };
     };
     const exists = (p: string) => run('test', '-e', p).status === 0;
+    // the maintainer scripts see a systemd, and call the stand-in systemctl (in the root's
+    // /usr/bin: apt runs dpkg with a PATH of its own, DPkg::Path; the host's stays as it is),
+    // and no policy-rc.d of a container build machine says no to them (a node has none)
+    const fake = path.join(dir, 'systemctl');
+    fs.writeFileSync(fake, FAKE_SYSTEMCTL, { mode: 0o755 });
+    const prep = run(
+      'sh',
+      '-c',
+      `mkdir -p /run/systemd/system /run/twt-units && install -m 755 ${fake} /usr/bin/systemctl && rm -f /usr/sbin/policy-rc.d`,
+    );
+    expect(prep.status, prep.out).toBe(0);
+    /** The systemctl calls since the last look. */
+    let seen = 0;
+    const systemctlCalls = (): string[] => {
+      const all = run('cat', '/run/twt-systemctl.log').out.split('\n').filter(Boolean);
+      const fresh = all.slice(seen);
+      seen = all.length;
+      return fresh;
+    };
+    const markRunning = (unit: string, pid: number) =>
+      expect(run('sh', '-c', `echo ${pid} > /run/twt-units/${unit}.pid`).status).toBe(0);
+    const apt = (...args: string[]) => run('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args);
     // host paths under /tmp are seen in the root too (its lower layer): the packages
-    const aptInstall = (file: string) =>
-      run('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '--no-install-recommends', file);
+    const aptInstall = (file: string) => apt('install', '-y', '--no-install-recommends', file);
     const install = aptInstall(deb);
     expect(install.status, install.out).toBe(0);
     expect(install.out).toContain('nothing is enabled');
+    // a fresh install reloads the units, and enables, starts or unmasks nothing
+    expect(systemctlCalls()).toEqual(['--system daemon-reload']);
     expect(exists('/etc/systemd/system/multi-user.target.wants/tapmanager.service')).toBe(false);
     expect(exists('/usr/bin/tapmanager')).toBe(true);
     expect(fs.existsSync('/usr/bin/tapmanager') && !fs.existsSync('/usr/lib/tapwire')).toBe(false); // host untouched
@@ -175,11 +227,13 @@ exec sleep 100000`,
       let log = '';
       child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
       const exited = new Promise<number | null>((r) => child.on('exit', (code) => (procs.delete(child), r(code))));
+      markRunning('tapmanager.service', child.pid!);
       await notify.waitFor('READY', '1').catch((e: Error) => {
         throw new Error(`${e.message}\n${log}`);
       });
       return {
         log: () => log,
+        exited: exited.then((code) => (notify.close(), code)),
         stop: async () => {
           child.kill('SIGTERM');
           const code = await exited;
@@ -207,33 +261,37 @@ exec sleep 100000`,
     await settledDump(p.pod); // (DAD done)
     const topology = podState(p.pod); // links, masters, addresses, routes (not the bridge's running timers)
 
-    // the upgrade, with the daemon running: it serves on through the unpack
+    // the upgrade, with the daemon running: it serves on through the unpack, and the
+    // postinst try-restarts the running units (the stand-in stops the old daemon)
     const upgrade = aptInstall(deb2);
     expect(upgrade.status, upgrade.out).toBe(0);
     expect(run('dpkg-query', '-W', '-f=${Version}', 'tapwire').out).toBe('0.1.0~test2');
     expect(run('cat', '/etc/tapwire/tapwire.env').out).toContain('--metrics-address 127.0.0.1:0');
-    expect(tapctl('list').out).toContain('sb-pkg  ready');
-    // where systemd would try-restart it (postinst): stop, start the new files
-    expect(await d1.stop()).toBe(0);
+    expect(systemctlCalls()).toEqual(['--system daemon-reload', 'try-restart tapmanager.service tapwire-cri.service']);
+    expect(await d1.exited).toBe(0); // stopped cleanly, by the postinst
+    // the start half of the restart: the new files
     const d2 = await startDaemon();
+    expect(tapctl('list').out).toContain('sb-pkg  ready');
     expect(d2.log()).toContain('"msg":"sandbox recovered","sandboxId":"sb-pkg"');
     const status = JSON.parse(tapctl('status', 'sb-pkg', '--json').out) as { state: string; drift: string[] };
     expect(status).toMatchObject({ state: 'ready', drift: [] });
     expect(podState(p.pod)).toBe(topology);
-    expect(await d2.stop()).toBe(0);
 
-    // remove: the program goes, the records and the config stay
-    const records = run('ls', '/var/lib/tapwire').out.split('\n').filter(Boolean);
+    // remove: the prerm stops the daemon; the program goes, the records and the config stay
+    const records = run('ls', '/var/lib/tapwire/sandboxes').out.split('\n').filter(Boolean);
     expect(records.length).toBeGreaterThan(0);
-    const remove = run('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'remove', '-y', 'tapwire');
+    const remove = apt('remove', '-y', 'tapwire');
     expect(remove.status, remove.out).toBe(0);
+    expect(await d2.exited).toBe(0);
+    expect(systemctlCalls()).toEqual(['stop tapwire-cri.service tapmanager.service', '--system daemon-reload']);
     expect(exists('/usr/bin/tapmanager')).toBe(false);
     expect(exists('/usr/lib/tapwire')).toBe(false);
-    expect(run('ls', '/var/lib/tapwire').out.split('\n').filter(Boolean)).toEqual(records);
+    expect(run('ls', '/var/lib/tapwire/sandboxes').out.split('\n').filter(Boolean)).toEqual(records);
     expect(exists('/etc/tapwire/tapwire.env')).toBe(true);
     // purge: both go
-    const purge = run('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'purge', '-y', 'tapwire');
+    const purge = apt('purge', '-y', 'tapwire');
     expect(purge.status, purge.out).toBe(0);
+    expect(systemctlCalls()).toEqual(['--system daemon-reload']);
     expect(exists('/var/lib/tapwire')).toBe(false);
     expect(exists('/etc/tapwire')).toBe(false);
   }, 240_000);

@@ -1,7 +1,7 @@
 // deploy/kubernetes: every manifest valid against the Kubernetes API schemas
 // (kubernetes-models), and the DaemonSet consistent with the ConfigMap and itself.
 import { describe, expect, it } from 'vitest';
-import { readManifests, validateObject, type KubeObject } from '../helpers/kube-manifests';
+import { readManifests, unknownFields, validateObject, type KubeObject } from '../helpers/kube-manifests';
 
 interface Container {
   name: string;
@@ -29,6 +29,38 @@ describe('deploy/kubernetes manifests', () => {
     await expect(validateObject(ds)).rejects.toThrow(/hostNetwork must be boolean/);
     delete ds.spec.selector;
     await expect(validateObject(ds)).rejects.toThrow(/selector/);
+  });
+
+  it('have no field their kind does not have (kubernetes-models lets unknown fields through)', () => {
+    const objs = all.map((m) => m.obj);
+    expect(unknownFields(objs, (i) => `${all[i]!.file}: ${objs[i]!.kind}`)).toEqual([]);
+  });
+
+  it('a typo in a field name is refused, naming the field and where, at any depth', async () => {
+    const ds = structuredClone(one('DaemonSet')) as KubeObject & {
+      spec: { template: { spec: Record<string, unknown> } };
+    };
+    const pod = ds.spec.template.spec;
+    pod.hostNetwrk = pod.hostNetwork;
+    delete pod.hostNetwork;
+    const c = (pod.containers as Record<string, unknown>[])[0]!;
+    c.imagePullPolcy = 'IfNotPresent';
+    (c.securityContext as Record<string, unknown>).privilegd = true;
+    // the schema validation does not see any of them
+    await expect(validateObject(ds)).resolves.toBeUndefined();
+    const errors = unknownFields([ds], () => 'daemonset.yaml');
+    expect(errors).toHaveLength(3);
+    const at = 'daemonset.yaml.spec.template.spec';
+    expect(errors.sort()).toEqual([
+      `${at}.containers[0].imagePullPolcy: no such field in IContainer`,
+      `${at}.containers[0].securityContext.privilegd: no such field in ISecurityContext`,
+      `${at}.hostNetwrk: no such field in IPodSpec`,
+    ]);
+    const cm = structuredClone(one('ConfigMap'));
+    cm.metadata = { ...cm.metadata, namspace: 'x' } as KubeObject['metadata'];
+    expect(unknownFields([cm], () => 'configmap.yaml')).toEqual([
+      'configmap.yaml.metadata.namspace: no such field in IObjectMeta',
+    ]);
   });
 
   it('the DaemonSet: host network, no host PID, its mounts and ConfigMap exist, the scrape annotation names its port', () => {

@@ -15,14 +15,22 @@ function source(sandboxes: { id: string; state?: string; ack: number; drops: num
         ips: [],
         createdAt: '',
       })),
-    status: (id) => {
-      const s = sandboxes.find((x) => x.id === id)!;
-      return Promise.resolve({
-        dhcp: [{ ...newCounters(), received: s.ack * 2, ack: s.ack }],
-        fence: [{ name: 'nic0_in_udp_dport', packets: s.drops, bytes: 0 }],
-        drift: [],
-      });
-    },
+    counters: () =>
+      Promise.resolve(
+        new Map(
+          sandboxes
+            .filter((s) => (s.state ?? 'ready') === 'ready')
+            .map((s) => [
+              s.id,
+              {
+                dhcp: [{ ...newCounters(), received: s.ack * 2, ack: s.ack }],
+                ipv6: [],
+                fence: [{ name: 'nic0_in_udp_dport', packets: s.drops, bytes: 0 }],
+                drifted: false,
+              },
+            ]),
+        ),
+      ),
   };
 }
 
@@ -95,19 +103,30 @@ describe('TapwireMetrics', () => {
         sent: answered + 3,
         sendErrors: 0,
         router: 'fe80::1',
+        mtu: 1500,
+        onLink: [],
       },
     });
     const ids = ['v6', 'v4'];
     m.attach({
       list: () => ids.map((id) => ({ sandboxId: id, state: 'ready', netnsPath: '/x', ips: [], createdAt: '' })),
-      status: (id) =>
-        Promise.resolve({
-          dhcp: [],
-          ...(id === 'v6'
-            ? { ipv6: [nic(2, 3, 4), { ...nic(1, 1, 1), dhcp6: { ...nic(1, 1, 1).dhcp6, noBinding: 2, relay: 5 } }] }
-            : {}),
-          drift: [],
-        }),
+      counters: () =>
+        Promise.resolve(
+          new Map(
+            ids.map((id) => [
+              id,
+              {
+                dhcp: [],
+                ipv6:
+                  id === 'v6'
+                    ? [nic(2, 3, 4), { ...nic(1, 1, 1), dhcp6: { ...nic(1, 1, 1).dhcp6, noBinding: 2, relay: 5 } }]
+                    : [],
+                fence: [],
+                drifted: false,
+              },
+            ]),
+          ),
+        ),
     });
     const text = await m.text();
     expect(value(text, 'tapwire_dhcp6_received_total{type="solicit"}')).toBe(3);
@@ -142,11 +161,28 @@ describe('TapwireMetrics', () => {
     ).rejects.toThrow();
     await m.observe('teardown', 's3', () => Promise.resolve({ errors: ['remove fence: x'] }));
     await m.observe('setup', 's4', () => Promise.resolve({}));
+    m.recoveryFailed('repair_fence', Object.assign(new Error('x'), { code: 'EPERM' }));
+    m.recoveryFailed('repair_fence', new Error('a bug'));
     const text = await m.text();
+    expect(value(text, 'tapwire_recovery_errors_total{step="repair_fence",errno="EPERM"}')).toBe(1);
+    expect(value(text, 'tapwire_recovery_errors_total{step="repair_fence",errno="other"}')).toBe(1);
     expect(value(text, 'tapwire_operation_errors_total{op="setup",step="plan",errno="EINVAL"}')).toBe(1);
     expect(value(text, 'tapwire_operation_errors_total{op="setup",step="links_and_fence",errno="EPERM"}')).toBe(1);
     expect(value(text, 'tapwire_operation_errors_total{op="teardown",step="unbuild",errno="EIO"}')).toBe(1);
     expect(value(text, 'tapwire_operation_duration_seconds_count{op="setup",outcome="ok"}')).toBe(1);
     expect(value(text, 'tapwire_operation_duration_seconds_count{op="setup",outcome="error"}')).toBe(2);
+  });
+});
+
+describe('TapwireMetrics scrape deadline', () => {
+  it('a read that does not finish does not hold the scrape, and no second read starts meanwhile', async () => {
+    const m = new TapwireMetrics({ readTimeoutMs: 50 });
+    let reads = 0;
+    const s = source([{ id: 'a', ack: 1, drops: 1 }]);
+    m.attach({ list: s.list, counters: () => (reads++, new Promise(() => undefined)) });
+    const text = await m.text(); // (a scrape held by the read would time the test out)
+    expect(value(text, 'tapwire_sandboxes{state="ready"}')).toBe(1);
+    await m.text();
+    expect(reads).toBe(1);
   });
 });

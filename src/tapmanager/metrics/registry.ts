@@ -1,10 +1,12 @@
 // tapmanager's metrics on a prom-client registry. Two kinds:
 //  - events, counted as they happen through one-line hooks: setup/teardown durations and
-//    errors (by the step that failed and the errno), recovery duration, fd hand-outs and
-//    refusals (by reason);
+//    errors (by the step that failed and the errno), recovery duration and errors (by the
+//    recovery step and the errno), fd hand-outs and refusals (by reason);
 //  - state, read when scraped (refresh()): sandboxes by state, and each sandbox's DHCP,
-//    DHCPv6 and router advertisement counters and fence drop counters (the nft counters in its netns) through the same
-//    status() that `tapctl describe` shows.
+//    DHCPv6 and router advertisement counters (from memory) and fence drop counters (the nft counters in its netns), read
+//    for all sandboxes in one counters-only call (SandboxManager.counters: one nf_tables
+//    dump per namespace on one pool thread, no status() or link dump each), bounded in
+//    time: a sandbox not read in time keeps its last values.
 // Node-wide series carry only labels from fixed lists. Per-sandbox series (label
 // `sandbox`) exist for at most maxSandboxSeries sandboxes (by id order), a few each.
 // Counts of sandboxes that are gone stay in the node-wide totals (as last scraped), so a
@@ -13,7 +15,7 @@ import * as prom from 'prom-client';
 import type { DhcpCounters } from '../../dhcp/counters';
 import { newCounters } from '../../dhcp/counters';
 import type { ListEntry } from '../protocol';
-import type { SandboxStatus } from '../sandboxes';
+import type { SandboxCounters } from '../sandboxes';
 import type { Dhcp6Counters } from '../../dhcp6/counters';
 import { DHCP_FAULTS, DHCP_IGNORED, DHCP_RECEIVED, DHCP_REPLIES, dhcpSummary } from './dhcp';
 import {
@@ -34,7 +36,8 @@ import { FENCE_REASONS, fenceReason, fenceRule, type FenceReason } from './fence
 /** What the metrics read from the manager (SandboxManager has both). */
 export interface SandboxSource {
   list(): ListEntry[];
-  status(id: string): Promise<Pick<SandboxStatus, 'dhcp' | 'ipv6' | 'fence' | 'drift'>>;
+  /** every ready sandbox's counters, read within timeoutMs */
+  counters(timeoutMs: number): Promise<Map<string, SandboxCounters>>;
 }
 
 export type Operation = 'setup' | 'teardown';
@@ -84,24 +87,27 @@ interface Sample {
 export interface MetricsOptions {
   /** per-sandbox series for at most this many sandboxes (default 128) */
   maxSandboxSeries?: number;
-  /** status() calls at once while scraping (default 4) */
-  concurrency?: number;
+  /** how long a scrape waits for the fence counters of all sandboxes (default 5000 ms) */
+  readTimeoutMs?: number;
 }
 
 export class TapwireMetrics {
   readonly registry = new prom.Registry();
   private source: SandboxSource | undefined;
   private readonly maxSandboxSeries: number;
-  private readonly concurrency: number;
+  private readonly readTimeoutMs: number;
   /** the last step each running operation reached, by "<op>:<sandboxId>" */
   private readonly steps = new Map<string, string>();
   private readonly lastSeen = new Map<string, Sample>();
   private readonly retired: Sample = emptySample();
   private refreshing: Promise<void> | undefined;
+  /** the counters read under way: one at a time, even when a scrape stopped waiting for it */
+  private reading: Promise<Map<string, SandboxCounters> | undefined> | undefined;
 
   private readonly duration: prom.Histogram<'op' | 'outcome'>;
   private readonly errors: prom.Counter<'op' | 'step' | 'errno'>;
   private readonly recoverySeconds: prom.Histogram;
+  private readonly recoveryErrors: prom.Counter<'step' | 'errno'>;
   private readonly fdHandouts: prom.Counter;
   private readonly fdRefusals: prom.Counter<'reason'>;
   private readonly sandboxes: prom.Gauge<'state'>;
@@ -125,7 +131,7 @@ export class TapwireMetrics {
 
   constructor(o: MetricsOptions = {}) {
     this.maxSandboxSeries = o.maxSandboxSeries ?? 128;
-    this.concurrency = o.concurrency ?? 4;
+    this.readTimeoutMs = o.readTimeoutMs ?? 5000;
     const registers = [this.registry];
     prom.collectDefaultMetrics({ register: this.registry });
     // gauges prom-client names like counters (promtool's lint refuses "_total" on a gauge)
@@ -148,6 +154,12 @@ export class TapwireMetrics {
       name: 'tapwire_recovery_duration_seconds',
       help: 'Recovery of the records at start (reload, repair, DHCP restart)',
       buckets: [...DURATION_BUCKETS, 60, 120],
+      registers,
+    });
+    this.recoveryErrors = new prom.Counter({
+      name: 'tapwire_recovery_errors_total',
+      help: 'Errors met by the recovery of the records at start, by the recovery step and the errno',
+      labelNames: ['step', 'errno'],
       registers,
     });
     this.fdHandouts = new prom.Counter({
@@ -303,6 +315,11 @@ export class TapwireMetrics {
     this.recoverySeconds.observe(seconds);
   }
 
+  /** ManagerOptions.onRecoveryError: an error recovery met in `step` (a RecoveryStep). */
+  recoveryFailed(step: string, error: unknown): void {
+    this.recoveryErrors.inc({ step, errno: errnoLabel(error) });
+  }
+
   fdHandedOut(): void {
     this.fdHandouts.inc();
   }
@@ -332,6 +349,27 @@ export class TapwireMetrics {
     return this.refreshing;
   }
 
+  /**
+   * Every ready sandbox's counters, or undefined when they cannot be read or take longer
+   * than the read's own deadline and a second (the last values then stand): a scrape never
+   * waits on a stuck read, and no second read starts while one is under way.
+   */
+  private async readCounters(): Promise<Map<string, SandboxCounters> | undefined> {
+    this.reading ??= this.source!.counters(this.readTimeoutMs)
+      .catch(() => undefined)
+      .finally(() => (this.reading = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), this.readTimeoutMs + 1000);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([this.reading, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async doRefresh(): Promise<void> {
     const entries = this.source?.list() ?? [];
     this.sandboxes.reset();
@@ -341,9 +379,11 @@ export class TapwireMetrics {
     // only ready sandboxes are read: a teardown stops the DHCP servers first, and their
     // counts must not be lost with them (the last values stand until the record goes)
     const ready = new Set(entries.filter((e) => e.state === 'ready').map((e) => e.sandboxId));
-    const samples = await mapLimit(ids, this.concurrency, async (id) =>
-      ready.has(id) ? this.source!.status(id).then(sample, () => undefined) : undefined,
-    );
+    const read = ready.size ? await this.readCounters() : undefined;
+    const samples = ids.map((id) => {
+      const c = ready.has(id) ? read?.get(id) : undefined;
+      return c ? sample(c) : undefined;
+    });
     const live = new Set(ids);
     for (const [id, s] of this.lastSeen) {
       if (live.has(id)) continue;
@@ -412,17 +452,18 @@ function maxFields<T extends object>(a: T, b: T): void {
   for (const k of Object.keys(b) as (keyof T)[]) (b[k] as number) = Math.max(a[k] as number, b[k] as number);
 }
 
-function sample(s: Pick<SandboxStatus, 'dhcp' | 'ipv6' | 'fence' | 'drift'>): Sample {
+function sample(s: SandboxCounters): Sample {
   const out = emptySample();
-  for (const server of s.dhcp as Partial<DhcpCounters>[]) addFields(out.dhcp, server);
-  const ipv6 = (s.ipv6 ?? []) as { dhcp6?: Partial<Dhcp6Counters>; ra?: Partial<RaCounters> }[];
+  for (const server of s.dhcp) addFields(out.dhcp, server);
+  const ipv6 = s.ipv6;
   for (const nic of ipv6) {
     addFields(out.dhcp6, nic.dhcp6);
     addFields(out.ra, nic.ra);
   }
   out.hasIpv6 = ipv6.length > 0;
+  // fence undefined (not read in time): no counts here, and maxSample keeps the last ones
   out.fence = new Map((s.fence ?? []).map((f) => [f.name, f.packets]));
-  out.drifted = s.drift.length > 0;
+  out.drifted = s.drifted;
   return out;
 }
 
@@ -452,17 +493,4 @@ function setAll<L extends string, C extends object>(
 ): void {
   c.reset();
   for (const [value, key] of list) c.inc({ [label]: value } as Partial<Record<L, string>>, totals[key] as number);
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -7,6 +7,7 @@ import type { NetlinkHandle } from '../../net/netlink';
 import { pinRecorded, type PinnedNetns } from '../netns-pin';
 import type { SandboxRecord } from '../record';
 import type { RecordStore } from '../store';
+import type { RecoveryStep } from './recovery';
 import type { DhcpServers } from './dhcp-servers';
 import type { SandboxRegistry } from './registry';
 
@@ -28,6 +29,8 @@ export interface ManagerOptions {
    * got); not the netlink changes between them, so the netlink handle is not wrapped for it
    */
   onProgress?: (point: string, sandboxId: string) => void;
+  /** told each error recovery meets, with the step it failed in (metrics) */
+  onRecoveryError?: (step: RecoveryStep, error: unknown) => void;
 }
 
 export const FENCE_TABLE = 'tapwire';

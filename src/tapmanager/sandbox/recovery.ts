@@ -1,8 +1,10 @@
 // After a restart: finish interrupted teardowns, roll back interrupted setups, collect
 // records whose netns is gone, check the topology of the rest (repairing marks and the
-// fence: drift repair), and restart their DHCP servers.
+// fence: drift repair), and restart their DHCP servers. Each error it meets is logged and
+// told to ManagerOptions.onRecoveryError with the step it failed in (RecoveryStep).
 import { NetlinkHandle } from '../../net/netlink';
 import type { Logger } from '../../util/log';
+import { TapError } from '../errors';
 import { applyFence, fenceExists } from '../fence';
 import { linkMark } from '../link-mark';
 import { unpinned, type PinnedNetns } from '../netns-pin';
@@ -13,9 +15,37 @@ import { FENCE_TABLE, pinRecord, type ManagerContext } from './context';
 import { fenceNics } from './setup';
 import { unbuild } from './unbuild';
 
+/** Where recovery failed: a bounded label set (metrics). */
+export type RecoveryStep =
+  | 'load_record'
+  | 'remove_orphan_record'
+  | 'claim_netns'
+  | 'rollback_setup'
+  | 'finish_teardown'
+  | 'check_topology'
+  | 'repair_fence'
+  | 'restart_dhcp'
+  | 'remove_orphan_links';
+
+export const RECOVERY_STEPS: readonly RecoveryStep[] = [
+  'load_record',
+  'remove_orphan_record',
+  'claim_netns',
+  'rollback_setup',
+  'finish_teardown',
+  'check_topology',
+  'repair_fence',
+  'restart_dhcp',
+  'remove_orphan_links',
+];
+
 export async function recoverAll(ctx: ManagerContext): Promise<void> {
   const log = ctx.o.log.child('recover');
-  for (const rec of await ctx.o.store.loadAll(log)) {
+  const report = (s: RecoveryStep) => (e: unknown) => ctx.o.onRecoveryError?.(s, e);
+  // a record that does not parse or validate has no errno of its own: its content is invalid
+  const badRecord = (e: unknown): void =>
+    report('load_record')(typeof (e as { code?: unknown }).code === 'string' ? e : new TapError('EINVAL', String(e)));
+  for (const rec of await ctx.o.store.loadAll(log, badRecord)) {
     ctx.registry.records.set(rec.sandboxId, rec);
     const ns = pinRecord(ctx, rec, log);
     if (!ns) {
@@ -25,7 +55,13 @@ export async function recoverAll(ctx: ManagerContext): Promise<void> {
         state: rec.state,
       });
       ctx.registry.records.delete(rec.sandboxId);
-      await ctx.o.store.remove(rec.sandboxId);
+      await ctx.o.store.remove(rec.sandboxId).catch((e: unknown) => {
+        log.error('cannot remove the orphan record (tried again at the next start)', {
+          sandboxId: rec.sandboxId,
+          error: (e as Error).message,
+        });
+        report('remove_orphan_record')(e);
+      });
       continue;
     }
     try {
@@ -40,6 +76,7 @@ export async function recoverAll(ctx: ManagerContext): Promise<void> {
     fenceTable: FENCE_TABLE,
     scope: ctx.scope,
     log,
+    onError: report('remove_orphan_links'),
   });
 }
 
@@ -49,6 +86,7 @@ async function recoverIn(ctx: ManagerContext, rec: SandboxRecord, ns: PinnedNetn
     ctx.registry.claims.claim(rec.sandboxId, rec.netnsPath, ns.path);
   } catch (e) {
     log.warn('two records share a netns', { sandboxId: rec.sandboxId, error: (e as Error).message });
+    ctx.o.onRecoveryError?.('claim_netns', e);
   }
   if (rec.state !== 'ready') {
     log.warn(`interrupted ${rec.state === 'setting-up' ? 'setup: rolling back' : 'teardown: finishing'}`, {
@@ -56,28 +94,39 @@ async function recoverIn(ctx: ManagerContext, rec: SandboxRecord, ns: PinnedNetn
     });
     const errors = await unbuild(ctx, rec);
     if (errors.length === 0) await ctx.registry.forget(rec.sandboxId);
-    else
+    else {
       log.error('recovery left errors; record kept', {
         sandboxId: rec.sandboxId,
         errors: errors.map((e) => e.message),
       });
+      const step = rec.state === 'setting-up' ? 'rollback_setup' : 'finish_teardown';
+      for (const e of errors) ctx.o.onRecoveryError?.(step, e);
+    }
     return;
   }
+  const at: { step: RecoveryStep } = { step: 'check_topology' };
   try {
-    const drift = await checkTopology(ctx, rec, ns.path);
+    const drift = await checkTopology(ctx, rec, ns.path, at);
     ctx.drift.set(rec.sandboxId, drift);
     if (drift.length) log.warn('topology drift', { sandboxId: rec.sandboxId, drift });
+    at.step = 'restart_dhcp';
     await ctx.dhcp.start(rec, ns.path);
     log.info('sandbox recovered', { sandboxId: rec.sandboxId });
   } catch (e) {
     const error = unpinned((e as Error).message, ns, rec.netnsPath);
-    log.error('cannot recover sandbox', { sandboxId: rec.sandboxId, error });
+    log.error('cannot recover sandbox', { sandboxId: rec.sandboxId, step: at.step, error });
     ctx.drift.set(rec.sandboxId, [`recovery failed: ${error}`]);
+    ctx.o.onRecoveryError?.(at.step, e);
   }
 }
 
 /** The drift of a ready record's links and fence from what setup made, in its namespace (at path). */
-async function checkTopology(ctx: ManagerContext, rec: SandboxRecord, path: string): Promise<string[]> {
+async function checkTopology(
+  ctx: ManagerContext,
+  rec: SandboxRecord,
+  path: string,
+  at: { step: RecoveryStep },
+): Promise<string[]> {
   const drift: string[] = [];
   const nl = NetlinkHandle.open(path);
   try {
@@ -89,6 +138,7 @@ async function checkTopology(ctx: ManagerContext, rec: SandboxRecord, path: stri
   }
   if (!(await fenceExists(path, rec.fenceTable))) {
     drift.push('fence table missing: re-applied');
+    at.step = 'repair_fence';
     await applyFence(path, rec.fenceTable, fenceNics(rec));
   }
   return drift;
