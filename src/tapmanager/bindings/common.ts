@@ -33,6 +33,11 @@ export function routelessStatus(described: GuestNic, warnings: string[]): NicSta
  * The lease a NIC's DHCP server hands out, from its IPv4 plan (none without one) and its
  * DHCP options; `classlessRoutes` says whether the plan's classless routes go with it.
  */
+/** A NIC with an IPv4 plan gets a DHCP server (bridge, masquerade): planLease gives its lease. */
+export function hasPlannedLease(nic: NicRecord): boolean {
+  return nic.plan !== undefined;
+}
+
 export function planLease(
   nic: NicRecord,
   common: Pick<StaticLease, 'hostname' | 'leaseTime'>,

@@ -144,7 +144,7 @@ export async function doSetup(
     try {
       const inWindow = (nic: NicRecord) => {
         const binding = bindingOf(nic);
-        if (binding.lease(nic, {})) dhcpFds.set(nic, udpSocketBoundToDevice(binding.dhcpInterface(nic), SERVER_PORT));
+        if (binding.servesDhcp(nic)) dhcpFds.set(nic, udpSocketBoundToDevice(binding.dhcpInterface(nic), SERVER_PORT));
       };
       await all(rec.nics.map((nic) => bindingOf(nic).apply({ nl, nsPath: ns.path, mark, inWindow }, nic)));
     } catch (e) {

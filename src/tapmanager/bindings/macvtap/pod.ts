@@ -132,6 +132,10 @@ export const macvtapPod: PodBinding = {
     return routelessStatus(this.describe(n), []);
   },
 
+  servesDhcp() {
+    return false;
+  },
+
   lease() {
     return undefined;
   },

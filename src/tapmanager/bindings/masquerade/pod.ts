@@ -22,7 +22,7 @@ import type { NicRecord } from '../../record';
 import { makeTap, nicLinks, ownLink } from '../../topology';
 import { UndoError } from '../errors';
 import { tapHandOut } from '../tap-hand-out';
-import { planLease, routelessStatus, tapNicFields } from '../common';
+import { hasPlannedLease, planLease, routelessStatus, tapNicFields } from '../common';
 import type { PodBinding } from '../types';
 import { DEFAULT_GUEST_CIDR, guestAddresses, masqTable, prefixesOverlap } from './cidr';
 import { applyNat, natExists, natRules, natRuleText, removeNat, type MasqNat } from './nat';
@@ -259,6 +259,8 @@ export const masqueradePod: PodBinding = {
   status(n) {
     return routelessStatus(this.describe(n), n.plan?.warnings ?? []);
   },
+
+  servesDhcp: hasPlannedLease,
 
   lease(nic, common) {
     return planLease(nic, common, false);

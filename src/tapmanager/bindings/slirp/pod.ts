@@ -82,6 +82,10 @@ export const slirpPod: PodBinding = {
     return routelessStatus(this.describe(n), []);
   },
 
+  servesDhcp() {
+    return false;
+  },
+
   lease() {
     return undefined;
   },
