@@ -4,12 +4,11 @@
 // on). The guest (a netns behind tap-relay.py) gets its IPv4 lease from udhcpc, its IPv6
 // address from ISC dhclient -6 and its default route from the kernel's RA handling; it
 // reaches the second pod over both families; teardown restores both pods byte for byte.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import type { CniResult } from '../../src/cni/result';
 import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { startDhclient6 } from '../helpers/dhclient6';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, TestNetns } from '../helpers/netns';
 import { relayRig, startRelay } from '../helpers/relay-rig';
@@ -121,35 +120,11 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     );
     expect(route6).toBe(true);
     expect(guest.sh('cat /proc/sys/net/ipv6/conf/g0/mtu').trim()).toBe(String(MTU));
-    const hook = path.join(rig.dir, 'hook6.sh');
-    fs.writeFileSync(
-      hook,
-      '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
-        `env | sort > "${rig.dir}/dhclient6-$reason"\n`,
-      { mode: 0o755 },
-    );
-    const p = spawnIn(guest, 'dhclient', [
-      '-d',
-      '-6',
-      '-v',
-      '-sf',
-      hook,
-      '-lf',
-      path.join(rig.dir, 'l6'),
-      '-pf',
-      path.join(rig.dir, 'p6'),
-      'g0',
-    ]);
-    await waitFor(
-      'dhclient -6 bound',
-      () => fs.existsSync(path.join(rig.dir, 'dhclient6-BOUND6')) || undefined,
-      20_000,
-      p.output,
-    );
-    const env6 = fs.readFileSync(path.join(rig.dir, 'dhclient6-BOUND6'), 'utf8');
-    expect(env6).toContain(`new_ip6_address=${p1.ip6}`);
-    expect(env6).toContain('new_dhcp6_name_servers=fd00:96::a');
-    expect(env6).toContain('new_dhcp6_domain_search=default.svc.cluster.local.');
+    expect(await startDhclient6(guest, rig.dir, 'g0').bound()).toMatchObject({
+      new_ip6_address: p1.ip6,
+      new_dhcp6_name_servers: 'fd00:96::a',
+      new_dhcp6_domain_search: 'default.svc.cluster.local.',
+    });
     await waitFor(
       'the IPv6 address applied',
       () => guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0').includes(p1.ip6) || undefined,

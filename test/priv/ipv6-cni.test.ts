@@ -12,6 +12,7 @@ import { CniRunner, parseConfList, type Attachment } from '../../src/cni';
 import type { CniResult } from '../../src/cni/result';
 import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { startDhclient6 } from '../helpers/dhclient6';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, type TestNetns } from '../helpers/netns';
 import { relayRig, startRelay } from '../helpers/relay-rig';
@@ -113,34 +114,8 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
         20_000,
         () => `cni0 ${cni0LL}; guest routes:\n${guest.ip('-6', 'route', 'show')}`,
       );
-      const hook = path.join(rig.dir, 'hook6.sh');
-      fs.writeFileSync(
-        hook,
-        '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
-          `env | sort > "${rig.dir}/dhclient6-$reason"\n`,
-        { mode: 0o755 },
-      );
-      const p = spawnIn(guest, 'dhclient', [
-        '-d',
-        '-6',
-        '-v',
-        '-sf',
-        hook,
-        '-lf',
-        path.join(rig.dir, 'l6'),
-        '-pf',
-        path.join(rig.dir, 'p6'),
-        'g0',
-      ]);
-      await waitFor(
-        'dhclient -6 bound',
-        () => fs.existsSync(path.join(rig.dir, 'dhclient6-BOUND6')) || undefined,
-        20_000,
-        p.output,
-      );
-      expect(fs.readFileSync(path.join(rig.dir, 'dhclient6-BOUND6'), 'utf8')).toContain(
-        `new_ip6_address=${ipOf(a, true)}`,
-      );
+      const bound6 = await startDhclient6(guest, rig.dir, 'g0').bound();
+      expect(bound6.new_ip6_address).toBe(ipOf(a, true));
       await waitFor(
         'the IPv6 address applied',
         () => guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0').includes(ipOf(a, true)) || undefined,
