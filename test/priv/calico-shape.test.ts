@@ -9,11 +9,12 @@
 import { expect, it } from 'vitest';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
 import type { CniResult } from '../../src/cni/result';
-import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
-import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { waitFor } from '../fixtures/dhcp-net';
+import { killAll } from '../fixtures/dhcp-procs';
 import { createNetns, TestNetns } from '../helpers/netns';
 import { dadDone, ipDump } from '../helpers/ip-dump';
-import { relayRig, startRelay } from '../helpers/relay-rig';
+import { relayedGuest, relayRig } from '../helpers/relay-rig';
+import { startUdhcpc } from '../helpers/udhcpc';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const GW = '169.254.1.1';
@@ -94,33 +95,8 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
     expect(renderDescribe(st)).toContain(`option 121: 169.254.254.2/32 on-link, ${GW}/32 on-link, 0.0.0.0/0 via ${GW}`);
 
     // the "VM": guest NIC g0 with the pod's MAC, its peer r0 relayed to the tap
-    const guest = createNetns('caliguest');
-    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
-    guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU), 'up');
-    guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    const relayOut = await startRelay(rig, guest, res.netKey);
-
-    const udhcpc = spawnIn(guest, 'busybox', [
-      'udhcpc',
-      '-f',
-      '-i',
-      'g0',
-      '-s',
-      writeRecorder(rig.dir, 'udhcpc'),
-      '-t',
-      '10',
-      '-T',
-      '1',
-      '-O',
-      'staticroutes',
-      '-O',
-      'mtu',
-    ]);
-    const bound = await waitFor(`udhcpc bound (udhcpc: ${udhcpc.output()}; relay: ${relayOut()})`, () =>
-      readEvents(rig.dir).find((e) => e.name === 'bound'),
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}\nrelay: ${relayOut()}`);
-    });
+    const { guest, relayOut } = await relayedGuest(rig, 'caliguest', res.netKey, { mac: nic.mac, mtu: MTU });
+    const bound = await startUdhcpc(guest, rig.dir, 'g0', ['staticroutes', 'mtu']).bound(() => `relay: ${relayOut()}`);
     expect(bound.env).toMatchObject({
       ip: p1.ip,
       mask: '32',

@@ -6,12 +6,13 @@
 // reaches the second pod over both families; teardown restores both pods byte for byte.
 import { expect, it } from 'vitest';
 import type { CniResult } from '../../src/cni/result';
-import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
-import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { waitFor } from '../fixtures/dhcp-net';
+import { killAll } from '../fixtures/dhcp-procs';
 import { startDhclient6 } from '../helpers/dhclient6';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, TestNetns } from '../helpers/netns';
-import { relayRig, startRelay } from '../helpers/relay-rig';
+import { relayedGuest, relayRig } from '../helpers/relay-rig';
+import { startUdhcpc } from '../helpers/udhcpc';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const GW = '169.254.1.1';
@@ -88,31 +89,12 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     // the veth speaks no IPv6 while it is a bridge port (its link-local was the guest's)
     expect(p1.pod.ip('-6', '-o', 'addr', 'show', 'dev', 'eth0')).toBe('');
 
-    const guest = createNetns('c6guest');
-    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
-    guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU));
-    guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    await startRelay(rig, guest, res.netKey);
-    guest.ip('link', 'set', 'g0', 'up'); // RS, and DAD of its link-local (the pod's old one): must succeed
-    await dadDone(guest, ['g0']);
+    const { guest } = await relayedGuest(rig, 'c6guest', res.netKey, { mac: nic.mac, mtu: MTU });
+    await dadDone(guest, ['g0']); // of its link-local (the pod's old one): must succeed
     expect(guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0')).not.toContain('dadfailed');
 
     // IPv4 as before
-    spawnIn(guest, 'busybox', [
-      'udhcpc',
-      '-f',
-      '-i',
-      'g0',
-      '-s',
-      writeRecorder(rig.dir, 'udhcpc'),
-      '-t',
-      '10',
-      '-T',
-      '1',
-      '-O',
-      'staticroutes',
-    ]);
-    await waitFor('udhcpc bound', () => readEvents(rig.dir).find((e) => e.name === 'bound'));
+    await startUdhcpc(guest, rig.dir, 'g0', ['staticroutes']).bound();
     // IPv6: the kernel's RA handling for the route, dhclient -6 for the address
     const route6 = await waitFor(
       'IPv6 default route from the RA',

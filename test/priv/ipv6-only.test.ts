@@ -16,7 +16,7 @@ import { killAll } from '../fixtures/dhcp-procs';
 import { startDhclient6 } from '../helpers/dhclient6';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, type TestNetns } from '../helpers/netns';
-import { relayRig, startRelay } from '../helpers/relay-rig';
+import { relayedGuest, relayRig } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const BIN = '/usr/lib/cni';
@@ -91,12 +91,7 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     expect(st.dhcp).toEqual([]); // no DHCPv4 server
     expect(st.ipv6).toHaveLength(1);
 
-    const guest = createNetns('v6oguest');
-    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
-    guest.ip('link', 'set', 'g0', 'address', nic.mac);
-    guest.ip('link', 'set', 'r0', 'up');
-    await startRelay(rig, guest, res.netKey);
-    guest.ip('link', 'set', 'g0', 'up');
+    const { guest } = await relayedGuest(rig, 'v6oguest', res.netKey, nic);
     await dadDone(guest, ['g0']);
 
     const gwLL = /inet6 (fe80::\S+)\/64/.exec(node.ip('-6', 'addr', 'show', 'dev', 'cni6'))![1]!;
