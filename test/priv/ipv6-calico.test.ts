@@ -5,60 +5,19 @@
 // address from ISC dhclient -6 and its default route from the kernel's RA handling; it
 // reaches the second pod over both families; teardown restores both pods byte for byte.
 import { expect, it } from 'vitest';
-import type { CniResult } from '../../src/cni/result';
 import { waitFor } from '../fixtures/dhcp-net';
 import { killAll } from '../fixtures/dhcp-procs';
 import { startDhclient6 } from '../helpers/dhclient6';
+import { CALICO_GW6, CALICO_MTU, calicoNode, calicoPod } from '../helpers/calico';
 import { dadDone, ipDump } from '../helpers/ip-dump';
-import { createNetns, TestNetns } from '../helpers/netns';
 import { relayedGuest, relayRig } from '../helpers/relay-rig';
 import { startUdhcpc } from '../helpers/udhcpc';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
-const GW = '169.254.1.1';
-const GW6 = 'fe80::1';
-const MTU = 1440;
+const GW6 = CALICO_GW6;
+const MTU = CALICO_MTU;
 
-interface Pod {
-  pod: TestNetns;
-  ip: string;
-  ip6: string;
-  cniResult: CniResult;
-}
-
-function calicoPod(node: TestNetns, n: number): Pod {
-  const pod = createNetns(`c6p${n}`);
-  const ip = `10.81.0.${n + 4}`;
-  const ip6 = `fd00:81::${n + 4}`;
-  const hostVeth = `c6p${n}x`;
-  node.ip('link', 'add', hostVeth, 'mtu', String(MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name);
-  node.sh(`sysctl -qw net.ipv4.conf.${hostVeth}.proxy_arp=1 net.ipv4.neigh.${hostVeth}.proxy_delay=0`);
-  node.ip('link', 'set', hostVeth, 'up');
-  node.ip('addr', 'add', `${GW6}/64`, 'dev', hostVeth, 'nodad');
-  node.ip('route', 'add', `${ip}/32`, 'dev', hostVeth, 'scope', 'link');
-  node.ip('-6', 'route', 'add', `${ip6}/128`, 'dev', hostVeth);
-  pod.ip('link', 'set', 'eth0', 'mtu', String(MTU), 'up');
-  pod.ip('addr', 'add', `${ip}/32`, 'dev', 'eth0');
-  pod.ip('addr', 'add', `${ip6}/128`, 'dev', 'eth0', 'nodad');
-  pod.ip('route', 'add', GW, 'dev', 'eth0', 'scope', 'link');
-  pod.ip('route', 'add', 'default', 'via', GW, 'dev', 'eth0');
-  pod.ip('-6', 'route', 'add', 'default', 'via', GW6, 'dev', 'eth0');
-  const mac = /link\/ether (\S+)/.exec(pod.ip('link', 'show', 'eth0'))![1]!;
-  return {
-    pod,
-    ip,
-    ip6,
-    cniResult: {
-      cniVersion: '1.0.0',
-      interfaces: [{ name: 'eth0', mac, sandbox: pod.path }],
-      ips: [
-        { address: `${ip}/32`, interface: 0 },
-        { address: `${ip6}/128`, interface: 0 },
-      ],
-      dns: { nameservers: ['10.96.0.10', 'fd00:96::a'], search: ['default.svc.cluster.local'] },
-    },
-  };
-}
+const POD = { prefix: 'c6p', net: 81, dualStack: true };
 
 describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () => {
   const noTools = requireTools('busybox', 'python3', 'dhclient');
@@ -70,15 +29,9 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
       if (inCI) throw new Error(noTools);
       return ctx.skip(noTools);
     }
-    const node = createNetns('c6node');
-    node.sh('sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1');
-    node.ip('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1');
-    node.ip('link', 'set', 'up0', 'up');
-    node.ip('link', 'set', 'up1', 'up');
-    node.ip('addr', 'add', '192.0.2.1/24', 'dev', 'up0');
-    node.ip('route', 'add', 'default', 'via', '192.0.2.254', 'dev', 'up0');
-    const p1 = calicoPod(node, 1);
-    const p2 = calicoPod(node, 2);
+    const node = calicoNode('c6node', true);
+    const p1 = calicoPod(node, 1, POD);
+    const p2 = calicoPod(node, 2, POD);
     p1.pod.exec('busybox', ['ping', '-6', '-c', '1', '-W', '2', p2.ip6]);
     await dadDone(p1.pod, ['eth0']);
     await dadDone(p2.pod, ['eth0']);
