@@ -13,25 +13,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { mountState } from '../../src/cri/netns';
 import { NETWORK_SPEC_ANNOTATION } from '../../src/spec';
 import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
 import { CNI_BIN_DIR, startContainerd, type Containerd } from '../../src/demo/containerd/rig';
 import { killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
+import { unmountPins } from '../helpers/pins';
 
 const missing =
   requireTools('containerd', 'containerd-shim-runc-v2', 'runc', 'ctr', 'unshare', 'nsenter') ??
   (fs.existsSync(CRI_BIN) ? undefined : `${CRI_BIN} is not built (npm run build)`);
-
-function umount(p: string): void {
-  try {
-    execFileSync('umount', ['--lazy', p], { stdio: 'ignore' });
-  } catch {
-    /* not mounted */
-  }
-}
 
 describePrivileged('a VM pod with a network spec through tapwire-cri --backend containerd', () => {
   let tmp: string;
@@ -93,9 +85,7 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
     await rig?.stop();
     await killDaemons();
     if (tmp) {
-      const pins = path.join(tmp, 'proxy-netns');
-      for (const f of fs.existsSync(pins) ? fs.readdirSync(pins) : []) umount(path.join(pins, f));
-      while (fs.existsSync(pins) && mountState(pins) !== 'none') umount(pins);
+      unmountPins(path.join(tmp, 'proxy-netns'));
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }, 120_000);
