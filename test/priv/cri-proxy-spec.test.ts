@@ -17,6 +17,7 @@ import { NETWORK_SPEC_ANNOTATION } from '../../src/spec';
 import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
 import { CNI_BIN_DIR, startContainerd, type Containerd } from '../../src/demo/containerd/rig';
+import { writeNad } from '../helpers/cni-conf';
 import { killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 import { unmountPins } from '../helpers/pins';
@@ -50,7 +51,6 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
     rig = await startContainerd({ label: 'spec' });
     const fdSocket = path.join(tmp, 'tapmanager', 'fd', 'fd.sock');
     tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
-    fs.mkdirSync(path.join(tmp, 'nads', 'default'), { recursive: true });
     const blue = {
       cniVersion: '1.0.0',
       name: 'blue',
@@ -59,15 +59,7 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
       isGateway: true,
       ipam: { type: 'host-local', subnet: '10.89.0.0/24', dataDir: path.join(tmp, 'ipam') },
     };
-    fs.writeFileSync(
-      path.join(tmp, 'nads', 'default', 'blue.json'),
-      JSON.stringify({
-        apiVersion: 'k8s.cni.cncf.io/v1',
-        kind: 'NetworkAttachmentDefinition',
-        metadata: { name: 'blue', namespace: 'default' },
-        spec: { config: JSON.stringify(blue) },
-      }),
-    );
+    writeNad(path.join(tmp, 'nads'), 'default', 'blue', blue);
     proxyArgs = [
       ...['--tapmanager-socket', tap.controlSocket, '--fd-socket', fdSocket],
       ...['--network-attachments-dir', path.join(tmp, 'nads'), '--cni-bin-dir', CNI_BIN_DIR],
