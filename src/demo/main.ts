@@ -17,7 +17,8 @@ import { repoRoot } from '../cri/proto';
 import { runtimeClient, RuntimeClient } from './cri-client';
 import { bootGuest, type GuestRun } from './guest';
 import { Daemon, startDaemon } from './procs';
-import { proxyDemo } from './proxy';
+import { DemoPod, nothingLeftStep, tapctl, versionStep } from './cri-steps';
+import { proxyDemo, type DemoContext } from './proxy';
 import { Steps } from './steps';
 
 const ROOT = repoRoot();
@@ -117,6 +118,16 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join('/run', `${tag}-`));
   undo.push({ what: `remove ${work}`, fn: () => fs.rmSync(work, { recursive: true, force: true }) });
 
+  const c: DemoContext = {
+    steps,
+    work,
+    root: ROOT,
+    dist: DIST,
+    undo: (what, fn) => undo.push({ what, fn }),
+    sh,
+    showGuest: (run) => showGuest(steps, run),
+  };
+
   const missing = args.includes('--standalone') ? [] : proxyMissing();
   if (!args.includes('--standalone') && !missing.length) {
     process.stdout.write(
@@ -124,16 +135,7 @@ async function main(): Promise<void> {
         'VM container: vmwrapper -> QEMU guest ==\n',
     );
     process.stdout.write(`   (everything lives in ${work} and containerd's own namespaces; removed at the end)\n\n`);
-    const ok = await proxyDemo({
-      steps,
-      work,
-      root: ROOT,
-      dist: DIST,
-      undo: (what, fn) => undo.push({ what, fn }),
-      sh,
-      showGuest: (run) => showGuest(steps, run),
-    });
-    return finish(steps, ok);
+    return finish(steps, await proxyDemo(c));
   }
   if (missing.length) {
     process.stdout.write(`(standalone mode: the demo with containerd needs ${missing.join(', ')}, not installed)\n`);
@@ -221,16 +223,10 @@ async function main(): Promise<void> {
   undo.push({ what: 'close the CRI client', fn: () => client.close() });
   const rt = client.rt;
 
-  await steps.run('CRI Version and Status', async () => {
-    const v = await rt.Version!({ version: 'v1' });
-    const st = await rt.Status!({ verbose: false });
-    const conds = (st.status?.conditions ?? []) as { type: string; status: boolean }[];
-    steps.show(`runtime ${v.runtimeName} ${v.runtimeVersion} (CRI ${v.runtimeApiVersion})`);
-    steps.show(conds.map((c) => `${c.type}=${c.status}`).join('  '));
-  });
+  await versionStep(c, rt, 'CRI Version and Status');
 
   const podName = 'demo-vm';
-  let sandboxId = '';
+  const pod = new DemoPod(c, rt);
   await steps.run('RunPodSandbox (netns, CNI ADD through bridge/host-local/portmap, tapmanager setup)', async () => {
     const res = await rt.RunPodSandbox!({
       config: {
@@ -241,17 +237,9 @@ async function main(): Promise<void> {
         linux: { securityContext: { namespaceOptions: { network: 'POD' } } },
       },
     });
-    sandboxId = res.podSandboxId as string;
-    undo.push({
-      what: `remove sandbox ${sandboxId}`,
-      fn: async () => {
-        if (!sandboxId) return;
-        await rt.StopPodSandbox!({ podSandboxId: sandboxId });
-        await rt.RemovePodSandbox!({ podSandboxId: sandboxId });
-      },
-    });
-    steps.show(`sandbox id ${sandboxId}`);
+    pod.made(res.podSandboxId as string);
   });
+  const sandboxId = pod.id;
 
   let netKey = '';
   await steps.run('PodSandboxStatus (verbose: the VM network key a runtime hands to vmwrapper)', async () => {
@@ -263,17 +251,7 @@ async function main(): Promise<void> {
     steps.show(`TAPWIRE_NET_KEY=${netKey.replace(/:.*/, ':<token>')}`);
   });
 
-  await steps.run(`tapctl describe ${sandboxId}`, () => {
-    steps.show(
-      sh(process.execPath, [
-        path.join(DIST, 'tapmanager', 'tapctl.js'),
-        '--socket',
-        sock.control,
-        'describe',
-        sandboxId,
-      ]),
-    );
-  });
+  await steps.run(`tapctl describe ${sandboxId}`, () => steps.show(tapctl(c, sock.control, 'describe', sandboxId)));
 
   let leaseOk = false;
   await steps.run('boot the guest: vmwrapper fetches the tap fd over SCM_RIGHTS and execs QEMU (TCG)', async () => {
@@ -289,25 +267,19 @@ async function main(): Promise<void> {
     leaseOk = run.ok;
   });
 
-  await steps.run('StopPodSandbox and RemovePodSandbox (tapmanager teardown, CNI DEL, netns removed)', async () => {
-    await rt.StopPodSandbox!({ podSandboxId: sandboxId });
-    await rt.RemovePodSandbox!({ podSandboxId: sandboxId });
-    sandboxId = '';
-  });
-
-  await steps.run('check that nothing is left', async () => {
-    const list = await rt.ListPodSandbox!({});
-    const tap = JSON.parse(
-      sh(process.execPath, [path.join(DIST, 'tapmanager', 'tapctl.js'), '--socket', sock.control, 'list', '--json']),
-    ) as unknown[];
-    const pins = fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : [];
-    const leases = fs.existsSync(ipamDir)
-      ? fs.readdirSync(path.join(ipamDir, 'tapwire')).filter((f) => /^\d/.test(f))
-      : [];
-    steps.show(`CRI sandboxes: ${list.items.length}   tapmanager sandboxes: ${tap.length}`);
-    steps.show(`pinned netns: ${pins.length}   host-local leases: ${leases.length}`);
-    steps.show(`links in the node netns: ${links(nodeNs)} (the CNI bridge stays, as with any bridge CNI)`);
-    if (list.items.length || tap.length || pins.length || leases.length) throw new Error('something was left behind');
+  await pod.removeStep('StopPodSandbox and RemovePodSandbox (tapmanager teardown, CNI DEL, netns removed)');
+  await nothingLeftStep(c, rt, {
+    control: sock.control,
+    netnsDir,
+    more: () => [
+      {
+        what: 'host-local leases',
+        count: fs.existsSync(ipamDir)
+          ? fs.readdirSync(path.join(ipamDir, 'tapwire')).filter((f) => /^\d/.test(f)).length
+          : 0,
+      },
+    ],
+    note: () => `links in the node netns: ${links(nodeNs)} (the CNI bridge stays, as with any bridge CNI)`,
   });
 
   finish(steps, leaseOk);

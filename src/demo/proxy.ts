@@ -13,6 +13,7 @@ import { ensureGuest } from '../guest';
 import { startContainerd, type Containerd } from './containerd/rig';
 import { vmImage } from './containerd/vm-image';
 import { runtimeClient } from './cri-client';
+import { DemoPod, nothingLeftStep, tapctl, versionStep } from './cri-steps';
 import type { GuestRun } from './guest';
 import { bootGuestInPod } from './pod-guest';
 import { Daemon, startDaemon } from './procs';
@@ -123,13 +124,7 @@ export async function proxyDemo(c: DemoContext): Promise<boolean> {
   c.undo('close the CRI client', () => client.close());
   const rt = client.rt;
 
-  await steps.run('CRI Version and Status through tapwire-cri (answered by containerd)', async () => {
-    const v = await rt.Version!({ version: 'v1' });
-    const st = await rt.Status!({ verbose: false });
-    const conds = (st.status?.conditions ?? []) as { type: string; status: boolean }[];
-    steps.show(`runtime ${v.runtimeName} ${v.runtimeVersion} (CRI ${v.runtimeApiVersion})`);
-    steps.show(conds.map((x) => `${x.type}=${x.status}`).join('  '));
-  });
+  await versionStep(c, rt, 'CRI Version and Status through tapwire-cri (answered by containerd)');
 
   const podName = 'demo-vm';
   const sandboxConfig = {
@@ -140,20 +135,14 @@ export async function proxyDemo(c: DemoContext): Promise<boolean> {
     logDirectory: path.join(work, 'logs'),
     linux: {},
   };
-  let sandboxId = '';
+  const pod = new DemoPod(c, rt);
   await steps.run(
     'RunPodSandbox with RuntimeClass handler tapwire (containerd: netns, CNI ADD; tapwire: tapmanager setup)',
     async () => {
-      sandboxId = (await rt.RunPodSandbox!({ config: sandboxConfig, runtimeHandler: 'tapwire' }))
-        .podSandboxId as string;
-      c.undo(`remove sandbox ${sandboxId}`, async () => {
-        if (!sandboxId) return;
-        await rt.StopPodSandbox!({ podSandboxId: sandboxId });
-        await rt.RemovePodSandbox!({ podSandboxId: sandboxId });
-      });
-      steps.show(`sandbox id ${sandboxId}`);
+      pod.made((await rt.RunPodSandbox!({ config: sandboxConfig, runtimeHandler: 'tapwire' })).podSandboxId as string);
     },
   );
+  const sandboxId = pod.id;
 
   await steps.run("PodSandboxStatus (verbose: containerd's status plus tapwire's)", async () => {
     const st = await rt.PodSandboxStatus!({ podSandboxId: sandboxId, verbose: true });
@@ -165,17 +154,7 @@ export async function proxyDemo(c: DemoContext): Promise<boolean> {
     steps.show(`tapwire: netns ${mine.netnsPath}  TAPWIRE_NET_KEY=${mine.netKey.replace(/:.*/, ':<token>')}`);
   });
 
-  await steps.run(`tapctl describe ${sandboxId}`, () => {
-    steps.show(
-      c.sh(process.execPath, [
-        path.join(c.dist, 'tapmanager', 'tapctl.js'),
-        '--socket',
-        sock.control,
-        'describe',
-        sandboxId,
-      ]),
-    );
-  });
+  await steps.run(`tapctl describe ${sandboxId}`, () => steps.show(tapctl(c, sock.control, 'describe', sandboxId)));
 
   let ok = false;
   await steps.run(
@@ -188,28 +167,13 @@ export async function proxyDemo(c: DemoContext): Promise<boolean> {
     },
   );
 
-  await steps.run('StopPodSandbox and RemovePodSandbox (tapmanager teardown, then containerd: CNI DEL)', async () => {
-    await rt.StopPodSandbox!({ podSandboxId: sandboxId });
-    await rt.RemovePodSandbox!({ podSandboxId: sandboxId });
-    sandboxId = '';
-  });
-
-  await steps.run('check that nothing is left', async () => {
-    const list = await rt.ListPodSandbox!({});
-    const tap = JSON.parse(
-      c.sh(process.execPath, [
-        path.join(c.dist, 'tapmanager', 'tapctl.js'),
-        '--socket',
-        sock.control,
-        'list',
-        '--json',
-      ]),
-    ) as unknown[];
-    const pins = fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : [];
-    const records = fs.existsSync(vmPods) ? fs.readdirSync(vmPods) : [];
-    steps.show(`CRI sandboxes: ${list.items.length}   tapmanager sandboxes: ${tap.length}`);
-    steps.show(`pinned netns: ${pins.length}   tapwire-cri VM pod records: ${records.length}`);
-    if (list.items.length || tap.length || pins.length || records.length) throw new Error('something was left behind');
+  await pod.removeStep('StopPodSandbox and RemovePodSandbox (tapmanager teardown, then containerd: CNI DEL)');
+  await nothingLeftStep(c, rt, {
+    control: sock.control,
+    netnsDir,
+    more: () => [
+      { what: 'tapwire-cri VM pod records', count: fs.existsSync(vmPods) ? fs.readdirSync(vmPods).length : 0 },
+    ],
   });
   return ok;
 }

@@ -12,7 +12,7 @@ import { RecordStore } from '../../src/tapmanager/store';
 import { silentLogger } from '../../src/util/log';
 import { waitFor } from '../fixtures/dhcp-net';
 import { killAll } from '../fixtures/dhcp-procs';
-import { removeAllNetns, type TestNetns } from './netns';
+import { createNetns, removeAllNetns, type TestNetns } from './netns';
 
 export interface RelayRig {
   /** the test's temp dir */
@@ -80,4 +80,26 @@ export async function startRelay(rig: RelayRig, guest: TestNetns, netKey: string
   rig.relay.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   await waitFor('relay ready', () => out.includes('RELAY-READY'), 10_000);
   return () => out;
+}
+
+/**
+ * The "VM": netns `name` with the guest NIC g0 (the NIC's MAC, and an MTU when given) and
+ * its peer r0, relayed to the sandbox's tap. g0 comes up once the relay runs, so that its
+ * router solicitation and DAD reach the sandbox. Resolves with the netns and the relay's
+ * output.
+ */
+export async function relayedGuest(
+  rig: RelayRig,
+  name: string,
+  netKey: string,
+  nic: { mac: string; mtu?: number },
+): Promise<{ guest: TestNetns; relayOut: () => string }> {
+  const guest = createNetns(name);
+  const mtu = nic.mtu ? ['mtu', String(nic.mtu)] : [];
+  guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
+  guest.ip('link', 'set', 'g0', 'address', nic.mac, ...mtu);
+  guest.ip('link', 'set', 'r0', ...mtu, 'up');
+  const relayOut = await startRelay(rig, guest, netKey);
+  guest.ip('link', 'set', 'g0', 'up');
+  return { guest, relayOut };
 }

@@ -8,50 +8,18 @@
 // through the node's proxy ARP. Teardown restores both pods byte for byte.
 import { expect, it } from 'vitest';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
-import type { CniResult } from '../../src/cni/result';
-import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
-import { killAll, spawnIn } from '../fixtures/dhcp-procs';
-import { createNetns, TestNetns } from '../helpers/netns';
+import { waitFor } from '../fixtures/dhcp-net';
+import { killAll } from '../fixtures/dhcp-procs';
+import { CALICO_GW, CALICO_MTU, calicoNode, calicoPod } from '../helpers/calico';
 import { dadDone, ipDump } from '../helpers/ip-dump';
-import { relayRig, startRelay } from '../helpers/relay-rig';
+import { relayedGuest, relayRig } from '../helpers/relay-rig';
+import { startUdhcpc } from '../helpers/udhcpc';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
-const GW = '169.254.1.1';
-const MTU = 1440;
+const GW = CALICO_GW;
+const MTU = CALICO_MTU;
 
-interface CalicoPod {
-  pod: TestNetns;
-  ip: string;
-  hostVeth: string;
-  cniResult: CniResult;
-}
-
-/** One pod wired the way Calico's CNI plugin wires it. */
-function calicoPod(node: TestNetns, n: number): CalicoPod {
-  const pod = createNetns(`cali${n}`);
-  const ip = `10.80.0.${n + 4}`;
-  const hostVeth = `cali${n}x`;
-  node.ip('link', 'add', hostVeth, 'mtu', String(MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name);
-  node.sh(`sysctl -qw net.ipv4.conf.${hostVeth}.proxy_arp=1 net.ipv4.neigh.${hostVeth}.proxy_delay=0`);
-  node.ip('link', 'set', hostVeth, 'up');
-  node.ip('route', 'add', `${ip}/32`, 'dev', hostVeth, 'scope', 'link');
-  pod.ip('link', 'set', 'eth0', 'mtu', String(MTU), 'up');
-  pod.ip('addr', 'add', `${ip}/32`, 'dev', 'eth0');
-  pod.ip('route', 'add', GW, 'dev', 'eth0', 'scope', 'link');
-  pod.ip('route', 'add', 'default', 'via', GW, 'dev', 'eth0');
-  const mac = /link\/ether (\S+)/.exec(pod.ip('link', 'show', 'eth0'))![1]!;
-  return {
-    pod,
-    ip,
-    hostVeth,
-    cniResult: {
-      cniVersion: '1.0.0',
-      interfaces: [{ name: 'eth0', mac, sandbox: pod.path }],
-      ips: [{ address: `${ip}/32`, interface: 0 }],
-      dns: { nameservers: ['10.96.0.10'], search: ['default.svc.cluster.local'] },
-    },
-  };
-}
+const POD = { prefix: 'cali', net: 80 };
 
 describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () => {
   const noTools = requireTools('busybox', 'python3');
@@ -63,16 +31,9 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
       if (inCI) throw new Error(noTools);
       return ctx.skip(noTools);
     }
-    const node = createNetns('calinode');
-    node.sh('sysctl -qw net.ipv4.ip_forward=1');
-    // proxy ARP answers only for targets the node routes out of another interface: an uplink with a default route
-    node.ip('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1');
-    node.ip('link', 'set', 'up0', 'up');
-    node.ip('link', 'set', 'up1', 'up');
-    node.ip('addr', 'add', '192.0.2.1/24', 'dev', 'up0');
-    node.ip('route', 'add', 'default', 'via', '192.0.2.254', 'dev', 'up0');
-    const p1 = calicoPod(node, 1);
-    const p2 = calicoPod(node, 2);
+    const node = calicoNode('calinode');
+    const p1 = calicoPod(node, 1, POD);
+    const p2 = calicoPod(node, 2, POD);
     // the shape works before tapwire touches it: pod 1 reaches pod 2 through the node
     p1.pod.exec('busybox', ['ping', '-c', '1', '-W', '2', p2.ip]);
     // the state compared after teardown, once IPv6 DAD is over (the address' flags and local route change meanwhile)
@@ -94,33 +55,8 @@ describePrivileged('Calico pod shape through tapmanager with a DHCP guest', () =
     expect(renderDescribe(st)).toContain(`option 121: 169.254.254.2/32 on-link, ${GW}/32 on-link, 0.0.0.0/0 via ${GW}`);
 
     // the "VM": guest NIC g0 with the pod's MAC, its peer r0 relayed to the tap
-    const guest = createNetns('caliguest');
-    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
-    guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU), 'up');
-    guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    const relayOut = await startRelay(rig, guest, res.netKey);
-
-    const udhcpc = spawnIn(guest, 'busybox', [
-      'udhcpc',
-      '-f',
-      '-i',
-      'g0',
-      '-s',
-      writeRecorder(rig.dir, 'udhcpc'),
-      '-t',
-      '10',
-      '-T',
-      '1',
-      '-O',
-      'staticroutes',
-      '-O',
-      'mtu',
-    ]);
-    const bound = await waitFor(`udhcpc bound (udhcpc: ${udhcpc.output()}; relay: ${relayOut()})`, () =>
-      readEvents(rig.dir).find((e) => e.name === 'bound'),
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}\nrelay: ${relayOut()}`);
-    });
+    const { guest, relayOut } = await relayedGuest(rig, 'caliguest', res.netKey, { mac: nic.mac, mtu: MTU });
+    const bound = await startUdhcpc(guest, rig.dir, 'g0', ['staticroutes', 'mtu']).bound(() => `relay: ${relayOut()}`);
     expect(bound.env).toMatchObject({
       ip: p1.ip,
       mask: '32',

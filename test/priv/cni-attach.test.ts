@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { AttachError, attachNetworks, CniRunner, detachNetworks, loadNad } from '../../src/cni';
+import { bridgeConflist, writeNad as writeNadFile } from '../helpers/cni-conf';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
@@ -26,31 +27,9 @@ describePrivileged('extra networks from NAD files', () => {
   let runner: CniRunner;
   let n: number;
 
-  const bridgeConf = (name: string, br: string, subnet: string, extra: unknown[] = []) => ({
-    cniVersion: '1.0.0',
-    name,
-    plugins: [
-      {
-        type: 'bridge',
-        bridge: br,
-        isGateway: true,
-        ipam: { type: 'host-local', subnet, dataDir: path.join(tmp, 'ipam') },
-      },
-      ...extra,
-    ],
-  });
-  const writeNad = (ns: string, name: string, config: unknown) => {
-    fs.mkdirSync(path.join(nads, ns), { recursive: true });
-    fs.writeFileSync(
-      path.join(nads, ns, `${name}.json`),
-      JSON.stringify({
-        apiVersion: 'k8s.cni.cncf.io/v1',
-        kind: 'NetworkAttachmentDefinition',
-        metadata: { name, namespace: ns },
-        spec: { config: JSON.stringify(config) },
-      }),
-    );
-  };
+  const bridgeConf = (name: string, br: string, subnet: string, extra: unknown[] = []) =>
+    bridgeConflist(name, br, subnet, path.join(tmp, 'ipam'), { extra });
+  const writeNad = (ns: string, name: string, config: unknown) => writeNadFile(nads, ns, name, config);
   const base = (pod: TestNetns, id: string) => ({
     containerId: id,
     netns: pod.path,

@@ -2,31 +2,23 @@
 // a full sandbox lifecycle over its socket with the real CNI plugins in a node netns
 // (--cni-host-netns) and a stand-in tapmanager speaking the real control-socket protocol,
 // the tapmanager being unreachable (UNAVAILABLE, rolled back), and SIGTERM removing the socket.
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { mountState } from '../../src/cri/netns';
 import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from '../../src/tapmanager/protocol';
 import { criClient, CriClient, podConfig } from '../fixtures/cni/cri-harness';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
+import { unmountPins } from '../helpers/pins';
 
 const BIN = process.env.TAPWIRE_CRI_BIN ?? path.resolve(__dirname, '../../dist/src/cri/main.js');
 const missing =
   requireTools('nsenter', 'unshare', 'umount', 'iptables') ??
   (fs.existsSync(BIN) ? undefined : `${BIN} is not built (npm run build)`);
-
-function umount(p: string): void {
-  try {
-    execFileSync('umount', ['--lazy', p], { stdio: 'ignore' });
-  } catch {
-    /* not mounted */
-  }
-}
 
 /** A control socket answering setup/teardown like tapmanager (no real topology). */
 function fakeTapmanager(ops: string[]): net.Server {
@@ -87,9 +79,7 @@ describePrivileged('tapwire-cri binary', () => {
     tapServer?.close();
     tapServer = undefined;
     // netns pinned in tmp/netns, and the shared bind mount of the dir itself
-    const dir = path.join(tmp, 'netns');
-    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) umount(path.join(dir, f));
-    while (mountState(dir) !== 'none') umount(dir);
+    unmountPins(path.join(tmp, 'netns'));
     removeAllNetns();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     stderr = '';

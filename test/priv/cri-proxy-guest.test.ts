@@ -20,7 +20,6 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureGuest, guestCmdline, QEMU, qemuArgs, verdict, type GuestImage } from '../../src/guest';
 import { ConsoleReader } from '../../src/guest/console';
-import { mountState } from '../../src/cri/netns';
 import { followCriLog } from '../../src/demo/containerd/cri-log';
 import { BUSYBOX_IMAGES } from '../../src/demo/containerd/images';
 import {
@@ -35,6 +34,7 @@ import { startContainerd, type Containerd } from '../../src/demo/containerd/rig'
 import { IMAGE_GUEST, VM_IMAGE, vmImage } from '../../src/demo/containerd/vm-image';
 import { killDaemons, startDaemon, stopDaemon, type Daemon } from '../helpers/daemon';
 import { describeJudgedBy, describePrivileged, inCI, requireTools, SHARED_DIR } from '../helpers/privileged';
+import { unmountPins } from '../helpers/pins';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CRICTL = 'cri-tools/crictl';
@@ -45,14 +45,6 @@ const SNAPSHOT_PLUGIN = path.join(__dirname, '../fixtures/containerd/netns-snaps
 const missing =
   requireTools('containerd', 'containerd-shim-runc-v2', 'runc', 'ctr', 'gcc', 'unshare', 'nsenter', QEMU) ??
   (fs.existsSync(CRI_BIN) ? undefined : `${CRI_BIN} is not built (npm run build)`);
-
-function umount(p: string): void {
-  try {
-    execFileSync('umount', ['--lazy', p], { stdio: 'ignore' });
-  } catch {
-    /* not mounted */
-  }
-}
 
 function alive(pid: number): boolean {
   try {
@@ -132,9 +124,7 @@ function vmPodSuite(makeDriver: MakeDriver): void {
     await rig?.stop();
     await killDaemons();
     if (tmp) {
-      const pins = path.join(tmp, 'proxy-netns');
-      for (const f of fs.existsSync(pins) ? fs.readdirSync(pins) : []) umount(path.join(pins, f));
-      while (fs.existsSync(pins) && mountState(pins) !== 'none') umount(pins);
+      unmountPins(path.join(tmp, 'proxy-netns'));
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }, 120_000);

@@ -13,25 +13,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { mountState } from '../../src/cri/netns';
 import { NETWORK_SPEC_ANNOTATION } from '../../src/spec';
 import { criClient, type CriClient } from '../fixtures/cni/cri-harness';
 import { CRI_BIN, startProxy, type ProxyProc } from '../fixtures/containerd/proxy-proc';
 import { CNI_BIN_DIR, startContainerd, type Containerd } from '../../src/demo/containerd/rig';
+import { writeNad } from '../helpers/cni-conf';
 import { killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
+import { unmountPins } from '../helpers/pins';
 
 const missing =
   requireTools('containerd', 'containerd-shim-runc-v2', 'runc', 'ctr', 'unshare', 'nsenter') ??
   (fs.existsSync(CRI_BIN) ? undefined : `${CRI_BIN} is not built (npm run build)`);
-
-function umount(p: string): void {
-  try {
-    execFileSync('umount', ['--lazy', p], { stdio: 'ignore' });
-  } catch {
-    /* not mounted */
-  }
-}
 
 describePrivileged('a VM pod with a network spec through tapwire-cri --backend containerd', () => {
   let tmp: string;
@@ -58,7 +51,6 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
     rig = await startContainerd({ label: 'spec' });
     const fdSocket = path.join(tmp, 'tapmanager', 'fd', 'fd.sock');
     tap = await startDaemon(path.join(tmp, 'tapmanager'), { args: ['--fd-socket', fdSocket] });
-    fs.mkdirSync(path.join(tmp, 'nads', 'default'), { recursive: true });
     const blue = {
       cniVersion: '1.0.0',
       name: 'blue',
@@ -67,15 +59,7 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
       isGateway: true,
       ipam: { type: 'host-local', subnet: '10.89.0.0/24', dataDir: path.join(tmp, 'ipam') },
     };
-    fs.writeFileSync(
-      path.join(tmp, 'nads', 'default', 'blue.json'),
-      JSON.stringify({
-        apiVersion: 'k8s.cni.cncf.io/v1',
-        kind: 'NetworkAttachmentDefinition',
-        metadata: { name: 'blue', namespace: 'default' },
-        spec: { config: JSON.stringify(blue) },
-      }),
-    );
+    writeNad(path.join(tmp, 'nads'), 'default', 'blue', blue);
     proxyArgs = [
       ...['--tapmanager-socket', tap.controlSocket, '--fd-socket', fdSocket],
       ...['--network-attachments-dir', path.join(tmp, 'nads'), '--cni-bin-dir', CNI_BIN_DIR],
@@ -93,9 +77,7 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
     await rig?.stop();
     await killDaemons();
     if (tmp) {
-      const pins = path.join(tmp, 'proxy-netns');
-      for (const f of fs.existsSync(pins) ? fs.readdirSync(pins) : []) umount(path.join(pins, f));
-      while (fs.existsSync(pins) && mountState(pins) !== 'none') umount(pins);
+      unmountPins(path.join(tmp, 'proxy-netns'));
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }, 120_000);

@@ -16,7 +16,7 @@ import { SandboxService } from '../../src/cri/sandboxes';
 import { CriServer } from '../../src/cri/server';
 import { TapmanagerError } from '../../src/tapmanager/client';
 import { criClient, CriClient, FakeTapmanager, podConfig } from '../fixtures/cni/cri-harness';
-import { uniqueName } from '../helpers/names';
+import { pinnedNetnsNames } from '../helpers/cni-conf';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
@@ -86,11 +86,7 @@ describePrivileged('tapwire-cri with real CNI plugins', () => {
       cniBinDirs: [path.join(tmp, 'bin'), PLUGINS],
       stateDir: path.join(tmp, 'state'),
       netnsDir: '/run/netns',
-      netnsName: () => {
-        const n = uniqueName('cri');
-        pinned.push(`/run/netns/${n}`);
-        return n;
-      },
+      netnsName: pinnedNetnsNames(pinned),
       cniHostNetns: node.path,
       tapmanager: tap,
     });

@@ -23,9 +23,9 @@ import { NETWORK_SPEC_ANNOTATION } from '../../src/spec';
 import type { TapmanagerApi } from '../../src/tapmanager/client';
 import { waitFor } from '../fixtures/dhcp-net';
 import { stopAll } from '../fixtures/fence/topology';
+import { bridgeConflist, pinnedNetnsNames } from '../helpers/cni-conf';
 import { killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
 import { dadDone, settledDump } from '../helpers/ip-dump';
-import { uniqueName } from '../helpers/names';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
@@ -54,18 +54,8 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
       const d = path.join(tmp, 'ipam', net);
       return fs.existsSync(d) ? fs.readdirSync(d).filter((f) => f.startsWith('10.') && !peerIps.includes(f)) : [];
     });
-  const bridgeConf = (name: string, br: string, subnet: string, dst: string) => ({
-    cniVersion: '1.0.0',
-    name,
-    plugins: [
-      {
-        type: 'bridge',
-        bridge: br,
-        isGateway: true,
-        ipam: { type: 'host-local', subnet, dataDir: path.join(tmp, 'ipam'), routes: [{ dst }] },
-      },
-    ],
-  });
+  const bridgeConf = (name: string, br: string, subnet: string, dst: string) =>
+    bridgeConflist(name, br, subnet, path.join(tmp, 'ipam'), { routes: [{ dst }] });
 
   beforeAll(async () => {
     if (missing) {
@@ -154,11 +144,7 @@ describePrivileged('a guest with the NICs of a network spec (CRI -> CNI -> tapma
       cniBinDirs: [PLUGINS],
       stateDir: path.join(tmp, 'cri'),
       netnsDir: '/run/netns',
-      netnsName: () => {
-        const nn = uniqueName('cri');
-        pinned.push(`/run/netns/${nn}`);
-        return nn;
-      },
+      netnsName: pinnedNetnsNames(pinned),
       cniHostNetns: node.path,
       networkAttachmentsDir: path.join(tmp, 'nads'),
       tapmanager: tapmanager(),

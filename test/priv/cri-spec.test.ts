@@ -16,7 +16,7 @@ import type { NicRequest } from '../../src/cri/vm-network';
 import { NETWORK_SPEC_ANNOTATION } from '../../src/spec';
 import { TapmanagerError } from '../../src/tapmanager/client';
 import { criClient, CriClient, FakeTapmanager, podConfig } from '../fixtures/cni/cri-harness';
-import { uniqueName } from '../helpers/names';
+import { bridgeConflist, pinnedNetnsNames, writeNad as writeNadFile } from '../helpers/cni-conf';
 import { createNetns, removeAllNetns, TestNetns } from '../helpers/netns';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
@@ -67,30 +67,10 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
     const dir = path.join(tmp, 'state', 'cni-cache');
     return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
   };
-  const bridgeConf = (name: string, br: string, subnet: string) => ({
-    cniVersion: '1.0.0',
-    name,
-    plugins: [
-      {
-        type: 'bridge',
-        bridge: br,
-        isGateway: true,
-        ipam: { type: 'host-local', subnet, dataDir: path.join(tmp, 'ipam') },
-      },
-    ],
-  });
-  const writeNad = (ns: string, name: string, config: unknown) => {
-    fs.mkdirSync(path.join(tmp, 'nads', ns), { recursive: true });
-    fs.writeFileSync(
-      path.join(tmp, 'nads', ns, `${name}.json`),
-      JSON.stringify({
-        apiVersion: 'k8s.cni.cncf.io/v1',
-        kind: 'NetworkAttachmentDefinition',
-        metadata: { name, namespace: ns },
-        spec: { config: JSON.stringify(config) },
-      }),
-    );
-  };
+  const bridgeConf = (name: string, br: string, subnet: string) =>
+    bridgeConflist(name, br, subnet, path.join(tmp, 'ipam'));
+  const writeNad = (ns: string, name: string, config: unknown) =>
+    writeNadFile(path.join(tmp, 'nads'), ns, name, config);
 
   beforeEach(async (ctx) => {
     if (missing) return skipOrFail(ctx, missing);
@@ -112,11 +92,7 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
       cniBinDirs: [PLUGINS],
       stateDir: path.join(tmp, 'state'),
       netnsDir: '/run/netns',
-      netnsName: () => {
-        const name = uniqueName('cri');
-        pinned.push(`/run/netns/${name}`);
-        return name;
-      },
+      netnsName: pinnedNetnsNames(pinned),
       cniHostNetns: node.path,
       networkAttachmentsDir: path.join(tmp, 'nads'),
       tapmanager: tap,

@@ -18,10 +18,10 @@ import {
   SERVER_ID,
   waitFor,
   which,
-  writeRecorder,
   type DhcpNet,
 } from '../fixtures/dhcp-net';
-import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { killAll } from '../fixtures/dhcp-procs';
+import { startDhcpcd } from '../helpers/dhcpcd';
 import { removeAllNetns } from '../helpers/netns';
 import { describePrivileged } from '../helpers/privileged';
 
@@ -54,27 +54,7 @@ describePrivileged('dhcp server with dhcpcd', () => {
   }
 
   function dhcpcd(...flags: string[]) {
-    const conf = path.join(dir, 'dhcpcd.conf');
-    fs.writeFileSync(conf, CONF);
-    const script = writeRecorder(dir, 'none');
-    const inner = 'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/dhcpcd && exec dhcpcd "$@"';
-    return spawnIn(net.client, 'unshare', [
-      '-m',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      inner,
-      'sh',
-      ...flags,
-      '-4',
-      '-d',
-      '-f',
-      conf,
-      '-c',
-      script,
-      'eth0',
-    ]);
+    return startDhcpcd(net.client, dir, CONF, [...flags, '-4'], 'eth0');
   }
 
   it('applies the whole lease (dhcpcd -B -1 -4): address, mask, 121 routes incl. default, MTU, DNS, search, hostname', async () => {

@@ -13,6 +13,7 @@ import type { RouterAdvert } from '../../src/ndp/messages';
 import { readEvents, waitFor, which } from '../fixtures/dhcp-net';
 import { BRIDGE_MAC, GATEWAY_LL, guest6State, makeDhcp6Net, PEER, type Dhcp6Net } from '../fixtures/dhcp6-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { startDhcpcd } from '../helpers/dhcpcd';
 import { removeAllNetns } from '../helpers/netns';
 import { describePrivileged } from '../helpers/privileged';
 
@@ -245,32 +246,13 @@ describePrivileged('DHCPv6 server and router advertisements with real clients', 
     if (!which('dhcpcd')) throw new Error('dhcpcd is not installed (apt-get install dhcpcd-base)');
     net = makeDhcp6Net(ADDR);
     const s = await start();
-    const script = path.join(dir, 'dhcpcd-hook.sh');
-    fs.writeFileSync(
-      script,
-      `#!/bin/sh\nmkdir -p "${dir}/events"\nenv | sort > "${dir}/events/.t$$"\nn=$(ls "${dir}/events" | wc -l)\nmv "${dir}/events/.t$$" "${dir}/events/$(printf %03d "$n")-$reason"\n`,
-      { mode: 0o755 },
-    );
-    const conf = path.join(dir, 'dhcpcd.conf');
-    fs.writeFileSync(conf, 'ipv6only\nipv6rs\nia_na\noption dhcp6_name_servers, dhcp6_domain_search\n');
-    const inner = 'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/dhcpcd && exec dhcpcd "$@"';
-    const p = spawnIn(net.guest, 'unshare', [
-      '-m',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      inner,
-      'sh',
-      '-B',
-      '-6',
-      '-d',
-      '-f',
-      conf,
-      '-c',
-      script,
+    const p = startDhcpcd(
+      net.guest,
+      dir,
+      'ipv6only\nipv6rs\nia_na\noption dhcp6_name_servers, dhcp6_domain_search\n',
+      ['-B', '-6'],
       'eth0',
-    ]);
+    );
     const bound = await waitFor('BOUND6', () => readEvents(dir).find((e) => e.name === 'BOUND6'), 30_000, p.output);
     expect(bound.env.new_dhcp6_ia_na1_ia_addr1).toBe(ADDR);
     expect(bound.env.new_dhcp6_name_servers).toBe('fd00:96::a');

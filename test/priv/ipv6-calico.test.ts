@@ -4,61 +4,20 @@
 // on). The guest (a netns behind tap-relay.py) gets its IPv4 lease from udhcpc, its IPv6
 // address from ISC dhclient -6 and its default route from the kernel's RA handling; it
 // reaches the second pod over both families; teardown restores both pods byte for byte.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { expect, it } from 'vitest';
-import type { CniResult } from '../../src/cni/result';
-import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
-import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { waitFor } from '../fixtures/dhcp-net';
+import { killAll } from '../fixtures/dhcp-procs';
+import { startDhclient6 } from '../helpers/dhclient6';
+import { CALICO_GW6, CALICO_MTU, calicoNode, calicoPod } from '../helpers/calico';
 import { dadDone, ipDump } from '../helpers/ip-dump';
-import { createNetns, TestNetns } from '../helpers/netns';
-import { relayRig, startRelay } from '../helpers/relay-rig';
+import { relayedGuest, relayRig } from '../helpers/relay-rig';
+import { startUdhcpc } from '../helpers/udhcpc';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
-const GW = '169.254.1.1';
-const GW6 = 'fe80::1';
-const MTU = 1440;
+const GW6 = CALICO_GW6;
+const MTU = CALICO_MTU;
 
-interface Pod {
-  pod: TestNetns;
-  ip: string;
-  ip6: string;
-  cniResult: CniResult;
-}
-
-function calicoPod(node: TestNetns, n: number): Pod {
-  const pod = createNetns(`c6p${n}`);
-  const ip = `10.81.0.${n + 4}`;
-  const ip6 = `fd00:81::${n + 4}`;
-  const hostVeth = `c6p${n}x`;
-  node.ip('link', 'add', hostVeth, 'mtu', String(MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name);
-  node.sh(`sysctl -qw net.ipv4.conf.${hostVeth}.proxy_arp=1 net.ipv4.neigh.${hostVeth}.proxy_delay=0`);
-  node.ip('link', 'set', hostVeth, 'up');
-  node.ip('addr', 'add', `${GW6}/64`, 'dev', hostVeth, 'nodad');
-  node.ip('route', 'add', `${ip}/32`, 'dev', hostVeth, 'scope', 'link');
-  node.ip('-6', 'route', 'add', `${ip6}/128`, 'dev', hostVeth);
-  pod.ip('link', 'set', 'eth0', 'mtu', String(MTU), 'up');
-  pod.ip('addr', 'add', `${ip}/32`, 'dev', 'eth0');
-  pod.ip('addr', 'add', `${ip6}/128`, 'dev', 'eth0', 'nodad');
-  pod.ip('route', 'add', GW, 'dev', 'eth0', 'scope', 'link');
-  pod.ip('route', 'add', 'default', 'via', GW, 'dev', 'eth0');
-  pod.ip('-6', 'route', 'add', 'default', 'via', GW6, 'dev', 'eth0');
-  const mac = /link\/ether (\S+)/.exec(pod.ip('link', 'show', 'eth0'))![1]!;
-  return {
-    pod,
-    ip,
-    ip6,
-    cniResult: {
-      cniVersion: '1.0.0',
-      interfaces: [{ name: 'eth0', mac, sandbox: pod.path }],
-      ips: [
-        { address: `${ip}/32`, interface: 0 },
-        { address: `${ip6}/128`, interface: 0 },
-      ],
-      dns: { nameservers: ['10.96.0.10', 'fd00:96::a'], search: ['default.svc.cluster.local'] },
-    },
-  };
-}
+const POD = { prefix: 'c6p', net: 81, dualStack: true };
 
 describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () => {
   const noTools = requireTools('busybox', 'python3', 'dhclient');
@@ -70,15 +29,9 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
       if (inCI) throw new Error(noTools);
       return ctx.skip(noTools);
     }
-    const node = createNetns('c6node');
-    node.sh('sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1');
-    node.ip('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1');
-    node.ip('link', 'set', 'up0', 'up');
-    node.ip('link', 'set', 'up1', 'up');
-    node.ip('addr', 'add', '192.0.2.1/24', 'dev', 'up0');
-    node.ip('route', 'add', 'default', 'via', '192.0.2.254', 'dev', 'up0');
-    const p1 = calicoPod(node, 1);
-    const p2 = calicoPod(node, 2);
+    const node = calicoNode('c6node', true);
+    const p1 = calicoPod(node, 1, POD);
+    const p2 = calicoPod(node, 2, POD);
     p1.pod.exec('busybox', ['ping', '-6', '-c', '1', '-W', '2', p2.ip6]);
     await dadDone(p1.pod, ['eth0']);
     await dadDone(p2.pod, ['eth0']);
@@ -89,31 +42,12 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     // the veth speaks no IPv6 while it is a bridge port (its link-local was the guest's)
     expect(p1.pod.ip('-6', '-o', 'addr', 'show', 'dev', 'eth0')).toBe('');
 
-    const guest = createNetns('c6guest');
-    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
-    guest.ip('link', 'set', 'g0', 'address', nic.mac, 'mtu', String(MTU));
-    guest.ip('link', 'set', 'r0', 'mtu', String(MTU), 'up');
-    await startRelay(rig, guest, res.netKey);
-    guest.ip('link', 'set', 'g0', 'up'); // RS, and DAD of its link-local (the pod's old one): must succeed
-    await dadDone(guest, ['g0']);
+    const { guest } = await relayedGuest(rig, 'c6guest', res.netKey, { mac: nic.mac, mtu: MTU });
+    await dadDone(guest, ['g0']); // of its link-local (the pod's old one): must succeed
     expect(guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0')).not.toContain('dadfailed');
 
     // IPv4 as before
-    spawnIn(guest, 'busybox', [
-      'udhcpc',
-      '-f',
-      '-i',
-      'g0',
-      '-s',
-      writeRecorder(rig.dir, 'udhcpc'),
-      '-t',
-      '10',
-      '-T',
-      '1',
-      '-O',
-      'staticroutes',
-    ]);
-    await waitFor('udhcpc bound', () => readEvents(rig.dir).find((e) => e.name === 'bound'));
+    await startUdhcpc(guest, rig.dir, 'g0', ['staticroutes']).bound();
     // IPv6: the kernel's RA handling for the route, dhclient -6 for the address
     const route6 = await waitFor(
       'IPv6 default route from the RA',
@@ -121,35 +55,11 @@ describePrivileged('dual-stack Calico pod through tapmanager (DHCPv6 + RA)', () 
     );
     expect(route6).toBe(true);
     expect(guest.sh('cat /proc/sys/net/ipv6/conf/g0/mtu').trim()).toBe(String(MTU));
-    const hook = path.join(rig.dir, 'hook6.sh');
-    fs.writeFileSync(
-      hook,
-      '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
-        `env | sort > "${rig.dir}/dhclient6-$reason"\n`,
-      { mode: 0o755 },
-    );
-    const p = spawnIn(guest, 'dhclient', [
-      '-d',
-      '-6',
-      '-v',
-      '-sf',
-      hook,
-      '-lf',
-      path.join(rig.dir, 'l6'),
-      '-pf',
-      path.join(rig.dir, 'p6'),
-      'g0',
-    ]);
-    await waitFor(
-      'dhclient -6 bound',
-      () => fs.existsSync(path.join(rig.dir, 'dhclient6-BOUND6')) || undefined,
-      20_000,
-      p.output,
-    );
-    const env6 = fs.readFileSync(path.join(rig.dir, 'dhclient6-BOUND6'), 'utf8');
-    expect(env6).toContain(`new_ip6_address=${p1.ip6}`);
-    expect(env6).toContain('new_dhcp6_name_servers=fd00:96::a');
-    expect(env6).toContain('new_dhcp6_domain_search=default.svc.cluster.local.');
+    expect(await startDhclient6(guest, rig.dir, 'g0').bound()).toMatchObject({
+      new_ip6_address: p1.ip6,
+      new_dhcp6_name_servers: 'fd00:96::a',
+      new_dhcp6_domain_search: 'default.svc.cluster.local.',
+    });
     await waitFor(
       'the IPv6 address applied',
       () => guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0').includes(p1.ip6) || undefined,

@@ -10,11 +10,13 @@ import * as path from 'node:path';
 import { expect, it } from 'vitest';
 import { CniRunner, parseConfList, type Attachment } from '../../src/cni';
 import type { CniResult } from '../../src/cni/result';
-import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
-import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { waitFor } from '../fixtures/dhcp-net';
+import { killAll } from '../fixtures/dhcp-procs';
+import { startDhclient6 } from '../helpers/dhclient6';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, type TestNetns } from '../helpers/netns';
-import { relayRig, startRelay } from '../helpers/relay-rig';
+import { relayedGuest, relayRig } from '../helpers/relay-rig';
+import { startUdhcpc } from '../helpers/udhcpc';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const BIN = '/usr/lib/cni';
@@ -81,29 +83,10 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
       const res = await rig.mgr.setup({ sandboxId: `sb-cni6-${plugin}`, netnsPath: a.ns.path, cniResult: ipIndexFix });
       const nic = res.nics[0]!;
 
-      const guest = createNetns('c6bguest');
-      guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
-      guest.ip('link', 'set', 'g0', 'address', nic.mac);
-      guest.ip('link', 'set', 'r0', 'up');
-      await startRelay(rig, guest, res.netKey);
-      guest.ip('link', 'set', 'g0', 'up');
+      const { guest } = await relayedGuest(rig, 'c6bguest', res.netKey, nic);
       await dadDone(guest, ['g0']);
 
-      spawnIn(guest, 'busybox', [
-        'udhcpc',
-        '-f',
-        '-i',
-        'g0',
-        '-s',
-        writeRecorder(rig.dir, 'udhcpc'),
-        '-t',
-        '10',
-        '-T',
-        '1',
-        '-O',
-        'staticroutes',
-      ]);
-      await waitFor('udhcpc bound', () => readEvents(rig.dir).find((e) => e.name === 'bound'));
+      await startUdhcpc(guest, rig.dir, 'g0', ['staticroutes']).bound();
       // the gateway's link: cni0 for the bridge plugin, the pod's host-side veth for ptp
       const gwLink = plugin === 'bridge' ? 'cni0' : a.res.interfaces!.find((i) => !i.sandbox)!.name;
       const cni0LL = /inet6 (fe80::\S+)\/64/.exec(node.ip('-6', 'addr', 'show', 'dev', gwLink))![1]!;
@@ -113,34 +96,8 @@ describePrivileged('dual-stack CNI bridge pod through tapmanager (DHCPv6 + RA)',
         20_000,
         () => `cni0 ${cni0LL}; guest routes:\n${guest.ip('-6', 'route', 'show')}`,
       );
-      const hook = path.join(rig.dir, 'hook6.sh');
-      fs.writeFileSync(
-        hook,
-        '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
-          `env | sort > "${rig.dir}/dhclient6-$reason"\n`,
-        { mode: 0o755 },
-      );
-      const p = spawnIn(guest, 'dhclient', [
-        '-d',
-        '-6',
-        '-v',
-        '-sf',
-        hook,
-        '-lf',
-        path.join(rig.dir, 'l6'),
-        '-pf',
-        path.join(rig.dir, 'p6'),
-        'g0',
-      ]);
-      await waitFor(
-        'dhclient -6 bound',
-        () => fs.existsSync(path.join(rig.dir, 'dhclient6-BOUND6')) || undefined,
-        20_000,
-        p.output,
-      );
-      expect(fs.readFileSync(path.join(rig.dir, 'dhclient6-BOUND6'), 'utf8')).toContain(
-        `new_ip6_address=${ipOf(a, true)}`,
-      );
+      const bound6 = await startDhclient6(guest, rig.dir, 'g0').bound();
+      expect(bound6.new_ip6_address).toBe(ipOf(a, true));
       await waitFor(
         'the IPv6 address applied',
         () => guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0').includes(ipOf(a, true)) || undefined,

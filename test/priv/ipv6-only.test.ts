@@ -12,10 +12,11 @@ import type { CniResult } from '../../src/cni/result';
 import { SandboxManager } from '../../src/tapmanager/sandboxes';
 import { silentLogger } from '../../src/util/log';
 import { waitFor } from '../fixtures/dhcp-net';
-import { killAll, spawnIn } from '../fixtures/dhcp-procs';
+import { killAll } from '../fixtures/dhcp-procs';
+import { startDhclient6 } from '../helpers/dhclient6';
 import { dadDone, ipDump } from '../helpers/ip-dump';
 import { createNetns, type TestNetns } from '../helpers/netns';
-import { relayRig, startRelay } from '../helpers/relay-rig';
+import { relayedGuest, relayRig } from '../helpers/relay-rig';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const BIN = '/usr/lib/cni';
@@ -90,12 +91,7 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     expect(st.dhcp).toEqual([]); // no DHCPv4 server
     expect(st.ipv6).toHaveLength(1);
 
-    const guest = createNetns('v6oguest');
-    guest.ip('link', 'add', 'g0', 'type', 'veth', 'peer', 'name', 'r0');
-    guest.ip('link', 'set', 'g0', 'address', nic.mac);
-    guest.ip('link', 'set', 'r0', 'up');
-    await startRelay(rig, guest, res.netKey);
-    guest.ip('link', 'set', 'g0', 'up');
+    const { guest } = await relayedGuest(rig, 'v6oguest', res.netKey, nic);
     await dadDone(guest, ['g0']);
 
     const gwLL = /inet6 (fe80::\S+)\/64/.exec(node.ip('-6', 'addr', 'show', 'dev', 'cni6'))![1]!;
@@ -105,36 +101,10 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
       20_000,
       () => `cni6 ${gwLL}; guest routes:\n${guest.ip('-6', 'route', 'show')}`,
     );
-    const hook = path.join(rig.dir, 'hook6.sh');
-    fs.writeFileSync(
-      hook,
-      '#!/bin/sh\ncase "$reason" in BOUND6|RENEW6|REBIND6) ip -6 addr replace "$new_ip6_address/128" dev "$interface";; esac\n' +
-        `env | sort > "${rig.dir}/dhclient6-$reason"\n`,
-      { mode: 0o755 },
-    );
-    const dhclient = (tag: string) =>
-      spawnIn(guest, 'dhclient', [
-        '-d',
-        '-6',
-        '-v',
-        '-sf',
-        hook,
-        '-lf',
-        path.join(rig.dir, `l6-${tag}`),
-        '-pf',
-        path.join(rig.dir, `p6-${tag}`),
-        'g0',
-      ]);
-    // the hook's env dump (sort writes it at once; read until it is there)
-    const boundEnv = () => {
-      const f = path.join(rig.dir, 'dhclient6-BOUND6');
-      return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
-    };
-    const p = dhclient('1');
-    await waitFor('dhclient -6 bound', () => boundEnv().includes('new_ip6_address=') || undefined, 20_000, p.output);
-    const bound = boundEnv();
-    expect(bound).toContain(`new_ip6_address=${ipOf(a)}`);
-    expect(bound).toContain('new_dhcp6_name_servers=fd00:96::10');
+    expect(await startDhclient6(guest, rig.dir, 'g0', '1').bound()).toMatchObject({
+      new_ip6_address: ipOf(a),
+      new_dhcp6_name_servers: 'fd00:96::10',
+    });
     await waitFor(
       'the IPv6 address applied',
       () => guest.ip('-6', '-o', 'addr', 'show', 'dev', 'g0').includes(ipOf(a)) || undefined,
@@ -145,7 +115,6 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
 
     // a restarted manager: DHCPv6 and RAs served again from the record
     await killAll();
-    fs.rmSync(path.join(rig.dir, 'dhclient6-BOUND6'));
     await rig.mgr.close();
     // meanwhile IPv6 came back on the veth: the recovery turns it off again, as drift
     a.ns.sh('sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0');
@@ -156,14 +125,8 @@ describePrivileged('IPv6-only CNI bridge pod through tapmanager (DHCPv6 + RA, no
     expect(a.ns.sh('sysctl -n net.ipv6.conf.eth0.disable_ipv6').trim()).toBe('1');
     expect(st2.ipv6).toHaveLength(1);
     guest.ip('-6', 'addr', 'flush', 'dev', 'g0', 'scope', 'global');
-    const p2 = dhclient('2');
-    await waitFor(
-      'dhclient -6 bound by the restarted manager',
-      () => boundEnv().includes('new_ip6_address=') || undefined,
-      20_000,
-      p2.output,
-    );
-    expect(boundEnv()).toContain(`new_ip6_address=${ipOf(a)}`);
+    // bound by the restarted manager
+    expect((await startDhclient6(guest, rig.dir, 'g0', '2').bound()).new_ip6_address).toBe(ipOf(a));
 
     await killAll();
     rig.relay!.kill('SIGKILL');

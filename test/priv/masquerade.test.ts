@@ -16,11 +16,12 @@ import { SandboxManager } from '../../src/tapmanager/sandboxes';
 import { RecordStore } from '../../src/tapmanager/store';
 import { renderDescribe } from '../../src/tapmanager/tapctl';
 import { silentLogger } from '../../src/util/log';
-import { readEvents, waitFor, writeRecorder } from '../fixtures/dhcp-net';
+import { waitFor } from '../fixtures/dhcp-net';
 import { killAll, spawnIn } from '../fixtures/dhcp-procs';
 import { settledDump } from '../helpers/ip-dump';
 import { createNetns, type TestNetns } from '../helpers/netns';
 import { relayRig, startRelay } from '../helpers/relay-rig';
+import { startUdhcpc } from '../helpers/udhcpc';
 import { describePrivileged, inCI, requireTools } from '../helpers/privileged';
 
 const CNI_PATH = '/usr/lib/cni';
@@ -197,25 +198,7 @@ describePrivileged('masquerade binding with a DHCP guest behind NAT', () => {
     guest.ip('link', 'set', 'r0', 'up');
     guest.exec('python3', ['-c', TX_CSUM_OFF, 'g0']);
     await startVm(guest, res.netKey);
-    const udhcpc = spawnIn(guest, 'busybox', [
-      'udhcpc',
-      '-f',
-      '-i',
-      'g0',
-      '-s',
-      writeRecorder(rig.dir, 'udhcpc'),
-      '-t',
-      '10',
-      '-T',
-      '1',
-      '-O',
-      'search',
-    ]);
-    const bound = await waitFor('udhcpc bound', () => readEvents(rig.dir).find((e) => e.name === 'bound')).catch(
-      (e: Error) => {
-        throw new Error(`${e.message}\nudhcpc: ${udhcpc.output()}`);
-      },
-    );
+    const bound = await startUdhcpc(guest, rig.dir, 'g0', ['search']).bound();
     expect(bound.env).toMatchObject({
       ip: '10.0.2.2',
       mask: '24',

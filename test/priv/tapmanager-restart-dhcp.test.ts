@@ -23,6 +23,7 @@ const SB = 'sb-restart';
 interface DhcpStats {
   discover: number;
   ack: number;
+  nak: number;
   requestRenewOrRebind: number;
   leases: { mac: string; ip: string; state: string }[];
 }
@@ -107,8 +108,13 @@ describePrivileged('tapmanager kill -9 with a running guest', () => {
     const renew = await waitFor('renew after restart', () => events('renew')[renewsBefore]);
     expect(renew.env.ip).toBe(p.ip);
     console.log(`[restart] restarted daemon ready in ${readyMs} ms; forced renewal answered in ${Date.now() - t1} ms`);
+    // the restarted server answered the renewal, with no DISCOVER before it and no NAK.
+    // Not how many REQUESTs it took: udhcpc waits -T (1 s) for the unicast renew's ACK,
+    // then rebinds by broadcast, so a slow relay under load makes it 2 (seen once)
     const st = (await r.client.status(SB)) as { dhcp: DhcpStats[] };
-    expect(st.dhcp[0]).toMatchObject({ discover: 0, requestRenewOrRebind: 1, ack: 1 });
+    expect(st.dhcp[0]).toMatchObject({ discover: 0, nak: 0 });
+    expect(st.dhcp[0]!.requestRenewOrRebind).toBeGreaterThanOrEqual(1);
+    expect(st.dhcp[0]!.ack).toBeGreaterThanOrEqual(1);
     expect(st.dhcp[0]!.leases).toEqual([expect.objectContaining({ mac: p.mac, ip: p.ip, state: 'bound' })]);
     expect(ping(guest, p.gw)).toContain('1 packets received');
 
@@ -126,8 +132,9 @@ describePrivileged('tapmanager kill -9 with a running guest', () => {
     expect(() => fetchFds(r.fdSocket, `${SB}:wrong-token`)).toThrow(expect.objectContaining({ code: 'EACCES' }));
     // and a relay (the VM again) gets the guest a fresh lease from it
     await relay(guest, r.fdSocket, res.netKey);
+    const renewsAfter = events('renew').length; // a late ACK of the first renewal may have made two
     client.child.kill('SIGUSR1');
-    await waitFor('second renew', () => events('renew')[renewsBefore + 1]);
+    await waitFor('second renew', () => events('renew')[renewsAfter]);
 
     await killAll();
     expect(await r.client.teardown(SB)).toEqual({ errors: [] });

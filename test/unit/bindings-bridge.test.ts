@@ -126,6 +126,8 @@ describe('bridge binding, pod side', () => {
       ...dhcpOptions,
     });
     expect(b.fence(base)).toEqual({ bridge: 'br1', veth: 'net1', tap: 'tap1', guestMac: 'de:ad:00:00:be:af' });
+    expect(b.servesDhcp(base)).toBe(true);
+    expect(b.servesDhcp(l2)).toBe(false);
     expect(b.lease(l2, {})).toBeUndefined();
     expect(b.fence(l2)).toBeUndefined();
     expect(b.dhcpInterface(base)).toBe('br1');

@@ -296,6 +296,7 @@ describe('tapctl describe of the new bindings', () => {
     expect(bindingOf(mv).madeLinks(mv, 'm')).toEqual([
       { name: 'mvtap1', index: 1234567890, kind: 'macvtap', mark: 'm' },
     ]);
+    expect([masq, slirp, mv].map((n) => bindingOf(n).servesDhcp(n))).toEqual([true, false, false]);
     expect(bindingOf(masq).lease(masq, {})).toMatchObject({ ip: '10.0.2.2', routers: ['10.0.2.1'], prefixLen: 24 });
     expect(bindingOf(masq).dhcpServerId?.(masq)).toBe('10.0.2.1');
   });

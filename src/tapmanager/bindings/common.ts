@@ -33,6 +33,19 @@ export function routelessStatus(described: GuestNic, warnings: string[]): NicSta
  * The lease a NIC's DHCP server hands out, from its IPv4 plan (none without one) and its
  * DHCP options; `classlessRoutes` says whether the plan's classless routes go with it.
  */
+/** The pod side of a binding whose NICs get no DHCP server of tapwire's and no fence (slirp, macvtap). */
+export const noDhcpNoFence = {
+  servesDhcp: () => false,
+  lease: () => undefined,
+  fence: () => undefined,
+  dhcpInterface: () => '',
+};
+
+/** A NIC with an IPv4 plan gets a DHCP server (bridge, masquerade): planLease gives its lease. */
+export function hasPlannedLease(nic: NicRecord): boolean {
+  return nic.plan !== undefined;
+}
+
 export function planLease(
   nic: NicRecord,
   common: Pick<StaticLease, 'hostname' | 'leaseTime'>,

@@ -149,6 +149,8 @@ export interface PodBinding {
   describe(nic: NicRecord): GuestNic;
   /** The NIC as status shows it (what it got, what it could not). */
   status(nic: NicRecord): NicStatus;
+  /** Whether the NIC gets a DHCP server (then `lease` is its lease). */
+  servesDhcp(nic: NicRecord): boolean;
   /** The DHCP lease the NIC's server hands out, if it has a server. */
   lease(nic: NicRecord, common: Pick<StaticLease, 'hostname' | 'leaseTime'>): StaticLease | undefined;
   /** Its entries in the sandbox's fence, if any. */

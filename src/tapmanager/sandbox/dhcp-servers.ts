@@ -35,7 +35,7 @@ export class DhcpServers {
     const started = await Promise.allSettled(
       rec.nics.flatMap((nic) => {
         const binding = bindingOf(nic);
-        const lease = binding.lease(nic, common);
+        const lease = binding.servesDhcp(nic) ? binding.lease(nic, common) : undefined;
         if (!lease) return [];
         const fd = fds?.get(nic);
         fds?.delete(nic);

@@ -1,4 +1,4 @@
-// A setup: validate -> snapshot -> plan -> record (write-ahead) -> apply -> record
+// A setup: validate -> snapshot -> plan -> record (write-ahead) -> apply -> mark it
 // ready; a failure rolls back what it made. Runs under the sandbox's lock. Each NIC is
 // planned, built and undone by its binding (bindings/); the NICs of one sandbox are
 // planned and built concurrently, and one NIC's failure rolls back the whole sandbox.
@@ -146,7 +146,7 @@ export async function doSetup(
     try {
       const inWindow = (nic: NicRecord) => {
         const binding = bindingOf(nic);
-        if (binding.lease(nic, {})) dhcpFds.set(nic, udpSocketBoundToDevice(binding.dhcpInterface(nic), SERVER_PORT));
+        if (binding.servesDhcp(nic)) dhcpFds.set(nic, udpSocketBoundToDevice(binding.dhcpInterface(nic), SERVER_PORT));
       };
       await all(rec.nics.map((nic) => bindingOf(nic).apply({ nl, nsPath: ns.path, mark, inWindow }, nic)));
     } catch (e) {
@@ -159,8 +159,7 @@ export async function doSetup(
     // 5. DHCP, listening before we answer
     await ctx.dhcp.start(rec, ns.path, dhcpFds);
     await step(ctx, 'setup.dhcp', req.sandboxId);
-    rec.state = 'ready';
-    await ctx.o.store.save(rec);
+    ctx.o.store.markReady(rec); // state 'ready', in memory and on disk (store.ts)
     await step(ctx, 'setup.ready', req.sandboxId);
     log.info('sandbox ready', { sandboxId: rec.sandboxId, nics: rec.nics.map(nicSummary) });
     return setupResult(rec);

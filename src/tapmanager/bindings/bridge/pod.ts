@@ -20,7 +20,7 @@ import type { GuestNic } from '../../protocol';
 import type { NicRecord } from '../../record';
 import { BRIDGE_IP, buildNic, nicLinks, ownLink, unbuildNic } from '../../topology';
 import { tapHandOut } from '../tap-hand-out';
-import { planLease, tapNicFields } from '../common';
+import { hasPlannedLease, planLease, tapNicFields } from '../common';
 import type { PodBinding } from '../types';
 
 /** Whether the CNI result gives interface `index` (or every interface) an IPv4 address. */
@@ -196,6 +196,8 @@ export const bridgePod: PodBinding = {
       warnings: [...(n.plan?.warnings ?? []), ...(n.plan6?.warnings ?? [])],
     };
   },
+
+  servesDhcp: hasPlannedLease,
 
   lease(nic, common) {
     return planLease(nic, common, true);

@@ -16,7 +16,7 @@ import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
 import type { NicRecord } from '../../record';
 import { ownLink } from '../../topology';
-import { routelessStatus, tapNicFields } from '../common';
+import { noDhcpNoFence, routelessStatus, tapNicFields } from '../common';
 import { UndoError } from '../errors';
 import { fdsEntry } from '../tap-hand-out';
 import type { MadeLink, PodBinding } from '../types';
@@ -134,20 +134,10 @@ export const macvtapPod: PodBinding = {
     return routelessStatus(this.describe(n), []);
   },
 
-  lease() {
-    return undefined;
-  },
-
-  fence() {
-    return undefined;
-  },
+  ...noDhcpNoFence,
 
   madeLinks(nic, mark) {
     return [made(nic, mark)];
-  },
-
-  dhcpInterface() {
-    return '';
   },
 
   // /dev/tap<ifindex> of the macvtap, one fd per queue; revoke remakes the macvtap

@@ -31,7 +31,7 @@ import type { NicRecord } from '../../record';
 import { makeTap, nicLinks, ownLink } from '../../topology';
 import { UndoError } from '../errors';
 import { tapHandOut } from '../tap-hand-out';
-import { planLease, routelessStatus, tapNicFields } from '../common';
+import { hasPlannedLease, planLease, routelessStatus, tapNicFields } from '../common';
 import type { NicSpec, PodBinding } from '../types';
 import type { VethSnapshot } from '../../snapshot';
 import { ipFromBuffer, parseCidr } from '../../../net/addr-text';
@@ -505,6 +505,8 @@ export const masqueradePod: PodBinding = {
   status(n) {
     return routelessStatus(this.describe(n), [...(n.plan?.warnings ?? []), ...(n.plan6?.warnings ?? [])]);
   },
+
+  servesDhcp: hasPlannedLease,
 
   lease(nic, common) {
     return planLease(nic, common, false);

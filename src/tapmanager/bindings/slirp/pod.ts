@@ -7,7 +7,7 @@ import { randomMac } from '../../../net/mac';
 import { badInput } from '../../errors';
 import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
-import { routelessStatus } from '../common';
+import { noDhcpNoFence, routelessStatus } from '../common';
 import { fdsEntry } from '../tap-hand-out';
 import type { PodBinding } from '../types';
 
@@ -82,21 +82,12 @@ export const slirpPod: PodBinding = {
     return routelessStatus(this.describe(n), []);
   },
 
-  lease() {
-    return undefined;
-  },
-
-  fence() {
-    return undefined;
-  },
+  ...noDhcpNoFence,
 
   madeLinks() {
     return [];
   },
 
-  dhcpInterface() {
-    return '';
-  },
   // no device and no fd: the emulator makes the NIC itself, with the forwards the entry names
   handOut: {
     checkNotHeld: async () => undefined,
