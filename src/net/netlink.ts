@@ -234,6 +234,10 @@ export class NetlinkHandle {
   private readonly queued: (() => void)[] = [];
   /** settles when the last dump asked for is done (dump() queues behind it) */
   private dumping: Promise<void> = Promise.resolve();
+  /** set while a dump has the socket to itself; other requests wait for it */
+  private dumpGate: Promise<void> | undefined;
+  /** called when no request is on the socket any more */
+  private idleWaiters: (() => void)[] = [];
 
   private constructor(
     private readonly sock: RtNetlinkSocket,
@@ -294,7 +298,9 @@ export class NetlinkHandle {
     }
   }
 
-  private async run<T>(verb: string, object: string, op: () => Promise<T>): Promise<T> {
+  private async run<T>(verb: string, object: string, op: () => Promise<T>, dump = false): Promise<T> {
+    // nothing else goes on the socket while a dump is read (dump())
+    if (!dump) while (this.dumpGate) await this.dumpGate;
     // a slot is taken here, or handed over by the request that frees it
     if (this.inFlight < this.maxInFlight) this.inFlight++;
     else await new Promise<void>((go) => this.queued.push(go));
@@ -306,8 +312,13 @@ export class NetlinkHandle {
     } finally {
       const next = this.queued.shift();
       if (next) next();
-      else this.inFlight--;
+      else if (--this.inFlight === 0) for (const idle of this.idleWaiters.splice(0)) idle();
     }
+  }
+
+  /** Settles when no request is on the socket. */
+  private idle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
   /**
@@ -315,21 +326,41 @@ export class NetlinkHandle {
    * flags it interrupted (the tables changed meanwhile, NLM_F_DUMP_INTR); the messages.
    */
   async dump(type: number, payload: Buffer, what: string, tries = 5): Promise<NetlinkMessage[]> {
-    // one at a time: the kernel runs one dump per socket and answers a second with EBUSY
-    // (callers that share the handle, as a setup's NICs planned at once, need not know)
-    const before = this.dumping;
-    let done!: () => void;
-    this.dumping = new Promise<void>((r) => (done = r));
-    await before;
-    try {
+    return this.alone(async () => {
       for (let i = 1; ; i++) {
-        const [msgs] = await this.run('dump', what, () =>
-          this.sock.socket.request(type, payload, { flags: FlagsGet.DUMP }),
+        const [msgs] = await this.run(
+          'dump',
+          what,
+          () => this.sock.socket.request(type, payload, { flags: FlagsGet.DUMP }),
+          true,
         );
         if (!msgs.some((m) => m.flags & NLM_F_DUMP_INTR)) return msgs;
         if (i >= tries) throw new NetError('EINTR', 'dump', `${what} (interrupted ${tries} times)`, this.netns);
       }
+    });
+  }
+
+  /**
+   * Runs `read` (a dump) alone on the socket. One dump at a time: the kernel runs one dump
+   * per socket and answers a second with EBUSY (callers that share the handle, as a
+   * setup's NICs planned at once, need not know). And no other request meanwhile: the
+   * kernel makes a dump's parts as the socket is read, so the acks of requests sent
+   * meanwhile land between them, and the netlink package takes a reply of another
+   * sequence number inside a multipart reply as its unterminated end (EIO).
+   */
+  private async alone<T>(read: () => Promise<T>): Promise<T> {
+    const before = this.dumping;
+    let done!: () => void;
+    this.dumping = new Promise<void>((r) => (done = r));
+    await before;
+    let open!: () => void;
+    this.dumpGate = new Promise<void>((r) => (open = r));
+    try {
+      await this.idle();
+      return await read();
     } finally {
+      this.dumpGate = undefined;
+      open();
       done();
     }
   }
@@ -381,7 +412,7 @@ export class NetlinkHandle {
   }
 
   async links(): Promise<LinkState[]> {
-    const msgs = await this.run('list', 'links', () => this.sock.getLinks());
+    const msgs = await this.alone(() => this.run('list', 'links', () => this.sock.getLinks(), true));
     return msgs.map((m) => ({
       index: m.data.index ?? 0,
       name: m.attrs.ifname ?? '',
