@@ -1,0 +1,321 @@
+// The passt processes of this daemon's passt NICs, one per NIC: started in the pod netns
+// on one end of a connected AF_UNIX stream pair (the emulator gets the other end over
+// the fd socket), watched, restarted when they die, stopped at teardown.
+//
+// While the daemon runs it keeps a copy of passt's end of the pair. A passt that dies
+// while the emulator's end is still open is restarted on that same end: the emulator's
+// socket stays connected and the guest sees a pause, not a new link (its next DHCP
+// renewal is answered by the new passt). When the emulator's end is closed (the emulator
+// went, or was never given it) the new passt gets a fresh pair, whose emulator end waits
+// for the next fetch. Each fetch after the first gets a fresh pair (the emulator
+// restarted): the earlier passt is stopped.
+//
+// After a daemon restart the record's pid and start time name the passt that was running
+// (passt runs in its own session, so it outlives the daemon, and the emulator keeps
+// using it): it is adopted and watched (polled), or, when it is gone, replaced on a fresh
+// pair. An adopted passt's end is not the daemon's to keep (passt's fds cannot be taken
+// back), so when it dies the guest's NIC stays down until the emulator fetches again.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fstatSync } from 'node:fs';
+import { closeFd, peerClosed, unixStreamPair, withNetns } from '../../../native';
+import type { Logger } from '../../../util/log';
+import { TapError } from '../../errors';
+import type { PinnedNetns } from '../../netns-pin';
+import type { NicRecord } from '../../record';
+import { childArgv, PASST_FD } from './args';
+import { isRecordedPasst, procStartTime, signal } from './proc';
+
+/** What the sandbox layer gives a binding that supervises a process beside its NIC. */
+export interface NicSupervision {
+  sandboxId: string;
+  /** pins the sandbox's netns anew (undefined: gone, or another namespace at its path) */
+  pin(): PinnedNetns | undefined;
+  /** saves the record after the NIC's process changed (serialized with the sandbox's operations) */
+  save(): Promise<void>;
+  log: Logger;
+}
+
+interface Entry {
+  nic: NicRecord;
+  sup: NicSupervision;
+  /** the passt this daemon started (exit events), or undefined for an adopted one */
+  child?: ChildProcess;
+  /** polls an adopted passt */
+  watch?: NodeJS.Timeout;
+  /** the daemon's copy of passt's end of the pair (not for an adopted passt) */
+  passtEnd?: number;
+  /** the emulator's end, until a fetch takes it */
+  pendingEnd?: number;
+  stopped: boolean;
+  startedAt: number;
+  quickExits: number;
+  restarts: number;
+  lastExit?: string;
+  timer?: NodeJS.Timeout;
+}
+
+/** By NIC record: the registry's record objects live as long as the sandbox does. */
+const entries = new Map<NicRecord, Entry>();
+
+function closeQuietly(fd: number | undefined): void {
+  if (fd === undefined) return;
+  try {
+    closeFd(fd);
+  } catch {
+    /* already closed */
+  }
+}
+
+/** Forks setpriv -> passt in the netns at nsPath, with `end` as its fd 3; resolves once it runs. */
+async function spawnIn(nsPath: string, nic: NicRecord, end: number): Promise<ChildProcess> {
+  const { file, args } = childArgv(nic);
+  // forked from this thread while it is in the pod netns: the child starts there. Its own
+  // session, so that it outlives a daemon killed with its process group.
+  const child = withNetns(nsPath, () =>
+    spawn(file, args, { stdio: ['ignore', 'ignore', 'ignore', end], detached: true, env: { PATH: process.env.PATH } }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  child.unref();
+  return child;
+}
+
+function recordProcess(e: Entry, pid: number, end: number | undefined): void {
+  const p = e.nic.passt!;
+  p.pid = pid;
+  const st = procStartTime(pid);
+  if (st !== undefined) p.startTime = st;
+  else delete p.startTime;
+  if (end !== undefined) p.socket = fstatSync(end).ino;
+}
+
+/** Starts passt for e on `end` (its end of a pair), in the netns at nsPath. */
+async function run(e: Entry, nsPath: string, end: number): Promise<void> {
+  const child = await spawnIn(nsPath, e.nic, end);
+  e.child = child;
+  e.startedAt = Date.now();
+  recordProcess(e, child.pid!, end);
+  child.once('exit', (code, sig) => onExit(e, child, code, sig));
+}
+
+/** A fresh pair: passt's end kept, the emulator's pending (any earlier ones closed). */
+function freshPair(e: Entry): number {
+  closeQuietly(e.passtEnd);
+  closeQuietly(e.pendingEnd);
+  const [mine, theirs] = unixStreamPair();
+  e.passtEnd = mine;
+  e.pendingEnd = theirs;
+  return mine;
+}
+
+function onExit(e: Entry, child: ChildProcess, code: number | null, sig: NodeJS.Signals | null): void {
+  if (e.stopped || e.child !== child) return;
+  e.child = undefined;
+  died(e, code !== null ? `exit code ${code}` : `signal ${sig}`);
+}
+
+/** e's passt is gone: log it, restart it (on the same connection when the emulator still holds its end). */
+function died(e: Entry, how: string): void {
+  const p = e.nic.passt!;
+  e.lastExit = `${how} at ${new Date().toISOString()}`;
+  const quick = Date.now() - e.startedAt < 2000;
+  e.quickExits = quick ? e.quickExits + 1 : 0;
+  // a passt that keeps dying at once (its port taken, the interface gone) is retried slower
+  const delay = e.quickExits === 0 ? 0 : Math.min(30_000, 250 * 2 ** (e.quickExits - 1));
+  const same = e.passtEnd !== undefined && !peerClosed(e.passtEnd);
+  e.sup.log.warn('passt exited; restarting it', {
+    sandboxId: e.sup.sandboxId,
+    nic: e.nic.name,
+    pid: p.pid,
+    how,
+    connection: same ? 'kept (the emulator still holds its end)' : 'fresh pair (for the next fetch)',
+    ...(delay ? { delayMs: delay } : {}),
+  });
+  e.timer = setTimeout(() => void restart(e, same), delay);
+  e.timer.unref();
+}
+
+async function restart(e: Entry, same: boolean): Promise<void> {
+  e.timer = undefined;
+  if (e.stopped) return;
+  const ns = e.sup.pin();
+  if (!ns) {
+    e.sup.log.error('passt not restarted: the sandbox netns is gone', { sandboxId: e.sup.sandboxId, nic: e.nic.name });
+    return;
+  }
+  try {
+    const end = same && e.passtEnd !== undefined ? e.passtEnd : freshPair(e);
+    await run(e, ns.path, end);
+    e.restarts++;
+    if (e.stopped) {
+      await kill(e);
+      return;
+    }
+    e.sup.log.info('passt restarted', { sandboxId: e.sup.sandboxId, nic: e.nic.name, pid: e.nic.passt!.pid });
+    await e.sup.save();
+  } catch (err) {
+    e.sup.log.error('passt restart failed; retrying', {
+      sandboxId: e.sup.sandboxId,
+      nic: e.nic.name,
+      error: (err as Error).message,
+    });
+    if (!e.stopped) died(e, `restart failed: ${(err as Error).message}`);
+  } finally {
+    ns.close();
+  }
+}
+
+function newEntry(nic: NicRecord, sup: NicSupervision): Entry {
+  return { nic, sup, stopped: false, startedAt: Date.now(), quickExits: 0, restarts: 0 };
+}
+
+/** Setup: passt for nic on a fresh pair, in the netns at nsPath (the emulator's end pending). */
+export async function startPasst(nic: NicRecord, sup: NicSupervision, nsPath: string): Promise<void> {
+  const key = nic;
+  if (entries.has(key)) throw new TapError('EEXIST', `passt for NIC ${nic.name} of ${sup.sandboxId} is running`);
+  const e = newEntry(nic, sup);
+  entries.set(key, e);
+  try {
+    await run(e, nsPath, freshPair(e));
+  } catch (err) {
+    await stopPasst(nic);
+    throw new TapError('EIO', `cannot start passt for NIC ${nic.name}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * After a daemon restart: the recorded passt adopted when it still runs, else a new one on
+ * a fresh pair. Returns the drift to report (empty when adopted).
+ */
+export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: string): Promise<string[]> {
+  const key = nic;
+  if (entries.has(key)) return [];
+  const p = nic.passt!;
+  const e = newEntry(nic, sup);
+  entries.set(key, e);
+  if (isRecordedPasst(p.pid, p.startTime)) {
+    e.startedAt = 0;
+    e.watch = setInterval(() => {
+      if (e.stopped || isRecordedPasst(p.pid, p.startTime)) return;
+      clearInterval(e.watch);
+      e.watch = undefined;
+      died(e, 'gone (adopted: the emulator must fetch again)');
+    }, 1000);
+    e.watch.unref();
+    sup.log.info('passt adopted', { sandboxId: sup.sandboxId, nic: nic.name, pid: p.pid });
+    return [];
+  }
+  const was = p.pid;
+  try {
+    await run(e, nsPath, freshPair(e));
+  } catch (err) {
+    entries.delete(key);
+    throw err;
+  }
+  return [
+    `passt${was !== undefined ? ` (pid ${was})` : ''} was gone: started again (pid ${p.pid}) on a fresh socket pair; the emulator must fetch again`,
+  ];
+}
+
+/**
+ * The emulator's end for a fetch: the pending one, or (a fetch after an earlier one: the
+ * emulator restarted) a fresh pair with a fresh passt, the earlier one stopped.
+ */
+export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath: string): Promise<number> {
+  const e = entries.get(nic);
+  if (!e || e.stopped) throw new TapError('EAGAIN', `passt for NIC ${nic.name} of ${sandboxId} is not running`);
+  if (e.pendingEnd === undefined) {
+    clearTimeout(e.timer);
+    e.timer = undefined;
+    await kill(e);
+    await run(e, nsPath, freshPair(e));
+  }
+  const fd = e.pendingEnd!;
+  e.pendingEnd = undefined;
+  return fd;
+}
+
+/** Stops e's passt (TERM, then KILL after 2 s) and waits until it is gone. */
+async function kill(e: Entry): Promise<void> {
+  clearInterval(e.watch);
+  e.watch = undefined;
+  const p = e.nic.passt!;
+  const child = e.child;
+  e.child = undefined; // its exit is not a death to recover from
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+    await gone;
+    clearTimeout(t);
+  } else if (!child && isRecordedPasst(p.pid, p.startTime)) {
+    await killRecorded(p.pid!, p.startTime!);
+  }
+}
+
+async function killRecorded(pid: number, startTime: string): Promise<void> {
+  if (!signal(pid, 'SIGTERM')) return;
+  for (let i = 0; i < 200; i++) {
+    if (!isRecordedPasst(pid, startTime)) return;
+    if (i === 100) signal(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new TapError('EBUSY', `passt pid ${pid} did not exit`);
+}
+
+/** Teardown: the NIC's passt stopped (the one supervised, else the recorded one), its ends closed. */
+export async function stopPasst(nic: NicRecord): Promise<void> {
+  const key = nic;
+  const e = entries.get(key);
+  const p = nic.passt;
+  if (!e) {
+    if (p && isRecordedPasst(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+    return;
+  }
+  e.stopped = true;
+  clearTimeout(e.timer);
+  try {
+    await kill(e);
+  } finally {
+    closeQuietly(e.passtEnd);
+    closeQuietly(e.pendingEnd);
+    e.passtEnd = e.pendingEnd = undefined;
+    entries.delete(key);
+  }
+}
+
+/** The daemon closes: watching stops and its ends close; the passts that serve an emulator keep running. */
+export function releasePasst(sandboxIds: Iterable<string>): void {
+  const ids = new Set(sandboxIds);
+  for (const [key, e] of entries) {
+    if (!ids.has(e.sup.sandboxId)) continue;
+    e.stopped = true;
+    clearTimeout(e.timer);
+    clearInterval(e.watch);
+    closeQuietly(e.passtEnd);
+    closeQuietly(e.pendingEnd);
+    entries.delete(key);
+  }
+}
+
+/** What describe shows beside the record: running or not, restarts, the last exit, whether an end waits. */
+export function passtLive(
+  nic: NicRecord,
+):
+  | { running: boolean; adopted: boolean; restarts: number; lastExit?: string; emulatorEnd: 'pending' | 'handed out' }
+  | undefined {
+  const e = entries.get(nic);
+  if (!e) return undefined;
+  const p = nic.passt!;
+  return {
+    running: isRecordedPasst(p.pid, p.startTime),
+    adopted: e.child === undefined && e.watch !== undefined,
+    restarts: e.restarts,
+    ...(e.lastExit ? { lastExit: e.lastExit } : {}),
+    emulatorEnd: e.pendingEnd !== undefined ? 'pending' : 'handed out',
+  };
+}
+
+export { PASST_FD };
