@@ -39,3 +39,23 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
     throw e;
   }
 }
+
+/**
+ * Whether pid is passt done setting up, as the given uid: passt's last steps before it
+ * serves are dropping every capability and setting no_new_privs, after its ports are
+ * bound and the socket is in its event loop (and the exec from setpriv is long done).
+ */
+export function passtServing(pid: number, uid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const field = (name: string): string | undefined => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1];
+    return (
+      field('Uid')?.split(/\s+/)[0] === String(uid) &&
+      field('NoNewPrivs') === '1' &&
+      /^0+$/.test(field('CapEff') ?? '') &&
+      readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')[0] === 'passt'
+    );
+  } catch {
+    return false;
+  }
+}

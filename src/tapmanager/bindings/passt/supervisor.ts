@@ -23,7 +23,7 @@ import { TapError } from '../../errors';
 import type { PinnedNetns } from '../../netns-pin';
 import type { NicRecord } from '../../record';
 import { childArgv, PASST_FD } from './args';
-import { isRecordedPasst, procStartTime, signal } from './proc';
+import { isRecordedPasst, passtServing, procStartTime, signal } from './proc';
 
 /** What the sandbox layer gives a binding that supervises a process beside its NIC. */
 export interface NicSupervision {
@@ -91,13 +91,45 @@ function recordProcess(e: Entry, pid: number, end: number | undefined): void {
   if (end !== undefined) p.socket = fstatSync(end).ino;
 }
 
-/** Starts passt for e on `end` (its end of a pair), in the netns at nsPath. */
+/** How long a passt may take to start serving before the start counts as failed. */
+const READY_MS = 10_000;
+
+/** Resolves once child is passt serving as uid; rejects when it exits first or takes over READY_MS. */
+async function serving(child: ChildProcess, uid: number): Promise<void> {
+  const end = Date.now() + READY_MS;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(
+        `passt exited at start (${child.exitCode !== null ? `exit code ${child.exitCode}` : `signal ${child.signalCode}`})`,
+      );
+    if (passtServing(child.pid!, uid)) return;
+    if (Date.now() > end) {
+      child.kill('SIGKILL');
+      throw new Error(`passt did not start serving in ${READY_MS} ms`);
+    }
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+/** Starts passt for e on `end` (its end of a pair), in the netns at nsPath; resolves once it serves. */
 async function run(e: Entry, nsPath: string, end: number): Promise<void> {
   const child = await spawnIn(nsPath, e.nic, end);
+  try {
+    await serving(child, e.nic.passt!.uid);
+  } catch (err) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await gone;
+    }
+    throw err;
+  }
   e.child = child;
   e.startedAt = Date.now();
   recordProcess(e, child.pid!, end);
   child.once('exit', (code, sig) => onExit(e, child, code, sig));
+  // it may have gone between the check and the listener
+  if (child.exitCode !== null || child.signalCode !== null) onExit(e, child, child.exitCode, child.signalCode);
 }
 
 /** A fresh pair: passt's end kept, the emulator's pending (any earlier ones closed). */
