@@ -188,4 +188,34 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     expect(await r.client.teardown('sb-passtc')).toEqual({ errors: [] });
     expect(pids()).toBe('');
   }, 120_000);
+
+  it('hostile or wrong requests are refused naming the field, before any passt runs', async () => {
+    const a = makePod();
+    const before = await settledDump(a.pod);
+    const d = await startDaemon(dir);
+    const nic = { name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: a.cniResult };
+    const cases: [Record<string, unknown>, string][] = [
+      [{ queues: 2 }, 'nics[0].queues'],
+      [{ cniResult: undefined }, 'nics[0].podInterface'],
+      [{ podInterface: 'nope0', cniResult: undefined }, 'nics[0].podInterface'],
+      [{ dhcpOptions: { bootFileName: 'x' } }, 'nics[0].dhcpOptions'],
+      [{ ports: [{ port: 0 }] }, 'nics[0].ports[0].port'],
+      [{ ports: [{ port: 70000 }] }, 'nics[0].ports[0].port'],
+      [{ ports: [{ port: 8080, endPort: 80 }] }, 'nics[0].ports[0].endPort'],
+      [{ ports: [{ port: 8080, protocol: 'SCTP' }] }, 'nics[0].ports[0].protocol'],
+      [{ ports: [{ port: '80,81 --runas 0' }] }, 'nics[0].ports[0].port'],
+      [{ macAddress: '01:00:00:00:00:01' }, 'nics[0].macAddress'],
+      [{ model: 'virtio,netdev=x' }, 'nics[0].model'],
+    ];
+    for (const [change, field] of cases) {
+      const err = await d.client
+        .setup({ sandboxId: 'sb-passth', netnsPath: a.pod.path, nics: [{ ...nic, ...change }] })
+        .catch((e: unknown) => e);
+      expect(err, JSON.stringify(change)).toMatchObject({ code: 'EINVAL', field });
+      expect((err as Error).message).toContain(field);
+    }
+    expect(execFileSync('ip', ['netns', 'pids', a.pod.name], { encoding: 'utf8' }).trim()).toBe('');
+    expect(await d.client.list()).toEqual([]);
+    expect(await settledDump(a.pod)).toBe(before);
+  }, 120_000);
 });

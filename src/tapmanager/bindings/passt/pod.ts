@@ -23,9 +23,10 @@ import { closeFd } from '../../../native';
 export const PASST_UID = 65534;
 export const PASST_GID = 65534;
 
-function forwards(n: { ports?: { protocol: string; port: number; endPort?: number }[] }, ips: string[]): string[] {
+/** The listed ports as passt forwards them: from every pod address (passt binds the wildcard). */
+function forwards(n: { ports?: { protocol: string; port: number; endPort?: number }[] }): string[] {
   return (n.ports ?? []).map(
-    (p) => `${p.protocol.toLowerCase()} ${ips.join(',')}:${p.port}${p.endPort ? `-${p.endPort}` : ''} -> guest`,
+    (p) => `${p.protocol.toLowerCase()} *:${p.port}${p.endPort ? `-${p.endPort}` : ''} -> guest`,
   );
 }
 
@@ -115,10 +116,7 @@ export const passtPod: PodBinding = {
       ...(!v4 && v6.length ? { ipv6: v6 } : {}),
       passt: {
         podIps: p.podIps,
-        forwards: forwards(
-          n,
-          p.podIps.map((a) => a.split('/')[0]!),
-        ),
+        forwards: forwards(n),
         uid: p.uid,
         ...(p.pid !== undefined ? { pid: p.pid } : {}),
         ...(p.socket !== undefined ? { socket: `socket:[${p.socket}]` } : {}),
