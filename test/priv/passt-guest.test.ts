@@ -32,10 +32,10 @@ function proc(pid: number): { uid: number; netns: number; argv0: string } {
   };
 }
 
+/** Running (a zombie not yet reaped counts as gone). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return fs.readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]![0] !== 'Z';
   } catch {
     return false;
   }

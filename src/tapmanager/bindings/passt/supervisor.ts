@@ -72,8 +72,13 @@ async function spawnIn(nsPath: string, nic: NicRecord, end: number): Promise<Chi
   // forked from this thread while it is in the pod netns: the child starts there. Its own
   // session, so that it outlives a daemon killed with its process group.
   const child = withNetns(nsPath, () =>
-    spawn(file, args, { stdio: ['ignore', 'ignore', 'ignore', end], detached: true, env: { PATH: process.env.PATH } }),
+    spawn(file, args, {
+      stdio: ['ignore', 'ignore', 'ignore', end],
+      detached: true,
+      env: process.env.PATH ? { PATH: process.env.PATH } : {},
+    }),
   );
+  child.on('error', () => undefined); // signals go by pid (proc.ts), a failed spawn is handled below
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
@@ -97,16 +102,13 @@ const READY_MS = 10_000;
 /** Resolves once child is passt serving as uid; rejects when it exits first or takes over READY_MS. */
 async function serving(child: ChildProcess, uid: number): Promise<void> {
   const end = Date.now() + READY_MS;
-  for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
+  for (let wait = 1; ; wait = Math.min(wait * 2, 4)) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(
         `passt exited at start (${child.exitCode !== null ? `exit code ${child.exitCode}` : `signal ${child.signalCode}`})`,
       );
     if (passtServing(child.pid!, uid)) return;
-    if (Date.now() > end) {
-      child.kill('SIGKILL');
-      throw new Error(`passt did not start serving in ${READY_MS} ms`);
-    }
+    if (Date.now() > end) throw new Error(`passt did not start serving in ${READY_MS} ms`);
     await new Promise((r) => setTimeout(r, wait));
   }
 }
@@ -119,8 +121,7 @@ async function run(e: Entry, nsPath: string, end: number): Promise<void> {
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) {
       const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await gone;
+      if (signal(child.pid!, 'SIGKILL')) await gone;
     }
     throw err;
   }
@@ -276,15 +277,10 @@ async function kill(e: Entry): Promise<void> {
   const p = e.nic.passt!;
   const child = e.child;
   e.child = undefined; // its exit is not a death to recover from
-  if (child && child.exitCode === null && child.signalCode === null) {
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
-    await gone;
-    clearTimeout(t);
-  } else if (!child && isRecordedPasst(p.pid, p.startTime)) {
-    await killRecorded(p.pid!, p.startTime!);
-  }
+  if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+  // signalled by pid (process.kill, not ChildProcess.kill: a refused signal throws here
+  // instead of an 'error' event), then waited for until its recorded start time is gone
+  if (isRecordedPasst(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
 }
 
 async function killRecorded(pid: number, startTime: string): Promise<void> {
