@@ -285,10 +285,11 @@ async function kill(e: Entry): Promise<void> {
 
 async function killRecorded(pid: number, startTime: string): Promise<void> {
   if (!signal(pid, 'SIGTERM')) return;
-  for (let i = 0; i < 200; i++) {
+  // polled every 5 ms: SIGKILL after 2 s, given up after 4 s
+  for (let i = 0; i < 800; i++) {
     if (!isRecordedPasst(pid, startTime)) return;
-    if (i === 100) signal(pid, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 20));
+    if (i === 400) signal(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 5));
   }
   throw new TapError('EBUSY', `passt pid ${pid} did not exit`);
 }
