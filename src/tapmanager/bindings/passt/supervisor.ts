@@ -52,6 +52,15 @@ interface Entry {
   restarts: number;
   lastExit?: string;
   timer?: NodeJS.Timeout;
+  /** restarts, fetches and the stop run one at a time (a restart may be under way when a fetch comes) */
+  lock: Promise<unknown>;
+}
+
+/** Runs fn after every earlier exclusive operation on e. */
+function exclusive<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
+  const next = e.lock.then(fn, fn);
+  e.lock = next.catch(() => undefined);
+  return next;
 }
 
 /** By NIC record: the registry's record objects live as long as the sandbox does. */
@@ -172,7 +181,11 @@ function died(e: Entry, how: string): void {
 
 async function restart(e: Entry, same: boolean): Promise<void> {
   e.timer = undefined;
-  if (e.stopped) return;
+  return exclusive(e, () => restartNow(e, same));
+}
+
+async function restartNow(e: Entry, same: boolean): Promise<void> {
+  if (e.stopped || e.child) return;
   const ns = e.sup.pin();
   if (!ns) {
     e.sup.log.error('passt not restarted: the sandbox netns is gone', { sandboxId: e.sup.sandboxId, nic: e.nic.name });
@@ -201,7 +214,7 @@ async function restart(e: Entry, same: boolean): Promise<void> {
 }
 
 function newEntry(nic: NicRecord, sup: NicSupervision): Entry {
-  return { nic, sup, stopped: false, startedAt: Date.now(), quickExits: 0, restarts: 0 };
+  return { nic, sup, stopped: false, startedAt: Date.now(), quickExits: 0, restarts: 0, lock: Promise.resolve() };
 }
 
 /** Setup: passt for nic on a fresh pair, in the netns at nsPath (the emulator's end pending). */
@@ -259,15 +272,18 @@ export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
 export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath: string): Promise<number> {
   const e = entries.get(nic);
   if (!e || e.stopped) throw new TapError('EAGAIN', `passt for NIC ${nic.name} of ${sandboxId} is not running`);
-  if (e.pendingEnd === undefined) {
-    clearTimeout(e.timer);
-    e.timer = undefined;
-    await kill(e);
-    await run(e, nsPath, freshPair(e));
-  }
-  const fd = e.pendingEnd!;
-  e.pendingEnd = undefined;
-  return fd;
+  return exclusive(e, async () => {
+    if (e.stopped) throw new TapError('EAGAIN', `passt for NIC ${nic.name} of ${sandboxId} is stopping`);
+    if (e.pendingEnd === undefined || !e.child) {
+      clearTimeout(e.timer);
+      e.timer = undefined;
+      await kill(e);
+      await run(e, nsPath, freshPair(e));
+    }
+    const fd = e.pendingEnd!;
+    e.pendingEnd = undefined;
+    return fd;
+  });
 }
 
 /** Stops e's passt (TERM, then KILL after 2 s) and waits until it is gone. */
@@ -305,14 +321,16 @@ export async function stopPasst(nic: NicRecord): Promise<void> {
   }
   e.stopped = true;
   clearTimeout(e.timer);
-  try {
-    await kill(e);
-  } finally {
-    closeQuietly(e.passtEnd);
-    closeQuietly(e.pendingEnd);
-    e.passtEnd = e.pendingEnd = undefined;
-    entries.delete(key);
-  }
+  await exclusive(e, async () => {
+    try {
+      await kill(e);
+    } finally {
+      closeQuietly(e.passtEnd);
+      closeQuietly(e.pendingEnd);
+      e.passtEnd = e.pendingEnd = undefined;
+      entries.delete(key);
+    }
+  });
 }
 
 /** The daemon closes: watching stops and its ends close; the passts that serve an emulator keep running. */
