@@ -103,6 +103,12 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     const res = (await d.client.setup({ sandboxId: 'sb-passtr', netnsPath: a.pod.path, nics: [nic] })) as SetupResult;
     const pid1 = res.nics[0]!.passt!.pid!;
     expect(alive(pid1)).toBe(true);
+    // this pod leaves ping_group_range at the kernel's default: status says what the guest misses
+    expect(((await d.client.status('sb-passtr')) as SandboxStatus).nics[0]!.warnings).toEqual([
+      expect.stringMatching(
+        /^the guest's pings get no answer: the pod's net.ipv4.ping_group_range \(1\s+0\) leaves out passt's group 65534/,
+      ),
+    ]);
 
     // 1. kill -9 before any fetch: the daemon held the emulator's end, passt goes with it
     await killDaemon(d);

@@ -19,6 +19,8 @@ export interface PasstRecord {
   startTime?: string;
   /** the inode of passt's end of the socket pair (describe's `socket:[N]`) */
   socket?: number;
+  /** what the guest will miss, found at plan (the pod's ping_group_range leaving passt's group out) */
+  warnings?: string[];
 }
 
 /** The fd passt's end of the pair is in the child. */

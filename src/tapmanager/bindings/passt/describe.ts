@@ -3,7 +3,7 @@
 // of the pair, and the forwards. Pure.
 import type { GuestNic } from '../../protocol';
 
-export function renderPasst(n: GuestNic, link: (name: string) => string): string[] {
+export function renderPasst(n: GuestNic & { warnings?: string[] }, link: (name: string) => string): string[] {
   const p = n.passt!;
   const state = p.running === undefined ? 'not supervised' : p.running ? 'running' : 'NOT RUNNING';
   const extra = [
@@ -18,5 +18,6 @@ export function renderPasst(n: GuestNic, link: (name: string) => string): string
     `                    ║ ${p.socket ?? 'socket:[?]'} unix stream pair, emulator end ${p.emulatorEnd ?? 'unknown'} → vmwrapper → QEMU ${n.model} (-netdev stream)`,
     `                 guest  ${n.mac}  ${n.ip !== undefined ? `${n.ip}/${n.prefixLen}` : (n.ipv6 ?? []).join(',')}${n.gateway ? `  gw ${n.gateway}` : ''}  mtu ${n.mtu} (passt's own DHCP/NDP/DHCPv6)`,
     `  forwards: ${p.forwards.length ? p.forwards.join(', ') : 'none'}`,
+    ...(n.warnings ?? []).map((w) => `  warning: ${w}`),
   ];
 }

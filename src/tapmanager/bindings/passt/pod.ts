@@ -7,6 +7,8 @@
 // records how passt runs; apply starts passt; undo stops it; check (after a restart)
 // adopts the passt that still runs or starts a new one. The pod is never changed.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { withNetns } from '../../../native';
 import { randomMac } from '../../../net/mac';
 import { badInput } from '../../errors';
 import { planDns } from '../../plan/dns';
@@ -28,6 +30,24 @@ function forwards(n: { ports?: { protocol: string; port: number; endPort?: numbe
   return (n.ports ?? []).map(
     (p) => `${p.protocol.toLowerCase()} *:${p.port}${p.endPort ? `-${p.endPort}` : ''} -> guest`,
   );
+}
+
+/**
+ * passt answers the guest's pings through ICMP echo sockets, which the pod's
+ * net.ipv4.ping_group_range must allow for passt's group; a warning when it does not.
+ */
+export function pingWarnings(nsPath: string, gid: number): string[] {
+  let text: string;
+  try {
+    text = withNetns(nsPath, () => readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8')).trim();
+  } catch {
+    return [];
+  }
+  const [lo, hi] = text.split(/\s+/).map(Number);
+  if (lo !== undefined && hi !== undefined && lo <= gid && gid <= hi) return [];
+  return [
+    `the guest's pings get no answer: the pod's net.ipv4.ping_group_range (${text}) leaves out passt's group ${gid} (set it in the pod spec, a safe sysctl; TCP and UDP are not affected)`,
+  ];
 }
 
 export const passtPod: PodBinding = {
@@ -68,6 +88,10 @@ export const passtPod: PodBinding = {
         podIps: ips.map((a) => `${a.address}/${a.prefixLen}`),
         dns: dns.dns,
         search: dns.search,
+        ...(() => {
+          const w = pingWarnings(ctx.nsPath, PASST_GID);
+          return w.length ? { warnings: w } : {};
+        })(),
       },
       ...(spec.ports ? { ports: spec.ports } : {}),
     };
@@ -126,7 +150,7 @@ export const passtPod: PodBinding = {
   },
 
   status(n) {
-    return routelessStatus(this.describe(n), []);
+    return routelessStatus(this.describe(n), n.passt?.warnings ?? []);
   },
 
   lease() {
