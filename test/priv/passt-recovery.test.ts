@@ -18,7 +18,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { SandboxStatus } from '../../src/tapmanager/sandboxes';
 import type { SetupResult } from '../../src/tapmanager/protocol';
 import { fetchFds } from '../../src/vmwrapper/fetch';
-import { killDaemon, killDaemons, startDaemon, type Daemon } from '../helpers/daemon';
+import { killDaemon, killDaemons, startDaemon, stopDaemon, type Daemon } from '../helpers/daemon';
 import { settledDump } from '../helpers/ip-dump';
 import { removeAllNetns } from '../helpers/netns';
 import { makePod } from '../helpers/pod';
@@ -223,5 +223,25 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     expect(execFileSync('ip', ['netns', 'pids', a.pod.name], { encoding: 'utf8' }).trim()).toBe('');
     expect(await d.client.list()).toEqual([]);
     expect(await settledDump(a.pod)).toBe(before);
+  }, 120_000);
+
+  it('a daemon stopped with SIGTERM leaves a fetched passt serving; the next daemon adopts it', async () => {
+    const a = makePod();
+    const nic = { name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: a.cniResult };
+    let d = await startDaemon(dir);
+    const res = (await d.client.setup({ sandboxId: 'sb-passts', netnsPath: a.pod.path, nics: [nic] })) as SetupResult;
+    const pid = res.nics[0]!.passt!.pid!;
+    const f = fetchFds(d.fdSocket, res.netKey);
+    held.push(...f.fds);
+    await stopDaemon(d);
+    expect(alive(pid)).toBe(true);
+    expect(arp(f.fds[0]!, a.ip, a.gw)).toBe(`ARP-REPLY ${a.gw}`);
+    d = await startDaemon(dir);
+    const s = (await d.client.status('sb-passts')) as SandboxStatus;
+    expect(s.drift).toEqual([]);
+    expect(s.nics[0]!.passt).toMatchObject({ pid, running: true, adopted: true });
+    expect(await d.client.teardown('sb-passts')).toEqual({ errors: [] });
+    expect(alive(pid)).toBe(false);
+    expect(arp(f.fds[0]!, a.ip, a.gw)).toMatch(CLOSED);
   }, 120_000);
 });
