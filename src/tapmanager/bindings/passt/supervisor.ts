@@ -166,7 +166,12 @@ function died(e: Entry, how: string): void {
   e.quickExits = quick ? e.quickExits + 1 : 0;
   // a passt that keeps dying at once (its port taken, the interface gone) is retried slower
   const delay = e.quickExits === 0 ? 0 : Math.min(30_000, 250 * 2 ** (e.quickExits - 1));
-  const same = e.passtEnd !== undefined && !peerClosed(e.passtEnd);
+  let same = false;
+  try {
+    same = e.passtEnd !== undefined && !peerClosed(e.passtEnd);
+  } catch {
+    /* our end is gone: a fresh pair */
+  }
   e.sup.log.warn('passt exited; restarting it', {
     sandboxId: e.sup.sandboxId,
     nic: e.nic.name,
@@ -191,6 +196,8 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
     e.sup.log.error('passt not restarted: the sandbox netns is gone', { sandboxId: e.sup.sandboxId, nic: e.nic.name });
     return;
   }
+  // a failed attempt counts as a quick exit too (died() backs off), never a busy loop
+  e.startedAt = Date.now();
   try {
     const end = same && e.passtEnd !== undefined ? e.passtEnd : freshPair(e);
     await run(e, ns.path, end);
@@ -200,7 +207,14 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
       return;
     }
     e.sup.log.info('passt restarted', { sandboxId: e.sup.sandboxId, nic: e.nic.name, pid: e.nic.passt!.pid });
-    await e.sup.save();
+    // not awaited: the save waits for the sandbox's lock, which a teardown waiting for this
+    // NIC's lock may hold
+    void e.sup.save().catch((err: unknown) =>
+      e.sup.log.error('record not saved after a passt restart', {
+        sandboxId: e.sup.sandboxId,
+        error: (err as Error).message,
+      }),
+    );
   } catch (err) {
     e.sup.log.error('passt restart failed; retrying', {
       sandboxId: e.sup.sandboxId,
