@@ -244,4 +244,21 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     expect(alive(pid)).toBe(false);
     expect(arp(f.fds[0]!, a.ip, a.gw)).toMatch(CLOSED);
   }, 120_000);
+
+  it('a teardown right after passt was killed (its restart under way) stops the new passt too; nothing is left', async () => {
+    const a = makePod();
+    const nic = { name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: a.cniResult };
+    const d = await startDaemon(dir);
+    const pids = () => execFileSync('ip', ['netns', 'pids', a.pod.name], { encoding: 'utf8' }).trim();
+    for (let i = 0; i < 3; i++) {
+      const res = (await d.client.setup({ sandboxId: 'sb-passtk', netnsPath: a.pod.path, nics: [nic] })) as SetupResult;
+      const f = fetchFds(d.fdSocket, res.netKey);
+      held.push(...f.fds);
+      process.kill(res.nics[0]!.passt!.pid!, 'SIGKILL');
+      expect(await d.client.teardown('sb-passtk')).toEqual({ errors: [] });
+      await until('no process in the pod', async () => (pids() === '' ? true : undefined), 5000);
+      expect(arp(f.fds[0]!, a.ip, a.gw)).toMatch(CLOSED);
+    }
+    expect(await d.client.list()).toEqual([]);
+  }, 120_000);
 });
