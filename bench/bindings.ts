@@ -1,4 +1,5 @@
 // Bench suite 'bindings' (issue 18): setup/teardown p50 of a one-NIC sandbox per binding
+// (passt's setup: until passt serves on its connected socket pair)
 // through the daemon, interleaved round by round on one daemon and one pod (target:
 // masquerade <= 1.3x bridge), a dual-stack masquerade (a second pod with an IPv6
 // address too: ip + ip6 tables in the batch, IPv6 forwarding, DHCPv6 server and RA
@@ -51,6 +52,8 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
     { what: 'macvtap (bridge mode, on net2)', req: l2 },
     { what: 'masquerade dual-stack (all ports; IPv4 + IPv6)', req: nic('masquerade', undefined, p6) },
     { what: 'bridge dual-stack (IPv4 + IPv6)', req: nic('bridge', undefined, p6) },
+    // setup answers once passt serves on its connected pair: the time to a connected socket
+    { what: 'passt (to a serving passt on a connected pair)', req: nic('passt', [{ port: 8080, protocol: 'TCP' }]) },
   ];
   const samples = shapes.map(() => ({ setup: [] as number[], teardown: [] as number[] }));
   const nat: number[] = [];
@@ -108,16 +111,22 @@ export async function runBindingsSuite(opts: { rounds?: number } = {}): Promise<
             `with 8 listed ports: ${ratio(sums[2]!.setup.p50, sums[0]!.setup.p50)}; ` +
             `slirp: ${ratio(sums[3]!.setup.p50, sums[0]!.setup.p50)}; macvtap: ${ratio(sums[4]!.setup.p50, sums[0]!.setup.p50)}; ` +
             `dual-stack masquerade: ${ratio(sums[5]!.setup.p50, sums[6]!.setup.p50)} of dual-stack bridge, ` +
-            `${ratio(sums[5]!.setup.p50, sums[1]!.setup.p50)} of IPv4 masquerade.`,
+            `${ratio(sums[5]!.setup.p50, sums[1]!.setup.p50)} of IPv4 masquerade; ` +
+            `passt: ${ratio(sums[7]!.setup.p50, sums[0]!.setup.p50)}.`,
           'dual-stack masquerade adds to IPv4 masquerade: the ip6 table in the same batch, two bridge addresses ' +
             '(no DAD), five IPv6 sysctls (tap, bridge, forwarding) and its reads of forwarding, and the DHCPv6 ' +
             'server and RA advertiser (as dual-stack bridge does).',
+          'passt: a socket pair and passt forked in the pod netns (setpriv to nobody, then passt reads the pod ' +
+            'interface, binds the listed ports and drops every capability); setup answers once it serves. ' +
+            'Teardown: SIGTERM and the wait for its exit.',
           'masquerade: a bridge and a tap (no veth change), two sysctls, the NAT table as one nf_tables batch; ' +
             'bridge: the veth stripped and bridged, the fence batch. Both start a DHCP server.',
           'Data path (not measurable here: no KVM, no vhost-net): bridge and masquerade hand QEMU the same ' +
             'multiqueue-capable vnet_hdr tap (masquerade adds routing and conntrack/NAT in the pod netns per packet); ' +
             'macvtap hands /dev/tapN fds (vnet_hdr, one per queue, vhost-capable) with no bridge on the path; ' +
-            "slirp copies every packet through QEMU's user-mode stack (no offloads, no vhost, no multiqueue).",
+            "slirp copies every packet through QEMU's user-mode stack (no offloads, no vhost, no multiqueue); " +
+            'passt copies every packet through its own process over a Unix stream socket, translating L2 frames to ' +
+            'L4 sockets (one queue, no vnet header, no vhost; the host kernel does the TCP).',
         ],
       },
     ],

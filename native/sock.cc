@@ -1,10 +1,12 @@
 // sock.cc: an IPv4 UDP socket bound to one interface, created in the calling
 // thread's namespace (call it inside withNetns) and adopted by dgram afterwards; a
-// datagram to a Unix socket; an interface's index by name.
+// datagram to a Unix socket; an interface's index by name; a connected Unix stream
+// pair and whether a stream socket's peer has closed.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -96,6 +98,33 @@ Napi::Value IfIndex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, index);
 }
 
+// unixStreamPair(): [a, b], a connected AF_UNIX stream pair, both close-on-exec and
+// blocking (each end's user sets its own mode).
+Napi::Value UnixStreamPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    throw ErrnoError(env, "socketpair", errno, "AF_UNIX, SOCK_STREAM");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, sv[0]));
+  out.Set(1u, Napi::Number::New(env, sv[1]));
+  return out;
+}
+
+// peerClosed(fd): whether the other end of a connected stream socket has closed (or shut
+// down its writing side): poll(2) without waiting, POLLHUP or POLLRDHUP set.
+Napi::Value PeerClosed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  struct pollfd p;
+  p.fd = fd;
+  p.events = POLLIN | POLLRDHUP;
+  p.revents = 0;
+  if (poll(&p, 1, 0) < 0) throw ErrnoError(env, "poll", errno, "fd " + std::to_string(fd));
+  if (p.revents & POLLNVAL) throw ErrnoError(env, "poll", EBADF, "fd " + std::to_string(fd));
+  return Napi::Boolean::New(env, (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0);
+}
+
 }  // namespace
 
 void InitSock(Napi::Env env, Napi::Object exports) {
@@ -103,6 +132,8 @@ void InitSock(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, UdpSocketBoundToDevice, "udpSocketBoundToDevice"));
   exports.Set("unixDatagramSend", Napi::Function::New(env, UnixDatagramSend, "unixDatagramSend"));
   exports.Set("ifIndex", Napi::Function::New(env, IfIndex, "ifIndex"));
+  exports.Set("unixStreamPair", Napi::Function::New(env, UnixStreamPair, "unixStreamPair"));
+  exports.Set("peerClosed", Napi::Function::New(env, PeerClosed, "peerClosed"));
 }
 
 }  // namespace tapwire

@@ -89,7 +89,7 @@ Architecture: $ARCH
 Maintainer: $MAINTAINER
 Installed-Size: $SIZE
 Depends: nodejs (>= 20), nftables, iproute2, libc6 (>= 2.34), libstdc++6 (>= 12), libgcc-s1
-Recommends: qemu-system-x86 | qemu-system
+Recommends: qemu-system-x86 | qemu-system, passt
 Suggests: containernetworking-plugins, prometheus, libvirt-daemon-driver-qemu
 Section: net
 Priority: optional

@@ -14,7 +14,7 @@ node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
 
 PKGS=(iproute2 nftables ebtables tcpdump busybox isc-dhcp-client dhcpcd-base containernetworking-plugins
   dnsmasq-base qemu-system-x86 python3 make g++ libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
-  containerd runc prometheus systemd lintian docker-registry debootstrap dpkg-repack)
+  containerd runc prometheus systemd lintian docker-registry debootstrap dpkg-repack passt)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -38,6 +38,8 @@ export interface Binding {
   socketNetnsCookie(fd: number): bigint;
   netnsCookie(): bigint;
   closeFd(fd: number): void;
+  unixStreamPair(): [number, number];
+  peerClosed(fd: number): boolean;
   execve(path: string, argv: string[], env: string[], keepFds: number[]): never;
   withNetns<T>(netns: string | number, fn: (hostNsFd: number) => T): T;
   netnsInode(): number;

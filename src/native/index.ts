@@ -110,6 +110,17 @@ export function netnsCookie(): bigint {
   return native.netnsCookie();
 }
 
+/** A connected AF_UNIX stream pair, both ends close-on-exec and blocking. */
+export function unixStreamPair(): [number, number] {
+  return native.unixStreamPair();
+}
+
+/** Whether the other end of a connected stream socket has closed (poll(2) POLLHUP/POLLRDHUP, no wait). */
+export function peerClosed(fd: number): boolean {
+  checkFd('fd', fd);
+  return native.peerClosed(fd);
+}
+
 export function closeFd(fd: number): void {
   checkFd('fd', fd);
   native.closeFd(fd);

@@ -146,6 +146,12 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
         reason: `needs the pod network: networks[${j}] is not one (slirp forwards ports from the pod's own address)`,
       });
     }
+    if (it.passt !== undefined && n.pod === undefined) {
+      out.push({
+        path: `interfaces[${i}].passt`,
+        reason: `needs the pod network: networks[${j}] is not one (passt copies the pod's own address to the guest)`,
+      });
+    }
     if (it.macvtap !== undefined && n.pod !== undefined) {
       out.push({
         path: `interfaces[${i}].macvtap`,
@@ -157,6 +163,9 @@ export function crossFieldProblems(spec: unknown): SpecProblem[] {
     }
     if (it.slirp !== undefined && it.dhcpOptions !== undefined) {
       out.push({ path: `interfaces[${i}].dhcpOptions`, reason: 'cannot be served: slirp runs its own DHCP server' });
+    }
+    if (it.passt !== undefined && it.dhcpOptions !== undefined) {
+      out.push({ path: `interfaces[${i}].dhcpOptions`, reason: 'cannot be served: passt runs its own DHCP server' });
     }
     for (const key of ['vmNetworkCIDR', 'vmIPv6NetworkCIDR'] as const)
       if (isObject(n.pod) && n.pod[key] !== undefined && it.masquerade === undefined) {

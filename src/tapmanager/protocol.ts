@@ -61,7 +61,7 @@ export interface SetupRequest {
 export interface NicRequest {
   /** the spec's interface name (== its network's name); unique in the request */
   name: string;
-  /** 'bridge' or 'masquerade'; passt, macvtap and slirp are refused (not implemented yet) */
+  /** bridge, masquerade, passt, macvtap or slirp (bindings/) */
   binding: string;
   /** the interface in the pod netns the NIC takes over (eth0, net1, or one a device plugin put there) */
   podInterface: string;
@@ -204,6 +204,19 @@ export interface GuestNic {
   slirp?: { podIp: string; forwards: string[] };
   /** a macvtap NIC: its mode and the character device its fds are opened from */
   macvtap?: { mode: string; device: string };
+  /** a passt NIC: the pod addresses passt copies to the guest, its forwards, and the passt process */
+  passt?: {
+    podIps: string[];
+    forwards: string[];
+    uid: number;
+    pid?: number;
+    socket?: string;
+    running?: boolean;
+    adopted?: boolean;
+    restarts?: number;
+    lastExit?: string;
+    emulatorEnd?: string;
+  };
 }
 
 export interface SetupResult {

@@ -4,6 +4,7 @@
 import type { ImplementedBinding } from './bindings/names';
 import type { NicDhcpOptions, NicPort } from './bindings/types';
 import type { MasqRecord } from './bindings/masquerade/pod';
+import type { PasstRecord } from './bindings/passt/args';
 import type { GuestIpv6Plan } from './plan/guest-ipv6';
 import type { GuestNetworkPlan } from './plan/guest-network';
 import type { SetupRequest } from './protocol';
@@ -54,6 +55,8 @@ export interface NicRecord {
   slirp?: { podIp: string };
   /** a macvtap NIC: its mode (the macvtap is `tap`, at `tapIndex`) */
   macvtap?: { mode: 'bridge' | 'passthru' };
+  /** a passt NIC: how passt runs, and the passt running now (bindings/passt) */
+  passt?: PasstRecord;
   /** IPv6 for the guest (DHCPv6 + RAs), when the veth had a global IPv6 address */
   plan6?: GuestIpv6Plan;
 }

@@ -4,6 +4,7 @@
 // (registry.ts) and the DHCP servers (dhcp-servers.ts). Operations on one sandbox are
 // serialized; different sandboxes proceed in parallel.
 import { NetlinkHandle, NetlinkReader } from '../net/netlink';
+import { releasePasst } from './bindings/passt/supervisor';
 import { badInput } from './errors';
 import { markScope } from './link-mark';
 import { refuseHostNetns } from './netns-claims';
@@ -103,6 +104,8 @@ export class SandboxManager {
   }
 
   async close(): Promise<void> {
+    // passts keep serving their emulators (a restarted daemon adopts them); only the watching stops
+    releasePasst(this.ctx.registry.records.keys());
     await this.ctx.dhcp.close();
   }
 

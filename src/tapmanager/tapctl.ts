@@ -9,6 +9,7 @@ import { dhcpSummary } from './metrics/dhcp';
 import type { DhcpCounters } from '../dhcp/counters';
 import { renderMasquerade } from './bindings/masquerade/describe';
 import { renderSlirp } from './bindings/slirp/describe';
+import { renderPasst } from './bindings/passt/describe';
 import { renderMacvtap } from './bindings/macvtap/describe';
 import { ipv6Of, renderIpv6 } from './bindings/bridge/describe';
 import { describeRoute } from './plan/routes';
@@ -100,6 +101,10 @@ export function renderDescribe(s: BoundedStatus): string {
     }
     if (n.macvtap) {
       out.push(...renderMacvtap(n, l));
+      return;
+    }
+    if (n.passt) {
+      out.push(...renderPasst(n, l));
       return;
     }
     out.push(

@@ -208,6 +208,8 @@ function nicSpecs(nics: NicRequestShape[], netnsPath: string): NicSpec[] {
     }
     if (n.dhcpOptions && n.binding === 'slirp')
       throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'cannot be served: slirp runs its own DHCP server');
+    if (n.dhcpOptions && n.binding === 'passt')
+      throw badInput(`${at}.dhcpOptions`, n.dhcpOptions, 'cannot be served: passt runs its own DHCP server');
     if (n.macvtapMode !== undefined && n.binding !== 'macvtap')
       throw badInput(`${at}.macvtapMode`, n.macvtapMode, 'is for the macvtap binding only');
     if (n.dhcpOptions && n.binding === 'macvtap')

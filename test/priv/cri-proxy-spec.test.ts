@@ -216,13 +216,17 @@ describePrivileged('a VM pod with a network spec through tapwire-cri --backend c
   it('a bad spec is refused before containerd makes anything', async (ctx) => {
     if (!client || !rig || !tap) return ctx.skip(missing ?? 'no rig');
     const before = (await direct!.runtime.ListPodSandbox!({})).items.length;
-    const spec = { apiVersion: 'tapwire.io/v1alpha1', interfaces: [{ name: 'a', passt: {} }], networks: [] };
+    const spec = {
+      apiVersion: 'tapwire.io/v1alpha1',
+      interfaces: [{ name: 'a', passt: {}, macAddress: 'zz:00' }],
+      networks: [],
+    };
     const err = await client.runtime.RunPodSandbox!({
       config: podConfig('vms2', spec),
       runtimeHandler: 'tapwire',
     }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: status.INVALID_ARGUMENT });
-    expect((err as { details: string }).details).toContain('interfaces[0].passt: is not available yet');
+    expect((err as { details: string }).details).toContain('interfaces[0].macAddress: "zz:00" is not a MAC address');
     expect((err as { details: string }).details).toContain('interfaces[0].name: "a" has no network of the same name');
     expect((await direct!.runtime.ListPodSandbox!({})).items.length).toBe(before);
     expect(await tap.client.list()).toEqual([]);

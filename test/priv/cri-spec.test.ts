@@ -182,7 +182,7 @@ describePrivileged('tapwire-cri with a VM network spec (standalone)', () => {
     const details = (err as { details: string }).details;
     expect(details).toMatch(/^annotation tapwire.io\/network-spec: invalid network spec \(2 problems\): /);
     expect(details).toContain('interfaces[0].macAddress: "zz:00" is not a MAC address');
-    expect(details).toContain('interfaces[1].passt: is not available yet');
+    expect(details).toContain('interfaces[1].passt: needs the pod network');
     const yaml = await rt().RunPodSandbox!({ config: withSpec('bad2', 'apiVersion: [') }).catch((e: unknown) => e);
     expect(yaml).toMatchObject({ code: status.INVALID_ARGUMENT });
     expect(pinned).toEqual([]);

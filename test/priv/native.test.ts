@@ -344,3 +344,20 @@ print(s.recv(100).decode(), flush=True)`,
     expect(() => native.bindMount('proc/self/ns/net', pin)).toThrow(/source must be an absolute path/);
   });
 });
+
+describePrivileged('native: unix stream pair', () => {
+  it('unixStreamPair is connected both ways; peerClosed says when the other end is gone', () => {
+    const [a, b] = native.unixStreamPair();
+    try {
+      expect(native.peerClosed(a)).toBe(false);
+      fs.writeSync(a, 'ping');
+      const buf = Buffer.alloc(8);
+      expect(buf.subarray(0, fs.readSync(b, buf)).toString()).toBe('ping');
+      expect(native.peerClosed(a)).toBe(false);
+      native.closeFd(b);
+      expect(native.peerClosed(a)).toBe(true);
+    } finally {
+      native.closeFd(a);
+    }
+  });
+});

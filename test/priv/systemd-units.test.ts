@@ -31,6 +31,9 @@ const CAP_BITS: Record<string, number> = {
   CAP_CHOWN: 0,
   CAP_DAC_OVERRIDE: 1,
   CAP_DAC_READ_SEARCH: 2,
+  CAP_SETGID: 6,
+  CAP_SETUID: 7,
+  CAP_KILL: 5,
   CAP_NET_BIND_SERVICE: 10,
   CAP_NET_ADMIN: 12,
   CAP_NET_RAW: 13,
@@ -230,6 +233,19 @@ describePrivileged('systemd units', () => {
       await d.notify.waitFor('STATUS', 'serving 1 sandboxes', 15_000);
       expect((await client.teardown('sb-unit')).errors).toEqual([]);
       expect(await settledDump(p.pod)).toBe(before);
+      // a passt NIC too: passt started as nobody under the same limits (no_new_privs included)
+      const q = (await client.setup({
+        sandboxId: 'sb-unit-passt',
+        netnsPath: p.pod.path,
+        nics: [{ name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: p.cniResult }],
+      })) as { nics: { passt?: { pid?: number } }[] };
+      const pid = q.nics[0]!.passt!.pid!;
+      expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+65534\s/m);
+      expect((await client.teardown('sb-unit-passt')).errors).toEqual([]);
+      // gone (the daemon reaps it: a zombie for a moment at most)
+      for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
+      expect(await settledDump(p.pod)).toBe(before);
     } finally {
       client.close();
     }
@@ -238,6 +254,33 @@ describePrivileged('systemd units', () => {
     expect(await exited).toBe(0);
     const stopping = await d.notify.waitFor('STOPPING', '1');
     expect(stopping.pid).toBe(d.child.pid);
+  });
+
+  it('tapmanager.service needs CAP_KILL: without it a passt NIC cannot be stopped (teardown says so, the record stays)', async (ctx) => {
+    if (noTools) {
+      if (inCI) throw new Error(noTools);
+      return ctx.skip(noTools);
+    }
+    const d = await startUnit('tapmanager.service', path.join(dir, 'notify.sock'), (svc) => setpriv(svc, 'CAP_KILL'));
+    await d.notify.waitFor('READY', '1');
+    const p = makePod();
+    const flags = d.env.TAPMANAGER_FLAGS!.split(/\s+/);
+    const client = new TapmanagerClient(flags[flags.indexOf('--control-socket') + 1]!, 30_000);
+    let pid: number | undefined;
+    try {
+      const r = (await client.setup({
+        sandboxId: 'sb-nokill',
+        netnsPath: p.pod.path,
+        nics: [{ name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: p.cniResult }],
+      })) as { nics: { passt?: { pid?: number } }[] };
+      pid = r.nics[0]!.passt!.pid!;
+      const { errors } = await client.teardown('sb-nokill');
+      expect(errors).toEqual([expect.stringMatching(/^stop passt pid \d+: kill EPERM/)]);
+      expect(((await client.list()) as { state: string }[]).map((s) => s.state)).toEqual(['tearing-down']);
+    } finally {
+      client.close();
+      if (pid !== undefined) process.kill(pid, 'SIGKILL'); // the test has every capability
+    }
   });
 
   it('WATCHDOG=1 repeats at half of WATCHDOG_USEC once ready, and stops with STOPPING=1', async (ctx) => {
@@ -279,7 +322,7 @@ describePrivileged('systemd units', () => {
     await d.notify.waitFor('STOPPING', '1');
   });
 
-  it.for(caps(readUnit(path.join(UNITS, 'tapmanager.service')).Service!))(
+  it.for(caps(readUnit(path.join(UNITS, 'tapmanager.service')).Service!).filter((c) => c !== 'CAP_KILL'))(
     'tapmanager.service needs %s: without it a setup fails',
     async (cap, ctx) => {
       if (noTools) {
@@ -293,11 +336,21 @@ describePrivileged('systemd units', () => {
       const flags = d.env.TAPMANAGER_FLAGS!.split(/\s+/);
       const client = new TapmanagerClient(flags[flags.indexOf('--control-socket') + 1]!, 30_000);
       try {
-        const err = await client.setup({ sandboxId: 'sb-nocap', netnsPath: p.pod.path, cniResult: p.cniResult }).then(
+        // CAP_SETUID/CAP_SETGID are for passt NICs (passt is started as nobody): a bridge NIC needs neither
+        const passt = cap === 'CAP_SETUID' || cap === 'CAP_SETGID';
+        const req = passt
+          ? {
+              sandboxId: 'sb-nocap',
+              netnsPath: p.pod.path,
+              nics: [{ name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: p.cniResult }],
+            }
+          : { sandboxId: 'sb-nocap', netnsPath: p.pod.path, cniResult: p.cniResult };
+        const err = await client.setup(req).then(
           () => undefined,
           (e: { code?: string }) => e,
         );
-        expect(err?.code).toMatch(/^(EPERM|EACCES|EINVAL)$/);
+        // passt that cannot drop to nobody fails to start (EIO, with setpriv's exit code)
+        expect(err?.code).toMatch(passt ? /^EIO$/ : /^(EPERM|EACCES|EINVAL)$/);
         // rolled back; without CAP_NET_ADMIN the rollback cannot undo either, and the record stays for a teardown
         const left = (await client.list()) as { state: string }[];
         if (left.length === 0) expect(await settledDump(p.pod)).toBe(before);

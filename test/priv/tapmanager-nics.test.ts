@@ -63,13 +63,8 @@ describePrivileged('tapmanager setup with nics', () => {
     });
     const cases: [unknown, Record<string, unknown>][] = [
       [
-        req([{ ...nic0, binding: 'passt' }]),
-        {
-          code: 'ENOTSUP',
-          field: 'nics[0].binding',
-          message:
-            'invalid nics[0].binding "passt": the passt binding is not implemented yet (implemented: bridge, masquerade, slirp, macvtap)',
-        },
+        req([{ ...nic0, binding: 'passt', dhcpOptions: { bootFileName: 'x' } }]),
+        { code: 'EINVAL', field: 'nics[0].dhcpOptions', message: expect.stringContaining('passt runs its own DHCP') },
       ],
       [req([{ ...nic0, binding: 'vhostuser' }]), { code: 'EINVAL', field: 'nics[0].binding' }],
       [

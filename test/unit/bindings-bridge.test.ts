@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { BindingNotImplementedError, bindingOf, podBinding, UndoError } from '../../src/tapmanager/bindings';
 import { bridgeDomain } from '../../src/tapmanager/bindings/bridge/domain';
 import { domainBinding } from '../../src/tapmanager/bindings/domain';
+import { BINDING_NAMES } from '../../src/tapmanager/bindings/names';
 import { libvirtModel, qemuDevice } from '../../src/tapmanager/bindings/models';
 import type { NicRecord } from '../../src/tapmanager/record';
 import { renderDescribe, renderInterfaces } from '../../src/tapmanager/tapctl';
@@ -150,23 +151,20 @@ describe('bridge binding, pod side', () => {
     ]);
   });
 
-  it('refuses the bindings it does not build yet, naming the field (typed, ENOTSUP)', () => {
-    for (const name of ['passt']) {
-      let err: unknown;
-      try {
-        podBinding(name, 'nics[2].binding');
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(BindingNotImplementedError);
-      expect(err).toMatchObject({
-        code: 'ENOTSUP',
-        field: 'nics[2].binding',
-        binding: name,
-        message: `invalid nics[2].binding "${name}": the ${name} binding is not implemented yet (implemented: bridge, masquerade, slirp, macvtap)`,
-      });
-      expect(domainBinding(name)).toBeUndefined();
+  it('every binding KubeVirt names has both sides; any other name is refused, naming the field (typed, ENOTSUP)', () => {
+    for (const name of BINDING_NAMES) {
+      expect(podBinding(name).name).toBe(name);
+      expect(domainBinding(name)?.name).toBe(name);
     }
+    let err: unknown;
+    try {
+      podBinding('vhostuser', 'nics[2].binding');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BindingNotImplementedError);
+    expect(err).toMatchObject({ code: 'ENOTSUP', field: 'nics[2].binding', binding: 'vhostuser' });
+    expect(domainBinding('vhostuser')).toBeUndefined();
   });
 
   it('UndoError carries the step, the target and the cause code', () => {

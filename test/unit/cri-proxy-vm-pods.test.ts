@@ -480,13 +480,13 @@ describe('VM pods behind the proxy with a network spec', () => {
     const rt = client!.runtime;
     const bad = {
       ...spec,
-      interfaces: [{ name: 'default', macAddress: 'zz:00', passt: {} }],
+      interfaces: [{ name: 'default', macAddress: 'zz:00', passt: {}, model: 'virtio-net' }],
       networks: [{ name: 'default', pod: {} }],
     };
     const err = await rt.RunPodSandbox!({ config: withSpec(bad), runtimeHandler: 'tapwire' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     expect((err as { details: string }).details).toMatch(
-      /\(2 problems\): interfaces\[0\]\.macAddress: "zz:00" is not a MAC address/,
+      /\(2 problems\): interfaces\[0\]\.model: .*; interfaces\[0\]\.macAddress: "zz:00" is not a MAC address/,
     );
     fs.rmSync(path.join(tmp, 'nads', 'other'), { recursive: true });
     const err2 = await rt.RunPodSandbox!({ config: withSpec(spec), runtimeHandler: 'tapwire' }).catch(

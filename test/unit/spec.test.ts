@@ -245,8 +245,8 @@ describe('network spec: one problem per problem, with path and value', () => {
       'interfaces[0].queues: 0 is not an integer 1-16 (queues)',
       'networks[0].multus.networkName: "x/y/z" is not a NetworkAttachmentDefinition name: "name" or "namespace/name", lower case',
       'extra: true is not a known field',
-      'interfaces[1].passt: is not available yet: the passt binding comes with a later release; today bridge, masquerade, slirp, macvtap are implemented',
       'interfaces[0].name: "A_" has no network of the same name in networks',
+      "interfaces[1].passt: needs the pod network: networks[0] is not one (passt copies the pod's own address to the guest)",
     ]);
     try {
       validateSpec(s);
@@ -455,17 +455,18 @@ describe('network spec: one problem per problem, with path and value', () => {
       ]);
     });
 
-    it('exactly one binding; bridge and masquerade today', () => {
+    it('exactly one binding', () => {
       expect(problems(one({ bridge: undefined }))).toEqual([
         'interfaces[0]: has no binding: give exactly one, e.g. bridge: {}',
       ]);
       expect(problems(one({ masquerade: {} }))).toEqual([
         'interfaces[0]: has 2 bindings (bridge, masquerade): give exactly one',
       ]);
-      for (const b of ['passt'])
-        expect(problems(one({ bridge: undefined, [b]: {} }))).toEqual([
-          `interfaces[0].${b}: is not available yet: the ${b} binding comes with a later release; today bridge, masquerade, slirp, macvtap are implemented`,
-        ]);
+      // every binding KubeVirt names is implemented; passt on the pod network is taken
+      expect(problems(one({ bridge: undefined, passt: {} }))).toEqual([]);
+      expect(problems(one({ bridge: undefined, passt: {}, dhcpOptions: { bootFileName: 'x' } }))).toEqual([
+        'interfaces[0].dhcpOptions: cannot be served: passt runs its own DHCP server',
+      ]);
       expect(problems(one({ bridge: { x: 1 } }))).toEqual(['interfaces[0].bridge.x: 1 is not a known field']);
       expect(problems(one({ bridge: [] }))).toEqual([
         'interfaces[0].bridge: [] is not an object (a binding takes no fields: {})',

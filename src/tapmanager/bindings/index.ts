@@ -5,6 +5,7 @@ import { bridgePod } from './bridge/pod';
 import { masqueradePod } from './masquerade/pod';
 import { slirpPod } from './slirp/pod';
 import { macvtapPod } from './macvtap/pod';
+import { passtPod } from './passt/pod';
 import { isImplemented, type ImplementedBinding } from './names';
 import type { PodBinding } from './types';
 
@@ -13,6 +14,7 @@ const POD: Record<ImplementedBinding, PodBinding> = {
   masquerade: masqueradePod,
   slirp: slirpPod,
   macvtap: macvtapPod,
+  passt: passtPod,
 };
 
 /** The pod side of a binding; `field` names where the request asked for it. */

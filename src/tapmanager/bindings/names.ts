@@ -10,6 +10,7 @@ export const IMPLEMENTED_BINDINGS = [
   'masquerade',
   'slirp',
   'macvtap',
+  'passt',
 ] as const satisfies readonly BindingName[];
 export type ImplementedBinding = (typeof IMPLEMENTED_BINDINGS)[number];
 

@@ -19,6 +19,7 @@ import type { NicRecord } from '../record';
 import type { NicLinks } from '../topology';
 import type { UndoError } from './errors';
 import type { ImplementedBinding } from './names';
+import type { NicSupervision } from './passt/supervisor';
 
 /** KubeVirt's dhcpOptions: options 67, 66, 42 and private options 224-254. */
 export interface NicDhcpOptions {
@@ -92,6 +93,8 @@ export interface ApplyContext {
    * namespace anyway (the setup makes the NIC's DHCP socket there)
    */
   inWindow?: (nic: NicRecord) => void;
+  /** for a binding that runs a process beside its NIC (passt): how it is supervised */
+  supervise?: NicSupervision;
 }
 
 export interface UndoContext extends ApplyContext {
@@ -110,6 +113,10 @@ export interface CheckContext {
   nl: NetlinkHandle;
   links: readonly LinkState[];
   mark: string;
+  /** the pinned namespace's path (/proc/self/fd/N) */
+  nsPath?: string;
+  /** for a binding that runs a process beside its NIC (passt): how it is supervised */
+  supervise?: NicSupervision;
 }
 
 /** A link a NIC made, as ownLink (topology.ts) recognizes it. */

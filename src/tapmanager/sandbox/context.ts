@@ -6,6 +6,7 @@ import { stepCounting, type StepHook } from '../crash-points';
 import type { NetlinkHandle } from '../../net/netlink';
 import { pinRecorded, type PinnedNetns } from '../netns-pin';
 import type { SandboxRecord } from '../record';
+import type { NicSupervision } from '../bindings/passt/supervisor';
 import type { RecordStore } from '../store';
 import type { RecoveryStep } from './recovery';
 import type { DhcpServers } from './dhcp-servers';
@@ -76,4 +77,21 @@ export function pinRecord(ctx: ManagerContext, rec: SandboxRecord, log: Logger =
 /** Why a record's namespace cannot be used: gone, or another namespace at its path. */
 export function goneMessage(rec: SandboxRecord): string {
   return `sandbox ${JSON.stringify(rec.sandboxId)}: its network namespace is gone (${rec.netnsPath} leads to none, or to another namespace)`;
+}
+
+/**
+ * How a binding that runs a process beside its NIC (passt) reaches the sandbox: the
+ * netns pinned anew, and the record saved (serialized with the sandbox's operations, and
+ * only while the record is still the registered, ready one: never after its teardown).
+ */
+export function supervision(ctx: ManagerContext, rec: SandboxRecord): NicSupervision {
+  return {
+    sandboxId: rec.sandboxId,
+    pin: () => pinRecord(ctx, rec),
+    save: () =>
+      ctx.registry.serialize(rec.sandboxId, async () => {
+        if (ctx.registry.records.get(rec.sandboxId) === rec && rec.state === 'ready') await ctx.o.store.save(rec);
+      }),
+    log: ctx.o.log.child('passt'),
+  };
 }

@@ -11,7 +11,7 @@ import { unpinned, type PinnedNetns } from '../netns-pin';
 import { collectOrphanLinks } from '../orphans';
 import type { SandboxRecord } from '../record';
 import { bindingOf } from '../bindings';
-import { FENCE_TABLE, pinRecord, type ManagerContext } from './context';
+import { FENCE_TABLE, pinRecord, supervision, type ManagerContext } from './context';
 import { fenceNics } from './setup';
 import { unbuild } from './unbuild';
 
@@ -132,7 +132,11 @@ async function checkTopology(
   try {
     const links = await nl.links();
     const mark = linkMark(ctx.scope, rec.sandboxId);
-    for (const nic of rec.nics) drift.push(...(await bindingOf(nic).check({ nl, links, mark }, nic)));
+    const supervise = supervision(ctx, rec);
+    for (const nic of rec.nics)
+      drift.push(...(await bindingOf(nic).check({ nl, links, mark, nsPath: path, supervise }, nic)));
+    // a passt adopted or started again: its pid and start time go into the record
+    if (rec.nics.some((n) => n.passt)) await ctx.o.store.save(rec);
   } finally {
     nl.close();
   }

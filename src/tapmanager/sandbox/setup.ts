@@ -15,7 +15,7 @@ import type { PinnedNetns } from '../netns-pin';
 import type { SetupRequest, SetupResult } from '../protocol';
 import { RECORD_VERSION, NicRecord, SandboxRecord } from '../record';
 import { planNicLinks } from '../topology';
-import { FENCE_TABLE, step, type ManagerContext } from './context';
+import { FENCE_TABLE, step, supervision, type ManagerContext } from './context';
 import { unbuild } from './unbuild';
 import { checkGuestNetworks6 } from '../bindings/masquerade/pod';
 
@@ -148,7 +148,8 @@ export async function doSetup(
         const binding = bindingOf(nic);
         if (binding.servesDhcp(nic)) dhcpFds.set(nic, udpSocketBoundToDevice(binding.dhcpInterface(nic), SERVER_PORT));
       };
-      await all(rec.nics.map((nic) => bindingOf(nic).apply({ nl, nsPath: ns.path, mark, inWindow }, nic)));
+      const supervise = supervision(ctx, rec);
+      await all(rec.nics.map((nic) => bindingOf(nic).apply({ nl, nsPath: ns.path, mark, inWindow, supervise }, nic)));
     } catch (e) {
       await fencing.catch(() => undefined);
       throw e;

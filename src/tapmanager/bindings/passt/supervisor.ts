@@ -1,0 +1,382 @@
+// The passt processes of this daemon's passt NICs, one per NIC: started in the pod netns
+// on one end of a connected AF_UNIX stream pair (the emulator gets the other end over
+// the fd socket), watched, restarted when they die, stopped at teardown.
+//
+// While the daemon runs it keeps a copy of passt's end of the pair. A passt that dies
+// while the emulator's end is still open is restarted on that same end: the emulator's
+// socket stays connected and the guest sees a pause, not a new link (its next DHCP
+// renewal is answered by the new passt). When the emulator's end is closed (the emulator
+// went, or was never given it) the new passt gets a fresh pair, whose emulator end waits
+// for the next fetch. Each fetch after the first gets a fresh pair (the emulator
+// restarted): the earlier passt is stopped.
+//
+// After a daemon restart the record's pid and start time name the passt that was running
+// (passt runs in its own session, so it outlives the daemon, and the emulator keeps
+// using it): it is adopted and watched (polled), or, when it is gone, replaced on a fresh
+// pair. An adopted passt's end is not the daemon's to keep (passt's fds cannot be taken
+// back), so when it dies the guest's NIC stays down until the emulator fetches again.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fstatSync } from 'node:fs';
+import { closeFd, peerClosed, unixStreamPair, withNetns } from '../../../native';
+import type { Logger } from '../../../util/log';
+import { TapError } from '../../errors';
+import type { PinnedNetns } from '../../netns-pin';
+import type { NicRecord } from '../../record';
+import { childArgv, PASST_FD } from './args';
+import { isRecordedPasst, passtServing, procStartTime, signal } from './proc';
+
+/** What the sandbox layer gives a binding that supervises a process beside its NIC. */
+export interface NicSupervision {
+  sandboxId: string;
+  /** pins the sandbox's netns anew (undefined: gone, or another namespace at its path) */
+  pin(): PinnedNetns | undefined;
+  /** saves the record after the NIC's process changed (serialized with the sandbox's operations) */
+  save(): Promise<void>;
+  log: Logger;
+}
+
+interface Entry {
+  nic: NicRecord;
+  sup: NicSupervision;
+  /** the passt this daemon started (exit events), or undefined for an adopted one */
+  child?: ChildProcess;
+  /** polls an adopted passt */
+  watch?: NodeJS.Timeout;
+  /** the daemon's copy of passt's end of the pair (not for an adopted passt) */
+  passtEnd?: number;
+  /** the emulator's end, until a fetch takes it */
+  pendingEnd?: number;
+  stopped: boolean;
+  startedAt: number;
+  quickExits: number;
+  restarts: number;
+  lastExit?: string;
+  timer?: NodeJS.Timeout;
+  /** restarts, fetches and the stop run one at a time (a restart may be under way when a fetch comes) */
+  lock: Promise<unknown>;
+}
+
+/** Runs fn after every earlier exclusive operation on e. */
+function exclusive<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
+  const next = e.lock.then(fn, fn);
+  e.lock = next.catch(() => undefined);
+  return next;
+}
+
+/** By NIC record: the registry's record objects live as long as the sandbox does. */
+const entries = new Map<NicRecord, Entry>();
+
+function closeQuietly(fd: number | undefined): void {
+  if (fd === undefined) return;
+  try {
+    closeFd(fd);
+  } catch {
+    /* already closed */
+  }
+}
+
+/** Forks setpriv -> passt in the netns at nsPath, with `end` as its fd 3; resolves once it runs. */
+async function spawnIn(nsPath: string, nic: NicRecord, end: number): Promise<ChildProcess> {
+  const { file, args } = childArgv(nic);
+  // forked from this thread while it is in the pod netns: the child starts there. Its own
+  // session, so that it outlives a daemon killed with its process group.
+  const child = withNetns(nsPath, () =>
+    spawn(file, args, {
+      stdio: ['ignore', 'ignore', 'ignore', end],
+      detached: true,
+      env: process.env.PATH ? { PATH: process.env.PATH } : {},
+    }),
+  );
+  child.on('error', () => undefined); // signals go by pid (proc.ts), a failed spawn is handled below
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  child.unref();
+  return child;
+}
+
+function recordProcess(e: Entry, pid: number, end: number | undefined): void {
+  const p = e.nic.passt!;
+  p.pid = pid;
+  const st = procStartTime(pid);
+  if (st !== undefined) p.startTime = st;
+  else delete p.startTime;
+  if (end !== undefined) p.socket = fstatSync(end).ino;
+}
+
+/** How long a passt may take to start serving before the start counts as failed. */
+const READY_MS = 10_000;
+
+/** Resolves once child is passt serving as uid; rejects when it exits first or takes over READY_MS. */
+async function serving(child: ChildProcess, uid: number): Promise<void> {
+  const end = Date.now() + READY_MS;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 4)) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(
+        `passt exited at start (${child.exitCode !== null ? `exit code ${child.exitCode}` : `signal ${child.signalCode}`})`,
+      );
+    if (passtServing(child.pid!, uid)) return;
+    if (Date.now() > end) throw new Error(`passt did not start serving in ${READY_MS} ms`);
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+/** Starts passt for e on `end` (its end of a pair), in the netns at nsPath; resolves once it serves. */
+async function run(e: Entry, nsPath: string, end: number): Promise<void> {
+  const child = await spawnIn(nsPath, e.nic, end);
+  try {
+    await serving(child, e.nic.passt!.uid);
+  } catch (err) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      if (signal(child.pid!, 'SIGKILL')) await gone;
+    }
+    throw err;
+  }
+  e.child = child;
+  e.startedAt = Date.now();
+  recordProcess(e, child.pid!, end);
+  child.once('exit', (code, sig) => onExit(e, child, code, sig));
+  // it may have gone between the check and the listener
+  if (child.exitCode !== null || child.signalCode !== null) onExit(e, child, child.exitCode, child.signalCode);
+}
+
+/** A fresh pair: passt's end kept, the emulator's pending (any earlier ones closed). */
+function freshPair(e: Entry): number {
+  closeQuietly(e.passtEnd);
+  closeQuietly(e.pendingEnd);
+  const [mine, theirs] = unixStreamPair();
+  e.passtEnd = mine;
+  e.pendingEnd = theirs;
+  return mine;
+}
+
+function onExit(e: Entry, child: ChildProcess, code: number | null, sig: NodeJS.Signals | null): void {
+  if (e.stopped || e.child !== child) return;
+  e.child = undefined;
+  died(e, code !== null ? `exit code ${code}` : `signal ${sig}`);
+}
+
+/** e's passt is gone: log it, restart it (on the same connection when the emulator still holds its end). */
+function died(e: Entry, how: string): void {
+  const p = e.nic.passt!;
+  e.lastExit = `${how} at ${new Date().toISOString()}`;
+  const quick = Date.now() - e.startedAt < 2000;
+  e.quickExits = quick ? e.quickExits + 1 : 0;
+  // a passt that keeps dying at once (its port taken, the interface gone) is retried slower
+  const delay = e.quickExits === 0 ? 0 : Math.min(30_000, 250 * 2 ** (e.quickExits - 1));
+  let same = false;
+  try {
+    same = e.passtEnd !== undefined && !peerClosed(e.passtEnd);
+  } catch {
+    /* our end is gone: a fresh pair */
+  }
+  e.sup.log.warn('passt exited; restarting it', {
+    sandboxId: e.sup.sandboxId,
+    nic: e.nic.name,
+    pid: p.pid,
+    how,
+    connection: same ? 'kept (the emulator still holds its end)' : 'fresh pair (for the next fetch)',
+    ...(delay ? { delayMs: delay } : {}),
+  });
+  e.timer = setTimeout(() => void restart(e, same), delay);
+  e.timer.unref();
+}
+
+async function restart(e: Entry, same: boolean): Promise<void> {
+  e.timer = undefined;
+  return exclusive(e, () => restartNow(e, same));
+}
+
+async function restartNow(e: Entry, same: boolean): Promise<void> {
+  if (e.stopped || e.child) return;
+  const ns = e.sup.pin();
+  if (!ns) {
+    e.sup.log.error('passt not restarted: the sandbox netns is gone', { sandboxId: e.sup.sandboxId, nic: e.nic.name });
+    return;
+  }
+  // a failed attempt counts as a quick exit too (died() backs off), never a busy loop
+  e.startedAt = Date.now();
+  try {
+    const end = same && e.passtEnd !== undefined ? e.passtEnd : freshPair(e);
+    await run(e, ns.path, end);
+    e.restarts++;
+    if (e.stopped) {
+      await kill(e);
+      return;
+    }
+    e.sup.log.info('passt restarted', { sandboxId: e.sup.sandboxId, nic: e.nic.name, pid: e.nic.passt!.pid });
+    // not awaited: the save waits for the sandbox's lock, which a teardown waiting for this
+    // NIC's lock may hold
+    void e.sup.save().catch((err: unknown) =>
+      e.sup.log.error('record not saved after a passt restart', {
+        sandboxId: e.sup.sandboxId,
+        error: (err as Error).message,
+      }),
+    );
+  } catch (err) {
+    e.sup.log.error('passt restart failed; retrying', {
+      sandboxId: e.sup.sandboxId,
+      nic: e.nic.name,
+      error: (err as Error).message,
+    });
+    if (!e.stopped) died(e, `restart failed: ${(err as Error).message}`);
+  } finally {
+    ns.close();
+  }
+}
+
+function newEntry(nic: NicRecord, sup: NicSupervision): Entry {
+  return { nic, sup, stopped: false, startedAt: Date.now(), quickExits: 0, restarts: 0, lock: Promise.resolve() };
+}
+
+/** Setup: passt for nic on a fresh pair, in the netns at nsPath (the emulator's end pending). */
+export async function startPasst(nic: NicRecord, sup: NicSupervision, nsPath: string): Promise<void> {
+  const key = nic;
+  if (entries.has(key)) throw new TapError('EEXIST', `passt for NIC ${nic.name} of ${sup.sandboxId} is running`);
+  const e = newEntry(nic, sup);
+  entries.set(key, e);
+  try {
+    await run(e, nsPath, freshPair(e));
+  } catch (err) {
+    await stopPasst(nic);
+    throw new TapError('EIO', `cannot start passt for NIC ${nic.name}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * After a daemon restart: the recorded passt adopted when it still runs, else a new one on
+ * a fresh pair. Returns the drift to report (empty when adopted).
+ */
+export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: string): Promise<string[]> {
+  const key = nic;
+  if (entries.has(key)) return [];
+  const p = nic.passt!;
+  const e = newEntry(nic, sup);
+  entries.set(key, e);
+  if (isRecordedPasst(p.pid, p.startTime)) {
+    e.startedAt = 0;
+    e.watch = setInterval(() => {
+      if (e.stopped || isRecordedPasst(p.pid, p.startTime)) return;
+      clearInterval(e.watch);
+      e.watch = undefined;
+      died(e, 'gone (adopted: the emulator must fetch again)');
+    }, 1000);
+    e.watch.unref();
+    sup.log.info('passt adopted', { sandboxId: sup.sandboxId, nic: nic.name, pid: p.pid });
+    return [];
+  }
+  const was = p.pid;
+  try {
+    await run(e, nsPath, freshPair(e));
+  } catch (err) {
+    entries.delete(key);
+    throw err;
+  }
+  return [
+    `passt${was !== undefined ? ` (pid ${was})` : ''} was gone: started again (pid ${p.pid}) on a fresh socket pair; the emulator must fetch again`,
+  ];
+}
+
+/**
+ * The emulator's end for a fetch: the pending one, or (a fetch after an earlier one: the
+ * emulator restarted) a fresh pair with a fresh passt, the earlier one stopped.
+ */
+export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath: string): Promise<number> {
+  const e = entries.get(nic);
+  if (!e || e.stopped) throw new TapError('EAGAIN', `passt for NIC ${nic.name} of ${sandboxId} is not running`);
+  return exclusive(e, async () => {
+    if (e.stopped) throw new TapError('EAGAIN', `passt for NIC ${nic.name} of ${sandboxId} is stopping`);
+    if (e.pendingEnd === undefined || !e.child) {
+      clearTimeout(e.timer);
+      e.timer = undefined;
+      await kill(e);
+      await run(e, nsPath, freshPair(e));
+    }
+    const fd = e.pendingEnd!;
+    e.pendingEnd = undefined;
+    return fd;
+  });
+}
+
+/** Stops e's passt (TERM, then KILL after 2 s) and waits until it is gone. */
+async function kill(e: Entry): Promise<void> {
+  clearInterval(e.watch);
+  e.watch = undefined;
+  const p = e.nic.passt!;
+  const child = e.child;
+  e.child = undefined; // its exit is not a death to recover from
+  if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+  // signalled by pid (process.kill, not ChildProcess.kill: a refused signal throws here
+  // instead of an 'error' event), then waited for until its recorded start time is gone
+  if (isRecordedPasst(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+}
+
+async function killRecorded(pid: number, startTime: string): Promise<void> {
+  if (!signal(pid, 'SIGTERM')) return;
+  // polled every 5 ms: SIGKILL after 2 s, given up after 4 s
+  for (let i = 0; i < 800; i++) {
+    if (!isRecordedPasst(pid, startTime)) return;
+    if (i === 400) signal(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new TapError('EBUSY', `passt pid ${pid} did not exit`);
+}
+
+/** Teardown: the NIC's passt stopped (the one supervised, else the recorded one), its ends closed. */
+export async function stopPasst(nic: NicRecord): Promise<void> {
+  const key = nic;
+  const e = entries.get(key);
+  const p = nic.passt;
+  if (!e) {
+    if (p && isRecordedPasst(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+    return;
+  }
+  e.stopped = true;
+  clearTimeout(e.timer);
+  await exclusive(e, async () => {
+    try {
+      await kill(e);
+    } finally {
+      closeQuietly(e.passtEnd);
+      closeQuietly(e.pendingEnd);
+      e.passtEnd = e.pendingEnd = undefined;
+      entries.delete(key);
+    }
+  });
+}
+
+/** The daemon closes: watching stops and its ends close; the passts that serve an emulator keep running. */
+export function releasePasst(sandboxIds: Iterable<string>): void {
+  const ids = new Set(sandboxIds);
+  for (const [key, e] of entries) {
+    if (!ids.has(e.sup.sandboxId)) continue;
+    e.stopped = true;
+    clearTimeout(e.timer);
+    clearInterval(e.watch);
+    closeQuietly(e.passtEnd);
+    closeQuietly(e.pendingEnd);
+    entries.delete(key);
+  }
+}
+
+/** What describe shows beside the record: running or not, restarts, the last exit, whether an end waits. */
+export function passtLive(
+  nic: NicRecord,
+):
+  | { running: boolean; adopted: boolean; restarts: number; lastExit?: string; emulatorEnd: 'pending' | 'handed out' }
+  | undefined {
+  const e = entries.get(nic);
+  if (!e) return undefined;
+  const p = nic.passt!;
+  return {
+    running: isRecordedPasst(p.pid, p.startTime),
+    adopted: e.child === undefined && e.watch !== undefined,
+    restarts: e.restarts,
+    ...(e.lastExit ? { lastExit: e.lastExit } : {}),
+    emulatorEnd: e.pendingEnd !== undefined ? 'pending' : 'handed out',
+  };
+}
+
+export { PASST_FD };
