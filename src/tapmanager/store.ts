@@ -19,9 +19,6 @@
 // record (a teardown's 'tearing-down') wins over it. The write-ahead removes a marker
 // left by an earlier sandbox of the same id before it writes; a marker without a record
 // (a crash between removing the two) is removed when the records are read at start.
-// A build that recorded more than its plan (a passt's pid and start time, what a
-// masquerade NIC found of forwarding) has its record written whole instead: the marker
-// is made only when the record in memory is still the write-ahead's text.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { JsonDirStore } from '../util/json-dir-store';
@@ -34,8 +31,6 @@ export class RecordStore {
   readonly readyDir: string;
 
   private readonly files: JsonDirStore<SandboxRecord>;
-  /** the write-ahead's text of each sandbox being set up, until markReady */
-  private readonly ahead = new Map<string, string>();
 
   constructor(
     stateDir: string,
@@ -64,26 +59,16 @@ export class RecordStore {
   async save(rec: SandboxRecord): Promise<void> {
     rec.updatedAt = new Date().toISOString();
     // a write-ahead is never ready by an earlier sandbox's marker
-    if (rec.state === 'setting-up') {
-      fs.rmSync(this.marker(rec.sandboxId), { force: true });
-      this.ahead.set(rec.sandboxId, JSON.stringify(rec));
-    } else this.ahead.delete(rec.sandboxId);
+    if (rec.state === 'setting-up') fs.rmSync(this.marker(rec.sandboxId), { force: true });
     await this.files.save(rec);
   }
 
   /**
    * The sandbox is ready: its marker, made synchronously (one link(2)). The record in
    * memory says so too; the one on disk keeps 'setting-up' and reads back as ready while
-   * the marker is there. A record that changed since its write-ahead is saved whole.
+   * the marker is there.
    */
-  async markReady(rec: SandboxRecord): Promise<void> {
-    const ahead = this.ahead.get(rec.sandboxId);
-    this.ahead.delete(rec.sandboxId);
-    if (ahead === undefined || ahead !== JSON.stringify(rec)) {
-      rec.state = 'ready';
-      await this.save(rec);
-      return;
-    }
+  markReady(rec: SandboxRecord): void {
     const file = this.marker(rec.sandboxId);
     const link = () => fs.linkSync(this.files.file(rec.sandboxId), file);
     try {
@@ -102,7 +87,6 @@ export class RecordStore {
   }
 
   async remove(id: string): Promise<void> {
-    this.ahead.delete(id);
     await this.files.remove(id);
     await fs.promises.rm(this.marker(id), { force: true });
   }

@@ -160,7 +160,7 @@ export async function doSetup(
     // 5. DHCP, listening before we answer
     await ctx.dhcp.start(rec, ns.path, dhcpFds);
     await step(ctx, 'setup.dhcp', req.sandboxId);
-    await ctx.o.store.markReady(rec); // state 'ready', in memory and on disk (store.ts)
+    ctx.o.store.markReady(rec); // state 'ready', in memory and on disk (store.ts)
     await step(ctx, 'setup.ready', req.sandboxId);
     log.info('sandbox ready', { sandboxId: rec.sandboxId, nics: rec.nics.map(nicSummary) });
     return setupResult(rec);
