@@ -62,16 +62,9 @@ export class JsonDirStore<T> {
     const dir = this.o.spareDir;
     if (!dir || this.o.durable || this.spare !== undefined || this.making) return;
     const name = tempName(path.join(dir, 'spare'));
-    const make = () => fs.promises.writeFile(name, '', { flag: 'wx', mode: this.o.mode ?? 0o600 });
-    // after the caller's synchronous work (a setup goes on to its netlink requests): even
-    // starting the thread pool's work costs some tens of microseconds
-    this.making = new Promise<void>((r) => setImmediate(r))
-      .then(make)
-      .catch(async (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e;
-        await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 }); // not made yet, or removed
-        await make();
-      })
+    this.making = fs.promises
+      .mkdir(dir, { recursive: true, mode: 0o700 })
+      .then(() => fs.promises.writeFile(name, '', { flag: 'wx', mode: this.o.mode ?? 0o600 }))
       .then(
         () => {
           this.spare = name;
