@@ -9,16 +9,9 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** fsync file and directory (default true); false: atomic against a process crash only */
   durable?: boolean;
-  /**
-   * an empty file made beforehand in the file's directory, named by tempName, to write
-   * into instead of making one (not durable writes only): the write then allocates no
-   * inode. It is used up (renamed or removed) either way.
-   */
-  spare?: string;
 }
 
-/** A temp file's name beside file, with this process's pid (json-dir-store.ts removes those of dead ones). */
-export function tempName(file: string): string {
+function tempName(file: string): string {
   const base = `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   return path.join(path.dirname(file), base);
 }
@@ -26,15 +19,14 @@ export function tempName(file: string): string {
 export async function writeFileAtomic(
   file: string,
   data: string | Buffer,
-  { mode = 0o600, durable = true, spare }: AtomicWriteOptions = {},
+  { mode = 0o600, durable = true }: AtomicWriteOptions = {},
 ): Promise<void> {
-  if (spare && durable) throw new TypeError('writeFileAtomic: a spare temp file is for writes that are not durable');
-  const tmp = spare ?? tempName(file);
+  const tmp = tempName(file);
   if (!durable) {
     // synchronous: two syscalls of a few tens of µs each cost less than the four
     // threadpool round trips of their async form (0.18 vs 0.43 ms p50 here)
     try {
-      fs.writeFileSync(tmp, data, spare ? { flag: 'r+' } : { mode, flag: 'wx' });
+      fs.writeFileSync(tmp, data, { mode, flag: 'wx' });
       fs.renameSync(tmp, file);
     } catch (e) {
       fs.rmSync(tmp, { force: true });

@@ -6,7 +6,7 @@
 // sandbox records and the CRI proxy's VM pod records each wrap one of these.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempName, writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from './atomic-file';
 
 export interface JsonDirStoreOptions<T> {
   /** the record's id, its file's name without `.json` */
@@ -21,14 +21,6 @@ export interface JsonDirStoreOptions<T> {
   durable?: boolean;
   /** file mode (default 0600: records may hold secrets) */
   mode?: number;
-  /**
-   * keep one empty temp file made ahead, off the caller's path, in this directory (on
-   * the directory's filesystem, made 0700) for the next save to write into and rename
-   * (not durable stores only): a save then allocates no inode, the dearest part of it on
-   * ext4 (a new file ~0.1-0.2 ms, writing into one ~0.03 ms). A spare a dead process
-   * left is removed by loadAll, as its temp files are.
-   */
-  spareDir?: string;
 }
 
 /** A file of the directory that could not be read as a record. */
@@ -41,9 +33,6 @@ const TEMP_RE = /^\..+\.(\d+)\.[0-9a-z]*\.tmp$/;
 
 export class JsonDirStore<T> {
   private made = false;
-  /** the empty temp file the next save writes into (options.spare) */
-  private spare: string | undefined;
-  private making: Promise<void> | undefined;
 
   constructor(
     readonly dir: string,
@@ -54,26 +43,6 @@ export class JsonDirStore<T> {
   async init(): Promise<void> {
     await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
     this.made = true;
-    this.makeSpare();
-  }
-
-  /** Makes the next spare on the thread pool when the store keeps one and has none. */
-  private makeSpare(): void {
-    const dir = this.o.spareDir;
-    if (!dir || this.o.durable || this.spare !== undefined || this.making) return;
-    const name = tempName(path.join(dir, 'spare'));
-    this.making = fs.promises
-      .mkdir(dir, { recursive: true, mode: 0o700 })
-      .then(() => fs.promises.writeFile(name, '', { flag: 'wx', mode: this.o.mode ?? 0o600 }))
-      .then(
-        () => {
-          this.spare = name;
-        },
-        () => undefined, // none this time: saves make their own temp file
-      )
-      .finally(() => {
-        this.making = undefined;
-      });
   }
 
   file(id: string): string {
@@ -85,32 +54,15 @@ export class JsonDirStore<T> {
   async save(rec: T): Promise<void> {
     const file = this.file(this.o.idOf(rec));
     const text = this.o.format ? this.o.format(rec) : JSON.stringify(rec, null, 1);
-    const write = (spare?: string) =>
-      writeFileAtomic(file, text, {
-        durable: this.o.durable ?? false,
-        ...(this.o.mode ? { mode: this.o.mode } : {}),
-        ...(spare ? { spare } : {}),
-      });
+    const write = () =>
+      writeFileAtomic(file, text, { durable: this.o.durable ?? false, ...(this.o.mode ? { mode: this.o.mode } : {}) });
     if (!this.made) await this.init();
-    const spare = this.spare;
-    this.spare = undefined; // one save's: a concurrent save makes its own
     try {
-      if (spare) {
-        try {
-          return await write(spare);
-        } catch {
-          // the spare removed under us, or on another filesystem: a temp file of its own
-        }
-      }
-      try {
-        await write();
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        await this.init(); // removed meanwhile
-        await write();
-      }
-    } finally {
-      this.makeSpare();
+      await write();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await this.init(); // removed meanwhile
+      await write();
     }
   }
 
@@ -131,7 +83,6 @@ export class JsonDirStore<T> {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], errors: [] };
       throw e;
     }
-    if (this.o.spareDir) await removeDeadTemps(this.o.spareDir);
     const records: T[] = [];
     const errors: JsonDirStoreError[] = [];
     for (const name of names.sort()) {
@@ -153,19 +104,5 @@ export class JsonDirStore<T> {
       }
     }
     return { records, errors };
-  }
-}
-
-/** Removes the temp files of dead processes in dir (none when there is no dir). */
-async function removeDeadTemps(dir: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.promises.readdir(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const temp = TEMP_RE.exec(name);
-    if (temp && Number(temp[1]) !== process.pid) await fs.promises.rm(path.join(dir, name), { force: true });
   }
 }

@@ -16,9 +16,8 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function store(dir = path.join(tmp, 'recs'), spareDir?: string) {
+function store(dir = path.join(tmp, 'recs')) {
   return new JsonDirStore<Rec>(dir, {
-    ...(spareDir ? { spareDir } : {}),
     idOf: (r) => r.id,
     checkId: (id) => {
       if (!/^[a-z0-9-]+$/.test(id)) throw new TypeError(`bad id ${JSON.stringify(id)}`);
@@ -80,39 +79,6 @@ describe('JsonDirStore', () => {
     expect(fs.existsSync(dead)).toBe(false);
     expect(fs.existsSync(mine)).toBe(true); // perhaps a write of this process under way
     expect(fs.existsSync(path.join(s.dir, 'torn.json'))).toBe(true);
-  });
-
-  it('with a spare dir: a save writes into the empty temp file made ahead, and the next spare is made after it', async () => {
-    const spares = path.join(tmp, 'spare');
-    const s = store(undefined, spares);
-    await s.init();
-    const temps = async (): Promise<string[]> => {
-      await new Promise((r) => setTimeout(r, 50)); // the spare is made on the thread pool
-      return fs.readdirSync(spares);
-    };
-    const [spare] = await temps();
-    expect(spare).toMatch(new RegExp(`^\\.spare\\.${process.pid}\\..*\\.tmp$`));
-    expect(fs.statSync(spares).mode & 0o777).toBe(0o700);
-    const inode = fs.statSync(path.join(spares, spare!)).ino;
-    await Promise.all([s.save({ v: 1, id: 'a', n: 1 }), s.save({ v: 1, id: 'b', n: 2 })]); // one gets the spare
-    expect(fs.statSync(path.join(s.dir, 'a.json')).ino).toBe(inode);
-    expect(fs.statSync(path.join(s.dir, 'a.json')).mode & 0o777).toBe(0o600);
-    const next = await temps();
-    expect(next).toHaveLength(1);
-    expect(next[0]).not.toBe(spare);
-    await s.save({ v: 1, id: 'a', n: 3 }); // over a record: the spare's content is the whole file
-    expect((await s.loadAll()).records).toEqual([
-      { v: 1, id: 'a', n: 3 },
-      { v: 1, id: 'b', n: 2 },
-    ]);
-    expect(fs.readdirSync(s.dir)).toEqual(['a.json', 'b.json']); // no temp file beside the records
-    fs.rmSync(path.join(spares, (await temps())[0]!)); // a spare gone under it: the save makes its own
-    await s.save({ v: 1, id: 'c', n: 4 });
-    expect((await s.loadAll()).records.map((r) => r.id)).toEqual(['a', 'b', 'c']);
-    const dead = path.join(spares, '.spare.999999999.abc.tmp'); // a dead daemon's spare
-    fs.writeFileSync(dead, '');
-    await s.loadAll();
-    expect(fs.existsSync(dead)).toBe(false);
   });
 
   it('refuses an id that cannot name a file, before touching anything', async () => {

@@ -1,4 +1,4 @@
-// A setup: validate -> snapshot -> plan -> record (write-ahead) -> apply -> mark it
+// A setup: validate -> snapshot -> plan -> record (write-ahead) -> apply -> record
 // ready; a failure rolls back what it made. Runs under the sandbox's lock. Each NIC is
 // planned, built and undone by its binding (bindings/); the NICs of one sandbox are
 // planned and built concurrently, and one NIC's failure rolls back the whole sandbox.
@@ -160,7 +160,8 @@ export async function doSetup(
     // 5. DHCP, listening before we answer
     await ctx.dhcp.start(rec, ns.path, dhcpFds);
     await step(ctx, 'setup.dhcp', req.sandboxId);
-    ctx.o.store.markReady(rec); // state 'ready', in memory and on disk (store.ts)
+    rec.state = 'ready';
+    await ctx.o.store.save(rec);
     await step(ctx, 'setup.ready', req.sandboxId);
     log.info('sandbox ready', { sandboxId: rec.sandboxId, nics: rec.nics.map(nicSummary) });
     return setupResult(rec);
