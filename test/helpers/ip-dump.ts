@@ -29,7 +29,7 @@ export function ipDump(ns: TestNetns): string {
  * Waits until no address in ns is tentative (IPv6 DAD done, so the kernel adds no more
  * local routes on its own), then dumps: a "before" taken earlier would differ by timing.
  */
-export async function settledDump(ns: TestNetns, timeoutMs = 10_000): Promise<string> {
+export async function settledDump(ns: TestNetns, timeoutMs = 30_000): Promise<string> {
   const end = Date.now() + timeoutMs;
   while (ns.ip('-o', 'addr', 'show', 'tentative') !== '') {
     if (Date.now() > end) throw new Error(`addresses in ${ns.name} still tentative after ${timeoutMs} ms`);
