@@ -23,3 +23,21 @@ export function libvirtModel(device: string): string {
   const hit = SPEC_MODELS.find((m) => NIC_MODELS[m] === device);
   return hit ?? device;
 }
+
+/**
+ * QEMU's -device value for a guest NIC: JSON (typed options, for libvirt-era command lines)
+ * or key=value; `vectors` turns on multiqueue with that many MSI-X vectors.
+ */
+export function deviceArg(
+  nic: { model: string; mac: string },
+  ids: { netdev: string; device: string },
+  json: boolean,
+  vectors?: number,
+): string {
+  if (json) {
+    const mq = vectors ? { mq: true, vectors } : {};
+    return JSON.stringify({ driver: nic.model, netdev: ids.netdev, mac: nic.mac, id: ids.device, ...mq });
+  }
+  const mq = vectors ? `,mq=on,vectors=${vectors}` : '';
+  return `${nic.model},netdev=${ids.netdev},mac=${nic.mac},id=${ids.device}${mq}`;
+}

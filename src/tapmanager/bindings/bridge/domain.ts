@@ -3,7 +3,7 @@
 // spec's model and MAC; for a runtime that writes its own domain XML, the libvirt
 // <interface type='ethernet'> on the tap by name (the tap lives in the pod's netns,
 // made by tapwire: managed='no'). Pure: no I/O.
-import { libvirtModel } from '../models';
+import { deviceArg, libvirtModel } from '../models';
 import type { DomainBinding, DomainNic } from '../domain-types';
 
 /** virtio-net wants 2 vectors per queue pair plus config and control. */
@@ -28,20 +28,7 @@ export const bridgeDomain: DomainBinding = {
     let nd = `tap,id=${ids.netdev},`;
     nd += nic.queues === 1 ? `fd=${taps[0]}` : `fds=${taps.join(':')}`;
     if (nic.vhost) nd += nic.queues === 1 ? `,vhost=on,vhostfd=${vhosts[0]}` : `,vhost=on,vhostfds=${vhosts.join(':')}`;
-    const v = vectors(nic.queues);
-    if (json) {
-      // JSON options are typed (a bool and an int), key=value ones are strings.
-      const mq = v ? { mq: true, vectors: v } : {};
-      return [
-        '-netdev',
-        nd,
-        '-device',
-        JSON.stringify({ driver: nic.model, netdev: ids.netdev, mac: nic.mac, id: ids.device, ...mq }),
-      ];
-    }
-    let dev = `${nic.model},netdev=${ids.netdev},mac=${nic.mac},id=${ids.device}`;
-    if (v) dev += `,mq=on,vectors=${v}`;
-    return ['-netdev', nd, '-device', dev];
+    return ['-netdev', nd, '-device', deviceArg(nic, ids, json, vectors(nic.queues))];
   },
 
   libvirtInterface(nic: DomainNic) {

@@ -6,7 +6,7 @@
 // backend and the NIC's model and MAC; its port forwards are the pod's listed ports as
 // tapwire's passt has them (the fds reply does not carry them: this element shows none).
 // Pure.
-import { libvirtModel } from '../models';
+import { deviceArg, libvirtModel } from '../models';
 import type { DomainBinding, DomainNic } from '../domain-types';
 
 function xmlAttr(s: string): string {
@@ -22,10 +22,7 @@ export const passtDomain: DomainBinding = {
 
   qemuArgs(nic, ids, fds, json) {
     const nd = `stream,id=${ids.netdev},addr.type=fd,addr.str=${fds[0]}`;
-    const dev = json
-      ? JSON.stringify({ driver: nic.model, netdev: ids.netdev, mac: nic.mac, id: ids.device })
-      : `${nic.model},netdev=${ids.netdev},mac=${nic.mac},id=${ids.device}`;
-    return ['-netdev', nd, '-device', dev];
+    return ['-netdev', nd, '-device', deviceArg(nic, ids, json)];
   },
 
   libvirtInterface(nic: DomainNic) {

@@ -4,7 +4,7 @@
 // reaches the guest's port; the guest gets slirp's own address (10.0.2.15) by slirp's
 // DHCP. A libvirt domain has no hostfwd for a user interface (libvirt forwards ports
 // only for its passt backend): the <interface type='user'> it gets has none. Pure.
-import { libvirtModel } from '../models';
+import { deviceArg, libvirtModel } from '../models';
 import type { DomainBinding, DomainNic } from '../domain-types';
 
 function xmlAttr(s: string): string {
@@ -32,10 +32,7 @@ export const slirpDomain: DomainBinding = {
 
   qemuArgs(nic, ids, _fds, json) {
     const nd = [`user,id=${ids.netdev}`, ...hostfwds(nic)].join(',');
-    const dev = json
-      ? JSON.stringify({ driver: nic.model, netdev: ids.netdev, mac: nic.mac, id: ids.device })
-      : `${nic.model},netdev=${ids.netdev},mac=${nic.mac},id=${ids.device}`;
-    return ['-netdev', nd, '-device', dev];
+    return ['-netdev', nd, '-device', deviceArg(nic, ids, json)];
   },
 
   libvirtInterface(nic: DomainNic) {
