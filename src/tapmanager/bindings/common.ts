@@ -1,10 +1,13 @@
 // What the pod bindings share when they describe a NIC and hand out its DHCP lease: the
 // tap-side fields of a GuestNic, the status of a NIC that keeps no pod routes, and the
-// lease built from the NIC's IPv4 plan and DHCP options.
+// lease built from the NIC's IPv4 plan and DHCP options; the record fields of a user-mode NIC.
+import { randomBytes } from 'node:crypto';
 import type { StaticLease } from '../../dhcp/server';
+import { randomMac } from '../../net/mac';
+import type { VethSnapshot } from '../snapshot';
 import type { GuestNic } from '../protocol';
 import type { NicRecord } from '../record';
-import type { NicStatus } from './types';
+import type { NicSpec, NicStatus } from './types';
 
 /** The fields of a GuestNic every tap-backed binding fills the same way (vnet headers on). */
 export function tapNicFields(
@@ -70,5 +73,31 @@ export function planLease(
     ...(o?.tftpServerName !== undefined ? { tftpServerName: o.tftpServerName } : {}),
     ...(o?.ntpServers?.length ? { ntpServers: o.ntpServers } : {}),
     ...(o?.privateOptions?.length ? { privateOptions: o.privateOptions } : {}),
+  };
+}
+
+/**
+ * The record fields of a NIC whose networking runs in a process of its own (slirp in the
+ * emulator, passt beside it): the pod interface left as it is, no bridge or tap, one queue.
+ */
+export function userModeNic(
+  spec: NicSpec,
+  snap: VethSnapshot,
+): Pick<
+  NicRecord,
+  'name' | 'cniIndex' | 'veth' | 'vethNewMac' | 'bridge' | 'bridgeMac' | 'tap' | 'guestMac' | 'mtu' | 'model' | 'queues'
+> {
+  return {
+    name: spec.name!,
+    cniIndex: spec.cniIndex,
+    veth: snap,
+    vethNewMac: snap.mac,
+    bridge: '',
+    bridgeMac: '',
+    tap: '',
+    guestMac: spec.mac ?? randomMac(() => randomBytes(6)),
+    mtu: snap.mtu,
+    model: spec.model,
+    queues: 1,
   };
 }

@@ -6,15 +6,13 @@
 // (supervisor.ts). Plan reads the pod interface (it must have an address to copy) and
 // records how passt runs; apply starts passt; undo stops it; check (after a restart)
 // adopts the passt that still runs or starts a new one. The pod is never changed.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { withNetns } from '../../../native';
-import { randomMac } from '../../../net/mac';
 import { badInput } from '../../errors';
 import { planDns } from '../../plan/dns';
 import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
-import { noDhcpNoFence, routelessStatus } from '../common';
+import { noDhcpNoFence, routelessStatus, userModeNic } from '../common';
 import { UndoError } from '../errors';
 import { fdsEntry } from '../tap-hand-out';
 import type { PodBinding } from '../types';
@@ -70,18 +68,8 @@ export const passtPod: PodBinding = {
       );
     const dns = planDns(spec.cniResult, ctx.dns);
     return {
-      name: spec.name!,
+      ...userModeNic(spec, snap),
       binding: 'passt',
-      cniIndex: spec.cniIndex,
-      veth: snap,
-      vethNewMac: snap.mac,
-      bridge: '',
-      bridgeMac: '',
-      tap: '',
-      guestMac: spec.mac ?? randomMac(() => randomBytes(6)),
-      mtu: snap.mtu,
-      model: spec.model,
-      queues: 1,
       passt: {
         uid: PASST_UID,
         gid: PASST_GID,

@@ -2,12 +2,10 @@
 // emulator in the pod netns (domain.ts); the daemon only records the NIC in spec order,
 // with the pod interface's IPv4 address its listed ports are forwarded from, and hands
 // vmwrapper no fd for it. No links, no DHCP server (slirp has its own), no fence.
-import { randomBytes } from 'node:crypto';
-import { randomMac } from '../../../net/mac';
 import { badInput } from '../../errors';
 import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
-import { noDhcpNoFence, routelessStatus } from '../common';
+import { noDhcpNoFence, routelessStatus, userModeNic } from '../common';
 import { fdsEntry } from '../tap-hand-out';
 import type { PodBinding } from '../types';
 
@@ -26,18 +24,8 @@ export const slirpPod: PodBinding = {
     const v4 = snap.addrs.find((a) => a.family === 4);
     if (!v4) throw badInput(spec.field, spec.podInterface, 'has no IPv4 address to forward the ports from');
     return {
-      name: spec.name!,
+      ...userModeNic(spec, snap),
       binding: 'slirp',
-      cniIndex: spec.cniIndex,
-      veth: snap,
-      vethNewMac: snap.mac,
-      bridge: '',
-      bridgeMac: '',
-      tap: '',
-      guestMac: spec.mac ?? randomMac(() => randomBytes(6)),
-      mtu: snap.mtu,
-      model: spec.model,
-      queues: 1,
       slirp: { podIp: v4.address },
       ...(spec.ports ? { ports: spec.ports } : {}),
     };
