@@ -18,6 +18,7 @@ import { udpSocketBoundToDevice, withNetns } from '../src/native';
 import { DhcpServer, StaticLease } from '../src/dhcp/server';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../src/dhcp/warmup';
 import { warmUpDhcpServer } from '../src/dhcp/warmup-server';
+import { collectGarbageAndSettle } from '../src/util/collect-garbage';
 import { createLogger } from '../src/util/log';
 
 function rssKb(): number {
@@ -54,6 +55,8 @@ async function main(): Promise<void> {
       }),
     );
   }
+  // as the daemon does after its recovery: the start-up's garbage collected before the first guest
+  if (process.argv[3] !== '--echo' && !process.env.TWB_DHCP_NO_COLLECT) await collectGarbageAndSettle();
   process.stdout.write(`ready ${servers.length}\n`);
   const stop = (): void => {
     void Promise.all(servers.map((s) => s.close())).then(() => process.exit(0));
