@@ -12,7 +12,7 @@ import { MessageType, Opt, OP_BOOTREQUEST } from './constants';
 import { IpOption, MessageTypeOption, ParameterListOption, Uint16Option } from './options';
 import { DhcpPacket } from './packet';
 import { DhcpServer, type StaticLease } from './server';
-import { WARM_UP_LOGGER } from './warmup';
+import { WARM_UP_LOGGER, warmUpObjects } from './warmup';
 
 const MAC = '02:00:5e:00:53:02';
 const LOOPBACK = '127.0.0.1';
@@ -92,7 +92,7 @@ export async function warmUpDhcpServer(
       port: 0,
       clientPort: client.address().port,
       leases: [LEASE],
-      logger: WARM_UP_LOGGER,
+      logger: WARM_UP_LOGGER.child('server'),
     });
     const port = server.localPort();
     const msgs = requests();
@@ -120,6 +120,7 @@ export async function warmUpDhcpServer(
       }
     });
   }
+  warmUpObjects.push(server, client);
   if (why !== undefined) {
     o.onSkip?.(why);
     return 0;
