@@ -251,6 +251,11 @@ function memKb(pid: number): { rss: number; pss: number } {
 
 const ms = (a: bigint, b: bigint): number => Number(b - a) / 1e6;
 
+/** CPU time of a process's main thread so far, ns (/proc/<pid>/schedstat). */
+function cpuNs(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
 interface Samples {
   offer: number[];
   ack: number[];
@@ -348,7 +353,9 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         srv.pids.forEach(pinTo);
         await oneClient(c0, s0, 3, newSamples()); // ARP
         const coldFrom = cold[which].ack.length;
+        let cpu0 = cpuNs(srv.pids[0]!);
         await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
+        const coldCpu = (cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (coldRounds * 3);
         if (process.env.TWB_DHCP_COLD_TRACE) {
           const seq = (a: number[]): string =>
             a
@@ -360,7 +367,12 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
           );
         }
         await oneClient(c0, s0, warmup, newSamples()); // warm-up (caches, JIT tiers)
+        cpu0 = cpuNs(srv.pids[0]!);
         await oneClient(c0, s0, rounds, one[which]);
+        // the answering thread's CPU time per exchange (schedstat: barely moved by the machine's load)
+        process.stderr.write(
+          `dhcp server cpu (${which}): first ${coldRounds} rounds ${coldCpu.toFixed(1)} us/exchange, warm ${((cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (rounds * 3)).toFixed(1)}\n`,
+        );
         await srv.trace?.(); // the trace starts with the burst
         c0.detached = true;
         let b: BurstResult;
