@@ -251,6 +251,11 @@ function memKb(pid: number): { rss: number; pss: number } {
 
 const ms = (a: bigint, b: bigint): number => Number(b - a) / 1e6;
 
+/** CPU time of a process's main thread so far, ns (/proc/<pid>/schedstat). */
+function cpuNs(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
 interface Samples {
   offer: number[];
   ack: number[];
@@ -341,6 +346,28 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       which === 'dnsmasq'
         ? startDnsmasq(topo, dir, clients)
         : startTapwire(topo, dir, which === 'tapwire' ? opts.nodeFlags : [], which === 'echo');
+    // The client's own code (this process: exchange, decode, the paced burst) is warmed
+    // against the Node floor first, unmeasured: otherwise V8 compiled it during the first
+    // block, always tapwire's, and its cold rows carried the client's start (TWB_DHCP_COLD_TRACE:
+    // the first block's exchanges 0.05-0.75 ms throughout, the last tapwire block's flat 0.04)
+    {
+      const srv = await start('echo');
+      try {
+        srv.pids.forEach(pinTo);
+        await oneClient(c0, s0, warmup, newSamples());
+        c0.detached = true;
+        try {
+          await pacedBurst(c0.sock, c0.discover().encode(), c0.request(s0.lease.ip, SERVER_ID).encode(), {
+            rate: burstRate,
+            count: 250,
+          });
+        } finally {
+          c0.detached = false;
+        }
+      } finally {
+        await srv.stop();
+      }
+    }
     // alternate whole blocks so that drift on this shared machine hits all alike
     for (const which of ['tapwire', 'dnsmasq', 'echo', 'echo', 'dnsmasq', 'tapwire'] as const) {
       const srv = await start(which);
@@ -348,7 +375,9 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         srv.pids.forEach(pinTo);
         await oneClient(c0, s0, 3, newSamples()); // ARP
         const coldFrom = cold[which].ack.length;
+        let cpu0 = cpuNs(srv.pids[0]!);
         await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
+        const coldCpu = (cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (coldRounds * 3);
         if (process.env.TWB_DHCP_COLD_TRACE) {
           const seq = (a: number[]): string =>
             a
@@ -360,7 +389,12 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
           );
         }
         await oneClient(c0, s0, warmup, newSamples()); // warm-up (caches, JIT tiers)
+        cpu0 = cpuNs(srv.pids[0]!);
         await oneClient(c0, s0, rounds, one[which]);
+        // the answering thread's CPU time per exchange (schedstat: barely moved by the machine's load)
+        process.stderr.write(
+          `dhcp server cpu (${which}): first ${coldRounds} rounds ${coldCpu.toFixed(1)} us/exchange, warm ${((cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (rounds * 3)).toFixed(1)}\n`,
+        );
         await srv.trace?.(); // the trace starts with the burst
         c0.detached = true;
         let b: BurstResult;

@@ -61,7 +61,17 @@ function request(
  */
 export const WARM_UP_LOGGER: Logger = createLogger('dhcp.warmup', () => undefined);
 
-function context(): HandlerContext {
+/**
+ * What the warm-ups made, kept for the life of the process. Optimised code holds weak
+ * references to objects it saw (call targets, contexts, sockets); when a major GC finds
+ * them dead it throws that code away ("weak objects" in --trace-deopt): the full GC after
+ * the recovery (or the incremental one a start leaves) deoptimised decode, handleRequest,
+ * encode, onMessage, replyDestination... and the first real exchanges ran in baseline code.
+ * A few KB.
+ */
+export const warmUpObjects: unknown[] = [];
+
+function context(log: Logger): HandlerContext {
   return {
     serverId: SERVER_ID,
     serverIdBytes: writeIpv4(Buffer.alloc(4), 0, SERVER_ID),
@@ -84,7 +94,7 @@ function context(): HandlerContext {
     ]),
     bindings: new Map(),
     counters: newCounters(),
-    log: WARM_UP_LOGGER,
+    log,
     logLimit: new RateLimiter(), // as DhcpServer makes its context: the same shape
     now: Date.now,
   };
@@ -107,9 +117,12 @@ function run(ctx: HandlerContext, msgs: Buffer[], rounds: number): number {
   for (let i = 0; i < rounds; i++) {
     const req = DhcpPacket.decode(msgs[i % msgs.length]!);
     const reply = handleRequest(ctx, req);
+    const last = i >= rounds - msgs.length; // one of each shape is kept (warmUpObjects)
+    if (last) warmUpObjects.push(req, req.getOr(Opt.SERVER_ID, IpOption, 0), req.getOr(Opt.REQUESTED_IP, IpOption, 0));
     if (reply) {
-      replyDestination(req, reply, 67, 68);
-      DhcpPacket.decode(reply.encode());
+      const dest = replyDestination(req, reply, 67, 68);
+      const back = DhcpPacket.decode(reply.encode());
+      if (last) warmUpObjects.push(reply, dest, back);
       replies++;
     }
   }
@@ -123,7 +136,10 @@ let wireDone = false;
 export function warmUpDhcp(rounds = 2000): number {
   if (done) return 0;
   done = true;
-  return run(context(), synthetic(), rounds);
+  const ctx = context(WARM_UP_LOGGER);
+  const msgs = synthetic();
+  warmUpObjects.push(ctx, msgs);
+  return run(ctx, msgs, rounds);
 }
 
 /**
@@ -176,5 +192,10 @@ export async function warmUpDhcpFromSocket(
     o.onSkip?.(why);
     return 0;
   }
-  return run(context(), got, rounds);
+  // another logger of createLogger's (each server has its own): a log call in the handler
+  // that only ever saw one closure was compiled for it and deoptimised at the first real
+  // server's ("wrong call target" in ack)
+  const ctx = context(WARM_UP_LOGGER.child('socket'));
+  warmUpObjects.push(ctx, got, msgs, sock);
+  return run(ctx, got, rounds);
 }
