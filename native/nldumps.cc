@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <string>
@@ -163,7 +164,10 @@ class DumpEachJob : public Napi::AsyncWorker {
     } while (sent < 0 && errno == EINTR);
     if (sent < 0) return Fail(it, "sendto", errno, "netlink dump request");
     uint32_t seq = reinterpret_cast<const struct nlmsghdr*>(it.request.data())->nlmsg_seq;
+    // SO_RCVTIMEO bounds each recv; the deadline bounds the whole dump
+    const double deadline = NowMs() + left_ms;
     for (;;) {
+      if (NowMs() > deadline) return Fail(it, "recv", ETIMEDOUT, "netlink dump");
       ssize_t n = recv(fd, in.data(), in.size(), MSG_TRUNC);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -182,7 +186,9 @@ class DumpEachJob : public Napi::AsyncWorker {
           return Fail(it, "recv", err != 0 ? err : EPROTO, "netlink dump");
         }
         auto* b = reinterpret_cast<uint8_t*>(h);
-        it.answer.insert(it.answer.end(), b, b + NLMSG_ALIGN(h->nlmsg_len));
+        // the last message of a part may end unpadded: never past what was received
+        size_t take = std::min<size_t>(NLMSG_ALIGN(h->nlmsg_len), static_cast<size_t>(len));
+        it.answer.insert(it.answer.end(), b, b + take);
         if (it.answer.size() > max_bytes_)
           return Fail(it, "recv", E2BIG, "netlink dump past " + std::to_string(max_bytes_) + " bytes");
       }
