@@ -83,8 +83,11 @@ export const macvtapPod: PodBinding = {
       ...(nic.tapIndex ? { index: nic.tapIndex } : {}),
     });
     const l = (await ctx.nl.links()).find((x) => x.name === nic.tap);
-    if (!l || l.index !== nic.tapIndex)
+    if (!l || l.index !== nic.tapIndex) {
+      // made just now under this name, yet not where recorded: unmarked, undo would leave it
+      if (l) await ctx.nl.deleteLink(l.index, l.name).catch(() => undefined);
       throw new Error(`macvtap "${nic.tap}" in netns ${ctx.nsPath} is not at ifindex ${nic.tapIndex}`);
+    }
     await ctx.nl.setLink(l.index, nic.tap, { alias: ctx.mark });
   },
 
