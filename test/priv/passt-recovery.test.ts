@@ -10,6 +10,8 @@
 //   fetch (the held end is closed: an adopted passt's end is not the daemon's to keep).
 // - a second fetch gets a fresh pair; the first one's passt ends.
 // - teardown: no passt, no record; the pod as it was.
+// - the netns path unmounted before teardown, or gone at the next start: passt (which
+//   alone keeps the namespace alive) is stopped by its recorded pid and start time.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -78,11 +80,14 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_
 describePrivileged('passt binding: supervision and daemon restarts', () => {
   let dir: string;
   const held: number[] = [];
+  /** passts a failing test could leave in a namespace whose path is gone */
+  const strays: number[] = [];
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-passtr-'));
   });
   afterEach(async () => {
     held.splice(0).forEach((fd) => fs.closeSync(fd));
+    for (const pid of strays.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
     await killDaemons();
     removeAllNetns();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -260,5 +265,40 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
       expect(arp(f.fds[0]!, a.ip, a.gw)).toMatch(CLOSED);
     }
     expect(await d.client.list()).toEqual([]);
+  }, 120_000);
+
+  it('the netns path gone before teardown, or before the next start: passt is stopped all the same', async () => {
+    const a = makePod();
+    const b = makePod();
+    const nic = (p: typeof a) => ({ name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: p.cniResult });
+    let d = await startDaemon(dir);
+    const ra = (await d.client.setup({
+      sandboxId: 'sb-passtg1',
+      netnsPath: a.pod.path,
+      nics: [nic(a)],
+    })) as SetupResult;
+    const rb = (await d.client.setup({
+      sandboxId: 'sb-passtg2',
+      netnsPath: b.pod.path,
+      nics: [nic(b)],
+    })) as SetupResult;
+    const pa = ra.nics[0]!.passt!.pid!;
+    const pb = rb.nics[0]!.passt!.pid!;
+    strays.push(pa, pb);
+    // b's emulator holds its end: its passt outlives the daemon
+    held.push(...fetchFds(d.fdSocket, rb.netKey).fds);
+    // the runtime unmounts a's path before the teardown: passt alone keeps the namespace
+    execFileSync('ip', ['netns', 'del', a.pod.name]);
+    expect(alive(pa)).toBe(true);
+    expect(await d.client.teardown('sb-passtg1')).toEqual({ errors: [] });
+    expect(alive(pa)).toBe(false);
+    // b's path is gone at the daemon's next start
+    await killDaemon(d);
+    expect(alive(pb)).toBe(true);
+    execFileSync('ip', ['netns', 'del', b.pod.name]);
+    d = await startDaemon(dir);
+    expect(await d.client.list()).toEqual([]);
+    expect(alive(pb)).toBe(false);
+    expect(fs.readdirSync(d.stateDir).filter((f) => f.includes('sb-passtg'))).toEqual([]);
   }, 120_000);
 });
