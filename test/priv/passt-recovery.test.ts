@@ -12,7 +12,9 @@
 // - teardown: no passt, no record; the pod as it was.
 // - the netns path unmounted before teardown, or gone at the next start: passt (which
 //   alone keeps the namespace alive) is stopped by its recorded pid and start time.
-import { execFileSync, spawnSync } from 'node:child_process';
+// - a passt that cannot start again after a restart (its port taken): retried with
+//   backoff until it can, then fetched and torn down as usual.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -53,6 +55,13 @@ function arp(fd: number, ip: string, gw: string): string {
   });
   return `${r.stdout}${r.stderr}`.trim();
 }
+
+/** Holds TCP port 8080 on every address (v4 and v6) until killed; says so on stdout. */
+const BIND_8080 = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET6); s.bind(('::', 8080)); s.listen()
+print('bound', flush=True); time.sleep(120)
+`;
 
 /** The other end is gone: end of stream, or the send already fails. */
 const CLOSED = /^(EOF|ERROR \[Errno (32|104)\] .*)$/;
@@ -300,5 +309,46 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     expect(await d.client.list()).toEqual([]);
     expect(alive(pb)).toBe(false);
     expect(fs.readdirSync(d.stateDir).filter((f) => f.includes('sb-passtg'))).toEqual([]);
+  }, 120_000);
+
+  it('a passt that cannot start again after a daemon restart (its port taken) is retried, not dropped', async () => {
+    const a = makePod();
+    const nic = {
+      name: 'default',
+      binding: 'passt',
+      podInterface: 'eth0',
+      cniResult: a.cniResult,
+      ports: [{ port: 8080 }],
+    };
+    let d = await startDaemon(dir);
+    const res = (await d.client.setup({ sandboxId: 'sb-passtb', netnsPath: a.pod.path, nics: [nic] })) as SetupResult;
+    const pid1 = res.nics[0]!.passt!.pid!;
+    await killDaemon(d);
+    await until('passt to go with the daemon', async () => (alive(pid1) ? undefined : true));
+    // something else in the pod takes the listed port: passt exits at start
+    const blocker = spawn('ip', ['netns', 'exec', a.pod.name, 'python3', '-c', BIND_8080], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    strays.push(blocker.pid!);
+    await new Promise((r) => blocker.stdout!.once('data', r));
+    d = await startDaemon(dir);
+    const s1 = (await d.client.status('sb-passtb')) as SandboxStatus;
+    expect(s1.drift).toEqual([
+      expect.stringMatching(
+        new RegExp(`^passt \\(pid ${pid1}\\) was gone and could not be started again \\(.*\\): retrying$`),
+      ),
+    ]);
+    expect(s1.nics[0]!.passt).toMatchObject({ running: false });
+    blocker.kill('SIGKILL');
+    const pid2 = await until('the retried passt', async () => {
+      const p = ((await d.client.status('sb-passtb')) as SandboxStatus).nics[0]!.passt!;
+      return p.running ? p.pid : undefined;
+    });
+    expect(pid2).not.toBe(pid1);
+    const f = fetchFds(d.fdSocket, res.netKey);
+    held.push(...f.fds);
+    expect(arp(f.fds[0]!, a.ip, a.gw)).toBe(`ARP-REPLY ${a.gw}`);
+    expect(await d.client.teardown('sb-passtb')).toEqual({ errors: [] });
+    expect(alive(pid2)).toBe(false);
   }, 120_000);
 });

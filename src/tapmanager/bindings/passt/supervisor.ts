@@ -267,16 +267,17 @@ export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
     sup.log.info('passt adopted', { sandboxId: sup.sandboxId, nic: nic.name, pid: p.pid });
     return [];
   }
-  const was = p.pid;
+  const was = p.pid !== undefined ? ` (pid ${p.pid})` : '';
   try {
     await run(e, nsPath, freshPair(e));
   } catch (err) {
-    entries.delete(key);
-    throw err;
+    // the entry stays, so that the backoff retries and a fetch finds it; its ends close
+    // when it goes (stopPasst, releasePasst)
+    const msg = (err as Error).message;
+    died(e, `start failed: ${msg}`);
+    return [`passt${was} was gone and could not be started again (${msg}): retrying`];
   }
-  return [
-    `passt${was !== undefined ? ` (pid ${was})` : ''} was gone: started again (pid ${p.pid}) on a fresh socket pair; the emulator must fetch again`,
-  ];
+  return [`passt${was} was gone: started again (pid ${p.pid}) on a fresh socket pair; the emulator must fetch again`];
 }
 
 /**
