@@ -13,7 +13,8 @@
 // - the netns path unmounted before teardown, or gone at the next start: passt (which
 //   alone keeps the namespace alive) is stopped by its recorded pid and start time.
 // - a passt that cannot start again after a restart (its port taken): retried with
-//   backoff until it can, then fetched and torn down as usual.
+//   backoff until it can (a fetch meanwhile fails, and the retries go on after it),
+//   then fetched and torn down as usual.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -339,6 +340,14 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
       ),
     ]);
     expect(s1.nics[0]!.passt).toMatchObject({ running: false });
+    // a fetch meanwhile fails (its start too), and the retries go on after it
+    let fetchError: unknown;
+    try {
+      held.push(...fetchFds(d.fdSocket, res.netKey).fds);
+    } catch (e) {
+      fetchError = e;
+    }
+    expect(fetchError).toMatchObject({ code: 'EIO', message: expect.stringMatching(/cannot start passt/) });
     blocker.kill('SIGKILL');
     const pid2 = await until('the retried passt', async () => {
       const p = ((await d.client.status('sb-passtb')) as SandboxStatus).nics[0]!.passt!;

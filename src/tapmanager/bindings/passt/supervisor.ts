@@ -180,6 +180,7 @@ function died(e: Entry, how: string): void {
     connection: same ? 'kept (the emulator still holds its end)' : 'fresh pair (for the next fetch)',
     ...(delay ? { delayMs: delay } : {}),
   });
+  clearTimeout(e.timer); // one retry at a time
   e.timer = setTimeout(() => void restart(e, same), delay);
   e.timer.unref();
 }
@@ -293,7 +294,15 @@ export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath:
       clearTimeout(e.timer);
       e.timer = undefined;
       await kill(e);
-      await run(e, nsPath, freshPair(e));
+      e.startedAt = Date.now();
+      try {
+        await run(e, nsPath, freshPair(e));
+      } catch (err) {
+        const msg = (err as Error).message;
+        // retried with backoff like a death, so that a later fetch finds it running
+        if (!e.stopped) died(e, `start failed: ${msg}`);
+        throw new TapError('EIO', `cannot start passt for NIC ${nic.name} of ${sandboxId}: ${msg}`);
+      }
     }
     const fd = e.pendingEnd!;
     e.pendingEnd = undefined;
