@@ -23,7 +23,7 @@ import { TapError } from '../../errors';
 import type { PinnedNetns } from '../../netns-pin';
 import type { NicRecord } from '../../record';
 import { childArgv, PASST_FD } from './args';
-import { isRecordedPasst, passtServing, procStartTime, signal } from './proc';
+import { isRecordedPasst, isRecordedProcess, passtServing, procStartTime, signal } from './proc';
 
 /** What the sandbox layer gives a binding that supervises a process beside its NIC. */
 export interface NicSupervision {
@@ -259,7 +259,7 @@ export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
   if (isRecordedPasst(p.pid, p.startTime)) {
     e.startedAt = 0;
     e.watch = setInterval(() => {
-      if (e.stopped || isRecordedPasst(p.pid, p.startTime)) return;
+      if (e.stopped || isRecordedProcess(p.pid, p.startTime)) return;
       clearInterval(e.watch);
       e.watch = undefined;
       died(e, 'gone (adopted: the emulator must fetch again)');
@@ -310,28 +310,41 @@ export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath:
   });
 }
 
-/** Stops e's passt (TERM, then KILL after 2 s) and waits until it is gone. */
+/**
+ * Stops e's passt (TERM, then KILL after 2 s) and waits until it is gone. Never by what
+ * its argv says (passt can rewrite it): this daemon's child by its pid, which is its own
+ * until Node reaps it; an adopted one by its recorded pid and start time.
+ */
 async function kill(e: Entry): Promise<void> {
   clearInterval(e.watch);
   e.watch = undefined;
   const p = e.nic.passt!;
   const child = e.child;
   e.child = undefined; // its exit is not a death to recover from
-  if (child && (child.exitCode !== null || child.signalCode !== null)) return;
-  // signalled by pid (process.kill, not ChildProcess.kill: a refused signal throws here
-  // instead of an 'error' event), then waited for until its recorded start time is gone
-  if (isRecordedPasst(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+  if (child) await killChild(child);
+  else if (isRecordedProcess(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
 }
 
-async function killRecorded(pid: number, startTime: string): Promise<void> {
-  if (!signal(pid, 'SIGTERM')) return;
+/** Signals (by pid: process.kill throws a refused signal, ChildProcess.kill would not) and polls. */
+async function killUntil(pid: number, gone: () => boolean): Promise<void> {
+  if (gone() || !signal(pid, 'SIGTERM')) return;
   // polled every 5 ms: SIGKILL after 2 s, given up after 4 s
   for (let i = 0; i < 800; i++) {
-    if (!isRecordedPasst(pid, startTime)) return;
+    if (gone()) return;
     if (i === 400) signal(pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new TapError('EBUSY', `passt pid ${pid} did not exit`);
+}
+
+/** This daemon's child: not reaped (exit code or signal unset) means its pid is still it. */
+function killChild(child: ChildProcess): Promise<void> {
+  return killUntil(child.pid!, () => child.exitCode !== null || child.signalCode !== null);
+}
+
+/** A recorded passt (adopted, or after a restart): its pid is still it while its start time is. */
+function killRecorded(pid: number, startTime: string): Promise<void> {
+  return killUntil(pid, () => !isRecordedProcess(pid, startTime));
 }
 
 /** Teardown: the NIC's passt stopped (the one supervised, else the recorded one), its ends closed. */
@@ -340,7 +353,7 @@ export async function stopPasst(nic: NicRecord): Promise<void> {
   const e = entries.get(key);
   const p = nic.passt;
   if (!e) {
-    if (p && isRecordedPasst(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+    if (p && isRecordedProcess(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
     return;
   }
   e.stopped = true;
@@ -381,7 +394,7 @@ export function passtLive(
   if (!e) return undefined;
   const p = nic.passt!;
   return {
-    running: isRecordedPasst(p.pid, p.startTime),
+    running: e.child ? e.child.exitCode === null && e.child.signalCode === null : isRecordedProcess(p.pid, p.startTime),
     adopted: e.child === undefined && e.watch !== undefined,
     restarts: e.restarts,
     ...(e.lastExit ? { lastExit: e.lastExit } : {}),
