@@ -10,6 +10,8 @@
 //   fetch (the held end is closed: an adopted passt's end is not the daemon's to keep).
 // - a second fetch gets a fresh pair; the first one's passt ends.
 // - teardown: no passt, no record; the pod as it was.
+// - kill -9 at setup.built: the setting-up record names passt already; the restart
+//   rolls back and nothing runs in the pod.
 // - the netns path unmounted before teardown, or gone at the next start: passt (which
 //   alone keeps the namespace alive) is stopped by its recorded pid and start time.
 // - a passt that cannot start again after a restart (its port taken): retried with
@@ -196,6 +198,13 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
       code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/),
     });
     expect(await d.exited).toBe('SIGKILL');
+    // the setting-up record names the passt already (its rollback stops it by pid and start time)
+    const rec = JSON.parse(fs.readFileSync(path.join(d.stateDir, 'sandboxes', 'sb-passtc.json'), 'utf8')) as {
+      state: string;
+      nics: { passt: { pid?: number; startTime?: string } }[];
+    };
+    expect(rec.state).toBe('setting-up');
+    expect(rec.nics[0]!.passt).toMatchObject({ pid: expect.any(Number), startTime: expect.stringMatching(/^\d+$/) });
     // from the host's side (a command run in the pod would list itself)
     const pids = () => execFileSync('ip', ['netns', 'pids', a.pod.name], { encoding: 'utf8' }).trim();
     await until('passt to go with the daemon', async () => (pids() === '' ? true : undefined));

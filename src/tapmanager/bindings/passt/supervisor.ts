@@ -15,6 +15,9 @@
 // using it): it is adopted and watched (polled), or, when it is gone, replaced on a fresh
 // pair. An adopted passt's end is not the daemon's to keep (passt's fds cannot be taken
 // back), so when it dies the guest's NIC stays down until the emulator fetches again.
+// A recorded process that still runs but no longer looks like passt is stopped instead.
+// Each passt is recorded as soon as it is forked (awaited during setup, so that a
+// rollback after a daemon crash finds it; see savedLater for the window a restart keeps).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { closeFd, peerClosed, unixStreamPair, withNetns } from '../../../native';
@@ -32,6 +35,8 @@ export interface NicSupervision {
   pin(): PinnedNetns | undefined;
   /** saves the record after the NIC's process changed (serialized with the sandbox's operations) */
   save(): Promise<void>;
+  /** saves the setting-up record, from setup's apply only (which holds the sandbox's lock) */
+  saveSetup(): Promise<void>;
   log: Logger;
 }
 
@@ -122,10 +127,17 @@ async function serving(child: ChildProcess, uid: number): Promise<void> {
   }
 }
 
-/** Starts passt for e on `end` (its end of a pair), in the netns at nsPath; resolves once it serves. */
-async function run(e: Entry, nsPath: string, end: number): Promise<void> {
+/**
+ * Starts passt for e on `end` (its end of a pair), in the netns at nsPath; resolves once
+ * it serves. Its pid, start time and socket go into the record as soon as it is forked,
+ * and `spawned` saves them (a failed save stops it), so that a daemon that dies before
+ * it serves leaves a passt its record names.
+ */
+async function run(e: Entry, nsPath: string, end: number, spawned: () => Promise<void>): Promise<void> {
   const child = await spawnIn(nsPath, e.nic, end);
   try {
+    recordProcess(e, child.pid!, end);
+    await spawned();
     await serving(child, e.nic.passt!.uid);
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) {
@@ -136,7 +148,6 @@ async function run(e: Entry, nsPath: string, end: number): Promise<void> {
   }
   e.child = child;
   e.startedAt = Date.now();
-  recordProcess(e, child.pid!, end);
   child.once('exit', (code, sig) => onExit(e, child, code, sig));
   // it may have gone between the check and the listener
   if (child.exitCode !== null || child.signalCode !== null) onExit(e, child, child.exitCode, child.signalCode);
@@ -201,21 +212,13 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
   e.startedAt = Date.now();
   try {
     const end = same && e.passtEnd !== undefined ? e.passtEnd : freshPair(e);
-    await run(e, ns.path, end);
+    await run(e, ns.path, end, async () => savedLater(e));
     e.restarts++;
     if (e.stopped) {
       await kill(e);
       return;
     }
     e.sup.log.info('passt restarted', { sandboxId: e.sup.sandboxId, nic: e.nic.name, pid: e.nic.passt!.pid });
-    // not awaited: the save waits for the sandbox's lock, which a teardown waiting for this
-    // NIC's lock may hold
-    void e.sup.save().catch((err: unknown) =>
-      e.sup.log.error('record not saved after a passt restart', {
-        sandboxId: e.sup.sandboxId,
-        error: (err as Error).message,
-      }),
-    );
   } catch (err) {
     e.sup.log.error('passt restart failed; retrying', {
       sandboxId: e.sup.sandboxId,
@@ -226,6 +229,24 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
   } finally {
     ns.close();
   }
+}
+
+/**
+ * The record saved after a restart forked passt, not awaited: the save waits for the
+ * sandbox's lock, which a teardown waiting for this NIC's lock may hold. What remains:
+ * a daemon killed before this save lands leaves the record naming the passt before;
+ * when the new one serves the emulator's kept end (a restart on the same connection) it
+ * outlives the daemon unrecorded, and the next daemon cannot stop it (its own passt for
+ * the NIC fails to bind the listed ports and is retried). A passt on a fresh pair goes
+ * with the daemon, which held both its ends.
+ */
+function savedLater(e: Entry): void {
+  void e.sup.save().catch((err: unknown) =>
+    e.sup.log.error('record not saved after a passt restart', {
+      sandboxId: e.sup.sandboxId,
+      error: (err as Error).message,
+    }),
+  );
 }
 
 function newEntry(nic: NicRecord, sup: NicSupervision): Entry {
@@ -239,7 +260,8 @@ export async function startPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
   const e = newEntry(nic, sup);
   entries.set(key, e);
   try {
-    await run(e, nsPath, freshPair(e));
+    // recorded before it serves: a daemon that dies now leaves a record its rollback stops it by
+    await run(e, nsPath, freshPair(e), () => sup.saveSetup());
   } catch (err) {
     await stopPasst(nic);
     throw new TapError('EIO', `cannot start passt for NIC ${nic.name}: ${(err as Error).message}`);
@@ -270,7 +292,12 @@ export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
   }
   const was = p.pid !== undefined ? ` (pid ${p.pid})` : '';
   try {
-    await run(e, nsPath, freshPair(e));
+    // the recorded process may still run without looking like passt (its argv rewritten):
+    // not adopted, but stopped, or the new passt could not bind the listed ports
+    await stopRecorded(p);
+    // recovery saves the record once every NIC is checked (a passt on a fresh pair goes
+    // with a daemon that dies before: it holds both ends)
+    await run(e, nsPath, freshPair(e), async () => undefined);
   } catch (err) {
     // the entry stays, so that the backoff retries and a fetch finds it; its ends close
     // when it goes (stopPasst, releasePasst)
@@ -296,7 +323,7 @@ export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath:
       await kill(e);
       e.startedAt = Date.now();
       try {
-        await run(e, nsPath, freshPair(e));
+        await run(e, nsPath, freshPair(e), async () => savedLater(e));
       } catch (err) {
         const msg = (err as Error).message;
         // retried with backoff like a death, so that a later fetch finds it running
@@ -347,13 +374,18 @@ function killRecorded(pid: number, startTime: string): Promise<void> {
   return killUntil(pid, () => !isRecordedProcess(pid, startTime));
 }
 
+/** The passt a record names stopped, when that process (pid and start time) still runs. */
+async function stopRecorded(p: { pid?: number; startTime?: string }): Promise<void> {
+  if (isRecordedProcess(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+}
+
 /** Teardown: the NIC's passt stopped (the one supervised, else the recorded one), its ends closed. */
 export async function stopPasst(nic: NicRecord): Promise<void> {
   const key = nic;
   const e = entries.get(key);
   const p = nic.passt;
   if (!e) {
-    if (p && isRecordedProcess(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+    if (p) await stopRecorded(p);
     return;
   }
   e.stopped = true;
