@@ -185,7 +185,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     expect(await d.client.teardown('sb-passtr')).toEqual({ errors: [] });
     expect(alive(pid4)).toBe(false);
     expect(arp(f3.fds[0]!, a.ip, a.gw)).toMatch(CLOSED);
-    expect(fs.readdirSync(d.stateDir).filter((f) => f.includes('sb-passtr'))).toEqual([]);
+    expect(fs.readdirSync(path.join(d.stateDir, 'sandboxes')).filter((f) => f.includes('sb-passtr'))).toEqual([]);
     expect(await settledDump(a.pod)).toBe(before);
   }, 180_000);
 
@@ -318,7 +318,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     d = await startDaemon(dir);
     expect(await d.client.list()).toEqual([]);
     expect(alive(pb)).toBe(false);
-    expect(fs.readdirSync(d.stateDir).filter((f) => f.includes('sb-passtg'))).toEqual([]);
+    expect(fs.readdirSync(path.join(d.stateDir, 'sandboxes')).filter((f) => f.includes('sb-passtg'))).toEqual([]);
   }, 120_000);
 
   it('a passt that cannot start again after a daemon restart (its port taken) is retried, not dropped', async () => {
