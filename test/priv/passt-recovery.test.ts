@@ -10,7 +10,14 @@
 //   fetch (the held end is closed: an adopted passt's end is not the daemon's to keep).
 // - a second fetch gets a fresh pair; the first one's passt ends.
 // - teardown: no passt, no record; the pod as it was.
-import { execFileSync, spawnSync } from 'node:child_process';
+// - kill -9 at setup.built: the setting-up record names passt already; the restart
+//   rolls back and nothing runs in the pod.
+// - the netns path unmounted before teardown, or gone at the next start: passt (which
+//   alone keeps the namespace alive) is stopped by its recorded pid and start time.
+// - a passt that cannot start again after a restart (its port taken): retried with
+//   backoff until it can (a fetch meanwhile fails, and the retries go on after it),
+//   then fetched and torn down as usual.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -52,6 +59,13 @@ function arp(fd: number, ip: string, gw: string): string {
   return `${r.stdout}${r.stderr}`.trim();
 }
 
+/** Holds TCP port 8080 on every address (v4 and v6) until killed; says so on stdout. */
+const BIND_8080 = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET6); s.bind(('::', 8080)); s.listen()
+print('bound', flush=True); time.sleep(120)
+`;
+
 /** The other end is gone: end of stream, or the send already fails. */
 const CLOSED = /^(EOF|ERROR \[Errno (32|104)\] .*)$/;
 
@@ -78,11 +92,14 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_
 describePrivileged('passt binding: supervision and daemon restarts', () => {
   let dir: string;
   const held: number[] = [];
+  /** passts a failing test could leave in a namespace whose path is gone */
+  const strays: number[] = [];
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twt-passtr-'));
   });
   afterEach(async () => {
     held.splice(0).forEach((fd) => fs.closeSync(fd));
+    for (const pid of strays.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
     await killDaemons();
     removeAllNetns();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -168,7 +185,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     expect(await d.client.teardown('sb-passtr')).toEqual({ errors: [] });
     expect(alive(pid4)).toBe(false);
     expect(arp(f3.fds[0]!, a.ip, a.gw)).toMatch(CLOSED);
-    expect(fs.readdirSync(d.stateDir).filter((f) => f.includes('sb-passtr'))).toEqual([]);
+    expect(fs.readdirSync(path.join(d.stateDir, 'sandboxes')).filter((f) => f.includes('sb-passtr'))).toEqual([]);
     expect(await settledDump(a.pod)).toBe(before);
   }, 180_000);
 
@@ -181,6 +198,13 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
       code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/),
     });
     expect(await d.exited).toBe('SIGKILL');
+    // the setting-up record names the passt already (its rollback stops it by pid and start time)
+    const rec = JSON.parse(fs.readFileSync(path.join(d.stateDir, 'sandboxes', 'sb-passtc.json'), 'utf8')) as {
+      state: string;
+      nics: { passt: { pid?: number; startTime?: string } }[];
+    };
+    expect(rec.state).toBe('setting-up');
+    expect(rec.nics[0]!.passt).toMatchObject({ pid: expect.any(Number), startTime: expect.stringMatching(/^\d+$/) });
     // from the host's side (a command run in the pod would list itself)
     const pids = () => execFileSync('ip', ['netns', 'pids', a.pod.name], { encoding: 'utf8' }).trim();
     await until('passt to go with the daemon', async () => (pids() === '' ? true : undefined));
@@ -260,5 +284,89 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
       expect(arp(f.fds[0]!, a.ip, a.gw)).toMatch(CLOSED);
     }
     expect(await d.client.list()).toEqual([]);
+  }, 120_000);
+
+  it('the netns path gone before teardown, or before the next start: passt is stopped all the same', async () => {
+    const a = makePod();
+    const b = makePod();
+    const nic = (p: typeof a) => ({ name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: p.cniResult });
+    let d = await startDaemon(dir);
+    const ra = (await d.client.setup({
+      sandboxId: 'sb-passtg1',
+      netnsPath: a.pod.path,
+      nics: [nic(a)],
+    })) as SetupResult;
+    const rb = (await d.client.setup({
+      sandboxId: 'sb-passtg2',
+      netnsPath: b.pod.path,
+      nics: [nic(b)],
+    })) as SetupResult;
+    const pa = ra.nics[0]!.passt!.pid!;
+    const pb = rb.nics[0]!.passt!.pid!;
+    strays.push(pa, pb);
+    // b's emulator holds its end: its passt outlives the daemon
+    held.push(...fetchFds(d.fdSocket, rb.netKey).fds);
+    // the runtime unmounts a's path before the teardown: passt alone keeps the namespace
+    execFileSync('ip', ['netns', 'del', a.pod.name]);
+    expect(alive(pa)).toBe(true);
+    expect(await d.client.teardown('sb-passtg1')).toEqual({ errors: [] });
+    expect(alive(pa)).toBe(false);
+    // b's path is gone at the daemon's next start
+    await killDaemon(d);
+    expect(alive(pb)).toBe(true);
+    execFileSync('ip', ['netns', 'del', b.pod.name]);
+    d = await startDaemon(dir);
+    expect(await d.client.list()).toEqual([]);
+    expect(alive(pb)).toBe(false);
+    expect(fs.readdirSync(path.join(d.stateDir, 'sandboxes')).filter((f) => f.includes('sb-passtg'))).toEqual([]);
+  }, 120_000);
+
+  it('a passt that cannot start again after a daemon restart (its port taken) is retried, not dropped', async () => {
+    const a = makePod();
+    const nic = {
+      name: 'default',
+      binding: 'passt',
+      podInterface: 'eth0',
+      cniResult: a.cniResult,
+      ports: [{ port: 8080 }],
+    };
+    let d = await startDaemon(dir);
+    const res = (await d.client.setup({ sandboxId: 'sb-passtb', netnsPath: a.pod.path, nics: [nic] })) as SetupResult;
+    const pid1 = res.nics[0]!.passt!.pid!;
+    await killDaemon(d);
+    await until('passt to go with the daemon', async () => (alive(pid1) ? undefined : true));
+    // something else in the pod takes the listed port: passt exits at start
+    const blocker = spawn('ip', ['netns', 'exec', a.pod.name, 'python3', '-c', BIND_8080], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    strays.push(blocker.pid!);
+    await new Promise((r) => blocker.stdout!.once('data', r));
+    d = await startDaemon(dir);
+    const s1 = (await d.client.status('sb-passtb')) as SandboxStatus;
+    expect(s1.drift).toEqual([
+      expect.stringMatching(
+        new RegExp(`^passt \\(pid ${pid1}\\) was gone and could not be started again \\(.*\\): retrying$`),
+      ),
+    ]);
+    expect(s1.nics[0]!.passt).toMatchObject({ running: false });
+    // a fetch meanwhile fails (its start too), and the retries go on after it
+    let fetchError: unknown;
+    try {
+      held.push(...fetchFds(d.fdSocket, res.netKey).fds);
+    } catch (e) {
+      fetchError = e;
+    }
+    expect(fetchError).toMatchObject({ code: 'EIO', message: expect.stringMatching(/cannot start passt/) });
+    blocker.kill('SIGKILL');
+    const pid2 = await until('the retried passt', async () => {
+      const p = ((await d.client.status('sb-passtb')) as SandboxStatus).nics[0]!.passt!;
+      return p.running ? p.pid : undefined;
+    });
+    expect(pid2).not.toBe(pid1);
+    const f = fetchFds(d.fdSocket, res.netKey);
+    held.push(...f.fds);
+    expect(arp(f.fds[0]!, a.ip, a.gw)).toBe(`ARP-REPLY ${a.gw}`);
+    expect(await d.client.teardown('sb-passtb')).toEqual({ errors: [] });
+    expect(alive(pid2)).toBe(false);
   }, 120_000);
 });

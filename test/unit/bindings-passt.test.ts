@@ -2,11 +2,14 @@
 // protocol, DNS, the pod interface and MTU; setpriv to nobody with only
 // CAP_NET_BIND_SERVICE), QEMU's stream netdev on the handed-over fd (as vmwrapper writes
 // it, key=value and JSON), the libvirt element, the fds reply's entry, and tapctl
-// describe's picture.
+// describe's picture; a recorded passt stopped by pid and start time whatever its argv.
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { bindingOf } from '../../src/tapmanager/bindings';
 import { childArgv, passtArgv, portSpec } from '../../src/tapmanager/bindings/passt/args';
 import { passtDomain } from '../../src/tapmanager/bindings/passt/domain';
+import { isRecordedPasst, isRecordedProcess, procStartTime } from '../../src/tapmanager/bindings/passt/proc';
+import { stopPasst } from '../../src/tapmanager/bindings/passt/supervisor';
 import type { NicRecord } from '../../src/tapmanager/record';
 import { renderDescribe, renderInterfaces } from '../../src/tapmanager/tapctl';
 import { checkNic, expectedFdCount, netArgs } from '../../src/vmwrapper/args';
@@ -172,5 +175,25 @@ describe('passt pod side, pure parts', () => {
     expect(text).toContain('passt  pid 4242  uid 65534  not supervised');
     expect(text).toContain('socket:[777] unix stream pair');
     expect(text).toContain('forwards: tcp *:80 -> guest, tcp *:9000-9010 -> guest, udp *:53 -> guest');
+  });
+});
+
+describe('passt stopped by pid and start time, never by what its argv says', () => {
+  // a process that rewrote its argv (here: started with another argv[0]) as a compromised passt could
+  it('a recorded process that no longer looks like passt is still stopped; a reused pid (another start time) is not', async () => {
+    const child = spawn('sleep', ['60'], { argv0: 'not-passt', stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    const exited = new Promise((r) => child.once('exit', (_code, sig) => r(sig)));
+    try {
+      const startTime = procStartTime(child.pid!)!;
+      expect(isRecordedPasst(child.pid, startTime)).toBe(false);
+      expect(isRecordedProcess(child.pid, startTime)).toBe(true);
+      await stopPasst({ ...nic, passt: { ...nic.passt!, pid: child.pid, startTime: String(Number(startTime) + 1) } });
+      expect(child.exitCode === null && child.signalCode === null).toBe(true);
+      await stopPasst({ ...nic, passt: { ...nic.passt!, pid: child.pid, startTime } });
+      expect(await exited).toBe('SIGTERM');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

@@ -150,6 +150,12 @@ export interface PodBinding {
    * order the interfaces were made, which their indexes follow).
    */
   undoLast?(ctx: UndoContext, nic: NicRecord): Promise<UndoError[]>;
+  /**
+   * The undo when the namespace is gone (its path unmounted or another namespace there):
+   * what the NIC made outside of it, a process of its own that would keep the namespace
+   * alive, stopped without entering it; never throws.
+   */
+  undoWithoutNetns?(nic: NicRecord): Promise<UndoError[]>;
   /** After a restart: how a ready NIC drifted from its record, repairing what it can. */
   check(ctx: CheckContext, nic: NicRecord): Promise<string[]>;
   /** The NIC as setup's reply shows it. */

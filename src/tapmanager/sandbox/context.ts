@@ -82,16 +82,29 @@ export function goneMessage(rec: SandboxRecord): string {
 /**
  * How a binding that runs a process beside its NIC (passt) reaches the sandbox: the
  * netns pinned anew, and the record saved (serialized with the sandbox's operations, and
- * only while the record is still the registered, ready one: never after its teardown).
+ * only while the record is still the registered, ready one: never after its teardown),
+ * or, from setup's apply, saved while it is setting up.
  */
 export function supervision(ctx: ManagerContext, rec: SandboxRecord): NicSupervision {
+  const registered = () => ctx.registry.records.get(rec.sandboxId) === rec;
+  let setupSaves: Promise<unknown> = Promise.resolve();
   return {
     sandboxId: rec.sandboxId,
     pin: () => pinRecord(ctx, rec),
     save: () =>
       ctx.registry.serialize(rec.sandboxId, async () => {
-        if (ctx.registry.records.get(rec.sandboxId) === rec && rec.state === 'ready') await ctx.o.store.save(rec);
+        if (registered() && rec.state === 'ready') await ctx.o.store.save(rec);
       }),
+    // setup holds the sandbox's lock while it applies (serialize would wait for it), and
+    // settles every apply before it rolls back: saved at once, one save at a time (the
+    // NICs apply together)
+    saveSetup: () => {
+      const next = setupSaves.then(async () => {
+        if (registered() && rec.state === 'setting-up') await ctx.o.store.save(rec);
+      });
+      setupSaves = next.catch(() => undefined);
+      return next;
+    },
     log: ctx.o.log.child('passt'),
   };
 }

@@ -13,7 +13,7 @@ import type { SandboxRecord } from '../record';
 import { bindingOf } from '../bindings';
 import { FENCE_TABLE, pinRecord, supervision, type ManagerContext } from './context';
 import { fenceNics } from './setup';
-import { unbuild } from './unbuild';
+import { unbuild, undoWithoutNetns } from './unbuild';
 
 /** Where recovery failed: a bounded label set (metrics). */
 export type RecoveryStep =
@@ -55,6 +55,17 @@ export async function recoverAll(ctx: ManagerContext): Promise<void> {
         state: rec.state,
       });
       ctx.registry.records.delete(rec.sandboxId);
+      // a NIC's own process (passt) outlives the path: stopped first, the record kept
+      // (for the next start) when it could not be
+      const errors = await undoWithoutNetns(rec);
+      if (errors.length) {
+        log.error('cannot stop what the orphan record ran; record kept', {
+          sandboxId: rec.sandboxId,
+          errors: errors.map((e) => e.message),
+        });
+        errors.forEach(report('remove_orphan_record'));
+        continue;
+      }
       await ctx.o.store.remove(rec.sandboxId).catch((e: unknown) => {
         log.error('cannot remove the orphan record (tried again at the next start)', {
           sandboxId: rec.sandboxId,

@@ -31,13 +31,22 @@ export async function unbuild(
   await ctx.dhcp.stop(rec.sandboxId);
   const ns = within ? undefined : pinRecord(ctx, rec);
   const path = within?.path ?? ns?.path;
-  if (path === undefined) return []; // the namespace and all in it are gone: nothing to restore
+  // the namespace is gone (or another one is at its path): nothing in it to restore, but
+  // a NIC's own process (passt) would keep it alive, ports bound, and stay supervised
+  if (path === undefined) return undoWithoutNetns(rec);
   try {
     const errors = await unbuildIn(ctx, rec, path, within?.nl, op);
     return errors.map((e) => shownAs(e, path, rec.netnsPath));
   } finally {
     ns?.close();
   }
+}
+
+/** What each NIC made outside its namespace undone, when the namespace is gone. */
+export async function undoWithoutNetns(rec: SandboxRecord): Promise<UndoError[]> {
+  const errors: UndoError[] = [];
+  for (const nic of rec.nics) errors.push(...((await bindingOf(nic).undoWithoutNetns?.(nic)) ?? []));
+  return errors;
 }
 
 async function unbuildIn(

@@ -15,6 +15,7 @@ import type { GuestNic } from '../../protocol';
 import { noDhcpNoFence, routelessStatus, userModeNic } from '../common';
 import { UndoError } from '../errors';
 import { fdsEntry } from '../tap-hand-out';
+import type { NicRecord } from '../../record';
 import type { PodBinding } from '../types';
 import { adoptPasst, passtLive, startPasst, stopPasst, takeEmulatorEnd } from './supervisor';
 import { closeFd } from '../../../native';
@@ -46,6 +47,16 @@ export function pingWarnings(nsPath: string, gid: number): string[] {
   return [
     `the guest's pings get no answer: the pod's net.ipv4.ping_group_range (${text}) leaves out passt's group ${gid} (set it in the pod spec, a safe sysctl; TCP and UDP are not affected)`,
   ];
+}
+
+/** The NIC's passt stopped (its supervision dropped); never throws. */
+async function stopNic(nic: NicRecord): Promise<UndoError[]> {
+  try {
+    await stopPasst(nic);
+    return [];
+  } catch (e) {
+    return [UndoError.of('stop passt', nic.passt?.pid !== undefined ? `pid ${nic.passt.pid}` : undefined, e)];
+  }
 }
 
 export const passtPod: PodBinding = {
@@ -90,14 +101,11 @@ export const passtPod: PodBinding = {
     await startPasst(nic, ctx.supervise, ctx.nsPath);
   },
 
-  async undo(_ctx, nic) {
-    try {
-      await stopPasst(nic);
-      return [];
-    } catch (e) {
-      return [UndoError.of('stop passt', nic.passt?.pid !== undefined ? `pid ${nic.passt.pid}` : undefined, e)];
-    }
-  },
+  undo: (_ctx, nic) => stopNic(nic),
+
+  // passt keeps the namespace (and its bound ports) alive after its path is gone: stopped
+  // by its recorded pid and start time, which needs no namespace
+  undoWithoutNetns: stopNic,
 
   async check(ctx, nic) {
     const drift = ctx.links.some((l) => l.name === nic.veth.ifname) ? [] : [`pod interface ${nic.veth.ifname} missing`];

@@ -1,6 +1,6 @@
 // A passt process as /proc shows it: its start time (which, with the pid, names one
-// process for good: a pid reused later has another start time) and whether a recorded
-// pid is still that passt.
+// process for good: a pid reused later has another start time), whether a recorded pid
+// is still that process, and (for adoption) whether it still looks like passt.
 import { readFileSync } from 'node:fs';
 
 /** Field 22 of /proc/<pid>/stat (clock ticks after boot), or undefined when there is no such process. */
@@ -17,10 +17,22 @@ export function procStartTime(pid: number): string | undefined {
   }
 }
 
-/** Whether pid is the passt recorded with startTime (same start time, and its argv is passt's with --fd). */
-export function isRecordedPasst(pid: number | undefined, startTime: string | undefined): boolean {
+/**
+ * Whether pid is still the process recorded with startTime: what stopping and watching a
+ * recorded passt go by (a passt can rewrite its own argv, never its start time).
+ */
+export function isRecordedProcess(pid: number | undefined, startTime: string | undefined): boolean {
   if (pid === undefined || startTime === undefined || !Number.isInteger(pid) || pid <= 1) return false;
-  if (procStartTime(pid) !== startTime) return false;
+  return procStartTime(pid) === startTime;
+}
+
+/**
+ * Whether pid is the passt recorded with startTime (same start time, and its argv is
+ * passt's with --fd): for adoption only, where a process that no longer looks like passt
+ * is not given the NIC.
+ */
+export function isRecordedPasst(pid: number | undefined, startTime: string | undefined): boolean {
+  if (!isRecordedProcess(pid, startTime)) return false;
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
     return argv[0] === 'passt' && argv.includes('--fd');

@@ -15,6 +15,9 @@
 // using it): it is adopted and watched (polled), or, when it is gone, replaced on a fresh
 // pair. An adopted passt's end is not the daemon's to keep (passt's fds cannot be taken
 // back), so when it dies the guest's NIC stays down until the emulator fetches again.
+// A recorded process that still runs but no longer looks like passt is stopped instead.
+// Each passt is recorded as soon as it is forked (awaited during setup, so that a
+// rollback after a daemon crash finds it; see savedLater for the window a restart keeps).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { closeFd, peerClosed, unixStreamPair, withNetns } from '../../../native';
@@ -23,7 +26,7 @@ import { TapError } from '../../errors';
 import type { PinnedNetns } from '../../netns-pin';
 import type { NicRecord } from '../../record';
 import { childArgv, PASST_FD } from './args';
-import { isRecordedPasst, passtServing, procStartTime, signal } from './proc';
+import { isRecordedPasst, isRecordedProcess, passtServing, procStartTime, signal } from './proc';
 
 /** What the sandbox layer gives a binding that supervises a process beside its NIC. */
 export interface NicSupervision {
@@ -32,6 +35,8 @@ export interface NicSupervision {
   pin(): PinnedNetns | undefined;
   /** saves the record after the NIC's process changed (serialized with the sandbox's operations) */
   save(): Promise<void>;
+  /** saves the setting-up record, from setup's apply only (which holds the sandbox's lock) */
+  saveSetup(): Promise<void>;
   log: Logger;
 }
 
@@ -122,10 +127,17 @@ async function serving(child: ChildProcess, uid: number): Promise<void> {
   }
 }
 
-/** Starts passt for e on `end` (its end of a pair), in the netns at nsPath; resolves once it serves. */
-async function run(e: Entry, nsPath: string, end: number): Promise<void> {
+/**
+ * Starts passt for e on `end` (its end of a pair), in the netns at nsPath; resolves once
+ * it serves. Its pid, start time and socket go into the record as soon as it is forked,
+ * and `spawned` saves them (a failed save stops it), so that a daemon that dies before
+ * it serves leaves a passt its record names.
+ */
+async function run(e: Entry, nsPath: string, end: number, spawned: () => Promise<void>): Promise<void> {
   const child = await spawnIn(nsPath, e.nic, end);
   try {
+    recordProcess(e, child.pid!, end);
+    await spawned();
     await serving(child, e.nic.passt!.uid);
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) {
@@ -136,7 +148,6 @@ async function run(e: Entry, nsPath: string, end: number): Promise<void> {
   }
   e.child = child;
   e.startedAt = Date.now();
-  recordProcess(e, child.pid!, end);
   child.once('exit', (code, sig) => onExit(e, child, code, sig));
   // it may have gone between the check and the listener
   if (child.exitCode !== null || child.signalCode !== null) onExit(e, child, child.exitCode, child.signalCode);
@@ -180,6 +191,7 @@ function died(e: Entry, how: string): void {
     connection: same ? 'kept (the emulator still holds its end)' : 'fresh pair (for the next fetch)',
     ...(delay ? { delayMs: delay } : {}),
   });
+  clearTimeout(e.timer); // one retry at a time
   e.timer = setTimeout(() => void restart(e, same), delay);
   e.timer.unref();
 }
@@ -200,21 +212,13 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
   e.startedAt = Date.now();
   try {
     const end = same && e.passtEnd !== undefined ? e.passtEnd : freshPair(e);
-    await run(e, ns.path, end);
+    await run(e, ns.path, end, async () => savedLater(e));
     e.restarts++;
     if (e.stopped) {
       await kill(e);
       return;
     }
     e.sup.log.info('passt restarted', { sandboxId: e.sup.sandboxId, nic: e.nic.name, pid: e.nic.passt!.pid });
-    // not awaited: the save waits for the sandbox's lock, which a teardown waiting for this
-    // NIC's lock may hold
-    void e.sup.save().catch((err: unknown) =>
-      e.sup.log.error('record not saved after a passt restart', {
-        sandboxId: e.sup.sandboxId,
-        error: (err as Error).message,
-      }),
-    );
   } catch (err) {
     e.sup.log.error('passt restart failed; retrying', {
       sandboxId: e.sup.sandboxId,
@@ -225,6 +229,24 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
   } finally {
     ns.close();
   }
+}
+
+/**
+ * The record saved after a restart forked passt, not awaited: the save waits for the
+ * sandbox's lock, which a teardown waiting for this NIC's lock may hold. What remains:
+ * a daemon killed before this save lands leaves the record naming the passt before;
+ * when the new one serves the emulator's kept end (a restart on the same connection) it
+ * outlives the daemon unrecorded, and the next daemon cannot stop it (its own passt for
+ * the NIC fails to bind the listed ports and is retried). A passt on a fresh pair goes
+ * with the daemon, which held both its ends.
+ */
+function savedLater(e: Entry): void {
+  void e.sup.save().catch((err: unknown) =>
+    e.sup.log.error('record not saved after a passt restart', {
+      sandboxId: e.sup.sandboxId,
+      error: (err as Error).message,
+    }),
+  );
 }
 
 function newEntry(nic: NicRecord, sup: NicSupervision): Entry {
@@ -238,7 +260,8 @@ export async function startPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
   const e = newEntry(nic, sup);
   entries.set(key, e);
   try {
-    await run(e, nsPath, freshPair(e));
+    // recorded before it serves: a daemon that dies now leaves a record its rollback stops it by
+    await run(e, nsPath, freshPair(e), () => sup.saveSetup());
   } catch (err) {
     await stopPasst(nic);
     throw new TapError('EIO', `cannot start passt for NIC ${nic.name}: ${(err as Error).message}`);
@@ -258,7 +281,7 @@ export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
   if (isRecordedPasst(p.pid, p.startTime)) {
     e.startedAt = 0;
     e.watch = setInterval(() => {
-      if (e.stopped || isRecordedPasst(p.pid, p.startTime)) return;
+      if (e.stopped || isRecordedProcess(p.pid, p.startTime)) return;
       clearInterval(e.watch);
       e.watch = undefined;
       died(e, 'gone (adopted: the emulator must fetch again)');
@@ -267,16 +290,22 @@ export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
     sup.log.info('passt adopted', { sandboxId: sup.sandboxId, nic: nic.name, pid: p.pid });
     return [];
   }
-  const was = p.pid;
+  const was = p.pid !== undefined ? ` (pid ${p.pid})` : '';
   try {
-    await run(e, nsPath, freshPair(e));
+    // the recorded process may still run without looking like passt (its argv rewritten):
+    // not adopted, but stopped, or the new passt could not bind the listed ports
+    await stopRecorded(p);
+    // recovery saves the record once every NIC is checked (a passt on a fresh pair goes
+    // with a daemon that dies before: it holds both ends)
+    await run(e, nsPath, freshPair(e), async () => undefined);
   } catch (err) {
-    entries.delete(key);
-    throw err;
+    // the entry stays, so that the backoff retries and a fetch finds it; its ends close
+    // when it goes (stopPasst, releasePasst)
+    const msg = (err as Error).message;
+    died(e, `start failed: ${msg}`);
+    return [`passt${was} was gone and could not be started again (${msg}): retrying`];
   }
-  return [
-    `passt${was !== undefined ? ` (pid ${was})` : ''} was gone: started again (pid ${p.pid}) on a fresh socket pair; the emulator must fetch again`,
-  ];
+  return [`passt${was} was gone: started again (pid ${p.pid}) on a fresh socket pair; the emulator must fetch again`];
 }
 
 /**
@@ -292,7 +321,15 @@ export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath:
       clearTimeout(e.timer);
       e.timer = undefined;
       await kill(e);
-      await run(e, nsPath, freshPair(e));
+      e.startedAt = Date.now();
+      try {
+        await run(e, nsPath, freshPair(e), async () => savedLater(e));
+      } catch (err) {
+        const msg = (err as Error).message;
+        // retried with backoff like a death, so that a later fetch finds it running
+        if (!e.stopped) died(e, `start failed: ${msg}`);
+        throw new TapError('EIO', `cannot start passt for NIC ${nic.name} of ${sandboxId}: ${msg}`);
+      }
     }
     const fd = e.pendingEnd!;
     e.pendingEnd = undefined;
@@ -300,28 +337,46 @@ export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath:
   });
 }
 
-/** Stops e's passt (TERM, then KILL after 2 s) and waits until it is gone. */
+/**
+ * Stops e's passt (TERM, then KILL after 2 s) and waits until it is gone. Never by what
+ * its argv says (passt can rewrite it): this daemon's child by its pid, which is its own
+ * until Node reaps it; an adopted one by its recorded pid and start time.
+ */
 async function kill(e: Entry): Promise<void> {
   clearInterval(e.watch);
   e.watch = undefined;
   const p = e.nic.passt!;
   const child = e.child;
   e.child = undefined; // its exit is not a death to recover from
-  if (child && (child.exitCode !== null || child.signalCode !== null)) return;
-  // signalled by pid (process.kill, not ChildProcess.kill: a refused signal throws here
-  // instead of an 'error' event), then waited for until its recorded start time is gone
-  if (isRecordedPasst(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+  if (child) await killChild(child);
+  else if (isRecordedProcess(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
 }
 
-async function killRecorded(pid: number, startTime: string): Promise<void> {
-  if (!signal(pid, 'SIGTERM')) return;
+/** Signals (by pid: process.kill throws a refused signal, ChildProcess.kill would not) and polls. */
+async function killUntil(pid: number, gone: () => boolean): Promise<void> {
+  if (gone() || !signal(pid, 'SIGTERM')) return;
   // polled every 5 ms: SIGKILL after 2 s, given up after 4 s
   for (let i = 0; i < 800; i++) {
-    if (!isRecordedPasst(pid, startTime)) return;
+    if (gone()) return;
     if (i === 400) signal(pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new TapError('EBUSY', `passt pid ${pid} did not exit`);
+}
+
+/** This daemon's child: not reaped (exit code or signal unset) means its pid is still it. */
+function killChild(child: ChildProcess): Promise<void> {
+  return killUntil(child.pid!, () => child.exitCode !== null || child.signalCode !== null);
+}
+
+/** A recorded passt (adopted, or after a restart): its pid is still it while its start time is. */
+function killRecorded(pid: number, startTime: string): Promise<void> {
+  return killUntil(pid, () => !isRecordedProcess(pid, startTime));
+}
+
+/** The passt a record names stopped, when that process (pid and start time) still runs. */
+async function stopRecorded(p: { pid?: number; startTime?: string }): Promise<void> {
+  if (isRecordedProcess(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
 }
 
 /** Teardown: the NIC's passt stopped (the one supervised, else the recorded one), its ends closed. */
@@ -330,7 +385,7 @@ export async function stopPasst(nic: NicRecord): Promise<void> {
   const e = entries.get(key);
   const p = nic.passt;
   if (!e) {
-    if (p && isRecordedPasst(p.pid, p.startTime)) await killRecorded(p.pid!, p.startTime!);
+    if (p) await stopRecorded(p);
     return;
   }
   e.stopped = true;
@@ -371,7 +426,7 @@ export function passtLive(
   if (!e) return undefined;
   const p = nic.passt!;
   return {
-    running: isRecordedPasst(p.pid, p.startTime),
+    running: e.child ? e.child.exitCode === null && e.child.signalCode === null : isRecordedProcess(p.pid, p.startTime),
     adopted: e.child === undefined && e.watch !== undefined,
     restarts: e.restarts,
     ...(e.lastExit ? { lastExit: e.lastExit } : {}),
