@@ -16,18 +16,7 @@ import { fenceNics } from './setup';
 import { unbuild, undoWithoutNetns } from './unbuild';
 
 /** Where recovery failed: a bounded label set (metrics). */
-export type RecoveryStep =
-  | 'load_record'
-  | 'remove_orphan_record'
-  | 'claim_netns'
-  | 'rollback_setup'
-  | 'finish_teardown'
-  | 'check_topology'
-  | 'repair_fence'
-  | 'restart_dhcp'
-  | 'remove_orphan_links';
-
-export const RECOVERY_STEPS: readonly RecoveryStep[] = [
+export const RECOVERY_STEPS = [
   'load_record',
   'remove_orphan_record',
   'claim_netns',
@@ -37,7 +26,9 @@ export const RECOVERY_STEPS: readonly RecoveryStep[] = [
   'repair_fence',
   'restart_dhcp',
   'remove_orphan_links',
-];
+] as const;
+
+export type RecoveryStep = (typeof RECOVERY_STEPS)[number];
 
 export async function recoverAll(ctx: ManagerContext): Promise<void> {
   const log = ctx.o.log.child('recover');
