@@ -10,6 +10,7 @@ import type { CniResult, DnsConfig } from '../../cni/result';
 import type { StaticLease } from '../../dhcp/server';
 import type { LinkState, NetlinkHandle } from '../../net/netlink';
 import type { NeighbourReader } from '../ipv6-nic';
+import type { PinnedNetns } from '../netns-pin';
 import type { VethReader } from '../plan/read-veth';
 import type { Logger } from '../../util/log';
 import type { FenceNic } from '../fence/types';
@@ -19,7 +20,6 @@ import type { NicRecord } from '../record';
 import type { NicLinks } from '../topology';
 import type { UndoError } from './errors';
 import type { ImplementedBinding } from './names';
-import type { NicSupervision } from './passt/supervisor';
 
 /** KubeVirt's dhcpOptions: options 67, 66, 42 and private options 224-254. */
 export interface NicDhcpOptions {
@@ -80,6 +80,18 @@ export interface PlanContext {
   /** the setup's reader of the netns (reads go on it, not on sockets of their own) */
   reader: VethReader & NeighbourReader;
   dns?: DnsConfig;
+  log: Logger;
+}
+
+/** What the sandbox layer gives a binding that supervises a process beside its NIC (passt). */
+export interface NicSupervision {
+  sandboxId: string;
+  /** pins the sandbox's netns anew (undefined: gone, or another namespace at its path) */
+  pin(): PinnedNetns | undefined;
+  /** saves the record after the NIC's process changed (serialized with the sandbox's operations) */
+  save(): Promise<void>;
+  /** saves the setting-up record, from setup's apply only (which holds the sandbox's lock) */
+  saveSetup(): Promise<void>;
   log: Logger;
 }
 

@@ -6,7 +6,7 @@ import { stepCounting, type StepHook } from '../crash-points';
 import type { NetlinkHandle } from '../../net/netlink';
 import { pinRecorded, type PinnedNetns } from '../netns-pin';
 import type { SandboxRecord } from '../record';
-import type { NicSupervision } from '../bindings/passt/supervisor';
+import type { NicSupervision } from '../bindings/types';
 import type { RecordStore } from '../store';
 import type { RecoveryStep } from './recovery';
 import type { DhcpServers } from './dhcp-servers';

@@ -21,24 +21,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { closeFd, peerClosed, unixStreamPair, withNetns } from '../../../native';
-import type { Logger } from '../../../util/log';
 import { TapError } from '../../errors';
-import type { PinnedNetns } from '../../netns-pin';
 import type { NicRecord } from '../../record';
+import type { NicSupervision } from '../types';
 import { childArgv, PASST_FD } from './args';
 import { isRecordedPasst, isRecordedProcess, passtServing, procStartTime, signal } from './proc';
-
-/** What the sandbox layer gives a binding that supervises a process beside its NIC. */
-export interface NicSupervision {
-  sandboxId: string;
-  /** pins the sandbox's netns anew (undefined: gone, or another namespace at its path) */
-  pin(): PinnedNetns | undefined;
-  /** saves the record after the NIC's process changed (serialized with the sandbox's operations) */
-  save(): Promise<void>;
-  /** saves the setting-up record, from setup's apply only (which holds the sandbox's lock) */
-  saveSetup(): Promise<void>;
-  log: Logger;
-}
 
 interface Entry {
   nic: NicRecord;
