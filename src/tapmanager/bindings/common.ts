@@ -1,6 +1,7 @@
 // What the pod bindings share when they describe a NIC and hand out its DHCP lease: the
 // tap-side fields of a GuestNic, the status of a NIC that keeps no pod routes, and the
-// lease built from the NIC's IPv4 plan and DHCP options; the record fields of a user-mode NIC.
+// lease built from the NIC's IPv4 plan and DHCP options; the record fields and the GuestNic
+// of a user-mode NIC.
 import { randomBytes } from 'node:crypto';
 import type { StaticLease } from '../../dhcp/server';
 import { randomMac } from '../../net/mac';
@@ -100,4 +101,37 @@ export function userModeNic(
     model: spec.model,
     queues: 1,
   };
+}
+
+/**
+ * The GuestNic fields of a user-mode NIC (userModeNic's record): no bridge, no tap, one
+ * queue, no vnet header; the binding adds the guest's addresses and its own part.
+ */
+export function userModeGuestNic(
+  n: NicRecord,
+  binding: 'slirp' | 'passt',
+): Pick<
+  GuestNic,
+  'name' | 'binding' | 'index' | 'veth' | 'bridge' | 'tap' | 'mac' | 'mtu' | 'model' | 'queues' | 'vnetHdr'
+> {
+  return {
+    name: n.name!,
+    binding,
+    index: n.cniIndex,
+    veth: n.veth.ifname,
+    bridge: '',
+    tap: '',
+    mac: n.guestMac,
+    mtu: n.mtu,
+    model: n.model,
+    queues: 1,
+    vnetHdr: false,
+  };
+}
+
+/** A user-mode NIC's listed ports as describe shows them: `tcp <from>:80-90 -> guest`. */
+export function portForwards(ports: NicRecord['ports'], from: string): string[] {
+  return (ports ?? []).map(
+    (p) => `${p.protocol.toLowerCase()} ${from}:${p.port}${p.endPort ? `-${p.endPort}` : ''} -> guest`,
+  );
 }

@@ -12,7 +12,7 @@ import { badInput } from '../../errors';
 import { planDns } from '../../plan/dns';
 import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
-import { noDhcpNoFence, routelessStatus, userModeNic } from '../common';
+import { noDhcpNoFence, portForwards, routelessStatus, userModeGuestNic, userModeNic } from '../common';
 import { UndoError } from '../errors';
 import { fdsEntry } from '../tap-hand-out';
 import type { NicRecord } from '../../record';
@@ -23,13 +23,6 @@ import { closeFd } from '../../../native';
 /** The user passt runs as: nobody (passt itself refuses to keep root). */
 export const PASST_UID = 65534;
 export const PASST_GID = 65534;
-
-/** The listed ports as passt forwards them: from every pod address (passt binds the wildcard). */
-function forwards(n: { ports?: { protocol: string; port: number; endPort?: number }[] }): string[] {
-  return (n.ports ?? []).map(
-    (p) => `${p.protocol.toLowerCase()} *:${p.port}${p.endPort ? `-${p.endPort}` : ''} -> guest`,
-  );
-}
 
 /**
  * passt answers the guest's pings through ICMP echo sockets, which the pod's
@@ -120,23 +113,14 @@ export const passtPod: PodBinding = {
     const v6 = p.podIps.filter((a) => a.includes(':')).map((a) => a.split('/')[0]!);
     const live = passtLive(n);
     return {
-      name: n.name!,
-      binding: 'passt',
-      index: n.cniIndex,
-      veth: n.veth.ifname,
-      bridge: '',
-      tap: '',
-      mac: n.guestMac,
-      mtu: n.mtu,
-      model: n.model,
-      queues: 1,
-      vnetHdr: false,
+      ...userModeGuestNic(n, 'passt'),
       ...(v4 ? { ip: v4.address, prefixLen: v4.prefixLen } : {}),
       ...(gw ? { gateway: gw } : {}),
       ...(!v4 && v6.length ? { ipv6: v6 } : {}),
       passt: {
         podIps: p.podIps,
-        forwards: forwards(n),
+        // from every pod address (passt binds the wildcard)
+        forwards: portForwards(n.ports, '*'),
         uid: p.uid,
         ...(p.pid !== undefined ? { pid: p.pid } : {}),
         ...(p.socket !== undefined ? { socket: `socket:[${p.socket}]` } : {}),

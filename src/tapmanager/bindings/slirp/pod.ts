@@ -5,7 +5,7 @@
 import { badInput } from '../../errors';
 import { readVethSnapshot } from '../../plan/read-veth';
 import type { GuestNic } from '../../protocol';
-import { noDhcpNoFence, routelessStatus, userModeNic } from '../common';
+import { noDhcpNoFence, portForwards, routelessStatus, userModeGuestNic, userModeNic } from '../common';
 import { fdsEntry } from '../tap-hand-out';
 import type { PodBinding } from '../types';
 
@@ -43,26 +43,11 @@ export const slirpPod: PodBinding = {
 
   describe(n): GuestNic {
     return {
-      name: n.name!,
-      binding: 'slirp',
-      index: n.cniIndex,
-      veth: n.veth.ifname,
-      bridge: '',
-      tap: '',
-      mac: n.guestMac,
-      mtu: n.mtu,
-      model: n.model,
-      queues: 1,
-      vnetHdr: false,
+      ...userModeGuestNic(n, 'slirp'),
       ip: SLIRP_GUEST.ip,
       prefixLen: SLIRP_GUEST.prefixLen,
       gateway: SLIRP_GUEST.gateway,
-      slirp: {
-        podIp: n.slirp!.podIp,
-        forwards: (n.ports ?? []).map(
-          (p) => `${p.protocol.toLowerCase()} ${n.slirp!.podIp}:${p.port}${p.endPort ? `-${p.endPort}` : ''} -> guest`,
-        ),
-      },
+      slirp: { podIp: n.slirp!.podIp, forwards: portForwards(n.ports, n.slirp!.podIp) },
     };
   },
 
