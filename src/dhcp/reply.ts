@@ -1,11 +1,9 @@
-// Replies built from their request with modifiers (RFC 2131 4.3.1 table 3): the reply
-// copies xid, flags, giaddr and chaddr, echoes the client identifier (RFC 6842) and the
-// relay agent information (RFC 3046 2.2); the caller adds the rest.
+// A reply built from its request (RFC 2131 4.3.1 table 3): the reply copies xid, flags,
+// giaddr and chaddr, echoes the client identifier (RFC 6842) and the relay agent
+// information (RFC 3046 2.2); the caller adds the rest.
 import { OP_BOOTREPLY, Opt } from './constants';
-import { MessageTypeOption, type OptionValue } from './options';
+import { MessageTypeOption } from './options';
 import { DhcpPacket, NO_FILE, NO_SNAME } from './packet';
-
-export type Modifier = (p: DhcpPacket) => void;
 
 // What every reply shares instead of allocating its own (the server makes one per OFFER
 // and ACK): the empty sname and file (packet.ts; a lease's boot file replaces the
@@ -33,46 +31,3 @@ export function replyOf(req: DhcpPacket, type: number): DhcpPacket {
   if (relay) p.options.set(Opt.RELAY_AGENT_INFO, relay);
   return p;
 }
-
-export function replyTo(req: DhcpPacket, ...mods: Modifier[]): DhcpPacket {
-  const p = new DhcpPacket({ chaddr: req.chaddr, sname: NO_SNAME, file: NO_FILE });
-  p.op = OP_BOOTREPLY;
-  p.htype = req.htype;
-  p.hlen = req.hlen;
-  p.xid = req.xid;
-  p.flags = req.flags;
-  p.giaddr = req.giaddr;
-  const cid = req.options.get(Opt.CLIENT_ID);
-  if (cid) p.options.set(Opt.CLIENT_ID, cid);
-  const relay = req.options.get(Opt.RELAY_AGENT_INFO);
-  if (relay) p.options.set(Opt.RELAY_AGENT_INFO, relay);
-  for (const m of mods) m(p);
-  return p;
-}
-
-export const withMessageType =
-  (t: number): Modifier =>
-  (p) =>
-    p.set(Opt.MESSAGE_TYPE, new MessageTypeOption(t));
-
-export const withYourIp =
-  (ip: string): Modifier =>
-  (p) => {
-    p.yiaddr = ip;
-  };
-
-export const withClientIp =
-  (ip: string): Modifier =>
-  (p) => {
-    p.ciaddr = ip;
-  };
-
-export const withOption =
-  (code: number, v: OptionValue | Buffer): Modifier =>
-  (p) =>
-    p.set(code, v);
-
-export const withoutOption =
-  (code: number): Modifier =>
-  (p) =>
-    p.delete(code);

@@ -10,7 +10,7 @@ import { resolveLease, type StaticLease } from '../../src/dhcp/lease';
 import { addLeaseOptions, maxReplySize } from '../../src/dhcp/lease-options';
 import { IpListOption, ParameterListOption, TextOption, Uint16Option } from '../../src/dhcp/options';
 import { DhcpPacket } from '../../src/dhcp/packet';
-import { replyTo, withMessageType } from '../../src/dhcp/reply';
+import { replyOf } from '../../src/dhcp/reply';
 
 const BASE: StaticLease = {
   mac: '02:42:0a:4d:00:05',
@@ -42,7 +42,7 @@ function request(prl?: number[], maxSize?: number): DhcpPacket {
 }
 
 function ack(lease: StaticLease, req: DhcpPacket): { reply: DhcpPacket; dropped: readonly number[] } {
-  const reply = replyTo(req, withMessageType(MessageType.ACK));
+  const reply = replyOf(req, MessageType.ACK);
   reply.options.set(Opt.SERVER_ID, Buffer.from([169, 254, 254, 2]));
   const dropped = addLeaseOptions(reply, req, resolveLease(lease), true);
   return { reply: DhcpPacket.decode(reply.encode()), dropped };
