@@ -21,7 +21,7 @@ import {
   validateConfig,
 } from './convert';
 import { CriError, invalidArgument, notFound } from './errors';
-import { KeyedLock } from './keyed-lock';
+import { KeyedLock } from '../util/keyed-lock';
 import { NameIndex } from './names';
 import { createPersistentNetns, ensureNetnsDir, removePersistentNetns } from './netns';
 import { RecordStore, SandboxRecord } from './record';

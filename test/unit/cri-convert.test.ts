@@ -2,7 +2,7 @@
 // pod IP ordering, ListPodSandbox filters, and per-sandbox serialization.
 import { describe, expect, it } from 'vitest';
 import { matchesFilter, podIps, toPodSandboxStatus, validateConfig } from '../../src/cri/convert';
-import { KeyedLock } from '../../src/cri/keyed-lock';
+import { KeyedLock } from '../../src/util/keyed-lock';
 import { NameIndex, sandboxName } from '../../src/cri/names';
 import { MAX_PORT_MAPPINGS } from '../../src/cni/args';
 import type { SandboxRecord } from '../../src/cri/record';

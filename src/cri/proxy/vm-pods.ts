@@ -53,7 +53,7 @@ import {
   type VmNetworkState,
 } from '../vm-network';
 import { podHostname } from '../hostname';
-import { KeyedLock } from '../keyed-lock';
+import { KeyedLock } from '../../util/keyed-lock';
 import { podInterfaces, readBackendSandbox, toCniResult } from './backend-sandbox';
 import { endToEnd } from './metadata';
 import { BackendStatusError, backendUnary, forwardUnary, type UnaryHandler } from './passthrough';

@@ -4,25 +4,19 @@
 import { NetnsClaims } from '../netns-claims';
 import type { SandboxRecord } from '../record';
 import type { RecordStore } from '../store';
+import { KeyedLock } from '../../util/keyed-lock';
 
 export class SandboxRegistry {
   readonly records = new Map<string, SandboxRecord>();
   /** one sandbox per netns, the host's and the daemon's own never */
   readonly claims = new NetnsClaims();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
 
   constructor(private readonly store: RecordStore) {}
 
   /** Serializes fn behind every earlier operation on the same sandbox. */
   serialize<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(id, tail);
-    void tail.then(() => {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    });
-    return next;
+    return this.locks.run(id, fn);
   }
 
   /** The record is gone for good: from memory, from disk, and its netns claim. */

@@ -1,4 +1,5 @@
-// Serializes async operations per key (one sandbox at a time); different keys run in parallel.
+// Serializes async operations per key (one sandbox at a time: its operations, or the writes
+// of its record); different keys run in parallel.
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
