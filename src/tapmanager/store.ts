@@ -7,8 +7,14 @@
 // after a machine crash every record's netns is gone and recovery drops the record
 // (a torn one is logged and left). `fsync: true` (--fsync-records) makes each write
 // durable anyway, at ~1.5 ms per write.
+//
+// The writes of one record (saves and its removal) land in the order they were asked for,
+// each writing the record as it is when its turn comes: a save asked for outside the
+// sandbox's operations (a NIC's process restarted on its own) neither lands after a
+// removal asked for later nor puts back an older state.
 import * as path from 'node:path';
 import { JsonDirStore } from '../util/json-dir-store';
+import { KeyedLock } from '../util/keyed-lock';
 import type { Logger } from '../util/log';
 import { RECORD_VERSION, SandboxRecord } from './record';
 
@@ -16,6 +22,9 @@ export class RecordStore {
   readonly dir: string;
 
   private readonly files: JsonDirStore<SandboxRecord>;
+
+  /** per record: its writes, one at a time in the order asked */
+  private readonly writes = new KeyedLock();
 
   constructor(stateDir: string, opts: { fsync?: boolean } = {}) {
     this.dir = path.join(stateDir, 'sandboxes');
@@ -35,13 +44,15 @@ export class RecordStore {
     return this.files.init();
   }
 
-  async save(rec: SandboxRecord): Promise<void> {
-    rec.updatedAt = new Date().toISOString();
-    await this.files.save(rec);
+  save(rec: SandboxRecord): Promise<void> {
+    return this.writes.run(rec.sandboxId, async () => {
+      rec.updatedAt = new Date().toISOString();
+      await this.files.save(rec);
+    });
   }
 
   remove(id: string): Promise<void> {
-    return this.files.remove(id);
+    return this.writes.run(id, () => this.files.remove(id));
   }
 
   /**

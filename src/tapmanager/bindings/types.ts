@@ -88,10 +88,12 @@ export interface NicSupervision {
   sandboxId: string;
   /** pins the sandbox's netns anew (undefined: gone, or another namespace at its path) */
   pin(): PinnedNetns | undefined;
-  /** saves the record after the NIC's process changed (serialized with the sandbox's operations) */
-  save(): Promise<void>;
-  /** saves the setting-up record, from setup's apply only (which holds the sandbox's lock) */
-  saveSetup(): Promise<void>;
+  /**
+   * The NIC's part of the record changed (its process's pid, start time, socket): resolves
+   * once the record is saved with it. Never waits for the sandbox's operations, so the
+   * binding may await it under locks of its own and from inside setup, a fetch or check.
+   */
+  recordChanged(): Promise<void>;
   log: Logger;
 }
 

@@ -81,29 +81,18 @@ export function goneMessage(rec: SandboxRecord): string {
 
 /**
  * How a binding that runs a process beside its NIC (passt) reaches the sandbox: the
- * netns pinned anew, and the record saved (serialized with the sandbox's operations, and
- * only while the record is still the registered, ready one: never after its teardown),
- * or, from setup's apply, saved while it is setting up.
+ * netns pinned anew, and the record saved whenever the NIC's part of it changes, in
+ * whatever state the sandbox is (setting up, ready, tearing down) until it is forgotten.
+ * The store writes one record's saves and removal in the order asked (store.ts), so a
+ * save never waits for the sandbox's lock: a setup, a fetch or recovery awaits it inside
+ * its operation, and a restart on its own lands before a teardown's removal asked later.
  */
 export function supervision(ctx: ManagerContext, rec: SandboxRecord): NicSupervision {
-  const registered = () => ctx.registry.records.get(rec.sandboxId) === rec;
-  let setupSaves: Promise<unknown> = Promise.resolve();
   return {
     sandboxId: rec.sandboxId,
     pin: () => pinRecord(ctx, rec),
-    save: () =>
-      ctx.registry.serialize(rec.sandboxId, async () => {
-        if (registered() && rec.state === 'ready') await ctx.o.store.save(rec);
-      }),
-    // setup holds the sandbox's lock while it applies (serialize would wait for it), and
-    // settles every apply before it rolls back: saved at once, one save at a time (the
-    // NICs apply together)
-    saveSetup: () => {
-      const next = setupSaves.then(async () => {
-        if (registered() && rec.state === 'setting-up') await ctx.o.store.save(rec);
-      });
-      setupSaves = next.catch(() => undefined);
-      return next;
+    recordChanged: async () => {
+      if (ctx.registry.records.get(rec.sandboxId) === rec) await ctx.o.store.save(rec);
     },
     log: ctx.o.log.child('passt'),
   };

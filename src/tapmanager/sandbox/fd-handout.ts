@@ -58,15 +58,6 @@ export async function handOutFds(ctx: ManagerContext, key: unknown): Promise<{ r
     } finally {
       ns.close();
     }
-    // a fetch may have started a passt on a fresh pair: its pid goes into the record
-    if (rec.nics.some((n) => n.passt)) {
-      try {
-        await ctx.o.store.save(rec);
-      } catch (e) {
-        for (const fd of fds) closeFd(fd);
-        throw e;
-      }
-    }
     return {
       fds,
       result: { sandboxId: rec.sandboxId, nics: rec.nics.map((n) => bindingOf(n).handOut.entry(n)) },

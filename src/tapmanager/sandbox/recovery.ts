@@ -137,8 +137,6 @@ async function checkTopology(
     const supervise = supervision(ctx, rec);
     for (const nic of rec.nics)
       drift.push(...(await bindingOf(nic).check({ nl, links, mark, nsPath: path, supervise }, nic)));
-    // a passt adopted or started again: its pid and start time go into the record
-    if (rec.nics.some((n) => n.passt)) await ctx.o.store.save(rec);
   } finally {
     nl.close();
   }

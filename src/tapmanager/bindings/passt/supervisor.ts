@@ -16,8 +16,15 @@
 // pair. An adopted passt's end is not the daemon's to keep (passt's fds cannot be taken
 // back), so when it dies the guest's NIC stays down until the emulator fetches again.
 // A recorded process that still runs but no longer looks like passt is stopped instead.
-// Each passt is recorded as soon as it is forked (awaited during setup, so that a
-// rollback after a daemon crash finds it; see savedLater for the window a restart keeps).
+// Each passt is recorded as soon as it is forked: the binding tells the sandbox layer its
+// part of the record changed (NicSupervision.recordChanged) and waits for the save before
+// it waits for passt to serve, at setup (a rollback after a daemon crash finds it), on a
+// fetch, at recovery and on a restart alike. What remains is the window between the fork
+// and the save's landing: a daemon killed then leaves the record naming the passt before;
+// when the new one serves the emulator's kept end (a restart on the same connection) it
+// outlives the daemon unrecorded, and the next daemon cannot stop it (its own passt for
+// the NIC fails to bind the listed ports and is retried). A passt on a fresh pair goes
+// with the daemon, which held both its ends.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { closeFd, peerClosed, unixStreamPair, withNetns } from '../../../native';
@@ -117,14 +124,21 @@ async function serving(child: ChildProcess, uid: number): Promise<void> {
 /**
  * Starts passt for e on `end` (its end of a pair), in the netns at nsPath; resolves once
  * it serves. Its pid, start time and socket go into the record as soon as it is forked,
- * and `spawned` saves them (a failed save stops it), so that a daemon that dies before
- * it serves leaves a passt its record names.
+ * and the record is saved before passt is waited for. A failed save stops it (the start
+ * fails), except on a restart of a NIC in use (`keepUnsaved`): logged, and passt serves
+ * unrecorded rather than the guest losing its network.
  */
-async function run(e: Entry, nsPath: string, end: number, spawned: () => Promise<void>): Promise<void> {
+async function run(e: Entry, nsPath: string, end: number, keepUnsaved = false): Promise<void> {
   const child = await spawnIn(nsPath, e.nic, end);
   try {
     recordProcess(e, child.pid!, end);
-    await spawned();
+    await e.sup.recordChanged().catch((err: unknown) => {
+      if (!keepUnsaved) throw err;
+      e.sup.log.error('record not saved after a passt restart', {
+        sandboxId: e.sup.sandboxId,
+        error: (err as Error).message,
+      });
+    });
     await serving(child, e.nic.passt!.uid);
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) {
@@ -199,7 +213,7 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
   e.startedAt = Date.now();
   try {
     const end = same && e.passtEnd !== undefined ? e.passtEnd : freshPair(e);
-    await run(e, ns.path, end, async () => savedLater(e));
+    await run(e, ns.path, end, true);
     e.restarts++;
     if (e.stopped) {
       await kill(e);
@@ -218,24 +232,6 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
   }
 }
 
-/**
- * The record saved after a restart forked passt, not awaited: the save waits for the
- * sandbox's lock, which a teardown waiting for this NIC's lock may hold. What remains:
- * a daemon killed before this save lands leaves the record naming the passt before;
- * when the new one serves the emulator's kept end (a restart on the same connection) it
- * outlives the daemon unrecorded, and the next daemon cannot stop it (its own passt for
- * the NIC fails to bind the listed ports and is retried). A passt on a fresh pair goes
- * with the daemon, which held both its ends.
- */
-function savedLater(e: Entry): void {
-  void e.sup.save().catch((err: unknown) =>
-    e.sup.log.error('record not saved after a passt restart', {
-      sandboxId: e.sup.sandboxId,
-      error: (err as Error).message,
-    }),
-  );
-}
-
 function newEntry(nic: NicRecord, sup: NicSupervision): Entry {
   return { nic, sup, stopped: false, startedAt: Date.now(), quickExits: 0, restarts: 0, lock: Promise.resolve() };
 }
@@ -248,7 +244,7 @@ export async function startPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
   entries.set(key, e);
   try {
     // recorded before it serves: a daemon that dies now leaves a record its rollback stops it by
-    await run(e, nsPath, freshPair(e), () => sup.saveSetup());
+    await run(e, nsPath, freshPair(e));
   } catch (err) {
     await stopPasst(nic);
     throw new TapError('EIO', `cannot start passt for NIC ${nic.name}: ${(err as Error).message}`);
@@ -282,9 +278,7 @@ export async function adoptPasst(nic: NicRecord, sup: NicSupervision, nsPath: st
     // the recorded process may still run without looking like passt (its argv rewritten):
     // not adopted, but stopped, or the new passt could not bind the listed ports
     await stopRecorded(p);
-    // recovery saves the record once every NIC is checked (a passt on a fresh pair goes
-    // with a daemon that dies before: it holds both ends)
-    await run(e, nsPath, freshPair(e), async () => undefined);
+    await run(e, nsPath, freshPair(e));
   } catch (err) {
     // the entry stays, so that the backoff retries and a fetch finds it; its ends close
     // when it goes (stopPasst, releasePasst)
@@ -310,7 +304,7 @@ export async function takeEmulatorEnd(sandboxId: string, nic: NicRecord, nsPath:
       await kill(e);
       e.startedAt = Date.now();
       try {
-        await run(e, nsPath, freshPair(e), async () => savedLater(e));
+        await run(e, nsPath, freshPair(e));
       } catch (err) {
         const msg = (err as Error).message;
         // retried with backoff like a death, so that a later fetch finds it running
