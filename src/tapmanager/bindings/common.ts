@@ -104,29 +104,14 @@ export function userModeNic(
 }
 
 /**
- * The GuestNic fields of a user-mode NIC (userModeNic's record): no bridge, no tap, one
- * queue, no vnet header; the binding adds the guest's addresses and its own part.
+ * The GuestNic fields of a user-mode NIC (userModeNic's record: no bridge, no tap, one
+ * queue), vnet headers off; the binding adds the guest's addresses and its own part.
  */
 export function userModeGuestNic(
   n: NicRecord,
   binding: 'slirp' | 'passt',
-): Pick<
-  GuestNic,
-  'name' | 'binding' | 'index' | 'veth' | 'bridge' | 'tap' | 'mac' | 'mtu' | 'model' | 'queues' | 'vnetHdr'
-> {
-  return {
-    name: n.name!,
-    binding,
-    index: n.cniIndex,
-    veth: n.veth.ifname,
-    bridge: '',
-    tap: '',
-    mac: n.guestMac,
-    mtu: n.mtu,
-    model: n.model,
-    queues: 1,
-    vnetHdr: false,
-  };
+): ReturnType<typeof tapNicFields> & Pick<GuestNic, 'name' | 'binding'> {
+  return { name: n.name!, binding, ...tapNicFields(n, ''), vnetHdr: false };
 }
 
 /** A user-mode NIC's listed ports as describe shows them: `tcp <from>:80-90 -> guest`. */

@@ -4,15 +4,12 @@
 // <interface type='ethernet'> on the tap by name (the tap lives in the pod's netns,
 // made by tapwire: managed='no'). Pure: no I/O.
 import { deviceArg, libvirtModel } from '../models';
+import { aliasLines, xmlAttr } from '../libvirt-xml';
 import type { DomainBinding, DomainNic } from '../domain-types';
 
 /** virtio-net wants 2 vectors per queue pair plus config and control. */
 function vectors(queues: number): number {
   return queues > 1 ? 2 * queues + 2 : 0;
-}
-
-function xmlAttr(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 export const bridgeDomain: DomainBinding = {
@@ -38,7 +35,7 @@ export const bridgeDomain: DomainBinding = {
       `  <target dev='${xmlAttr(nic.tap ?? '')}' managed='no'/>`,
       `  <model type='${xmlAttr(libvirtModel(nic.model))}'/>`,
       ...(nic.queues > 1 ? [`  <driver name='${nic.vhost ? 'vhost' : 'qemu'}' queues='${nic.queues}'/>`] : []),
-      ...(nic.name ? [`  <alias name='ua-${xmlAttr(nic.name)}'/>`] : []),
+      ...aliasLines(nic),
       `</interface>`,
     ];
     return lines.join('\n');

@@ -6,12 +6,9 @@
 // backend and the NIC's model and MAC; its port forwards are the pod's listed ports as
 // tapwire's passt has them (the fds reply does not carry them: this element shows none).
 // Pure.
-import { deviceArg, libvirtModel } from '../models';
+import { deviceArg } from '../models';
+import { userInterface } from '../libvirt-xml';
 import type { DomainBinding, DomainNic } from '../domain-types';
-
-function xmlAttr(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 export const passtDomain: DomainBinding = {
   name: 'passt',
@@ -26,13 +23,6 @@ export const passtDomain: DomainBinding = {
   },
 
   libvirtInterface(nic: DomainNic) {
-    return [
-      `<interface type='user'>`,
-      `  <backend type='passt'/>`,
-      `  <mac address='${xmlAttr(nic.mac)}'/>`,
-      `  <model type='${xmlAttr(libvirtModel(nic.model))}'/>`,
-      ...(nic.name ? [`  <alias name='ua-${xmlAttr(nic.name)}'/>`] : []),
-      `</interface>`,
-    ].join('\n');
+    return userInterface(nic, 'passt');
   },
 };

@@ -4,12 +4,9 @@
 // reaches the guest's port; the guest gets slirp's own address (10.0.2.15) by slirp's
 // DHCP. A libvirt domain has no hostfwd for a user interface (libvirt forwards ports
 // only for its passt backend): the <interface type='user'> it gets has none. Pure.
-import { deviceArg, libvirtModel } from '../models';
+import { deviceArg } from '../models';
+import { userInterface } from '../libvirt-xml';
 import type { DomainBinding, DomainNic } from '../domain-types';
-
-function xmlAttr(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 /** hostfwd=PROTO:PODIP:PORT-:PORT, one per port of each listed range. */
 export function hostfwds(nic: DomainNic): string[] {
@@ -36,12 +33,6 @@ export const slirpDomain: DomainBinding = {
   },
 
   libvirtInterface(nic: DomainNic) {
-    return [
-      `<interface type='user'>`,
-      `  <mac address='${xmlAttr(nic.mac)}'/>`,
-      `  <model type='${xmlAttr(libvirtModel(nic.model))}'/>`,
-      ...(nic.name ? [`  <alias name='ua-${xmlAttr(nic.name)}'/>`] : []),
-      `</interface>`,
-    ].join('\n');
+    return userInterface(nic);
   },
 };
