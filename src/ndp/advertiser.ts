@@ -55,15 +55,18 @@ export interface AdvertiserStats {
   sendErrors: number;
 }
 
+/** Every count at zero. */
+export const newAdvertiserStats = (): AdvertiserStats => ({
+  solicitations: 0,
+  invalid: 0,
+  answered: 0,
+  rateLimited: 0,
+  sent: 0,
+  sendErrors: 0,
+});
+
 export class RouterAdvertiser {
-  private readonly stats_: AdvertiserStats = {
-    solicitations: 0,
-    invalid: 0,
-    answered: 0,
-    rateLimited: 0,
-    sent: 0,
-    sendErrors: 0,
-  };
+  private readonly stats_ = newAdvertiserStats();
   private timer?: NodeJS.Timeout;
   private pending?: NodeJS.Timeout;
   private lastSent = 0;

@@ -3,6 +3,7 @@
 // on a raw ICMPv6 socket the kernel computes it (RFC 3542 3.1).
 import { ipToBuffer } from '../net/addr-text';
 import { macToBuffer } from '../net/mac';
+import { network6 } from '../net/prefix6';
 import { writeNames } from '../dhcp6/options';
 
 export const ICMP6_ROUTER_SOLICIT = 133;
@@ -50,12 +51,7 @@ function u32(v: number): Buffer {
 
 /** The first prefixLen bits of an IPv6 address, the rest zero. */
 export function maskPrefix6(addr: string, prefixLen: number): Buffer {
-  const b = ipToBuffer(addr);
-  for (let i = 0; i < 16; i++) {
-    const keep = Math.max(0, Math.min(8, prefixLen - i * 8));
-    b[i] = b[i]! & ((0xff << (8 - keep)) & 0xff);
-  }
-  return b;
+  return network6(addr, prefixLen).net;
 }
 
 export function encodeRouterAdvert(ra: RouterAdvert): Buffer {

@@ -5,18 +5,11 @@
 // outcome and advertisements sent. Every label value is from these fixed lists.
 import type { Dhcp6Counters } from '../../dhcp6/counters';
 import { newCounters6 } from '../../dhcp6/counters';
-import type { AdvertiserStats } from '../../ndp/advertiser';
+import { newAdvertiserStats, type AdvertiserStats } from '../../ndp/advertiser';
 
 export type RaCounters = AdvertiserStats;
 
-export const newRaCounters = (): RaCounters => ({
-  solicitations: 0,
-  invalid: 0,
-  answered: 0,
-  rateLimited: 0,
-  sent: 0,
-  sendErrors: 0,
-});
+export const newRaCounters: () => RaCounters = newAdvertiserStats;
 
 export { newCounters6 };
 
