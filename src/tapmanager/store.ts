@@ -9,9 +9,10 @@
 // durable anyway, at ~1.5 ms per write.
 //
 // The writes of one record (saves and its removal) land in the order they were asked for,
-// each writing the record as it is when its turn comes: a save asked for outside the
-// sandbox's operations (a NIC's process restarted on its own) neither lands after a
-// removal asked for later nor puts back an older state.
+// each writing the record as it is when its turn comes (a removal, and a durable write,
+// take several turns of the event loop): a save asked for outside the sandbox's
+// operations (a NIC's process restarted on its own) neither lands after a removal asked
+// for later nor puts back an older state.
 import * as path from 'node:path';
 import { JsonDirStore } from '../util/json-dir-store';
 import { KeyedLock } from '../util/keyed-lock';
