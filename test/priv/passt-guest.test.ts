@@ -20,6 +20,7 @@ import { checkNic, netArgs } from '../../src/vmwrapper/args';
 import { settledDump } from '../helpers/ip-dump';
 import { removeAllNetns, type TestNetns } from '../helpers/netns';
 import { makePod } from '../helpers/pod';
+import { until } from '../helpers/until';
 import { describePrivileged, requireTools } from '../helpers/privileged';
 
 /** The process's uid (real) and its netns inode. */
@@ -75,16 +76,6 @@ function requestFrom(ns: TestNetns, ip: string, port: number): string {
     'except OSError as e: print("ERROR", e)',
   ].join('\n');
   return ns.exec('python3', ['-c', py, ip, String(port)]).trim();
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describePrivileged('passt binding with a real QEMU guest', () => {

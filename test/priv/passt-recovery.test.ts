@@ -29,6 +29,7 @@ import { killDaemon, killDaemons, startDaemon, stopDaemon, type Daemon } from '.
 import { settledDump } from '../helpers/ip-dump';
 import { removeAllNetns } from '../helpers/netns';
 import { makePod } from '../helpers/pod';
+import { until } from '../helpers/until';
 import { describePrivileged } from '../helpers/privileged';
 
 const ARP = `
@@ -79,15 +80,13 @@ function alive(pid: number | undefined): boolean {
   }
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** The pod's eth0 as a passt NIC. */
+const passtNic = (p: Pick<ReturnType<typeof makePod>, 'cniResult'>) => ({
+  name: 'default',
+  binding: 'passt',
+  podInterface: 'eth0',
+  cniResult: p.cniResult,
+});
 
 describePrivileged('passt binding: supervision and daemon restarts', () => {
   let dir: string;
@@ -108,13 +107,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
   it('kill -9 before and after a fetch, a killed adopted passt, a second fetch, and teardown', async () => {
     const a = makePod();
     const before = await settledDump(a.pod);
-    const nic = {
-      name: 'default',
-      binding: 'passt',
-      podInterface: 'eth0',
-      cniResult: a.cniResult,
-      ports: [{ port: 8080 }],
-    };
+    const nic = { ...passtNic(a), ports: [{ port: 8080 }] };
     const status = async (d: Daemon) => ((await d.client.status('sb-passtr')) as SandboxStatus).nics[0]!.passt!;
     let d = await startDaemon(dir);
     const res = (await d.client.setup({ sandboxId: 'sb-passtr', netnsPath: a.pod.path, nics: [nic] })) as SetupResult;
@@ -192,7 +185,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
   it('kill -9 at setup.built: passt goes with the daemon (it held both ends), the restart rolls back, nothing runs in the pod', async () => {
     const a = makePod();
     const before = await settledDump(a.pod);
-    const nic = { name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: a.cniResult };
+    const nic = passtNic(a);
     const d = await startDaemon(dir, { env: { TAPWIRE_TEST_CRASH_AFTER: 'setup.built' } });
     await expect(d.client.setup({ sandboxId: 'sb-passtc', netnsPath: a.pod.path, nics: [nic] })).rejects.toMatchObject({
       code: expect.stringMatching(/^(EPIPE|ECONNRESET)$/),
@@ -223,7 +216,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     const a = makePod();
     const before = await settledDump(a.pod);
     const d = await startDaemon(dir);
-    const nic = { name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: a.cniResult };
+    const nic = passtNic(a);
     const cases: [Record<string, unknown>, string][] = [
       [{ queues: 2 }, 'nics[0].queues'],
       [{ cniResult: undefined }, 'nics[0].podInterface'],
@@ -251,7 +244,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
 
   it('a daemon stopped with SIGTERM leaves a fetched passt serving; the next daemon adopts it', async () => {
     const a = makePod();
-    const nic = { name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: a.cniResult };
+    const nic = passtNic(a);
     let d = await startDaemon(dir);
     const res = (await d.client.setup({ sandboxId: 'sb-passts', netnsPath: a.pod.path, nics: [nic] })) as SetupResult;
     const pid = res.nics[0]!.passt!.pid!;
@@ -271,7 +264,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
 
   it('a teardown right after passt was killed (its restart under way) stops the new passt too; nothing is left', async () => {
     const a = makePod();
-    const nic = { name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: a.cniResult };
+    const nic = passtNic(a);
     const d = await startDaemon(dir);
     const pids = () => execFileSync('ip', ['netns', 'pids', a.pod.name], { encoding: 'utf8' }).trim();
     for (let i = 0; i < 3; i++) {
@@ -289,17 +282,16 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
   it('the netns path gone before teardown, or before the next start: passt is stopped all the same', async () => {
     const a = makePod();
     const b = makePod();
-    const nic = (p: typeof a) => ({ name: 'default', binding: 'passt', podInterface: 'eth0', cniResult: p.cniResult });
     let d = await startDaemon(dir);
     const ra = (await d.client.setup({
       sandboxId: 'sb-passtg1',
       netnsPath: a.pod.path,
-      nics: [nic(a)],
+      nics: [passtNic(a)],
     })) as SetupResult;
     const rb = (await d.client.setup({
       sandboxId: 'sb-passtg2',
       netnsPath: b.pod.path,
-      nics: [nic(b)],
+      nics: [passtNic(b)],
     })) as SetupResult;
     const pa = ra.nics[0]!.passt!.pid!;
     const pb = rb.nics[0]!.passt!.pid!;
@@ -323,13 +315,7 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
 
   it('a passt that cannot start again after a daemon restart (its port taken) is retried, not dropped', async () => {
     const a = makePod();
-    const nic = {
-      name: 'default',
-      binding: 'passt',
-      podInterface: 'eth0',
-      cniResult: a.cniResult,
-      ports: [{ port: 8080 }],
-    };
+    const nic = { ...passtNic(a), ports: [{ port: 8080 }] };
     let d = await startDaemon(dir);
     const res = (await d.client.setup({ sandboxId: 'sb-passtb', netnsPath: a.pod.path, nics: [nic] })) as SetupResult;
     const pid1 = res.nics[0]!.passt!.pid!;
