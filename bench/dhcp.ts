@@ -256,6 +256,23 @@ function cpuNs(pid: number): number {
   return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
+/** CPU ns per thread of pid (tid -> ns). */
+function threadCpu(pid: number): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      m.set(t, Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // gone
+    }
+  }
+  return m;
+}
+
+function threadDelta(a: Map<string, number>, b: Map<string, number>): string {
+  return [...b].map(([t, ns]) => `${t}:${((ns - (a.get(t) ?? 0)) / 1e3).toFixed(0)}us`).join(' ');
+}
+
 interface Samples {
   offer: number[];
   ack: number[];
@@ -376,7 +393,11 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         await oneClient(c0, s0, 3, newSamples()); // ARP
         const coldFrom = cold[which].ack.length;
         let cpu0 = cpuNs(srv.pids[0]!);
+        const th0 = threadCpu(srv.pids[0]!);
+        if (process.env.TWB_DHCP_COLD_TRACE) process.stderr.write(`cold ${which} begin\n`);
         await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
+        if (process.env.TWB_DHCP_COLD_TRACE)
+          process.stderr.write(`cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}\n`);
         const coldCpu = (cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (coldRounds * 3);
         if (process.env.TWB_DHCP_COLD_TRACE) {
           const seq = (a: number[]): string =>
