@@ -2,9 +2,8 @@
 // set at run time and a fresh context picks up the gc function it installs (the way
 // jest-leak-detector reaches it). The daemon uses it once (dhcp/warmup-server.ts
 // finishDhcpWarmUp), after its recovery has built every sandbox's servers: starting 1000 of
-// them leaves ~10 MB of garbage and an incremental
-// mark-compact under way, which V8 otherwise finished a few ms later, beside the first
-// guests' DHCP exchanges (bench/dhcp-serve.ts with --trace-gc: a 3-4 ms mark-compact and a
+// them leaves ~10 MB of garbage and an incremental mark-compact under way, which V8
+// otherwise finished a few ms later, beside the first guests' DHCP exchanges (bench/dhcp-serve.ts with --trace-gc: a 3-4 ms mark-compact and a
 // 3 ms scavenge inside the first 100 exchanges after ready, the first two 2-10 ms).
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as v8 from 'node:v8';
