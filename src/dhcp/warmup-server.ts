@@ -7,7 +7,7 @@
 // during the first real exchanges after a start, on the thread that answers them, and on
 // a 1-CPU share the compiler's thread competes with it). Nothing leaves the host: every
 // reply goes to 127.0.0.1. 3000 rounds, 4 requests in flight, ~60 ms, at the start of a
-// process; finishDhcpWarmUp runs 1000 more once the start's servers are built.
+// process; finishDhcpWarmUp runs 3000 more once the start's servers are built.
 import * as dgram from 'node:dgram';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectGarbageAndSettle, collectGarbageNow } from '../util/collect-garbage';
@@ -144,21 +144,26 @@ export async function warmUpDhcpServer(
  * daemon says it is ready:
  * 1. a full collection of the start's garbage (~10 MB at 1000 sandboxes), which V8 would
  *    otherwise finish as an incremental mark-compact beside the first guests' exchanges;
- * 2. 1000 rounds through the loopback server again: what the warm-up compiled did not all
+ * 2. 3000 rounds through the loopback server again: what the warm-up compiled did not all
  *    survive the start. With 1000 servers built after it, --trace-opt/--trace-deopt showed
  *    the reply path's pieces dropped ("weak objects": dgram's doSend, three encode
  *    functions) and Node's tick queue and dgram-send internals (afterDns, nextTick,
  *    processTicksAndRejections, FixedQueue push/isEmpty, emitBeforeScript) deoptimised or
  *    never optimised, then compiled again by TurboFan during the first 100 real exchanges:
  *    1-2 ms of the compiler's threads there, on the CPU the answers wait for. After these
- *    rounds: none (bench/dhcp.ts TWB_DHCP_COLD_TRACE prints each thread's CPU time);
+ *    rounds: none (bench/dhcp.ts TWB_DHCP_COLD_TRACE prints each thread's CPU time). With
+ *    1000 rounds doSend was not hot again yet and was compiled (4-5 ms of a compiler
+ *    thread) during the bench's next rounds. Why the collection drops it: optimised code
+ *    holds the maps it saw weakly, and a map that no live object has (a SendWrap's, once
+ *    every send has completed) dies in a mark-compact, taking the code with it; so any
+ *    later mark-compact of the daemon costs the same recompilation once;
  * 3. a scavenge of the rounds' garbage, so the first real exchanges do not meet one, and
  *    20 ms for the compiler's last jobs.
- * About 50 + 30 + 20 ms once per start.
+ * About 50 + 80 + 20 ms once per start.
  */
 export async function finishDhcpWarmUp(o: { onSkip?: (why: string) => void } = {}): Promise<void> {
   await collectGarbageAndSettle();
-  await warmUpDhcpServer(1000, o);
+  await warmUpDhcpServer(3000, o);
   collectGarbageNow('minor');
   await sleep(20);
 }
