@@ -17,8 +17,7 @@ import * as readline from 'node:readline';
 import { udpSocketBoundToDevice, withNetns } from '../src/native';
 import { DhcpServer, StaticLease } from '../src/dhcp/server';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../src/dhcp/warmup';
-import { warmUpDhcpServer } from '../src/dhcp/warmup-server';
-import { collectGarbageAndSettle } from '../src/util/collect-garbage';
+import { finishDhcpWarmUp, warmUpDhcpServer } from '../src/dhcp/warmup-server';
 import { createLogger } from '../src/util/log';
 
 function rssKb(): number {
@@ -56,7 +55,7 @@ async function main(): Promise<void> {
     );
   }
   // as the daemon does after its recovery: the start-up's garbage collected before the first guest
-  if (process.argv[3] !== '--echo' && !process.env.TWB_DHCP_NO_COLLECT) await collectGarbageAndSettle();
+  if (process.argv[3] !== '--echo' && !process.env.TWB_DHCP_NO_COLLECT) await finishDhcpWarmUp();
   process.stdout.write(`ready ${servers.length}\n`);
   const stop = (): void => {
     void Promise.all(servers.map((s) => s.close())).then(() => process.exit(0));

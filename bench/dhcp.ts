@@ -115,19 +115,12 @@ interface Attribution {
   elu: number;
 }
 
-/** The burst's exchanges at or above its p99 (OFFER and ACK each), and how many overlap a GC pause of the server. */
-function attribute(b: BurstResult, t: ServerTrace): Attribution {
+/** The exchanges at or above their p99 (per kind), and how many overlap a GC pause of the server. */
+function attributeWindows(kinds: [number, number][][], t: ServerTrace): Attribution {
   const windows: [number, number][] = [];
-  const tm = b.times;
-  for (const [from, to] of [
-    [tm.discover, tm.offer],
-    [tm.request, tm.ack],
-  ] as const) {
-    const lat = Array.from(from, (f, k) => to[k]! - f).filter((x) => !Number.isNaN(x));
-    const p99 = summarize(lat).p99;
-    from.forEach((f, k) => {
-      if (to[k]! - f >= p99) windows.push([f, to[k]!]);
-    });
+  for (const ws of kinds) {
+    const p99 = summarize(ws.map(([from, to]) => to - from)).p99;
+    for (const w of ws) if (w[1] - w[0] >= p99) windows.push(w);
   }
   const overlaps = (w: [number, number]): boolean => t.gc.some((g) => g.start < w[1] && g.start + g.ms > w[0]);
   return {
@@ -140,6 +133,18 @@ function attribute(b: BurstResult, t: ServerTrace): Attribution {
     loopMax: t.loopDelay.max,
     elu: t.elu,
   };
+}
+
+/** attributeWindows over the burst's DISCOVER->OFFER and REQUEST->ACK exchanges. */
+function attribute(b: BurstResult, t: ServerTrace): Attribution {
+  const tm = b.times;
+  const kinds = [
+    [tm.discover, tm.offer],
+    [tm.request, tm.ack],
+  ].map(([from, to]) =>
+    Array.from(from!, (f, k): [number, number] => [f, to![k]!]).filter(([f, x]) => !Number.isNaN(x - f)),
+  );
+  return attributeWindows(kinds, t);
 }
 
 function waitExit(p: ChildProcess): Promise<void> {
@@ -256,6 +261,23 @@ function cpuNs(pid: number): number {
   return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
+/** CPU ns per thread of pid (tid -> ns). */
+function threadCpu(pid: number): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      m.set(t, Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // gone
+    }
+  }
+  return m;
+}
+
+function threadDelta(a: Map<string, number>, b: Map<string, number>): string {
+  return [...b].map(([t, ns]) => `${t}:${((ns - (a.get(t) ?? 0)) / 1e3).toFixed(0)}us`).join(' ');
+}
+
 interface Samples {
   offer: number[];
   ack: number[];
@@ -267,14 +289,21 @@ function newSamples(): Samples {
   return { offer: [], ack: [], renew: [], lost: 0 };
 }
 
-async function renew(c: DhcpTestClient, s: Sandbox, out: Samples): Promise<void> {
+/** Each exchange's [sent, answered] in CLOCK_MONOTONIC ms (hrtime), per kind: for attributeWindows. */
+type Windows = Record<'offer' | 'ack' | 'renew', [number, number][]>;
+
+const windowOf = (r: { sentAt: bigint; at: bigint }): [number, number] => [Number(r.sentAt) / 1e6, Number(r.at) / 1e6];
+
+async function renew(c: DhcpTestClient, s: Sandbox, out: Samples, w?: Windows): Promise<void> {
   const r = await c.exchange(c.build(MessageType.REQUEST, { broadcast: false, ciaddr: s.lease.ip }), SERVER_ID);
-  if (r?.packet.messageType === MessageType.ACK) out.renew.push(ms(r.sentAt, r.at));
-  else out.lost++;
+  if (r?.packet.messageType === MessageType.ACK) {
+    out.renew.push(ms(r.sentAt, r.at));
+    w?.renew.push(windowOf(r));
+  } else out.lost++;
 }
 
 /** One client: DISCOVER->OFFER, REQUEST (selecting)->ACK, unicast renewal->ACK, `rounds` times. */
-async function oneClient(c: DhcpTestClient, s: Sandbox, rounds: number, out: Samples): Promise<void> {
+async function oneClient(c: DhcpTestClient, s: Sandbox, rounds: number, out: Samples, w?: Windows): Promise<void> {
   for (let k = 0; k < rounds; k++) {
     const o = await c.exchange(c.discover());
     if (o?.packet.messageType !== MessageType.OFFER) {
@@ -282,10 +311,13 @@ async function oneClient(c: DhcpTestClient, s: Sandbox, rounds: number, out: Sam
       continue;
     }
     out.offer.push(ms(o.sentAt, o.at));
+    w?.offer.push(windowOf(o));
     const a = await c.exchange(c.request(s.lease.ip, SERVER_ID));
-    if (a?.packet.messageType === MessageType.ACK) out.ack.push(ms(a.sentAt, a.at));
-    else out.lost++;
-    await renew(c, s, out);
+    if (a?.packet.messageType === MessageType.ACK) {
+      out.ack.push(ms(a.sentAt, a.at));
+      w?.ack.push(windowOf(a));
+    } else out.lost++;
+    await renew(c, s, out, w);
   }
 }
 
@@ -337,6 +369,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const burst = { tapwire: newSamples(), dnsmasq: newSamples() };
   const paced = { tapwire: newSamples(), dnsmasq: newSamples(), echo: newSamples() };
   const attributions: Attribution[] = [];
+  const warmAttributions: Attribution[] = [];
   const mem: Record<string, { rss: number; pss: number; base?: number }> = {};
   try {
     for (const s of topo.sandboxes) clients.push(await DhcpTestClient.open(topo.client.path, s.ifname, s.lease.mac));
@@ -376,7 +409,11 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         await oneClient(c0, s0, 3, newSamples()); // ARP
         const coldFrom = cold[which].ack.length;
         let cpu0 = cpuNs(srv.pids[0]!);
+        const th0 = threadCpu(srv.pids[0]!);
+        if (process.env.TWB_DHCP_COLD_TRACE) process.stderr.write(`cold ${which} begin\n`);
         await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
+        if (process.env.TWB_DHCP_COLD_TRACE)
+          process.stderr.write(`cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}\n`);
         const coldCpu = (cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (coldRounds * 3);
         if (process.env.TWB_DHCP_COLD_TRACE) {
           const seq = (a: number[]): string =>
@@ -390,7 +427,15 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         }
         await oneClient(c0, s0, warmup, newSamples()); // warm-up (caches, JIT tiers)
         cpu0 = cpuNs(srv.pids[0]!);
-        await oneClient(c0, s0, rounds, one[which]);
+        const warmWindows: Windows | undefined = srv.trace ? { offer: [], ack: [], renew: [] } : undefined;
+        await srv.trace?.(); // the trace starts with the warm rounds
+        await oneClient(c0, s0, rounds, one[which], warmWindows);
+        const warmTrace = await srv.trace?.();
+        if (warmTrace && warmWindows && which === 'tapwire') {
+          const a = attributeWindows([warmWindows.offer, warmWindows.ack, warmWindows.renew], warmTrace);
+          warmAttributions.push(a);
+          process.stderr.write(`dhcp warm trace (tapwire): ${JSON.stringify(a)}\n`);
+        }
         // the answering thread's CPU time per exchange (schedstat: barely moved by the machine's load)
         process.stderr.write(
           `dhcp server cpu (${which}): first ${coldRounds} rounds ${coldCpu.toFixed(1)} us/exchange, warm ${((cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (rounds * 3)).toFixed(1)}\n`,
@@ -480,6 +525,13 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       `A p99 of ${coldRounds * 2} cold exchanges is their 2nd-worst: single spikes of 0.5-2 ms that this shared 2-vCPU machine gives ` +
         'every server alike (the Node floor and dnsmasq too; TWB_DHCP_COLD_TRACE=1 prints each exchange in order).',
       'dnsmasq runs as the reference plumber runs it (one process per sandbox, lease file in /run) but without --log-dhcp; tapwire logs nothing either.',
+      ...(warmAttributions.length
+        ? [
+            `Trace (TWB_DHCP_TRACE=1): tapwire's warm exchanges at or over their p99 (OFFER, ACK, renewal each): ${warmAttributions.reduce((n, a) => n + a.slow, 0)}, ` +
+              `of which overlapping a GC pause of the server: ${warmAttributions.reduce((n, a) => n + a.slowWithGc, 0)}; ` +
+              `GC pauses during the warm rounds: ${warmAttributions.reduce((n, a) => n + a.gcPauses, 0)} (longest ${fmt(Math.max(...warmAttributions.map((a) => a.gcMax)), 2)} ms).`,
+          ]
+        : []),
     ],
   };
   const burstRow = (label: string, x: Samples): (string | number)[] => {
@@ -618,6 +670,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         nodeFloor: stat(paced.echo),
         trace: attributions,
       },
+      warmTrace: warmAttributions,
       memoryKb: mem,
     },
   };

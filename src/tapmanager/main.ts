@@ -6,8 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../dhcp/warmup';
-import { warmUpDhcpServer } from '../dhcp/warmup-server';
-import { collectGarbageAndSettle } from '../util/collect-garbage';
+import { finishDhcpWarmUp, warmUpDhcpServer } from '../dhcp/warmup-server';
 import { parseFlags, usage, FlagSpec, type Flags } from '../util/flags';
 import { createLogger } from '../util/log';
 import { SdNotifier } from '../util/sd-notify';
@@ -162,10 +161,12 @@ async function main(): Promise<void> {
   const recoveryStart = performance.now();
   await mgr.recover();
   metrics.recovered((performance.now() - recoveryStart) / 1000);
-  // the recovery's garbage (~10 MB at 1000 sandboxes) collected now rather than by an
-  // incremental mark-compact that finished beside the first guests' DHCP exchanges
+  // the recovery's garbage collected now, and the DHCP path warmed again after it
+  // (finishDhcpWarmUp says why), rather than beside the first guests' exchanges
   setStartStep('collecting the start-up garbage');
-  await collectGarbageAndSettle();
+  await finishDhcpWarmUp({
+    onSkip: (why) => log.warn('dhcp warm-up after the recovery skipped', { why }),
+  });
   setStartStep('opening the sockets');
   const server = new TapmanagerServer(mgr, {
     controlSocket: String(flags['control-socket']),

@@ -1,25 +1,32 @@
 // A full garbage collection on demand, without starting node with --expose-gc: the flag is
 // set at run time and a fresh context picks up the gc function it installs (the way
-// jest-leak-detector reaches it). The daemon uses it once, after its recovery has built
-// every sandbox's servers: starting 1000 of them leaves ~10 MB of garbage and an incremental
-// mark-compact under way, which V8 otherwise finished a few ms later, beside the first
-// guests' DHCP exchanges (bench/dhcp-serve.ts with --trace-gc: a 3-4 ms mark-compact and a
+// jest-leak-detector reaches it). The daemon uses it once (dhcp/warmup-server.ts
+// finishDhcpWarmUp), after its recovery has built every sandbox's servers: starting 1000 of
+// them leaves ~10 MB of garbage and an incremental mark-compact under way, which V8
+// otherwise finished a few ms later, beside the first guests' DHCP exchanges (bench/dhcp-serve.ts with --trace-gc: a 3-4 ms mark-compact and a
 // 3 ms scavenge inside the first 100 exchanges after ready, the first two 2-10 ms).
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
-let gc: (() => void) | undefined;
+type GcFunction = (o?: { type: 'minor' }) => void;
+let gc: GcFunction | undefined;
 
-/** Runs a full, blocking collection now; false when V8 offers no gc function (then nothing ran). */
-export function collectGarbageNow(): boolean {
+/**
+ * Runs a blocking collection now: 'major' (mark-compact, the whole heap) or 'minor' (a
+ * scavenge of the young generation); false when V8 offers no gc function (then nothing ran).
+ */
+export function collectGarbageNow(type: 'major' | 'minor' = 'major'): boolean {
   if (!gc) {
     v8.setFlagsFromString('--expose-gc');
     const fn: unknown = vm.runInNewContext('typeof gc === "function" ? gc : undefined');
     if (typeof fn !== 'function') return false;
-    gc = fn as () => void;
+    gc = fn as GcFunction;
   }
-  gc();
+  // V8 11's gc(): no argument is a full mark-compact; any options object is a scavenge unless
+  // its type names another kind, so 'major' is asked for by passing nothing
+  if (type === 'major') gc();
+  else gc({ type: 'minor' });
   return true;
 }
 
