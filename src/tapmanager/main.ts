@@ -163,7 +163,7 @@ async function main(): Promise<void> {
   metrics.recovered((performance.now() - recoveryStart) / 1000);
   // the recovery's garbage collected now, and the DHCP path warmed again after it
   // (finishDhcpWarmUp says why), rather than beside the first guests' exchanges
-  setStartStep('collecting the start-up garbage');
+  setStartStep('collecting the start-up garbage, warming the dhcp path again');
   await finishDhcpWarmUp({
     onSkip: (why) => log.warn('dhcp warm-up after the recovery skipped', { why }),
   });
