@@ -429,7 +429,10 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         cpu0 = cpuNs(srv.pids[0]!);
         const warmWindows: Windows | undefined = srv.trace ? { offer: [], ack: [], renew: [] } : undefined;
         await srv.trace?.(); // the trace starts with the warm rounds
+        const wth0 = threadCpu(srv.pids[0]!);
         await oneClient(c0, s0, rounds, one[which], warmWindows);
+        if (process.env.TWB_DHCP_COLD_TRACE)
+          process.stderr.write(`warm ${which} threads: ${threadDelta(wth0, threadCpu(srv.pids[0]!))}\n`);
         const warmTrace = await srv.trace?.();
         if (warmTrace && warmWindows && which === 'tapwire') {
           const a = attributeWindows([warmWindows.offer, warmWindows.ack, warmWindows.renew], warmTrace);
