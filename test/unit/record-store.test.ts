@@ -24,7 +24,7 @@ function record(id = 'sb-1'): SandboxRecord {
     state: 'setting-up',
     createdAt: '2026-12-02T13:00:00.000Z',
     updatedAt: '2026-12-02T13:00:00.000Z',
-    request: { sandboxId: id, netnsPath: '/run/netns/x', cniResult: { cniVersion: '1.0.0', ips: [] } },
+    request: { op: 'setup', sandboxId: id, netnsPath: '/run/netns/x', cniResult: { cniVersion: '1.0.0', ips: [] } },
     token: 'secret',
     fenceTable: 'tapwire',
     nics: [],
