@@ -30,15 +30,28 @@ export function setIpv6Confs(
   { skipMissing = false } = {},
 ): void {
   const files = writes.map((w) => ({ file: confFile(w.ifname, w.key), value: w.value }));
-  withNetns(netns, () => {
-    for (const { file, value } of files) {
-      try {
-        fs.writeFileSync(file, value);
-      } catch (e) {
-        if (!skipMissing || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
+  withNetns(netns, () => writeAll(files, skipMissing));
+}
+
+/** As setIpv6Confs, in the namespace the calling thread is in (from inside a withNetns window). */
+export function setIpv6ConfsHere(
+  writes: readonly { ifname: string; key: string; value: string }[],
+  { skipMissing = false } = {},
+): void {
+  writeAll(
+    writes.map((w) => ({ file: confFile(w.ifname, w.key), value: w.value })),
+    skipMissing,
+  );
+}
+
+function writeAll(files: readonly { file: string; value: string }[], skipMissing: boolean): void {
+  for (const { file, value } of files) {
+    try {
+      fs.writeFileSync(file, value);
+    } catch (e) {
+      if (!skipMissing || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-  });
+  }
 }
 
 export function getIpv6Conf(netns: string, ifname: string, key: string): string {
