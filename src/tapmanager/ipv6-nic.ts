@@ -16,7 +16,7 @@
 import { Dhcp6Server, type Dhcp6ServerStats } from '../dhcp6/server';
 import { sock6Close, sock6Send, udp6SocketBoundToDevice, withNetns } from '../native';
 import { isNetError, routeChange, type NetlinkHandle, type NetlinkReader, type RtnlNeighbour } from '../net/netlink';
-import { getIpv6Conf, setIpv6Conf } from '../net/sysctl';
+import { getIpv6Conf, setIpv6Conf, setIpv6ConfsHere } from '../net/sysctl';
 import { DEFAULT_ROUTER_LIFETIME, RouterAdvertiser, type AdvertiserStats } from '../ndp/advertiser';
 import type { Logger } from '../util/log';
 import type { RateLimiter } from '../util/rate-limit';
@@ -85,17 +85,24 @@ export function vethHasIpv6(veth: VethSnapshot): boolean {
 }
 
 export function stripVethIpv6(netns: string, veth: VethSnapshot, bridge: string, tap: string): void {
-  // ENOENT: the kernel has no IPv6 at all (ipv6.disable=1), so there is nothing to turn off
-  const set = (ifname: string, key: string, value: string): void => {
-    try {
-      setIpv6Conf(netns, ifname, key, value);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  };
-  set(bridge, 'accept_ra', '0');
-  set(tap, 'disable_ipv6', '1'); // a port: its own solicitations and reports would reach the guest
-  if (vethHasIpv6(veth)) set(veth.ifname, 'disable_ipv6', '1');
+  withNetns(netns, () => stripVethIpv6Here(veth, bridge, tap));
+}
+
+/**
+ * stripVethIpv6 in the namespace the calling thread is in: setup does it in the build's
+ * namespace window, before the tap comes up (so it never makes a link-local, joins
+ * groups or starts DAD) and before the veth takes its new MAC.
+ */
+export function stripVethIpv6Here(veth: VethSnapshot, bridge: string, tap: string): void {
+  // a missing file: the kernel has no IPv6 at all (ipv6.disable=1), so there is nothing to turn off
+  setIpv6ConfsHere(
+    [
+      { ifname: bridge, key: 'accept_ra', value: '0' },
+      { ifname: tap, key: 'disable_ipv6', value: '1' }, // a port: its own solicitations and reports would reach the guest
+      ...(vethHasIpv6(veth) ? [{ ifname: veth.ifname, key: 'disable_ipv6', value: '1' }] : []),
+    ],
+    { skipMissing: true },
+  );
 }
 
 /** Whether IPv6 is on for ifname (false in a kernel without IPv6). */

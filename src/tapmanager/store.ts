@@ -13,17 +13,52 @@
 // take several turns of the event loop): a save asked for outside the sandbox's
 // operations (a NIC's process restarted on its own) neither lands after a removal asked
 // for later nor puts back an older state.
+//
+// A record's file begins with its state and updatedAt, in a head of fixed length
+// (`{"state":"ready"       ,"updatedAt":"2026-12-02T13:42:23.123Z"`, then the rest of
+// the record). A save that changes nothing but those two (a setup's ready, a teardown's
+// tearing-down: the record is otherwise as its write-ahead save wrote it) rewrites only
+// the head, in place (overwriteHead: one write of 62 bytes at offset 0, atomic against
+// the daemon's death as the rename is, and fdatasync'd with --fsync-records); any other
+// change, or a file this store did not write, is written whole. The file always says by
+// itself what the sandbox is: a copy of it is the record.
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { JsonDirStore } from '../util/json-dir-store';
 import { KeyedLock } from '../util/keyed-lock';
 import type { Logger } from '../util/log';
-import { RECORD_VERSION, SandboxRecord } from './record';
+import { RECORD_VERSION, SandboxRecord, SandboxState } from './record';
+
+/** The head's state field is as wide as the longest state, `"tearing-down"`. */
+const STATE_WIDTH = JSON.stringify('tearing-down' satisfies SandboxState).length;
+
+/** The head: `{"state":<state, padded>,"updatedAt":"<ISO time>"`; its length is fixed while updatedAt's is (24). */
+function headOf(rec: SandboxRecord): string {
+  return `{"state":${JSON.stringify(rec.state).padEnd(STATE_WIDTH)},"updatedAt":${JSON.stringify(rec.updatedAt)}`;
+}
+
+/** Everything but the head, as the end of a JSON object (`,\n "version": 1, ... }`). */
+function bodyOf(rec: SandboxRecord): string {
+  const { state: _state, updatedAt: _updatedAt, ...rest } = rec;
+  return `,${JSON.stringify(rest, null, 1).slice(1)}`;
+}
+
+/** What a store wrote last for one record: the length of its head and a digest of the rest. */
+interface Written {
+  head: number;
+  body: string;
+}
+
+function digest(body: string): string {
+  return createHash('sha256').update(body).digest('base64');
+}
 
 export class RecordStore {
   readonly dir: string;
 
   private readonly files: JsonDirStore<SandboxRecord>;
-
+  /** per record this store wrote whole: what it wrote (for a save that changes only the head) */
+  private readonly written = new Map<string, Written>();
   /** per record: its writes, one at a time in the order asked */
   private readonly writes = new KeyedLock();
 
@@ -37,6 +72,7 @@ export class RecordStore {
           throw new Error(`record version ${String(rec?.version)} is not ${RECORD_VERSION}`);
         return rec;
       },
+      format: (rec) => headOf(rec) + bodyOf(rec),
       durable: opts.fsync ?? false,
     });
   }
@@ -45,15 +81,32 @@ export class RecordStore {
     return this.files.init();
   }
 
+  /**
+   * Writes the record: only its head, in place, when nothing else changed since this
+   * store last wrote it whole; else the whole file, atomically.
+   */
   save(rec: SandboxRecord): Promise<void> {
-    return this.writes.run(rec.sandboxId, async () => {
+    const id = rec.sandboxId;
+    return this.writes.run(id, async () => {
       rec.updatedAt = new Date().toISOString();
-      await this.files.save(rec);
+      const head = headOf(rec);
+      const body = bodyOf(rec);
+      const sum = digest(body);
+      const last = this.written.get(id);
+      this.written.delete(id); // until this write is known to have landed
+      const headOnly = last?.head === head.length && last.body === sum;
+      if (!(headOnly && (await this.files.overwriteHead(id, Buffer.from(head))))) {
+        await this.files.saveText(id, head + body);
+      }
+      this.written.set(id, { head: head.length, body: sum });
     });
   }
 
   remove(id: string): Promise<void> {
-    return this.writes.run(id, () => this.files.remove(id));
+    return this.writes.run(id, () => {
+      this.written.delete(id);
+      return this.files.remove(id);
+    });
   }
 
   /**

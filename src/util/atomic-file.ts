@@ -2,6 +2,8 @@
 // a process killed at any point, sees the old or the new content, never a mix.
 // `durable` (the default) also fsyncs the file before the rename and the directory
 // after it, so the new content survives a crash of the whole machine too.
+// overwriteHead rewrites a file's first bytes in place instead, for a caller that knows
+// they are all that changed (a record's state): atomic in the same sense, see there.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -53,4 +55,54 @@ export async function writeFileAtomic(
   } finally {
     await dh.close();
   }
+}
+
+/** The most overwriteHead rewrites: within a file's first page and its first 512-byte sector. */
+export const MAX_HEAD = 512;
+
+/**
+ * Overwrites the first `head.length` bytes of an existing file in place (no temp file, no
+ * rename, no new inode: a few µs, where writeFileAtomic over an existing file costs ext4 an
+ * early allocation of the new file's blocks, 0.1-0.8 ms). Atomic the way writeFileAtomic
+ * is, as long as the bytes after the head are unchanged (the caller's to know): the head
+ * is at most MAX_HEAD bytes at offset 0, so it is one write() into the file's first page,
+ * which the kernel copies into the page cache in one step (it checks for a fatal signal
+ * only between pages): a process killed at any point leaves the old head or the new one.
+ * `durable` (the default) fdatasyncs the file before returning; the size and the directory
+ * entry do not change, so nothing else needs a sync. Returns false, writing nothing, when
+ * the file is not there.
+ */
+export async function overwriteHead(file: string, head: Buffer, { durable = true } = {}): Promise<boolean> {
+  if (head.length === 0 || head.length > MAX_HEAD) throw new RangeError(`a head of ${head.length} bytes`);
+  if (!durable) {
+    // synchronous, as writeFileAtomic's non-durable write: three syscalls of a few µs each
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_WRONLY);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    try {
+      if (fs.writeSync(fd, head, 0, head.length, 0) !== head.length) throw new Error(`short write to ${file}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return true;
+  }
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, fs.constants.O_WRONLY);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  try {
+    const { bytesWritten } = await fh.write(head, 0, head.length, 0);
+    if (bytesWritten !== head.length) throw new Error(`short write to ${file}`);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  return true;
 }

@@ -6,7 +6,7 @@
 // sandbox records and the CRI proxy's VM pod records each wrap one of these.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from './atomic-file';
+import { overwriteHead, writeFileAtomic } from './atomic-file';
 
 export interface JsonDirStoreOptions<T> {
   /** the record's id, its file's name without `.json` */
@@ -51,9 +51,13 @@ export class JsonDirStore<T> {
   }
 
   /** Writes the record atomically, making the directory first when it is not there. */
-  async save(rec: T): Promise<void> {
-    const file = this.file(this.o.idOf(rec));
-    const text = this.o.format ? this.o.format(rec) : JSON.stringify(rec, null, 1);
+  save(rec: T): Promise<void> {
+    return this.saveText(this.o.idOf(rec), this.o.format ? this.o.format(rec) : JSON.stringify(rec, null, 1));
+  }
+
+  /** Writes `text` as the record `id` atomically (the owner formatted it), as save does. */
+  async saveText(id: string, text: string): Promise<void> {
+    const file = this.file(id);
     const write = () =>
       writeFileAtomic(file, text, { durable: this.o.durable ?? false, ...(this.o.mode ? { mode: this.o.mode } : {}) });
     if (!this.made) await this.init();
@@ -64,6 +68,15 @@ export class JsonDirStore<T> {
       await this.init(); // removed meanwhile
       await write();
     }
+  }
+
+  /**
+   * Rewrites the first bytes of the record `id` in place (atomic-file.ts overwriteHead):
+   * for an owner that wrote the file with saveText and knows only its head changed.
+   * False, writing nothing, when there is no such file.
+   */
+  overwriteHead(id: string, head: Buffer): Promise<boolean> {
+    return overwriteHead(this.file(id), head, { durable: this.o.durable ?? false });
   }
 
   async remove(id: string): Promise<void> {

@@ -79,6 +79,10 @@ describePrivileged('tapmanager kill -9 + restart at each step', () => {
       const p = makePod({ ipv6: true });
       const before = await settledDump(p.pod);
       await setupDies(await startDaemon(dir, crashEnv(point)), p);
+      if (point !== 'setup.planned') {
+        const saved = fs.readFileSync(path.join(dir, 'state', 'sandboxes', `${SB}.json`), 'utf8');
+        expect(JSON.parse(saved)).toMatchObject({ sandboxId: SB, state: 'setting-up' });
+      }
       const r = await startDaemon(dir);
       await rolledBack(r, p, before, point !== 'setup.planned');
       await retryAndTeardown(r, p, before);
@@ -89,6 +93,9 @@ describePrivileged('tapmanager kill -9 + restart at each step', () => {
     const p = makePod({ ipv6: true });
     const before = await settledDump(p.pod);
     await setupDies(await startDaemon(dir, crashEnv('setup.ready')), p);
+    // the record says by itself that the sandbox is ready (its state rewritten in place: store.ts)
+    const saved = fs.readFileSync(path.join(dir, 'state', 'sandboxes', `${SB}.json`), 'utf8');
+    expect(JSON.parse(saved)).toMatchObject({ sandboxId: SB, state: 'ready' });
     const r = await startDaemon(dir);
     expect(await r.client.list()).toEqual([expect.objectContaining({ sandboxId: SB, state: 'ready' })]);
     expect(r.logs()).toContainEqual(expect.objectContaining({ msg: 'sandbox recovered', sandboxId: SB }));

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { randomMac } from '../../../net/mac';
 import { TapError, badInput } from '../../errors';
-import { ipv6IsOn, planNicIpv6, restoreVethIpv6, stripVethIpv6, vethHasIpv6 } from '../../ipv6-nic';
+import { ipv6IsOn, planNicIpv6, restoreVethIpv6, stripVethIpv6, stripVethIpv6Here, vethHasIpv6 } from '../../ipv6-nic';
 import type { CniResult } from '../../../cni/result';
 import { planDns } from '../../plan/dns';
 import { planGuestNetwork, PlanError } from '../../plan/guest-network';
@@ -120,9 +120,12 @@ export const bridgePod: PodBinding = {
   },
 
   async apply(ctx, nic) {
-    await buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark, ctx.inWindow && (() => ctx.inWindow!(nic)));
-    // a NIC with IP: the veth stops being an IPv6 host, the bridge and tap never were (ipv6-nic.ts)
-    if (hasIp(nic)) stripVethIpv6(ctx.nsPath, nic.veth, nic.bridge, nic.tap);
+    await buildNic(ctx.nl, ctx.nsPath, nic, ctx.mark, () => {
+      // a NIC with IP: the veth stops being an IPv6 host, the bridge and tap never are
+      // (ipv6-nic.ts); in the build's window, with the tap not up yet
+      if (hasIp(nic)) stripVethIpv6Here(nic.veth, nic.bridge, nic.tap);
+      ctx.inWindow?.(nic);
+    });
   },
 
   undo(ctx, nic) {

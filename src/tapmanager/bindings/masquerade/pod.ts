@@ -36,7 +36,7 @@ import type { NicSpec, PodBinding } from '../types';
 import type { VethSnapshot } from '../../snapshot';
 import { ipFromBuffer, parseCidr } from '../../../net/addr-text';
 import { isNetError } from '../../../net/netlink';
-import { getIpv6Conf, setIpv6Conf } from '../../../net/sysctl';
+import { getIpv6Conf, setIpv6Conf, setIpv6Confs } from '../../../net/sysctl';
 import { eui64LinkLocal } from '../../plan/guest-ipv6';
 import {
   DEFAULT_GUEST_CIDR,
@@ -350,9 +350,11 @@ export const masqueradePod: PodBinding = {
       // the bridge routes, so it takes no advertisements, and needs no DAD: nothing but
       // the guest is on its link (its own link-local, made by the kernel from the MAC as
       // planned when it came up, would wait for one otherwise)
-      setIpv6Conf(ctx.nsPath, nic.tap, 'disable_ipv6', '1');
-      setIpv6Conf(ctx.nsPath, nic.bridge, 'accept_ra', '0');
-      setIpv6Conf(ctx.nsPath, nic.bridge, 'accept_dad', '0');
+      setIpv6Confs(ctx.nsPath, [
+        { ifname: nic.tap, key: 'disable_ipv6', value: '1' },
+        { ifname: nic.bridge, key: 'accept_ra', value: '0' },
+        { ifname: nic.bridge, key: 'accept_dad', value: '0' },
+      ]);
     }
     // one round of changes (a second round, while other NICs build, once made a
     // concurrent link dump fail in the netlink library: "Multipart message not terminated")
