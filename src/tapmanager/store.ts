@@ -19,11 +19,14 @@
 // the record). A save that changes nothing but those two (a setup's ready, a teardown's
 // tearing-down: the record is otherwise as its write-ahead save wrote it) rewrites only
 // the head, in place (overwriteHead: one write of 62 bytes at offset 0, atomic against
-// the daemon's death as the rename is, and fdatasync'd with --fsync-records); any other
+// the daemon's death as the rename is; never with --fsync-records, where a torn sector
+// after a power loss would leave the record unreadable, nor when the file is no longer
+// the version this store wrote: another writer, a truncation, a restored copy); any other
 // change, or a file this store did not write, is written whole. The file always says by
 // itself what the sandbox is: a copy of it is the record.
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import type { FileIdentity } from '../util/atomic-file';
 import { JsonDirStore } from '../util/json-dir-store';
 import { KeyedLock } from '../util/keyed-lock';
 import type { Logger } from '../util/log';
@@ -45,8 +48,11 @@ function bodyOf(rec: SandboxRecord): string {
 
 /** What a store wrote last for one record: the length of its head and a digest of the rest. */
 interface Written {
+  /** the head's length in bytes */
   head: number;
   body: string;
+  /** the file as that write (or a head-only one since) left it */
+  file: FileIdentity;
 }
 
 function digest(body: string): string {
@@ -62,8 +68,11 @@ export class RecordStore {
   /** per record: its writes, one at a time in the order asked */
   private readonly writes = new KeyedLock();
 
+  private readonly durable: boolean;
+
   constructor(stateDir: string, opts: { fsync?: boolean } = {}) {
     this.dir = path.join(stateDir, 'sandboxes');
+    this.durable = opts.fsync ?? false;
     this.files = new JsonDirStore(this.dir, {
       idOf: (rec) => rec.sandboxId,
       parse: (value) => {
@@ -83,7 +92,9 @@ export class RecordStore {
 
   /**
    * Writes the record: only its head, in place, when nothing else changed since this
-   * store last wrote it whole; else the whole file, atomically.
+   * store last wrote it whole and the file is still the one it wrote (no one else wrote,
+   * truncated or replaced it: same inode, size and mtime); else the whole file,
+   * atomically. With fsync always the whole file (a head written in place is not durable).
    */
   save(rec: SandboxRecord): Promise<void> {
     const id = rec.sandboxId;
@@ -92,13 +103,18 @@ export class RecordStore {
       const head = headOf(rec);
       const body = bodyOf(rec);
       const sum = digest(body);
+      const headBytes = Buffer.from(head);
       const last = this.written.get(id);
       this.written.delete(id); // until this write is known to have landed
-      const headOnly = last?.head === head.length && last.body === sum;
-      if (!(headOnly && (await this.files.overwriteHead(id, Buffer.from(head))))) {
+      let file =
+        !this.durable && last?.head === headBytes.length && last.body === sum
+          ? this.files.overwriteHead(id, headBytes, last.file)
+          : undefined;
+      if (file === undefined) {
         await this.files.saveText(id, head + body);
+        file = this.files.identity(id);
       }
-      this.written.set(id, { head: head.length, body: sum });
+      if (file !== undefined) this.written.set(id, { head: headBytes.length, body: sum, file });
     });
   }
 

@@ -6,7 +6,7 @@
 // sandbox records and the CRI proxy's VM pod records each wrap one of these.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { overwriteHead, writeFileAtomic } from './atomic-file';
+import { fileIdentity, overwriteHead, writeFileAtomic, type FileIdentity } from './atomic-file';
 
 export interface JsonDirStoreOptions<T> {
   /** the record's id, its file's name without `.json` */
@@ -70,13 +70,19 @@ export class JsonDirStore<T> {
     }
   }
 
+  /** The identity of the record `id`'s file now (atomic-file.ts), undefined when there is none. */
+  identity(id: string): FileIdentity | undefined {
+    return fileIdentity(this.file(id));
+  }
+
   /**
-   * Rewrites the first bytes of the record `id` in place (atomic-file.ts overwriteHead):
-   * for an owner that wrote the file with saveText and knows only its head changed.
-   * False, writing nothing, when there is no such file.
+   * Rewrites the first bytes of the record `id` in place (atomic-file.ts overwriteHead), if
+   * its file is still the version `expect` names: for an owner that wrote the file with
+   * saveText and knows only its head changed. Undefined, writing nothing, otherwise.
+   * Never durable.
    */
-  overwriteHead(id: string, head: Buffer): Promise<boolean> {
-    return overwriteHead(this.file(id), head, { durable: this.o.durable ?? false });
+  overwriteHead(id: string, head: Buffer, expect: FileIdentity): FileIdentity | undefined {
+    return overwriteHead(this.file(id), head, expect);
   }
 
   async remove(id: string): Promise<void> {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RECORD_VERSION, type SandboxRecord } from '../../src/tapmanager/record';
 import { RecordStore } from '../../src/tapmanager/store';
-import { overwriteHead } from '../../src/util/atomic-file';
+import { fileIdentity, overwriteHead } from '../../src/util/atomic-file';
 import { silentLogger } from '../../src/util/log';
 
 let tmp: string;
@@ -33,7 +33,7 @@ function record(id = 'sb-1'): SandboxRecord {
 
 describe('RecordStore', () => {
   for (const fsync of [false, true]) {
-    it(`a state change rewrites only the head in place; any other change the whole file (fsync ${fsync})`, async () => {
+    it(`a state change rewrites only the head in place (not with fsync); any other change the whole file (fsync ${fsync})`, async () => {
       const s = new RecordStore(tmp, { fsync });
       const file = path.join(s.dir, 'sb-1.json');
       const rec = record();
@@ -46,15 +46,18 @@ describe('RecordStore', () => {
         rec.state = state;
         await s.save(rec);
         const text = fs.readFileSync(file, 'utf8');
-        expect(fs.statSync(file).ino).toBe(ino); // the same file, rewritten in place
+        // without fsync the same file, rewritten in place; with it written whole (durable), by
+        // a rename (whose new inode may reuse the old one's number: not asserted)
+        if (!fsync) expect(fs.statSync(file).ino).toBe(ino);
         expect(text.length).toBe(first.length);
         expect(text.slice(62)).toBe(first.slice(62)); // all but the head as it was
         expect(JSON.parse(text)).toEqual(rec);
       }
 
       rec.nics = [{ passt: { pid: 42 } } as unknown as SandboxRecord['nics'][number]];
+      const before = fs.statSync(file).ino;
       await s.save(rec);
-      expect(fs.statSync(file).ino).not.toBe(ino); // written whole, by rename
+      expect(fs.statSync(file).ino).not.toBe(before); // written whole, by rename
       expect((await s.loadAll(silentLogger)).map((r) => r.nics)).toEqual([rec.nics]);
     });
   }
@@ -77,6 +80,17 @@ describe('RecordStore', () => {
     loaded!.state = 'tearing-down';
     await other.save(loaded!);
     expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(loaded);
+    // written by someone else since (a restored copy, same inode, another length; or
+    // truncated): written whole, never a head over someone else's bytes
+    for (const change of [
+      () => fs.writeFileSync(file, JSON.stringify({ ...loaded, state: 'ready' }, null, 2)),
+      () => fs.truncateSync(file, 0),
+    ]) {
+      change();
+      loaded!.state = loaded!.state === 'ready' ? 'tearing-down' : 'ready';
+      await other.save(loaded!);
+      expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(loaded);
+    }
     // removed through it: forgotten, the next save is whole
     await other.remove('sb-1');
     expect(fs.existsSync(file)).toBe(false);
@@ -85,7 +99,7 @@ describe('RecordStore', () => {
   });
 
   it('two saves of one record at once land in the order asked, and the next head-only save builds on the last', async () => {
-    const s = new RecordStore(tmp, { fsync: true }); // durable writes await: they could overlap
+    const s = new RecordStore(tmp);
     const a = record();
     await s.save(a);
     const file = path.join(s.dir, 'sb-1.json');
@@ -102,16 +116,19 @@ describe('RecordStore', () => {
 });
 
 describe('overwriteHead', () => {
-  it('rewrites the first bytes of a file, refuses an empty or too long head, says when there is no file', async () => {
+  it('rewrites the first bytes of the version of a file it is told of, else nothing; refuses an empty or too long head', () => {
     const file = path.join(tmp, 'f');
     fs.writeFileSync(file, 'abcdefgh');
-    expect(await overwriteHead(file, Buffer.from('XY'), { durable: false })).toBe(true);
-    expect(await overwriteHead(file, Buffer.from('Z'))).toBe(true);
+    const v1 = fileIdentity(file)!;
+    const v2 = overwriteHead(file, Buffer.from('XY'), v1);
+    expect(v2).toBeDefined();
+    expect(overwriteHead(file, Buffer.from('Z'), v1)).toBeUndefined(); // not that version any more
+    expect(overwriteHead(file, Buffer.from('Z'), v2!)).toBeDefined();
     expect(fs.readFileSync(file, 'utf8')).toBe('ZYcdefgh');
-    await expect(overwriteHead(file, Buffer.alloc(0))).rejects.toThrow(RangeError);
-    await expect(overwriteHead(file, Buffer.alloc(513))).rejects.toThrow(RangeError);
-    expect(await overwriteHead(path.join(tmp, 'none'), Buffer.from('X'), { durable: false })).toBe(false);
-    expect(await overwriteHead(path.join(tmp, 'none'), Buffer.from('X'))).toBe(false);
+    expect(() => overwriteHead(file, Buffer.alloc(0), v2!)).toThrow(RangeError);
+    expect(() => overwriteHead(file, Buffer.alloc(513), v2!)).toThrow(RangeError);
+    expect(overwriteHead(path.join(tmp, 'none'), Buffer.from('X'), v1)).toBeUndefined();
     expect(fs.existsSync(path.join(tmp, 'none'))).toBe(false);
+    expect(fileIdentity(path.join(tmp, 'none'))).toBeUndefined();
   });
 });
