@@ -1,14 +1,18 @@
-// What one DHCP exchange allocates on tapwire's message path (decode -> handle -> reply
-// destination -> encode, no socket), and how often the young generation is scavenged
-// for it: the figures behind docs/dhcp-latency.md. Deterministic, unlike latency, so it
-// can be measured on a busy machine. Bytes: `node --expose-gc --min-semi-space-size=64
-// dist/bench/dhcp-alloc.js`; scavenges as the daemon has them: `node --max-semi-space-size=1 ...`.
+// What one DHCP exchange allocates on tapwire's message path (decode -> respond: handle,
+// reply bytes from the server's reply cache, destination; no socket), and how often the
+// young generation is scavenged for it: the figures behind docs/dhcp-latency.md.
+// Deterministic, unlike latency, so it can be measured on a busy machine. Bytes: `node
+// --expose-gc --min-semi-space-size=64 dist/bench/dhcp-alloc.js`; scavenges as the daemon
+// has them: `node --max-semi-space-size=1 ...`. TWB_DHCP_ALLOC_PATH=build measures the
+// path without the cache (handleRequest -> replyDestination -> encode, every reply built).
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
 import { MessageType, Opt } from '../src/dhcp/constants';
 import { newCounters } from '../src/dhcp/counters';
 import { replyDestination } from '../src/dhcp/destination';
 import { handleRequest, type HandlerContext } from '../src/dhcp/handler';
+import { ReplyCache } from '../src/dhcp/reply-cache';
+import { respond } from '../src/dhcp/respond';
 import { writeIpv4 } from '../src/dhcp/ipv4';
 import { resolveLeases } from '../src/dhcp/lease';
 import { IpOption, MessageTypeOption, ParameterListOption } from '../src/dhcp/options';
@@ -60,12 +64,21 @@ const ctx: HandlerContext = {
 const msgs = [message(MessageType.DISCOVER, false), message(MessageType.REQUEST, true)];
 let sink = 0;
 
+const cache = new ReplyCache();
+const built = process.env.TWB_DHCP_ALLOC_PATH === 'build';
+
 function exchange(i: number): void {
   const req = DhcpPacket.decode(msgs[i & 1]!);
-  const reply = handleRequest(ctx, req);
-  if (!reply) throw new Error('no reply');
-  sink += replyDestination(req, reply, 67, 68).port;
-  sink += reply.encode().length;
+  if (built) {
+    const reply = handleRequest(ctx, req);
+    if (!reply) throw new Error('no reply');
+    sink += replyDestination(req, reply, 67, 68).port;
+    sink += reply.encode().length;
+    return;
+  }
+  const r = respond(ctx, cache, req, 67, 68);
+  if (!r) throw new Error('no reply');
+  sink += r.to.port + r.bytes.length;
 }
 
 const newSpace = (): number => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
@@ -102,6 +115,7 @@ function main(): void {
         usPerMessage: Number(us.toFixed(2)),
         gcPer10kMessages: Number(((scavenges * 10000) / n).toFixed(1)),
         gcMsPer10kMessages: Number(((gcMs * 10000) / n).toFixed(2)),
+        path: built ? 'build' : 'cache',
         sink: sink > 0,
       }),
     );

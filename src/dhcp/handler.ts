@@ -1,13 +1,12 @@
 // The server's state machine (RFC 2131 4.3), free of sockets: a decoded request in, a
 // reply (or nothing) out, with the per-MAC binding state updated. Expiry is never timed:
 // a binding is "bound" until expiresAt, computed when read.
-import { FLAG_BROADCAST, MessageType, Opt } from './constants';
+import { MessageType, Opt } from './constants';
 import type { DhcpCounters } from './counters';
 import type { ResolvedLease } from './lease';
-import { addLeaseOptions } from './lease-options';
 import { IpOption, TextOption } from './options';
 import type { DhcpPacket } from './packet';
-import { replyOf } from './reply';
+import { Answer, buildReply, type Decision } from './reply';
 import type { Logger } from '../util/log';
 import type { RateLimiter } from '../util/rate-limit';
 
@@ -62,12 +61,7 @@ function binding(ctx: HandlerContext, mac: string): Binding {
   return b;
 }
 
-function ack(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease, kind: string): DhcpPacket {
-  const reply = replyOf(req, MessageType.ACK);
-  reply.yiaddr = lease.ip;
-  reply.ciaddr = req.ciaddr;
-  reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
-  ctx.counters.optionsDropped += addLeaseOptions(reply, req, lease, true).length;
+function ack(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease, kind: string): Decision {
   const b = binding(ctx, lease.mac);
   const now = ctx.now();
   const first = b.state !== 'bound' || (b.expiresAt !== undefined && b.expiresAt <= now);
@@ -78,20 +72,13 @@ function ack(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease, kind: s
   const fields = { mac: lease.mac, ip: lease.ip, kind, xid: req.xid };
   if (first) guestLog(ctx, 'bound', 'info', 'lease bound', fields);
   else ctx.log.debug('lease bound', fields);
-  return reply;
+  return Answer.ACK;
 }
 
-function nak(ctx: HandlerContext, req: DhcpPacket, why: string): DhcpPacket {
+function nak(ctx: HandlerContext, req: DhcpPacket, why: string): Decision {
   ctx.counters.nak++;
   guestLog(ctx, 'nak', 'info', 'NAK', { mac: req.mac, why, xid: req.xid });
-  // RFC 2131 table 3: NAK carries no ciaddr/yiaddr and no lease options. 4.3.2: through a
-  // relay (giaddr set) the server MUST set the broadcast bit, so that the relay broadcasts
-  // the NAK to a client whose address or mask may be wrong.
-  const p = replyOf(req, MessageType.NAK);
-  p.set(Opt.MESSAGE, new TextOption(why));
-  p.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
-  if (req.giaddr !== ZERO) p.flags |= FLAG_BROADCAST;
-  return p;
+  return why;
 }
 
 function serverIdOf(req: DhcpPacket): string | undefined {
@@ -100,29 +87,41 @@ function serverIdOf(req: DhcpPacket): string | undefined {
 
 /** Handles one decoded message; returns the reply to send, if any. */
 export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket | undefined {
-  const c = ctx.counters;
+  const lease = leaseFor(ctx, req);
+  if (lease === undefined) return undefined;
+  const answer = decide(ctx, req, lease);
+  return answer === Answer.NONE ? undefined : buildReply(ctx, req, lease, answer);
+}
+
+/** The lease of a DHCP request's client, or undefined (counted) when it is none or has none. */
+export function leaseFor(ctx: HandlerContext, req: DhcpPacket): ResolvedLease | undefined {
   const type = req.messageType;
   if (req.op !== 1 || type === undefined) {
-    c.notDhcpRequest++;
+    ctx.counters.notDhcpRequest++;
     return undefined;
   }
   const lease = req.htype === 1 && req.hlen === 6 ? ctx.leases.get(req.mac) : undefined;
   if (!lease) {
-    c.unknownMac++;
+    ctx.counters.unknownMac++;
     ctx.log.debug('no lease for this client', { mac: req.mac, type });
-    return undefined;
   }
+  return lease;
+}
+
+/**
+ * What to answer a request of the lease's client with (RFC 2131 4.3), the binding, the
+ * counters and the log lines updated; buildReply (reply.ts) makes the reply.
+ */
+export function decide(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease): Decision {
+  const c = ctx.counters;
+  const type = req.messageType;
   switch (type) {
     case MessageType.DISCOVER: {
       c.discover++;
-      const reply = replyOf(req, MessageType.OFFER);
-      reply.yiaddr = lease.ip;
-      reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
-      c.optionsDropped += addLeaseOptions(reply, req, lease, true).length;
       const b = binding(ctx, lease.mac);
       if (b.state !== 'bound' && b.state !== 'declined') b.state = 'offered';
       c.offer++;
-      return reply;
+      return Answer.OFFER;
     }
     case MessageType.REQUEST: {
       const sid = serverIdOf(req);
@@ -133,7 +132,7 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
           c.otherServer++;
           const b = ctx.bindings.get(lease.mac);
           if (b?.state === 'offered') b.state = 'none';
-          return undefined;
+          return Answer.NONE;
         }
         c.requestSelecting++;
         const want = requested ?? (req.ciaddr !== ZERO ? req.ciaddr : undefined);
@@ -153,13 +152,13 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
       }
       c.unexpected++;
       ctx.log.debug('REQUEST names no address', { mac: req.mac });
-      return undefined;
+      return Answer.NONE;
     }
     case MessageType.DECLINE: {
       const sid = serverIdOf(req);
       if (sid !== undefined && sid !== ctx.serverId) {
         c.otherServer++;
-        return undefined;
+        return Answer.NONE;
       }
       c.decline++;
       const b = binding(ctx, lease.mac);
@@ -173,34 +172,30 @@ export function handleRequest(ctx: HandlerContext, req: DhcpPacket): DhcpPacket 
         ip,
         message: req.getOr(Opt.MESSAGE, TextOption, undefined)?.text,
       });
-      return undefined;
+      return Answer.NONE;
     }
     case MessageType.RELEASE: {
       const sid = serverIdOf(req);
       if (sid !== undefined && sid !== ctx.serverId) {
         c.otherServer++;
-        return undefined;
+        return Answer.NONE;
       }
       c.release++;
       const b = binding(ctx, lease.mac);
       b.state = 'released';
       b.expiresAt = undefined;
       guestLog(ctx, 'release', 'info', 'lease released', { mac: lease.mac, ip: req.ciaddr });
-      return undefined;
+      return Answer.NONE;
     }
     case MessageType.INFORM: {
       // 4.3.5: ACK with the configuration, no yiaddr, no lease time, sent to ciaddr.
       c.inform++;
-      const reply = replyOf(req, MessageType.ACK);
-      reply.ciaddr = req.ciaddr;
-      reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
-      c.optionsDropped += addLeaseOptions(reply, req, lease, false).length;
       c.ack++;
-      return reply;
+      return Answer.INFORM_ACK;
     }
     default:
       c.unexpected++;
       ctx.log.debug('unexpected message type', { mac: req.mac, type });
-      return undefined;
+      return Answer.NONE;
   }
 }
