@@ -3,7 +3,7 @@
 // a binding is "bound" until expiresAt, computed when read.
 import { MessageType, Opt } from './constants';
 import type { DhcpCounters } from './counters';
-import type { ResolvedLease } from './lease';
+import type { LeaseMap, ResolvedLease } from './lease';
 import { IpOption, TextOption } from './options';
 import type { DhcpPacket } from './packet';
 import { Answer, buildReply, type Decision } from './reply';
@@ -24,7 +24,7 @@ export interface Binding {
 export interface HandlerContext {
   serverId: string;
   serverIdBytes: Buffer;
-  leases: Map<string, ResolvedLease>;
+  leases: LeaseMap;
   bindings: Map<string, Binding>;
   counters: DhcpCounters;
   log: Logger;
@@ -100,7 +100,7 @@ export function leaseFor(ctx: HandlerContext, req: DhcpPacket): ResolvedLease | 
     ctx.counters.notDhcpRequest++;
     return undefined;
   }
-  const lease = req.htype === 1 && req.hlen === 6 ? ctx.leases.get(req.mac) : undefined;
+  const lease = req.htype === 1 && req.hlen === 6 ? ctx.leases.byBytes(req.chaddr) : undefined;
   if (!lease) {
     ctx.counters.unknownMac++;
     ctx.log.debug('no lease for this client', { mac: req.mac, type });

@@ -14,7 +14,7 @@ import { DecodeError, DhcpConfigError } from './errors';
 import { guestLog, type Binding, type HandlerContext, type LeaseState } from './handler';
 import { isIpv4 } from '../net/ipv4';
 import { writeIpv4 } from './ipv4';
-import { resolveLeases, type ResolvedLease, type StaticLease } from './lease';
+import { resolveLeases, type LeaseMap, type StaticLease } from './lease';
 import { DhcpPacket } from './packet';
 import { ReplyCache } from './reply-cache';
 import { respond } from './respond';
@@ -70,7 +70,7 @@ function checkPort(field: string, v: unknown, def: number): number {
   return v;
 }
 
-function checkOptions(o: DhcpServerOptions): { port: number; clientPort: number; leases: Map<string, ResolvedLease> } {
+function checkOptions(o: DhcpServerOptions): { port: number; clientPort: number; leases: LeaseMap } {
   if (typeof o.ifname !== 'string' || o.ifname.length === 0 || o.ifname.length > 15) {
     throw new DhcpConfigError('ifname', o.ifname, 'must be an interface name of 1-15 bytes');
   }

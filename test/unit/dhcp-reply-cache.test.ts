@@ -20,6 +20,7 @@ import { DhcpPacket } from '../../src/dhcp/packet';
 import { MAX_KEPT, ReplyCache, SLOTS } from '../../src/dhcp/reply-cache';
 import { respond } from '../../src/dhcp/respond';
 import { DhcpServer } from '../../src/dhcp/server';
+import { macToBuffer } from '../../src/net/mac';
 import { silentLogger } from '../../src/util/log';
 import { makeCase, prng } from '../fixtures/dhcp-fuzz';
 
@@ -277,5 +278,24 @@ describe('DhcpServer', () => {
       await server.close();
       client.close();
     }
+  });
+});
+
+describe('LeaseMap', () => {
+  it('finds a lease by the bytes of its MAC as by its text, through set, delete and clear', () => {
+    const leases = resolveLeases(LEASES);
+    for (const l of LEASES) {
+      expect(leases.byBytes(macToBuffer(l.mac))).toBe(leases.get(l.mac));
+      expect(leases.byBytes(Buffer.concat([Buffer.from([7, 7]), macToBuffer(l.mac)]), 2)).toBe(leases.get(l.mac));
+    }
+    expect(leases.byBytes(macToBuffer(MACS[2]!))).toBeUndefined();
+    expect(leases.delete(LEASES[0]!.mac.toUpperCase())).toBe(false); // not a key: nothing removed
+    expect(leases.byBytes(macToBuffer(LEASES[0]!.mac))).toBeDefined();
+    expect(leases.delete(LEASES[0]!.mac)).toBe(true);
+    expect(leases.byBytes(macToBuffer(LEASES[0]!.mac))).toBeUndefined();
+    expect(leases.byBytes(macToBuffer(LEASES[1]!.mac))).toBe(leases.get(LEASES[1]!.mac));
+    leases.clear();
+    expect(leases.byBytes(macToBuffer(LEASES[1]!.mac))).toBeUndefined();
+    expect(() => leases.set('02-42-0A-4D-00-05', resolveLeases(LEASES).get(LEASES[0]!.mac)!)).toThrow(TypeError);
   });
 });
