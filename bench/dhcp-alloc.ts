@@ -69,7 +69,8 @@ const cache = new ReplyCache();
 const built = process.env.TWB_DHCP_ALLOC_PATH === 'build';
 
 function exchange(i: number): void {
-  const req = DhcpPacket.decode(msgs[i & 1]!);
+  const wire = msgs[i & 1]!;
+  const req = DhcpPacket.decode(wire);
   if (built) {
     const reply = handleRequest(ctx, req);
     if (!reply) throw new Error('no reply');
@@ -77,7 +78,7 @@ function exchange(i: number): void {
     sink += reply.encode().length;
     return;
   }
-  const r = respond(ctx, cache, req, 67, 68);
+  const r = respond(ctx, cache, req, wire, 67, 68);
   if (!r) throw new Error('no reply');
   sink += r.to.port + r.bytes.length;
 }

@@ -12,7 +12,6 @@
 // Bounded against a guest that varies its requests: SLOTS shapes per lease, a miss
 // replacing the oldest, and nothing kept whose bytes (reply and key) exceed MAX_KEPT, so a
 // lease holds at most SLOTS * MAX_KEPT bytes. setLeases drops it all (clear()).
-import { writeIpv4 } from './ipv4';
 import type { ResolvedLease } from './lease';
 import { maxReplySize } from './lease-options';
 import { Opt } from './constants';
@@ -24,8 +23,6 @@ import { Answer, buildReply, type LeaseAnswer } from './reply';
 export const SLOTS = 4;
 /** Bytes (reply, 55, 61 and 82) above which a shape is not kept: replies are 300-600 bytes. */
 export const MAX_KEPT = 2048;
-
-const ZERO = '0.0.0.0';
 
 /** One kept reply: its key and its bytes with xid, flags, ciaddr, giaddr and chaddr zero. */
 interface Kept {
@@ -82,12 +79,14 @@ export class ReplyCache {
   }
 
   /**
-   * The encoded reply `answer` to req from lease, as buildReply(ctx, req, lease, answer)
-   * would encode it, options dropped counted alike. ctx is the same server's every time.
+   * The encoded reply `answer` to req (decoded from `wire`) from lease, as buildReply(ctx,
+   * req, lease, answer) would encode it, options dropped counted alike. ctx is the same
+   * server's every time.
    */
   encode(
     ctx: { serverIdBytes: Buffer; counters: DhcpCounters },
     req: DhcpPacket,
+    wire: Buffer,
     lease: ResolvedLease,
     answer: LeaseAnswer,
   ): Buffer {
@@ -109,7 +108,7 @@ export class ReplyCache {
         ) {
           ctx.counters.optionsDropped += k.dropped;
           this.hits++;
-          return patched(k.bytes, req, answer);
+          return patched(k.bytes, wire, answer);
         }
       }
     }
@@ -152,14 +151,21 @@ export class ReplyCache {
   }
 }
 
-/** A copy of the kept bytes with the fields table 3 copies from the request written in. */
-function patched(bytes: Buffer, req: DhcpPacket, answer: LeaseAnswer): Buffer {
+/**
+ * A copy of the kept bytes with what table 3 copies from the request (xid, flags, an ACK's
+ * ciaddr, giaddr, chaddr) taken from the bytes the request was decoded from: the same bytes
+ * its fields hold, without turning its address text back into numbers.
+ */
+function patched(bytes: Buffer, wire: Buffer, answer: LeaseAnswer): Buffer {
   const out = Buffer.allocUnsafe(bytes.length);
   out.set(bytes, 0);
-  out.writeUInt32BE(req.xid >>> 0, 4);
-  out.writeUInt16BE(req.flags, 10);
-  if (answer !== Answer.OFFER && req.ciaddr !== ZERO) writeIpv4(out, 12, req.ciaddr);
-  if (req.giaddr !== ZERO) writeIpv4(out, 24, req.giaddr);
-  req.chaddr.copy(out, 28, 0, 16);
+  copyBytes(wire, out, 4, 8); // xid
+  copyBytes(wire, out, 10, answer === Answer.OFFER ? 12 : 16); // flags, and ciaddr but in an OFFER
+  copyBytes(wire, out, 24, 44); // giaddr, chaddr
   return out;
+}
+
+/** to[start, end) = from[start, end): a loop, for a few bytes cheaper than Buffer.copy's view. */
+function copyBytes(from: Buffer, to: Buffer, start: number, end: number): void {
+  for (let i = start; i < end; i++) to[i] = from[i]!;
 }

@@ -15,11 +15,12 @@ export interface Response {
   to: Destination;
 }
 
-/** The reply to req and where it goes, or undefined when it gets none. */
+/** The reply to req (decoded from `wire`) and where it goes, or undefined when it gets none. */
 export function respond(
   ctx: HandlerContext,
   cache: ReplyCache,
   req: DhcpPacket,
+  wire: Buffer,
   serverPort: number,
   clientPort: number,
 ): Response | undefined {
@@ -33,7 +34,7 @@ export function respond(
   }
   const yiaddr = answer === Answer.INFORM_ACK ? ZERO : lease.ip;
   return {
-    bytes: cache.encode(ctx, req, lease, answer),
+    bytes: cache.encode(ctx, req, wire, lease, answer),
     to: destinationOf(req, false, yiaddr, serverPort, clientPort),
   };
 }

@@ -229,7 +229,7 @@ export class DhcpServer {
         });
         return;
       }
-      const r = respond(this.ctx, this.replies, req, this.port, this.clientPort);
+      const r = respond(this.ctx, this.replies, req, msg, this.port, this.clientPort);
       if (r !== undefined) this.send(r.bytes, r.to.address, r.to.port, r.to.fallbackToBroadcast);
     } catch (e) {
       c.internalErrors++;

@@ -124,8 +124,9 @@ function run(ctx: HandlerContext, msgs: Buffer[], rounds: number): number {
   const cache = new ReplyCache();
   warmUpObjects.push(cache);
   for (let i = 0; i < rounds; i++) {
-    const req = DhcpPacket.decode(msgs[i % msgs.length]!);
-    const r = respond(ctx, cache, req, 67, 68);
+    const wire = msgs[i % msgs.length]!;
+    const req = DhcpPacket.decode(wire);
+    const r = respond(ctx, cache, req, wire, 67, 68);
     const last = i >= rounds - msgs.length; // one of each shape is kept (warmUpObjects)
     if (last) warmUpObjects.push(req, req.getOr(Opt.SERVER_ID, IpOption, 0), req.getOr(Opt.REQUESTED_IP, IpOption, 0));
     if (r) {
