@@ -116,8 +116,8 @@ function synthetic(): Buffer[] {
 /**
  * The server's path (respond, as DhcpServer.onMessage takes it) over msgs. Its reply cache
  * holds fewer shapes than the messages have (SLOTS, against 3 lists x OFFER/ACK), so that
- * misses (buildReply, encode, keeping) run as often as hits (copying): a real server's
- * first reply to each client is a miss, and a path warmed on hits only was deoptimised by it.
+ * misses (buildReply, encode, keeping) run as well as hits (copying): a real server's first
+ * reply to each client is a miss, which a path warmed on hits only would meet cold.
  */
 function run(ctx: HandlerContext, msgs: Buffer[], rounds: number): number {
   let replies = 0;
