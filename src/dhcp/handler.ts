@@ -1,6 +1,7 @@
 // The server's state machine (RFC 2131 4.3), free of sockets: a decoded request in, a
 // reply (or nothing) out, with the per-MAC binding state updated. Expiry is never timed:
 // a binding is "bound" until expiresAt, computed when read.
+import { formatIpv4 } from '../net/ipv4';
 import { MessageType, Opt } from './constants';
 import type { DhcpCounters } from './counters';
 import type { LeaseMap, ResolvedLease } from './lease';
@@ -22,7 +23,9 @@ export interface Binding {
 }
 
 export interface HandlerContext {
+  /** our address, option 54, as text */
   serverId: string;
+  /** the same as 4 bytes: what replies carry and what requests' option 54 is compared with */
   serverIdBytes: Buffer;
   leases: LeaseMap;
   bindings: Map<string, Binding>;
@@ -81,8 +84,18 @@ function nak(ctx: HandlerContext, req: DhcpPacket, why: string): Decision {
   return why;
 }
 
-function serverIdOf(req: DhcpPacket): string | undefined {
-  return req.getOr(Opt.SERVER_ID, IpOption, undefined)?.address;
+/**
+ * An address option (50, 54) as a number, or undefined when absent or malformed (not 4
+ * bytes), as getOr(code, IpOption) reads it but without making its text for every REQUEST.
+ */
+function addressOption(req: DhcpPacket, code: number): number | undefined {
+  const v = req.options.get(code);
+  return v?.length === 4 ? v.readUInt32BE(0) : undefined;
+}
+
+/** Whether option 54 names another server. */
+function otherServer(ctx: HandlerContext, sid: number | undefined): boolean {
+  return sid !== undefined && sid !== ctx.serverIdBytes.readUInt32BE(0);
 }
 
 /** Handles one decoded message; returns the reply to send, if any. */
@@ -147,13 +160,15 @@ function discover(ctx: HandlerContext, lease: ResolvedLease): Decision {
 
 function request(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease): Decision {
   const c = ctx.counters;
-  const sid = serverIdOf(req);
-  const requested = req.getOr(Opt.REQUESTED_IP, IpOption, undefined)?.address;
+  const sid = addressOption(req, Opt.SERVER_ID);
+  const requested = addressOption(req, Opt.REQUESTED_IP);
   if (sid !== undefined) return selecting(ctx, req, lease, sid, requested);
   if (requested !== undefined) {
     // INIT-REBOOT: verifying a remembered address.
     c.requestInitReboot++;
-    if (requested !== lease.ip) return nak(ctx, req, `requested address ${requested} is not ${lease.ip}`);
+    if (requested !== lease.ipNumber) {
+      return nak(ctx, req, `requested address ${formatIpv4(requested)} is not ${lease.ip}`);
+    }
     return ack(ctx, req, lease, 'init-reboot');
   }
   if (req.ciaddr !== ZERO) {
@@ -166,29 +181,34 @@ function request(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease): De
   return Answer.NONE;
 }
 
-/** SELECTING (4.3.2): the client chose a server; if not us, forget our offer quietly. */
+/**
+ * SELECTING (4.3.2): the client chose a server; if not us, forget our offer quietly. The
+ * address it wants is option 50, or without one its ciaddr.
+ */
 function selecting(
   ctx: HandlerContext,
   req: DhcpPacket,
   lease: ResolvedLease,
-  sid: string,
-  requested: string | undefined,
+  sid: number,
+  requested: number | undefined,
 ): Decision {
-  if (sid !== ctx.serverId) {
+  if (otherServer(ctx, sid)) {
     ctx.counters.otherServer++;
     const b = ctx.bindings.get(lease.mac);
     if (b?.state === 'offered') b.state = 'none';
     return Answer.NONE;
   }
   ctx.counters.requestSelecting++;
-  const want = requested ?? (req.ciaddr !== ZERO ? req.ciaddr : undefined);
-  if (want !== lease.ip) return nak(ctx, req, `requested address ${want ?? 'none'} is not ${lease.ip}`);
+  const right = requested !== undefined ? requested === lease.ipNumber : req.ciaddr !== ZERO && req.ciaddr === lease.ip;
+  if (!right) {
+    const want = requested !== undefined ? formatIpv4(requested) : req.ciaddr !== ZERO ? req.ciaddr : 'none';
+    return nak(ctx, req, `requested address ${want} is not ${lease.ip}`);
+  }
   return ack(ctx, req, lease, 'selecting');
 }
 
 function decline(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease): Decision {
-  const sid = serverIdOf(req);
-  if (sid !== undefined && sid !== ctx.serverId) {
+  if (otherServer(ctx, addressOption(req, Opt.SERVER_ID))) {
     ctx.counters.otherServer++;
     return Answer.NONE;
   }
@@ -208,8 +228,7 @@ function decline(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease): De
 }
 
 function release(ctx: HandlerContext, req: DhcpPacket, lease: ResolvedLease): Decision {
-  const sid = serverIdOf(req);
-  if (sid !== undefined && sid !== ctx.serverId) {
+  if (otherServer(ctx, addressOption(req, Opt.SERVER_ID))) {
     ctx.counters.otherServer++;
     return Answer.NONE;
   }

@@ -58,6 +58,8 @@ export interface ResolvedLease {
   readonly lease: StaticLease;
   readonly mac: string;
   readonly ip: string;
+  /** ip as a 32-bit number (the handler compares options 50 and 54 as numbers, not text) */
+  readonly ipNumber: number;
   readonly leaseTime: number;
   /** Encoded values by option code: everything the lease can answer. */
   readonly values: ReadonlyMap<number, Buffer>;
@@ -162,7 +164,7 @@ export function resolveLease(l: StaticLease, field = 'lease'): ResolvedLease {
     values.set(Opt.RENEWAL_TIME, new DurationOption(t1).encode());
     values.set(Opt.REBINDING_TIME, new DurationOption(t2).encode());
   }
-  return { lease: l, mac, ip: formatIpv4(ip), leaseTime, values: ownBlock(values), header };
+  return { lease: l, mac, ip: formatIpv4(ip), ipNumber: ip, leaseTime, values: ownBlock(values), header };
 }
 
 /**
