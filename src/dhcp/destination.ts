@@ -24,11 +24,20 @@ export function replyDestination(
   serverPort: number,
   clientPort: number,
 ): Destination {
+  return destinationOf(req, reply.messageType === MessageType.NAK, reply.yiaddr, serverPort, clientPort);
+}
+
+/** The same from what decides it: whether the reply is a NAK, and its yiaddr. */
+export function destinationOf(
+  req: DhcpPacket,
+  nak: boolean,
+  yiaddr: string,
+  serverPort: number,
+  clientPort: number,
+): Destination {
   if (req.giaddr !== ZERO) return { address: req.giaddr, port: serverPort, fallbackToBroadcast: false };
-  if (reply.messageType === MessageType.NAK)
-    return { address: BROADCAST, port: clientPort, fallbackToBroadcast: false };
+  if (nak) return { address: BROADCAST, port: clientPort, fallbackToBroadcast: false };
   if (req.ciaddr !== ZERO) return { address: req.ciaddr, port: clientPort, fallbackToBroadcast: false };
-  if (req.broadcast || reply.yiaddr === ZERO)
-    return { address: BROADCAST, port: clientPort, fallbackToBroadcast: false };
-  return { address: reply.yiaddr, port: clientPort, fallbackToBroadcast: true };
+  if (req.broadcast || yiaddr === ZERO) return { address: BROADCAST, port: clientPort, fallbackToBroadcast: false };
+  return { address: yiaddr, port: clientPort, fallbackToBroadcast: true };
 }

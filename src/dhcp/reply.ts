@@ -1,8 +1,12 @@
-// A reply built from its request (RFC 2131 4.3.1 table 3): the reply copies xid, flags,
+// Replies built from their request (RFC 2131 4.3.1 table 3): the reply copies xid, flags,
 // giaddr and chaddr, echoes the client identifier (RFC 6842) and the relay agent
-// information (RFC 3046 2.2); the caller adds the rest.
-import { OP_BOOTREPLY, Opt } from './constants';
-import { MessageTypeOption } from './options';
+// information (RFC 3046 2.2); buildReply adds the rest of what the handler's answer
+// (handler.ts decide) calls for.
+import { FLAG_BROADCAST, MessageType, OP_BOOTREPLY, Opt } from './constants';
+import type { DhcpCounters } from './counters';
+import type { ResolvedLease } from './lease';
+import { addLeaseOptions } from './lease-options';
+import { MessageTypeOption, TextOption } from './options';
 import { DhcpPacket, NO_FILE, NO_SNAME } from './packet';
 
 // What every reply shares instead of allocating its own (the server makes one per OFFER
@@ -30,4 +34,44 @@ export function replyOf(req: DhcpPacket, type: number): DhcpPacket {
   const relay = req.options.get(Opt.RELAY_AGENT_INFO);
   if (relay) p.options.set(Opt.RELAY_AGENT_INFO, relay);
   return p;
+}
+
+/**
+ * What the server answers a request with: nothing, an OFFER of the lease, an ACK of it, the
+ * ACK of an INFORM (the configuration without the lease, RFC 2131 4.3.5), or a NAK, which
+ * is the text saying why (its option 56).
+ */
+export const Answer = { NONE: 0, OFFER: 1, ACK: 2, INFORM_ACK: 3 } as const;
+/** The answers that carry the lease's configuration; their bytes depend on the lease and the request's shape only. */
+export type LeaseAnswer = typeof Answer.OFFER | typeof Answer.ACK | typeof Answer.INFORM_ACK;
+export type Decision = typeof Answer.NONE | LeaseAnswer | string;
+
+const ZERO = '0.0.0.0';
+
+/**
+ * The reply packet for a decision other than NONE (table 3). Counts the options dropped to
+ * fit the client's maximum message size into counters.optionsDropped.
+ */
+export function buildReply(
+  ctx: { serverIdBytes: Buffer; counters: DhcpCounters },
+  req: DhcpPacket,
+  lease: ResolvedLease,
+  answer: LeaseAnswer | string,
+): DhcpPacket {
+  if (typeof answer === 'string') {
+    // NAK: no ciaddr/yiaddr and no lease options. 4.3.2: through a relay (giaddr set) the
+    // server MUST set the broadcast bit, so that the relay broadcasts the NAK to a client
+    // whose address or mask may be wrong.
+    const p = replyOf(req, MessageType.NAK);
+    p.set(Opt.MESSAGE, new TextOption(answer));
+    p.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
+    if (req.giaddr !== ZERO) p.flags |= FLAG_BROADCAST;
+    return p;
+  }
+  const reply = replyOf(req, answer === Answer.OFFER ? MessageType.OFFER : MessageType.ACK);
+  if (answer !== Answer.INFORM_ACK) reply.yiaddr = lease.ip;
+  if (answer !== Answer.OFFER) reply.ciaddr = req.ciaddr;
+  reply.options.set(Opt.SERVER_ID, ctx.serverIdBytes);
+  ctx.counters.optionsDropped += addLeaseOptions(reply, req, lease, answer !== Answer.INFORM_ACK).length;
+  return reply;
 }

@@ -9,13 +9,15 @@ import { silentLogger, type Logger } from '../util/log';
 import { RateLimiter } from '../util/rate-limit';
 import { CLIENT_PORT, SERVER_PORT } from './constants';
 import { newCounters, type DhcpCounters } from './counters';
-import { BROADCAST, replyDestination } from './destination';
+import { BROADCAST } from './destination';
 import { DecodeError, DhcpConfigError } from './errors';
-import { guestLog, handleRequest, type Binding, type HandlerContext, type LeaseState } from './handler';
+import { guestLog, type Binding, type HandlerContext, type LeaseState } from './handler';
 import { isIpv4 } from '../net/ipv4';
 import { writeIpv4 } from './ipv4';
-import { resolveLeases, type ResolvedLease, type StaticLease } from './lease';
+import { resolveLeases, type LeaseMap, type StaticLease } from './lease';
 import { DhcpPacket } from './packet';
+import { ReplyCache } from './reply-cache';
+import { respond } from './respond';
 
 export type { StaticLease } from './lease';
 export type { DhcpLeaseOptions } from './spec-options';
@@ -68,7 +70,7 @@ function checkPort(field: string, v: unknown, def: number): number {
   return v;
 }
 
-function checkOptions(o: DhcpServerOptions): { port: number; clientPort: number; leases: Map<string, ResolvedLease> } {
+function checkOptions(o: DhcpServerOptions): { port: number; clientPort: number; leases: LeaseMap } {
   if (typeof o.ifname !== 'string' || o.ifname.length === 0 || o.ifname.length > 15) {
     throw new DhcpConfigError('ifname', o.ifname, 'must be an interface name of 1-15 bytes');
   }
@@ -85,6 +87,8 @@ function checkOptions(o: DhcpServerOptions): { port: number; clientPort: number;
 
 export class DhcpServer {
   private readonly ctx: HandlerContext;
+  /** the OFFERs and ACKs of the leases, kept per request shape (reply-cache.ts) */
+  private readonly replies = new ReplyCache();
   private closed?: Promise<void>;
 
   private constructor(
@@ -164,6 +168,7 @@ export class DhcpServer {
       if (next.get(mac)?.ip !== this.ctx.leases.get(mac)?.ip) this.ctx.bindings.delete(mac);
     }
     this.ctx.leases = next;
+    this.replies.clear();
   }
 
   /** The port the socket is bound to (the configured one, or the kernel's pick for port 0). */
@@ -224,10 +229,8 @@ export class DhcpServer {
         });
         return;
       }
-      const reply = handleRequest(this.ctx, req);
-      if (!reply) return;
-      const dest = replyDestination(req, reply, this.port, this.clientPort);
-      this.send(reply.encode(), dest.address, dest.port, dest.fallbackToBroadcast);
+      const r = respond(this.ctx, this.replies, req, msg, this.port, this.clientPort);
+      if (r !== undefined) this.send(r.bytes, r.to.address, r.to.port, r.to.fallbackToBroadcast);
     } catch (e) {
       c.internalErrors++;
       guestLog(this.ctx, 'internal-error', 'error', 'failed to handle DHCP message', { error: e, bytes: msg.length });

@@ -44,6 +44,16 @@ export function macFromBuffer(b: Uint8Array): string {
   return s;
 }
 
+/**
+ * The six bytes at b[off] as one number (48 bits fit a double exactly): a Map key for a
+ * MAC read off the wire without making its text, which the DHCP server did per message.
+ */
+export function macNumber(b: Uint8Array, off = 0): number {
+  const high = b[off]! * 0x100 + b[off + 1]!;
+  const low = ((b[off + 2]! << 24) | (b[off + 3]! << 16) | (b[off + 4]! << 8) | b[off + 5]!) >>> 0;
+  return high * 0x100000000 + low;
+}
+
 /** Random locally administered unicast MAC. */
 export function randomMac(rand: () => Buffer): string {
   const b = rand();

@@ -339,6 +339,27 @@ describe('REQUEST (RFC 2131 4.3.2)', () => {
     expect(ctx.counters).toMatchObject({ unexpected: 1, ack: 0, nak: 0 });
   });
 
+  it('SELECTING without option 50 wants its ciaddr; an option 50 or 54 that is not 4 bytes counts as absent', () => {
+    const { ctx } = context();
+    const text = (s: Sent): string | undefined => s.packet.get(Opt.MESSAGE, TextOption)?.text;
+    expect(must(handle(ctx, selecting({ requested: '', ciaddr: IP }))).packet.messageType).toBe(MessageType.ACK);
+    expect(text(must(handle(ctx, selecting({ requested: '', ciaddr: '10.77.0.9' }))))).toBe(
+      `requested address 10.77.0.9 is not ${IP}`,
+    );
+    expect(text(must(handle(ctx, selecting({ requested: '' }))))).toBe(`requested address none is not ${IP}`);
+    expect(text(must(handle(ctx, selecting({ requested: '10.77.0.6' }))))).toBe(
+      `requested address 10.77.0.6 is not ${IP}`,
+    );
+    expect(ctx.counters).toMatchObject({ requestSelecting: 4, ack: 1, nak: 3 });
+    const shortSid = selecting();
+    shortSid.options.set(Opt.SERVER_ID, Buffer.from([169, 254, 254]));
+    expect(must(handle(ctx, shortSid)).packet.messageType).toBe(MessageType.ACK); // INIT-REBOOT
+    expect(ctx.counters).toMatchObject({ requestSelecting: 4, requestInitReboot: 1, otherServer: 0 });
+    const longRequested = selecting();
+    longRequested.options.set(Opt.REQUESTED_IP, Buffer.from([10, 77, 0, 5, 0]));
+    expect(text(must(handle(ctx, longRequested)))).toBe(`requested address none is not ${IP}`);
+  });
+
   it('a NAK through a relay has the broadcast bit set, so the relay broadcasts it (RFC 2131 4.3.2)', () => {
     const { ctx } = context();
     const n = must(handle(ctx, request(MessageType.REQUEST, { requested: '10.0.0.9', giaddr: '10.1.0.1' })));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isMac, isUnicastMac, macFromBuffer, macToBuffer, parseMac, randomMac } from '../../src/net/mac';
+import { isMac, isUnicastMac, macFromBuffer, macNumber, macToBuffer, parseMac, randomMac } from '../../src/net/mac';
 import { checkNic } from '../../src/vmwrapper/args';
 import { resolveLease } from '../../src/dhcp/lease';
 
@@ -34,6 +34,14 @@ describe('MAC addresses: one parser', () => {
     expect([...macToBuffer('DE-AD-00-00-BE-AF')]).toEqual([0xde, 0xad, 0, 0, 0xbe, 0xaf]);
     expect(macFromBuffer(Buffer.from([0xde, 0xad, 0, 0, 0xbe, 0xaf]))).toBe('de:ad:00:00:be:af');
     expect(() => macToBuffer('nope')).toThrow(TypeError);
+  });
+
+  it('a MAC as one 48-bit number: distinct for distinct bytes, exact at the extremes', () => {
+    expect(macNumber(Buffer.from([0, 0, 0, 0, 0, 0]))).toBe(0);
+    expect(macNumber(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBe(2 ** 48 - 1);
+    expect(macNumber(Buffer.from([9, 0xde, 0xad, 0, 0, 0xbe, 0xaf]), 1)).toBe(0xdead0000beaf);
+    expect(macNumber(Buffer.from([0x80, 0, 0, 0, 0, 0]))).toBe(2 ** 47);
+    expect(macNumber(Buffer.from([0, 0, 0x80, 0, 0, 0]))).toBe(2 ** 31);
   });
 
   it('unicast and random', () => {
