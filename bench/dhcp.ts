@@ -383,8 +383,12 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     // against the Node floor first, unmeasured: otherwise V8 compiled it during the first
     // block, always tapwire's, and its cold rows carried the client's start (TWB_DHCP_COLD_TRACE:
     // the first block's exchanges 0.05-0.75 ms throughout, the last tapwire block's flat 0.04)
-    {
-      const srv = await start('echo');
+    // Against dnsmasq too: the Node floor's replies are copies of the requests, and a real
+    // reply's options took the client's decode down paths V8 then compiled during the first
+    // measured block (TWB_DHCP_COLD_TRACE's "client:" threads: 6 ms of the client's compiler
+    // threads inside tapwire's first 100 rounds, on the CPU the servers share; 0 after).
+    for (const which of ['echo', 'dnsmasq'] as const) {
+      const srv = await start(which);
       try {
         srv.pids.forEach(pinTo);
         await oneClient(c0, s0, warmup, newSamples());
@@ -410,10 +414,13 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         const coldFrom = cold[which].ack.length;
         let cpu0 = cpuNs(srv.pids[0]!);
         const th0 = threadCpu(srv.pids[0]!);
+        const me0 = threadCpu(process.pid);
         if (process.env.TWB_DHCP_COLD_TRACE) process.stderr.write(`cold ${which} begin\n`);
         await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
         if (process.env.TWB_DHCP_COLD_TRACE)
-          process.stderr.write(`cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}\n`);
+          process.stderr.write(
+            `cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}; client: ${threadDelta(me0, threadCpu(process.pid))}\n`,
+          );
         const coldCpu = (cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (coldRounds * 3);
         if (process.env.TWB_DHCP_COLD_TRACE) {
           const seq = (a: number[]): string =>
