@@ -39,14 +39,15 @@ export async function writeFileAtomic(
   }
   const fh = await fs.promises.open(tmp, 'wx', mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fs.promises.rename(tmp, file);
   } catch (e) {
+    // a full disk or an I/O error leaves no temp file behind (each failed save would add one)
     await fs.promises.rm(tmp, { force: true });
     throw e;
   }

@@ -165,9 +165,10 @@ export async function doSetup(
     await step(ctx, 'setup.ready', req.sandboxId);
     // logged once the reply is out (the reply is written in this turn of the event loop):
     // its JSON and the write to stderr are no part of the setup's latency
-    const ready = rec;
-    setImmediate(() => log.info('sandbox ready', { sandboxId: ready.sandboxId, nics: ready.nics.map(nicSummary) }));
-    return setupResult(rec);
+    const result = setupResult(rec);
+    const line = { sandboxId: rec.sandboxId, nics: rec.nics.map(nicSummary) };
+    setImmediate(() => log.info('sandbox ready', line));
+    return result;
   } catch (e) {
     for (const fd of dhcpFds.values()) closeFd(fd);
     dhcpFds.clear();
