@@ -194,6 +194,11 @@ function ownBlock(values: Map<number, Buffer>): Map<number, Buffer> {
 export class LeaseMap extends Map<string, ResolvedLease> {
   private readonly byNumber = new Map<number, ResolvedLease>();
 
+  /** Empty: Map's constructor would call set() with entries before byNumber exists. */
+  constructor() {
+    super();
+  }
+
   /** The lease of the MAC in b[off, off + 6), if any. */
   byBytes(b: Uint8Array, off = 0): ResolvedLease | undefined {
     return this.byNumber.get(macNumber(b, off));

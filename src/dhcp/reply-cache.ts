@@ -23,6 +23,13 @@ import { Answer, buildReply, type LeaseAnswer } from './reply';
 export const SLOTS = 4;
 /** Bytes (reply, 55, 61 and 82) above which a shape is not kept: replies are 300-600 bytes. */
 export const MAX_KEPT = 2048;
+/**
+ * Misses in a row, with every slot used, after which a lease's new shapes are answered but
+ * not kept (until its next hit): a guest that rotates more shapes than SLOTS would miss every
+ * time, and keeping each miss (an allocation of its own and a copy) would make it cost more
+ * than no cache.
+ */
+export const CHURN_LIMIT = 2 * SLOTS;
 
 /** One kept reply: its key and its bytes with xid, flags, ciaddr, giaddr and chaddr zero. */
 interface Kept {
@@ -40,6 +47,8 @@ interface LeaseReplies {
   readonly kept: Kept[];
   /** the slot the next miss replaces once all are used */
   next: number;
+  /** misses since this lease's last hit */
+  churn: number;
 }
 
 /** Absent and present differ; present values by their bytes. */
@@ -67,6 +76,8 @@ export class ReplyCache {
   /** replies copied from a kept one, and replies built */
   hits = 0;
   misses = 0;
+  /** misses answered but not kept because their lease churns (CHURN_LIMIT) */
+  unkept = 0;
 
   /** Forgets every kept reply (the leases changed). */
   clear(): void {
@@ -108,6 +119,7 @@ export class ReplyCache {
         ) {
           ctx.counters.optionsDropped += k.dropped;
           this.hits++;
+          replies.churn = 0;
           return patched(k.bytes, wire, answer);
         }
       }
@@ -115,6 +127,10 @@ export class ReplyCache {
     this.misses++;
     const before = ctx.counters.optionsDropped;
     const bytes = buildReply(ctx, req, lease, answer).encode();
+    if (replies !== undefined && replies.kept.length === SLOTS && ++replies.churn > CHURN_LIMIT) {
+      this.unkept++;
+      return bytes;
+    }
     const kept = bytes.length + size(prl) + size(clientId) + size(relay);
     if (kept <= MAX_KEPT) {
       // one allocation of its own, not slices of Node's shared pool (one kept slice holds
@@ -141,7 +157,7 @@ export class ReplyCache {
 
   private keep(lease: ResolvedLease, replies: LeaseReplies | undefined, entry: Kept): void {
     if (replies === undefined) {
-      this.byLease.set(lease, { kept: [entry], next: 0 });
+      this.byLease.set(lease, { kept: [entry], next: 0, churn: 0 });
     } else if (replies.kept.length < SLOTS) {
       replies.kept.push(entry);
     } else {

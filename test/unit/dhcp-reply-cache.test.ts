@@ -17,7 +17,7 @@ import { handleRequest, type HandlerContext } from '../../src/dhcp/handler';
 import { resolveLeases, type StaticLease } from '../../src/dhcp/lease';
 import { IpListOption, IpOption, MessageTypeOption, Uint16Option } from '../../src/dhcp/options';
 import { DhcpPacket } from '../../src/dhcp/packet';
-import { MAX_KEPT, ReplyCache, SLOTS } from '../../src/dhcp/reply-cache';
+import { CHURN_LIMIT, MAX_KEPT, ReplyCache, SLOTS } from '../../src/dhcp/reply-cache';
 import { respond } from '../../src/dhcp/respond';
 import { DhcpServer } from '../../src/dhcp/server';
 import { macToBuffer } from '../../src/net/mac';
@@ -226,6 +226,23 @@ describe('bounded', () => {
       expect(cache.size(lease)).toBeLessThanOrEqual(SLOTS);
     }
     expect(cache.size(lease)).toBe(SLOTS);
+    // a guest rotating more shapes than the slots: answered, no longer kept once it churns
+    expect(cache.unkept).toBe(1000 - SLOTS - CHURN_LIMIT);
+    // and a hit makes the lease's misses keepable again
+    const again = new DhcpPacket().setMac(LEASES[0]!.mac);
+    again.set(Opt.MESSAGE_TYPE, new MessageTypeOption(MessageType.DISCOVER));
+    again.options.set(Opt.PARAMETER_REQUEST_LIST, Buffer.from([1, 3, (SLOTS + CHURN_LIMIT - 1) & 255, 0]));
+    const hitsBefore = cache.hits;
+    const w = again.encode();
+    respond(ctx, cache, DhcpPacket.decode(w), w, 67, 68);
+    expect(cache.hits).toBe(hitsBefore + 1);
+    const unkept = cache.unkept;
+    const fresh = new DhcpPacket().setMac(LEASES[0]!.mac);
+    fresh.set(Opt.MESSAGE_TYPE, new MessageTypeOption(MessageType.DISCOVER));
+    fresh.options.set(Opt.PARAMETER_REQUEST_LIST, Buffer.from([1, 3, 255, 255]));
+    const f = fresh.encode();
+    respond(ctx, cache, DhcpPacket.decode(f), f, 67, 68);
+    expect(cache.unkept).toBe(unkept); // kept (replacing the oldest)
   });
 
   it(`a shape over ${MAX_KEPT} bytes (a long echoed client id) is answered, not kept`, () => {
