@@ -1,6 +1,8 @@
 // A directory of JSON records, one file `<id>.json` per record: the directory made 0700,
 // each record written atomically (atomic-file.ts: a reader or a crash sees the old file
-// or the new one), and every record read back at once, a file that is not a record
+// or the new one; overwriteHead's in-place head is atomic against the writer's death
+// only, an outside reader may see it half copied), and every record read back at once,
+// a file that is not a record
 // reported with its path and left in place. What a record is (its id, its check on
 // load, how it is written out) is the owner's: tapmanager's sandbox records, tapwire-cri's
 // sandbox records and the CRI proxy's VM pod records each wrap one of these.
