@@ -15,7 +15,9 @@
         "native/nlbatch.cc",
         "native/nldumps.cc",
         "native/mount.cc",
-        "native/icmp6.cc"
+        "native/icmp6.cc",
+        "native/udp4.cc",
+        "native/watch.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"],

@@ -220,14 +220,23 @@ function dnsmasqArgs(s: Sandbox, dir: string, i: number): string[] {
 }
 
 async function startDnsmasq(topo: Topology, dir: string, clients: DhcpTestClient[]): Promise<Running> {
-  const procs = topo.sandboxes.map((s, i) =>
-    track(spawn('ip', ['netns', 'exec', s.ns.name, 'dnsmasq', ...dnsmasqArgs(s, dir, i)], { stdio: 'ignore' })),
-  );
+  const stderr: string[] = topo.sandboxes.map(() => '');
+  const procs = topo.sandboxes.map((s, i) => {
+    const p = track(
+      spawn('ip', ['netns', 'exec', s.ns.name, 'dnsmasq', ...dnsmasqArgs(s, dir, i)], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    );
+    p.stderr!.on('data', (d: Buffer) => (stderr[i] = (stderr[i]! + d.toString()).slice(-500)));
+    return p;
+  });
   // ready = it answers an INFORM (binds nothing) on its bridge
   await Promise.all(
     clients.map(async (c, i) => {
       for (let t = 0; t < 100; t++) {
-        if (procs[i]!.exitCode !== null) throw new Error(`dnsmasq ${i} exited ${procs[i]!.exitCode}`);
+        if (procs[i]!.exitCode !== null) {
+          throw new Error(`dnsmasq ${i} exited ${procs[i]!.exitCode}: ${stderr[i]!.trim()}`);
+        }
         const r = await c.exchange(
           c.build(MessageType.INFORM, { ciaddr: topo.sandboxes[i]!.lease.ip }),
           SERVER_ID,

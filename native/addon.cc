@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNlDumps(env, exports);
   InitMount(env, exports);
   InitIcmp6(env, exports);
+  InitUdp4(env, exports);
   return exports;
 }
 

@@ -13,4 +13,5 @@ void InitNlBatch(Napi::Env env, Napi::Object exports);
 void InitNlDumps(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
 void InitIcmp6(Napi::Env env, Napi::Object exports);
+void InitUdp4(Napi::Env env, Napi::Object exports);
 }  // namespace tapwire

@@ -24,12 +24,12 @@
 #include <uv.h>
 
 #include <cstring>
-#include <map>
 #include <memory>
 #include <string>
 
 #include "addon.h"
 #include "errors.h"
+#include "watch.h"
 
 #ifndef SO_BINDTOIFINDEX
 #define SO_BINDTOIFINDEX 62
@@ -117,23 +117,9 @@ Napi::Value Icmp6Open(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, o.fd);
 }
 
-struct Watch {
-  uv_poll_t poll;
-  Napi::Env env;
-  Napi::FunctionReference cb;
-  int fd;
-};
-
-std::map<int, Watch*>& Watches() {
-  static std::map<int, Watch*> m;  // the addon runs on one thread (the main loop)
-  return m;
-}
-
-void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
-  Watch* w = static_cast<Watch*>(handle->data);
-  if (status < 0) return;
-  Napi::HandleScope scope(w->env);
-  // Drain what is queued, bounded so a flood cannot hold the loop.
+// Drains a watched IPv6 socket: each datagram (with its sender and hop limit) to the
+// callback as a Buffer of its own; bounded so a flood cannot hold the loop.
+void Drain6(Watch* w) {
   for (int n = 0; n < 64; n++) {
     unsigned char buf[9216];
     unsigned char ctrl[CMSG_SPACE(sizeof(int)) + 64];
@@ -155,15 +141,10 @@ void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
     }
     char text[INET6_ADDRSTRLEN] = "";
     inet_ntop(AF_INET6, &from.sin6_addr, text, sizeof text);
-    try {
-      w->cb.MakeCallback(w->env.Global(), {Napi::Buffer<unsigned char>::Copy(w->env, buf, static_cast<size_t>(got)),
-                                           Napi::String::New(w->env, text), Napi::Number::New(w->env, ntohs(from.sin6_port)),
-                                           Napi::Number::New(w->env, hopLimit)});
-    } catch (const Napi::Error&) {
-      // the JS side handles its own errors; one that escapes it must not end the loop here
-    }
-    auto it = Watches().find(w->fd);
-    if (it == Watches().end() || it->second != w) return;  // the callback closed it (and maybe reused the fd)
+    CallWatch(w, {Napi::Buffer<unsigned char>::Copy(w->env, buf, static_cast<size_t>(got)),
+                  Napi::String::New(w->env, text), Napi::Number::New(w->env, ntohs(from.sin6_port)),
+                  Napi::Number::New(w->env, hopLimit)});
+    if (!StillWatched(w)) return;  // the callback closed it (and maybe reused the fd)
   }
 }
 
@@ -171,34 +152,13 @@ Napi::Value Sock6Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   if (info.Length() < 2 || !info[1].IsFunction()) ThrowType(env, "cb must be a function");
-  if (Watches().count(fd)) ThrowType(env, "fd " + std::to_string(fd) + " is already watched");
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) ThrowType(env, "no event loop");
-  auto w = new Watch{uv_poll_t{}, env, Napi::Persistent(info[1].As<Napi::Function>()), fd};
-  w->poll.data = w;
-  int rc = uv_poll_init_socket(loop, &w->poll, fd);
-  if (rc == 0) rc = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
-  if (rc != 0) {
-    delete w;  // uv_poll_init_socket failing leaves nothing registered
-    throw ErrnoError(env, "uv_poll_start", -rc, "fd " + std::to_string(fd));
-  }
-  uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));  // a watcher alone does not keep the process up
-  Watches()[fd] = w;
+  StartWatch(env, fd, info[1].As<Napi::Function>(), Drain6);
   return env.Undefined();
 }
 
 Napi::Value Sock6Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgFd(info, 0, "fd");
-  auto it = Watches().find(fd);
-  if (it != Watches().end()) {
-    Watch* w = it->second;
-    Watches().erase(it);
-    uv_poll_stop(&w->poll);  // takes the fd out of the loop's epoll set now
-    w->cb.Reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), [](uv_handle_t* h) { delete static_cast<Watch*>(h->data); });
-  }
-  if (close(fd) < 0) throw ErrnoError(env, "close", errno, std::to_string(fd));
+  CloseWatched(env, ArgFd(info, 0, "fd"));
   return env.Undefined();
 }
 

@@ -1,10 +1,22 @@
 // One DHCP server per sandbox bridge, serving static leases only. Its socket is made in the
-// sandbox's netns by the addon (SO_BINDTODEVICE to the bridge, port 67) and adopted by
-// dgram, so it is listening when start() resolves. Idle cost is one socket: no timers, no
-// threads; lease expiry is computed when stats() is read. Bad input is counted and
-// debug-logged, never thrown out of the socket handler.
-import * as dgram from 'node:dgram';
-import { closeFd, udpSocketBoundToDevice, withNetns } from '../native';
+// sandbox's netns by the addon (SO_BINDTODEVICE to the bridge, port 67) and read and
+// written by the addon too (sock4Watch/sock4Send), not by dgram: a request's way through
+// Node is one poll callback and one sendto, with nothing allocated for the datagram, no
+// tick queue and no send request (dgram's share of each exchange was most of what the
+// server allocated and what made its tail: docs/dhcp-latency.md). It is listening when
+// start() resolves. Idle cost is one socket: no timers, no threads; lease expiry is
+// computed when stats() is read. Bad input is counted and debug-logged, never thrown out
+// of the socket handler.
+import {
+  closeFd,
+  errnoName,
+  sock4Close,
+  sock4Send,
+  sock4Watch,
+  socketPort,
+  udpSocketBoundToDevice,
+  withNetns,
+} from '../native';
 import { silentLogger, type Logger } from '../util/log';
 import { RateLimiter } from '../util/rate-limit';
 import { CLIENT_PORT, SERVER_PORT } from './constants';
@@ -85,25 +97,49 @@ function checkOptions(o: DhcpServerOptions): { port: number; clientPort: number;
   };
 }
 
+/**
+ * Where every server's datagrams are received: the callback runs synchronously on the one
+ * JS thread, and nothing of a request outlives its handling but copies (decode copies
+ * chaddr/sname/file; the reply cache copies the option values it keeps), so one buffer
+ * serves them all. 64 KiB: no IPv4 UDP datagram is cut.
+ */
+const RECEIVE = Buffer.alloc(65536);
+
+/** Views of RECEIVE by length, so that a datagram of a length seen before allocates nothing. */
+const views = new Map<number, Buffer>();
+const MAX_VIEWS = 64;
+
+function received(length: number): Buffer {
+  let v = views.get(length);
+  if (v === undefined) {
+    v = RECEIVE.subarray(0, length);
+    if (views.size < MAX_VIEWS) views.set(length, v);
+  }
+  return v;
+}
+
+function addressText(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
 export class DhcpServer {
   private readonly ctx: HandlerContext;
   /** the OFFERs and ACKs of the leases, kept per request shape (reply-cache.ts) */
   private readonly replies = new ReplyCache();
-  private closed?: Promise<void>;
+  private open = true;
+  private readonly boundPort: number;
 
+  /** Takes fd over: watches it from here, closes it on close(). */
   private constructor(
-    private readonly sock: dgram.Socket,
+    private readonly fd: number,
     private readonly o: DhcpServerOptions,
     private readonly port: number,
     private readonly clientPort: number,
     ctx: HandlerContext,
   ) {
     this.ctx = ctx;
-    sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    sock.on('error', (e) => {
-      ctx.counters.internalErrors++;
-      ctx.log.error('socket error', { error: e, code: (e as NodeJS.ErrnoException).code });
-    });
+    this.boundPort = socketPort(fd);
+    sock4Watch(fd, RECEIVE, (length, from, fromPort) => this.onDatagram(length, from, fromPort));
   }
 
   static async start(o: DhcpServerOptions): Promise<DhcpServer> {
@@ -130,23 +166,6 @@ export class DhcpServer {
       wrapped.code = err.code;
       throw wrapped;
     }
-    const sock = dgram.createSocket({ type: 'udp4' });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind({ fd }, () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (e) {
-      try {
-        sock.close();
-      } catch {
-        closeFd(fd);
-      }
-      throw e;
-    }
     const ctx: HandlerContext = {
       serverId: o.serverId,
       serverIdBytes: writeIpv4(Buffer.alloc(4), 0, o.serverId), // unpooled: it lives as long as the server
@@ -157,8 +176,15 @@ export class DhcpServer {
       logLimit: o.logLimit ?? new RateLimiter(),
       now: Date.now,
     };
+    let server: DhcpServer;
+    try {
+      server = new DhcpServer(fd, o, port, clientPort, ctx);
+    } catch (e) {
+      closeFd(fd);
+      throw e;
+    }
     log.debug('listening', { ifname: o.ifname, netns: o.netns, port, leases: leases.size });
-    return new DhcpServer(sock, o, port, clientPort, ctx);
+    return server;
   }
 
   /** Replaces the leases; a MAC whose address is unchanged keeps its binding. */
@@ -173,18 +199,20 @@ export class DhcpServer {
 
   /** The port the socket is bound to (the configured one, or the kernel's pick for port 0). */
   localPort(): number {
-    return this.sock.address().port;
+    return this.boundPort;
   }
 
+  /** Stops serving and closes the socket (at once; a promise for the callers that await it). */
   close(): Promise<void> {
-    this.closed ??= new Promise<void>((resolve) => {
+    if (this.open) {
+      this.open = false;
       try {
-        this.sock.close(() => resolve());
-      } catch {
-        resolve(); // already closed
+        sock4Close(this.fd);
+      } catch (e) {
+        this.ctx.log.warn('closing the DHCP socket failed', { error: e });
       }
-    });
-    return this.closed;
+    }
+    return Promise.resolve();
   }
 
   stats(): DhcpServerStats {
@@ -210,10 +238,25 @@ export class DhcpServer {
     };
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onDatagram(length: number, from: number, fromPort: number): void {
     const c = this.ctx.counters;
+    if (length < 0) {
+      c.internalErrors++;
+      this.ctx.log.error('socket error', { code: errnoName(-length).code });
+      return;
+    }
     c.received++;
     try {
+      if (length > RECEIVE.length) {
+        c.decodeErrors++;
+        this.ctx.log.debug('dropped malformed message', {
+          from: `${addressText(from)}:${fromPort}`,
+          bytes: length,
+          reason: 'oversized',
+        });
+        return;
+      }
+      const msg = received(length);
       let req: DhcpPacket;
       try {
         req = DhcpPacket.decode(msg);
@@ -221,8 +264,8 @@ export class DhcpServer {
         if (!(e instanceof DecodeError)) throw e;
         c.decodeErrors++;
         this.ctx.log.debug('dropped malformed message', {
-          from: `${rinfo.address}:${rinfo.port}`,
-          bytes: msg.length,
+          from: `${addressText(from)}:${fromPort}`,
+          bytes: length,
           reason: e.reason,
           option: e.option,
           error: e.message,
@@ -233,22 +276,22 @@ export class DhcpServer {
       if (r !== undefined) this.send(r.bytes, r.to.address, r.to.port, r.to.fallbackToBroadcast);
     } catch (e) {
       c.internalErrors++;
-      guestLog(this.ctx, 'internal-error', 'error', 'failed to handle DHCP message', { error: e, bytes: msg.length });
+      guestLog(this.ctx, 'internal-error', 'error', 'failed to handle DHCP message', { error: e, bytes: length });
     }
   }
 
   private send(buf: Buffer, address: string, port: number, fallback: boolean): void {
-    this.sock.send(buf, port, address, (err) => {
-      if (!err) return;
-      this.ctx.counters.sendErrors++;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (fallback) {
-        this.ctx.counters.broadcastFallbacks++;
-        this.ctx.log.debug('unicast reply failed, broadcasting', { to: address, code });
-        this.send(buf, BROADCAST, port, false);
-      } else {
-        guestLog(this.ctx, 'send-failed', 'warn', 'failed to send DHCP reply', { to: `${address}:${port}`, code });
-      }
-    });
+    if (!this.open) return;
+    const err = sock4Send(this.fd, address, port, buf);
+    if (err === 0) return;
+    this.ctx.counters.sendErrors++;
+    const code = errnoName(err).code;
+    if (fallback) {
+      this.ctx.counters.broadcastFallbacks++;
+      this.ctx.log.debug('unicast reply failed, broadcasting', { to: address, code });
+      this.send(buf, BROADCAST, port, false);
+    } else {
+      guestLog(this.ctx, 'send-failed', 'warn', 'failed to send DHCP reply', { to: `${address}:${port}`, code });
+    }
   }
 }

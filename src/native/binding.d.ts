@@ -53,6 +53,10 @@ export interface Binding {
   sock6Watch(fd: number, cb: (data: Buffer, from: string, port: number, hopLimit: number) => void): void;
   sock6Close(fd: number): void;
   sock6Send(fd: number, dst: string, port: number, src: string, data: Buffer): void;
+  sock4Watch(fd: number, buf: Buffer, cb: (length: number, from: number, port: number) => void): void;
+  sock4Close(fd: number): void;
+  sock4Send(fd: number, dst: string, port: number, data: Buffer): number;
+  socketPort(fd: number): number;
   unixDatagramSend(path: string, data: Buffer): void;
   ifIndex(ifname: string): number;
   nftRun(script: string, json: boolean): NftRunResult;

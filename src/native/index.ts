@@ -249,6 +249,39 @@ export function sock6Send(fd: number, dst: string, port: number, src: string, da
   native.sock6Send(fd, dst, port, src, data);
 }
 
+/**
+ * Calls cb(length, fromAddress, fromPort) for each datagram the IPv4 UDP socket receives,
+ * from the event loop (no thread; does not keep the process up). The datagram is received
+ * into buf, which is reused: its bytes are valid only during the call (copy what is kept).
+ * fromAddress is the sender's address as an unsigned 32-bit number; length > buf.length
+ * means the datagram was cut to buf's length; a negative length is -errno of a failed
+ * receive (EAGAIN is never reported).
+ */
+export function sock4Watch(fd: number, buf: Buffer, cb: (length: number, from: number, port: number) => void): void {
+  checkFd('fd', fd);
+  native.sock4Watch(fd, buf, cb);
+}
+
+/** Stops watching (if watched) and closes the socket. */
+export function sock4Close(fd: number): void {
+  checkFd('fd', fd);
+  native.sock4Close(fd);
+}
+
+/**
+ * One datagram to dst:port now (never queued): 0 when sent, else the errno of the failed
+ * sendto (EAGAIN when the socket's send buffer is full).
+ */
+export function sock4Send(fd: number, dst: string, port: number, data: Buffer): number {
+  return native.sock4Send(fd, dst, port, data);
+}
+
+/** The local port a socket is bound to. */
+export function socketPort(fd: number): number {
+  checkFd('fd', fd);
+  return native.socketPort(fd);
+}
+
 /** Sends one datagram to a Unix datagram socket ('@name' = abstract), e.g. NOTIFY_SOCKET. */
 export function unixDatagramSend(socketPath: string, data: Buffer): void {
   native.unixDatagramSend(socketPath, data);
