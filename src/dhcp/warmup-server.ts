@@ -2,8 +2,9 @@
 // loopback (its socket bound to lo on a port the kernel picks, the client a dgram socket
 // on 127.0.0.1), a few requests in flight, each answer sending the next. warmup.ts
 // leaves decode/handle/encode optimised; what it does not reach is the rest of the way a
-// request takes: dgram's receive callback, DhcpServer.onMessage, the reply destination,
-// dgram's send with its callback, lookup and nextTick (--trace-opt showed those compiled
+// request takes: the addon's receive callback, DhcpServer.onDatagram, the reply destination
+// and the send (until session 9 the server's socket was dgram's, and its receive callback,
+// send, lookup and nextTick were what --trace-opt showed compiled
 // during the first real exchanges after a start, on the thread that answers them, and on
 // a 1-CPU share the compiler's thread competes with it). Nothing leaves the host: every
 // reply goes to 127.0.0.1. 3000 rounds, 4 requests in flight, ~60 ms, at the start of a
