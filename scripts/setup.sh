@@ -12,7 +12,7 @@ command -v node >/dev/null || { echo "setup.sh: node (>= 20) is required" >&2; e
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
   { echo "setup.sh: node >= 20 is required, found $(node -v)" >&2; exit 1; }
 
-PKGS=(iproute2 nftables ebtables tcpdump busybox isc-dhcp-client dhcpcd-base containernetworking-plugins
+PKGS=(iproute2 iputils-ping nftables ebtables tcpdump busybox isc-dhcp-client dhcpcd-base containernetworking-plugins
   dnsmasq-base qemu-system-x86 python3 make g++ libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
   containerd runc prometheus systemd lintian docker-registry debootstrap dpkg-repack passt)
 missing=()
