@@ -176,7 +176,8 @@ describePrivileged('passt binding with a real QEMU guest', () => {
     process.kill(pid1, 'SIGKILL');
     const pid2 = await until('a new passt', async () => {
       const n = (await mgr.status('sb-passt-guest')).nics[0]!;
-      return n.passt?.pid !== pid1 && n.passt?.running ? n.passt.pid : undefined;
+      // the new pid can show before the restart is counted: wait for both
+      return n.passt?.pid !== pid1 && n.passt?.running && n.passt.restarts === 1 ? n.passt.pid : undefined;
     });
     expect(alive(pid1)).toBe(false);
     const exited = logs

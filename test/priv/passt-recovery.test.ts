@@ -151,7 +151,8 @@ describePrivileged('passt binding: supervision and daemon restarts', () => {
     process.kill(pid2, 'SIGKILL');
     const pid3 = await until('a new passt', async () => {
       const p = await status(d);
-      return p.pid !== pid2 && p.running ? p.pid : undefined;
+      // the new pid can show before the restart is counted: wait for both
+      return p.pid !== pid2 && p.running && p.restarts === 1 ? p.pid : undefined;
     });
     expect(d.logs().find((l) => l.msg === 'passt exited; restarting it')).toMatchObject({
       level: 'warn',
