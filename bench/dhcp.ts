@@ -283,6 +283,12 @@ function threadCpu(pid: number): Map<string, number> {
   return m;
 }
 
+/** Minor and major page faults of pid so far (/proc/<pid>/stat fields 10 and 12). */
+function faults(pid: number): [number, number] {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return [Number(f[7]), Number(f[9])];
+}
+
 function threadDelta(a: Map<string, number>, b: Map<string, number>): string {
   return [...b].map(([t, ns]) => `${t}:${((ns - (a.get(t) ?? 0)) / 1e3).toFixed(0)}us`).join(' ');
 }
@@ -431,11 +437,14 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         // server idle before the rounds, and the first exchange after idle is the slowest
         const th0 = coldTrace ? threadCpu(srv.pids[0]!) : new Map<string, number>();
         const me0 = coldTrace ? threadCpu(process.pid) : new Map<string, number>();
+        const fs0 = coldTrace ? faults(srv.pids[0]!) : [0, 0];
+        const fc0 = coldTrace ? faults(process.pid) : [0, 0];
         if (coldTrace) process.stderr.write(`cold ${which} begin\n`);
         await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
         if (coldTrace)
           process.stderr.write(
-            `cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}; client: ${threadDelta(me0, threadCpu(process.pid))}\n`,
+            `cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}; client: ${threadDelta(me0, threadCpu(process.pid))}; ` +
+              `minor faults server ${faults(srv.pids[0]!)[0] - fs0[0]!} client ${faults(process.pid)[0] - fc0[0]!}\n`,
           );
         const coldCpu = (cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (coldRounds * 3);
         if (coldTrace) {
@@ -453,8 +462,12 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         const warmWindows: Windows | undefined = srv.trace ? { offer: [], ack: [], renew: [] } : undefined;
         await srv.trace?.(); // the trace starts with the warm rounds
         const wth0 = coldTrace ? threadCpu(srv.pids[0]!) : new Map<string, number>();
+        const wme0 = coldTrace ? cpuNs(process.pid) : 0;
         await oneClient(c0, s0, rounds, one[which], warmWindows);
-        if (coldTrace) process.stderr.write(`warm ${which} threads: ${threadDelta(wth0, threadCpu(srv.pids[0]!))}\n`);
+        if (coldTrace)
+          process.stderr.write(
+            `warm ${which} threads: ${threadDelta(wth0, threadCpu(srv.pids[0]!))}; client ${((cpuNs(process.pid) - wme0) / 1e3 / rounds).toFixed(0)} us/round\n`,
+          );
         const warmTrace = await srv.trace?.();
         if (warmTrace && warmWindows && which === 'tapwire') {
           const a = attributeWindows([warmWindows.offer, warmWindows.ack, warmWindows.renew], warmTrace);
