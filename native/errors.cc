@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 namespace tapwire {
@@ -37,7 +38,7 @@ int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (info.Length() <= i || !info[i].IsNumber())
     ThrowType(info.Env(), std::string(name) + " must be a file descriptor number");
   double d = info[i].As<Napi::Number>().DoubleValue();
-  if (d < 0 || d > 0x7fffffff || d != static_cast<int>(d))
+  if (!std::isfinite(d) || d < 0 || d > 0x7fffffff || d != static_cast<int>(d))
     ThrowType(info.Env(), std::string(name) + " must be a non-negative integer, got " +
                               std::to_string(d));
   return static_cast<int>(d);
@@ -80,7 +81,7 @@ std::vector<int> ArgFdArray(const Napi::CallbackInfo& info, size_t i, const char
   for (uint32_t k = 0; k < a.Length(); k++) {
     Napi::Value v = a.Get(k);
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-    if (d < 0 || d > 0x7fffffff || d != static_cast<int>(d))
+    if (!std::isfinite(d) || d < 0 || d > 0x7fffffff || d != static_cast<int>(d))
       ThrowType(info.Env(), std::string(name) + "[" + std::to_string(k) +
                                 "] must be a non-negative integer file descriptor");
     out.push_back(static_cast<int>(d));

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -56,10 +57,7 @@ Napi::Value Sock4Watch(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[2].IsFunction()) ThrowType(env, "cb must be a function");
   auto buf = info[1].As<Napi::Buffer<unsigned char>>();
   if (buf.Length() == 0) ThrowType(env, "buf must not be empty");
-  Watch* w = StartWatch(env, fd, info[2].As<Napi::Function>(), Drain4);
-  w->buf = Napi::Persistent(buf);  // kept alive as long as the watch
-  w->data = buf.Data();
-  w->cap = buf.Length();
+  StartWatch(env, fd, info[2].As<Napi::Function>(), Drain4, buf);
   return env.Undefined();
 }
 
@@ -73,8 +71,10 @@ Napi::Value Sock4Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   std::string dst = ArgString(info, 1, "dst");
-  int port = ArgFd(info, 2, "port");
-  if (port > 65535) ThrowType(env, "port must be 0..65535, got " + std::to_string(port));
+  double pd = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+  if (!std::isfinite(pd) || pd < 0 || pd > 65535 || pd != static_cast<int>(pd))
+    ThrowType(env, "port must be an integer 0..65535");
+  int port = static_cast<int>(pd);
   if (info.Length() < 4 || !info[3].IsBuffer()) ThrowType(env, "data must be a Buffer");
   auto data = info[3].As<Napi::Buffer<unsigned char>>();
   struct sockaddr_in to;

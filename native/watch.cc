@@ -24,25 +24,52 @@ std::map<int, Entry>& Watches() {
 
 void OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   Watch* w = static_cast<Watch*>(handle->data);
-  if (status < 0) return;
   auto it = Watches().find(w->fd);
   if (it == Watches().end() || it->second.watch != w) return;
-  Napi::HandleScope scope(w->env);
-  it->second.drain(w);
+  Drain drain = it->second.drain;
+  // POLLERR (a pending socket error): libuv has stopped the poll. Started again, and the
+  // drain's receive returns the error (which clears it) or what is still queued: a watch
+  // must never go deaf for good.
+  if (status < 0 && uv_poll_start(&w->poll, UV_READABLE, OnReadable) != 0) return;
+  try {
+    Napi::HandleScope scope(w->env);
+    drain(w);
+  } catch (...) {
+    // nothing may unwind through libuv's C frames (an allocation failing in a drain)
+  }
 }
 
 }  // namespace
 
-Watch* StartWatch(Napi::Env env, int fd, Napi::Function cb, Drain drain) {
+Watch* StartWatch(Napi::Env env, int fd, Napi::Function cb, Drain drain, Napi::Buffer<unsigned char> buf) {
   if (Watches().count(fd)) ThrowType(env, "fd " + std::to_string(fd) + " is already watched");
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) ThrowType(env, "no event loop");
-  auto w = new Watch{uv_poll_t{}, env, Napi::Persistent(cb), fd, {}};
+  // everything the drain reads is set before the poll can fire
+  auto w = new Watch{uv_poll_t{}, env, Napi::FunctionReference(), fd, {}};
+  try {
+    w->cb = Napi::Persistent(cb);
+    if (!buf.IsEmpty()) {
+      w->buf = Napi::Persistent(buf);  // kept alive as long as the watch
+      w->data = buf.Data();
+      w->cap = buf.Length();
+    }
+  } catch (...) {
+    delete w;  // nothing registered yet
+    throw;
+  }
   w->poll.data = w;
   int rc = uv_poll_init_socket(loop, &w->poll, fd);
-  if (rc == 0) rc = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
   if (rc != 0) {
-    delete w;  // uv_poll_init_socket failing leaves nothing registered
+    delete w;  // a failed init leaves nothing registered
+    throw ErrnoError(env, "uv_poll_init_socket", -rc, "fd " + std::to_string(fd));
+  }
+  rc = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
+  if (rc != 0) {
+    // the handle is on the loop's list: freed only by its close callback
+    w->cb.Reset();
+    w->buf.Reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), [](uv_handle_t* h) { delete static_cast<Watch*>(h->data); });
     throw ErrnoError(env, "uv_poll_start", -rc, "fd " + std::to_string(fd));
   }
   uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));  // a watcher alone does not keep the process up
@@ -71,8 +98,10 @@ void CloseWatched(Napi::Env env, int fd) {
 void CallWatch(Watch* w, const std::initializer_list<napi_value>& args) {
   try {
     w->cb.MakeCallback(w->env.Global(), args);
-  } catch (const Napi::Error&) {
-    // the JS side handles its own errors; one that escapes it must not end the loop here
+  } catch (const Napi::Error& e) {
+    // The callbacks catch what a peer can cause; what escapes (from them, or from the
+    // nextTick queue run on the way out) goes where dgram's would: 'uncaughtException'
+    napi_fatal_exception(w->env, e.Value());
   }
 }
 

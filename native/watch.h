@@ -21,8 +21,10 @@ struct Watch {
 
 using Drain = void (*)(Watch* w);
 
-// Starts watching fd (throws naming the fd if it is watched already or uv refuses).
-Watch* StartWatch(Napi::Env env, int fd, Napi::Function cb, Drain drain);
+// Starts watching fd (throws naming the fd if it is watched already or uv refuses); buf,
+// when given, is where the drain receives into (w->data, w->cap), set before the poll starts.
+Watch* StartWatch(Napi::Env env, int fd, Napi::Function cb, Drain drain,
+                  Napi::Buffer<unsigned char> buf = Napi::Buffer<unsigned char>());
 
 // Whether w is still the watch of its fd: a callback may have closed it (and the fd's
 // number may have been reused by a new watch). Drains check it after every callback.
@@ -31,8 +33,8 @@ bool StillWatched(const Watch* w);
 // Stops watching fd (when watched) and closes it; throws on close's failure.
 void CloseWatched(Napi::Env env, int fd);
 
-// Calls w's callback with args; an exception that escapes the JS side is dropped here, so
-// that it cannot end the loop from a poll callback.
+// Calls w's callback with args; an exception that escapes the JS side is not thrown through
+// the poll callback but handed to the process ('uncaughtException', as dgram's would be).
 void CallWatch(Watch* w, const std::initializer_list<napi_value>& args);
 
 }  // namespace tapwire

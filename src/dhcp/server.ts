@@ -242,7 +242,7 @@ export class DhcpServer {
     const c = this.ctx.counters;
     if (length < 0) {
       c.internalErrors++;
-      this.ctx.log.error('socket error', { code: errnoName(-length).code });
+      guestLog(this.ctx, 'socket-error', 'error', 'socket error', { code: errnoName(-length).code });
       return;
     }
     c.received++;
