@@ -437,6 +437,10 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         // server idle before the rounds, and the first exchange after idle is the slowest
         const th0 = coldTrace ? threadCpu(srv.pids[0]!) : new Map<string, number>();
         const me0 = coldTrace ? threadCpu(process.pid) : new Map<string, number>();
+        if (process.env.TWB_DHCP_CLIENT_GC) {
+          const { collectGarbageAndSettle } = await import('../src/util/collect-garbage');
+          await collectGarbageAndSettle();
+        }
         const fs0 = coldTrace ? faults(srv.pids[0]!) : [0, 0];
         const fc0 = coldTrace ? faults(process.pid) : [0, 0];
         if (coldTrace) process.stderr.write(`cold ${which} begin\n`);
