@@ -44,6 +44,15 @@ int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return static_cast<int>(d);
 }
 
+int ArgPort(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  const std::string want = std::string(name) + " must be an integer 0..65535";
+  if (info.Length() <= i || !info[i].IsNumber()) ThrowType(info.Env(), want);
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d < 0 || d > 65535 || d != static_cast<int>(d))
+    ThrowType(info.Env(), want + ", got " + info[i].ToString().Utf8Value());
+  return static_cast<int>(d);
+}
+
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (info.Length() <= i || !info[i].IsString())
     ThrowType(info.Env(), std::string(name) + " must be a string");

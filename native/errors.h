@@ -20,6 +20,8 @@ Napi::Error ErrnoError(Napi::Env env, const char* syscall, int err, const std::s
 
 // Argument readers: throw a TypeError naming the argument when it has the wrong type.
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* name);
+// A UDP port: an integer 0..65535.
+int ArgPort(const Napi::CallbackInfo& info, size_t i, const char* name);
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name);
 std::vector<std::string> ArgStringArray(const Napi::CallbackInfo& info, size_t i, const char* name);
 std::vector<int> ArgFdArray(const Napi::CallbackInfo& info, size_t i, const char* name);

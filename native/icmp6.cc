@@ -80,8 +80,7 @@ struct Opener {
 Napi::Value Udp6SocketBoundToDevice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Opener o{env, CheckIfname(env, info, "setsockopt")};
-  int port = ArgFd(info, 1, "port");
-  if (port > 65535) ThrowType(env, "port must be 0..65535, got " + std::to_string(port));
+  int port = ArgPort(info, 1, "port");
   o.Open(SOCK_DGRAM, 0);
   int one = 1;
   if (setsockopt(o.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) o.Fail("setsockopt", "SO_REUSEADDR");
@@ -166,8 +165,7 @@ Napi::Value Sock6Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   std::string dst = ArgString(info, 1, "dst");
-  int port = ArgFd(info, 2, "port");
-  if (port > 65535) ThrowType(env, "port must be 0..65535, got " + std::to_string(port));
+  int port = ArgPort(info, 2, "port");
   std::string src = ArgString(info, 3, "src");
   if (info.Length() < 5 || !info[4].IsBuffer()) ThrowType(env, "data must be a Buffer");
   auto data = info[4].As<Napi::Buffer<unsigned char>>();

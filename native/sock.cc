@@ -26,11 +26,10 @@ namespace {
 Napi::Value UdpSocketBoundToDevice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string ifname = ArgString(info, 0, "ifname");
-  int port = ArgFd(info, 1, "port");
+  int port = ArgPort(info, 1, "port");
   if (ifname.empty() || ifname.size() >= IFNAMSIZ)
     throw ErrnoError(env, "setsockopt", ENAMETOOLONG, "SO_BINDTODEVICE \"" + ifname + "\"",
                      {{"ifname", Napi::String::New(env, ifname)}});
-  if (port > 65535) ThrowType(env, "port must be 0..65535, got " + std::to_string(port));
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw ErrnoError(env, "socket", errno, "AF_INET, SOCK_DGRAM");
   auto fail = [&](const char* call, const std::string& what) {

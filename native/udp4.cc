@@ -15,7 +15,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -71,10 +70,7 @@ Napi::Value Sock4Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   std::string dst = ArgString(info, 1, "dst");
-  double pd = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
-  if (!std::isfinite(pd) || pd < 0 || pd > 65535 || pd != static_cast<int>(pd))
-    ThrowType(env, "port must be an integer 0..65535");
-  int port = static_cast<int>(pd);
+  int port = ArgPort(info, 2, "port");
   if (info.Length() < 4 || !info[3].IsBuffer()) ThrowType(env, "data must be a Buffer");
   auto data = info[3].As<Napi::Buffer<unsigned char>>();
   struct sockaddr_in to;
