@@ -50,8 +50,6 @@ interface Entry {
   quickExits: number;
   restarts: number;
   lastExit?: string;
-  /** a passt is forked and recorded but not serving yet (it may still fail): not running */
-  starting: boolean;
   timer?: NodeJS.Timeout;
   /** restarts, fetches and the stop run one at a time (a restart may be under way when a fetch comes) */
   lock: Promise<unknown>;
@@ -131,15 +129,6 @@ async function serving(child: ChildProcess, uid: number): Promise<void> {
  * unrecorded rather than the guest losing its network.
  */
 async function run(e: Entry, nsPath: string, end: number, keepUnsaved = false): Promise<void> {
-  e.starting = true;
-  try {
-    await runChild(e, nsPath, end, keepUnsaved);
-  } finally {
-    e.starting = false;
-  }
-}
-
-async function runChild(e: Entry, nsPath: string, end: number, keepUnsaved: boolean): Promise<void> {
   const child = await spawnIn(nsPath, e.nic, end);
   try {
     recordProcess(e, child.pid!, end);
@@ -244,16 +233,7 @@ async function restartNow(e: Entry, same: boolean): Promise<void> {
 }
 
 function newEntry(nic: NicRecord, sup: NicSupervision): Entry {
-  return {
-    nic,
-    sup,
-    stopped: false,
-    starting: false,
-    startedAt: Date.now(),
-    quickExits: 0,
-    restarts: 0,
-    lock: Promise.resolve(),
-  };
+  return { nic, sup, stopped: false, startedAt: Date.now(), quickExits: 0, restarts: 0, lock: Promise.resolve() };
 }
 
 /** Setup: passt for nic on a fresh pair, in the netns at nsPath (the emulator's end pending). */
@@ -427,10 +407,12 @@ export function passtLive(
   if (!e) return undefined;
   const p = nic.passt!;
   return {
-    // the record names a passt being started as soon as it is forked: not running until it serves
+    // a passt of this daemon is e.child once it serves; the record names it from the fork
+    // on, so the recorded process counts only for an adopted one (one being started, which
+    // may still fail, is not running)
     running: e.child
       ? e.child.exitCode === null && e.child.signalCode === null
-      : !e.starting && isRecordedProcess(p.pid, p.startTime),
+      : e.watch !== undefined && isRecordedProcess(p.pid, p.startTime),
     adopted: e.child === undefined && e.watch !== undefined,
     restarts: e.restarts,
     ...(e.lastExit ? { lastExit: e.lastExit } : {}),
