@@ -138,6 +138,37 @@ export function sweepStale(): string[] {
   return removed;
 }
 
+/** How many kernel workers are running a work item of the netns workqueue (cleanup_net) now. */
+function netnsCleanupWorkers(): number {
+  let n = 0;
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      // a kworker's comm carries "+<workqueue>" while it runs one of that queue's items
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').includes('+netns')) n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
+
+/**
+ * Waits until the kernel has finished tearing down deleted namespaces (no netns worker seen
+ * for `quietMs`), at most `maxMs`; returns how long it waited. A bench run that starts while
+ * an earlier run's 1000 namespaces are still being cleaned up shares the CPUs with that work
+ * in bursts for minutes, while the 1-minute load can already be below 1.
+ */
+export async function waitNetnsCleanup(quietMs = 3000, maxMs = 600_000): Promise<number> {
+  const t0 = Date.now();
+  let quietSince = t0;
+  while (Date.now() - quietSince < quietMs && Date.now() - t0 < maxMs) {
+    if (netnsCleanupWorkers() > 0) quietSince = Date.now();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return quietSince - t0;
+}
+
 /** Lets the event loop run (and with it a pending SIGINT handler) inside long synchronous setup loops. */
 export function breathe(): Promise<void> {
   return new Promise((r) => setImmediate(r));
