@@ -28,7 +28,7 @@ import {
   dropNetns,
   installCleanup,
   track,
-  waitNetnsCleanup,
+  waitQuiet,
 } from './resources';
 import { atMost, fmt, ratio, renderTable, summarize, SuiteResult, Table } from './table';
 
@@ -413,8 +413,10 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     if (cpu >= 0) pin(pid, String(cpu));
   };
   // an earlier run's (or suite's) namespaces may still be being torn down by the kernel
-  const cleanupMs = await waitNetnsCleanup();
-  process.stderr.write(`dhcp: kernel netns cleanup seen until ${(cleanupMs / 1000).toFixed(1)} s after the start\n`);
+  const quiet = await waitQuiet();
+  process.stderr.write(
+    `dhcp: waited ${(quiet.waitedMs / 1000).toFixed(1)} s for a quiet machine (load ${quiet.load1})\n`,
+  );
   const dir = benchDir('dhcp', '/run');
   const topo = await buildTopology(many);
   const unpinned = cpu >= 0 ? pin(process.pid, String(cpu)) : '';
@@ -611,7 +613,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     notes: [
       `warm = after ${warmup} rounds in the same block; "first ${coldRounds} rounds after start" = the first rounds after a server process started ` +
         `and every sandbox's server answered one INFORM (the same readiness for every server), over ${coldStarts} starts per server.`,
-      `Started after the kernel's cleanup of earlier namespaces had been quiet for 3 s (last seen ${fmt(cleanupMs / 1000, 1)} s into the wait).`,
+      `Started after ${fmt(quiet.waitedMs / 1000, 1)} s of waiting for a quiet machine (no kernel netns cleanup for 3 s, 1-minute load ${quiet.load1} < 1).`,
       'Latency = client send to the reply arriving at the client socket (client in the bench process, servers in their own processes). ' +
         't/d < 1 means tapwire is faster.',
       `Lost (no reply in 2 s): tapwire ${T.lost + rr.tapwire.lost + burst.tapwire.lost}, dnsmasq ${D.lost + rr.dnsmasq.lost + burst.dnsmasq.lost}.`,

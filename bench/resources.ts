@@ -153,20 +153,24 @@ function netnsCleanupWorkers(): number {
   return n;
 }
 
+const load1 = (): number => Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+
 /**
- * Waits until the kernel has finished tearing down deleted namespaces (no netns worker seen
- * for `quietMs`), at most `maxMs`; returns how long it waited. A bench run that starts while
- * an earlier run's 1000 namespaces are still being cleaned up shares the CPUs with that work
- * in bursts for minutes, while the 1-minute load can already be below 1.
+ * Waits until the machine is quiet, at most `maxMs`: the kernel has finished tearing down
+ * deleted namespaces (no netns worker seen for `quietMs`) and the 1-minute load is below 1.
+ * A bench run that starts while an earlier run's 1000 namespaces are still being cleaned up
+ * shares the CPUs with that work in bursts; one started at load 11 (the previous run's end)
+ * had tapwire's server use 1.7x its usual CPU per exchange in its first block. Returns the
+ * ms waited and the load when it stopped waiting.
  */
-export async function waitNetnsCleanup(quietMs = 3000, maxMs = 600_000): Promise<number> {
+export async function waitQuiet(quietMs = 3000, maxMs = 600_000): Promise<{ waitedMs: number; load1: number }> {
   const t0 = Date.now();
   let quietSince = t0;
-  while (Date.now() - quietSince < quietMs && Date.now() - t0 < maxMs) {
+  while ((Date.now() - quietSince < quietMs || load1() >= 1) && Date.now() - t0 < maxMs) {
     if (netnsCleanupWorkers() > 0) quietSince = Date.now();
     await new Promise((r) => setTimeout(r, 100));
   }
-  return quietSince - t0;
+  return { waitedMs: Math.max(0, Date.now() - t0 - quietMs), load1: load1() };
 }
 
 /** Lets the event loop run (and with it a pending SIGINT handler) inside long synchronous setup loops. */
