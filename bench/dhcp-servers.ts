@@ -64,8 +64,9 @@ export async function buildTopology(n: number): Promise<Topology> {
     const ns = benchNetns('dsrv');
     const lease = leaseFor(i);
     const ifname = `c${i}`;
+    const brMac = `02:42:a9:fe:${hex(i >> 8)}:${hex(i & 255)}`;
     ipBatch(ns, [
-      'link add br0 type bridge',
+      `link add br0 address ${brMac} type bridge`,
       `addr add ${SERVER_ID}/24 dev br0`,
       'link set br0 up',
       `link add tap0 mtu 1450 type veth peer name ${ifname} netns ${client.name}`,
@@ -76,6 +77,9 @@ export async function buildTopology(n: number): Promise<Topology> {
     clientLines.push(
       `link set ${ifname} address ${lease.mac} mtu 1450 up`,
       `addr add ${lease.ip}/24 dev ${ifname} noprefixroute`,
+      // and the server's from the client: past ~1000 sandboxes the kernel's ARP table (its
+      // gc_thresh3, 1024 entries for all namespaces) would refuse the client's entries
+      `neigh replace ${SERVER_ID} lladdr ${brMac} dev ${ifname} nud permanent`,
     );
     sandboxes.push({ ns, ifname, lease });
     await breathe();
@@ -133,7 +137,7 @@ export async function startTapwire(
     });
     p.once('exit', (c) => reject(new Error(`dhcp-serve exited ${c}`)));
   });
-  await answersInform(topo, clients.slice(0, list.length), () =>
+  await answersInform(echo ? 'Node floor' : 'tapwire', topo, clients.slice(0, list.length), () =>
     p.exitCode !== null || p.signalCode !== null ? `dhcp-serve exited ${p.exitCode ?? p.signalCode}` : undefined,
   );
   return {
@@ -161,6 +165,7 @@ export async function startTapwire(
  * rounds was ~3x that after dnsmasq's start, TWB_DHCP_COLD_TRACE).
  */
 async function answersInform(
+  name: string,
   topo: Topology,
   clients: DhcpTestClient[],
   dead: (i: number) => string | undefined,
@@ -178,7 +183,7 @@ async function answersInform(
         );
         if (r) return;
       }
-      throw new Error(`the server of sandbox ${i} never answered an INFORM`);
+      throw new Error(`${name}: the server of sandbox ${i} (${topo.sandboxes[i]!.ns.name}) never answered an INFORM`);
     }),
   );
 }
@@ -217,7 +222,7 @@ export async function startDnsmasq(topo: Topology, dir: string, clients: DhcpTes
     p.stderr!.on('data', (d: Buffer) => (stderr[i] = (stderr[i]! + d.toString()).slice(-500)));
     return p;
   });
-  await answersInform(topo, clients, (i) =>
+  await answersInform('dnsmasq', topo, clients, (i) =>
     procs[i]!.exitCode !== null ? `dnsmasq ${i} exited ${procs[i]!.exitCode}: ${stderr[i]!.trim()}` : undefined,
   );
   return {
