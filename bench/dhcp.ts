@@ -4,9 +4,10 @@
 // first rounds after a start; a paced burst (dhcp-burst.ts); and a unicast renewal
 // REQUEST->ACK with N sandboxes live: one at a time round-robin, and all N at once. tapwire,
 // dnsmasq and the Node floor run at the same time, each on its own sandboxes, and take turns
-// exchange by exchange. Runnable alone: `node dist/bench/dhcp.js [N]`.
+// of 100 rounds (250 paced exchanges). Runnable alone: `node dist/bench/dhcp.js [N]`.
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { MessageType } from '../src/dhcp/constants';
 import { collectGarbageAndSettle } from '../src/util/collect-garbage';
 import { DhcpTestClient } from '../test/fixtures/dhcp-client';
@@ -161,6 +162,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const coldStarts = Math.max(2, opts.coldStarts ?? 3);
   const burstRate = opts.burstRate ?? 500;
   const burstCount = opts.burstCount ?? 2500;
+  /** single-client rounds per server per turn, and paced exchanges per server per turn */
+  const turnRounds = 100;
   const burstChunk = 250;
   const cpu = opts.cpu ?? os.cpus().length - 1;
   const pinTo = (pid: number): void => {
@@ -173,7 +176,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   );
   const dir = benchDir('dhcp', '/run');
   // every server has sandboxes of its own, so that all three run at once and the bench
-  // interleaves them exchange by exchange: tapwire [0, many), dnsmasq [many, 2 many), the
+  // interleaves them turn by turn: tapwire [0, many), dnsmasq [many, 2 many), the
   // Node floor the last one
   const topo = await buildTopology(2 * many + 1);
   const unpinned = cpu >= 0 ? pin(process.pid, String(cpu)) : '';
@@ -186,6 +189,18 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const attributions: Attribution[] = [];
   const warmAttributions: Attribution[] = [];
   const mem: Record<string, { rss: number; pss: number; base?: number }> = {};
+  // The client's (this process's) own collections are not any server's: every turn starts
+  // with the bench's heap collected (and its sweeping done), the same before each server's
+  // turn. Without it a mark-compact of the bench (2001 client sockets) stalled the one CPU
+  // that client and servers share for up to 90 ms inside whichever server's turn it fell in
+  // (the servers' loop delay showed it; their own GC pauses were 1-4 ms).
+  const clientGc = { pauses: 0, max: 0 };
+  const gcObserver = new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      clientGc.pauses++;
+      clientGc.max = Math.max(clientGc.max, e.duration);
+    }
+  });
   try {
     for (const s of topo.sandboxes) clients.push(await DhcpTestClient.open(topo.client.path, s.ifname, s.lease.mac));
     const first = { tapwire: 0, dnsmasq: many, echo: 2 * many };
@@ -218,11 +233,27 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       return srv as Record<Which, Running & { baseKb?: number }>;
     };
     const stopAll = (srv: Record<Which, Running>): Promise<void[]> => Promise.all(SERVERS.map((w) => srv[w].stop()));
-    /** `n` single-client rounds per server, interleaved round by round */
-    const interleaved = async (n: number, out?: Record<Which, Samples>, w?: Windows): Promise<void> => {
-      for (let k = 0; k < n; k++) {
-        for (const x of turn(k))
-          await oneClient(c(x), sb(x), 1, out?.[x] ?? newSamples(), x === 'tapwire' ? w : undefined);
+    const clientTurn = async (): Promise<void> => {
+      gcObserver.disconnect();
+      await collectGarbageAndSettle(20);
+      gcObserver.observe({ entryTypes: ['gc'] });
+    };
+    /** `n` single-client rounds per server, the servers taking turns of `o.chunk` rounds */
+    const interleaved = async (
+      n: number,
+      out?: Record<Which, Samples>,
+      w?: Windows,
+      o: { chunk: number; rewarm: boolean } = { chunk: turnRounds, rewarm: true },
+    ): Promise<void> => {
+      for (let k = 0; k * o.chunk < n; k++) {
+        for (const x of turn(k)) {
+          await clientTurn();
+          // back on the CPU after the others' turns, one round unmeasured (its caches and
+          // pages), as a block of its own would have had them
+          if (o.rewarm) await oneClient(c(x), sb(x), 1, newSamples());
+          const m = Math.min(o.chunk, n - k * o.chunk);
+          await oneClient(c(x), sb(x), m, out?.[x] ?? newSamples(), x === 'tapwire' ? w : undefined);
+        }
       }
     };
     /** paced bursts of `count` per server, in chunks of burstChunk, the servers taking turns */
@@ -236,6 +267,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       for (let k = 0; k * burstChunk < count; k++) {
         for (const x of turn(k)) {
           const cl = c(x);
+          await clientTurn();
+          await oneClient(cl, sb(x), 1, newSamples()); // unmeasured, as in interleaved
           cl.detached = true;
           try {
             const b = await pacedBurst(
@@ -277,8 +310,6 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       };
       // the per-thread reads only when asked for: a few ms of /proc reads here leave the
       // servers idle before the rounds, and the first exchange after idle is the slowest
-      // opt-in: the bench's own heap collected first
-      if (process.env.TWB_DHCP_CLIENT_GC) await collectGarbageAndSettle();
       const th0 = SERVERS.map((x) => (coldTrace ? threadCpu(srv[x].pids[0]!) : new Map<string, number>()));
       const me0 = coldTrace ? threadCpu(process.pid) : new Map<string, number>();
       const fc0 = coldTrace ? minorFaults(process.pid) : 0;
@@ -287,7 +318,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         dnsmasq: cpuNs(srv.dnsmasq.pids[0]!),
         echo: cpuNs(srv.echo.pids[0]!),
       };
-      await interleaved(coldRounds, cold); // just started
+      // just started: each server's first rounds in one turn of their own, nothing unmeasured first
+      await interleaved(coldRounds, cold, undefined, { chunk: coldRounds, rewarm: false });
       if (coldTrace) {
         SERVERS.forEach((x, i) =>
           process.stderr.write(`cold ${x} threads: ${threadDelta(th0[i]!, threadCpu(srv[x].pids[0]!))}\n`),
@@ -322,7 +354,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       }
     }
     // Two full blocks, then cold-only starts. All three servers run at once and take turns
-    // exchange by exchange (chunk by chunk in the paced bursts), so that the drift of this
+    // (100 rounds, 250 paced exchanges), so that the drift of this
     // shared machine (a server's CPU per exchange rose 40-70% for minutes in some runs, for
     // all of them alike) hits each the same instead of deciding which block it lands on.
     for (let b = 0; b < coldStarts; b++) {
@@ -373,6 +405,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       }
     }
   } finally {
+    gcObserver.disconnect();
     if (unpinned) pin(process.pid, unpinned);
     await Promise.all(clients.map((cl) => cl.close()));
     dropNetns(topo.client, ...topo.sandboxes.map((s) => s.ns));
@@ -413,10 +446,11 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       row(`${many} live: all ${many} renew at once (burst)`, burst.tapwire.renew, burst.dnsmasq.renew),
     ],
     notes: [
-      `The three servers run at once, each on its own ${many} sandboxes (the Node floor on one), and take turns round by round, so that ` +
-        "the drift of this shared machine hits each alike. Every p50/p99 here pools all of a server's rounds.",
+      `The three servers run at once, each on its own ${many} sandboxes (the Node floor on one), and take turns of ${turnRounds} rounds ` +
+        "(each turn after one unmeasured round), so that the drift of this shared machine hits each alike. Every p50/p99 pools all of a server's rounds.",
       `warm = after ${warmup} rounds in the same block (two blocks); "first ${coldRounds} rounds after start" = the first rounds after the servers started ` +
         `and every sandbox's server answered one INFORM (the same readiness for every server), over ${coldStarts} starts.`,
+      `Each turn starts with the bench process's heap collected (the client's); its GC pauses after those collections (in the turns and the many-sandbox rows): ${clientGc.pauses}, longest ${fmt(clientGc.max, 2)} ms.`,
       `Started after ${fmt(quiet.waitedMs / 1000, 1)} s of waiting for a quiet machine (no kernel netns cleanup for 3 s, 1-minute load ${quiet.load1} < 1).`,
       'Latency = client send to the reply arriving at the client socket (client in the bench process, servers in their own processes). ' +
         't/d < 1 means tapwire is faster.',
@@ -468,7 +502,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     notes: [
       `Paced like perfdhcp's template mode: one DISCOVER every ${fmt(1000 / burstRate, 1)} ms whether or not earlier ones were answered, the REQUEST (selecting, broadcast) sent as its OFFER arrives; ` +
         'the same static lease and MAC for all, told apart by xid. The client socket is in the client netns behind a veth into the sandbox bridge (the path the other rows take); ' +
-        `requests are encoded once and replies read in place so that the client allocates next to nothing. The servers take turns in chunks of ${burstChunk} exchanges (half the count in each of the two blocks).`,
+        `requests are encoded once and replies read in place so that the client allocates next to nothing. The servers take turns of ${burstChunk} exchanges (each after one unmeasured round; half the count in each of the two blocks).`,
       'lost = no OFFER or no ACK within 1 s.',
       ...(attributions.length
         ? [
