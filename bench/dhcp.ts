@@ -1,30 +1,119 @@
 // Bench suite 3: DHCP reply latency, tapwire's server against dnsmasq serving the same static
-// lease, in the same run (sandboxes and servers: dhcp-servers.ts). Measured:
-// DISCOVER->OFFER and REQUEST->ACK (selecting, broadcast) for one client, warm and in the
-// first rounds after a start; a paced burst (dhcp-burst.ts); and a unicast renewal
-// REQUEST->ACK with N sandboxes live: one at a time round-robin, and all N at once. tapwire,
-// dnsmasq and the Node floor run at the same time, each on its own sandboxes, and take turns
-// of 100 rounds (250 paced exchanges). Runnable alone: `node dist/bench/dhcp.js [N]`.
-import { execFileSync } from 'node:child_process';
+// lease, in the same run. Each sandbox is a netns with br0 (169.254.254.2/24) and a veth
+// "tap0" whose peer c<i> sits in one client netns; the client is the in-process test client
+// (a socket bound to c<i>). tapwire's servers all live in one child process (as in the
+// daemon); dnsmasq runs one process per sandbox (as the reference plumber does).
+// Measured: DISCOVER->OFFER and REQUEST->ACK (selecting, broadcast) for one client, and a
+// unicast renewal REQUEST->ACK with N sandboxes live: one at a time round-robin, and all N
+// at once (a burst). Runnable alone: `node dist/bench/dhcp.js [N]`.
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { PerformanceObserver } from 'node:perf_hooks';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
 import { MessageType } from '../src/dhcp/constants';
+import type { StaticLease } from '../src/dhcp/server';
 import { collectGarbageAndSettle } from '../src/util/collect-garbage';
 import { DhcpTestClient } from '../test/fixtures/dhcp-client';
+import { makeLease } from '../test/fixtures/dhcp-net';
+import type { TestNetns } from '../test/helpers/netns';
 import { pacedBurst, type BurstResult } from './dhcp-burst';
+import { DNSMASQ_DHCP_ON_BR0 } from './dnsmasq';
 import {
-  buildTopology,
-  SERVER_ID,
-  startDnsmasq,
-  startTapwire,
-  type Running,
-  type Sandbox,
-  type ServerTrace,
-  type Topology,
-} from './dhcp-servers';
-import { cpuNs, memKb, minorFaults, threadCpu, threadDelta } from './proc-readings';
-import { benchDir, cleanupAll, dropDir, dropNetns, installCleanup, waitQuiet } from './resources';
+  benchDir,
+  benchNetns,
+  breathe,
+  cleanupAll,
+  dropDir,
+  dropNetns,
+  installCleanup,
+  track,
+  waitQuiet,
+} from './resources';
 import { atMost, fmt, ratio, renderTable, summarize, SuiteResult, Table } from './table';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SERVE = path.join(ROOT, 'dist/bench/dhcp-serve.js');
+const SERVER_ID = '169.254.254.2';
+
+interface Sandbox {
+  ns: TestNetns;
+  ifname: string;
+  lease: StaticLease;
+}
+
+interface Topology {
+  client: TestNetns;
+  sandboxes: Sandbox[];
+}
+
+const hex = (n: number): string => n.toString(16).padStart(2, '0');
+
+function leaseFor(i: number): StaticLease {
+  const net = `10.${100 + Math.floor(i / 250)}.${i % 250}`;
+  return makeLease({
+    mac: `02:42:0a:${hex(i >> 8)}:${hex(i & 255)}:05`,
+    ip: `${net}.5`,
+    routers: [`${net}.1`],
+    classlessRoutes: [
+      { dst: `${SERVER_ID}/32`, gw: '0.0.0.0' },
+      { dst: `${net}.1/32`, gw: '0.0.0.0' },
+      { dst: '10.96.0.0/12', gw: `${net}.1` },
+      { dst: '0.0.0.0/0', gw: `${net}.1` },
+    ],
+    hostname: `pod-${i}`,
+  });
+}
+
+function ipBatch(ns: TestNetns, lines: string[]): void {
+  execFileSync('ip', ['-n', ns.name, '-batch', '-'], {
+    input: `${lines.join('\n')}\n`,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+async function buildTopology(n: number): Promise<Topology> {
+  const client = benchNetns('dcli');
+  const sandboxes: Sandbox[] = [];
+  const clientLines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const ns = benchNetns('dsrv');
+    const lease = leaseFor(i);
+    const ifname = `c${i}`;
+    ipBatch(ns, [
+      'link add br0 type bridge',
+      `addr add ${SERVER_ID}/24 dev br0`,
+      'link set br0 up',
+      `link add tap0 mtu 1450 type veth peer name ${ifname} netns ${client.name}`,
+      'link set tap0 master br0 up',
+      // as tapmanager does: the guest's address resolves without ARP from br0
+      `neigh replace ${lease.ip} lladdr ${lease.mac} dev br0 nud permanent`,
+    ]);
+    clientLines.push(
+      `link set ${ifname} address ${lease.mac} mtu 1450 up`,
+      `addr add ${lease.ip}/24 dev ${ifname} noprefixroute`,
+    );
+    sandboxes.push({ ns, ifname, lease });
+    await breathe();
+  }
+  ipBatch(client, clientLines);
+  return { client, sandboxes };
+}
+
+interface Running {
+  name: string;
+  pids: number[];
+  stop(): Promise<void>;
+  /** with TWB_DHCP_TRACE: the server's GC pauses and loop delay since the last call */
+  trace?(): Promise<ServerTrace | null>;
+}
+
+/** What dhcp-serve.ts records with TWB_DHCP_TRACE (times in CLOCK_MONOTONIC ms). */
+interface ServerTrace {
+  gc: { start: number; ms: number; kind: number }[];
+  loopDelay: { p50: number; p99: number; max: number };
+  elu: number;
+}
 
 interface Attribution {
   slow: number;
@@ -69,7 +158,170 @@ function attribute(b: BurstResult, t: ServerTrace): Attribution {
   return attributeWindows(kinds, t);
 }
 
+function waitExit(p: ChildProcess): Promise<void> {
+  return p.exitCode !== null || p.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => p.once('exit', () => r()));
+}
+
+async function startTapwire(
+  topo: Topology,
+  dir: string,
+  clients: DhcpTestClient[],
+  nodeFlags: string[] = [],
+  echo = false,
+): Promise<Running & { baseKb: number }> {
+  const conf = path.join(dir, 'servers.json');
+  const list = echo ? topo.sandboxes.slice(0, 1) : topo.sandboxes;
+  fs.writeFileSync(conf, JSON.stringify(list.map((s) => ({ netns: s.ns.path, lease: s.lease }))));
+  const p = track(
+    spawn(process.execPath, [...nodeFlags, SERVE, conf, ...(echo ? ['--echo'] : [])], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      cwd: dir,
+    }),
+  );
+  let baseKb = NaN;
+  const traces: ((t: ServerTrace | null) => void)[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const rl = readline.createInterface({ input: p.stdout! });
+    rl.on('line', (l) => {
+      if (l.startsWith('trace ')) traces.shift()?.(JSON.parse(l.slice(6)) as ServerTrace | null);
+      else if (l.startsWith('base ')) baseKb = Number(l.slice(5));
+      else if (l.startsWith('ready ')) resolve();
+      else process.stderr.write(`dhcp-serve: ${l}\n`); // e.g. --trace-gc
+    });
+    p.once('exit', (c) => reject(new Error(`dhcp-serve exited ${c}`)));
+  });
+  await answersInform(topo, clients.slice(0, list.length), () =>
+    p.exitCode !== null || p.signalCode !== null ? `dhcp-serve exited ${p.exitCode ?? p.signalCode}` : undefined,
+  );
+  return {
+    name: 'tapwire',
+    pids: [p.pid!],
+    baseKb,
+    stop: async () => {
+      p.kill('SIGTERM');
+      await waitExit(p);
+    },
+    trace: () =>
+      new Promise((resolve) => {
+        traces.push(resolve);
+        p.stdin!.write('trace\n');
+      }),
+  };
+}
+
+/**
+ * Ready = every sandbox's server answers an INFORM (binds nothing) on its bridge; `dead(i)`
+ * says why sandbox i's server can no longer answer. The same for every server: dnsmasq has no
+ * other readiness signal, and before tapwire's servers were probed this way too, only dnsmasq's
+ * cold block followed 1000 exchanges of the client (after a Node server's start the client had
+ * sat idle and its heap was copy-on-write after the fork: its CPU per round in the first 100
+ * rounds was ~3x that after dnsmasq's start, TWB_DHCP_COLD_TRACE).
+ */
+async function answersInform(
+  topo: Topology,
+  clients: DhcpTestClient[],
+  dead: (i: number) => string | undefined,
+): Promise<void> {
+  await Promise.all(
+    clients.map(async (c, i) => {
+      for (let t = 0; t < 100; t++) {
+        const why = dead(i);
+        if (why) throw new Error(why);
+        const r = await c.exchange(
+          c.build(MessageType.INFORM, { ciaddr: topo.sandboxes[i]!.lease.ip }),
+          SERVER_ID,
+          67,
+          100,
+        );
+        if (r) return;
+      }
+      throw new Error(`the server of sandbox ${i} never answered an INFORM`);
+    }),
+  );
+}
+
+function dnsmasqArgs(s: Sandbox, dir: string, i: number): string[] {
+  const l = s.lease;
+  const netaddr = l.ip.replace(/\.\d+$/, '.0');
+  const a = [
+    ...DNSMASQ_DHCP_ON_BR0,
+    '--except-interface=lo',
+    '--dhcp-authoritative',
+    '--no-ping',
+    `--shared-network=br0,${netaddr}`,
+    `--dhcp-range=${netaddr},static,255.255.255.0,1h`,
+    `--dhcp-host=${l.mac},${l.ip},${l.hostname},1h`,
+    `--dhcp-option=option:router,${l.routers.join(',')}`,
+    `--dhcp-option=option:mtu,${l.mtu}`,
+    `--dhcp-option=option:classless-static-route,${l.classlessRoutes.map((r) => `${r.dst},${r.gw}`).join(',')}`,
+    `--dhcp-option=option:dns-server,${l.dns.join(',')}`,
+    `--dhcp-option=option:domain-search,${l.search.join(',')}`,
+    `--dhcp-option=option:domain-name,${l.domain}`,
+    `--dhcp-leasefile=${path.join(dir, `dnsmasq-${i}.leases`)}`,
+    '--pid-file=',
+  ];
+  return a;
+}
+
+async function startDnsmasq(topo: Topology, dir: string, clients: DhcpTestClient[]): Promise<Running> {
+  const stderr: string[] = topo.sandboxes.map(() => '');
+  const procs = topo.sandboxes.map((s, i) => {
+    const p = track(
+      spawn('ip', ['netns', 'exec', s.ns.name, 'dnsmasq', ...dnsmasqArgs(s, dir, i)], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    );
+    p.stderr!.on('data', (d: Buffer) => (stderr[i] = (stderr[i]! + d.toString()).slice(-500)));
+    return p;
+  });
+  await answersInform(topo, clients, (i) =>
+    procs[i]!.exitCode !== null ? `dnsmasq ${i} exited ${procs[i]!.exitCode}: ${stderr[i]!.trim()}` : undefined,
+  );
+  return {
+    name: 'dnsmasq',
+    pids: procs.map((p) => p.pid!),
+    stop: async () => {
+      for (const p of procs) p.kill('SIGTERM');
+      await Promise.all(procs.map(waitExit));
+    },
+  };
+}
+
+function memKb(pid: number): { rss: number; pss: number } {
+  const r = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return { rss: Number(/^Rss:\s+(\d+)/m.exec(r)?.[1]), pss: Number(/^Pss:\s+(\d+)/m.exec(r)?.[1]) };
+}
+
 const ms = (a: bigint, b: bigint): number => Number(b - a) / 1e6;
+
+/** CPU time of a process's main thread so far, ns (/proc/<pid>/schedstat). */
+function cpuNs(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+/** CPU ns per thread of pid (tid -> ns). */
+function threadCpu(pid: number): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      m.set(t, Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // gone
+    }
+  }
+  return m;
+}
+
+/** Minor page faults of pid so far (/proc/<pid>/stat field 10). */
+function minorFaults(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]);
+}
+
+function threadDelta(a: Map<string, number>, b: Map<string, number>): string {
+  return [...b].map(([t, ns]) => `${t}:${((ns - (a.get(t) ?? 0)) / 1e3).toFixed(0)}us`).join(' ');
+}
 
 interface Samples {
   offer: number[];
@@ -146,12 +398,6 @@ function pin(pid: number, cpus: string): string {
   return before;
 }
 
-type Which = 'tapwire' | 'dnsmasq' | 'echo';
-const SERVERS: readonly Which[] = ['tapwire', 'dnsmasq', 'echo'];
-
-/** The servers in turn k's order: each leads every third turn. */
-const turn = (k: number): Which[] => [0, 1, 2].map((j) => SERVERS[(k + j) % 3]!);
-
 export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult> {
   const rounds = opts.rounds ?? 1000;
   const coldTrace = process.env.TWB_DHCP_COLD_TRACE !== undefined;
@@ -162,9 +408,6 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const coldStarts = Math.max(2, opts.coldStarts ?? 3);
   const burstRate = opts.burstRate ?? 500;
   const burstCount = opts.burstCount ?? 2500;
-  /** single-client rounds per server per turn, and paced exchanges per server per turn */
-  const turnRounds = 100;
-  const burstChunk = 250;
   const cpu = opts.cpu ?? os.cpus().length - 1;
   const pinTo = (pid: number): void => {
     if (cpu >= 0) pin(pid, String(cpu));
@@ -175,17 +418,9 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     `dhcp: waited ${(quiet.waitedMs / 1000).toFixed(1)} s for a quiet machine (load ${quiet.load1})\n`,
   );
   const dir = benchDir('dhcp', '/run');
-  // every server has sandboxes of its own, so that all three run at once and take turns, and
-  // a client netns of its own: a broadcast reply is matched against every socket bound to
-  // port 68 in the netns (the kernel walks them all), so 2001 client sockets in one netns
-  // doubled every server's CPU per exchange (52 -> 119 us for tapwire, 86 -> 134 for dnsmasq)
-  const topos: Record<Which, Topology> = {
-    tapwire: await buildTopology(many),
-    dnsmasq: await buildTopology(many),
-    echo: await buildTopology(1),
-  };
+  const topo = await buildTopology(many);
   const unpinned = cpu >= 0 ? pin(process.pid, String(cpu)) : '';
-  const clients: Record<Which, DhcpTestClient[]> = { tapwire: [], dnsmasq: [], echo: [] };
+  const clients: DhcpTestClient[] = [];
   const one = { tapwire: newSamples(), dnsmasq: newSamples(), echo: newSamples() };
   const cold = { tapwire: newSamples(), dnsmasq: newSamples(), echo: newSamples() };
   const rr = { tapwire: newSamples(), dnsmasq: newSamples() };
@@ -194,221 +429,151 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const attributions: Attribution[] = [];
   const warmAttributions: Attribution[] = [];
   const mem: Record<string, { rss: number; pss: number; base?: number }> = {};
-  // The client's (this process's) own collections are not any server's: every turn starts
-  // with the bench's heap collected (and its sweeping done), the same before each server's
-  // turn. Without it a mark-compact of the bench (2001 client sockets) stalled the one CPU
-  // that client and servers share for up to 90 ms inside whichever server's turn it fell in
-  // (the servers' loop delay showed it; their own GC pauses were 1-4 ms).
-  const clientGc = { pauses: 0, max: 0 };
-  const gcObserver = new PerformanceObserver((l) => {
-    for (const e of l.getEntries()) {
-      clientGc.pauses++;
-      clientGc.max = Math.max(clientGc.max, e.duration);
-    }
-  });
   try {
-    for (const w of SERVERS) {
-      const t = topos[w];
-      for (const s of t.sandboxes) clients[w].push(await DhcpTestClient.open(t.client.path, s.ifname, s.lease.mac));
-    }
-    const part = (w: Which): { topo: Topology; clients: DhcpTestClient[] } => ({ topo: topos[w], clients: clients[w] });
-    /** each server's single client: its first sandbox's */
-    const c = (w: Which): DhcpTestClient => clients[w][0]!;
-    const sb = (w: Which): Sandbox => topos[w].sandboxes[0]!;
-    const startAll = async (order: Which[]): Promise<Record<Which, Running & { baseKb?: number }>> => {
-      const srv: Partial<Record<Which, Running & { baseKb?: number }>> = {};
+    for (const s of topo.sandboxes) clients.push(await DhcpTestClient.open(topo.client.path, s.ifname, s.lease.mac));
+    const c0 = clients[0]!;
+    const s0 = topo.sandboxes[0]!;
+    const start = async (which: 'tapwire' | 'dnsmasq' | 'echo'): Promise<Running & { baseKb?: number }> =>
+      which === 'dnsmasq'
+        ? startDnsmasq(topo, dir, clients)
+        : startTapwire(topo, dir, clients, which === 'tapwire' ? opts.nodeFlags : [], which === 'echo');
+    // The client's own code (this process: exchange, decode, the paced burst) is warmed
+    // against the Node floor first, unmeasured: otherwise V8 compiled it during the first
+    // block, always tapwire's, and its cold rows carried the client's start (TWB_DHCP_COLD_TRACE:
+    // the first block's exchanges 0.05-0.75 ms throughout, the last tapwire block's flat 0.04)
+    // Against dnsmasq too: the Node floor's replies are copies of the requests, and a real
+    // reply's options took the client's decode down paths V8 then compiled during the first
+    // measured block (TWB_DHCP_COLD_TRACE's "client:" threads: 6 ms of the client's compiler
+    // threads inside tapwire's first 100 rounds, on the CPU the servers share; 0 after).
+    for (const which of ['echo', 'dnsmasq'] as const) {
+      const srv = await start(which);
       try {
-        for (const w of order) {
-          const p = part(w);
-          srv[w] =
-            w === 'dnsmasq'
-              ? await startDnsmasq(p.topo, dir, p.clients)
-              : await startTapwire(p.topo, dir, p.clients, w === 'tapwire' ? opts.nodeFlags : [], w === 'echo');
-          srv[w].pids.forEach(pinTo);
+        srv.pids.forEach(pinTo);
+        await oneClient(c0, s0, warmup, newSamples());
+        c0.detached = true;
+        try {
+          await pacedBurst(c0.sock, c0.discover().encode(), c0.request(s0.lease.ip, SERVER_ID).encode(), {
+            rate: burstRate,
+            count: 250,
+          });
+        } finally {
+          c0.detached = false;
         }
-      } catch (e) {
-        await Promise.all(Object.values(srv).map((s) => s.stop()));
-        throw e;
+      } finally {
+        await srv.stop();
       }
-      return srv as Record<Which, Running & { baseKb?: number }>;
-    };
-    const stopAll = (srv: Record<Which, Running>): Promise<void[]> => Promise.all(SERVERS.map((w) => srv[w].stop()));
-    const clientTurn = async (): Promise<void> => {
-      gcObserver.disconnect();
-      await collectGarbageAndSettle(20);
-      gcObserver.observe({ entryTypes: ['gc'] });
-    };
-    /** `n` single-client rounds per server, the servers taking turns of `o.chunk` rounds */
-    const interleaved = async (
-      n: number,
-      out?: Record<Which, Samples>,
-      w?: Windows,
-      o: { chunk: number; rewarm: boolean } = { chunk: turnRounds, rewarm: true },
-    ): Promise<void> => {
-      for (let k = 0; k * o.chunk < n; k++) {
-        for (const x of turn(k)) {
-          await clientTurn();
-          // back on the CPU after the others' turns, one round unmeasured (its caches and
-          // pages), as a block of its own would have had them
-          if (o.rewarm) await oneClient(c(x), sb(x), 1, newSamples());
-          const m = Math.min(o.chunk, n - k * o.chunk);
-          await oneClient(c(x), sb(x), m, out?.[x] ?? newSamples(), x === 'tapwire' ? w : undefined);
-        }
-      }
-    };
-    /** paced bursts of `count` per server, in chunks of burstChunk, the servers taking turns */
-    const pacedTurns = async (
-      count: number,
-      out?: Record<Which, Samples>,
-      srv?: Record<Which, Running>,
-    ): Promise<void> => {
-      await srv?.tapwire.trace?.(); // the trace starts with the burst
-      const results: BurstResult[] = [];
-      for (let k = 0; k * burstChunk < count; k++) {
-        for (const x of turn(k)) {
-          const cl = c(x);
-          await clientTurn();
-          await oneClient(cl, sb(x), 1, newSamples()); // unmeasured, as in interleaved
-          cl.detached = true;
-          try {
-            const b = await pacedBurst(
-              cl.sock,
-              cl.discover().encode(),
-              cl.request(sb(x).lease.ip, SERVER_ID).encode(),
-              {
-                rate: burstRate,
-                count: Math.min(burstChunk, count - k * burstChunk),
-              },
-            );
-            if (out) {
-              out[x].offer.push(...b.offer);
-              out[x].ack.push(...b.ack);
-              out[x].lost += b.lost;
-            }
-            if (x === 'tapwire') results.push(b);
-          } finally {
-            cl.detached = false;
-          }
-        }
-      }
-      const tr = await srv?.tapwire.trace?.();
-      if (tr) {
-        for (const b of results) {
-          const a = attribute(b, tr);
-          attributions.push(a);
-          process.stderr.write(`dhcp burst trace (tapwire): ${JSON.stringify(a)}\n`);
-        }
-      }
-    };
-    /** The first coldRounds rounds after the servers' start, interleaved; their CPU readings before them. */
-    const coldBlock = async (srv: Record<Which, Running>): Promise<Record<Which, number>> => {
-      for (const x of SERVERS) await oneClient(c(x), sb(x), 3, newSamples()); // ARP
-      const coldFrom = {
-        tapwire: cold.tapwire.ack.length,
-        dnsmasq: cold.dnsmasq.ack.length,
-        echo: cold.echo.ack.length,
-      };
+    }
+    /** The first coldRounds rounds after a start (returns the server's CPU reading before them). */
+    const coldBlock = async (which: keyof typeof cold, srv: Running): Promise<number> => {
+      await oneClient(c0, s0, 3, newSamples()); // ARP
+      const coldFrom = cold[which].ack.length;
+      const cpu0 = cpuNs(srv.pids[0]!);
       // the per-thread reads only when asked for: a few ms of /proc reads here leave the
-      // servers idle before the rounds, and the first exchange after idle is the slowest
-      const th0 = SERVERS.map((x) => (coldTrace ? threadCpu(srv[x].pids[0]!) : new Map<string, number>()));
+      // server idle before the rounds, and the first exchange after idle is the slowest
+      // opt-in: the bench's own heap collected first, the same before every server's block
+      if (process.env.TWB_DHCP_CLIENT_GC) await collectGarbageAndSettle();
+      const th0 = coldTrace ? threadCpu(srv.pids[0]!) : new Map<string, number>();
       const me0 = coldTrace ? threadCpu(process.pid) : new Map<string, number>();
+      const fs0 = coldTrace ? minorFaults(srv.pids[0]!) : 0;
       const fc0 = coldTrace ? minorFaults(process.pid) : 0;
-      const cpu0 = {
-        tapwire: cpuNs(srv.tapwire.pids[0]!),
-        dnsmasq: cpuNs(srv.dnsmasq.pids[0]!),
-        echo: cpuNs(srv.echo.pids[0]!),
-      };
-      // just started: each server's first rounds in one turn of their own, nothing unmeasured first
-      await interleaved(coldRounds, cold, undefined, { chunk: coldRounds, rewarm: false });
+      if (coldTrace) process.stderr.write(`cold ${which} begin\n`);
+      await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
       if (coldTrace) {
-        SERVERS.forEach((x, i) =>
-          process.stderr.write(`cold ${x} threads: ${threadDelta(th0[i]!, threadCpu(srv[x].pids[0]!))}\n`),
-        );
         process.stderr.write(
-          `cold client threads: ${threadDelta(me0, threadCpu(process.pid))}; minor faults ${minorFaults(process.pid) - fc0}\n`,
+          `cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}; client: ${threadDelta(me0, threadCpu(process.pid))}; ` +
+            `minor faults server ${minorFaults(srv.pids[0]!) - fs0} client ${minorFaults(process.pid) - fc0}\n`,
         );
-        const seq = (a: number[], from: number): string =>
+        const seq = (a: number[]): string =>
           a
-            .slice(from)
+            .slice(coldFrom)
             .map((x) => x.toFixed(2))
             .join(' ');
-        for (const x of SERVERS)
-          process.stderr.write(
-            `cold ${x} offer: ${seq(cold[x].offer, coldFrom[x])}\ncold ${x} ack: ${seq(cold[x].ack, coldFrom[x])}\n`,
-          );
+        process.stderr.write(
+          `cold ${which} offer: ${seq(cold[which].offer)}\ncold ${which} ack: ${seq(cold[which].ack)}\n`,
+        );
       }
       return cpu0;
     };
-    const cpuLine = (srv: Record<Which, Running>, from: Record<Which, number>, n: number): string =>
-      SERVERS.map((x) => `${x} ${((cpuNs(srv[x].pids[0]!) - from[x]) / 1e3 / (n * 3)).toFixed(1)}`).join(', ');
-    // The client's own code (this process: exchange, decode, the paced burst) is warmed first,
-    // unmeasured, against real replies: otherwise V8 compiled it during the first measured
-    // rounds (TWB_DHCP_COLD_TRACE's client threads: 6 ms of compiler threads in them).
-    {
-      const srv = await startAll(['echo', 'dnsmasq', 'tapwire']);
+    // alternate whole blocks so that drift on this shared machine hits all alike
+    for (const which of ['tapwire', 'dnsmasq', 'echo', 'echo', 'dnsmasq', 'tapwire'] as const) {
+      const srv = await start(which);
       try {
-        await interleaved(warmup);
-        await pacedTurns(burstChunk);
-      } finally {
-        await stopAll(srv);
-      }
-    }
-    // Two full blocks, then cold-only starts. All three servers run at once and take turns
-    // (100 rounds, 250 paced exchanges), so that the drift of this
-    // shared machine (a server's CPU per exchange rose 40-70% for minutes in some runs, for
-    // all of them alike) hits each the same instead of deciding which block it lands on.
-    for (let b = 0; b < coldStarts; b++) {
-      const srv = await startAll(turn(b));
-      try {
-        const cpu0 = await coldBlock(srv);
-        const coldCpu = cpuLine(srv, cpu0, coldRounds);
-        if (b >= 2) continue; // cold rows only
-        await interleaved(warmup); // warm-up (caches, JIT tiers)
-        const cpu1 = {
-          tapwire: cpuNs(srv.tapwire.pids[0]!),
-          dnsmasq: cpuNs(srv.dnsmasq.pids[0]!),
-          echo: cpuNs(srv.echo.pids[0]!),
-        };
-        const warmWindows: Windows | undefined = srv.tapwire.trace ? { offer: [], ack: [], renew: [] } : undefined;
-        await srv.tapwire.trace?.(); // the trace starts with the warm rounds
-        await interleaved(rounds, one, warmWindows);
-        const warmTrace = await srv.tapwire.trace?.();
-        if (warmTrace && warmWindows) {
+        srv.pids.forEach(pinTo);
+        let cpu0 = await coldBlock(which, srv);
+        const coldCpu = (cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (coldRounds * 3);
+        await oneClient(c0, s0, warmup, newSamples()); // warm-up (caches, JIT tiers)
+        cpu0 = cpuNs(srv.pids[0]!);
+        const warmWindows: Windows | undefined = srv.trace ? { offer: [], ack: [], renew: [] } : undefined;
+        await srv.trace?.(); // the trace starts with the warm rounds
+        const wth0 = coldTrace ? threadCpu(srv.pids[0]!) : new Map<string, number>();
+        const wme0 = coldTrace ? cpuNs(process.pid) : 0;
+        await oneClient(c0, s0, rounds, one[which], warmWindows);
+        if (coldTrace)
+          process.stderr.write(
+            `warm ${which} threads: ${threadDelta(wth0, threadCpu(srv.pids[0]!))}; client ${((cpuNs(process.pid) - wme0) / 1e3 / rounds).toFixed(0)} us/round\n`,
+          );
+        const warmTrace = await srv.trace?.();
+        if (warmTrace && warmWindows && which === 'tapwire') {
           const a = attributeWindows([warmWindows.offer, warmWindows.ack, warmWindows.renew], warmTrace);
           warmAttributions.push(a);
           process.stderr.write(`dhcp warm trace (tapwire): ${JSON.stringify(a)}\n`);
         }
         // the answering thread's CPU time per exchange (schedstat: barely moved by the machine's load)
         process.stderr.write(
-          `dhcp server cpu, us/exchange: first ${coldRounds} rounds ${coldCpu}; warm ${cpuLine(srv, cpu1, rounds)}\n`,
+          `dhcp server cpu (${which}): first ${coldRounds} rounds ${coldCpu.toFixed(1)} us/exchange, warm ${((cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (rounds * 3)).toFixed(1)}\n`,
         );
-        await pacedTurns(Math.ceil(burstCount / 2), paced, srv);
-        for (let k = 0; k < passes; k++) {
-          for (let i = 0; i < many; i++) {
-            for (const x of i % 2 ? (['dnsmasq', 'tapwire'] as const) : (['tapwire', 'dnsmasq'] as const)) {
-              await renew(clients[x][i]!, topos[x].sandboxes[i]!, rr[x]);
-            }
-          }
-          for (const x of (k + b) % 2 ? (['dnsmasq', 'tapwire'] as const) : (['tapwire', 'dnsmasq'] as const)) {
-            const p = part(x);
-            await Promise.all(p.clients.map((cl, i) => renew(cl, p.topo.sandboxes[i]!, burst[x])));
-          }
+        await srv.trace?.(); // the trace starts with the burst
+        c0.detached = true;
+        let b: BurstResult;
+        try {
+          b = await pacedBurst(c0.sock, c0.discover().encode(), c0.request(s0.lease.ip, SERVER_ID).encode(), {
+            rate: burstRate,
+            count: Math.ceil(burstCount / 2),
+          });
+        } finally {
+          c0.detached = false;
         }
-        for (const x of ['tapwire', 'dnsmasq'] as const) {
-          if (mem[x]) continue;
-          const m = srv[x].pids.map(memKb).reduce((a, y) => ({ rss: a.rss + y.rss, pss: a.pss + y.pss }));
-          const base = srv[x].baseKb;
-          mem[x] = { ...m, ...(base !== undefined ? { base } : {}) };
+        paced[which].offer.push(...b.offer);
+        paced[which].ack.push(...b.ack);
+        paced[which].lost += b.lost;
+        const tr = await srv.trace?.();
+        if (tr && which === 'tapwire') {
+          const a = attribute(b, tr);
+          attributions.push(a);
+          process.stderr.write(`dhcp burst trace (tapwire): ${JSON.stringify(a)}\n`);
+        }
+        if (which === 'echo') continue;
+        for (let k = 0; k < passes; k++) {
+          for (let i = 0; i < many; i++) await renew(clients[i]!, topo.sandboxes[i]!, rr[which]);
+          await Promise.all(clients.map((c, i) => renew(c, topo.sandboxes[i]!, burst[which])));
+        }
+        if (!mem[which]) {
+          const m = srv.pids.map(memKb).reduce((a, b) => ({ rss: a.rss + b.rss, pss: a.pss + b.pss }));
+          mem[which] = { ...m, ...(srv.baseKb !== undefined ? { base: srv.baseKb } : {}) };
         }
       } finally {
-        await stopAll(srv);
+        await srv.stop();
+      }
+    }
+    // more starts, cold rows only: a p99 of 200 cold exchanges is their 2nd-worst, which one
+    // spike of the machine's decides; of 300 it is the 3rd
+    for (let k = 2; k < coldStarts; k++) {
+      for (const which of k % 2
+        ? (['echo', 'tapwire', 'dnsmasq'] as const)
+        : (['dnsmasq', 'tapwire', 'echo'] as const)) {
+        const srv = await start(which);
+        try {
+          srv.pids.forEach(pinTo);
+          await coldBlock(which, srv);
+        } finally {
+          await srv.stop();
+        }
       }
     }
   } finally {
-    gcObserver.disconnect();
     if (unpinned) pin(process.pid, unpinned);
-    await Promise.all(SERVERS.flatMap((w) => clients[w].map((cl) => cl.close())));
-    for (const t of Object.values(topos)) dropNetns(t.client, ...t.sandboxes.map((s) => s.ns));
+    await Promise.all(clients.map((c) => c.close()));
+    dropNetns(topo.client, ...topo.sandboxes.map((s) => s.ns));
     dropDir(dir);
   }
   const row = (label: string, t: number[], d: number[]): (string | number)[] => {
@@ -446,11 +611,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       row(`${many} live: all ${many} renew at once (burst)`, burst.tapwire.renew, burst.dnsmasq.renew),
     ],
     notes: [
-      `The three servers run at once, each on its own ${many} sandboxes (the Node floor on one), and take turns of ${turnRounds} rounds ` +
-        "(each turn after one unmeasured round), so that the drift of this shared machine hits each alike. Every p50/p99 pools all of a server's rounds.",
-      `warm = after ${warmup} rounds in the same block (two blocks); "first ${coldRounds} rounds after start" = the first rounds after the servers started ` +
-        `and every sandbox's server answered one INFORM (the same readiness for every server), over ${coldStarts} starts.`,
-      `Each turn starts with the bench process's heap collected (the client's); its GC pauses after those collections (in the turns and the many-sandbox rows): ${clientGc.pauses}, longest ${fmt(clientGc.max, 2)} ms.`,
+      `warm = after ${warmup} rounds in the same block; "first ${coldRounds} rounds after start" = the first rounds after a server process started ` +
+        `and every sandbox's server answered one INFORM (the same readiness for every server), over ${coldStarts} starts per server.`,
       `Started after ${fmt(quiet.waitedMs / 1000, 1)} s of waiting for a quiet machine (no kernel netns cleanup for 3 s, 1-minute load ${quiet.load1} < 1).`,
       'Latency = client send to the reply arriving at the client socket (client in the bench process, servers in their own processes). ' +
         't/d < 1 means tapwire is faster.',
@@ -502,7 +664,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     notes: [
       `Paced like perfdhcp's template mode: one DISCOVER every ${fmt(1000 / burstRate, 1)} ms whether or not earlier ones were answered, the REQUEST (selecting, broadcast) sent as its OFFER arrives; ` +
         'the same static lease and MAC for all, told apart by xid. The client socket is in the client netns behind a veth into the sandbox bridge (the path the other rows take); ' +
-        `requests are encoded once and replies read in place so that the client allocates next to nothing. The servers take turns of ${burstChunk} exchanges (each after one unmeasured round; half the count in each of the two blocks).`,
+        'requests are encoded once and replies read in place so that the client allocates next to nothing. Each server gets the burst in two halves, one per block.',
       'lost = no OFFER or no ACK within 1 s.',
       ...(attributions.length
         ? [
