@@ -157,11 +157,11 @@ const load1 = (): number => Number(fs.readFileSync('/proc/loadavg', 'utf8').spli
 
 /**
  * Waits until the machine is quiet, at most `maxMs`: the kernel has finished tearing down
- * deleted namespaces (no netns worker seen for `quietMs`) and the 1-minute load is below 1.
- * A bench run that starts while an earlier run's 1000 namespaces are still being cleaned up
- * shares the CPUs with that work in bursts; one started at load 11 (the previous run's end)
- * had tapwire's server use 1.7x its usual CPU per exchange in its first block. Returns the
- * ms waited and the load when it stopped waiting.
+ * deleted namespaces (no netns worker seen for `quietMs`; for 1000 sandboxes that takes ~10 s
+ * and little CPU) and the 1-minute load is below 1. The load here mostly counts the previous
+ * run's own bursts of runnable tasks (1000 dnsmasq processes woken at once), so it is a slow
+ * but safe signal; a run started at load 11 had every server's CPU per exchange 40-70% above
+ * its usual in its first blocks. Returns the ms waited and the load when it stopped waiting.
  */
 export async function waitQuiet(quietMs = 3000, maxMs = 600_000): Promise<{ waitedMs: number; load1: number }> {
   const t0 = Date.now();
