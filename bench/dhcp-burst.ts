@@ -1,11 +1,11 @@
 // The paced burst of the DHCP bench (issue 21): like perfdhcp in template mode, one
 // DISCOVER every 1000/rate ms, and as each OFFER arrives the REQUEST (selecting) that
 // answers it; latency = send to the reply's arrival at the client socket, per exchange.
-// The client is lean so that its own garbage does not become the servers' tail: requests
-// are encoded once and only their xid is patched (a ring of buffers, since dgram sends a
-// tick later), replies are read in place (xid and option 53), times are doubles, and the
-// pacing sleeps on timers (client and servers share one CPU: it must not spin).
-import type * as dgram from 'node:dgram';
+// It runs in the bench's probe process (dhcp-probe.ts) and is lean so that its own garbage
+// does not become the servers' tail: requests are encoded once and only their xid is
+// patched (the send is synchronous, so one buffer each), replies are read in place (xid and
+// option 53), times are doubles in preallocated arrays, and the pacing sleeps on timers
+// (client and servers share one CPU: it must not spin).
 import { performance } from 'node:perf_hooks';
 import { MessageType, Opt, OPTIONS_OFFSET } from '../src/dhcp/constants';
 
@@ -13,38 +13,38 @@ export interface BurstResult {
   offer: number[];
   ack: number[];
   lost: number;
-  /** CLOCK_MONOTONIC ms (hrtime) at each exchange's DISCOVER, OFFER, REQUEST and ACK (NaN if none) */
+  /** performance.now() ms at each exchange's DISCOVER, OFFER, REQUEST and ACK (NaN if none) */
   times: { discover: Float64Array; offer: Float64Array; request: Float64Array; ack: Float64Array };
 }
 
-const RING = 64;
+/** A client socket: send is done when it returns (0 or an errno); listen's fn gets a reused buffer. */
+export interface BurstIo {
+  send(b: Buffer, to?: string): number;
+  listen(fn: (b: Buffer, length: number) => void): () => void;
+}
 
-/** Option 53 of a reply read in place, or -1. */
-function messageType(b: Buffer): number {
+/** Option 53 of a reply of `length` bytes read in place, or -1. */
+export function messageType(b: Buffer, length: number): number {
   let i = OPTIONS_OFFSET;
-  while (i + 1 < b.length) {
+  while (i + 2 < length) {
     const code = b[i]!;
     if (code === Opt.PAD) {
       i++;
       continue;
     }
     if (code === Opt.END) return -1;
-    if (code === Opt.MESSAGE_TYPE) return b[i + 2] ?? -1;
+    if (code === Opt.MESSAGE_TYPE) return b[i + 2]!;
     i += 2 + b[i + 1]!;
   }
   return -1;
 }
 
-/** hrtime in ms as a double: one clock with the server process (CLOCK_MONOTONIC) */
-const mono = (): number => Number(process.hrtime.bigint()) / 1e6;
-
 /**
- * `count` exchanges at `rate` per second through sock (a client socket on port 68 whose
- * other 'message' listeners the caller has set aside), with the two request templates
+ * `count` exchanges at `rate` per second through io, with the two request templates
  * (their xid is overwritten). An exchange without its reply in timeoutMs is lost.
  */
 export async function pacedBurst(
-  sock: dgram.Socket,
+  io: BurstIo,
   discover: Buffer,
   request: Buffer,
   o: { rate: number; count: number; timeoutMs?: number },
@@ -52,40 +52,29 @@ export async function pacedBurst(
   const { rate, count } = o;
   const timeoutMs = o.timeoutMs ?? 1000;
   const xid0 = (Math.random() * 0x7fffffff) >>> 0;
-  const dRing = Array.from({ length: RING }, () => Buffer.from(discover));
-  const rRing = Array.from({ length: RING }, () => Buffer.from(request));
   const sentD = new Float64Array(count).fill(NaN);
   const sentR = new Float64Array(count).fill(NaN);
   const gotO = new Float64Array(count).fill(NaN);
   const gotA = new Float64Array(count).fill(NaN);
-  const monoD = new Float64Array(count).fill(NaN);
-  const monoO = new Float64Array(count).fill(NaN);
-  const monoR = new Float64Array(count).fill(NaN);
-  const monoA = new Float64Array(count).fill(NaN);
   let done = 0;
   let finish: () => void = () => undefined;
   const finished = new Promise<void>((r) => (finish = r));
-  const onMessage = (msg: Buffer): void => {
+  const stop = io.listen((msg, length) => {
     const at = performance.now();
-    if (msg.length < OPTIONS_OFFSET) return;
+    if (length < OPTIONS_OFFSET) return;
     const k = (msg.readUInt32BE(4) - xid0) >>> 0;
     if (k >= count) return;
-    const t = messageType(msg);
+    const t = messageType(msg, length);
     if (t === MessageType.OFFER && Number.isNaN(gotO[k]!)) {
       gotO[k] = at;
-      monoO[k] = mono();
-      const r = rRing[k % RING]!;
-      r.writeUInt32BE((xid0 + k) >>> 0, 4);
+      request.writeUInt32BE((xid0 + k) >>> 0, 4);
       sentR[k] = performance.now();
-      monoR[k] = mono();
-      sock.send(r, 67, '255.255.255.255');
+      io.send(request);
     } else if (t === MessageType.ACK && !Number.isNaN(sentR[k]!) && Number.isNaN(gotA[k]!)) {
       gotA[k] = at;
-      monoA[k] = mono();
       if (++done === count) finish();
     }
-  };
-  sock.on('message', onMessage);
+  });
   try {
     const t0 = performance.now();
     const period = 1000 / rate;
@@ -93,11 +82,9 @@ export async function pacedBurst(
     while (next < count) {
       const now = performance.now();
       while (next < count && t0 + next * period <= now) {
-        const d = dRing[next % RING]!;
-        d.writeUInt32BE((xid0 + next) >>> 0, 4);
+        discover.writeUInt32BE((xid0 + next) >>> 0, 4);
         sentD[next] = performance.now();
-        monoD[next] = mono();
-        sock.send(d, 67, '255.255.255.255');
+        io.send(discover);
         next++;
       }
       const wait = t0 + next * period - performance.now();
@@ -105,7 +92,7 @@ export async function pacedBurst(
     }
     await Promise.race([finished, new Promise((r) => setTimeout(r, timeoutMs))]);
   } finally {
-    sock.off('message', onMessage);
+    stop();
   }
   const offer: number[] = [];
   const ack: number[] = [];
@@ -117,5 +104,5 @@ export async function pacedBurst(
     if (!Number.isNaN(o1)) offer.push(o1);
     if (!Number.isNaN(a1)) ack.push(a1);
   }
-  return { offer, ack, lost, times: { discover: monoD, offer: monoO, request: monoR, ack: monoA } };
+  return { offer, ack, lost, times: { discover: sentD, offer: gotO, request: sentR, ack: gotA } };
 }

@@ -1,11 +1,12 @@
 // Bench suite 3: DHCP reply latency, tapwire's server against dnsmasq serving the same static
 // lease, in the same run. Each sandbox is a netns with br0 (169.254.254.2/24) and a veth
-// "tap0" whose peer c<i> sits in one client netns; the client is the in-process test client
-// (a socket bound to c<i>). tapwire's servers all live in one child process (as in the
-// daemon); dnsmasq runs one process per sandbox (as the reference plumber does).
-// Measured: DISCOVER->OFFER and REQUEST->ACK (selecting, broadcast) for one client, and a
-// unicast renewal REQUEST->ACK with N sandboxes live: one at a time round-robin, and all N
-// at once (a burst). Runnable alone: `node dist/bench/dhcp.js [N]`.
+// "tap0" whose peer c<i> sits in one client netns, where the bench's in-process test clients
+// (a socket bound to c<i>) renew N leases one at a time round-robin and all N at once (a
+// burst). One more sandbox is the probe's: its peer is alone in a netns of its own, and the
+// one-client rows (DISCOVER->OFFER, REQUEST->ACK selecting, unicast renewal, the paced burst)
+// go through the probe process there (dhcp-probe.ts), not through the bench process.
+// tapwire's servers all live in one child process (as in the daemon); dnsmasq runs one
+// process per sandbox (as the reference plumber does). Runnable alone: `node dist/bench/dhcp.js [N]`.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,11 +14,12 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { MessageType } from '../src/dhcp/constants';
 import type { StaticLease } from '../src/dhcp/server';
-import { collectGarbageAndSettle } from '../src/util/collect-garbage';
 import { DhcpTestClient } from '../test/fixtures/dhcp-client';
 import { makeLease } from '../test/fixtures/dhcp-net';
 import type { TestNetns } from '../test/helpers/netns';
-import { pacedBurst, type BurstResult } from './dhcp-burst';
+import type { BurstResult } from './dhcp-burst';
+import type { ProbeRounds } from './dhcp-probe';
+import { DhcpProbe } from './dhcp-probe-driver';
 import { DNSMASQ_DHCP_ON_BR0 } from './dnsmasq';
 import {
   benchDir,
@@ -45,7 +47,12 @@ interface Sandbox {
 interface Topology {
   client: TestNetns;
   sandboxes: Sandbox[];
+  /** the probe's sandbox, its client end alone in a netns of its own */
+  probe: { client: TestNetns; sandbox: Sandbox };
 }
+
+/** Every sandbox a server is started for: the N of the many-sandbox rows and the probe's. */
+const served = (t: Topology): Sandbox[] => [...t.sandboxes, t.probe.sandbox];
 
 const hex = (n: number): string => n.toString(16).padStart(2, '0');
 
@@ -72,36 +79,46 @@ function ipBatch(ns: TestNetns, lines: string[]): void {
   });
 }
 
+/** Sandbox i's netns: br0 with the server's address and a veth "tap0" on it, its peer `ifname` in peerNs. */
+function buildSandbox(i: number, ifname: string, peerNs: TestNetns): { sandbox: Sandbox; peerLines: string[] } {
+  const ns = benchNetns('dsrv');
+  const lease = leaseFor(i);
+  ipBatch(ns, [
+    'link add br0 type bridge',
+    `addr add ${SERVER_ID}/24 dev br0`,
+    'link set br0 up',
+    `link add tap0 mtu 1450 type veth peer name ${ifname} netns ${peerNs.name}`,
+    'link set tap0 master br0 up',
+    // as tapmanager does: the guest's address resolves without ARP from br0
+    `neigh replace ${lease.ip} lladdr ${lease.mac} dev br0 nud permanent`,
+  ]);
+  const peerLines = [
+    `link set ${ifname} address ${lease.mac} mtu 1450 up`,
+    `addr add ${lease.ip}/24 dev ${ifname} noprefixroute`,
+  ];
+  return { sandbox: { ns, ifname, lease }, peerLines };
+}
+
 async function buildTopology(n: number): Promise<Topology> {
   const client = benchNetns('dcli');
   const sandboxes: Sandbox[] = [];
   const clientLines: string[] = [];
   for (let i = 0; i < n; i++) {
-    const ns = benchNetns('dsrv');
-    const lease = leaseFor(i);
-    const ifname = `c${i}`;
-    ipBatch(ns, [
-      'link add br0 type bridge',
-      `addr add ${SERVER_ID}/24 dev br0`,
-      'link set br0 up',
-      `link add tap0 mtu 1450 type veth peer name ${ifname} netns ${client.name}`,
-      'link set tap0 master br0 up',
-      // as tapmanager does: the guest's address resolves without ARP from br0
-      `neigh replace ${lease.ip} lladdr ${lease.mac} dev br0 nud permanent`,
-    ]);
-    clientLines.push(
-      `link set ${ifname} address ${lease.mac} mtu 1450 up`,
-      `addr add ${lease.ip}/24 dev ${ifname} noprefixroute`,
-    );
-    sandboxes.push({ ns, ifname, lease });
+    const { sandbox, peerLines } = buildSandbox(i, `c${i}`, client);
+    clientLines.push(...peerLines);
+    sandboxes.push(sandbox);
     await breathe();
   }
   ipBatch(client, clientLines);
-  return { client, sandboxes };
+  const probeClient = benchNetns('dprb');
+  const probe = buildSandbox(n, 'probe0', probeClient);
+  ipBatch(probeClient, probe.peerLines);
+  return { client, sandboxes, probe: { client: probeClient, sandbox: probe.sandbox } };
 }
 
 interface Running {
   name: string;
+  /** pids[0] is the process answering the probe */
   pids: number[];
   stop(): Promise<void>;
   /** with TWB_DHCP_TRACE: the server's GC pauses and loop delay since the last call */
@@ -164,15 +181,21 @@ function waitExit(p: ChildProcess): Promise<void> {
     : new Promise((r) => p.once('exit', () => r()));
 }
 
+/** The bench's clients: one per sandbox of the many-sandbox rows, and the probe. */
+interface Clients {
+  many: DhcpTestClient[];
+  probe: DhcpProbe;
+}
+
 async function startTapwire(
   topo: Topology,
   dir: string,
-  clients: DhcpTestClient[],
+  clients: Clients,
   nodeFlags: string[] = [],
   echo = false,
 ): Promise<Running & { baseKb: number }> {
   const conf = path.join(dir, 'servers.json');
-  const list = echo ? topo.sandboxes.slice(0, 1) : topo.sandboxes;
+  const list = echo ? [topo.probe.sandbox] : served(topo);
   fs.writeFileSync(conf, JSON.stringify(list.map((s) => ({ netns: s.ns.path, lease: s.lease }))));
   const p = track(
     spawn(process.execPath, [...nodeFlags, SERVE, conf, ...(echo ? ['--echo'] : [])], {
@@ -192,7 +215,7 @@ async function startTapwire(
     });
     p.once('exit', (c) => reject(new Error(`dhcp-serve exited ${c}`)));
   });
-  await answersInform(topo, clients.slice(0, list.length), () =>
+  await answersInform(topo, echo ? { probe: clients.probe, many: [] } : clients, () =>
     p.exitCode !== null || p.signalCode !== null ? `dhcp-serve exited ${p.exitCode ?? p.signalCode}` : undefined,
   );
   return {
@@ -212,8 +235,8 @@ async function startTapwire(
 }
 
 /**
- * Ready = every sandbox's server answers an INFORM (binds nothing) on its bridge; `dead(i)`
- * says why sandbox i's server can no longer answer. The same for every server: dnsmasq has no
+ * Ready = every sandbox's server answers an INFORM (binds nothing) on its bridge, the probe's
+ * included; `dead(i)` says why sandbox i's server can no longer answer. The same for every server: dnsmasq has no
  * other readiness signal, and before tapwire's servers were probed this way too, only dnsmasq's
  * cold block followed 1000 exchanges of the client (after a Node server's start the client had
  * sat idle and its heap was copy-on-write after the fork: its CPU per round in the first 100
@@ -221,11 +244,14 @@ async function startTapwire(
  */
 async function answersInform(
   topo: Topology,
-  clients: DhcpTestClient[],
+  clients: Clients,
   dead: (i: number) => string | undefined,
 ): Promise<void> {
-  await Promise.all(
-    clients.map(async (c, i) => {
+  await Promise.all([
+    clients.probe.inform().catch((e: Error) => {
+      throw new Error(dead(topo.sandboxes.length) ?? e.message);
+    }),
+    ...clients.many.map(async (c, i) => {
       for (let t = 0; t < 100; t++) {
         const why = dead(i);
         if (why) throw new Error(why);
@@ -239,7 +265,7 @@ async function answersInform(
       }
       throw new Error(`the server of sandbox ${i} never answered an INFORM`);
     }),
-  );
+  ]);
 }
 
 function dnsmasqArgs(s: Sandbox, dir: string, i: number): string[] {
@@ -265,9 +291,10 @@ function dnsmasqArgs(s: Sandbox, dir: string, i: number): string[] {
   return a;
 }
 
-async function startDnsmasq(topo: Topology, dir: string, clients: DhcpTestClient[]): Promise<Running> {
-  const stderr: string[] = topo.sandboxes.map(() => '');
-  const procs = topo.sandboxes.map((s, i) => {
+async function startDnsmasq(topo: Topology, dir: string, clients: Clients): Promise<Running> {
+  const all = served(topo);
+  const stderr: string[] = all.map(() => '');
+  const procs = all.map((s, i) => {
     const p = track(
       spawn('ip', ['netns', 'exec', s.ns.name, 'dnsmasq', ...dnsmasqArgs(s, dir, i)], {
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -281,7 +308,7 @@ async function startDnsmasq(topo: Topology, dir: string, clients: DhcpTestClient
   );
   return {
     name: 'dnsmasq',
-    pids: procs.map((p) => p.pid!),
+    pids: [procs.at(-1)!, ...procs.slice(0, -1)].map((p) => p.pid!), // the probe's first
     stop: async () => {
       for (const p of procs) p.kill('SIGTERM');
       await Promise.all(procs.map(waitExit));
@@ -337,33 +364,23 @@ function newSamples(): Samples {
 /** Each exchange's [sent, answered] in CLOCK_MONOTONIC ms (hrtime), per kind: for attributeWindows. */
 type Windows = Record<'offer' | 'ack' | 'renew', [number, number][]>;
 
-const windowOf = (r: { sentAt: bigint; at: bigint }): [number, number] => [Number(r.sentAt) / 1e6, Number(r.at) / 1e6];
-
-async function renew(c: DhcpTestClient, s: Sandbox, out: Samples, w?: Windows): Promise<void> {
-  const r = await c.exchange(c.build(MessageType.REQUEST, { broadcast: false, ciaddr: s.lease.ip }), SERVER_ID);
-  if (r?.packet.messageType === MessageType.ACK) {
-    out.renew.push(ms(r.sentAt, r.at));
-    w?.renew.push(windowOf(r));
-  } else out.lost++;
+/** The probe's rounds into out (latencies) and w (their windows). */
+function addRounds(r: ProbeRounds, out: Samples, w?: Windows): void {
+  for (const kind of ['offer', 'ack', 'renew'] as const) {
+    const { sent, at } = r[kind];
+    for (let j = 0; j < sent.length; j++) {
+      out[kind].push(at[j]! - sent[j]!);
+      w?.[kind].push([sent[j]!, at[j]!]);
+    }
+  }
+  out.lost += r.lost;
 }
 
-/** One client: DISCOVER->OFFER, REQUEST (selecting)->ACK, unicast renewal->ACK, `rounds` times. */
-async function oneClient(c: DhcpTestClient, s: Sandbox, rounds: number, out: Samples, w?: Windows): Promise<void> {
-  for (let k = 0; k < rounds; k++) {
-    const o = await c.exchange(c.discover());
-    if (o?.packet.messageType !== MessageType.OFFER) {
-      out.lost++;
-      continue;
-    }
-    out.offer.push(ms(o.sentAt, o.at));
-    w?.offer.push(windowOf(o));
-    const a = await c.exchange(c.request(s.lease.ip, SERVER_ID));
-    if (a?.packet.messageType === MessageType.ACK) {
-      out.ack.push(ms(a.sentAt, a.at));
-      w?.ack.push(windowOf(a));
-    } else out.lost++;
-    await renew(c, s, out, w);
-  }
+/** A unicast renewal through one of the bench's own clients (the many-sandbox rows). */
+async function renew(c: DhcpTestClient, s: Sandbox, out: Samples): Promise<void> {
+  const r = await c.exchange(c.build(MessageType.REQUEST, { broadcast: false, ciaddr: s.lease.ip }), SERVER_ID);
+  if (r?.packet.messageType === MessageType.ACK) out.renew.push(ms(r.sentAt, r.at));
+  else out.lost++;
 }
 
 export interface DhcpOptions {
@@ -398,6 +415,18 @@ function pin(pid: number, cpus: string): string {
   return before;
 }
 
+/** The probe process on its sandbox's client end. */
+function startProbe(topo: Topology): DhcpProbe {
+  const s = topo.probe.sandbox;
+  return DhcpProbe.start({
+    netns: topo.probe.client.path,
+    ifname: s.ifname,
+    mac: s.lease.mac,
+    ip: s.lease.ip,
+    serverId: SERVER_ID,
+  });
+}
+
 export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult> {
   const rounds = opts.rounds ?? 1000;
   const coldTrace = process.env.TWB_DHCP_COLD_TRACE !== undefined;
@@ -419,8 +448,21 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   );
   const dir = benchDir('dhcp', '/run');
   const topo = await buildTopology(many);
-  const unpinned = cpu >= 0 ? pin(process.pid, String(cpu)) : '';
-  const clients: DhcpTestClient[] = [];
+  // The probe and every server run on the one CPU; the bench process (1000 client sockets, every
+  // sample) on the others, except while it is the client itself (the many-sandbox rows).
+  const others =
+    cpu >= 0
+      ? os
+          .cpus()
+          .map((_, i) => i)
+          .filter((i) => i !== cpu)
+          .join(',') || String(cpu)
+      : '';
+  const unpinned = cpu >= 0 ? pin(process.pid, others) : '';
+  const benchOn = (cpus: string): void => {
+    if (cpu >= 0) pin(process.pid, cpus);
+  };
+  const clients: Clients = { many: [], probe: startProbe(topo) };
   const one = { tapwire: newSamples(), dnsmasq: newSamples(), echo: newSamples() };
   const cold = { tapwire: newSamples(), dnsmasq: newSamples(), echo: newSamples() };
   const rr = { tapwire: newSamples(), dnsmasq: newSamples() };
@@ -430,58 +472,46 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const warmAttributions: Attribution[] = [];
   const mem: Record<string, { rss: number; pss: number; base?: number }> = {};
   try {
-    for (const s of topo.sandboxes) clients.push(await DhcpTestClient.open(topo.client.path, s.ifname, s.lease.mac));
-    const c0 = clients[0]!;
-    const s0 = topo.sandboxes[0]!;
+    const probe = clients.probe;
+    pinTo(probe.pid);
+    for (const s of topo.sandboxes)
+      clients.many.push(await DhcpTestClient.open(topo.client.path, s.ifname, s.lease.mac));
     const start = async (which: 'tapwire' | 'dnsmasq' | 'echo'): Promise<Running & { baseKb?: number }> =>
       which === 'dnsmasq'
         ? startDnsmasq(topo, dir, clients)
         : startTapwire(topo, dir, clients, which === 'tapwire' ? opts.nodeFlags : [], which === 'echo');
-    // The client's own code (this process: exchange, decode, the paced burst) is warmed
-    // against the Node floor first, unmeasured: otherwise V8 compiled it during the first
-    // block, always tapwire's, and its cold rows carried the client's start (TWB_DHCP_COLD_TRACE:
-    // the first block's exchanges 0.05-0.75 ms throughout, the last tapwire block's flat 0.04)
-    // Against dnsmasq too: the Node floor's replies are copies of the requests, and a real
-    // reply's options took the client's decode down paths V8 then compiled during the first
-    // measured block (TWB_DHCP_COLD_TRACE's "client:" threads: 6 ms of the client's compiler
-    // threads inside tapwire's first 100 rounds, on the CPU the servers share; 0 after).
+    // The probe's own code is warmed against the Node floor and dnsmasq first, unmeasured:
+    // otherwise V8 compiles it during the first measured block, always tapwire's (session 8:
+    // with the client in the bench process, 6 ms of its compiler threads inside tapwire's
+    // first 100 rounds, on the CPU the servers share). Against dnsmasq too: the Node floor's
+    // replies are copies of the requests, a real reply's options take other paths.
     for (const which of ['echo', 'dnsmasq'] as const) {
       const srv = await start(which);
       try {
         srv.pids.forEach(pinTo);
-        await oneClient(c0, s0, warmup, newSamples());
-        c0.detached = true;
-        try {
-          await pacedBurst(c0.sock, c0.discover().encode(), c0.request(s0.lease.ip, SERVER_ID).encode(), {
-            rate: burstRate,
-            count: 250,
-          });
-        } finally {
-          c0.detached = false;
-        }
+        await probe.rounds(warmup);
+        await probe.burst(burstRate, 250);
       } finally {
         await srv.stop();
       }
     }
     /** The first coldRounds rounds after a start (returns the server's CPU reading before them). */
     const coldBlock = async (which: keyof typeof cold, srv: Running): Promise<number> => {
-      await oneClient(c0, s0, 3, newSamples()); // ARP
+      await probe.rounds(3); // ARP
       const coldFrom = cold[which].ack.length;
       const cpu0 = cpuNs(srv.pids[0]!);
       // the per-thread reads only when asked for: a few ms of /proc reads here leave the
       // server idle before the rounds, and the first exchange after idle is the slowest
-      // opt-in: the bench's own heap collected first, the same before every server's block
-      if (process.env.TWB_DHCP_CLIENT_GC) await collectGarbageAndSettle();
       const th0 = coldTrace ? threadCpu(srv.pids[0]!) : new Map<string, number>();
-      const me0 = coldTrace ? threadCpu(process.pid) : new Map<string, number>();
+      const me0 = coldTrace ? threadCpu(probe.pid) : new Map<string, number>();
       const fs0 = coldTrace ? minorFaults(srv.pids[0]!) : 0;
-      const fc0 = coldTrace ? minorFaults(process.pid) : 0;
+      const fc0 = coldTrace ? minorFaults(probe.pid) : 0;
       if (coldTrace) process.stderr.write(`cold ${which} begin\n`);
-      await oneClient(c0, s0, coldRounds, cold[which]); // just started: V8 still compiling the hot path
+      addRounds(await probe.rounds(coldRounds), cold[which]); // just started: V8 still compiling the hot path
       if (coldTrace) {
         process.stderr.write(
-          `cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}; client: ${threadDelta(me0, threadCpu(process.pid))}; ` +
-            `minor faults server ${minorFaults(srv.pids[0]!) - fs0} client ${minorFaults(process.pid) - fc0}\n`,
+          `cold ${which} threads: ${threadDelta(th0, threadCpu(srv.pids[0]!))}; client: ${threadDelta(me0, threadCpu(probe.pid))}; ` +
+            `minor faults server ${minorFaults(srv.pids[0]!) - fs0} client ${minorFaults(probe.pid) - fc0}\n`,
         );
         const seq = (a: number[]): string =>
           a
@@ -501,16 +531,16 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         srv.pids.forEach(pinTo);
         let cpu0 = await coldBlock(which, srv);
         const coldCpu = (cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (coldRounds * 3);
-        await oneClient(c0, s0, warmup, newSamples()); // warm-up (caches, JIT tiers)
+        await probe.rounds(warmup); // warm-up (caches, JIT tiers)
         cpu0 = cpuNs(srv.pids[0]!);
         const warmWindows: Windows | undefined = srv.trace ? { offer: [], ack: [], renew: [] } : undefined;
         await srv.trace?.(); // the trace starts with the warm rounds
         const wth0 = coldTrace ? threadCpu(srv.pids[0]!) : new Map<string, number>();
-        const wme0 = coldTrace ? cpuNs(process.pid) : 0;
-        await oneClient(c0, s0, rounds, one[which], warmWindows);
+        const wme0 = coldTrace ? cpuNs(probe.pid) : 0;
+        addRounds(await probe.rounds(rounds), one[which], warmWindows);
         if (coldTrace)
           process.stderr.write(
-            `warm ${which} threads: ${threadDelta(wth0, threadCpu(srv.pids[0]!))}; client ${((cpuNs(process.pid) - wme0) / 1e3 / rounds).toFixed(0)} us/round\n`,
+            `warm ${which} threads: ${threadDelta(wth0, threadCpu(srv.pids[0]!))}; client ${((cpuNs(probe.pid) - wme0) / 1e3 / rounds).toFixed(0)} us/round\n`,
           );
         const warmTrace = await srv.trace?.();
         if (warmTrace && warmWindows && which === 'tapwire') {
@@ -523,16 +553,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
           `dhcp server cpu (${which}): first ${coldRounds} rounds ${coldCpu.toFixed(1)} us/exchange, warm ${((cpuNs(srv.pids[0]!) - cpu0) / 1e3 / (rounds * 3)).toFixed(1)}\n`,
         );
         await srv.trace?.(); // the trace starts with the burst
-        c0.detached = true;
-        let b: BurstResult;
-        try {
-          b = await pacedBurst(c0.sock, c0.discover().encode(), c0.request(s0.lease.ip, SERVER_ID).encode(), {
-            rate: burstRate,
-            count: Math.ceil(burstCount / 2),
-          });
-        } finally {
-          c0.detached = false;
-        }
+        const b = await probe.burst(burstRate, Math.ceil(burstCount / 2));
         paced[which].offer.push(...b.offer);
         paced[which].ack.push(...b.ack);
         paced[which].lost += b.lost;
@@ -543,9 +564,14 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
           process.stderr.write(`dhcp burst trace (tapwire): ${JSON.stringify(a)}\n`);
         }
         if (which === 'echo') continue;
-        for (let k = 0; k < passes; k++) {
-          for (let i = 0; i < many; i++) await renew(clients[i]!, topo.sandboxes[i]!, rr[which]);
-          await Promise.all(clients.map((c, i) => renew(c, topo.sandboxes[i]!, burst[which])));
+        benchOn(String(cpu)); // the bench is the client of these rows
+        try {
+          for (let k = 0; k < passes; k++) {
+            for (let i = 0; i < many; i++) await renew(clients.many[i]!, topo.sandboxes[i]!, rr[which]);
+            await Promise.all(clients.many.map((c, i) => renew(c, topo.sandboxes[i]!, burst[which])));
+          }
+        } finally {
+          benchOn(others);
         }
         if (!mem[which]) {
           const m = srv.pids.map(memKb).reduce((a, b) => ({ rss: a.rss + b.rss, pss: a.pss + b.pss }));
@@ -572,8 +598,9 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     }
   } finally {
     if (unpinned) pin(process.pid, unpinned);
-    await Promise.all(clients.map((c) => c.close()));
-    dropNetns(topo.client, ...topo.sandboxes.map((s) => s.ns));
+    await clients.probe.close();
+    await Promise.all(clients.many.map((c) => c.close()));
+    dropNetns(topo.client, topo.probe.client, ...served(topo).map((s) => s.ns));
     dropDir(dir);
   }
   const row = (label: string, t: number[], d: number[]): (string | number)[] => {
@@ -614,11 +641,13 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       `warm = after ${warmup} rounds in the same block; "first ${coldRounds} rounds after start" = the first rounds after a server process started ` +
         `and every sandbox's server answered one INFORM (the same readiness for every server), over ${coldStarts} starts per server.`,
       `Started after ${fmt(quiet.waitedMs / 1000, 1)} s of waiting for a quiet machine (no kernel netns cleanup for 3 s, 1-minute load ${quiet.load1} < 1).`,
-      'Latency = client send to the reply arriving at the client socket (client in the bench process, servers in their own processes). ' +
-        't/d < 1 means tapwire is faster.',
+      'Latency = client send to the reply arriving at the client socket. The one-client rows and the paced burst go through the probe ' +
+        '(bench/dhcp-probe.ts: a process of its own with one socket, alone on port 68 in its netns, on a sandbox of its own); ' +
+        `the ${many}-live rows through the bench process's ${many} client sockets. t/d < 1 means tapwire is faster.`,
       `Lost (no reply in 2 s): tapwire ${T.lost + rr.tapwire.lost + burst.tapwire.lost}, dnsmasq ${D.lost + rr.dnsmasq.lost + burst.dnsmasq.lost}.`,
       cpu >= 0
-        ? `Client and every server process pinned to CPU ${cpu} (taskset), so that the scheduler's choice of core does not decide the ratio.`
+        ? `The probe and every server process pinned to CPU ${cpu} (taskset), so that the scheduler's choice of core does not decide the ratio; ` +
+          `the bench process runs on the other CPUs except during the ${many}-live rows, where it is the client (then on CPU ${cpu} too).`
         : 'No CPU pinning.',
       'Node floor: a dgram socket bound the same way that answers each request with a copy of itself (no decode, state or options).',
       `A p99 of ${coldRounds * coldStarts} cold exchanges is exceeded by ${coldRounds * coldStarts - Math.ceil(coldRounds * coldStarts * 0.99)} of them: single spikes of 0.5-2 ms that this shared 2-vCPU machine gives ` +
@@ -645,7 +674,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const maxOf = (x: Samples): number => Math.max(summarize(x.offer).max, summarize(x.ack).max);
   const sum = (f: (a: Attribution) => number): number => attributions.reduce((n, a) => n + f(a), 0);
   const burstTable: Table = {
-    title: `DHCP paced burst (ms): ${burstRate} exchanges/s x ${burstCount} per server, DISCOVER -> OFFER then REQUEST -> ACK, one client, ${many} servers live`,
+    title: `DHCP paced burst (ms): ${burstRate} exchanges/s x ${burstCount} per server, DISCOVER -> OFFER then REQUEST -> ACK, one client, ${many + 1} servers live`,
     columns: ['server', 'OFFER p50', 'OFFER p99', 'ACK p50', 'ACK p99', 'max', 'lost'],
     rows: [
       burstRow('tapwire', paced.tapwire),
@@ -663,7 +692,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     ],
     notes: [
       `Paced like perfdhcp's template mode: one DISCOVER every ${fmt(1000 / burstRate, 1)} ms whether or not earlier ones were answered, the REQUEST (selecting, broadcast) sent as its OFFER arrives; ` +
-        'the same static lease and MAC for all, told apart by xid. The client socket is in the client netns behind a veth into the sandbox bridge (the path the other rows take); ' +
+        'the same static lease and MAC for all, told apart by xid. The client is the probe (its socket behind a veth into the sandbox bridge, the path the other rows take); ' +
         'requests are encoded once and replies read in place so that the client allocates next to nothing. Each server gets the burst in two halves, one per block.',
       'lost = no OFFER or no ACK within 1 s.',
       ...(attributions.length
@@ -683,7 +712,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const tw = mem.tapwire;
   const dm = mem.dnsmasq;
   const memTable: Table = {
-    title: `DHCP server memory at ${many} sandboxes`,
+    title: `DHCP server memory at ${many + 1} sandboxes (${many} and the probe's)`,
     columns: ['server', 'processes', 'RSS MB', 'PSS MB', 'KB per sandbox (RSS)', 'KB per sandbox (PSS)'],
     rows: [
       [
@@ -691,20 +720,20 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         1,
         fmt((tw?.rss ?? NaN) / 1024, 1),
         fmt((tw?.pss ?? NaN) / 1024, 1),
-        fmt(((tw?.rss ?? NaN) - (tw?.base ?? NaN)) / many, 1),
+        fmt(((tw?.rss ?? NaN) - (tw?.base ?? NaN)) / (many + 1), 1),
         '-',
       ],
       [
         'dnsmasq (one per sandbox)',
-        many,
+        many + 1,
         fmt((dm?.rss ?? NaN) / 1024, 1),
         fmt((dm?.pss ?? NaN) / 1024, 1),
-        fmt((dm?.rss ?? NaN) / many, 1),
-        fmt((dm?.pss ?? NaN) / many, 1),
+        fmt((dm?.rss ?? NaN) / (many + 1), 1),
+        fmt((dm?.pss ?? NaN) / (many + 1), 1),
       ],
     ],
     notes: [
-      `tapwire KB per sandbox = (RSS - RSS of the process before any server, ${fmt((tw?.base ?? NaN) / 1024, 1)} MB) / ${many}.`,
+      `tapwire KB per sandbox = (RSS - RSS of the process before any server, ${fmt((tw?.base ?? NaN) / 1024, 1)} MB) / ${many + 1}.`,
     ],
   };
   const worst = (t: number[], d: number[], p: 'p50' | 'p99'): number => summarize(t)[p] / summarize(d)[p];
