@@ -242,11 +242,7 @@ async function startTapwire(
  * sat idle and its heap was copy-on-write after the fork: its CPU per round in the first 100
  * rounds was ~3x that after dnsmasq's start, TWB_DHCP_COLD_TRACE).
  */
-async function answersInform(
-  topo: Topology,
-  clients: Clients,
-  dead: (i: number) => string | undefined,
-): Promise<void> {
+async function answersInform(topo: Topology, clients: Clients, dead: (i: number) => string | undefined): Promise<void> {
   await Promise.all([
     clients.probe.inform().catch((e: Error) => {
       throw new Error(dead(topo.sandboxes.length) ?? e.message);
