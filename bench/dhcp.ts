@@ -175,6 +175,19 @@ function attribute(b: BurstResult, t: ServerTrace): Attribution {
   return attributeWindows(kinds, t);
 }
 
+/** With TWB_DHCP_COLD_TRACE: the burst's exchanges at or over their p99, as "+<ms into the burst>:<latency>". */
+function slowOnes(which: string, b: BurstResult): string {
+  const tm = b.times;
+  const t0 = tm.discover[0]!;
+  const line = (kind: string, from: Float64Array, to: Float64Array): string => {
+    const lat = Array.from(from, (f, k) => to[k]! - f);
+    const p99 = summarize(lat.filter((x) => !Number.isNaN(x))).p99;
+    const slow = lat.flatMap((x, k) => (x >= p99 ? [`+${(from[k]! - t0).toFixed(0)}:${x.toFixed(2)}`] : []));
+    return `burst ${which} ${kind} >= p99 ${p99.toFixed(3)}: ${slow.join(' ')}\n`;
+  };
+  return line('offer', tm.discover, tm.offer) + line('ack', tm.request, tm.ack);
+}
+
 function waitExit(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null
     ? Promise.resolve()
@@ -553,6 +566,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         paced[which].offer.push(...b.offer);
         paced[which].ack.push(...b.ack);
         paced[which].lost += b.lost;
+        if (coldTrace) process.stderr.write(slowOnes(which, b));
         const tr = await srv.trace?.();
         if (tr && which === 'tapwire') {
           const a = attribute(b, tr);
