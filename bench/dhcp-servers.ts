@@ -15,12 +15,12 @@ import { track } from './resources';
 
 const SERVE = path.resolve(__dirname, 'dhcp-serve.js');
 
-/** What a server is started for: its many-sandbox set with the bench's clients there, and its probe. */
+/** What a server is started for: its many-sandbox set with the bench's clients there, and its probe's sandbox. */
 export interface ServerSite {
   sandboxes: Sandbox[];
   clients: DhcpTestClient[];
-  probeSandbox: Sandbox;
-  probe: DhcpProbe;
+  probeSandbox?: Sandbox;
+  probe?: DhcpProbe;
 }
 
 /** What dhcp-serve.ts records with TWB_DHCP_TRACE (times in CLOCK_MONOTONIC ms). */
@@ -40,6 +40,9 @@ export interface Running {
   trace?(): Promise<ServerTrace | null>;
 }
 
+/** The site's sandboxes, its probe's last. */
+const served = (site: ServerSite): Sandbox[] => [...site.sandboxes, ...(site.probeSandbox ? [site.probeSandbox] : [])];
+
 function waitExit(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null
     ? Promise.resolve()
@@ -53,7 +56,7 @@ function waitExit(p: ChildProcess): Promise<void> {
  */
 async function answersInform(site: ServerSite, dead: (i: number) => string | undefined): Promise<void> {
   await Promise.all([
-    site.probe.inform().catch((e: Error) => {
+    site.probe?.inform().catch((e: Error) => {
       throw new Error(dead(site.sandboxes.length) ?? e.message);
     }),
     ...site.clients.map(async (c, i) => {
@@ -75,7 +78,7 @@ export async function startNode(
   o: { echo: boolean; nodeFlags: string[] },
 ): Promise<Running> {
   const conf = path.join(dir, `servers-${o.echo ? 'echo' : 'tapwire'}.json`);
-  const list = [...site.sandboxes, site.probeSandbox];
+  const list = served(site);
   fs.writeFileSync(conf, JSON.stringify(list.map((s) => ({ netns: s.ns.path, lease: s.lease }))));
   const p = track(
     spawn(process.execPath, [...o.nodeFlags, SERVE, conf, ...(o.echo ? ['--echo'] : [])], {
@@ -135,9 +138,9 @@ function dnsmasqArgs(s: Sandbox, dir: string): string[] {
   ];
 }
 
-/** One dnsmasq per sandbox; pids[0] is the probe's. */
+/** One dnsmasq per sandbox; pids[0] is the probe's (if the site has a probe). */
 export async function startDnsmasq(site: ServerSite, dir: string): Promise<Running> {
-  const list = [...site.sandboxes, site.probeSandbox];
+  const list = served(site);
   const stderr: string[] = list.map(() => '');
   const procs = list.map((s, i) => {
     const p = track(
@@ -152,7 +155,7 @@ export async function startDnsmasq(site: ServerSite, dir: string): Promise<Runni
     procs[i]!.exitCode !== null ? `dnsmasq ${i} exited ${procs[i]!.exitCode}: ${stderr[i]!.trim()}` : undefined,
   );
   return {
-    pids: [procs.at(-1)!, ...procs.slice(0, -1)].map((p) => p.pid!),
+    pids: (site.probeSandbox ? [procs.at(-1)!, ...procs.slice(0, -1)] : procs).map((p) => p.pid!),
     stop: async () => {
       for (const p of procs) p.kill('SIGTERM');
       await Promise.all(procs.map(waitExit));

@@ -132,6 +132,12 @@ export interface DhcpOptions {
   burstRate?: number;
   /** paced burst: exchanges per server, in turns of 250 (default 2500) */
   burstCount?: number;
+  /**
+   * keep dnsmasq's many-sandbox processes live through the one-client rows too (default: only
+   * for the many-sandbox rows; with 1000 more processes this machine's agent stalls a CPU
+   * 10-25 ms once a second, for every server alike)
+   */
+  dnsmasqManyThroughout?: boolean;
 }
 
 /** Server w's probe process, on its sandbox's peer. */
@@ -197,6 +203,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const probes = perServer((w) => startProbe(topo, w));
   const clients = perServer((): DhcpTestClient[] => []);
   const running: Partial<Record<Which, Running>> = {};
+  /** dnsmasq's many-sandbox processes while they run apart from its probe's */
+  let dnsmasqMany: Running | undefined;
   const one = perServer(newSamples);
   const cold = perServer(newSamples);
   const paced = perServer(newSamples);
@@ -208,17 +216,19 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const warmAttributions: Attribution[] = [];
   const mem: Record<string, { rss: number; pss: number; base?: number }> = {};
   const stopAll = async (): Promise<void> => {
-    await Promise.all(SERVERS.map((w) => running[w]?.stop()));
+    await Promise.all([...SERVERS.map((w) => running[w]?.stop()), dnsmasqMany?.stop()]);
     for (const w of SERVERS) delete running[w];
+    dnsmasqMany = undefined;
   };
   try {
     for (const w of SERVERS) pinTo(probes[w].pid);
     for (const w of ['tapwire', 'dnsmasq'] as const)
       for (const s of topo.sets[w].sandboxes)
         clients[w].push(await DhcpTestClient.open(topo.sets[w].client!.path, s.ifname, s.lease.mac));
+    const apart = !opts.dnsmasqManyThroughout;
     const site = (w: Which): ServerSite => ({
-      sandboxes: topo.sets[w].sandboxes,
-      clients: clients[w],
+      sandboxes: w === 'dnsmasq' && apart ? [] : topo.sets[w].sandboxes,
+      clients: w === 'dnsmasq' && apart ? [] : clients[w],
       probeSandbox: topo.probes[w].sandbox,
       probe: probes[w],
     });
@@ -302,6 +312,10 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         const tr = await running[w]!.trace?.();
         if (tr && w === 'tapwire') attributions.push(attribute(b, tr));
       });
+      if (apart) {
+        dnsmasqMany = await startDnsmasq({ sandboxes: topo.sets.dnsmasq.sandboxes, clients: clients.dnsmasq }, dir);
+        dnsmasqMany.pids.forEach(pinTo);
+      }
       benchOn(String(cpu)); // the bench is the client of these rows
       try {
         for (let p = 0; p < passes; p++) {
@@ -316,7 +330,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       }
       for (const w of ['tapwire', 'dnsmasq'] as const) {
         const r = running[w]!;
-        const m = r.pids.map(memKb).reduce((a, b) => ({ rss: a.rss + b.rss, pss: a.pss + b.pss }));
+        const pids = [...r.pids, ...(w === 'dnsmasq' && dnsmasqMany ? dnsmasqMany.pids : [])];
+        const m = pids.map(memKb).reduce((a, b) => ({ rss: a.rss + b.rss, pss: a.pss + b.pss }));
         mem[w] = { ...m, ...(r.baseKb !== undefined ? { base: r.baseKb } : {}) };
       }
     }
@@ -375,6 +390,10 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     notes: [
       `All three servers run at once, each on sandboxes of its own (${many} + 1 for tapwire and for dnsmasq, 1 for the Node floor), and take turns: ` +
         `${turn} rounds (warm rows) or ${burstTurn} paced exchanges (burst) each, in rotating order, every turn after one unmeasured round; so the machine's stalls fall on each alike.`,
+      opts.dnsmasqManyThroughout
+        ? `dnsmasq's ${many} other processes ran through every row.`
+        : `tapwire's one process serves its ${many} + 1 sandboxes in every row; dnsmasq's ${many} other processes (one per sandbox) are started only for the ${many}-live rows: ` +
+          `with ${many} more processes this machine's agent takes a CPU for 10-25 ms once a second (docs/dhcp-latency.md, session 14), which decided the one-client p99s of every server alike.`,
       `warm = after ${warmup} rounds of each; "first ${coldRounds} rounds after start" = the first rounds after all three were started ` +
         `(in rotating order) and every sandbox's server answered one INFORM (the same readiness for every server), over ${coldStarts} starts; ` +
         'a first start of all three, unmeasured, warms the probes.',
@@ -412,7 +431,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
   const maxOf = (x: Samples): number => Math.max(summarize(x.offer).max, summarize(x.ack).max);
   const sum = (f: (a: Attribution) => number): number => attributions.reduce((n, a) => n + f(a), 0);
   const burstTable: Table = {
-    title: `DHCP paced burst (ms): ${burstRate} exchanges/s x ${burstCount} per server, DISCOVER -> OFFER then REQUEST -> ACK, one client, ${many + 1} servers live for tapwire and for dnsmasq`,
+    title: `DHCP paced burst (ms): ${burstRate} exchanges/s x ${burstCount} per server, DISCOVER -> OFFER then REQUEST -> ACK, one client, tapwire serving ${many + 1} sandboxes${opts.dnsmasqManyThroughout ? ` and ${many + 1} dnsmasq live` : ''}`,
     columns: ['server', 'OFFER p50', 'OFFER p99', 'ACK p50', 'ACK p99', 'max', 'lost'],
     rows: [
       burstRow('tapwire', paced.tapwire),
@@ -556,6 +575,7 @@ if (require.main === module) {
     nodeFlags,
     warmup: Number(process.argv[4] ?? 1000),
     ...(process.env.TWB_DHCP_BURST ? { burstCount: Number(process.env.TWB_DHCP_BURST) } : {}),
+    dnsmasqManyThroughout: process.env.TWB_DHCP_DNSMASQ_MANY_THROUGHOUT !== undefined,
   })
     .then((r) => {
       for (const t of r.tables) console.log(`${renderTable(t)}\n`);
