@@ -63,7 +63,10 @@ function attribute(b: BurstResult, t: ServerTrace): Attribution {
   return attributeWindows(kinds, t);
 }
 
-/** With TWB_DHCP_COLD_TRACE: the burst's exchanges at or over their p99, as "+<ms into the burst>:<latency>". */
+/**
+ * With TWB_DHCP_COLD_TRACE: the burst's exchanges at or over their p99, as "+<ms into the burst>:<latency>",
+ * after the burst's start in CLOCK_MONOTONIC ms (ftrace's mono clock: bench/sched-trace-report.py).
+ */
 function slowOnes(which: string, b: BurstResult): string {
   const tm = b.times;
   const t0 = tm.discover[0]!;
@@ -71,7 +74,7 @@ function slowOnes(which: string, b: BurstResult): string {
     const lat = Array.from(from, (f, k) => to[k]! - f);
     const p99 = summarize(lat.filter((x) => !Number.isNaN(x))).p99;
     const slow = lat.flatMap((x, k) => (x >= p99 ? [`+${(from[k]! - t0).toFixed(0)}:${x.toFixed(2)}`] : []));
-    return `burst ${which} ${kind} >= p99 ${p99.toFixed(3)}: ${slow.join(' ')}\n`;
+    return `burst ${which} ${kind} at ${t0.toFixed(3)} >= p99 ${p99.toFixed(3)}: ${slow.join(' ')}\n`;
   };
   return line('offer', tm.discover, tm.offer) + line('ack', tm.request, tm.ack);
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""sched-trace-report.py TRACE: what ran on the traced CPU (bench/sched-trace.sh's output).
+"""sched-trace-report.py TRACE [BENCH_ERR]: what ran on the traced CPU (bench/sched-trace.sh's output).
 
 Prints CPU time per command, the longest runs, the longest softirqs and work items, and every
 wake-up of a server or probe (node, dnsmasq) that waited over 1 ms for the CPU, with what ran
-meanwhile; then those delays counted by their main occupant.
+meanwhile; then those delays counted by their main occupant. With BENCH_ERR (the DHCP bench's
+stderr with TWB_DHCP_COLD_TRACE=1), also each burst exchange at or over its p99 that falls in the
+trace: what ran on the CPU, and which softirqs, from its request to its reply.
 """
+import bisect
 import collections
 import re
 import sys
@@ -74,7 +77,40 @@ def main(path):
         print('  %.2f ms %s at %.3f; ran meanwhile: %s' % (ms, who, at, [(o, round(t, 2)) for o, t in occ]))
     by = collections.Counter((occ[0][0] if occ else '?') for _, _, _, occ in delays)
     print('by main occupant (swapper/1 = softirqs and IRQs on an idle CPU):', by.most_common(8))
+    return runs, softirqs
+
+
+SLOW = re.compile(r'^burst (\S+) (\S+) at ([\d.]+) >= p99 [\d.]+: (.*)$')
+
+
+def slow_windows(runs, softirqs, err):
+    """Each slow burst exchange in the trace's span: the runs and softirqs inside it."""
+    lo, hi = runs[0][0], runs[-1][1]
+    starts = [r[0] for r in runs]
+    for line in open(err, errors='replace'):
+        m = SLOW.match(line.strip())
+        if not m:
+            continue
+        server, kind, t0 = m.group(1), m.group(2), float(m.group(3)) / 1000
+        for item in m.group(4).split():
+            off, lat = item[1:].split(':')
+            a = t0 + float(off) / 1000
+            b = a + float(lat) / 1000
+            if a < lo or b > hi:
+                continue
+            k = max(0, bisect.bisect_right(starts, a) - 1)
+            inside = []
+            while k < len(runs) and runs[k][0] < b:
+                s, e, c = runs[k]
+                ms = (min(e, b) - max(s, a)) * 1000
+                if ms > 0.005:
+                    inside.append('%s-%s %.3f' % (c[0], c[1], ms))
+                k += 1
+            irq = ['%s %.3f' % (d.split('=')[-1].strip('[]'), t) for t, d, s in softirqs if a <= s < b]
+            print('%s %s %.3f ms at %.4f: %s | softirqs %s' % (server, kind, float(lat), a, ', '.join(inside), irq))
 
 
 if __name__ == '__main__':
-    main(sys.argv[1])
+    traced = main(sys.argv[1])
+    if len(sys.argv) > 2:
+        slow_windows(*traced, sys.argv[2])
