@@ -12,7 +12,7 @@
 //   {"op":"rounds","n":N}              -> N rounds of DISCOVER->OFFER, REQUEST->ACK, renewal->ACK
 //   {"op":"burst","rate":R,"count":C}  -> the paced burst (dhcp-burst.ts)
 import * as readline from 'node:readline';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { FLAG_BROADCAST, MessageType, Opt } from '../src/dhcp/constants';
 import { IpOption, MessageTypeOption, ParameterListOption } from '../src/dhcp/options';
 import { DhcpPacket } from '../src/dhcp/packet';
@@ -47,6 +47,15 @@ const TIMEOUT_MS = 2000;
 const MONO = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 
 const cfg = JSON.parse(process.argv[2]!) as ProbeConfig;
+/** TWB_DHCP_PROBE_GC=1: each of the probe's GCs on stderr (flags 4 = forced, between commands) */
+if (process.env.TWB_DHCP_PROBE_GC)
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      const d = (e as unknown as { detail: { kind: number; flags: number } }).detail;
+      const at = (e.startTime + MONO).toFixed(3);
+      process.stderr.write(`probe ${process.pid} gc ${d.kind} flags ${d.flags} at ${at} ${e.duration.toFixed(3)} ms\n`);
+    }
+  }).observe({ entryTypes: ['gc'] });
 const fd = withNetns(cfg.netns, () => udpSocketBoundToDevice(cfg.ifname, 68));
 const RECEIVE = Buffer.alloc(2048);
 let onReply: (length: number) => void = () => undefined;
@@ -168,7 +177,11 @@ async function inform(): Promise<boolean> {
   return answered;
 }
 
+/** the probe's own garbage, collected between commands, not during one (dhcp-probe-driver.ts) */
+const collect = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+
 async function serve(cmd: { op: string; n?: number; rate?: number; count?: number }): Promise<unknown> {
+  collect();
   switch (cmd.op) {
     case 'inform':
       return { ok: await inform() };

@@ -16,7 +16,7 @@ import type { ProbeRounds } from './dhcp-probe';
 import { DhcpProbe } from './dhcp-probe-driver';
 import { startDnsmasq, startNode, type Running, type ServerSite, type ServerTrace } from './dhcp-servers';
 import { allNetns, buildTopology, SERVER_ID, SERVERS, type Sandbox, type Topology, type Which } from './dhcp-topology';
-import { cpuNs, memKb, minorFaults, pin, threadCpu, threadDelta } from './proc';
+import { cpuNs, memKb, minorFaults, pin, pinApart, threadCpu, threadDelta } from './proc';
 import { benchDir, cleanupAll, dropDir, dropNetns, installCleanup, waitQuiet } from './resources';
 import { atMost, fmt, ratio, renderTable, summarize, SuiteResult, Table } from './table';
 
@@ -261,6 +261,9 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     // (session 8: with the client in the bench process, V8 compiled it during the first measured
     // block, always tapwire's, on the CPU the servers share).
     await startAll([...SERVERS]);
+    // a probe stands for a guest on a CPU of its own: its helper threads (V8's compiler), now
+    // started, off the servers' CPU
+    if (cpu >= 0) for (const w of SERVERS) pinApart(probes[w].pid, String(cpu), others);
     for (const w of SERVERS) {
       await probes[w].rounds(warmup);
       await probes[w].burst(burstRate, 250);

@@ -43,3 +43,12 @@ export function pin(pid: number, cpus: string): string {
   execFileSync('taskset', ['-a', '-pc', cpus, String(pid)], { stdio: 'ignore' });
   return before;
 }
+
+/**
+ * Pins pid's main thread to `main` and its other threads (V8's and libuv's helpers, those it
+ * has now) to `helpers`.
+ */
+export function pinApart(pid: number, main: string, helpers: string): void {
+  for (const t of fs.readdirSync(`/proc/${pid}/task`))
+    execFileSync('taskset', ['-pc', t === String(pid) ? main : helpers, t], { stdio: 'ignore' });
+}
