@@ -81,14 +81,17 @@ export async function pacedBurst(
     let next = 0;
     while (next < count) {
       const now = performance.now();
-      while (next < count && t0 + next * period <= now) {
+      let due = next;
+      while (due < count && t0 + due * period <= now) due++;
+      // the timer armed before the sends: after a DISCOVER the probe only yields, so the
+      // server (on the same CPU) answers at once instead of after the probe's own work
+      const slept = new Promise((r) => setTimeout(r, Math.max(0, t0 + due * period - now)));
+      for (; next < due; next++) {
         discover.writeUInt32BE((xid0 + next) >>> 0, 4);
         sentD[next] = performance.now();
         io.send(discover);
-        next++;
       }
-      const wait = t0 + next * period - performance.now();
-      await new Promise((r) => setTimeout(r, Math.max(0, wait)));
+      await slept;
     }
     await Promise.race([finished, new Promise((r) => setTimeout(r, timeoutMs))]);
   } finally {

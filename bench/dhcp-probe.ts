@@ -9,6 +9,7 @@
 // argv[2]: JSON { netns, ifname, mac, ip, serverId }. Commands on stdin, one JSON line each,
 // answered in order by one JSON line on stdout:
 //   {"op":"inform"}                    -> {"ok":true} once the server answers an INFORM
+//   {"op":"collect"}                   -> {"ok":true} after a full GC of the probe's heap
 //   {"op":"rounds","n":N}              -> N rounds of DISCOVER->OFFER, REQUEST->ACK, renewal->ACK
 //   {"op":"burst","rate":R,"count":C}  -> the paced burst (dhcp-burst.ts)
 import * as readline from 'node:readline';
@@ -177,12 +178,14 @@ async function inform(): Promise<boolean> {
   return answered;
 }
 
-/** the probe's own garbage, collected between commands, not during one (dhcp-probe-driver.ts) */
+/** the probe's own garbage, collected between turns, not during one (dhcp-probe-driver.ts) */
 const collect = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 
 async function serve(cmd: { op: string; n?: number; rate?: number; count?: number }): Promise<unknown> {
-  collect();
   switch (cmd.op) {
+    case 'collect':
+      collect();
+      return { ok: true };
     case 'inform':
       return { ok: await inform() };
     case 'rounds':

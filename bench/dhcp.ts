@@ -252,7 +252,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     const turns = async (n: number, run: (w: Which, t: number) => Promise<void>): Promise<void> => {
       for (let t = 0; t < n; t++) {
         for (const w of rotate(SERVERS, t)) {
-          await probes[w].rounds(1); // the first exchange after the others' turns
+          await probes[w].collect(); // the probe's garbage, before its turn
+          await probes[w].rounds(1); // the first exchange after the others' turns (and the GC)
           await run(w, t);
         }
       }
@@ -270,6 +271,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     }
     for (let k = 0; k < coldStarts; k++) {
       const order = rotate(SERVERS, k);
+      for (const w of SERVERS) await probes[w].collect();
       await stopAll();
       await startAll(order);
       for (const w of order) {
@@ -405,7 +407,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         'a first start of all three, unmeasured, warms the probes.',
       `Started after ${fmt(quiet.waitedMs / 1000, 1)} s of waiting for a quiet machine (no kernel netns cleanup for 3 s, 1-minute load ${quiet.load1} < 1).`,
       'Latency = client send to the reply arriving at the client socket. The one-client rows and the paced burst go through the probe ' +
-        '(bench/dhcp-probe.ts: one per server, a process of its own with one socket, alone on port 68 in its netns, on a sandbox of its own); ' +
+        '(bench/dhcp-probe.ts: one per server, a process of its own with one socket, alone on port 68 in its netns, on a sandbox of its own, ' +
+        'its garbage collected between turns and its helper threads off the measured CPU); ' +
         `the ${many}-live rows through the bench process's ${many} client sockets per server. t/d < 1 means tapwire is faster.`,
       `Lost (no reply in 2 s): tapwire ${T.lost + rr.tapwire.lost + burst.tapwire.lost}, dnsmasq ${D.lost + rr.dnsmasq.lost + burst.dnsmasq.lost}.`,
       cpu >= 0
