@@ -9,10 +9,10 @@ import { track } from './resources';
 
 const PROBE = path.resolve(__dirname, 'dhcp-probe.js');
 /**
- * The probe's GC runs on its own thread only, with a young generation no turn fills, and
- * the bench has it collect before each turn (collect()): session 15 found the probes' scavenges (1-4 ms,
- * one about every 250 exchanges, with helper threads on the servers' CPU) under the burst's
- * slowest exchanges of every server. TWB_DHCP_PROBE_FLAGS adds flags.
+ * The probe's GC runs on its own thread only, with a young generation no turn fills, and the
+ * bench has it collect before each turn (collect()): session 15 found the probes' scavenges
+ * (1-4 ms, one about every 250 exchanges, with helper threads on the servers' CPU) under the
+ * burst's slowest exchanges of every server. TWB_DHCP_PROBE_FLAGS adds flags.
  */
 const FLAGS = [
   '--single-threaded-gc',

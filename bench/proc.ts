@@ -49,6 +49,11 @@ export function pin(pid: number, cpus: string): string {
  * has now) to `helpers`.
  */
 export function pinApart(pid: number, main: string, helpers: string): void {
-  for (const t of fs.readdirSync(`/proc/${pid}/task`))
-    execFileSync('taskset', ['-pc', t === String(pid) ? main : helpers, t], { stdio: 'ignore' });
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      execFileSync('taskset', ['-pc', t === String(pid) ? main : helpers, t], { stdio: 'ignore' });
+    } catch (e) {
+      if (fs.existsSync(`/proc/${pid}/task/${t}`)) throw e; // else the thread has ended
+    }
+  }
 }
