@@ -234,6 +234,7 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       clients: w === 'dnsmasq' && apart ? [] : clients[w],
       probeSandbox: topo.probes[w].sandbox,
       probe: probes[w],
+      ...(cpu >= 0 ? { cpu: String(cpu) } : {}),
     });
     const startAll = async (order: Which[]): Promise<void> => {
       for (const w of order) {
@@ -321,7 +322,14 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         if (tr && w === 'tapwire') attributions.push(attribute(b, tr));
       });
       if (apart) {
-        dnsmasqMany = await startDnsmasq({ sandboxes: topo.sets.dnsmasq.sandboxes, clients: clients.dnsmasq }, dir);
+        dnsmasqMany = await startDnsmasq(
+          {
+            sandboxes: topo.sets.dnsmasq.sandboxes,
+            clients: clients.dnsmasq,
+            ...(cpu >= 0 ? { cpu: String(cpu) } : {}),
+          },
+          dir,
+        );
         dnsmasqMany.pids.forEach(pinTo);
       }
       benchOn(String(cpu)); // the bench is the client of these rows
