@@ -13,13 +13,14 @@
 //   {"op":"rounds","n":N}              -> N rounds of DISCOVER->OFFER, REQUEST->ACK, renewal->ACK
 //   {"op":"burst","rate":R,"count":C}  -> the paced burst (dhcp-burst.ts)
 import * as readline from 'node:readline';
-import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { FLAG_BROADCAST, MessageType, Opt } from '../src/dhcp/constants';
 import { IpOption, MessageTypeOption, ParameterListOption } from '../src/dhcp/options';
 import { DhcpPacket } from '../src/dhcp/packet';
 import { sock4Send, sock4Watch, udpSocketBoundToDevice, withNetns } from '../src/native';
 import { DEFAULT_PRL } from '../test/fixtures/dhcp-client';
 import { messageType, pacedBurst, type BurstIo } from './dhcp-burst';
+import { MONO_OFFSET as MONO, observeGc } from './gc-pauses';
 
 export interface ProbeConfig {
   netns: string;
@@ -44,19 +45,14 @@ export interface ProbeRounds {
 
 const BROADCAST = '255.255.255.255';
 const TIMEOUT_MS = 2000;
-/** performance.now() + this = CLOCK_MONOTONIC ms (process.hrtime), the server trace's clock */
-const MONO = Number(process.hrtime.bigint()) / 1e6 - performance.now();
-
 const cfg = JSON.parse(process.argv[2]!) as ProbeConfig;
 /** TWB_DHCP_PROBE_GC=1: each of the probe's GCs on stderr (flags 4 = forced, between commands) */
 if (process.env.TWB_DHCP_PROBE_GC)
-  new PerformanceObserver((l) => {
-    for (const e of l.getEntries()) {
-      const d = (e as unknown as { detail: { kind: number; flags: number } }).detail;
-      const at = (e.startTime + MONO).toFixed(3);
-      process.stderr.write(`probe ${process.pid} gc ${d.kind} flags ${d.flags} at ${at} ${e.duration.toFixed(3)} ms\n`);
-    }
-  }).observe({ entryTypes: ['gc'] });
+  observeGc((p) =>
+    process.stderr.write(
+      `probe ${process.pid} gc ${p.kind} flags ${p.flags} at ${p.start.toFixed(3)} ${p.ms.toFixed(3)} ms\n`,
+    ),
+  );
 const fd = withNetns(cfg.netns, () => udpSocketBoundToDevice(cfg.ifname, 68));
 const RECEIVE = Buffer.alloc(2048);
 let onReply: (length: number) => void = () => undefined;

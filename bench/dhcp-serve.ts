@@ -12,13 +12,14 @@
 // "trace" on stdin prints "trace <json>" with what was recorded since the last one.
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
-import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as readline from 'node:readline';
 import { udpSocketBoundToDevice, withNetns } from '../src/native';
 import { DhcpServer, StaticLease } from '../src/dhcp/server';
 import { warmUpDhcp, warmUpDhcpFromSocket } from '../src/dhcp/warmup';
 import { finishDhcpWarmUp, warmUpDhcpServer } from '../src/dhcp/warmup-server';
 import { createLogger } from '../src/util/log';
+import { observeGc, type GcPause } from './gc-pauses';
 
 function rssKb(): number {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1]);
@@ -70,25 +71,9 @@ async function main(): Promise<void> {
     .on('close', stop);
 }
 
-interface GcEvent {
-  /** CLOCK_MONOTONIC ms */
-  start: number;
-  ms: number;
-  kind: number;
-}
-
-function startTrace(): () => { gc: GcEvent[]; loopDelay: Record<string, number>; elu: number } {
-  const toMono = Number(process.hrtime.bigint()) / 1e6 - performance.now();
-  let gc: GcEvent[] = [];
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      gc.push({
-        start: e.startTime + toMono,
-        ms: e.duration,
-        kind: (e as unknown as { detail: { kind: number } }).detail.kind,
-      });
-    }
-  }).observe({ entryTypes: ['gc'] });
+function startTrace(): () => { gc: GcPause[]; loopDelay: Record<string, number>; elu: number } {
+  let gc: GcPause[] = [];
+  observeGc((p) => gc.push(p));
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   let elu = performance.eventLoopUtilization();

@@ -229,13 +229,18 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
       for (const s of topo.sets[w].sandboxes)
         clients[w].push(await DhcpTestClient.open(topo.sets[w].client!.path, s.ifname, s.lease.mac));
     const apart = !opts.dnsmasqManyThroughout;
-    const site = (w: Which): ServerSite => ({
-      sandboxes: w === 'dnsmasq' && apart ? [] : topo.sets[w].sandboxes,
-      clients: w === 'dnsmasq' && apart ? [] : clients[w],
-      probeSandbox: topo.probes[w].sandbox,
-      probe: probes[w],
-      ...(cpu >= 0 ? { cpu: String(cpu) } : {}),
-    });
+    const site = (w: Which): ServerSite => {
+      const all = w !== 'dnsmasq' || !apart;
+      return {
+        sandboxes: all ? topo.sets[w].sandboxes : [],
+        clients: all ? clients[w] : [],
+        probeSandbox: topo.probes[w].sandbox,
+        probe: probes[w],
+        // pinned from their spawn, except dnsmasq's 1000 other processes: they start on every
+        // CPU (1000 starts on one outlasted the INFORM wait) and are pinned after (pinTo)
+        ...(cpu >= 0 && !(w === 'dnsmasq' && all) ? { cpu: String(cpu) } : {}),
+      };
+    };
     const startAll = async (order: Which[]): Promise<void> => {
       for (const w of order) {
         running[w] =
@@ -322,7 +327,6 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
         if (tr && w === 'tapwire') attributions.push(attribute(b, tr));
       });
       if (apart) {
-        // started on every CPU (1000 starts on one took longer than the INFORM wait), pinned after
         dnsmasqMany = await startDnsmasq({ sandboxes: topo.sets.dnsmasq.sandboxes, clients: clients.dnsmasq }, dir);
         dnsmasqMany.pids.forEach(pinTo);
       }
