@@ -8,6 +8,7 @@
 // per server (dhcp-probe.ts), not through the bench process; the bench's own clients renew
 // N leases one at a time round-robin and all N at once. Runnable alone:
 // `node dist/bench/dhcp.js [N] [rounds] [warm-up rounds]`.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { MessageType } from '../src/dhcp/constants';
 import { DhcpTestClient } from '../test/fixtures/dhcp-client';
@@ -439,6 +440,8 @@ export async function runDhcpSuite(opts: DhcpOptions = {}): Promise<SuiteResult>
     const a = summarize(x.ack);
     return [label, fmt(o.p50, 3), fmt(o.p99, 3), fmt(a.p50, 3), fmt(a.p99, 3), fmt(Math.max(o.max, a.max), 3), x.lost];
   };
+  // every burst and warm sample, for a look at the whole tail (e.g. p90-p99.9 of each server)
+  if (process.env.TWB_DHCP_SAMPLES) fs.writeFileSync(process.env.TWB_DHCP_SAMPLES, JSON.stringify({ paced, one }));
   const PT = summarize(paced.tapwire.offer);
   const PD = summarize(paced.dnsmasq.offer);
   const AT = summarize(paced.tapwire.ack);
