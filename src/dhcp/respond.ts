@@ -5,7 +5,8 @@
 import { destinationOf, type Destination } from './destination';
 import { decide, leaseFor, type HandlerContext } from './handler';
 import type { DhcpPacket } from './packet';
-import { Answer, buildReply } from './reply';
+import type { ResolvedLease } from './lease';
+import { Answer, buildReply, type LeaseAnswer } from './reply';
 import type { ReplyCache } from './reply-cache';
 
 const ZERO = '0.0.0.0';
@@ -13,6 +14,9 @@ const ZERO = '0.0.0.0';
 export interface Response {
   bytes: Buffer;
   to: Destination;
+  /** what was answered (undefined: a NAK) and for which lease */
+  answer: LeaseAnswer | undefined;
+  lease: ResolvedLease;
 }
 
 /** The reply to req (decoded from `wire`) and where it goes, or undefined when it gets none. */
@@ -30,11 +34,18 @@ export function respond(
   if (answer === Answer.NONE) return undefined;
   if (typeof answer === 'string') {
     const nak = buildReply(ctx, req, lease, answer);
-    return { bytes: nak.encode(), to: destinationOf(req, true, ZERO, serverPort, clientPort) };
+    return {
+      bytes: nak.encode(),
+      to: destinationOf(req, true, ZERO, serverPort, clientPort),
+      answer: undefined,
+      lease,
+    };
   }
   const yiaddr = answer === Answer.INFORM_ACK ? ZERO : lease.ip;
   return {
     bytes: cache.encode(ctx, req, wire, lease, answer),
     to: destinationOf(req, false, yiaddr, serverPort, clientPort),
+    answer,
+    lease,
   };
 }

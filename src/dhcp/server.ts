@@ -23,6 +23,7 @@ import { CLIENT_PORT, SERVER_PORT } from './constants';
 import { newCounters, type DhcpCounters } from './counters';
 import { BROADCAST } from './destination';
 import { DecodeError, DhcpConfigError } from './errors';
+import { FastAnswers } from './fast-answers';
 import { guestLog, type Binding, type HandlerContext, type LeaseState } from './handler';
 import { isIpv4 } from '../net/ipv4';
 import { writeIpv4 } from './ipv4';
@@ -56,6 +57,11 @@ export interface DhcpServerOptions {
   logger?: Logger;
   /** limits the log lines a guest can cause; share one among a sandbox's servers (default: its own) */
   logLimit?: RateLimiter;
+  /**
+   * whether the addon answers a request seen before by itself (fast-answers.ts); default
+   * true. The warm-up's server turns it off, so that its exchanges run the JS path.
+   */
+  fastAnswers?: boolean;
 }
 
 export interface DhcpLeaseStats {
@@ -126,6 +132,8 @@ export class DhcpServer {
   private readonly ctx: HandlerContext;
   /** the OFFERs and ACKs of the leases, kept per request shape (reply-cache.ts) */
   private readonly replies = new ReplyCache();
+  /** what the addon answers by itself, or undefined when it does not */
+  private readonly fast: FastAnswers | undefined;
   private open = true;
   private readonly boundPort: number;
 
@@ -139,6 +147,7 @@ export class DhcpServer {
   ) {
     this.ctx = ctx;
     this.boundPort = socketPort(fd);
+    this.fast = o.fastAnswers === false ? undefined : new FastAnswers(fd);
     sock4Watch(fd, RECEIVE, (length, from, fromPort) => this.onDatagram(length, from, fromPort));
   }
 
@@ -195,6 +204,8 @@ export class DhcpServer {
     }
     this.ctx.leases = next;
     this.replies.clear();
+    this.fast?.sync(this.ctx);
+    this.fast?.forget();
   }
 
   /** The port the socket is bound to (the configured one, or the kernel's pick for port 0). */
@@ -206,6 +217,7 @@ export class DhcpServer {
   close(): Promise<void> {
     if (this.open) {
       this.open = false;
+      this.fast?.sync(this.ctx); // closing drops the addon's answers, and their count
       try {
         sock4Close(this.fd);
       } catch (e) {
@@ -216,6 +228,7 @@ export class DhcpServer {
   }
 
   stats(): DhcpServerStats {
+    if (this.open) this.fast?.sync(this.ctx);
     const now = this.ctx.now();
     const leases: DhcpLeaseStats[] = [...this.ctx.leases.values()].map((l) => {
       const b = this.ctx.bindings.get(l.mac);
@@ -240,6 +253,9 @@ export class DhcpServer {
 
   private onDatagram(length: number, from: number, fromPort: number): void {
     const c = this.ctx.counters;
+    const fast = this.fast;
+    fast?.sync(this.ctx); // the state as the addon's answers left it
+    const before = fast ? { ...c } : undefined;
     if (length < 0) {
       c.internalErrors++;
       guestLog(this.ctx, 'socket-error', 'error', 'socket error', { code: errnoName(-length).code });
@@ -273,17 +289,19 @@ export class DhcpServer {
         return;
       }
       const r = respond(this.ctx, this.replies, req, msg, this.port, this.clientPort);
-      if (r !== undefined) this.send(r.bytes, r.to.address, r.to.port, r.to.fallbackToBroadcast);
+      const sent = r !== undefined && this.send(r.bytes, r.to.address, r.to.port, r.to.fallbackToBroadcast);
+      if (fast && before) fast.after(this.ctx, before, msg, sent ? r : undefined);
     } catch (e) {
       c.internalErrors++;
       guestLog(this.ctx, 'internal-error', 'error', 'failed to handle DHCP message', { error: e, bytes: length });
     }
   }
 
-  private send(buf: Buffer, address: string, port: number, fallback: boolean): void {
-    if (!this.open) return;
+  /** Sends a reply; true when it went where it was meant to go (not by the broadcast fallback). */
+  private send(buf: Buffer, address: string, port: number, fallback: boolean): boolean {
+    if (!this.open) return false;
     const err = sock4Send(this.fd, address, port, buf);
-    if (err === 0) return;
+    if (err === 0) return true;
     this.ctx.counters.sendErrors++;
     const code = errnoName(err).code;
     if (fallback) {
@@ -293,5 +311,6 @@ export class DhcpServer {
     } else {
       guestLog(this.ctx, 'send-failed', 'warn', 'failed to send DHCP reply', { to: `${address}:${port}`, code });
     }
+    return false;
   }
 }

@@ -56,6 +56,21 @@ export interface Binding {
   sock4Watch(fd: number, buf: Buffer, cb: (length: number, from: number, port: number) => void): void;
   sock4Close(fd: number): void;
   sock4Send(fd: number, dst: string, port: number, data: Buffer): number;
+  sock4Answer(
+    fd: number,
+    slot: number,
+    request: Buffer,
+    reply: Buffer,
+    dst: string,
+    port: number,
+    varyFrom: number,
+    varyTo: number,
+    copyFrom: number,
+    copyTo: number,
+    ttlMs: number,
+  ): void;
+  sock4Answered(fd: number, out: Float64Array): number;
+  sock4Forget(fd: number): void;
   socketPort(fd: number): number;
   unixDatagramSend(path: string, data: Buffer): void;
   ifIndex(ifname: string): number;

@@ -276,6 +276,65 @@ export function sock4Send(fd: number, dst: string, port: number, data: Buffer): 
   return native.sock4Send(fd, dst, port, data);
 }
 
+/** How many learned answers a watched IPv4 socket holds (sock4Answer's slots). */
+export const SOCK4_ANSWER_SLOTS = 8;
+
+/** A learned answer: see sock4Answer. */
+export interface Sock4Answer {
+  /** 0..SOCK4_ANSWER_SLOTS-1: replaces what the slot held */
+  slot: number;
+  /** the datagram answered (1..4096 bytes; copied) */
+  request: Buffer;
+  /** what answers it (1..4096 bytes; copied) */
+  reply: Buffer;
+  to: { address: string; port: number };
+  /** [from, to): the bytes in which a datagram may differ from `request` and still be answered */
+  vary: [number, number];
+  /** [from, to): the bytes of the reply taken from the datagram answered */
+  copy: [number, number];
+  /** used only within this many ms of its learning or last use; 0: no limit */
+  ttlMs: number;
+}
+
+/**
+ * Teaches the socket's watch (sock4Watch) an answer it gives by itself: a datagram of
+ * request's length equal to it outside `vary` is answered with reply, its `copy` bytes
+ * taken from the datagram, sent to `to`, and the watch's callback is not called. A lapsed
+ * answer, or one whose send fails, is left to the callback. The addon only compares and
+ * copies bytes; which answers hold is the caller's to keep true (sock4Forget).
+ */
+export function sock4Answer(fd: number, a: Sock4Answer): void {
+  checkFd('fd', fd);
+  native.sock4Answer(
+    fd,
+    a.slot,
+    a.request,
+    a.reply,
+    a.to.address,
+    a.to.port,
+    a.vary[0],
+    a.vary[1],
+    a.copy[0],
+    a.copy[1],
+    a.ttlMs,
+  );
+}
+
+/**
+ * What the socket's learned answers did since the last call: out[2i] datagrams answered by
+ * slot i, out[2i+1] its last use (ms since the epoch); returns how many in all. out holds
+ * 2 * SOCK4_ANSWER_SLOTS numbers.
+ */
+export function sock4Answered(fd: number, out: Float64Array): number {
+  return native.sock4Answered(fd, out);
+}
+
+/** Drops the socket's learned answers (closing or watching it again does too). */
+export function sock4Forget(fd: number): void {
+  checkFd('fd', fd);
+  native.sock4Forget(fd);
+}
+
 /** The local port a socket is bound to. */
 export function socketPort(fd: number): number {
   checkFd('fd', fd);
