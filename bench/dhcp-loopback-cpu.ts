@@ -3,10 +3,12 @@
 // child process, one request in flight (DISCOVER, REQUEST alternating, as udhcpc shapes
 // them), and the server thread's CPU time is read from /proc schedstat over the measured
 // rounds: unlike latency it barely moves with the machine's load. `--echo` measures the
-// floor instead: a dgram socket that answers with a copy of the request. Both processes are
+// floor instead: a dgram socket that answers with a copy of the request; `--js` the server
+// with the addon's learned answers off (src/dhcp/fast-answers.ts), i.e. its JS path, which
+// the repeated requests would otherwise skip. Both processes are
 // pinned to one CPU (TWB_DHCP_CPU, default 1; "none" leaves them), as bench/dhcp.ts pins
 // its client and servers: a wake-up across CPUs of this VM costs more than the exchange.
-//   node dist/bench/dhcp-loopback-cpu.js [--echo] [rounds]
+//   node dist/bench/dhcp-loopback-cpu.js [--echo | --js] [rounds]
 // Prints {mode, usCpuPerExchange, usWallPerExchange}. The docs/dhcp-latency.md figures are
 // the median of 5 interleaved runs of each.
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -68,8 +70,9 @@ async function echo(clientPort: number): Promise<number> {
   return sock.address().port;
 }
 
-async function tapwire(clientPort: number): Promise<number> {
+async function tapwire(clientPort: number, fastAnswers: boolean): Promise<number> {
   const server = await DhcpServer.start({
+    fastAnswers,
     ifname: 'lo',
     serverId: LOOPBACK,
     port: 0,
@@ -102,7 +105,8 @@ async function main(): Promise<void> {
     for (const pid of [process.pid, child.pid!])
       execFileSync('taskset', ['-a', '-pc', cpu, String(pid)], { stdio: 'ignore' });
   }
-  const port = floor ? await echo(clientPort) : await tapwire(clientPort);
+  const js = process.argv.includes('--js');
+  const port = floor ? await echo(clientPort) : await tapwire(clientPort, !js);
   const run = async (n: number): Promise<void> => {
     const done = new Promise((r) => child.once('message', r));
     child.send({ server: port, n });
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
   const wall = Number(process.hrtime.bigint() - t0) / 1000 / rounds;
   console.log(
     JSON.stringify({
-      mode: floor ? 'echo' : 'tapwire',
+      mode: floor ? 'echo' : js ? 'tapwire (JS path)' : 'tapwire',
       usCpuPerExchange: Number(used.toFixed(2)),
       usWallPerExchange: Number(wall.toFixed(2)),
     }),

@@ -10,12 +10,13 @@
 //   sock4Send(fd, dst, port, data): one datagram to dst:port, now; returns 0, or the errno
 //     of the failed sendto (EAGAIN when the socket's send buffer is full: not queued).
 //   socketPort(fd): the local port a socket is bound to (getsockname).
-//   sock4Answer(fd, slot, request, reply, dst, port, varyFrom, varyTo, copyFrom, copyTo, ttlMs):
+//   sock4Answer(fd, slot, request, reply, dst, port, varyFrom, varyTo, copyFrom, copyTo, ttlMs, usedAt):
 //     a learned answer (slot 0..7 of the socket's, replacing what was there): a datagram
 //     of request's length, equal to it outside bytes [varyFrom, varyTo), is answered here
 //     with reply, its bytes [copyFrom, copyTo) taken from the datagram, sent to dst:port,
-//     and cb is not called. It is used only within ttlMs of its learning or last use
-//     (0: always) and only when its send succeeds; otherwise cb is called as usual. The
+//     and cb is not called. It is used only within ttlMs of its last use (usedAt, ms since
+//     the epoch, at first; 0: no limit) and only when its send succeeds; otherwise cb is
+//     called as usual (a failed send is the caller's to make again, and to count). The
 //     addon compares and copies bytes; what an answer is, and when it holds, is the
 //     caller's (the DHCP server's: src/dhcp/fast-answers.ts).
 //   sock4Answered(fd, out): for each slot i, out[2i] = the datagrams it answered since
@@ -67,7 +68,7 @@ std::map<int, Answers>& AnswersByFd() {
 double NowMs() {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec / 1000000);  // whole ms, as Date.now()
 }
 
 bool Matches(const Answer& a, const unsigned char* data, size_t len) {
@@ -128,8 +129,8 @@ Napi::Value Sock4Watch(const Napi::CallbackInfo& info) {
   if (info.Length() < 3 || !info[2].IsFunction()) ThrowType(env, "cb must be a function");
   auto buf = info[1].As<Napi::Buffer<unsigned char>>();
   if (buf.Length() == 0) ThrowType(env, "buf must not be empty");
-  AnswersByFd().erase(fd);
   StartWatch(env, fd, info[2].As<Napi::Function>(), Drain4, buf);
+  AnswersByFd().erase(fd);  // a new watch of the fd starts with none (after: a refused one keeps the live watch's)
   return env.Undefined();
 }
 
@@ -180,7 +181,9 @@ Napi::Value Sock4Answer(const Napi::CallbackInfo& info) {
   if (info.Length() <= 10 || !info[10].IsNumber()) ThrowType(env, "ttlMs must be a number");
   a.ttlMs = info[10].As<Napi::Number>().DoubleValue();
   if (!(a.ttlMs >= 0)) ThrowType(env, "ttlMs must be 0 or more");
-  a.lastMs = NowMs();
+  if (info.Length() <= 11 || !info[11].IsNumber()) ThrowType(env, "usedAt must be a number");
+  a.lastMs = info[11].As<Napi::Number>().DoubleValue();
+  if (!(a.lastMs >= 0)) ThrowType(env, "usedAt must be ms since the epoch");
   Answers& answers = AnswersByFd()[fd];
   answers.resize(kAnswerSlots);
   answers[slot] = std::move(a);

@@ -12,8 +12,8 @@
 // one stale is only ever done by the JS path (a DECLINE, RELEASE, another server chosen,
 // new leases), after which the server forgets them all; an ACK lapses natively with its
 // lease (the answer's ttl), so a rebinding after expiry is logged by the JS path as before.
-import { SOCK4_ANSWER_SLOTS, sock4Answer, sock4Answered, sock4Forget } from '../native';
-import type { DhcpCounters } from './counters';
+import { SOCK4_ANSWER_MAX_BYTES, SOCK4_ANSWER_SLOTS, sock4Answer, sock4Answered, sock4Forget } from '../native';
+import { newCounters, type DhcpCounters } from './counters';
 import type { Binding, HandlerContext } from './handler';
 import { Answer, type LeaseAnswer } from './reply';
 import type { Response } from './respond';
@@ -24,6 +24,9 @@ const VARY: [number, number] = [4, 10];
 const COPY: [number, number] = [4, 8];
 /** Longer requests are not learned (a client's are 300-576 bytes): bounds what a guest can make us keep. */
 const MAX_LEARNED = 1024;
+const INFINITE = 0xffffffff;
+/** The counters a replay adds to; a line left out by the rate limit is the first binding's (a replay's is debug). */
+const KEYS = (Object.keys(newCounters()) as (keyof DhcpCounters)[]).filter((k) => k !== 'logLinesSuppressed');
 
 interface Learned {
   answer: LeaseAnswer;
@@ -46,6 +49,8 @@ export class FastAnswers {
   private next = 0;
   private any = false;
   private readonly out = new Float64Array(2 * SOCK4_ANSWER_SLOTS);
+  /** the counters before the request being handled (before()), without an allocation per datagram */
+  private readonly snapshot = new Float64Array(KEYS.length);
 
   constructor(private readonly fd: number) {}
 
@@ -63,32 +68,48 @@ export class FastAnswers {
         const last = this.out[2 * i + 1]!;
         if (last <= (b.boundAt ?? 0)) continue; // another slot of this binding was used later
         b.boundAt = last;
-        b.expiresAt = l.leaseTime === 0xffffffff ? undefined : last + l.leaseTime * 1000;
+        b.expiresAt = l.leaseTime === INFINITE ? undefined : last + l.leaseTime * 1000;
+      }
+    }
+  }
+
+  /** Called as a datagram reaches the JS path (after sync): remembers the counters as they are. */
+  before(c: DhcpCounters): void {
+    for (let i = 0; i < KEYS.length; i++) this.snapshot[i] = c[KEYS[i]!];
+  }
+
+  /**
+   * After the JS path handled a datagram, whatever came of it (also when it threw): forgets
+   * every learned answer that no longer holds.
+   */
+  check(): void {
+    if (!this.any) return;
+    for (const l of this.slots) {
+      if (l !== undefined && !holds(l.answer, l.binding)) {
+        this.forget();
+        return;
       }
     }
   }
 
   /**
-   * After the JS path handled `request` (reply: what it sent for it, undefined when it sent
-   * nothing or sent it by the broadcast fallback), with `before` the counters as they were
-   * before it was received: forgets every answer that no longer holds, and learns this one
-   * when it can be replayed as it is.
+   * After the JS path sent `reply` for `request` where it was meant to go (not by the
+   * broadcast fallback), before() having been called as the request arrived: learns it when
+   * it can be replayed as it is.
    */
-  after(ctx: HandlerContext, before: DhcpCounters, request: Buffer, reply: Response | undefined): void {
-    if (this.any && this.slots.some((l) => l !== undefined && !holds(l.answer, l.binding))) this.forget();
-    if (reply === undefined) return;
+  learn(ctx: HandlerContext, request: Buffer, reply: Response): void {
     const { answer, lease } = reply;
-    if (answer === undefined || request.length > MAX_LEARNED) return;
+    if (answer === undefined || request.length > MAX_LEARNED || reply.bytes.length > SOCK4_ANSWER_MAX_BYTES) return;
     const b = ctx.bindings.get(lease.mac);
     if (!holds(answer, b)) return;
     const effects: [keyof DhcpCounters, number][] = [];
-    for (const k of Object.keys(before) as (keyof DhcpCounters)[]) {
-      const d = ctx.counters[k] - before[k];
-      // a line left out is the first binding's (a replay's is debug, never limited)
-      if (d !== 0 && k !== 'logLinesSuppressed') effects.push([k, d]);
+    for (let i = 0; i < KEYS.length; i++) {
+      const k = KEYS[i]!;
+      const d = ctx.counters[k] - this.snapshot[i]!;
+      if (d !== 0) effects.push([k, d]);
     }
+    const ack = answer === Answer.ACK && lease.leaseTime !== INFINITE;
     const slot = this.next;
-    this.next = (slot + 1) % SOCK4_ANSWER_SLOTS;
     sock4Answer(this.fd, {
       slot,
       request,
@@ -96,8 +117,11 @@ export class FastAnswers {
       to: reply.to,
       vary: VARY,
       copy: COPY,
-      ttlMs: answer === Answer.ACK && lease.leaseTime !== 0xffffffff ? lease.leaseTime * 1000 : 0,
+      // an ACK holds while its binding has not expired: from the ACK's boundAt, as expiresAt counts
+      ttlMs: ack ? lease.leaseTime * 1000 : 0,
+      usedAt: ack && b?.boundAt !== undefined ? b.boundAt : ctx.now(),
     });
+    this.next = (slot + 1) % SOCK4_ANSWER_SLOTS;
     this.slots[slot] = { answer, binding: b, leaseTime: lease.leaseTime, effects };
     this.any = true;
   }
@@ -106,6 +130,12 @@ export class FastAnswers {
   forget(): void {
     if (!this.any) return;
     sock4Forget(this.fd);
+    this.slots.fill(undefined);
+    this.any = false;
+  }
+
+  /** After the socket was closed (which dropped the addon's answers; synced first): nothing to ask the fd again. */
+  closed(): void {
     this.slots.fill(undefined);
     this.any = false;
   }

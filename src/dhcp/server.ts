@@ -30,7 +30,7 @@ import { writeIpv4 } from './ipv4';
 import { resolveLeases, type LeaseMap, type StaticLease } from './lease';
 import { DhcpPacket } from './packet';
 import { ReplyCache } from './reply-cache';
-import { respond } from './respond';
+import { respond, type Response } from './respond';
 
 export type { StaticLease } from './lease';
 export type { DhcpLeaseOptions } from './spec-options';
@@ -57,10 +57,7 @@ export interface DhcpServerOptions {
   logger?: Logger;
   /** limits the log lines a guest can cause; share one among a sandbox's servers (default: its own) */
   logLimit?: RateLimiter;
-  /**
-   * whether the addon answers a request seen before by itself (fast-answers.ts); default
-   * true. The warm-up's server turns it off, so that its exchanges run the JS path.
-   */
+  /** whether the addon answers a request seen before by itself (fast-answers.ts); default true */
   fastAnswers?: boolean;
 }
 
@@ -218,6 +215,7 @@ export class DhcpServer {
     if (this.open) {
       this.open = false;
       this.fast?.sync(this.ctx); // closing drops the addon's answers, and their count
+      this.fast?.closed();
       try {
         sock4Close(this.fd);
       } catch (e) {
@@ -252,14 +250,35 @@ export class DhcpServer {
   }
 
   private onDatagram(length: number, from: number, fromPort: number): void {
-    const c = this.ctx.counters;
     const fast = this.fast;
-    fast?.sync(this.ctx); // the state as the addon's answers left it
-    const before = fast ? { ...c } : undefined;
+    if (fast === undefined) {
+      this.handle(length, from, fromPort);
+      return;
+    }
+    try {
+      fast.sync(this.ctx); // the state as the addon's answers left it
+      fast.before(this.ctx.counters);
+      let r: Response | undefined;
+      try {
+        r = this.handle(length, from, fromPort);
+      } finally {
+        fast.check(); // also when handling threw after changing a binding
+      }
+      if (r !== undefined) fast.learn(this.ctx, received(length), r);
+    } catch (e) {
+      // a bug: nothing may leave the socket's callback (it would reach 'uncaughtException')
+      this.ctx.counters.internalErrors++;
+      guestLog(this.ctx, 'internal-error', 'error', "failed to keep the addon's DHCP answers", { error: e });
+    }
+  }
+
+  /** Handles a datagram of `length` bytes in RECEIVE; returns the reply when it was sent where it was meant to go. */
+  private handle(length: number, from: number, fromPort: number): Response | undefined {
+    const c = this.ctx.counters;
     if (length < 0) {
       c.internalErrors++;
       guestLog(this.ctx, 'socket-error', 'error', 'socket error', { code: errnoName(-length).code });
-      return;
+      return undefined;
     }
     c.received++;
     try {
@@ -270,7 +289,7 @@ export class DhcpServer {
           bytes: length,
           reason: 'oversized',
         });
-        return;
+        return undefined;
       }
       const msg = received(length);
       let req: DhcpPacket;
@@ -286,14 +305,15 @@ export class DhcpServer {
           option: e.option,
           error: e.message,
         });
-        return;
+        return undefined;
       }
       const r = respond(this.ctx, this.replies, req, msg, this.port, this.clientPort);
-      const sent = r !== undefined && this.send(r.bytes, r.to.address, r.to.port, r.to.fallbackToBroadcast);
-      if (fast && before) fast.after(this.ctx, before, msg, sent ? r : undefined);
+      if (r === undefined || !this.send(r.bytes, r.to.address, r.to.port, r.to.fallbackToBroadcast)) return undefined;
+      return r;
     } catch (e) {
       c.internalErrors++;
       guestLog(this.ctx, 'internal-error', 'error', 'failed to handle DHCP message', { error: e, bytes: length });
+      return undefined;
     }
   }
 

@@ -11,6 +11,7 @@
 // process; finishDhcpWarmUp runs 3000 more once the start's servers are built.
 import * as dgram from 'node:dgram';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SOCK4_ANSWER_SLOTS } from '../native';
 import { collectGarbageAndSettle, collectGarbageNow } from '../util/collect-garbage';
 import { MessageType, Opt, OP_BOOTREQUEST } from './constants';
 import { IpOption, MessageTypeOption, ParameterListOption, TextOption, Uint16Option } from './options';
@@ -68,11 +69,13 @@ function requests(): Buffer[] {
     { prl: [1, 3, 6, 12, 15, 28, 42, 121, 119, 26], maxSize: 576, host },
     { prl: [1, 28, 2, 3, 15, 6, 119, 12, 44, 47, 26, 121, 42], host },
   ]);
-  return shapes.flatMap((s, i) => [
+  const msgs = shapes.flatMap((s, i) => [
     request(MessageType.DISCOVER, s.prl, xid(3 * i), s),
     request(MessageType.REQUEST, s.prl, xid(3 * i + 1), s),
     request(MessageType.REQUEST, s.prl, xid(3 * i + 2), { ...s, renewing: true }),
   ]);
+  if (msgs.length <= SOCK4_ANSWER_SLOTS) throw new Error(`the warm-up needs more than ${SOCK4_ANSWER_SLOTS} requests`);
+  return msgs;
 }
 
 /**

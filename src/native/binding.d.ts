@@ -68,6 +68,7 @@ export interface Binding {
     copyFrom: number,
     copyTo: number,
     ttlMs: number,
+    usedAt: number,
   ): void;
   sock4Answered(fd: number, out: Float64Array): number;
   sock4Forget(fd: number): void;

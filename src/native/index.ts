@@ -278,6 +278,8 @@ export function sock4Send(fd: number, dst: string, port: number, data: Buffer): 
 
 /** How many learned answers a watched IPv4 socket holds (sock4Answer's slots). */
 export const SOCK4_ANSWER_SLOTS = 8;
+/** The longest request or reply an answer can hold. */
+export const SOCK4_ANSWER_MAX_BYTES = 4096;
 
 /** A learned answer: see sock4Answer. */
 export interface Sock4Answer {
@@ -292,15 +294,17 @@ export interface Sock4Answer {
   vary: [number, number];
   /** [from, to): the bytes of the reply taken from the datagram answered */
   copy: [number, number];
-  /** used only within this many ms of its learning or last use; 0: no limit */
+  /** used only within this many ms of its last use (`usedAt` at first); 0: no limit */
   ttlMs: number;
+  /** ms since the epoch (Date.now()'s clock) */
+  usedAt: number;
 }
 
 /**
  * Teaches the socket's watch (sock4Watch) an answer it gives by itself: a datagram of
  * request's length equal to it outside `vary` is answered with reply, its `copy` bytes
  * taken from the datagram, sent to `to`, and the watch's callback is not called. A lapsed
- * answer, or one whose send fails, is left to the callback. The addon only compares and
+ * answer, or one whose send fails, is left to the callback (whose own send then counts). The addon only compares and
  * copies bytes; which answers hold is the caller's to keep true (sock4Forget).
  */
 export function sock4Answer(fd: number, a: Sock4Answer): void {
@@ -317,6 +321,7 @@ export function sock4Answer(fd: number, a: Sock4Answer): void {
     a.copy[0],
     a.copy[1],
     a.ttlMs,
+    a.usedAt,
   );
 }
 

@@ -29,6 +29,7 @@ interface Reply {
   xid: number;
   type: number;
   yiaddr: string;
+  bytes: Buffer;
 }
 
 /** The reply's xid, type (option 53) and yiaddr, read without the codec (whose calls the tests count). */
@@ -42,7 +43,7 @@ function readReply(b: Buffer): Reply {
     if (b[i] === Opt.MESSAGE_TYPE) type = b[i + 2]!;
     i += 2 + b[i + 1]!;
   }
-  return { xid: b.readUInt32BE(4), type, yiaddr: [...b.subarray(16, 20)].join('.') };
+  return { xid: b.readUInt32BE(4), type, yiaddr: [...b.subarray(16, 20)].join('.'), bytes: Buffer.from(b) };
 }
 
 function request(
@@ -83,7 +84,7 @@ class Client {
     return this.sock.address().port;
   }
   /** Sends msg to the server; the reply with msg's xid, or undefined after ms. */
-  ask(server: DhcpServer, msg: Buffer, ms = 300): Promise<Reply | undefined> {
+  ask(server: DhcpServer, msg: Buffer, ms = 2000): Promise<Reply | undefined> {
     const xid = msg.readUInt32BE(4);
     return new Promise((resolve) => {
       const t = setTimeout(() => {
@@ -166,17 +167,31 @@ describe('learned answers', () => {
     expect(types).toEqual(Array.from({ length: 20 }, () => [MessageType.OFFER, MessageType.ACK]).flat());
     expect(decodes).toHaveBeenCalledTimes(2); // the first DISCOVER and the first REQUEST
     const r = await client.ask(fast, request(MessageType.DISCOVER, 0xabcdef01, { secs: 9 }));
-    expect(r).toEqual({ xid: 0xabcdef01, type: MessageType.OFFER, yiaddr: LOOPBACK });
+    expect(r).toMatchObject({ xid: 0xabcdef01, type: MessageType.OFFER, yiaddr: LOOPBACK });
     expect(decodes).toHaveBeenCalledTimes(2);
 
     const slow = await serve({ fast: false });
     await exchanges(slow, 20, 0x2000, { secs: 3 });
-    await client.ask(slow, request(MessageType.DISCOVER, 0xabcdef02, { secs: 9 }));
+    const s = await client.ask(slow, request(MessageType.DISCOVER, 0xabcdef01, { secs: 9 }));
     expect(decodes).toHaveBeenCalledTimes(2 + 41);
+    expect(r!.bytes.equals(s!.bytes)).toBe(true); // the same bytes as the JS path's, xid and all
+    for (const [type, o] of [
+      [MessageType.REQUEST, {}],
+      [MessageType.REQUEST, { renewing: true }],
+      [MessageType.INFORM, { renewing: true }],
+    ] as const) {
+      for (const server of [fast, fast, slow, slow]) await client.ask(server, request(type, 0x2f00, o)); // learned, then replayed
+      const n = decodes.mock.calls.length;
+      const a = await client.ask(fast, request(type, 0x2f01, o));
+      const b = await client.ask(slow, request(type, 0x2f01, o));
+      expect(decodes.mock.calls.length).toBe(n + 1); // the slow server's
+      expect(a!.bytes.equals(b!.bytes)).toBe(true);
+    }
     const f = fast.stats();
-    expect(f.received).toBe(41);
+    expect(f.received).toBe(41 + 9);
     expect(f.offer).toBe(21);
-    expect(f.ack).toBe(20);
+    expect(f.ack).toBe(20 + 9);
+    expect(f.inform).toBe(3);
     expect(withoutTimes(f)).toEqual(withoutTimes(slow.stats()));
   });
 
@@ -250,7 +265,7 @@ describe('learned answers', () => {
 
     s.setLeases([lease({ ip: '127.0.0.2' })]);
     n = decodes.mock.calls.length;
-    expect(await client.ask(s, request(MessageType.DISCOVER, 0x5500))).toEqual({
+    expect(await client.ask(s, request(MessageType.DISCOVER, 0x5500))).toMatchObject({
       xid: 0x5500,
       type: MessageType.OFFER,
       yiaddr: '127.0.0.2',
@@ -288,6 +303,38 @@ describe('learned answers', () => {
     expect(s.stats().offer).toBe(3 * shapes + 2);
   });
 
+  it('hold in a batch read in one wake-up: learned, replayed, forgotten by a RELEASE between, and counted alike', async () => {
+    const fast = await serve();
+    const slow = await serve({ fast: false });
+    const batch = [
+      request(MessageType.DISCOVER, 0x9000),
+      request(MessageType.DISCOVER, 0x9001),
+      request(MessageType.REQUEST, 0x9002),
+      request(MessageType.REQUEST, 0x9003),
+      request(MessageType.RELEASE, 0x9004, { renewing: true }),
+      request(MessageType.REQUEST, 0x9005),
+      request(MessageType.DISCOVER, 0x9006),
+      request(MessageType.REQUEST, 0x9007),
+    ];
+    for (const server of [fast, slow]) {
+      const got = new Set<number>();
+      const done = new Promise<void>((resolve) => {
+        const on = (msg: Buffer): void => {
+          got.add(msg.readUInt32BE(4));
+          if (got.size === batch.length - 1) {
+            client.sock.off('message', on);
+            resolve();
+          }
+        };
+        client.sock.on('message', on);
+      });
+      for (const m of batch) client.sock.send(m, server.localPort(), LOOPBACK); // queued before the server's next wake-up
+      await done;
+    }
+    expect(withoutTimes(fast.stats())).toEqual(withoutTimes(slow.stats()));
+    expect(fast.stats().leases[0]!.state).toBe('bound');
+  });
+
   it('are counted by stats() after close, and a closed server answers nothing', async () => {
     const s = await serve();
     await exchanges(s, 3, 0x8000);
@@ -309,6 +356,7 @@ describe('sock4Answer', () => {
         vary: [4, 10] as [number, number],
         copy: [4, 8] as [number, number],
         ttlMs: 0,
+        usedAt: Date.now(),
       };
       expect(() => sock4Answer(fd, { ...a, slot: SOCK4_ANSWER_SLOTS })).toThrow(/slot/);
       expect(() => sock4Answer(fd, { ...a, request: Buffer.alloc(0) })).toThrow(/request/);
@@ -319,6 +367,7 @@ describe('sock4Answer', () => {
       expect(() => sock4Answer(fd, { ...a, copy: [4, 400] })).toThrow(/copyTo/);
       expect(() => sock4Answer(fd, { ...a, ttlMs: -1 })).toThrow(/ttlMs/);
       expect(() => sock4Answer(fd, { ...a, ttlMs: NaN })).toThrow(/ttlMs/);
+      expect(() => sock4Answer(fd, { ...a, usedAt: -1 })).toThrow(/usedAt/);
     } finally {
       closeFd(fd);
     }
