@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --min-semi-space-size=4 --max-semi-space-size=4
+#!/usr/bin/env -S node --min-semi-space-size=4 --max-semi-space-size=4 --no-memory-reducer
 // tapmanager: the root daemon (one per node). Loads its records, repairs what a
 // crash left, serves the control and fd sockets, and tells systemd when it is ready.
 // The shebang caps V8's young generation (see deploy/systemd/tapmanager.service and deploy/bin/tapmanager) for any
