@@ -69,7 +69,9 @@ export async function startDaemon(nodeFlags: string[] = [], args: string[] = [])
     });
     proc.on('exit', (c) => reject(new Error(`tapmanager exited ${c}: ${log}`)));
   });
-  proc.stderr!.resume();
+  // TWB_DAEMON_LOG=file: the daemon's log lines after "ready" go there (else they are dropped)
+  if (process.env.TWB_DAEMON_LOG) proc.stderr!.pipe(fs.createWriteStream(process.env.TWB_DAEMON_LOG, { flags: 'a' }));
+  else proc.stderr!.resume();
   const metrics = /"metrics":"([^"]+)"/.exec(log)?.[1];
   return { proc, client: new TapmanagerClient(sock), dir, ...(metrics ? { metrics } : {}) };
 }

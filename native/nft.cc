@@ -6,11 +6,25 @@
 // closed in the namespace the call runs in. nftRunIn runs the same off the JS thread, in
 // a NetnsJob. libnftables is not thread-safe (global tables set up per context), so
 // every call holds one mutex.
+//
+// libnftables waits on its netlink socket with select(): an fd at or over FD_SETSIZE
+// (1024) makes glibc's fortify check abort the whole process ("bit out of range 0 -
+// FD_SETSIZE on fd_set"), and a daemon serving ~500 sandboxes holds more fds than that.
+// So each call runs on a thread of its own with a private copy of the fd table
+// (unshare(CLONE_FILES)) from which every fd above 2 is closed: the library's socket is a
+// low fd there whatever the process holds, and the copy is gone with the thread. The
+// thread is in the caller's network namespace (a new thread inherits its creator's).
 #include <dlfcn.h>
+#include <errno.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include "addon.h"
 #include "errors.h"
@@ -71,26 +85,21 @@ const NftApi* LoadApi(std::string* why) {
 struct NftOutcome {
   bool unavailable = false;  // libnftables cannot be loaded: `why` says why
   bool no_ctx = false;
+  int isolate_errno = 0;  // the thread with low fds could not be made
   std::string why;
   int rc = 0;
   std::string output;
   std::string error;
 };
 
-NftOutcome RunScript(const std::string& script, bool json) {
-  NftOutcome o;
-  std::lock_guard<std::mutex> lock(nft_mutex);
-  const NftApi* api = LoadApi(&o.why);
-  if (api == nullptr) {
-    o.unavailable = true;
-    return o;
-  }
+// One script through a fresh context, in the calling thread (see OnLowFds).
+void RunWith(const NftApi* api, const std::string& script, bool json, NftOutcome& o) {
   // Freed however this returns (an allocation below may throw).
   std::unique_ptr<void, void (*)(void*)> owned(api->ctx_new(0), api->ctx_free);
   void* ctx = owned.get();
   if (ctx == nullptr) {
     o.no_ctx = true;
-    return o;
+    return;
   }
   api->buffer_output(ctx);
   api->buffer_error(ctx);
@@ -100,6 +109,44 @@ NftOutcome RunScript(const std::string& script, bool json) {
   const char* err = api->get_error(ctx);
   o.output = out != nullptr ? out : "";
   o.error = err != nullptr ? err : "";
+}
+
+// Runs fn on a new thread whose fd table is a private copy holding only 0-2 (see the top).
+// Returns the errno that kept it from being set up (the thread, unshare), 0 when fn ran.
+template <typename F>
+int OnLowFds(F fn) {
+  int err = 0;
+  try {
+    std::thread t([&] {
+      if (unshare(CLONE_FILES) != 0) {
+        err = errno;
+        return;
+      }
+      // in the copy only; without close_range (Linux < 5.9) the library gets the lowest
+      // free fd as before
+      syscall(SYS_close_range, 3U, ~0U, 0U);
+      try {
+        fn();
+      } catch (...) {
+        err = ENOMEM;  // an allocation failed: nothing may leave the thread
+      }
+    });
+    t.join();
+  } catch (const std::system_error& e) {
+    err = e.code().value() != 0 ? e.code().value() : EAGAIN;
+  }
+  return err;
+}
+
+NftOutcome RunScript(const std::string& script, bool json) {
+  NftOutcome o;
+  std::lock_guard<std::mutex> lock(nft_mutex);
+  const NftApi* api = LoadApi(&o.why);
+  if (api == nullptr) {
+    o.unavailable = true;
+    return o;
+  }
+  o.isolate_errno = OnLowFds([&] { RunWith(api, script, json, o); });
   return o;
 }
 
@@ -124,6 +171,7 @@ Napi::Value NftRun(const Napi::CallbackInfo& info) {
     e.Value().Set("unavailable", Napi::Boolean::New(env, true));
     throw e;
   }
+  if (o.isolate_errno != 0) throw ErrnoError(env, "unshare", o.isolate_errno, "a thread with its own fd table for libnftables");
   if (o.no_ctx) throw ErrnoError(env, "nft_ctx_new", ENOMEM, "libnftables context");
   return ResultObject(env, o);
 }
@@ -137,6 +185,7 @@ class NftJob : public NetnsJob {
   void Run() override {
     o_ = RunScript(script_, json_);
     if (o_.unavailable) Fail("dlopen", ELIBACC, "libnftables.so.1: " + o_.why);
+    if (o_.isolate_errno != 0) Fail("unshare", o_.isolate_errno, "a thread with its own fd table for libnftables");
     if (o_.no_ctx) Fail("nft_ctx_new", ENOMEM, "libnftables context");
   }
   Napi::Value Result(Napi::Env env) override { return ResultObject(env, o_); }

@@ -117,6 +117,24 @@ describePrivileged('native addon', () => {
     });
   });
 
+  it('libnftables runs while the process holds over FD_SETSIZE fds (its select() would abort the process)', async () => {
+    const a = createNetns('nftfd');
+    const held: number[] = [];
+    try {
+      // fds 0-1100 or so taken: the lowest free one is over 1024, as in a daemon of ~500 sandboxes
+      while (held.length < 1100) held.push(fs.openSync('/dev/null', 'r'));
+      expect(Math.max(...held)).toBeGreaterThan(1024);
+      expect((await native.nftRunIn(a.path, 'add table bridge twt_fds', false)).rc).toBe(0);
+      expect((await native.nftRunIn(a.path, 'list tables bridge', false)).output).toContain('twt_fds');
+      expect(native.nftRun('list tables bridge').rc).toBe(0);
+      const fd = fs.openSync('/dev/null', 'r'); // the library's own fds were not ours: nothing left open
+      held.push(fd);
+      expect(fd).toBe(Math.max(...held.slice(0, -1)) + 1);
+    } finally {
+      for (const fd of held) fs.closeSync(fd);
+    }
+  });
+
   it('udpSocketBoundToDevice made in a window lives in the pod netns and works under dgram', async () => {
     ns = createNetns('udp');
     const hostProbe = native.udpSocketBoundToDevice('lo', 0);
