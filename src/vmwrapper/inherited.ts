@@ -58,6 +58,15 @@ function readLinks(): Map<number, string> {
   return links;
 }
 
+/**
+ * Those of fds still open. The guess can take in a transient fd of Node's own (open on a
+ * pool thread while /proc/self/fd was read, closed since): execve would fail on it (EBADF
+ * from clearing its close-on-exec), so the list is checked again just before.
+ */
+export function stillOpen(fds: number[]): number[] {
+  return fds.filter(isOpen);
+}
+
 /** Fds >= 3 to keep across execve because they were inherited. */
 export function inheritedFds(env: NodeJS.ProcessEnv): number[] {
   const list = env[INHERITED_VAR];

@@ -7,7 +7,7 @@ import { execve } from '../native';
 import { netArgs } from './args';
 import { emulatorEnv, readConfig, redactKey, WrapperConfig } from './config';
 import { FetchError, fetchFds } from './fetch';
-import { INHERITED_VAR, inheritedFds } from './inherited';
+import { INHERITED_VAR, inheritedFds, stillOpen } from './inherited';
 
 /** Exits 1 with one line on stderr (no stack trace). */
 export function fail(line: string): never {
@@ -54,12 +54,13 @@ export function run(args: string[], env: NodeJS.ProcessEnv): never {
   checkEmulator(cfg);
   let argv = [cfg.emulator, ...args];
   // taken before any fd of ours is opened
-  let keep = inheritedFds(env);
+  const inherited = inheritedFds(env);
+  let fetched: number[] = [];
   if (cfg.key !== undefined) {
     try {
       const got = fetchFds(cfg.fdSocket, cfg.key, cfg.fetchTimeoutMs);
       argv = [...argv, ...netArgs(args, got.nics, got.fds)];
-      keep = [...keep, ...got.fds];
+      fetched = got.fds;
     } catch (e) {
       fail(`failed to fetch tap fds ${where(cfg)}: ${why(e)}`);
     }
@@ -67,7 +68,8 @@ export function run(args: string[], env: NodeJS.ProcessEnv): never {
   try {
     const childEnv = emulatorEnv(env);
     delete childEnv[INHERITED_VAR];
-    return execve(cfg.emulator, argv, childEnv, keep);
+    // an inherited fd closed since it was listed is not ours to keep (a fetched one was reused: kept anyway)
+    return execve(cfg.emulator, argv, childEnv, [...stillOpen(inherited), ...fetched]);
   } catch (e) {
     return fail(`failed to exec emulator "${cfg.emulator}" ${where(cfg)}: ${why(e)}`);
   }
