@@ -3,10 +3,21 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { guessInherited, parseInherited } from '../../src/vmwrapper/inherited';
+import { guessInherited, parseInherited, stillOpen } from '../../src/vmwrapper/inherited';
 import { requireBuilt, SHIM } from '../fixtures/vmwrapper/run-wrapper';
 
 describe('inherited fds', () => {
+  it('are checked again before execve: one closed since the guess is dropped', () => {
+    const a = fs.openSync('/dev/null', 'r');
+    const b = fs.openSync('/dev/null', 'r');
+    fs.closeSync(a); // a transient fd of Node's own, listed while open
+    try {
+      expect(stillOpen([a, b])).toEqual([b]);
+    } finally {
+      fs.closeSync(b);
+    }
+  });
+
   it('guesses: keeps files, sockets and single pipe ends; drops Node internals', () => {
     const links = new Map<number, string>([
       [0, '/dev/null'],
