@@ -142,6 +142,19 @@ Napi::Value Sock4Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Arguments dst (IPv4 text, at dstAt) and port (at portAt) as a socket address, for
+// sock4Send and sock4Answer alike.
+struct sockaddr_in ArgDestination(const Napi::CallbackInfo& info, size_t dstAt, size_t portAt) {
+  std::string dst = ArgString(info, dstAt, "dst");
+  int port = ArgPort(info, portAt, "port");
+  struct sockaddr_in to;
+  std::memset(&to, 0, sizeof to);
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, dst.c_str(), &to.sin_addr) != 1) ThrowType(info.Env(), "dst is not an IPv4 address: " + dst);
+  return to;
+}
+
 size_t ArgIndex(const Napi::CallbackInfo& info, size_t i, const char* name, size_t max) {
   if (info.Length() <= i || !info[i].IsNumber()) ThrowType(info.Env(), std::string(name) + " must be a number");
   double v = info[i].As<Napi::Number>().DoubleValue();
@@ -165,12 +178,7 @@ Napi::Value Sock4Answer(const Napi::CallbackInfo& info) {
   Answer a;
   a.request = ArgBytes(info, 2, "request");
   a.reply = ArgBytes(info, 3, "reply");
-  std::string dst = ArgString(info, 4, "dst");
-  int port = ArgPort(info, 5, "port");
-  std::memset(&a.to, 0, sizeof a.to);
-  a.to.sin_family = AF_INET;
-  a.to.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, dst.c_str(), &a.to.sin_addr) != 1) ThrowType(env, "dst is not an IPv4 address: " + dst);
+  a.to = ArgDestination(info, 4, 5);
   a.varyFrom = ArgIndex(info, 6, "varyFrom", a.request.size());
   a.varyTo = ArgIndex(info, 7, "varyTo", a.request.size());
   if (a.varyTo < a.varyFrom) ThrowType(env, "varyTo must not be below varyFrom");
@@ -222,15 +230,9 @@ Napi::Value Sock4Forget(const Napi::CallbackInfo& info) {
 Napi::Value Sock4Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
-  std::string dst = ArgString(info, 1, "dst");
-  int port = ArgPort(info, 2, "port");
+  struct sockaddr_in to = ArgDestination(info, 1, 2);
   if (info.Length() < 4 || !info[3].IsBuffer()) ThrowType(env, "data must be a Buffer");
   auto data = info[3].As<Napi::Buffer<unsigned char>>();
-  struct sockaddr_in to;
-  std::memset(&to, 0, sizeof to);
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, dst.c_str(), &to.sin_addr) != 1) ThrowType(env, "dst is not an IPv4 address: " + dst);
   ssize_t n = sendto(fd, data.Data(), data.Length(), MSG_DONTWAIT | MSG_NOSIGNAL,
                      reinterpret_cast<struct sockaddr*>(&to), sizeof to);
   return Napi::Number::New(env, n < 0 ? errno : 0);
